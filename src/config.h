@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * Configuration: /etc/memqosd/memqosd.conf (+ memqosd.conf.d/*.conf drop-ins, applied in lexical order,
+ * later wins) and one profile per tenant in tenants.d/NAME.conf. Parsed with inih into a fresh Config,
+ * validated as a whole; every problem is collected as "FILE:LINE: Key=: what is wrong" (LINE 0 for
+ * whole-file problems). A Config is immutable once loaded; reload builds a new one and diffs.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MEMQOSD_DEFAULT_CONFIG_DIR "/etc/memqosd"
+
+typedef enum PolicyKind {
+	POLICY_PRIORITY,  /* struct_ops memcg_ops on a patched kernel; tracing fallback elsewhere */
+	POLICY_OBSERVE,   /* tracing only (fentry/fexit on try_charge_memcg), any kernel with BTF */
+	POLICY_NONE,      /* no BPF; PSI and memory.events only */
+	_POLICY_MAX,
+	_POLICY_INVALID = -22,
+} PolicyKind;
+
+const char *policy_kind_to_string(PolicyKind k);
+PolicyKind policy_kind_from_string(const char *s);
+
+/* Settings of the control loop: [Control] in memqosd.conf. Defaults in config_control_defaults(). */
+typedef struct ControlParams {
+	bool psi_full;                 /* PressureType=some|full (default some) */
+	uint64_t psi_stall_usec;       /* PressureThresholdSec= stall per window (default 100ms) */
+	uint64_t psi_window_usec;      /* PressureWindowSec= (default 1s; kernel allows 500ms..10s) */
+	unsigned step_percent;         /* StepPercent= of (MemoryHighMax - MemoryHighMin) per squeeze step (10) */
+	unsigned relax_percent;        /* RelaxPercent= per relax step (5) */
+	uint64_t hold_usec;            /* HoldSec= pressure must be gone this long before relaxing (10s) */
+	uint64_t min_interval_usec;    /* MinIntervalSec= minimum time between two writes per tenant (1s) */
+	uint64_t headroom_bytes;       /* Headroom= never write memory.high below current - headroom (32M) */
+	uint64_t housekeeping_usec;    /* HousekeepingSec= slow tick (30s) */
+	uint64_t write_timeout_usec;   /* WriteTimeoutSec= bound on an off-loop memory.high write (5s) */
+} ControlParams;
+
+typedef struct DaemonConfig {
+	bool dry_run;            /* DryRun= */
+	int log_level;           /* LogLevel= (syslog levels: err, warning, notice, info, debug) */
+	char *cgroup_root;       /* CgroupRoot= absolute path of the cgroup2 root to manage; NULL = discover */
+	ControlParams control;
+} DaemonConfig;
+
+typedef struct TenantConfig {
+	char *name;                 /* profile file name without ".conf" */
+	char *file;                 /* full path of the profile, for messages */
+	unsigned cgroup_line;       /* line of Cgroup= in file, for later messages (0 if unknown) */
+	char *cgroup;               /* normalised, relative to the cgroup root, no leading/trailing '/' */
+	int priority;               /* 0..100, higher is more important */
+	uint64_t memory_high_min;   /* bytes; UINT64_MAX = max */
+	uint64_t memory_high_max;   /* bytes; UINT64_MAX = max */
+	bool has_memory_low;
+	uint64_t memory_low;        /* bytes, valid if has_memory_low */
+	PolicyKind policy;
+} TenantConfig;
+
+typedef struct Config {
+	char *dir;
+	DaemonConfig daemon;
+	TenantConfig **tenants;  /* sorted by name */
+	size_t n_tenants;
+} Config;
+
+typedef struct ConfigErrors {
+	char **lines;  /* each "FILE:LINE: Key=: what is wrong" */
+	size_t n;
+} ConfigErrors;
+
+void config_errors_clear(ConfigErrors *e);
+/* printf-style append; returns -ENOMEM on allocation failure, else 0. */
+int config_errors_add(ConfigErrors *e, const char *file, unsigned line, const char *key, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+void config_control_defaults(ControlParams *c);
+
+/*
+ * Load and validate everything under dir. Returns 0 and a Config on success; -EINVAL with every
+ * problem in *errors (and no Config) if anything is wrong; other negative errno on I/O failure
+ * (also described in *errors).
+ */
+int config_load(const char *dir, Config **ret, ConfigErrors *errors);
+Config *config_free(Config *c);
+
+const TenantConfig *config_find_tenant(const Config *c, const char *name);
+bool tenant_config_equal(const TenantConfig *a, const TenantConfig *b);
+
+/* Names of tenants added, removed and changed between two configs (borrowed pointers into them). */
+typedef struct ConfigDiff {
+	const char **added;
+	size_t n_added;
+	const char **removed;
+	size_t n_removed;
+	const char **changed;
+	size_t n_changed;
+} ConfigDiff;
+
+int config_diff(const Config *old, const Config *new, ConfigDiff *ret);
+void config_diff_clear(ConfigDiff *d);
+
+/* Value parsers, exported for tests and for later sections. All return 0 or -EINVAL/-ERANGE. */
+int parse_size(const char *s, uint64_t *ret);               /* "512M", "1G", "4096", "max" */
+int parse_int_range(const char *s, int min, int max, int *ret);
+int parse_boolean(const char *s, bool *ret);                /* yes/no/true/false/1/0/on/off */
+int parse_duration(const char *s, uint64_t *ret_usec);      /* "100ms", "1s", "2min", "500us"; bare = seconds */
+int parse_log_level(const char *s, int *ret);
