@@ -2,7 +2,7 @@
 #pragma once
 
 /*
- * Configuration: /etc/memqosd/memqosd.conf (+ memqosd.conf.d/*.conf drop-ins, applied in lexical order,
+ * Configuration: /etc/memqosd/memqosd.conf (+ memqosd.conf.d/NAME.conf drop-ins, applied in lexical order,
  * later wins) and one profile per tenant in tenants.d/NAME.conf. Parsed with inih into a fresh Config,
  * validated as a whole; every problem is collected as "FILE:LINE: Key=: what is wrong" (LINE 0 for
  * whole-file problems). A Config is immutable once loaded; reload builds a new one and diffs.
