@@ -1,0 +1,217 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include "bus.h"
+
+#include <inttypes.h>
+#include <math.h>
+
+#include "util.h"
+
+static int append_tenant(sd_bus_message *reply, Manager *m, Tenant *t)
+{
+	const TenantConfig *c = t->config;
+	uint64_t high = UINT64_MAX, current = UINT64_MAX;
+	double pressure = -1.0;
+
+	if (t->state == TENANT_ACTIVE) {
+		CgroupPressure p;
+		int r;
+
+		/* Live values: what the kernel has now, not what memqosd believes. */
+		r = cgroup_read_u64(t->cg_fd, "memory.high", &high);
+		if (r < 0)
+			high = t->high;
+		(void) manager_tenant_refresh(m, t);
+		if (t->state == TENANT_ACTIVE) {
+			current = t->current;
+			if (cgroup_read_pressure(t->cg_fd, &p) >= 0)
+				pressure = p.some_avg10 / 100.0;
+		}
+	}
+
+	return sd_bus_message_append(reply, MEMQOSD_BUS_TENANT_SIGNATURE, c->name, c->cgroup, c->priority, high,
+				     c->memory_high_min, c->memory_high_max, current, pressure,
+				     policy_kind_to_string(c->policy), tenant_state_to_string(t->state));
+}
+
+static int method_list_tenants(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	Manager *m = userdata;
+	int r;
+
+	(void) error;
+	r = sd_bus_message_new_method_return(msg, &reply);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_open_container(reply, 'a', MEMQOSD_BUS_TENANT_SIGNATURE);
+	if (r < 0)
+		return r;
+	/* manager_tenant_refresh() may release a tenant but never removes one from the list. */
+	for (size_t i = 0; i < m->n_tenants; i++) {
+		r = append_tenant(reply, m, m->tenants[i]);
+		if (r < 0)
+			return r;
+	}
+	r = sd_bus_message_close_container(reply);
+	if (r < 0)
+		return r;
+	return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_get_tenant(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	Manager *m = userdata;
+	const char *name;
+	Tenant *t;
+	int r;
+
+	r = sd_bus_message_read(msg, "s", &name);
+	if (r < 0)
+		return r;
+	t = manager_find_tenant(m, name);
+	if (!t)
+		return sd_bus_error_setf(error, MEMQOSD_BUS_ERROR_NO_SUCH_TENANT, "No tenant '%s' is configured", name);
+
+	r = sd_bus_message_new_method_return(msg, &reply);
+	if (r < 0)
+		return r;
+	r = append_tenant(reply, m, t);
+	if (r < 0)
+		return r;
+	return sd_bus_send(NULL, reply, NULL);
+}
+
+/* Methods that change anything: the caller's effective uid must be 0. */
+static int check_root(sd_bus_message *msg, sd_bus_error *error)
+{
+	_cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
+	uid_t euid;
+	int r;
+
+	r = sd_bus_query_sender_creds(msg, SD_BUS_CREDS_EUID, &creds);
+	if (r < 0)
+		return r;
+	r = sd_bus_creds_get_euid(creds, &euid);
+	if (r < 0)
+		return r;
+	if (euid != 0)
+		return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
+					 "Only root may reload memqosd (caller's uid is %u)", (unsigned) euid);
+	return 0;
+}
+
+static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	Manager *m = userdata;
+	ConfigErrors errors = {};
+	_cleanup_free_ char *text = NULL;
+	size_t len = 0;
+	int r;
+
+	r = check_root(msg, error);
+	if (r < 0 || sd_bus_error_is_set(error))
+		return r < 0 ? r : -EPERM;
+
+	r = manager_reload(m, &errors);
+	if (r >= 0) {
+		config_errors_clear(&errors);
+		return sd_bus_reply_method_return(msg, NULL);
+	}
+
+	for (size_t i = 0; i < errors.n; i++)
+		len += strlen(errors.lines[i]) + 1;
+	text = calloc(len + 1, 1);
+	if (text)
+		for (size_t i = 0; i < errors.n; i++) {
+			strcat(text, errors.lines[i]);
+			if (i + 1 < errors.n)
+				strcat(text, "\n");
+		}
+	config_errors_clear(&errors);
+	if (!text || !*text)
+		return sd_bus_error_setf(error, MEMQOSD_BUS_ERROR_RELOAD_REFUSED, "Reload failed: %s", strerror(-r));
+	return sd_bus_error_set(error, MEMQOSD_BUS_ERROR_RELOAD_REFUSED, text);
+}
+
+static int property_get_mode(sd_bus *bus, const char *path, const char *interface, const char *property,
+			     sd_bus_message *reply, void *userdata, sd_bus_error *error)
+{
+	Manager *m = userdata;
+
+	(void) bus, (void) path, (void) interface, (void) property, (void) error;
+	return sd_bus_message_append(reply, "s", m->mode);
+}
+
+static int property_get_counts(sd_bus *bus, const char *path, const char *interface, const char *property,
+			       sd_bus_message *reply, void *userdata, sd_bus_error *error)
+{
+	Manager *m = userdata;
+
+	(void) bus, (void) path, (void) interface, (void) error;
+	if (streq(property, "TenantCount"))
+		return sd_bus_message_append(reply, "u", (uint32_t) m->n_tenants);
+	return sd_bus_message_append(reply, "u", (uint32_t) manager_count_waiting(m));
+}
+
+static int property_get_dry_run(sd_bus *bus, const char *path, const char *interface, const char *property,
+				sd_bus_message *reply, void *userdata, sd_bus_error *error)
+{
+	Manager *m = userdata;
+
+	(void) bus, (void) path, (void) interface, (void) property, (void) error;
+	return sd_bus_message_append(reply, "b", (int) m->dry_run);
+}
+
+static int property_get_reloads(sd_bus *bus, const char *path, const char *interface, const char *property,
+				sd_bus_message *reply, void *userdata, sd_bus_error *error)
+{
+	Manager *m = userdata;
+
+	(void) bus, (void) path, (void) interface, (void) property, (void) error;
+	return sd_bus_message_append(reply, "t", m->n_reloads);
+}
+
+static const sd_bus_vtable manager_vtable[] = {
+	SD_BUS_VTABLE_START(0),
+	SD_BUS_PROPERTY("Mode", "s", property_get_mode, 0, SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
+	SD_BUS_PROPERTY("TenantCount", "u", property_get_counts, 0, 0),
+	SD_BUS_PROPERTY("WaitingCount", "u", property_get_counts, 0, 0),
+	SD_BUS_PROPERTY("DryRun", "b", property_get_dry_run, 0, 0),
+	SD_BUS_PROPERTY("Reloads", "t", property_get_reloads, 0, 0),
+	SD_BUS_METHOD("Reload", NULL, NULL, method_reload, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_NAMES("ListTenants", NULL, , "a" MEMQOSD_BUS_TENANT_SIGNATURE, SD_BUS_PARAM(tenants),
+				 method_list_tenants, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_NAMES("GetTenant", "s", SD_BUS_PARAM(name), MEMQOSD_BUS_TENANT_SIGNATURE,
+				 SD_BUS_PARAM(tenant), method_get_tenant, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_VTABLE_END,
+};
+
+int manager_connect_bus(Manager *m)
+{
+	int r;
+
+	r = sd_bus_open_system(&m->bus);
+	if (r < 0)
+		return log_warning_errno(&m->log, r, "Cannot connect to the system bus: %m");
+
+	r = sd_bus_add_object_vtable(m->bus, NULL, MEMQOSD_BUS_PATH, MEMQOSD_BUS_INTERFACE, manager_vtable, m);
+	if (r < 0)
+		return log_warning_errno(&m->log, r, "Cannot register the D-Bus object: %m");
+
+	r = sd_bus_request_name(m->bus, MEMQOSD_BUS_NAME, 0);
+	if (r < 0)
+		return log_warning_errno(&m->log, r, "Cannot acquire bus name %s (another memqosd running?): %m",
+					 MEMQOSD_BUS_NAME);
+
+	r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
+	if (r < 0)
+		return log_warning_errno(&m->log, r, "Cannot attach the bus to the event loop: %m");
+	return 0;
+}
+
+void manager_disconnect_bus(Manager *m)
+{
+	m->bus = sd_bus_flush_close_unref(m->bus);
+}

@@ -1,0 +1,495 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include "cgroup.h"
+
+#include <ctype.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libcgroup.h>
+#include <linux/magic.h>
+#include <linux/openat2.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+
+#include "util.h"
+
+#define CGROUP_FILE_MAX 8192
+
+int cgroup_discover_memory_v2(char **ret_path, char **ret_error)
+{
+	_cleanup_free_ char *mp = NULL;
+	struct statfs sfs;
+	int r;
+
+	*ret_error = NULL;
+
+	r = cgroup_init();
+	if (r != 0) {
+		if (asprintf(ret_error, "libcgroup cannot initialise: %s (is any cgroup hierarchy mounted?)",
+			     cgroup_strerror(r)) < 0)
+			*ret_error = NULL;
+		return -EOPNOTSUPP;
+	}
+
+	r = cgroup_get_subsys_mount_point("memory", &mp);
+	if (r != 0 || !mp) {
+		if (asprintf(ret_error, "the memory controller is not mounted (libcgroup: %s); memqosd needs "
+			     "it on cgroup v2", cgroup_strerror(r)) < 0)
+			*ret_error = NULL;
+		return -EOPNOTSUPP;
+	}
+
+	if (statfs(mp, &sfs) < 0) {
+		r = negative_errno();
+		if (asprintf(ret_error, "cannot statfs memory controller mount %s: %s", mp, strerror(-r)) < 0)
+			*ret_error = NULL;
+		return r;
+	}
+
+	if (sfs.f_type != CGROUP2_SUPER_MAGIC) {
+		if (asprintf(ret_error,
+			     "the memory controller is mounted on cgroup v1 (%s), not on cgroup v2; memqosd "
+			     "needs the unified hierarchy (boot with systemd.unified_cgroup_hierarchy=1 or "
+			     "cgroup_no_v1=memory), or pass --cgroup-root for a test tree",
+			     mp) < 0)
+			*ret_error = NULL;
+		return -EOPNOTSUPP;
+	}
+
+	*ret_path = TAKE_PTR(mp);
+	return 0;
+}
+
+int cgroup_root_open(const char *path, CgroupRoot **ret)
+{
+	_cleanup_close_ int fd = -EBADF;
+	struct statfs sfs;
+	CgroupRoot *r;
+
+	fd = open(path, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return negative_errno();
+	if (fstatfs(fd, &sfs) < 0)
+		return negative_errno();
+
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->path = strdup(path);
+	if (!r->path) {
+		free(r);
+		return -ENOMEM;
+	}
+	r->cgroupfs = sfs.f_type == CGROUP2_SUPER_MAGIC;
+	r->fd = TAKE_FD(fd);
+	*ret = r;
+	return 0;
+}
+
+CgroupRoot *cgroup_root_free(CgroupRoot *r)
+{
+	if (!r)
+		return NULL;
+	if (r->fd >= 0)
+		(void) close(r->fd);
+	free(r->path);
+	free(r);
+	return NULL;
+}
+
+static int openat_beneath(int dir_fd, const char *rel, int flags)
+{
+	struct open_how how = {
+		.flags = (uint64_t) (flags | O_CLOEXEC),
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+	};
+	long fd;
+
+	fd = syscall(SYS_openat2, dir_fd, rel, &how, sizeof(how));
+	if (fd < 0)
+		return negative_errno();
+	return (int) fd;
+}
+
+int cgroup_open(const CgroupRoot *root, const char *rel, int *ret_fd)
+{
+	int fd;
+
+	if (!rel || !*rel)
+		fd = openat_beneath(root->fd, ".", O_DIRECTORY | O_RDONLY);
+	else
+		fd = openat_beneath(root->fd, rel, O_DIRECTORY | O_RDONLY);
+	if (fd < 0)
+		return fd;
+	*ret_fd = fd;
+	return 0;
+}
+
+int cgroup_open_existing_ancestor(const CgroupRoot *root, const char *rel, int *ret_fd)
+{
+	_cleanup_free_ char *p = strdup(rel ? rel : "");
+	int r;
+
+	if (!p)
+		return -ENOMEM;
+
+	for (;;) {
+		char *slash;
+
+		r = cgroup_open(root, p, ret_fd);
+		if (r != -ENOENT)
+			return r;
+		if (!*p)
+			return r;
+		slash = strrchr(p, '/');
+		if (slash)
+			*slash = '\0';
+		else
+			*p = '\0';
+	}
+}
+
+int cgroup_get_id(int cg_fd, uint64_t *ret)
+{
+	struct stat st;
+
+	if (fstat(cg_fd, &st) < 0)
+		return negative_errno();
+	*ret = (uint64_t) st.st_ino;
+	return 0;
+}
+
+static int read_file(int cg_fd, const char *file, char *buf, size_t size)
+{
+	_cleanup_close_ int fd = -EBADF;
+	size_t total = 0;
+
+	fd = openat(cg_fd, file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return negative_errno();
+
+	while (total < size - 1) {
+		ssize_t n = read(fd, buf + total, size - 1 - total);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return negative_errno();
+		}
+		if (n == 0)
+			break;
+		total += (size_t) n;
+	}
+	buf[total] = '\0';
+	return 0;
+}
+
+static int read_fd_at0(int fd, char *buf, size_t size)
+{
+	size_t total = 0;
+
+	while (total < size - 1) {
+		ssize_t n = pread(fd, buf + total, size - 1 - total, (off_t) total);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return negative_errno();
+		}
+		if (n == 0)
+			break;
+		total += (size_t) n;
+	}
+	buf[total] = '\0';
+	return 0;
+}
+
+static int parse_value(const char *s, uint64_t *ret)
+{
+	char *end;
+	unsigned long long v;
+
+	while (isspace((unsigned char) *s))
+		s++;
+	if (strncmp(s, "max", 3) == 0 && (s[3] == '\0' || isspace((unsigned char) s[3]))) {
+		*ret = UINT64_MAX;
+		return 0;
+	}
+	if (!isdigit((unsigned char) *s))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return -ERANGE;
+	while (isspace((unsigned char) *end))
+		end++;
+	if (*end != '\0')
+		return -EINVAL;
+	*ret = (uint64_t) v;
+	return 0;
+}
+
+int cgroup_read_u64(int cg_fd, const char *file, uint64_t *ret)
+{
+	char buf[64];
+	int r;
+
+	r = read_file(cg_fd, file, buf, sizeof(buf));
+	if (r < 0)
+		return r;
+	return parse_value(buf, ret);
+}
+
+int cgroup_write_u64(int cg_fd, const char *file, uint64_t value)
+{
+	_cleanup_close_ int fd = -EBADF;
+	char buf[32];
+	int len;
+	ssize_t n;
+
+	if (value == UINT64_MAX)
+		len = snprintf(buf, sizeof(buf), "max\n");
+	else
+		len = snprintf(buf, sizeof(buf), "%" PRIu64 "\n", value);
+
+	/* O_TRUNC makes the same code right for a fake tree of plain files; cgroupfs ignores it. */
+	fd = openat(cg_fd, file, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return negative_errno();
+	n = write(fd, buf, (size_t) len);
+	if (n < 0)
+		return negative_errno();
+	if (n != len)
+		return -EIO;
+	return 0;
+}
+
+int cgroup_read_keyed(int cg_fd, const char *file, const char *key, uint64_t *ret)
+{
+	char buf[CGROUP_FILE_MAX];
+	size_t klen = strlen(key);
+	int r;
+
+	r = read_file(cg_fd, file, buf, sizeof(buf));
+	if (r < 0)
+		return r;
+
+	for (char *line = buf, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		if (strncmp(line, key, klen) == 0 && line[klen] == ' ')
+			return parse_value(line + klen + 1, ret);
+	}
+	return -ENOKEY;
+}
+
+static int parse_memory_events(char *buf, CgroupMemoryEvents *ret)
+{
+	static const struct {
+		const char *key;
+		size_t offset;
+	} table[] = {
+		{ "low", offsetof(CgroupMemoryEvents, low) },
+		{ "high", offsetof(CgroupMemoryEvents, high) },
+		{ "max", offsetof(CgroupMemoryEvents, max) },
+		{ "oom", offsetof(CgroupMemoryEvents, oom) },
+		{ "oom_kill", offsetof(CgroupMemoryEvents, oom_kill) },
+		{ "oom_group_kill", offsetof(CgroupMemoryEvents, oom_group_kill) },
+	};
+	CgroupMemoryEvents ev = {};
+	bool any = false;
+	int r;
+
+	for (char *line = buf, *next; line && *line; line = next) {
+		char *sp;
+
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		sp = strchr(line, ' ');
+		if (!sp)
+			return -EINVAL;
+		*sp = '\0';
+		for (size_t i = 0; i < ELEMENTSOF(table); i++) {
+			uint64_t v;
+
+			if (!streq(line, table[i].key))
+				continue;
+			r = parse_value(sp + 1, &v);
+			if (r < 0)
+				return r;
+			*(uint64_t *) ((char *) &ev + table[i].offset) = v;
+			any = true;
+		}
+	}
+	if (!any)
+		return -EINVAL;
+	*ret = ev;
+	return 0;
+}
+
+int cgroup_read_memory_events(int cg_fd, CgroupMemoryEvents *ret)
+{
+	char buf[CGROUP_FILE_MAX];
+	int r;
+
+	r = read_file(cg_fd, "memory.events", buf, sizeof(buf));
+	if (r < 0)
+		return r;
+	return parse_memory_events(buf, ret);
+}
+
+int cgroup_read_memory_events_fd(int events_fd, CgroupMemoryEvents *ret)
+{
+	char buf[CGROUP_FILE_MAX];
+	int r;
+
+	r = read_fd_at0(events_fd, buf, sizeof(buf));
+	if (r < 0)
+		return r;
+	return parse_memory_events(buf, ret);
+}
+
+/* "1.23" -> 123 */
+static int parse_avg(const char *s, unsigned *ret)
+{
+	unsigned long whole, frac = 0;
+	char *end;
+
+	errno = 0;
+	whole = strtoul(s, &end, 10);
+	if (errno != 0 || end == s)
+		return -EINVAL;
+	if (*end == '.') {
+		const char *f = end + 1;
+		unsigned digits = 0;
+
+		while (isdigit((unsigned char) *f)) {
+			if (digits < 2)
+				frac = frac * 10 + (unsigned long) (*f - '0');
+			digits++;
+			f++;
+		}
+		if (digits == 0)
+			return -EINVAL;
+		if (digits == 1)
+			frac *= 10;
+		end = (char *) f;
+	}
+	if (*end != '\0' || whole > 100)
+		return -EINVAL;
+	*ret = (unsigned) (whole * 100 + frac);
+	return 0;
+}
+
+static int parse_pressure_line(char *line, unsigned *a10, unsigned *a60, unsigned *a300, uint64_t *total)
+{
+	int seen = 0;
+	char *save = NULL;
+
+	for (char *tok = strtok_r(line, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+		int r = 0;
+
+		if (strncmp(tok, "avg10=", 6) == 0)
+			r = parse_avg(tok + 6, a10), seen |= 1;
+		else if (strncmp(tok, "avg60=", 6) == 0)
+			r = parse_avg(tok + 6, a60), seen |= 2;
+		else if (strncmp(tok, "avg300=", 7) == 0)
+			r = parse_avg(tok + 7, a300), seen |= 4;
+		else if (strncmp(tok, "total=", 6) == 0)
+			r = parse_value(tok + 6, total), seen |= 8;
+		if (r < 0)
+			return r;
+	}
+	return seen == 15 ? 0 : -EINVAL;
+}
+
+int cgroup_read_pressure(int cg_fd, CgroupPressure *ret)
+{
+	CgroupPressure p = {};
+	char buf[512];
+	bool has_some = false;
+	int r;
+
+	r = read_file(cg_fd, "memory.pressure", buf, sizeof(buf));
+	if (r < 0)
+		return r;
+
+	for (char *line = buf, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		if (strncmp(line, "some ", 5) == 0) {
+			r = parse_pressure_line(line + 5, &p.some_avg10, &p.some_avg60, &p.some_avg300, &p.some_total);
+			has_some = true;
+		} else if (strncmp(line, "full ", 5) == 0) {
+			r = parse_pressure_line(line + 5, &p.full_avg10, &p.full_avg60, &p.full_avg300, &p.full_total);
+			p.has_full = true;
+		} else
+			r = -EINVAL;
+		if (r < 0)
+			return r;
+	}
+	if (!has_some)
+		return -EINVAL;
+	*ret = p;
+	return 0;
+}
+
+const char *cgroup_format_bytes(uint64_t v, char *buf, size_t n)
+{
+	static const char suffixes[] = "KMGT";
+
+	if (v == UINT64_MAX) {
+		snprintf(buf, n, "max");
+		return buf;
+	}
+	for (int i = 3; i >= 0; i--) {
+		uint64_t unit = 1ULL << (10 * (i + 1));
+
+		if (v >= unit && v % unit == 0) {
+			snprintf(buf, n, "%" PRIu64 "%c", v / unit, suffixes[i]);
+			return buf;
+		}
+	}
+	snprintf(buf, n, "%" PRIu64, v);
+	return buf;
+}
+
+int cgroup_pressure_trigger_open(const CgroupRoot *root, int cg_fd, bool full, uint64_t stall_usec,
+				 uint64_t window_usec, int *ret_fd)
+{
+	_cleanup_close_ int fd = -EBADF;
+	char buf[64];
+	int len;
+
+	if (!root->cgroupfs)
+		return -EOPNOTSUPP;
+
+	fd = openat(cg_fd, "memory.pressure", O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return negative_errno();
+
+	len = snprintf(buf, sizeof(buf), "%s %" PRIu64 " %" PRIu64, full ? "full" : "some", stall_usec,
+		       window_usec);
+	/* The trigger string must be written including its terminating NUL. */
+	if (write(fd, buf, (size_t) len + 1) < 0)
+		return negative_errno();
+
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
+int cgroup_events_open(const CgroupRoot *root, int cg_fd, int *ret_fd, bool *ret_use_inotify)
+{
+	int fd;
+
+	fd = openat(cg_fd, "memory.events", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return negative_errno();
+	*ret_fd = fd;
+	*ret_use_inotify = !root->cgroupfs;
+	return 0;
+}

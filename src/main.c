@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * memqosd [OPTIONS] [run]          the daemon, in the foreground (systemd runs it so)
+ * memqosd check [--config-dir DIR] validate the configuration
+ * memqosd reload                   ask the running daemon to reload (D-Bus)
+ * memqosd status [TENANT]          show the running daemon's tenants (D-Bus)
+ */
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "client.h"
+#include "config.h"
+#include "log.h"
+#include "manager.h"
+#include "util.h"
+#include "verb-check.h"
+
+typedef struct Args {
+	ManagerOptions o;
+	const char *verb;
+	const char *verb_arg;
+} Args;
+
+static void help(void)
+{
+	printf("memqosd [OPTIONS] [VERB]\n\n"
+	       "Memory QoS daemon: moves memory.high/low of tenant cgroups by priority.\n\n"
+	       "Verbs:\n"
+	       "  run               Run the daemon in the foreground (default)\n"
+	       "  check             Validate the configuration and print one line per tenant\n"
+	       "  reload            Make the running daemon reload its configuration\n"
+	       "  status [TENANT]   Show the running daemon's tenants\n\n"
+	       "Options:\n"
+	       "  -h --help             Show this help\n"
+	       "     --version          Show the version\n"
+	       "     --config-dir=DIR   Configuration directory instead of %s\n"
+	       "     --dry-run          Log every write memqosd would make, make none\n"
+	       "     --log-level=LEVEL  err, warning, notice, info or debug\n"
+	       "     --cgroup-root=DIR  Manage cgroups under DIR; skips the libcgroup cgroup v2 discovery\n"
+	       "                        and check (for tests on a fake tree of plain files)\n",
+	       MEMQOSD_DEFAULT_CONFIG_DIR);
+}
+
+static int parse_argv(int argc, char *argv[], Args *a)
+{
+	enum { ARG_VERSION = 0x100, ARG_CONFIG_DIR, ARG_DRY_RUN, ARG_LOG_LEVEL, ARG_CGROUP_ROOT };
+	static const struct option options[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, ARG_VERSION },
+		{ "config-dir", required_argument, NULL, ARG_CONFIG_DIR },
+		{ "dry-run", no_argument, NULL, ARG_DRY_RUN },
+		{ "log-level", required_argument, NULL, ARG_LOG_LEVEL },
+		{ "cgroup-root", required_argument, NULL, ARG_CGROUP_ROOT },
+		{}
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+		switch (c) {
+		case 'h':
+			help();
+			return 0;
+		case ARG_VERSION:
+			printf("memqosd %s\n", MEMQOSD_VERSION);
+			return 0;
+		case ARG_CONFIG_DIR:
+			a->o.config_dir = optarg;
+			break;
+		case ARG_DRY_RUN:
+			a->o.dry_run = true;
+			break;
+		case ARG_LOG_LEVEL:
+			if (parse_log_level(optarg, &a->o.log_level) < 0) {
+				fprintf(stderr, "memqosd: --log-level=: unknown level '%s' (err, warning, notice, info, debug)\n",
+					optarg);
+				return -EINVAL;
+			}
+			break;
+		case ARG_CGROUP_ROOT:
+			if (optarg[0] != '/') {
+				fprintf(stderr, "memqosd: --cgroup-root=: '%s' is not an absolute path\n", optarg);
+				return -EINVAL;
+			}
+			a->o.cgroup_root = optarg;
+			break;
+		case '?':
+			return -EINVAL;
+		default:
+			return -EINVAL;
+		}
+
+	a->verb = optind < argc ? argv[optind++] : "run";
+	if (streq(a->verb, "status") && optind < argc)
+		a->verb_arg = argv[optind++];
+	if (optind < argc) {
+		fprintf(stderr, "memqosd: unexpected argument '%s'\n", argv[optind]);
+		return -EINVAL;
+	}
+	return 1;
+}
+
+static int run_daemon(const ManagerOptions *o)
+{
+	_cleanup_(manager_freep) Manager *m = NULL;
+	int r;
+
+	r = manager_new(o, &m);
+	if (r < 0)
+		return EXIT_FAILURE;
+	r = manager_start(m);
+	if (r < 0) {
+		manager_stop(m);
+		return EXIT_FAILURE;
+	}
+	r = manager_run(m);
+	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+int main(int argc, char *argv[])
+{
+	Args a = { .o.log_level = -1 };
+	int r;
+
+	r = parse_argv(argc, argv, &a);
+	if (r <= 0)
+		return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+
+	if (streq(a.verb, "run"))
+		return run_daemon(&a.o);
+	if (streq(a.verb, "check"))
+		return verb_check(a.o.config_dir);
+	if (streq(a.verb, "reload"))
+		return client_reload();
+	if (streq(a.verb, "status"))
+		return client_status(a.verb_arg);
+
+	fprintf(stderr, "memqosd: unknown verb '%s' (run, check, reload, status; see --help)\n", a.verb);
+	return EXIT_FAILURE;
+}

@@ -1,0 +1,1006 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include "manager.h"
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+
+#include "bus.h"
+#include "journal-ids.h"
+#include "util.h"
+
+static const char *const tenant_state_table[_TENANT_STATE_MAX] = {
+	[TENANT_WAITING] = "waiting",
+	[TENANT_ACTIVE] = "active",
+};
+
+const char *tenant_state_to_string(TenantState s)
+{
+	if (s < 0 || s >= _TENANT_STATE_MAX)
+		return NULL;
+	return tenant_state_table[s];
+}
+
+static uint64_t now_usec(void)
+{
+	struct timespec ts;
+
+	(void) clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
+}
+
+static uint64_t clamp_high(uint64_t v, const TenantConfig *c)
+{
+	if (v < c->memory_high_min)
+		return c->memory_high_min;
+	if (v > c->memory_high_max)
+		return c->memory_high_max;
+	return v;
+}
+
+/* Structured record about one tenant. extra: optional NULL-terminated "KEY=value" list. */
+static void log_tenant(const Manager *m, const Tenant *t, int level, const char *message_id,
+		       const char *old, const char *new, const char *reason, const char *fmt, ...)
+	__attribute__((format(printf, 8, 9)));
+
+static void log_tenant(const Manager *m, const Tenant *t, int level, const char *message_id,
+		       const char *old, const char *new, const char *reason, const char *fmt, ...)
+{
+	_cleanup_free_ char *f_tenant = NULL, *f_cgroup = NULL, *f_old = NULL, *f_new = NULL,
+		*f_reason = NULL, *f_id = NULL;
+	const char *fields[8] = {};
+	size_t n = 0;
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	(void) vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+
+	if (asprintf(&f_tenant, "MEMQOSD_TENANT=%s", t->config->name) >= 0)
+		fields[n++] = f_tenant;
+	if (asprintf(&f_cgroup, "MEMQOSD_CGROUP=%s", t->config->cgroup) >= 0)
+		fields[n++] = f_cgroup;
+	if (old && asprintf(&f_old, "MEMQOSD_OLD=%s", old) >= 0)
+		fields[n++] = f_old;
+	if (new && asprintf(&f_new, "MEMQOSD_NEW=%s", new) >= 0)
+		fields[n++] = f_new;
+	if (reason && asprintf(&f_reason, "MEMQOSD_REASON=%s", reason) >= 0)
+		fields[n++] = f_reason;
+	if (t->state == TENANT_ACTIVE && asprintf(&f_id, "MEMQOSD_CGROUP_ID=%" PRIu64, t->cgroup_id) >= 0)
+		fields[n++] = f_id;
+	if (m->dry_run)
+		fields[n++] = "MEMQOSD_DRY_RUN=1";
+	fields[n] = NULL;
+
+	log_struct(&m->log, level, message_id, fields, "%s", msg);
+}
+
+static void tenant_drop_sources(Tenant *t)
+{
+	t->pressure_source = sd_event_source_disable_unref(t->pressure_source);
+	t->events_source = sd_event_source_disable_unref(t->events_source);
+	t->parent_watch = sd_event_source_disable_unref(t->parent_watch);
+	t->pressure_trigger = false;
+}
+
+static Tenant *tenant_free(Tenant *t)
+{
+	if (!t)
+		return NULL;
+	tenant_drop_sources(t);
+	if (t->cg_fd >= 0)
+		(void) close(t->cg_fd);
+	free(t);
+	return NULL;
+}
+
+static int tenant_new(Manager *m, TenantConfig *c, Tenant **ret)
+{
+	Tenant *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return -ENOMEM;
+	t->manager = m;
+	t->config = c;
+	t->state = TENANT_WAITING;
+	t->cg_fd = -EBADF;
+	*ret = t;
+	return 0;
+}
+
+static int tenant_activate(Manager *m, Tenant *t, bool log_waiting);
+static void tenant_release(Manager *m, Tenant *t, const char *why);
+
+/* Is the cgroup t->cg_fd refers to still reachable under its path? */
+static bool tenant_is_gone(Manager *m, Tenant *t)
+{
+	_cleanup_close_ int fd = -EBADF;
+	struct stat a, b;
+	int r;
+
+	r = cgroup_open(m->root, t->config->cgroup, &fd);
+	if (r < 0)
+		return true;
+	if (fstat(fd, &a) < 0 || fstat(t->cg_fd, &b) < 0)
+		return true;
+	return a.st_dev != b.st_dev || a.st_ino != b.st_ino;
+}
+
+/*
+ * An I/O error on an active tenant: if the cgroup vanished, release it (and pick a replacement up
+ * if one already exists). Returns r unchanged.
+ */
+static int tenant_handle_io_error(Manager *m, Tenant *t, int r, const char *what)
+{
+	if (t->state != TENANT_ACTIVE)
+		return r;
+	if (cgroup_errno_is_gone(r) && tenant_is_gone(m, t)) {
+		tenant_release(m, t, what);
+		return r;
+	}
+	log_warning_errno(&m->log, r, "Tenant %s: cannot %s in cgroup %s: %m", t->config->name, what,
+			  t->config->cgroup);
+	return r;
+}
+
+int manager_high_written(Manager *m, Tenant *t, uint64_t old_high, uint64_t new_high, const char *reason, int r)
+{
+	char o[32], n[32];
+
+	cgroup_format_bytes(old_high, o, sizeof(o));
+	cgroup_format_bytes(new_high, n, sizeof(n));
+
+	if (r < 0) {
+		if (!cgroup_errno_is_gone(r))
+			log_warning_errno(&m->log, r, "Tenant %s: failed to write memory.high=%s (%s): %m",
+					  t->config->name, n, reason);
+		return tenant_handle_io_error(m, t, r, "write memory.high");
+	}
+
+	t->high = new_high;
+	if (!m->dry_run)
+		t->high_written = true;
+	log_tenant(m, t, LOG_INFO, MEMQOSD_MESSAGE_HIGH_CHANGED, o, n, reason, "%s memory.high of %s (%s): %s -> %s (%s)",
+		   m->dry_run ? "Would change (dry-run)" : "Changed", t->config->name, t->config->cgroup, o, n, reason);
+	return 0;
+}
+
+int manager_apply_high(Manager *m, Tenant *t, uint64_t new_high, const char *reason)
+{
+	uint64_t old = t->high;
+	int r = 0;
+
+	if (t->state != TENANT_ACTIVE)
+		return -ENOENT;
+	if (!m->dry_run)
+		r = cgroup_write_u64(t->cg_fd, "memory.high", new_high);
+	return manager_high_written(m, t, old, new_high, reason, r);
+}
+
+int manager_apply_low(Manager *m, Tenant *t, uint64_t new_low, const char *reason)
+{
+	uint64_t old = 0;
+	char o[32], n[32];
+	int r;
+
+	if (t->state != TENANT_ACTIVE)
+		return -ENOENT;
+
+	r = cgroup_read_u64(t->cg_fd, "memory.low", &old);
+	if (r < 0)
+		return tenant_handle_io_error(m, t, r, "read memory.low");
+
+	cgroup_format_bytes(old, o, sizeof(o));
+	cgroup_format_bytes(new_low, n, sizeof(n));
+	if (!m->dry_run) {
+		r = cgroup_write_u64(t->cg_fd, "memory.low", new_low);
+		if (r < 0)
+			return tenant_handle_io_error(m, t, r, "write memory.low");
+		t->low_written = true;
+	}
+	log_tenant(m, t, LOG_INFO, MEMQOSD_MESSAGE_LOW_CHANGED, o, n, reason, "%s memory.low of %s (%s): %s -> %s (%s)",
+		   m->dry_run ? "Would change (dry-run)" : "Changed", t->config->name, t->config->cgroup, o, n, reason);
+	return 0;
+}
+
+/* Put back what memqosd changed. Never fails: a vanished cgroup has nothing left to restore. */
+static void tenant_restore(Manager *m, Tenant *t, const char *why)
+{
+	char o[32], n[32];
+	int r;
+
+	if (t->state != TENANT_ACTIVE)
+		return;
+
+	if (t->high_written) {
+		cgroup_format_bytes(t->high, o, sizeof(o));
+		cgroup_format_bytes(t->original_high, n, sizeof(n));
+		r = cgroup_write_u64(t->cg_fd, "memory.high", t->original_high);
+		if (r < 0)
+			log_full_errno(&m->log, cgroup_errno_is_gone(r) ? LOG_DEBUG : LOG_WARNING, r,
+				       "Tenant %s: cannot restore memory.high=%s: %m", t->config->name, n);
+		else {
+			t->high = t->original_high;
+			t->high_written = false;
+			log_tenant(m, t, LOG_INFO, MEMQOSD_MESSAGE_RESTORED, o, n, why,
+				   "Restored memory.high of %s (%s): %s -> %s (%s)", t->config->name,
+				   t->config->cgroup, o, n, why);
+		}
+	}
+
+	if (t->low_written && t->has_original_low) {
+		cgroup_format_bytes(t->original_low, n, sizeof(n));
+		r = cgroup_write_u64(t->cg_fd, "memory.low", t->original_low);
+		if (r < 0)
+			log_full_errno(&m->log, cgroup_errno_is_gone(r) ? LOG_DEBUG : LOG_WARNING, r,
+				       "Tenant %s: cannot restore memory.low=%s: %m", t->config->name, n);
+		else {
+			t->low_written = false;
+			log_tenant(m, t, LOG_INFO, MEMQOSD_MESSAGE_RESTORED, NULL, n, why,
+				   "Restored memory.low of %s (%s) to %s (%s)", t->config->name, t->config->cgroup, n,
+				   why);
+		}
+	}
+}
+
+/* Leave ACTIVE: hooks, sources, fd. Does not restore. */
+static void tenant_deactivate(Manager *m, Tenant *t)
+{
+	if (t->state != TENANT_ACTIVE)
+		return;
+	if (m->hooks.tenant_detach)
+		m->hooks.tenant_detach(m, t, m->hooks.userdata);
+	tenant_drop_sources(t);
+	if (t->cg_fd >= 0)
+		(void) close(t->cg_fd);
+	t->cg_fd = -EBADF;
+	t->state = TENANT_WAITING;
+	t->high_written = t->low_written = false;
+	t->pressured = false;
+}
+
+static void tenant_release(Manager *m, Tenant *t, const char *why)
+{
+	if (t->state != TENANT_ACTIVE)
+		return;
+	log_tenant(m, t, LOG_NOTICE, MEMQOSD_MESSAGE_TENANT_RELEASED, NULL, NULL, why,
+		   "Tenant %s released: cgroup %s vanished (%s); waiting for it to reappear", t->config->name,
+		   t->config->cgroup, why);
+	tenant_deactivate(m, t);
+	/* A new cgroup may already be there under the same name; else this arms the waiting watch. */
+	(void) tenant_activate(m, t, /* log_waiting= */ false);
+}
+
+static int on_parent_event(sd_event_source *s, const struct inotify_event *ev, void *userdata)
+{
+	Tenant *t = userdata;
+	Manager *m = t->manager;
+
+	(void) s;
+	log_debug(&m->log, "Tenant %s: inotify mask 0x%x on %s", t->config->name, ev->mask,
+		  ev->len > 0 ? ev->name : "(watched dir)");
+
+	if (t->state == TENANT_WAITING)
+		(void) tenant_activate(m, t, /* log_waiting= */ false);
+	else if (tenant_is_gone(m, t))
+		tenant_release(m, t, "cgroup directory removed");
+	return 0;
+}
+
+static int on_pressure(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	Tenant *t = userdata;
+	Manager *m = t->manager;
+
+	(void) s;
+	(void) fd;
+	if (revents & (EPOLLERR | EPOLLHUP)) {
+		if (tenant_is_gone(m, t)) {
+			tenant_release(m, t, "memory.pressure trigger closed");
+			return 0;
+		}
+		/* The trigger fd is dead for some other reason: stop polling it rather than spin. */
+		log_warning(&m->log, "Tenant %s: PSI trigger reported an error, disabling it", t->config->name);
+		t->pressure_source = sd_event_source_disable_unref(t->pressure_source);
+		t->pressure_trigger = false;
+		return 0;
+	}
+
+	t->pressured = true;
+	t->last_pressure_usec = now_usec();
+	log_debug(&m->log, "Tenant %s: memory pressure trigger fired", t->config->name);
+	if (m->hooks.pressure)
+		m->hooks.pressure(m, t, m->hooks.userdata);
+	return 0;
+}
+
+static void tenant_events_changed(Manager *m, Tenant *t, int events_fd)
+{
+	CgroupMemoryEvents prev = t->events;
+	int r;
+
+	r = cgroup_read_memory_events_fd(events_fd, &t->events);
+	if (r < 0) {
+		(void) tenant_handle_io_error(m, t, r, "read memory.events");
+		return;
+	}
+	log_debug(&m->log,
+		  "Tenant %s: memory.events low=%" PRIu64 " high=%" PRIu64 " max=%" PRIu64 " oom=%" PRIu64
+		  " oom_kill=%" PRIu64,
+		  t->config->name, t->events.low, t->events.high, t->events.max, t->events.oom, t->events.oom_kill);
+	if (m->hooks.events && memcmp(&prev, &t->events, sizeof(prev)) != 0)
+		m->hooks.events(m, t, &prev, m->hooks.userdata);
+}
+
+static int on_events_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	Tenant *t = userdata;
+
+	(void) s;
+	(void) revents;
+	tenant_events_changed(t->manager, t, fd);
+	return 0;
+}
+
+static int on_events_inotify(sd_event_source *s, const struct inotify_event *ev, void *userdata)
+{
+	Tenant *t = userdata;
+	Manager *m = t->manager;
+	_cleanup_close_ int fd = -EBADF;
+
+	(void) s;
+	(void) ev;
+	fd = openat(t->cg_fd, "memory.events", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		(void) tenant_handle_io_error(m, t, negative_errno(), "open memory.events");
+		return 0;
+	}
+	tenant_events_changed(m, t, fd);
+	return 0;
+}
+
+static char *parent_of(const char *rel)
+{
+	const char *slash = strrchr(rel, '/');
+
+	return slash ? strndup(rel, (size_t) (slash - rel)) : strdup("");
+}
+
+static int tenant_watch(Manager *m, Tenant *t, bool waiting)
+{
+	_cleanup_close_ int fd = -EBADF;
+	_cleanup_free_ char *parent = NULL;
+	int r;
+
+	t->parent_watch = sd_event_source_disable_unref(t->parent_watch);
+
+	if (waiting)
+		r = cgroup_open_existing_ancestor(m->root, t->config->cgroup, &fd);
+	else {
+		parent = parent_of(t->config->cgroup);
+		if (!parent)
+			return -ENOMEM;
+		r = cgroup_open(m->root, parent, &fd);
+	}
+	if (r < 0)
+		return log_warning_errno(&m->log, r, "Tenant %s: cannot open a directory to watch for %s: %m",
+					 t->config->name, t->config->cgroup);
+
+	r = sd_event_add_inotify_fd(m->event, &t->parent_watch, fd,
+				    IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_MOVED_FROM | IN_DELETE_SELF |
+				    IN_MOVE_SELF | IN_ONLYDIR,
+				    on_parent_event, t);
+	if (r < 0)
+		return log_warning_errno(&m->log, r, "Tenant %s: cannot watch for cgroup %s: %m", t->config->name,
+					 t->config->cgroup);
+	(void) sd_event_source_set_description(t->parent_watch, "tenant-parent-watch");
+	return 0;
+}
+
+static void tenant_arm_sources(Manager *m, Tenant *t)
+{
+	const ControlParams *cp = &m->config->daemon.control;
+	_cleanup_close_ int pfd = -EBADF, efd = -EBADF;
+	bool use_inotify;
+	int r;
+
+	r = cgroup_pressure_trigger_open(m->root, t->cg_fd, cp->psi_full, cp->psi_stall_usec,
+					 cp->psi_window_usec, &pfd);
+	if (r == -EOPNOTSUPP)
+		log_debug(&m->log, "Tenant %s: %s is not cgroupfs, no PSI trigger", t->config->name, m->root->path);
+	else if (r < 0)
+		log_warning_errno(&m->log, r, "Tenant %s: cannot arm PSI trigger on memory.pressure, ignoring: %m",
+				  t->config->name);
+	else {
+		r = sd_event_add_io(m->event, &t->pressure_source, pfd, EPOLLPRI, on_pressure, t);
+		if (r < 0)
+			log_warning_errno(&m->log, r, "Tenant %s: cannot poll PSI trigger, ignoring: %m", t->config->name);
+		else {
+			(void) sd_event_source_set_io_fd_own(t->pressure_source, true);
+			(void) sd_event_source_set_description(t->pressure_source, "tenant-psi");
+			TAKE_FD(pfd);
+			t->pressure_trigger = true;
+		}
+	}
+
+	r = cgroup_events_open(m->root, t->cg_fd, &efd, &use_inotify);
+	if (r < 0) {
+		log_warning_errno(&m->log, r, "Tenant %s: cannot open memory.events, ignoring: %m", t->config->name);
+		return;
+	}
+	(void) cgroup_read_memory_events_fd(efd, &t->events);
+	if (use_inotify)
+		r = sd_event_add_inotify_fd(m->event, &t->events_source, efd, IN_MODIFY | IN_CLOSE_WRITE,
+					    on_events_inotify, t);
+	else {
+		r = sd_event_add_io(m->event, &t->events_source, efd, EPOLLPRI, on_events_io, t);
+		if (r >= 0) {
+			(void) sd_event_source_set_io_fd_own(t->events_source, true);
+			TAKE_FD(efd);
+		}
+	}
+	if (r < 0)
+		log_warning_errno(&m->log, r, "Tenant %s: cannot watch memory.events, ignoring: %m", t->config->name);
+	else
+		(void) sd_event_source_set_description(t->events_source, "tenant-memory-events");
+}
+
+/*
+ * Try to take the tenant's cgroup into management. Returns 1 if ACTIVE, 0 if WAITING (watch armed),
+ * negative errno on failure (tenant stays WAITING).
+ */
+static int tenant_activate(Manager *m, Tenant *t, bool log_waiting)
+{
+	_cleanup_close_ int fd = -EBADF;
+	const TenantConfig *c = t->config;
+	uint64_t target;
+	char buf[32];
+	int r;
+
+	if (t->state == TENANT_ACTIVE)
+		return 1;
+
+	r = cgroup_open(m->root, c->cgroup, &fd);
+	if (r == -ENOENT) {
+		if (log_waiting)
+			log_tenant(m, t, LOG_NOTICE, MEMQOSD_MESSAGE_TENANT_WAITING, NULL, NULL, "cgroup does not exist",
+				   "Tenant %s: cgroup %s does not exist yet, waiting for it", c->name, c->cgroup);
+		(void) tenant_watch(m, t, /* waiting= */ true);
+		return 0;
+	}
+	if (r == -ELOOP || r == -EXDEV)
+		return log_error_errno(&m->log, r, "%s:%u: Cgroup=: %s escapes the cgroup root %s or goes through a symlink",
+				       c->file, c->cgroup_line, c->cgroup, m->root->path);
+	if (r < 0)
+		return log_error_errno(&m->log, r, "%s:%u: Cgroup=: cannot open %s beneath %s: %m", c->file,
+				       c->cgroup_line, c->cgroup, m->root->path);
+
+	r = cgroup_read_u64(fd, "memory.high", &t->original_high);
+	if (r < 0) {
+		log_warning_errno(&m->log, r,
+				  "Tenant %s: cannot read memory.high of %s (memory controller not enabled for it?), "
+				  "waiting: %m", c->name, c->cgroup);
+		(void) tenant_watch(m, t, /* waiting= */ true);
+		return 0;
+	}
+	r = cgroup_read_u64(fd, "memory.low", &t->original_low);
+	t->has_original_low = r >= 0;
+	if (r < 0)
+		log_debug_errno(&m->log, r, "Tenant %s: cannot read memory.low: %m", c->name);
+	r = cgroup_read_u64(fd, "memory.current", &t->current);
+	if (r < 0)
+		log_debug_errno(&m->log, r, "Tenant %s: cannot read memory.current: %m", c->name);
+	r = cgroup_get_id(fd, &t->cgroup_id);
+	if (r < 0)
+		return log_error_errno(&m->log, r, "Tenant %s: cannot stat cgroup %s: %m", c->name, c->cgroup);
+
+	t->cg_fd = TAKE_FD(fd);
+	t->state = TENANT_ACTIVE;
+	t->high = t->original_high;
+	t->high_written = t->low_written = false;
+	t->pressured = false;
+	t->last_pressure_usec = 0;
+
+	log_tenant(m, t, LOG_INFO, MEMQOSD_MESSAGE_TENANT_ACTIVE, NULL, cgroup_format_bytes(t->original_high, buf, sizeof(buf)),
+		   "cgroup present", "Tenant %s: managing cgroup %s (id %" PRIu64 "), memory.high %s as found",
+		   c->name, c->cgroup, t->cgroup_id, buf);
+
+	/* Start-up rule: memory.high is brought into [MemoryHighMin, MemoryHighMax]. */
+	target = clamp_high(t->original_high, c);
+	if (target != t->original_high) {
+		r = manager_apply_high(m, t, target, "clamp: memory.high found outside [MemoryHighMin, MemoryHighMax]");
+		if (t->state != TENANT_ACTIVE)
+			return 0;
+	}
+
+	if (c->has_memory_low && (!t->has_original_low || c->memory_low != t->original_low)) {
+		r = manager_apply_low(m, t, c->memory_low, "profile: MemoryLow=");
+		if (t->state != TENANT_ACTIVE)
+			return 0;
+	}
+
+	tenant_arm_sources(m, t);
+	(void) tenant_watch(m, t, /* waiting= */ false);
+
+	if (m->hooks.tenant_attach) {
+		r = m->hooks.tenant_attach(m, t, m->hooks.userdata);
+		if (r < 0)
+			log_warning_errno(&m->log, r, "Tenant %s: policy attach failed, continuing without: %m", c->name);
+	}
+	return 1;
+}
+
+/* A reload changed the profile of a tenant on the same cgroup. */
+static void tenant_reconfigure(Manager *m, Tenant *t, TenantConfig *new)
+{
+	const TenantConfig *old = t->config;
+	uint64_t target;
+
+	t->config = new;
+	if (t->state != TENANT_ACTIVE) {
+		(void) tenant_activate(m, t, /* log_waiting= */ false);
+		return;
+	}
+
+	target = clamp_high(t->high, new);
+	if (target != t->high) {
+		(void) manager_apply_high(m, t, target, "reload: memory.high outside new [MemoryHighMin, MemoryHighMax]");
+		if (t->state != TENANT_ACTIVE)
+			return;
+	}
+
+	if (new->has_memory_low && (!old->has_memory_low || old->memory_low != new->memory_low))
+		(void) manager_apply_low(m, t, new->memory_low, "reload: MemoryLow=");
+	else if (!new->has_memory_low && t->low_written && t->has_original_low) {
+		(void) manager_apply_low(m, t, t->original_low, "reload: MemoryLow= removed, back to the value found");
+		t->low_written = false;
+	}
+	if (t->state != TENANT_ACTIVE)
+		return;
+
+	if (m->hooks.tenant_changed)
+		(void) m->hooks.tenant_changed(m, t, old, m->hooks.userdata);
+}
+
+/* Leave ACTIVE for good (reload removal, stop): detach the policy, then put back what memqosd changed. */
+static void tenant_remove(Manager *m, Tenant *t, const char *why)
+{
+	if (t->state != TENANT_ACTIVE)
+		return;
+	if (m->hooks.tenant_detach)
+		m->hooks.tenant_detach(m, t, m->hooks.userdata);
+	tenant_restore(m, t, why);
+	tenant_drop_sources(t);
+	(void) close(t->cg_fd);
+	t->cg_fd = -EBADF;
+	t->state = TENANT_WAITING;
+}
+
+Tenant *manager_find_tenant(Manager *m, const char *name)
+{
+	for (size_t i = 0; i < m->n_tenants; i++)
+		if (streq(m->tenants[i]->config->name, name))
+			return m->tenants[i];
+	return NULL;
+}
+
+size_t manager_count_waiting(const Manager *m)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < m->n_tenants; i++)
+		if (m->tenants[i]->state == TENANT_WAITING)
+			n++;
+	return n;
+}
+
+void manager_set_mode(Manager *m, const char *mode)
+{
+	snprintf(m->mode, sizeof(m->mode), "%s", mode);
+}
+
+void manager_status_line(const Manager *m, char *buf, size_t n)
+{
+	size_t waiting = manager_count_waiting(m);
+
+	snprintf(buf, n, "%zu tenants (%zu active, %zu waiting), mode %s%s", m->n_tenants, m->n_tenants - waiting,
+		 waiting, m->mode, m->dry_run ? ", dry-run" : "");
+}
+
+static void manager_notify_status(Manager *m, const char *state)
+{
+	char line[256];
+
+	manager_status_line(m, line, sizeof(line));
+	(void) sd_notifyf(false, "%sSTATUS=%s", state ? state : "", line);
+}
+
+int manager_tenant_refresh(Manager *m, Tenant *t)
+{
+	int r;
+
+	if (t->state != TENANT_ACTIVE)
+		return 0;
+	r = cgroup_read_u64(t->cg_fd, "memory.current", &t->current);
+	if (r < 0)
+		return tenant_handle_io_error(m, t, r, "read memory.current");
+	return 0;
+}
+
+static int on_housekeeping(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	Manager *m = userdata;
+
+	(void) usec;
+	for (size_t i = 0; i < m->n_tenants; i++) {
+		Tenant *t = m->tenants[i];
+
+		if (t->state == TENANT_ACTIVE) {
+			if (tenant_is_gone(m, t))
+				tenant_release(m, t, "cgroup gone (housekeeping)");
+			else
+				(void) manager_tenant_refresh(m, t);
+		} else
+			(void) tenant_activate(m, t, /* log_waiting= */ false);
+	}
+	if (m->hooks.housekeeping)
+		m->hooks.housekeeping(m, m->hooks.userdata);
+	manager_notify_status(m, NULL);
+
+	return sd_event_source_set_time_relative(s, m->config->daemon.control.housekeeping_usec);
+}
+
+static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+	Manager *m = userdata;
+	ConfigErrors errors = {};
+
+	(void) s;
+	(void) si;
+	(void) manager_reload(m, &errors);
+	config_errors_clear(&errors);
+	return 0;
+}
+
+static void apply_daemon_settings(Manager *m)
+{
+	m->dry_run = m->dry_run_arg || m->config->daemon.dry_run;
+	m->log.max_level = m->log_level_arg >= 0 ? m->log_level_arg : m->config->daemon.log_level;
+}
+
+static void log_config_errors(Manager *m, const ConfigErrors *e)
+{
+	for (size_t i = 0; i < e->n; i++)
+		log_error(&m->log, "%s", e->lines[i]);
+}
+
+/*
+ * Checks that need the cgroup root: a Cgroup= that resolves through a symlink or out of the root.
+ * Collected like the parser's errors.
+ */
+static int manager_check_cgroups(Manager *m, const Config *c, ConfigErrors *errors)
+{
+	int n = 0;
+
+	for (size_t i = 0; i < c->n_tenants; i++) {
+		const TenantConfig *tc = c->tenants[i];
+		_cleanup_close_ int fd = -EBADF;
+		int r;
+
+		r = cgroup_open_existing_ancestor(m->root, tc->cgroup, &fd);
+		if (r == -ELOOP || r == -EXDEV) {
+			(void) config_errors_add(errors, tc->file, tc->cgroup_line, "Cgroup",
+						 "%s resolves through a symlink or out of the cgroup root %s", tc->cgroup,
+						 m->root->path);
+			n++;
+		} else if (r == -ENOTDIR) {
+			(void) config_errors_add(errors, tc->file, tc->cgroup_line, "Cgroup",
+						 "%s is not a directory under %s", tc->cgroup, m->root->path);
+			n++;
+		}
+	}
+	return n > 0 ? -EINVAL : 0;
+}
+
+int manager_new(const ManagerOptions *o, Manager **ret)
+{
+	_cleanup_(manager_freep) Manager *m = NULL;
+	int r;
+
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+
+	logger_init(&m->log, o->log_level >= 0 ? o->log_level : LOG_INFO);
+	m->log_level_arg = o->log_level;
+	m->dry_run_arg = o->dry_run;
+	m->config_dir = strdup(o->config_dir ? o->config_dir : MEMQOSD_DEFAULT_CONFIG_DIR);
+	if (!m->config_dir)
+		return -ENOMEM;
+	if (o->cgroup_root) {
+		m->cgroup_root_arg = strdup(o->cgroup_root);
+		if (!m->cgroup_root_arg)
+			return -ENOMEM;
+	}
+	manager_set_mode(m, "psi-only");
+
+	r = sd_event_default(&m->event);
+	if (r < 0)
+		return log_error_errno(&m->log, r, "Failed to allocate event loop: %m");
+
+	(void) sd_event_set_watchdog(m->event, true);
+
+	r = sd_event_add_signal(m->event, NULL, SIGHUP | SD_EVENT_SIGNAL_PROCMASK, on_sighup, m);
+	if (r < 0)
+		return log_error_errno(&m->log, r, "Failed to watch SIGHUP: %m");
+	r = sd_event_set_signal_exit(m->event, true);
+	if (r < 0)
+		return log_error_errno(&m->log, r, "Failed to set up SIGTERM/SIGINT handling: %m");
+
+	*ret = TAKE_PTR(m);
+	return 0;
+}
+
+static int manager_open_root(Manager *m)
+{
+	_cleanup_free_ char *discovered = NULL, *why = NULL;
+	const char *path = m->cgroup_root_arg ? m->cgroup_root_arg : m->config->daemon.cgroup_root;
+	int r;
+
+	if (!path) {
+		r = cgroup_discover_memory_v2(&discovered, &why);
+		if (r < 0)
+			return log_error_errno(&m->log, r, "Cannot find a cgroup v2 memory controller: %s",
+					       why ? why : "unknown error");
+		path = discovered;
+	} else
+		log_info(&m->log, "Using cgroup root %s as given (libcgroup discovery and the cgroup v2 check skipped)", path);
+
+	r = cgroup_root_open(path, &m->root);
+	if (r < 0)
+		return log_error_errno(&m->log, r, "Cannot open cgroup root %s: %m", path);
+	if (!m->root->cgroupfs)
+		log_notice(&m->log, "%s is not cgroupfs: PSI triggers disabled, memory.events watched with inotify", path);
+	return 0;
+}
+
+int manager_start(Manager *m)
+{
+	ConfigErrors errors = {};
+	char line[256];
+	int r;
+
+	r = config_load(m->config_dir, &m->config, &errors);
+	if (r < 0) {
+		log_config_errors(m, &errors);
+		config_errors_clear(&errors);
+		return log_error_errno(&m->log, r, "Configuration in %s is invalid, not starting", m->config_dir);
+	}
+	apply_daemon_settings(m);
+
+	r = manager_open_root(m);
+	if (r < 0)
+		return r;
+
+	r = manager_check_cgroups(m, m->config, &errors);
+	if (r < 0) {
+		log_config_errors(m, &errors);
+		config_errors_clear(&errors);
+		return log_error_errno(&m->log, r, "Configuration in %s is invalid, not starting", m->config_dir);
+	}
+
+	m->tenants = calloc(m->config->n_tenants ? m->config->n_tenants : 1, sizeof(Tenant *));
+	if (!m->tenants)
+		return -ENOMEM;
+	for (size_t i = 0; i < m->config->n_tenants; i++) {
+		r = tenant_new(m, m->config->tenants[i], &m->tenants[m->n_tenants]);
+		if (r < 0)
+			return r;
+		m->n_tenants++;
+	}
+	for (size_t i = 0; i < m->n_tenants; i++)
+		(void) tenant_activate(m, m->tenants[i], /* log_waiting= */ true);
+
+	r = sd_event_add_time_relative(m->event, &m->housekeeping, CLOCK_MONOTONIC,
+				       m->config->daemon.control.housekeeping_usec, USEC_PER_SEC, on_housekeeping, m);
+	if (r < 0)
+		return log_error_errno(&m->log, r, "Failed to add housekeeping timer: %m");
+	(void) sd_event_source_set_description(m->housekeeping, "housekeeping");
+	(void) sd_event_source_set_enabled(m->housekeeping, SD_EVENT_ON);
+
+	r = manager_connect_bus(m);
+	if (r < 0) {
+		manager_disconnect_bus(m);
+		log_warning_errno(&m->log, r, "D-Bus API unavailable, continuing without it (no status/reload verbs): %m");
+	}
+
+	manager_status_line(m, line, sizeof(line));
+	{
+		char f_mode[64], f_dir[512];
+		const char *fields[] = { f_mode, f_dir, m->dry_run ? "MEMQOSD_DRY_RUN=1" : NULL, NULL };
+
+		snprintf(f_mode, sizeof(f_mode), "MEMQOSD_MODE=%s", m->mode);
+		snprintf(f_dir, sizeof(f_dir), "MEMQOSD_CONFIG_DIR=%s", m->config_dir);
+		log_struct(&m->log, LOG_INFO, MEMQOSD_MESSAGE_START, fields, "memqosd started: %s, cgroup root %s", line,
+			   m->root->path);
+	}
+	manager_notify_status(m, "READY=1\n");
+	return 0;
+}
+
+int manager_reload(Manager *m, ConfigErrors *ret_errors)
+{
+	Config *new = NULL, *old;
+	ConfigDiff diff = {};
+	Tenant **tenants = NULL;
+	TenantConfig **pending = NULL;
+	size_t n = 0;
+	int r;
+
+	(void) sd_notifyf(false, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64 "\nSTATUS=Reloading configuration", now_usec());
+	log_info(&m->log, "Reloading configuration from %s", m->config_dir);
+
+	r = config_load(m->config_dir, &new, ret_errors);
+	if (r >= 0) {
+		r = manager_check_cgroups(m, new, ret_errors);
+		if (r < 0)
+			new = config_free(new);
+	}
+	if (r >= 0 && new->daemon.cgroup_root && !m->cgroup_root_arg &&
+	    (!m->config->daemon.cgroup_root || !streq(new->daemon.cgroup_root, m->config->daemon.cgroup_root)))
+		log_warning(&m->log, "CgroupRoot= changed; it takes effect when memqosd restarts");
+	if (r >= 0)
+		r = config_diff(m->config, new, &diff);
+
+	if (r < 0) {
+		char f_n[32];
+		const char *fields[] = { f_n, NULL };
+
+		config_free(new);
+		log_config_errors(m, ret_errors);
+		snprintf(f_n, sizeof(f_n), "MEMQOSD_ERRORS=%zu", ret_errors->n);
+		log_struct(&m->log, LOG_ERR, MEMQOSD_MESSAGE_RELOAD_REFUSED, fields,
+			   "Reload refused: %zu error(s) in the configuration; still running on the previous one",
+			   ret_errors->n);
+		manager_notify_status(m, "READY=1\n");
+		return r < 0 ? r : -EINVAL;
+	}
+
+	tenants = calloc(new->n_tenants ? new->n_tenants : 1, sizeof(Tenant *));
+	pending = calloc(new->n_tenants ? new->n_tenants : 1, sizeof(TenantConfig *));
+	if (!tenants || !pending) {
+		free(tenants);
+		free(pending);
+		config_free(new);
+		config_diff_clear(&diff);
+		manager_notify_status(m, "READY=1\n");
+		return -ENOMEM;
+	}
+
+	/* Switch to the new configuration; the old one stays alive until every tenant moved over. */
+	old = m->config;
+	m->config = new;
+	apply_daemon_settings(m);
+
+	/* Removed tenants, and changed ones that moved to another cgroup: restore and drop. */
+	for (size_t i = 0; i < m->n_tenants; i++) {
+		Tenant *t = m->tenants[i];
+		const TenantConfig *nc = config_find_tenant(new, t->config->name);
+
+		if (nc && streq(nc->cgroup, t->config->cgroup))
+			continue;
+		tenant_remove(m, t, nc ? "reload: Cgroup= changed" : "reload: profile removed");
+		log_tenant(m, t, LOG_NOTICE, MEMQOSD_MESSAGE_TENANT_REMOVED, NULL, NULL,
+			   nc ? "Cgroup= changed" : "profile removed", "Tenant %s (cgroup %s) removed by reload%s",
+			   t->config->name, t->config->cgroup, nc ? " (Cgroup= changed, re-added below)" : "");
+		m->tenants[i] = tenant_free(t);
+	}
+
+	/* Build the new list in the new config's order. */
+	for (size_t i = 0; i < new->n_tenants; i++) {
+		TenantConfig *nc = new->tenants[i];
+		Tenant *t = NULL;
+
+		for (size_t j = 0; j < m->n_tenants; j++)
+			if (m->tenants[j] && streq(m->tenants[j]->config->name, nc->name)) {
+				t = TAKE_PTR(m->tenants[j]);
+				break;
+			}
+		if (t) {
+			/* Changed profiles are applied once the new list is in place (hooks may walk it). */
+			if (tenant_config_equal(t->config, nc))
+				t->config = nc;
+			else
+				pending[n] = nc;
+		} else {
+			r = tenant_new(m, nc, &t);
+			if (r < 0) {
+				log_error_errno(&m->log, r, "Tenant %s: cannot allocate: %m", nc->name);
+				continue;
+			}
+			log_tenant(m, t, LOG_NOTICE, MEMQOSD_MESSAGE_TENANT_ADDED, NULL, NULL, "reload",
+				   "Tenant %s (cgroup %s, priority %d) added by reload", nc->name, nc->cgroup, nc->priority);
+		}
+		tenants[n++] = t;
+	}
+
+	free(m->tenants);
+	m->tenants = tenants;
+	m->n_tenants = n;
+	for (size_t i = 0; i < n; i++)
+		if (pending[i])
+			tenant_reconfigure(m, tenants[i], pending[i]);
+	free(pending);
+	config_free(old);
+
+	for (size_t i = 0; i < m->n_tenants; i++)
+		if (m->tenants[i]->state == TENANT_WAITING)
+			(void) tenant_activate(m, m->tenants[i], /* log_waiting= */ true);
+
+	m->n_reloads++;
+	{
+		char f_a[32], f_r[32], f_c[32];
+		const char *fields[] = { f_a, f_r, f_c, NULL };
+
+		snprintf(f_a, sizeof(f_a), "MEMQOSD_ADDED=%zu", diff.n_added);
+		snprintf(f_r, sizeof(f_r), "MEMQOSD_REMOVED=%zu", diff.n_removed);
+		snprintf(f_c, sizeof(f_c), "MEMQOSD_CHANGED=%zu", diff.n_changed);
+		log_struct(&m->log, LOG_INFO, MEMQOSD_MESSAGE_RELOAD_OK, fields,
+			   "Reloaded configuration: %zu added, %zu removed, %zu changed", diff.n_added, diff.n_removed,
+			   diff.n_changed);
+	}
+	config_diff_clear(&diff);
+	(void) sd_event_source_set_time_relative(m->housekeeping, m->config->daemon.control.housekeeping_usec);
+	manager_notify_status(m, "READY=1\n");
+	return 0;
+}
+
+void manager_stop(Manager *m)
+{
+	(void) sd_notify(false, "STOPPING=1\nSTATUS=Restoring memory.high/low and exiting");
+
+	for (size_t i = 0; i < m->n_tenants; i++) {
+		tenant_remove(m, m->tenants[i], "daemon stopping");
+		m->tenants[i] = tenant_free(m->tenants[i]);
+	}
+	m->n_tenants = 0;
+
+	log_struct(&m->log, LOG_INFO, MEMQOSD_MESSAGE_STOP, NULL, "memqosd stopped; every changed memory.high/low restored");
+}
+
+int manager_run(Manager *m)
+{
+	int r;
+
+	r = sd_event_loop(m->event);
+	if (r < 0)
+		log_error_errno(&m->log, r, "Event loop failed: %m");
+	manager_stop(m);
+	return r;
+}
+
+Manager *manager_free(Manager *m)
+{
+	if (!m)
+		return NULL;
+
+	for (size_t i = 0; i < m->n_tenants; i++)
+		tenant_free(m->tenants[i]);
+	free(m->tenants);
+	manager_disconnect_bus(m);
+	sd_event_source_disable_unref(m->housekeeping);
+	sd_event_unref(m->event);
+	config_free(m->config);
+	cgroup_root_free(m->root);
+	free(m->config_dir);
+	free(m->cgroup_root_arg);
+	free(m);
+	return NULL;
+}

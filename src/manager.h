@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * The Manager: one sd-event loop, the bus connection, the loaded Config and one Tenant per profile.
+ *
+ * Tenant lifecycle:
+ *   WAITING  cgroup does not exist (yet): an inotify watch on its deepest existing ancestor (and every
+ *            reload) retries; when it appears the tenant becomes ACTIVE.
+ *   ACTIVE   cgroup open (fd beneath the root), memory.high/low recorded as found (original_*), memory.high
+ *            brought into [MemoryHighMin, MemoryHighMax] (start-up rule, reason "clamp"), MemoryLow=
+ *            written if configured; PSI trigger + memory.events watch armed.
+ *   released: the cgroup vanished (ENOENT/ENODEV on I/O, or removed from its parent dir): logged,
+ *            sources dropped, nothing to restore; the tenant goes back to WAITING.
+ *   removed (by reload) / daemon stop: everything memqosd changed is restored to original_*.
+ *
+ * Hook points for the control loop (POLICY engineer): see ManagerHooks, manager_apply_high(),
+ * manager_set_mode(), Tenant.policy_data.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "cgroup.h"
+#include "config.h"
+#include "log.h"
+#include "util.h"
+
+typedef struct Manager Manager;
+
+typedef enum TenantState {
+	TENANT_WAITING,
+	TENANT_ACTIVE,
+	_TENANT_STATE_MAX,
+	_TENANT_STATE_INVALID = -22,
+} TenantState;
+
+const char *tenant_state_to_string(TenantState s);
+
+typedef struct Tenant {
+	Manager *manager;
+	TenantConfig *config;        /* borrowed from manager->config; replaced on reload */
+	TenantState state;
+
+	/* ACTIVE only */
+	int cg_fd;                   /* O_DIRECTORY fd of the tenant's cgroup, beneath the root */
+	uint64_t cgroup_id;          /* inode of the cgroup directory (= kernel cgroup id on cgroupfs) */
+	uint64_t original_high;      /* memory.high as found when the tenant became active */
+	uint64_t original_low;       /* memory.low as found */
+	bool has_original_low;       /* memory.low was readable */
+	bool high_written;           /* memqosd wrote memory.high since activation: restore on stop */
+	bool low_written;            /* memqosd wrote memory.low: restore on stop */
+	uint64_t high;               /* memory.high as memqosd last wrote/read it (intended value in dry-run) */
+	uint64_t current;            /* memory.current at the last read */
+	CgroupMemoryEvents events;   /* last memory.events read */
+	bool pressure_trigger;       /* a PSI trigger is armed */
+	bool pressured;              /* PSI trigger fired since the controller last cleared it */
+	uint64_t last_pressure_usec; /* CLOCK_MONOTONIC of the last trigger; 0 = never */
+
+	sd_event_source *pressure_source;  /* POLLPRI on the memory.pressure trigger fd */
+	sd_event_source *events_source;    /* POLLPRI / inotify on memory.events */
+	sd_event_source *parent_watch;     /* inotify on parent (ACTIVE: vanish) or ancestor (WAITING) */
+
+	void *policy_data;           /* owned by the controller/policy code through ManagerHooks */
+} Tenant;
+
+/*
+ * Callbacks into the policy/control code. All optional. Called on the event loop.
+ * tenant_attach: the tenant became ACTIVE (cgroup open, originals recorded, clamped); return <0 to log
+ *   a warning (the tenant stays active without policy).
+ * tenant_detach: before the tenant leaves ACTIVE (release, removal, stop); restore happens after.
+ * tenant_changed: a reload changed the profile of an ACTIVE tenant (same cgroup); old is still valid
+ *   during the call.
+ * pressure: the PSI trigger fired (t->pressured, t->last_pressure_usec set).
+ * events: memory.events changed (t->events updated; old counters in prev).
+ * housekeeping: the slow tick (memory.current refreshed for every active tenant).
+ */
+typedef struct ManagerHooks {
+	int (*tenant_attach)(Manager *m, Tenant *t, void *userdata);
+	void (*tenant_detach)(Manager *m, Tenant *t, void *userdata);
+	int (*tenant_changed)(Manager *m, Tenant *t, const TenantConfig *old, void *userdata);
+	void (*pressure)(Manager *m, Tenant *t, void *userdata);
+	void (*events)(Manager *m, Tenant *t, const CgroupMemoryEvents *prev, void *userdata);
+	void (*housekeeping)(Manager *m, void *userdata);
+	void *userdata;
+} ManagerHooks;
+
+typedef struct ManagerOptions {
+	const char *config_dir;      /* NULL = MEMQOSD_DEFAULT_CONFIG_DIR */
+	const char *cgroup_root;     /* --cgroup-root; NULL = config's CgroupRoot= or libcgroup discovery */
+	bool dry_run;                /* --dry-run (ORed with DryRun=) */
+	int log_level;               /* --log-level; -1 = from config */
+} ManagerOptions;
+
+struct Manager {
+	Logger log;
+	sd_event *event;
+	sd_bus *bus;
+
+	char *config_dir;
+	char *cgroup_root_arg;
+	bool dry_run_arg;
+	int log_level_arg;
+
+	Config *config;
+	bool dry_run;
+	CgroupRoot *root;
+
+	Tenant **tenants;            /* same order as config->tenants (sorted by name) */
+	size_t n_tenants;
+
+	sd_event_source *housekeeping;
+	uint64_t n_reloads;
+	char mode[16];               /* "psi-only"; the policy loader sets "struct_ops" / "tracing" */
+
+	ManagerHooks hooks;
+};
+
+int manager_new(const ManagerOptions *o, Manager **ret);
+Manager *manager_free(Manager *m);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
+
+/* Load config, open the cgroup root, set up tenants, connect the bus, READY=1. */
+int manager_start(Manager *m);
+/* Run the loop until SIGTERM/SIGINT; then restore everything. Returns the loop's exit code. */
+int manager_run(Manager *m);
+/* Restore every ACTIVE tenant's memory.high/low and drop all tenants (called by manager_run()). */
+void manager_stop(Manager *m);
+
+/*
+ * Reload: load and validate the whole configuration; on error keep the old one untouched, log
+ * every error and return -EINVAL with the errors in *ret_errors (caller clears). On success apply
+ * the difference. Sends RELOADING=1/READY=1.
+ */
+int manager_reload(Manager *m, ConfigErrors *ret_errors);
+
+/*
+ * The one place memory.high is written. Logs a MEMQOSD_MESSAGE_HIGH_CHANGED record (tenant, cgroup,
+ * old, new, reason), honours dry-run (log only, t->high updated), writes through the cgroup layer,
+ * and releases the tenant if its cgroup vanished (returns -ENOENT/-ENODEV then; t may have changed
+ * state: do not use the cgroup fd afterwards). NOTE: writing below memory.current reclaims
+ * synchronously and may block for seconds; a caller that needs the loop responsive should run the
+ * write (cgroup_write_u64 on t->cg_fd) elsewhere and report back with manager_high_written().
+ */
+int manager_apply_high(Manager *m, Tenant *t, uint64_t new_high, const char *reason);
+/* Record the outcome of a memory.high write made off the loop (r: its result). Same logging. */
+int manager_high_written(Manager *m, Tenant *t, uint64_t old_high, uint64_t new_high, const char *reason, int r);
+
+/* Same for memory.low. */
+int manager_apply_low(Manager *m, Tenant *t, uint64_t new_low, const char *reason);
+
+/* Mode shown by status/D-Bus/journal: "psi-only", "struct_ops", "tracing". */
+void manager_set_mode(Manager *m, const char *mode);
+
+Tenant *manager_find_tenant(Manager *m, const char *name);
+size_t manager_count_waiting(const Manager *m);
+
+/* Refresh t->current (and release the tenant if its cgroup vanished). */
+int manager_tenant_refresh(Manager *m, Tenant *t);
+
+/* One-line summary for STATUS= and the start record. */
+void manager_status_line(const Manager *m, char *buf, size_t n);
