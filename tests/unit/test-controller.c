@@ -1,0 +1,802 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Tests of src/controller.c, the pure decision function of the control loop.
+ *
+ * A small simulator plays a scenario: tenants with a memory demand (memory.current follows
+ * min(demand, memory.high), as if reclaim were instant), pressure episodes turned into one PSI event
+ * per second (what a 1s-window trigger delivers), and the wakeups the controller asks for. Every
+ * action is applied at once and checked against the invariants (bounds, headroom, rate limit, step
+ * size, hysteresis). The table scenarios then compare each tenant's memory.high trajectory with the
+ * one worked out by hand from the rules in controller.h; the property tests run random scenarios.
+ */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "controller.h"
+#include "util.h"
+
+#define MIB(x) ((uint64_t) (x) << 20)
+#define SEC(x) ((uint64_t) (x) * USEC_PER_SEC)
+#define MAXT 6
+#define MAXP 16
+#define MAXW 512
+#define HOST (-1)
+#define NONE UINT64_MAX
+
+typedef struct SimTenant {
+	const char *name;
+	int priority;
+	unsigned min, max, baseline, high, demand; /* MiB; max == 0 means "max" */
+} SimTenant;
+
+typedef struct Pressure {
+	int tenant;             /* HOST or index */
+	unsigned from, to;      /* one event per second in [from, to] */
+	ControlEventKind kind;  /* CONTROL_EVENT_PRESSURE if 0 */
+} Pressure;
+
+typedef struct Point {
+	unsigned t;    /* seconds */
+	unsigned mib;  /* memory.high written */
+} Point;
+
+typedef struct Write {
+	uint64_t t;
+	uint64_t old_high, new_high, current_before;
+	ControlReason reason;
+} Write;
+
+typedef struct SimEvent {
+	uint64_t t;
+	ControlEvent ev;
+} SimEvent;
+
+typedef struct Sim {
+	ControlParams p;
+	ControlTenant tenants[MAXT];
+	uint64_t demand[MAXT];
+	size_t n;
+	ControlState s;
+	Write writes[MAXT][MAXW];
+	size_t n_writes[MAXT];
+	size_t n_ticks;
+	uint64_t last_wakeup;
+} Sim;
+
+static uint64_t mib_or_max(unsigned v)
+{
+	return v == 0 ? MEMQOSD_BYTES_MAX : MIB(v);
+}
+
+static void params_default(ControlParams *p)
+{
+	*p = (ControlParams) {
+		.psi_stall_usec = 100 * USEC_PER_MSEC,
+		.psi_window_usec = SEC(1),
+		.step_percent = 10,
+		.relax_percent = 5,
+		.hold_usec = SEC(10),
+		.min_interval_usec = SEC(1),
+		.headroom_bytes = MIB(64),
+		.housekeeping_usec = SEC(30),
+		.write_timeout_usec = SEC(5),
+	};
+}
+
+static uint64_t step_bound(const ControlTenant *t, unsigned percent)
+{
+	uint64_t range;
+
+	if (t->high_max == MEMQOSD_BYTES_MAX)
+		return UINT64_MAX;
+	range = t->high_max - t->high_min;
+	return range / 100 * percent + range % 100 * percent / 100 > CONTROL_MIN_STEP ?
+		range / 100 * percent + range % 100 * percent / 100 : CONTROL_MIN_STEP;
+}
+
+static void sim_init(Sim *sim, const ControlParams *p, const SimTenant *t, size_t n)
+{
+	memset(sim, 0, sizeof(*sim));
+	sim->p = *p;
+	sim->n = n;
+	for (size_t i = 0; i < n; i++) {
+		sim->tenants[i] = (ControlTenant) {
+			.name = t[i].name,
+			.priority = t[i].priority,
+			.high_min = MIB(t[i].min),
+			.high_max = mib_or_max(t[i].max),
+			.baseline = mib_or_max(t[i].baseline),
+			.high = mib_or_max(t[i].high),
+			.active = true,
+		};
+		sim->demand[i] = MIB(t[i].demand);
+		sim->tenants[i].current = sim->demand[i] < sim->tenants[i].high ? sim->demand[i] : sim->tenants[i].high;
+	}
+	sim->s = (ControlState) { .tenants = sim->tenants, .n_tenants = n };
+	sim->last_wakeup = NONE;
+}
+
+/* Invariants every single action must satisfy. */
+static void check_action(Sim *sim, const ControlAction *a, uint64_t now)
+{
+	const ControlTenant *t = &sim->tenants[a->tenant];
+	uint64_t baseline = control_baseline(t->baseline, t->high_min, t->high_max);
+	size_t nw = sim->n_writes[a->tenant];
+
+	assert_true(a->tenant < sim->n);
+	assert_int_equal(a->old_high, t->high);
+	assert_true(a->new_high != a->old_high);
+	assert_non_null(control_reason_to_string(a->reason));
+	assert_true(strlen(a->text) > 0);
+
+	/* Never out of bounds. */
+	assert_true(a->new_high >= t->high_min);
+	assert_true(a->new_high <= t->high_max);
+
+	/* Rate limit. */
+	if (nw > 0)
+		assert_true(now >= sim->writes[a->tenant][nw - 1].t + sim->p.min_interval_usec);
+
+	switch (a->reason) {
+	case CONTROL_REASON_SQUEEZE:
+		assert_true(a->new_high < a->old_high);
+		break;
+	case CONTROL_REASON_RAISE:
+		assert_true(a->new_high > a->old_high);
+		break;
+	case CONTROL_REASON_RELAX:
+		/* Toward the baseline, never across it. */
+		if (a->old_high < baseline)
+			assert_true(a->new_high > a->old_high && a->new_high <= baseline);
+		else
+			assert_true(a->new_high < a->old_high && a->new_high >= baseline);
+		break;
+	case CONTROL_REASON_CLAMP:
+		assert_true(a->old_high > t->high_max || a->old_high < t->high_min);
+		break;
+	default:
+		fail_msg("bad reason %d", a->reason);
+	}
+
+	/* Headroom: a squeeze or relax never goes below memory.current - Headroom in one step. */
+	if (a->reason != CONTROL_REASON_CLAMP && a->new_high < a->old_high && t->current > sim->p.headroom_bytes)
+		assert_true(a->new_high >= t->current - sim->p.headroom_bytes);
+
+	/* Bounded steps (a relax to an unlimited baseline may jump to "max"). */
+	if (a->old_high != MEMQOSD_BYTES_MAX && a->new_high != MEMQOSD_BYTES_MAX && a->reason != CONTROL_REASON_CLAMP) {
+		uint64_t d = a->new_high > a->old_high ? a->new_high - a->old_high : a->old_high - a->new_high;
+		unsigned pct = a->reason == CONTROL_REASON_RELAX ? sim->p.relax_percent : sim->p.step_percent;
+
+		assert_true(d <= step_bound(t, pct));
+	}
+
+	/* Hysteresis: a relax comes at least HoldSec after the last move away from the baseline. */
+	if (a->reason == CONTROL_REASON_RELAX)
+		for (size_t k = nw; k > 0; k--) {
+			const Write *w = &sim->writes[a->tenant][k - 1];
+
+			if ((a->old_high < baseline && w->reason == CONTROL_REASON_SQUEEZE) ||
+			    (a->old_high > baseline && w->reason == CONTROL_REASON_RAISE)) {
+				assert_true(now >= w->t + sim->p.hold_usec);
+				break;
+			}
+		}
+}
+
+static void sim_decide(Sim *sim, const ControlEvent *ev, uint64_t now)
+{
+	ControlAction actions[MAXT];
+	uint64_t wakeup;
+	int r;
+
+	r = controller_step(&sim->s, &sim->p, ev, now, actions, ELEMENTSOF(actions), &wakeup);
+	assert_true(r >= 0);
+	/* Apply the writes, then decide again as the manager does after each completed write. */
+	for (;;) {
+		for (int k = 0; k < r; k++) {
+			ControlAction *a = &actions[k];
+			ControlTenant *t = &sim->tenants[a->tenant];
+			size_t *nw = &sim->n_writes[a->tenant];
+
+			check_action(sim, a, now);
+			assert_true(*nw < MAXW);
+			sim->writes[a->tenant][(*nw)++] = (Write) {
+				.t = now,
+				.old_high = a->old_high,
+				.new_high = a->new_high,
+				.current_before = t->current,
+				.reason = a->reason,
+			};
+			t->busy = true;
+			controller_write_done(&sim->s, a->tenant, a->new_high, now);
+			assert_false(t->busy);
+			t->current = sim->demand[a->tenant] < t->high ? sim->demand[a->tenant] : t->high;
+		}
+		if (r == 0)
+			break;
+		r = controller_decide(&sim->s, &sim->p, now, actions, ELEMENTSOF(actions), &wakeup);
+		assert_true(r >= 0);
+	}
+	/* Never a wakeup in the past or now: that would be a busy loop. */
+	assert_true(wakeup == CONTROL_NO_WAKEUP || wakeup > now);
+	sim->last_wakeup = wakeup;
+}
+
+static int cmp_event(const void *a, const void *b)
+{
+	const SimEvent *x = a, *y = b;
+
+	if (x->t != y->t)
+		return x->t < y->t ? -1 : 1;
+	return 0;
+}
+
+/* Plays events (sorted, stable for equal times) and the controller's wakeups until `end`. */
+static void sim_run(Sim *sim, SimEvent *events, size_t n_events, uint64_t end)
+{
+	size_t next = 0;
+	uint64_t now;
+
+	/* Start-up decision, as the manager makes when it takes the tenants over. */
+	sim_decide(sim, &(ControlEvent) { .kind = CONTROL_EVENT_TICK }, SEC(1));
+
+	for (;;) {
+		uint64_t te = next < n_events ? events[next].t : NONE;
+
+		if (te == NONE && sim->last_wakeup == CONTROL_NO_WAKEUP)
+			break;
+		if (te != NONE && te <= sim->last_wakeup) {
+			now = te;
+			if (now > end)
+				break;
+			sim_decide(sim, &events[next].ev, now);
+			next++;
+		} else {
+			now = sim->last_wakeup;
+			if (now > end)
+				break;
+			sim->n_ticks++;
+			sim_decide(sim, &(ControlEvent) { .kind = CONTROL_EVENT_TICK }, now);
+		}
+	}
+}
+
+static size_t expand_pressure(const Pressure *pr, size_t n, SimEvent *out, size_t max)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		for (unsigned t = pr[i].from; t <= pr[i].to; t++) {
+			ControlEventKind kind = pr[i].kind ?: CONTROL_EVENT_PRESSURE;
+
+			assert_true(k < max);
+			if (pr[i].tenant == HOST)
+				kind = kind == CONTROL_EVENT_PRESSURE_END ? CONTROL_EVENT_HOST_PRESSURE_END :
+								      CONTROL_EVENT_HOST_PRESSURE;
+			out[k++] = (SimEvent) {
+				.t = SEC(t),
+				.ev = { .kind = kind, .tenant = pr[i].tenant == HOST ? 0 : (size_t) pr[i].tenant },
+			};
+		}
+	/* qsort is not stable: keep the listed order for equal times by sorting on (t, index). */
+	for (size_t i = 0; i < k; i++)
+		out[i].t = out[i].t * 64 + i;
+	qsort(out, k, sizeof(*out), cmp_event);
+	for (size_t i = 0; i < k; i++)
+		out[i].t /= 64;
+	return k;
+}
+
+static void assert_trajectory(const Sim *sim, size_t i, const Point *expected)
+{
+	size_t n = 0;
+
+	while (expected[n].t != 0)
+		n++;
+	for (size_t k = 0; k < sim->n_writes[i] || k < n; k++) {
+		if (k >= n || k >= sim->n_writes[i] || sim->writes[i][k].t != SEC(expected[k].t) ||
+		    sim->writes[i][k].new_high != MIB(expected[k].mib)) {
+			for (size_t j = 0; j < sim->n_writes[i]; j++)
+				print_message("  %s write %zu: t=%.6fs high=%.3fM (%s)\n", sim->tenants[i].name, j,
+					      (double) sim->writes[i][j].t / 1e6,
+					      (double) sim->writes[i][j].new_high / (1 << 20),
+					      control_reason_to_string(sim->writes[i][j].reason));
+			fail_msg("tenant %s: write %zu differs from expected (t=%us high=%uM)", sim->tenants[i].name,
+				 k, k < n ? expected[k].t : 0, k < n ? expected[k].mib : 0);
+		}
+	}
+}
+
+typedef struct Scenario {
+	const char *name;
+	SimTenant tenants[MAXT];
+	size_t n_tenants;
+	uint64_t headroom_mib;      /* 0 = default 64M */
+	Pressure pressure[MAXP];
+	size_t n_pressure;
+	unsigned end;
+	const Point *expected[MAXT]; /* NULL-terminated by {0, 0}; a tenant with {{0,0}} has no writes */
+	unsigned max_ticks;          /* upper bound on wakeups the controller may ask for */
+} Scenario;
+
+static const Point no_writes[] = { { 0, 0 } };
+
+/* H (90) under pressure together with the host for 5 s; L (10) shares the host. */
+#define TENANT_H { "H", 90, 256, 1056, 512, 512, 500 }
+#define TENANT_L { "L", 10, 112, 512, 512, 512, 500 }
+
+static const Point a_low[] = {
+	/* squeeze by 10% of 400M while pressure lasts (events 1..5, episode open until 7) */
+	{ 1, 472 }, { 2, 432 }, { 3, 392 }, { 4, 352 }, { 5, 312 }, { 6, 272 }, { 7, 232 },
+	/* host episode ended at 7, HoldSec 10: relax by 5% of 400M from 17 on */
+	{ 17, 252 }, { 18, 272 }, { 19, 292 }, { 20, 312 }, { 21, 332 }, { 22, 352 }, { 23, 372 },
+	{ 24, 392 }, { 25, 412 }, { 26, 432 }, { 27, 452 }, { 28, 472 }, { 29, 492 }, { 30, 512 },
+	{ 0, 0 },
+};
+static const Point a_high[] = {
+	/* raise by 10% of 800M up to MemoryHighMax */
+	{ 1, 592 }, { 2, 672 }, { 3, 752 }, { 4, 832 }, { 5, 912 }, { 6, 992 }, { 7, 1056 },
+	/* relax down by 5% of 800M to the baseline */
+	{ 17, 1016 }, { 18, 976 }, { 19, 936 }, { 20, 896 }, { 21, 856 }, { 22, 816 }, { 23, 776 },
+	{ 24, 736 }, { 25, 696 }, { 26, 656 }, { 27, 616 }, { 28, 576 }, { 29, 536 }, { 30, 512 },
+	{ 0, 0 },
+};
+
+static const Point c_low[] = {
+	/* Headroom 16M: each step stops at memory.current - 16M */
+	{ 1, 484 }, { 2, 468 }, { 3, 452 }, { 4, 436 }, { 5, 420 },
+	{ 15, 440 }, { 16, 460 }, { 17, 480 }, { 18, 500 }, { 19, 512 },
+	{ 0, 0 },
+};
+static const Point c_high[] = {
+	{ 1, 592 }, { 2, 672 }, { 3, 752 }, { 4, 832 }, { 5, 912 },
+	{ 15, 872 }, { 16, 832 }, { 17, 792 }, { 18, 752 }, { 19, 712 }, { 20, 672 }, { 21, 632 },
+	{ 22, 592 }, { 23, 552 }, { 24, 512 },
+	{ 0, 0 },
+};
+
+static const Point d_high[] = {
+	{ 1, 592 }, { 2, 672 }, { 3, 752 }, { 4, 832 }, { 5, 912 }, { 6, 992 }, { 0, 0 },
+};
+static const Point d_mid[] = {
+	/* only once L is at its MemoryHighMin (reached at 2: the decision after that write moves on) */
+	{ 2, 472 }, { 3, 432 }, { 4, 392 }, { 5, 352 }, { 6, 312 }, { 0, 0 },
+};
+static const Point d_low[] = {
+	{ 1, 152 }, { 2, 112 }, { 0, 0 },
+};
+
+static const Point e_low[] = {
+	/* bursts every 8s (< HoldSec): L only ever goes down, never relaxes in between */
+	{ 1, 472 }, { 2, 432 }, { 3, 392 }, { 9, 352 }, { 10, 312 }, { 11, 272 },
+	{ 17, 232 }, { 18, 192 }, { 19, 152 }, { 25, 112 },
+	/* H's last episode ended at 27: from 37 nobody more important needs the room, although the
+	 * host is still under pressure */
+	{ 37, 132 }, { 38, 152 }, { 39, 172 }, { 40, 192 }, { 0, 0 },
+};
+static const Point e_high[] = {
+	{ 1, 592 }, { 2, 672 }, { 3, 752 }, { 9, 832 }, { 10, 912 }, { 11, 992 }, { 17, 1056 },
+	{ 37, 1016 }, { 38, 976 }, { 39, 936 }, { 40, 896 }, { 0, 0 },
+};
+
+static const Point f_a[] = {
+	{ 1, 592 }, { 2, 672 }, { 3, 752 }, { 4, 832 }, { 5, 912 }, { 6, 992 }, { 7, 1056 }, { 0, 0 },
+};
+
+static const Point g_clamp_down[] = { { 1, 1056 }, { 0, 0 } };
+static const Point g_clamp_up[] = { { 1, 256 }, { 0, 0 } };
+
+static const Point h_low[] = {
+	/* H's pressure ends explicitly at 3: the squeeze stops at once (no 2s expiry) */
+	{ 1, 472 }, { 2, 432 },
+	/* L itself is throttled over memory.high (events 4..20) with the host under pressure, but
+	 * stays put while H's pressure is recent (until 3 + 10); then it is raised, toward Max */
+	{ 13, 472 }, { 14, 512 }, { 0, 0 },
+};
+static const Point h_high[] = {
+	{ 1, 592 }, { 2, 672 },
+	/* H's relax down waits until 3 + 10 */
+	{ 13, 632 }, { 14, 592 }, { 15, 552 }, { 16, 512 }, { 0, 0 },
+};
+
+static const Scenario scenarios[] = {
+	{
+		.name = "squeeze low, raise high, relax both after HoldSec",
+		.tenants = { TENANT_H, TENANT_L },
+		.n_tenants = 2,
+		.pressure = { { HOST, 1, 5, 0 }, { 0, 1, 5, 0 } },
+		.n_pressure = 2,
+		.end = 60,
+		.expected = { a_high, a_low },
+		.max_ticks = 30,
+	},
+	{
+		.name = "quiet host: a pressured tenant squeezes nobody and is not raised",
+		.tenants = { TENANT_H, TENANT_L },
+		.n_tenants = 2,
+		.pressure = { { 0, 1, 20, 0 }, { 1, 5, 20, 0 } },
+		.n_pressure = 2,
+		.end = 60,
+		.expected = { no_writes, no_writes },
+		.max_ticks = 0,
+	},
+	{
+		.name = "alone on a pressured host, not itself pressured: untouched",
+		.tenants = { TENANT_L },
+		.n_tenants = 1,
+		.pressure = { { HOST, 1, 20, 0 } },
+		.n_pressure = 1,
+		.end = 60,
+		.expected = { no_writes },
+		.max_ticks = 0,
+	},
+	{
+		.name = "alone, pressured, quiet host: untouched",
+		.tenants = { TENANT_L },
+		.n_tenants = 1,
+		.pressure = { { 0, 1, 20, 0 }, { 0, 5, 5, CONTROL_EVENT_OVER_HIGH },
+			      { 0, 6, 6, CONTROL_EVENT_CHARGE_FAIL } },
+		.n_pressure = 3,
+		.end = 60,
+		.expected = { no_writes },
+		.max_ticks = 0,
+	},
+	{
+		.name = "headroom bounds each lowering step",
+		.tenants = { TENANT_H, TENANT_L },
+		.n_tenants = 2,
+		.headroom_mib = 16,
+		.pressure = { { HOST, 1, 3, 0 }, { 0, 1, 3, 0 } },
+		.n_pressure = 2,
+		.end = 60,
+		.expected = { c_high, c_low },
+		.max_ticks = 30,
+	},
+	{
+		.name = "lowest priority first, next level when it is at MemoryHighMin",
+		.tenants = { TENANT_H, { "M", 50, 112, 512, 512, 512, 500 }, { "L", 10, 112, 512, 192, 192, 100 } },
+		.n_tenants = 3,
+		.pressure = { { HOST, 1, 4, 0 }, { 0, 1, 4, 0 } },
+		.n_pressure = 2,
+		.end = 10,
+		.expected = { d_high, d_mid, d_low },
+		.max_ticks = 10,
+	},
+	{
+		.name = "bursts shorter apart than HoldSec: monotone, no oscillation",
+		.tenants = { TENANT_H, TENANT_L },
+		.n_tenants = 2,
+		.pressure = { { HOST, 1, 40, 0 }, { 0, 1, 1, 0 }, { 0, 9, 9, 0 }, { 0, 17, 17, 0 }, { 0, 25, 25, 0 } },
+		.n_pressure = 5,
+		.end = 40,
+		.expected = { e_high, e_low },
+		.max_ticks = 40,
+	},
+	{
+		.name = "equal priority is never squeezed",
+		.tenants = { { "A", 50, 256, 1056, 512, 512, 500 }, { "B", 50, 112, 512, 512, 512, 500 } },
+		.n_tenants = 2,
+		.pressure = { { HOST, 1, 5, 0 }, { 0, 1, 5, 0 } },
+		.n_pressure = 2,
+		.end = 12,
+		.expected = { f_a, no_writes },
+		.max_ticks = 12,
+	},
+	{
+		.name = "out of bounds is clamped once, quiet host or not",
+		.tenants = { { "big", 50, 256, 1056, 1056, 2048, 500 }, { "small", 50, 256, 1056, 256, 64, 500 } },
+		.n_tenants = 2,
+		.pressure = { { 1, 30, 30, 0 } },
+		.n_pressure = 1,
+		.end = 60,
+		.expected = { g_clamp_down, g_clamp_up },
+		.max_ticks = 0,
+	},
+	{
+		.name = "explicit end, over-high on the squeezed tenant, higher priority wins for HoldSec",
+		.tenants = { TENANT_H, TENANT_L },
+		.n_tenants = 2,
+		/* listed first: at 3 the end arrives before that second's host event */
+		.pressure = { { 0, 3, 3, CONTROL_EVENT_PRESSURE_END }, { HOST, 1, 20, 0 }, { 0, 1, 2, 0 },
+			      { 1, 4, 20, CONTROL_EVENT_OVER_HIGH } },
+		.n_pressure = 4,
+		.end = 22,
+		.expected = { h_high, h_low },
+		.max_ticks = 22,
+	},
+};
+
+static void test_scenarios(void **state)
+{
+	(void) state;
+
+	for (size_t k = 0; k < ELEMENTSOF(scenarios); k++) {
+		const Scenario *sc = &scenarios[k];
+		SimEvent events[512];
+		ControlParams p;
+		size_t n_events;
+		Sim *sim;
+
+		print_message("scenario: %s\n", sc->name);
+		params_default(&p);
+		if (sc->headroom_mib)
+			p.headroom_bytes = MIB(sc->headroom_mib);
+		sim = calloc(1, sizeof(Sim));
+		assert_non_null(sim);
+		sim_init(sim, &p, sc->tenants, sc->n_tenants);
+		n_events = expand_pressure(sc->pressure, sc->n_pressure, events, ELEMENTSOF(events));
+		sim_run(sim, events, n_events, SEC(sc->end));
+		for (size_t i = 0; i < sc->n_tenants; i++)
+			assert_trajectory(sim, i, sc->expected[i]);
+		if (sim->n_ticks > sc->max_ticks)
+			fail_msg("%zu wakeups, expected at most %u", sim->n_ticks, sc->max_ticks);
+		/* Once everything is back at its baseline, nothing needs a timer. */
+		if (sc->end >= 60)
+			assert_int_equal(sim->last_wakeup, CONTROL_NO_WAKEUP);
+		free(sim);
+	}
+}
+
+/* Deterministic xorshift, so a failing seed can be replayed. */
+static uint64_t rnd(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+static unsigned rnd_range(uint64_t *x, unsigned lo, unsigned hi)
+{
+	return lo + (unsigned) (rnd(x) % (hi - lo + 1));
+}
+
+static size_t random_scenario(uint64_t seed, bool with_host, Sim *sim, SimEvent *events, size_t max_events)
+{
+	SimTenant t[MAXT];
+	ControlParams p;
+	size_t n, k = 0;
+	uint64_t x = seed * 2654435761ULL + 1;
+
+	params_default(&p);
+	p.step_percent = rnd_range(&x, 5, 30);
+	p.relax_percent = rnd_range(&x, 2, 20);
+	p.hold_usec = SEC(rnd_range(&x, 2, 20));
+	p.min_interval_usec = rnd_range(&x, 500, 3000) * USEC_PER_MSEC;
+	p.headroom_bytes = MIB(rnd_range(&x, 8, 128));
+
+	n = rnd_range(&x, 1, MAXT);
+	for (size_t i = 0; i < n; i++) {
+		unsigned min = rnd_range(&x, 16, 128) * 4;
+		unsigned max = rnd(&x) % 10 == 0 ? 0 : min + rnd_range(&x, 0, 256) * 4;
+		unsigned baseline = max == 0 ? (rnd(&x) % 2 ? 0 : min + rnd_range(&x, 0, 256) * 4)
+					     : rnd_range(&x, min, max);
+
+		t[i] = (SimTenant) {
+			.name = "r",
+			.priority = (int) rnd_range(&x, 0, 4) * 25,
+			.min = min,
+			.max = max,
+			.baseline = baseline,
+			.high = baseline,
+			.demand = rnd_range(&x, 32, 1500),
+		};
+	}
+	sim_init(sim, &p, t, n);
+
+	/* Up to 12 random episodes within the first 200s, then quiet. */
+	for (unsigned e = rnd_range(&x, 1, 12); e > 0; e--) {
+		int who = (int) (rnd(&x) % (n + (with_host ? 1 : 0))) - (with_host ? 1 : 0);
+		unsigned from = rnd_range(&x, 1, 190), len = rnd_range(&x, 0, 30);
+		static const ControlEventKind kinds[] = {
+			CONTROL_EVENT_PRESSURE, CONTROL_EVENT_PRESSURE, CONTROL_EVENT_OVER_HIGH,
+			CONTROL_EVENT_CHARGE_FAIL, CONTROL_EVENT_PRESSURE_END,
+		};
+		ControlEventKind kind = kinds[rnd(&x) % ELEMENTSOF(kinds)];
+
+		for (unsigned s = from; s <= from + len && k < max_events; s++) {
+			ControlEventKind kk = kind;
+
+			if (who == HOST)
+				kk = kind == CONTROL_EVENT_PRESSURE_END ? CONTROL_EVENT_HOST_PRESSURE_END
+									: CONTROL_EVENT_HOST_PRESSURE;
+			/* sub-second jitter: PSI windows do not line up with anything */
+			events[k++] = (SimEvent) {
+				.t = SEC(s) + rnd(&x) % USEC_PER_SEC,
+				.ev = { .kind = kk, .tenant = who == HOST ? 0 : (size_t) who },
+			};
+		}
+	}
+	for (size_t i = 0; i < k; i++)
+		events[i].t = events[i].t * 64 + i;
+	qsort(events, k, sizeof(*events), cmp_event);
+	for (size_t i = 0; i < k; i++)
+		events[i].t /= 64;
+	return k;
+}
+
+static void test_random_properties(void **state)
+{
+	(void) state;
+
+	for (uint64_t seed = 1; seed <= 300; seed++) {
+		SimEvent events[512];
+		size_t n_events;
+		Sim *sim = calloc(1, sizeof(Sim));
+
+		assert_non_null(sim);
+		n_events = random_scenario(seed, true, sim, events, ELEMENTSOF(events));
+		/* check_action() asserts bounds, headroom, rate, steps and hysteresis on every write. */
+		sim_run(sim, events, n_events, SEC(20000));
+
+		/* Long after the last event everything is back at its baseline and no timer is wanted. */
+		for (size_t i = 0; i < sim->n; i++) {
+			const ControlTenant *t = &sim->tenants[i];
+
+			if (t->high != control_baseline(t->baseline, t->high_min, t->high_max))
+				fail_msg("seed %llu: tenant %zu at %llu, baseline %llu", (unsigned long long) seed, i,
+					 (unsigned long long) t->high, (unsigned long long) t->baseline);
+		}
+		assert_int_equal(sim->last_wakeup, CONTROL_NO_WAKEUP);
+		free(sim);
+	}
+}
+
+static void test_random_quiet_host_never_writes(void **state)
+{
+	(void) state;
+
+	for (uint64_t seed = 1; seed <= 300; seed++) {
+		SimEvent events[512];
+		size_t n_events;
+		Sim *sim = calloc(1, sizeof(Sim));
+
+		assert_non_null(sim);
+		n_events = random_scenario(seed, false, sim, events, ELEMENTSOF(events));
+		sim_run(sim, events, n_events, SEC(20000));
+		for (size_t i = 0; i < sim->n; i++)
+			if (sim->n_writes[i] != 0)
+				fail_msg("seed %llu: tenant %zu written %zu times on a quiet host",
+					 (unsigned long long) seed, i, sim->n_writes[i]);
+		assert_int_equal(sim->n_ticks, 0);
+		free(sim);
+	}
+}
+
+static void test_rate_limit_and_busy(void **state)
+{
+	ControlTenant t[2] = {
+		{ .name = "H", .priority = 90, .high_min = MIB(256), .high_max = MIB(1056), .baseline = MIB(512),
+		  .high = MIB(512), .current = MIB(500), .active = true },
+		{ .name = "L", .priority = 10, .high_min = MIB(112), .high_max = MIB(512), .baseline = MIB(512),
+		  .high = MIB(512), .current = MIB(500), .active = true },
+	};
+	ControlState s = { .tenants = t, .n_tenants = 2 };
+	ControlAction a[2];
+	ControlParams p;
+	uint64_t wakeup;
+
+	(void) state;
+	params_default(&p);
+	assert_int_equal(controller_step(&s, &p, &(ControlEvent) { .kind = CONTROL_EVENT_HOST_PRESSURE }, SEC(100),
+					 a, 2, &wakeup), 0);
+	assert_int_equal(wakeup, CONTROL_NO_WAKEUP);
+
+	/* A write in flight: no second action for that tenant. */
+	t[1].busy = true;
+	assert_int_equal(controller_step(&s, &p, &(ControlEvent) { .kind = CONTROL_EVENT_PRESSURE, .tenant = 0 },
+					 SEC(100), a, 2, &wakeup), 1);
+	assert_int_equal(a[0].tenant, 0);
+	assert_int_equal(a[0].reason, CONTROL_REASON_RAISE);
+	assert_non_null(strstr(a[0].text, "H"));
+	controller_write_done(&s, 0, a[0].new_high, SEC(100));
+	controller_write_done(&s, 1, MIB(472), SEC(100));
+	assert_false(t[1].busy);
+
+	/* Within MinIntervalSec: nothing, and the wakeup says when. */
+	assert_int_equal(controller_decide(&s, &p, SEC(100) + 1, a, 2, &wakeup), 0);
+	assert_int_equal(wakeup, SEC(101));
+	assert_int_equal(controller_decide(&s, &p, SEC(101), a, 2, &wakeup), 2);
+	assert_int_equal(a[1].reason, CONTROL_REASON_SQUEEZE);
+	assert_non_null(strstr(a[1].text, "H"));
+
+	/* Inactive tenants (cgroup gone or waiting) are ignored. */
+	t[1].active = false;
+	assert_int_equal(controller_decide(&s, &p, SEC(101), a, 2, &wakeup), 1);
+	assert_int_equal(a[0].tenant, 0);
+}
+
+static void test_bad_arguments(void **state)
+{
+	ControlTenant t = { .high_min = 0, .high_max = MIB(100), .baseline = MIB(50), .high = MIB(50), .active = true };
+	ControlState s = { .tenants = &t, .n_tenants = 1 };
+	ControlAction a[1];
+	ControlParams p;
+
+	(void) state;
+	params_default(&p);
+	assert_int_equal(controller_step(&s, &p, &(ControlEvent) { .kind = CONTROL_EVENT_PRESSURE, .tenant = 1 },
+					 SEC(1), a, 1, NULL), -EINVAL);
+	assert_int_equal(controller_step(&s, &p, &(ControlEvent) { .kind = _CONTROL_EVENT_MAX }, SEC(1), a, 1, NULL),
+			 -EINVAL);
+	assert_int_equal(controller_step(&s, &p, &(ControlEvent) { .kind = CONTROL_EVENT_TICK }, 0, a, 1, NULL),
+			 -EINVAL);
+	assert_int_equal(controller_decide(&s, NULL, SEC(1), a, 1, NULL), -EINVAL);
+	/* An action that does not fit is an error, not a silent drop. */
+	t.high = MIB(200);
+	assert_int_equal(controller_decide(&s, &p, SEC(1), a, 0, NULL), -ENOBUFS);
+	assert_int_equal(controller_decide(&s, &p, SEC(1), a, 1, NULL), 1);
+	assert_int_equal(a[0].new_high, MIB(100));
+	assert_int_equal(a[0].reason, CONTROL_REASON_CLAMP);
+
+	assert_null(control_reason_to_string(_CONTROL_REASON_MAX));
+	assert_string_equal(control_reason_to_string(CONTROL_REASON_SQUEEZE), "squeeze");
+	assert_string_equal(control_event_kind_to_string(CONTROL_EVENT_OVER_HIGH), "over-high");
+}
+
+static void test_baseline_and_unlimited(void **state)
+{
+	ControlTenant t[2] = {
+		{ .name = "H", .priority = 90, .high_min = MIB(256), .high_max = MIB(1024), .baseline = MIB(512),
+		  .high = MIB(512), .current = MIB(500), .active = true },
+		/* unlimited: memory.high "max", MemoryHighMax=max */
+		{ .name = "L", .priority = 10, .high_min = MIB(100), .high_max = MEMQOSD_BYTES_MAX,
+		  .baseline = MEMQOSD_BYTES_MAX, .high = MEMQOSD_BYTES_MAX, .current = MIB(800), .active = true },
+	};
+	ControlState s = { .tenants = t, .n_tenants = 2 };
+	ControlAction a[2];
+	ControlParams p;
+	uint64_t now = SEC(10), wakeup;
+	int r;
+
+	(void) state;
+	assert_int_equal(control_baseline(MIB(10), MIB(100), MIB(200)), MIB(100));
+	assert_int_equal(control_baseline(MIB(300), MIB(100), MIB(200)), MIB(200));
+	assert_int_equal(control_baseline(MEMQOSD_BYTES_MAX, MIB(100), MEMQOSD_BYTES_MAX), MEMQOSD_BYTES_MAX);
+	assert_int_equal(control_baseline(MIB(150), MIB(100), MIB(200)), MIB(150));
+
+	params_default(&p);
+	(void) controller_note_event(&s, &p, &(ControlEvent) { .kind = CONTROL_EVENT_HOST_PRESSURE }, now);
+	r = controller_step(&s, &p, &(ControlEvent) { .kind = CONTROL_EVENT_PRESSURE, .tenant = 0 }, now, a, 2,
+			    &wakeup);
+	assert_int_equal(r, 2);
+	/* From "max" a squeeze starts at the usage, limited by the headroom: 800M - 64M. */
+	assert_int_equal(a[1].tenant, 1);
+	assert_int_equal(a[1].reason, CONTROL_REASON_SQUEEZE);
+	assert_int_equal(a[1].new_high, MIB(736));
+	controller_write_done(&s, 1, a[1].new_high, now);
+	controller_write_done(&s, 0, a[0].new_high, now);
+	t[1].current = MIB(736);
+
+	/* Much later, usage well below the limit: the relax goes straight back to "max". */
+	t[1].current = MIB(300);
+	r = controller_decide(&s, &p, now + SEC(100), a, 2, &wakeup);
+	assert_true(r >= 1);
+	for (int k = 0; k < r; k++)
+		if (a[k].tenant == 1) {
+			assert_int_equal(a[k].reason, CONTROL_REASON_RELAX);
+			assert_int_equal(a[k].new_high, MEMQOSD_BYTES_MAX);
+		}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_scenarios),
+		cmocka_unit_test(test_random_properties),
+		cmocka_unit_test(test_random_quiet_host_never_writes),
+		cmocka_unit_test(test_rate_limit_and_busy),
+		cmocka_unit_test(test_bad_arguments),
+		cmocka_unit_test(test_baseline_and_unlimited),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
