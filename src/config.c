@@ -1026,8 +1026,10 @@ static int tenants_load(Config *c, ConfigErrors *errors)
 	int n, r, io_error = 0;
 
 	n = list_conf_files(c->dir, "tenants.d", &files, errors);
-	if (n <= 0)
+	if (n <= 0) {
+		strv_free_n(files, 0);
 		return n;
+	}
 
 	c->tenants = calloc((size_t) n, sizeof(*c->tenants));
 	if (!c->tenants) {
