@@ -194,20 +194,20 @@ int manager_connect_bus(Manager *m)
 
 	r = sd_bus_open_system(&m->bus);
 	if (r < 0)
-		return log_warning_errno(&m->log, r, "Cannot connect to the system bus: %m");
+		return log_warning_errno(&m->log, r, "Cannot connect to the system bus, continuing without the D-Bus API: %m");
 
 	r = sd_bus_add_object_vtable(m->bus, NULL, MEMQOSD_BUS_PATH, MEMQOSD_BUS_INTERFACE, manager_vtable, m);
 	if (r < 0)
-		return log_warning_errno(&m->log, r, "Cannot register the D-Bus object: %m");
+		return log_warning_errno(&m->log, r, "Cannot register the D-Bus object, continuing without the D-Bus API: %m");
 
 	r = sd_bus_request_name(m->bus, MEMQOSD_BUS_NAME, 0);
 	if (r < 0)
-		return log_warning_errno(&m->log, r, "Cannot acquire bus name %s (another memqosd running?): %m",
+		return log_warning_errno(&m->log, r, "Cannot acquire bus name %s (another memqosd running?), continuing without the D-Bus API: %m",
 					 MEMQOSD_BUS_NAME);
 
 	r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
 	if (r < 0)
-		return log_warning_errno(&m->log, r, "Cannot attach the bus to the event loop: %m");
+		return log_warning_errno(&m->log, r, "Cannot attach the bus to the event loop, continuing without the D-Bus API: %m");
 	return 0;
 }
 

@@ -816,10 +816,8 @@ int manager_start(Manager *m)
 	(void) sd_event_source_set_enabled(m->housekeeping, SD_EVENT_ON);
 
 	r = manager_connect_bus(m);
-	if (r < 0) {
-		manager_disconnect_bus(m);
-		log_warning_errno(&m->log, r, "D-Bus API unavailable, continuing without it (no status/reload verbs): %m");
-	}
+	if (r < 0)
+		manager_disconnect_bus(m); /* logged by manager_connect_bus(); SIGHUP still reloads */
 
 	manager_status_line(m, line, sizeof(line));
 	{
