@@ -619,8 +619,10 @@ static char *config_read_line(char *str, int num, void *stream)
 		p++;
 	len = strlen(p);
 
-	if (num <= 0 || len >= (size_t) num) {
-		parse_error(ctx, NULL, "line too long (at most %d characters)", num - 1);
+	if (num <= 1 || len >= (size_t) num) {
+		/* inih's line buffer is fixed (200 bytes in Debian's build). Long comments are harmless. */
+		if (*p != '#' && *p != ';')
+			parse_error(ctx, NULL, "line too long (at most %d characters)", num - 1);
 		str[0] = '\0';
 		return str;
 	}
@@ -872,7 +874,7 @@ static int daemon_config_load(const char *dir, DaemonConfig *d, ConfigErrors *er
 	ItemOrigin origins[ELEMENTSOF(daemon_items)] = {};
 	_cleanup_free_ char *main_file = NULL;
 	char **dropins = NULL;
-	int n, r = 0, io_error = 0;
+	int n, r, io_error = 0;
 
 	daemon_config_defaults(d);
 
@@ -880,18 +882,23 @@ static int daemon_config_load(const char *dir, DaemonConfig *d, ConfigErrors *er
 		main_file = NULL;
 		return -ENOMEM;
 	}
+	/* The main file first, then the drop-ins in lexical order: the last assignment wins. */
+	r = parse_one_file(main_file, daemon_items, ELEMENTSOF(daemon_items), d, origins, errors);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0 && r != -ENOENT)
+		io_error = r;
+
 	n = list_conf_files(dir, "memqosd.conf.d", &dropins, errors);
 	if (n == -ENOMEM)
 		return n;
 	if (n < 0) {
-		io_error = n;
+		io_error = io_error ?: n;
 		n = 0;
 	}
 
-	/* The main file first, then the drop-ins in lexical order: the last assignment wins. */
-	for (int i = -1; i < n; i++) {
-		r = parse_one_file(i < 0 ? main_file : dropins[i], daemon_items, ELEMENTSOF(daemon_items), d,
-				   origins, errors);
+	for (int i = 0; i < n; i++) {
+		r = parse_one_file(dropins[i], daemon_items, ELEMENTSOF(daemon_items), d, origins, errors);
 		if (r == -ENOMEM)
 			break;
 		if (r < 0 && r != -ENOENT && io_error == 0)
@@ -964,8 +971,8 @@ static int tenant_validate(TenantConfig *t, const ItemOrigin *origins, ConfigErr
 }
 
 /*
- * Parse one profile. Returns 0 and the tenant in *ret if it is valid, 0 and NULL if it has problems
- * (in errors), negative errno on allocation or I/O failure.
+ * Parse one profile. Returns 0 and the tenant in *ret if it is valid, 0 without touching *ret if it
+ * has problems (in errors), negative errno on allocation or I/O failure.
  */
 static int tenant_load(const char *file, ConfigErrors *errors, TenantConfig **ret)
 {
@@ -975,7 +982,6 @@ static int tenant_load(const char *file, ConfigErrors *errors, TenantConfig **re
 	const char *base = strrchr(file, '/');
 	int r;
 
-	*ret = NULL;
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;

@@ -171,6 +171,15 @@ static void write_tenant(const Fixture *f, const char *name, const char *cgroup,
 /* ---------------------------------------------------------------------------------------------- */
 /* Value parsers                                                                                    */
 
+/* Assert a parser's return value, naming the input if it is wrong. */
+#define assert_parse(call, expected, input)                                              \
+	do {                                                                             \
+		int _r_ = (call);                                                        \
+		if (_r_ != (expected))                                                   \
+			print_message("input '%s'\n", (input));                          \
+		assert_int_equal(_r_, (expected));                                       \
+	} while (0)
+
 static void test_parse_size_good(void **state)
 {
 	static const struct {
@@ -196,8 +205,7 @@ static void test_parse_size_good(void **state)
 	for (size_t i = 0; i < ELEMENTSOF(good); i++) {
 		uint64_t v = 42;
 
-		print_message("%s\n", good[i].s);
-		assert_int_equal(parse_size(good[i].s, &v), 0);
+		assert_parse(parse_size(good[i].s, &v), 0, good[i].s);
 		assert_true(v == good[i].v);
 	}
 }
@@ -215,15 +223,13 @@ static void test_parse_size_bad(void **state)
 	for (size_t i = 0; i < ELEMENTSOF(invalid); i++) {
 		uint64_t v = 42;
 
-		print_message("'%s'\n", invalid[i]);
-		assert_int_equal(parse_size(invalid[i], &v), -EINVAL);
+		assert_parse(parse_size(invalid[i], &v), -EINVAL, invalid[i]);
 		assert_true(v == 42); /* untouched on failure */
 	}
 	for (size_t i = 0; i < ELEMENTSOF(too_large); i++) {
 		uint64_t v = 42;
 
-		print_message("'%s'\n", too_large[i]);
-		assert_int_equal(parse_size(too_large[i], &v), -ERANGE);
+		assert_parse(parse_size(too_large[i], &v), -ERANGE, too_large[i]);
 		assert_true(v == 42);
 	}
 }
@@ -253,8 +259,7 @@ static void test_parse_int_range(void **state)
 
 	static const char *const invalid[] = { "", "abc", "1.0", "+1", "5 ", " 5", "--1", "-", "1e2", "0x1", "5%" };
 	for (size_t i = 0; i < ELEMENTSOF(invalid); i++) {
-		print_message("'%s'\n", invalid[i]);
-		assert_int_equal(parse_int_range(invalid[i], -100, 100, &v), -EINVAL);
+		assert_parse(parse_int_range(invalid[i], -100, 100, &v), -EINVAL, invalid[i]);
 	}
 	assert_int_equal(v, 42);
 }
@@ -279,8 +284,7 @@ static void test_parse_boolean(void **state)
 	}
 	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
 		b = true;
-		print_message("'%s'\n", bad[i]);
-		assert_int_equal(parse_boolean(bad[i], &b), -EINVAL);
+		assert_parse(parse_boolean(bad[i], &b), -EINVAL, bad[i]);
 		assert_true(b);
 	}
 }
@@ -315,8 +319,7 @@ static void test_parse_duration_good(void **state)
 	for (size_t i = 0; i < ELEMENTSOF(good); i++) {
 		uint64_t v = 42;
 
-		print_message("%s\n", good[i].s);
-		assert_int_equal(parse_duration(good[i].s, &v), 0);
+		assert_parse(parse_duration(good[i].s, &v), 0, good[i].s);
 		assert_int_equal(v, good[i].usec);
 	}
 }
@@ -331,12 +334,10 @@ static void test_parse_duration_bad(void **state)
 	(void) state;
 
 	for (size_t i = 0; i < ELEMENTSOF(invalid); i++) {
-		print_message("'%s'\n", invalid[i]);
-		assert_int_equal(parse_duration(invalid[i], &v), -EINVAL);
+		assert_parse(parse_duration(invalid[i], &v), -EINVAL, invalid[i]);
 	}
 	for (size_t i = 0; i < ELEMENTSOF(too_large); i++) {
-		print_message("'%s'\n", too_large[i]);
-		assert_int_equal(parse_duration(too_large[i], &v), -ERANGE);
+		assert_parse(parse_duration(too_large[i], &v), -ERANGE, too_large[i]);
 	}
 	assert_int_equal(v, 42);
 }
@@ -541,6 +542,23 @@ static void test_load_dir_is_file(void **state)
 	assert_int_equal(config_load(file, &f->config, &f->errors), -ENOTDIR);
 	assert_null(f->config);
 	assert_errors(f, "@/plain:0: configuration directory: Not a directory");
+}
+
+static void test_load_not_directories(void **state)
+{
+	Fixture *f = *state;
+	char path[PATH_MAX];
+
+	write_file(f, "tenants.d", "");
+	write_file(f, "memqosd.conf.d", "");
+	snprintf(path, sizeof(path), "%s/memqosd.conf", f->dir);
+	assert_int_equal(mkdir(path, 0755), 0);
+	assert_int_equal(load(f), -ENOTDIR);
+	assert_null(f->config);
+	assert_errors(f,
+		"@/memqosd.conf:0: not a regular file",
+		"@/memqosd.conf.d:0: cannot read directory: Not a directory",
+		"@/tenants.d:0: cannot read directory: Not a directory");
 }
 
 /* A trailing '/' on the directory does not end up in file names. */
@@ -993,12 +1011,17 @@ static void test_tenant_duplicate_key(void **state)
 static void test_tenant_syntax_errors(void **state)
 {
 	Fixture *f = *state;
-	char long_line[512];
+	char long_comment[512], long_value[256];
 
-	memset(long_line, 'x', sizeof(long_line));
-	memcpy(long_line, "# ", 2);
-	long_line[sizeof(long_line) - 2] = '\n';
-	long_line[sizeof(long_line) - 1] = '\0';
+	/* A 510-character comment is fine; a 200-character assignment is not. */
+	memset(long_comment, 'x', sizeof(long_comment));
+	memcpy(long_comment, "# ", 2);
+	long_comment[sizeof(long_comment) - 2] = '\n';
+	long_comment[sizeof(long_comment) - 1] = '\0';
+	memset(long_value, 'y', sizeof(long_value));
+	memcpy(long_value, "Cgroup=", 7);
+	long_value[200] = '\n';
+	long_value[201] = '\0';
 
 	write_file(f, "tenants.d/a.conf",
 		   "Cgroup=a\n"
@@ -1011,7 +1034,7 @@ static void test_tenant_syntax_errors(void **state)
 	{
 		char content[1024];
 
-		snprintf(content, sizeof(content), "[Tenant]\nCgroup=b\n%sPriority=2\n", long_line);
+		snprintf(content, sizeof(content), "[Tenant]\n%s%sPriority=2\n", long_comment, long_value);
 		write_file(f, "tenants.d/b.conf", content);
 	}
 	assert_load_fails(f,
@@ -1021,7 +1044,8 @@ static void test_tenant_syntax_errors(void **state)
 		"@/tenants.d/a.conf:6: syntax error, section header without ']'",
 		"@/tenants.d/a.conf:7: syntax error, unexpected text after section header",
 		"@/tenants.d/a.conf:0: Cgroup=: required key missing in section [Tenant]",
-		"@/tenants.d/b.conf:3: line too long (at most 199 characters)");
+		"@/tenants.d/b.conf:3: line too long (at most 199 characters)",
+		"@/tenants.d/b.conf:0: Cgroup=: required key missing in section [Tenant]");
 }
 
 static void test_tenant_names(void **state)
@@ -1324,6 +1348,7 @@ int main(void)
 		T(test_load_empty_subdirs),
 		T(test_load_missing_dir),
 		T(test_load_dir_is_file),
+		T(test_load_not_directories),
 		T(test_load_dir_trailing_slash),
 		T(test_daemon_all_keys),
 		T(test_dropin_precedence),
