@@ -1,0 +1,210 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * charge-bench: memcg charge-path microbenchmark, run inside the guest (see bench/charge/run).
+ *
+ *   charge-bench [--rounds R] [--mib M] [--iters K] [--label L]
+ *
+ * A worker in a fresh cgroup (no limits) faults in M MiB of anonymous memory one page at a time
+ * and drops it again with MADV_DONTNEED, K times; every page is one charge and one uncharge. The
+ * figure is pages per second over those K passes. Each round measures every mode once, in an order
+ * rotated per round so drift hits all modes alike:
+ *   unattached      no memcg_ops anywhere (static key off)  [the only mode without memcg_ops]
+ *   noop            ops_noop attached to the cgroup: every hook, each empty
+ *   throttle-idle   ops_throttle attached: counting charge hook + high_delay floor, never over high
+ * Output: "RESULT <label> <mode> <round> <pages/s>" lines and one "SUMMARY <label> <mode> median=..."
+ * line per mode, plus ratios to "unattached".
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#include "cgutil.h"
+#include "charge.skel.h"
+
+#define MiB (1024ull * 1024)
+#define MAX_ROUNDS 200
+
+enum mode { MODE_UNATTACHED, MODE_NOOP, MODE_THROTTLE, MODE_MAX };
+static const char *const mode_name[MODE_MAX] = { "unattached", "noop", "throttle-idle" };
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	fprintf(stderr, "libbpf: ");
+	return vfprintf(stderr, fmt, ap);
+}
+
+static int has_memcg_ops(void)
+{
+	struct btf *btf = btf__load_vmlinux_btf();
+	int id;
+
+	if (!btf)
+		return -errno;
+	id = btf__find_by_name_kind(btf, "memcg_ops", BTF_KIND_STRUCT);
+	btf__free(btf);
+	return id > 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	double tmp[MAX_ROUNDS];
+
+	memcpy(tmp, v, sizeof(double) * (size_t)n);
+	qsort(tmp, (size_t)n, sizeof(double), cmp_double);
+	return n % 2 ? tmp[n / 2] : (tmp[n / 2 - 1] + tmp[n / 2]) / 2;
+}
+
+static int measure(const char *cg, const struct kt_work *work, double *ret)
+{
+	struct kt_result res = { 0 };
+	int r = kt_run(cg, work, &res);
+
+	if (r < 0 || !res.ns)
+		return r < 0 ? r : -EIO;
+	*ret = (double)res.pages * 1e9 / (double)res.ns;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "rounds", required_argument, NULL, 'r' },
+		{ "mib", required_argument, NULL, 'm' },
+		{ "iters", required_argument, NULL, 'k' },
+		{ "label", required_argument, NULL, 'l' },
+		{}
+	};
+	int rounds = 15, mib = 32, iters = 4, nmodes, c, err, has;
+	const char *label = "kernel", *root;
+	double fig[MODE_MAX][MAX_ROUNDS], med[MODE_MAX];
+	char base[PATH_MAX], cg[PATH_MAX];
+	struct bpf_link *link = NULL;
+	struct charge *skel = NULL;
+	struct kt_work work;
+	struct stat st;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'r': rounds = atoi(optarg); break;
+		case 'm': mib = atoi(optarg); break;
+		case 'k': iters = atoi(optarg); break;
+		case 'l': label = optarg; break;
+		default:
+			fprintf(stderr, "usage: %s [--rounds R] [--mib M] [--iters K] [--label L]\n", argv[0]);
+			return 2;
+		}
+	}
+	if (rounds < 1 || rounds > MAX_ROUNDS || mib < 1 || iters < 1) {
+		fprintf(stderr, "charge-bench: --rounds 1..%d, --mib >= 1, --iters >= 1\n", MAX_ROUNDS);
+		return 2;
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	libbpf_set_print(libbpf_print);
+
+	root = getenv("KT_CGROOT") && *getenv("KT_CGROOT") ? getenv("KT_CGROOT") : "/sys/fs/cgroup/memqosd-kt";
+	if (mkdir(root, 0755) < 0 && errno != EEXIST) {
+		fprintf(stderr, "charge-bench: mkdir %s: %m\n", root);
+		return 2;
+	}
+	if (cg_write(root, "cgroup.subtree_control", "+memory") < 0) {
+		fprintf(stderr, "charge-bench: cannot enable the memory controller under %s (cgroup2 with +memory at /sys/fs/cgroup?)\n",
+			root);
+		return 2;
+	}
+	cg_path(base, sizeof(base), root, "bench");
+	cg_path(cg, sizeof(cg), base, "w");
+	if (cg_mkdir(base) < 0 || cg_write(base, "cgroup.subtree_control", "+memory") < 0 || cg_mkdir(cg) < 0 ||
+	    stat(cg, &st) < 0) {
+		fprintf(stderr, "charge-bench: creating %s: %m\n", cg);
+		return 2;
+	}
+
+	has = has_memcg_ops();
+	if (has < 0) {
+		fprintf(stderr, "charge-bench: cannot read the kernel BTF: %s\n", strerror(-has));
+		return 2;
+	}
+	nmodes = has ? MODE_MAX : 1;
+	printf("KERNEL %s memcg_ops=%s rounds=%d mib=%d iters=%d\n", label, has ? "present" : "absent", rounds, mib,
+	       iters);
+	if (has) {
+		skel = charge__open();
+		if (!skel) {
+			fprintf(stderr, "charge-bench: opening the BPF object: %m\n");
+			return 2;
+		}
+		skel->struct_ops.ops_noop->cgroup_id = st.st_ino;
+		skel->struct_ops.ops_throttle->cgroup_id = st.st_ino;
+		err = charge__load(skel);
+		if (err) {
+			fprintf(stderr, "charge-bench: loading the policies: %s\n", strerror(-err));
+			return 2;
+		}
+	}
+
+	work = (struct kt_work){ .bytes = (size_t)mib * MiB, .rounds = (unsigned int)iters, .drop = true };
+	/* Warm-up, not recorded. */
+	if (measure(cg, &work, &fig[0][0]) < 0) {
+		fprintf(stderr, "charge-bench: worker failed\n");
+		return 2;
+	}
+
+	for (int round = 0; round < rounds; round++) {
+		for (int j = 0; j < nmodes; j++) {
+			int m = (round + j) % nmodes;
+
+			if (m == MODE_NOOP || m == MODE_THROTTLE) {
+				link = bpf_map__attach_struct_ops(m == MODE_NOOP ? skel->maps.ops_noop :
+										     skel->maps.ops_throttle);
+				if (!link) {
+					fprintf(stderr, "charge-bench: attaching %s: %m\n", mode_name[m]);
+					return 1;
+				}
+			}
+			err = measure(cg, &work, &fig[m][round]);
+			bpf_link__destroy(link);
+			link = NULL;
+			if (err < 0) {
+				fprintf(stderr, "charge-bench: worker failed in mode %s\n", mode_name[m]);
+				return 1;
+			}
+			printf("RESULT %s %s %d %.0f\n", label, mode_name[m], round, fig[m][round]);
+		}
+	}
+
+	for (int m = 0; m < nmodes; m++) {
+		double lo = fig[m][0], hi = fig[m][0], sum = 0;
+
+		for (int i = 0; i < rounds; i++) {
+			lo = fig[m][i] < lo ? fig[m][i] : lo;
+			hi = fig[m][i] > hi ? fig[m][i] : hi;
+			sum += fig[m][i];
+		}
+		med[m] = median(fig[m], rounds);
+		printf("SUMMARY %s %s median=%.0f mean=%.0f min=%.0f max=%.0f n=%d\n", label, mode_name[m], med[m],
+		       sum / rounds, lo, hi, rounds);
+	}
+	for (int m = 1; m < nmodes; m++)
+		printf("RATIO %s %s/unattached=%.4f\n", label, mode_name[m], med[m] / med[MODE_UNATTACHED]);
+
+	charge__destroy(skel);
+	cg_rmtree(base);
+	return 0;
+}

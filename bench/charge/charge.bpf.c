@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Policies for the charge-path microbenchmark (bench/charge/).
+ *   ops_noop:     every memcg_ops hook, each doing nothing (returns "kernel's decision").
+ *   ops_throttle: a throttling policy as a tenant would run it: counts charges per CPU and returns
+ *                 a delay floor from high_delay. In the benchmark the cgroup never reaches
+ *                 memory.high, so it is attached but idle on the throttling side.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+char LICENSE[] SEC("license") = "GPL";
+
+const volatile __u64 floor_jiffies = 5;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} charges SEC(".maps");
+
+SEC("struct_ops/charge")
+void BPF_PROG(noop_charge, struct mem_cgroup *memcg, struct memcg_charge_info *info)
+{
+}
+
+SEC("struct_ops/high_delay")
+unsigned long BPF_PROG(noop_high_delay, struct mem_cgroup *memcg, unsigned long penalty)
+{
+	return 0;
+}
+
+SEC("struct_ops/below_low")
+int BPF_PROG(noop_below_low, struct mem_cgroup *memcg, unsigned long elow, unsigned long usage)
+{
+	return -1;
+}
+
+SEC("struct_ops/below_min")
+int BPF_PROG(noop_below_min, struct mem_cgroup *memcg, unsigned long emin, unsigned long usage)
+{
+	return -1;
+}
+
+SEC("struct_ops/online")
+void BPF_PROG(noop_online, struct mem_cgroup *memcg)
+{
+}
+
+SEC("struct_ops/offline")
+void BPF_PROG(noop_offline, struct mem_cgroup *memcg)
+{
+}
+
+SEC("struct_ops/charge")
+void BPF_PROG(thr_charge, struct mem_cgroup *memcg, struct memcg_charge_info *info)
+{
+	__u32 zero = 0;
+	__u64 *n = bpf_map_lookup_elem(&charges, &zero);
+
+	if (n)
+		*n += info->nr_pages;
+}
+
+SEC("struct_ops/high_delay")
+unsigned long BPF_PROG(thr_high_delay, struct mem_cgroup *memcg, unsigned long penalty)
+{
+	return floor_jiffies;
+}
+
+SEC(".struct_ops.link")
+struct memcg_ops ops_noop = {
+	.charge = (void *)noop_charge,
+	.high_delay = (void *)noop_high_delay,
+	.below_low = (void *)noop_below_low,
+	.below_min = (void *)noop_below_min,
+	.online = (void *)noop_online,
+	.offline = (void *)noop_offline,
+	.name = "bench_noop",
+};
+
+SEC(".struct_ops.link")
+struct memcg_ops ops_throttle = {
+	.charge = (void *)thr_charge,
+	.high_delay = (void *)thr_high_delay,
+	.name = "bench_throttle",
+};

@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#define _GNU_SOURCE
+#include "kt-common.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <bpf/btf.h>
+
+/* Test programs only: the libbpf print callback cannot carry a context pointer. */
+static bool libbpf_quiet;
+
+static int kt_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	static int verbose = -1;
+
+	if (verbose < 0)
+		verbose = getenv("KT_VERBOSE") && strcmp(getenv("KT_VERBOSE"), "0");
+	if (level == LIBBPF_DEBUG && !verbose)
+		return 0;
+	if (libbpf_quiet && !verbose)
+		return 0;
+	fprintf(stderr, "  libbpf: ");
+	return vfprintf(stderr, fmt, ap);
+}
+
+void kt_libbpf_setup(void)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	libbpf_set_print(kt_libbpf_print);
+}
+
+void kt_libbpf_quiet(bool quiet)
+{
+	libbpf_quiet = quiet;
+}
+
+const char *kt_cgroot(void)
+{
+	const char *e = getenv("KT_CGROOT");
+
+	return e && *e ? e : "/sys/fs/cgroup/memqosd-kt";
+}
+
+void kt_test_cgroup(struct kt_report *r, const char *name, char *buf, size_t len)
+{
+	const char *root = kt_cgroot();
+	int ret;
+
+	ret = mkdir(root, 0755) < 0 && errno != EEXIST ? -errno : 0;
+	if (ret < 0)
+		kt_die(r, "mkdir %s: %s", root, strerror(-ret));
+	ret = cg_write(root, "cgroup.subtree_control", "+memory");
+	if (ret < 0)
+		kt_die(r, "enable memory in %s/cgroup.subtree_control: %s (is cgroup2 with +memory mounted at /sys/fs/cgroup?)",
+		       root, strerror(-ret));
+	cg_path(buf, len, root, name);
+	ret = cg_mkdir(buf);
+	if (ret < 0)
+		kt_die(r, "mkdir %s: %s", buf, strerror(-ret));
+	ret = cg_write(buf, "cgroup.subtree_control", "+memory");
+	if (ret < 0)
+		kt_die(r, "enable memory in %s: %s", buf, strerror(-ret));
+}
+
+void kt_sub_cgroup(struct kt_report *r, const char *parent, const char *name, bool with_children,
+		   char *buf, size_t len, uint64_t *ret_id)
+{
+	int ret;
+
+	cg_path(buf, len, parent, name);
+	ret = cg_mkdir(buf);
+	if (ret < 0)
+		kt_die(r, "mkdir %s: %s", buf, strerror(-ret));
+	if (with_children) {
+		ret = cg_write(buf, "cgroup.subtree_control", "+memory");
+		if (ret < 0)
+			kt_die(r, "enable memory in %s: %s", buf, strerror(-ret));
+	}
+	if (ret_id) {
+		ret = cg_id(buf, ret_id);
+		if (ret < 0)
+			kt_die(r, "stat %s: %s", buf, strerror(-ret));
+	}
+}
+
+int kt_kernel_has_memcg_ops(void)
+{
+	struct btf *btf = btf__load_vmlinux_btf();
+	int id;
+
+	if (!btf)
+		return -errno;
+	id = btf__find_by_name_kind(btf, "memcg_ops", BTF_KIND_STRUCT);
+	btf__free(btf);
+	return id > 0;
+}
+
+void kt_require_memcg_ops(struct kt_report *r)
+{
+	int has = kt_kernel_has_memcg_ops();
+
+	if (has < 0)
+		kt_die(r, "cannot read the kernel's BTF (/sys/kernel/btf/vmlinux): %s", strerror(-has));
+	if (!has)
+		kt_die(r, "struct memcg_ops is not in this kernel's BTF: not a memqosd-patched kernel with CONFIG_MEMCG_BPF=y");
+}
+
+struct kt *kt_open_or_die(struct kt_report *r)
+{
+	struct kt *s = kt__open();
+
+	if (!s)
+		kt_die(r, "opening the kt BPF skeleton: %s", strerror(errno));
+	return s;
+}
+
+void kt_load_or_die(struct kt_report *r, struct kt *s)
+{
+	int ret = kt__load(s);
+
+	if (ret)
+		kt_die(r, "loading the kt BPF object: %s (run with KT_VERBOSE=1 for the verifier log)",
+		       strerror(-ret));
+}
+
+void kt_attach_ref_or_die(struct kt_report *r, struct kt *s, struct bpf_link **l1, struct bpf_link **l2)
+{
+	*l1 = bpf_program__attach(s->progs.ref_try_charge);
+	if (!*l1)
+		kt_die(r, "attaching fentry/try_charge_memcg: %s", strerror(errno));
+	*l2 = bpf_program__attach(s->progs.ref_counter_charge);
+	if (!*l2)
+		kt_die(r, "attaching fentry/page_counter_try_charge: %s", strerror(errno));
+}
+
+int kt_slot(struct kt *s, uint64_t cgid, uint32_t slot)
+{
+	__u64 key = cgid;
+	__u32 val = slot;
+
+	return bpf_map__update_elem(s->maps.slots, &key, sizeof(key), &val, sizeof(val), BPF_ANY);
+}
+
+void kt_reset_counters(struct kt *s)
+{
+	struct kt__bss *b = s->bss;
+
+	memset(b->cnt, 0, sizeof(b->cnt));
+	memset(b->anomaly, 0, sizeof(b->anomaly));
+	memset(b->charge_fail, 0, sizeof(b->charge_fail));
+	memset(b->ref_calls, 0, sizeof(b->ref_calls));
+	memset(b->ref_cnt, 0, sizeof(b->ref_cnt));
+	memset(b->online_any, 0, sizeof(b->online_any));
+	memset(b->offline_any, 0, sizeof(b->offline_any));
+	b->thr_max_penalty = 0;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
+uint64_t kt_cnt(struct kt *s, int tag, int hook, uint32_t slot)
+{
+	return __atomic_load_n(&s->bss->cnt[tag][hook][slot], __ATOMIC_SEQ_CST);
+}
+
+uint64_t kt_anomalies(struct kt *s, uint32_t slot)
+{
+	uint64_t n = 0;
+
+	for (int i = 0; i < 5; i++)
+		n += __atomic_load_n(&s->bss->anomaly[i][slot], __ATOMIC_SEQ_CST);
+	return n;
+}
+
+struct bpf_link *kt_attach_ops(struct bpf_map *map, int *ret_err)
+{
+	struct bpf_link *l = bpf_map__attach_struct_ops(map);
+
+	*ret_err = l ? 0 : -errno;
+	return l;
+}

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Helpers shared by the memcg_ops kernel tests: the kt.bpf.c skeleton, slots and counters. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <bpf/libbpf.h>
+
+#include "cgutil.h"
+#include "kt.h"
+#include "kt.skel.h"
+
+/* Base of the tests' cgroups inside the guest (KT_CGROOT overrides). */
+const char *kt_cgroot(void);
+/* Creates <cgroot>/<name> with the memory controller enabled for its children. */
+void kt_test_cgroup(struct kt_report *r, const char *name, char *buf, size_t len);
+/* Creates <parent>/<name>; with_children: enables +memory in its subtree_control too. */
+void kt_sub_cgroup(struct kt_report *r, const char *parent, const char *name, bool with_children,
+		   char *buf, size_t len, uint64_t *ret_id);
+
+/* libbpf messages: warnings and errors to stderr; debug too with KT_VERBOSE=1. */
+void kt_libbpf_setup(void);
+/* Dies loudly (exit 2) unless the running kernel's BTF has struct memcg_ops. */
+void kt_require_memcg_ops(struct kt_report *r);
+/* 1 if the running kernel's BTF has struct memcg_ops, 0 if not, <0 if BTF is unreadable. */
+int kt_kernel_has_memcg_ops(void);
+
+struct kt *kt_open_or_die(struct kt_report *r);
+void kt_load_or_die(struct kt_report *r, struct kt *s);
+/* Attaches the fentry reference programs. */
+void kt_attach_ref_or_die(struct kt_report *r, struct kt *s, struct bpf_link **l1, struct bpf_link **l2);
+
+int kt_slot(struct kt *s, uint64_t cgid, uint32_t slot);
+void kt_reset_counters(struct kt *s);
+uint64_t kt_cnt(struct kt *s, int tag, int hook, uint32_t slot);
+uint64_t kt_anomalies(struct kt *s, uint32_t slot);
+
+/* bpf_map__attach_struct_ops(); returns NULL and sets *ret_err (negative errno) on failure. */
+struct bpf_link *kt_attach_ops(struct bpf_map *map, int *ret_err);
+/* Suppress libbpf warnings around an attach that is expected to fail. */
+void kt_libbpf_quiet(bool quiet);

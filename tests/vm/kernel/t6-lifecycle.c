@@ -1,0 +1,222 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Test 6: lifecycle. Repeated N times (argument, default 12), rotating through four variants:
+ *   0 link attached; workers in L/x and L/y charge continuously; the workers are moved out to a
+ *     parking cgroup while charging; L/x, L/y and L are removed with the link still attached; then
+ *     the link is destroyed (unreg after the cgroup is gone); then the workers stop.
+ *   1 as 0, but the workers are SIGKILLed while charging instead of moved.
+ *   2 the legacy map registration (reg() with link == NULL) instead of a link.
+ *   3 the link is destroyed while the workers are still charging inside L, then L is removed.
+ * Each round also checks the online/offline hooks for L's children, that the memcg that went away
+ * cannot be attached to, and that the memory of removed cgroups is not leaked by the attach.
+ * At the end the kernel log must hold no WARNING, BUG, KASAN, lockdep or RCU splat (run it on the
+ * debug kernel: tests/vm/run --variant debug).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/klog.h>
+
+#include "kt-common.h"
+
+#define MiB (1024ull * 1024)
+
+static const char *const splat_patterns[] = {
+	"WARNING:", "BUG:", "KASAN", "UBSAN", "Oops", "general protection fault",
+	"possible circular locking", "possible recursive locking", "inconsistent lock state",
+	"suspicious RCU usage", "lockdep", "Call Trace:", "refcount_t:", "list_add corruption",
+	"list_del corruption", "kernel BUG", "INFO: task", "sleeping function called from invalid context",
+	"Bad page", "stack-out-of-bounds", "use-after-free",
+};
+
+/* Returns the number of splat lines in the kernel log and prints them. */
+static int scan_kernel_log(struct kt_report *r)
+{
+	int len = klogctl(10 /* SYSLOG_ACTION_SIZE_BUFFER */, NULL, 0);
+	char *buf, *line, *save = NULL;
+	int n, found = 0;
+
+	if (len <= 0)
+		kt_die(r, "klogctl(SIZE_BUFFER): %s", strerror(errno));
+	buf = malloc((size_t)len + 1);
+	if (!buf)
+		kt_die(r, "out of memory");
+	n = klogctl(3 /* SYSLOG_ACTION_READ_ALL */, buf, len);
+	if (n < 0)
+		kt_die(r, "klogctl(READ_ALL): %s", strerror(errno));
+	buf[n] = '\0';
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		for (size_t i = 0; i < sizeof(splat_patterns) / sizeof(splat_patterns[0]); i++) {
+			if (strstr(line, splat_patterns[i])) {
+				if (found < 40)
+					printf("  kernel log: %s\n", line);
+				found++;
+				break;
+			}
+		}
+	}
+	free(buf);
+	return found;
+}
+
+static bool kernel_is_debug(void)
+{
+	int len = klogctl(10, NULL, 0);
+	char *buf;
+	bool debug = false;
+	int n;
+
+	if (len <= 0)
+		return false;
+	buf = malloc((size_t)len + 1);
+	if (!buf)
+		return false;
+	n = klogctl(3, buf, len);
+	if (n > 0) {
+		buf[n] = '\0';
+		debug = strstr(buf, "KernelAddressSanitizer initialized") || strstr(buf, "Lock dependency validator");
+	}
+	free(buf);
+	return debug;
+}
+
+static bool wait_for(__u64 *counter, uint64_t want, unsigned int ms)
+{
+	for (unsigned int waited = 0; waited <= ms; waited += 20) {
+		if (__atomic_load_n(counter, __ATOMIC_SEQ_CST) >= want)
+			return true;
+		kt_sleep_ms(20);
+	}
+	return false;
+}
+
+static int one_round(struct kt_report *r, const char *base, const char *parking, int i)
+{
+	struct kt_work work = { .bytes = 8 * MiB, .rounds = 0, .drop = true };
+	char l[PATH_MAX], x[PATH_MAX], y[PATH_MAX], name[32];
+	int variant = i % 4, err, failures = r->failures;
+	struct bpf_link *link = NULL, *stale;
+	struct kt_worker wx, wy;
+	struct kt_result res;
+	uint64_t idl, idx, idy;
+	bool legacy = variant == 2;
+	struct bpf_map *map;
+	struct kt *s, *s2;
+	int tag = legacy ? KT_TAG_LEGACY : KT_TAG_LIFE;
+
+	snprintf(name, sizeof(name), "l%d", i);
+	kt_sub_cgroup(r, base, name, true, l, sizeof(l), &idl);
+
+	s = kt_open_or_die(r);
+	s->struct_ops.ops_life->cgroup_id = idl;
+	s->struct_ops.ops_legacy->cgroup_id = idl;
+	kt_load_or_die(r, s);
+	map = legacy ? s->maps.ops_legacy : s->maps.ops_life;
+	link = kt_attach_ops(map, &err);
+	if (!link) {
+		kt_check(r, false, "round %d: attach %s ops to %s: %s", i, legacy ? "legacy" : "link", l,
+			 strerror(-err));
+		kt__destroy(s);
+		cg_rmtree(l);
+		return -1;
+	}
+
+	/* Children created under the attached memcg must be reported online. */
+	kt_sub_cgroup(r, l, "x", false, x, sizeof(x), &idx);
+	kt_sub_cgroup(r, l, "y", false, y, sizeof(y), &idy);
+	if (kt_slot(s, idx, 1) || kt_slot(s, idy, 2) || kt_slot(s, idl, 3))
+		kt_die(r, "filling the slots map: %s", strerror(errno));
+	if (!wait_for(&s->bss->online_any[tag], 2, 2000))
+		kt_check(r, false, "round %d: online hook saw both new children (%llu)", i,
+			 (unsigned long long)s->bss->online_any[tag]);
+
+	if (kt_worker_start(&wx, x, &work) < 0 || kt_worker_start(&wy, y, &work) < 0)
+		kt_die(r, "starting workers: %s", strerror(errno));
+	if (kt_worker_wait_ready(&wx) < 0 || kt_worker_wait_ready(&wy) < 0)
+		kt_die(r, "workers did not start");
+	kt_sleep_ms(150);
+	if (!wait_for(&s->bss->cnt[tag][KT_HOOK_CHARGE][1], 1, 2000))
+		kt_check(r, false, "round %d: charge hook ran for L/x", i);
+
+	if (variant == 3) {
+		/* Detach while charges are in flight inside L, then remove L. */
+		bpf_link__destroy(link);
+		link = NULL;
+		kt_sleep_ms(100);
+		kt_worker_stop(&wx, &res);
+		kt_worker_stop(&wy, &res);
+	} else if (variant == 1) {
+		kill(wx.pid, SIGKILL);
+		kill(wy.pid, SIGKILL);
+		kt_worker_join(&wx, NULL);
+		kt_worker_join(&wy, NULL);
+	} else {
+		/* Move the charging workers out; their pages stay charged to the dying memcgs. */
+		if (cg_move(parking, wx.pid) < 0 || cg_move(parking, wy.pid) < 0)
+			kt_die(r, "moving workers to %s: %s", parking, strerror(errno));
+	}
+
+	if (cg_rmtree(l) < 0)
+		kt_check(r, false, "round %d: remove %s: %s", i, l, strerror(errno));
+	/* Offline is reported asynchronously after rmdir (variant 3 detached before). */
+	if (variant != 3 && !wait_for(&s->bss->offline_any[tag], 2, 3000))
+		kt_check(r, false, "round %d: offline hook saw both removed children (%llu)", i,
+			 (unsigned long long)s->bss->offline_any[tag]);
+
+	/* unreg after the cgroup is gone. */
+	bpf_link__destroy(link);
+	link = NULL;
+	if (variant == 0 || variant == 2) {
+		kt_sleep_ms(50);
+		kt_worker_stop(&wx, &res);
+		kt_worker_stop(&wy, &res);
+	}
+
+	/* The removed cgroup's id must not be attachable any more. */
+	s2 = kt_open_or_die(r);
+	s2->struct_ops.ops_life->cgroup_id = idl;
+	kt_load_or_die(r, s2);
+	kt_libbpf_quiet(true);
+	stale = kt_attach_ops(s2->maps.ops_life, &err);
+	kt_libbpf_quiet(false);
+	if (stale)
+		kt_check(r, false, "round %d: attaching to the removed cgroup id %llu must fail, it succeeded", i,
+			 (unsigned long long)idl);
+	bpf_link__destroy(stale);
+	kt__destroy(s2);
+	kt__destroy(s);
+	return r->failures == failures ? 0 : -1;
+}
+
+int main(int argc, char **argv)
+{
+	struct kt_report r = { .test = "test6-lifecycle" };
+	int rounds = argc > 1 ? atoi(argv[1]) : 12, bad_rounds = 0, splats;
+	char base[PATH_MAX], parking[PATH_MAX];
+
+	kt_libbpf_setup();
+	kt_require_memcg_ops(&r);
+	kt_note(&r, "kernel: %s", kernel_is_debug() ? "debug (KASAN/lockdep detected in the log)" :
+						   "NOT a debug kernel: splat detection is weaker; run with --variant debug");
+	splats = scan_kernel_log(&r);
+	kt_check(&r, splats == 0, "kernel log clean before the test (%d suspicious lines)", splats);
+
+	kt_test_cgroup(&r, "t6", base, sizeof(base));
+	kt_sub_cgroup(&r, base, "parking", false, parking, sizeof(parking), NULL);
+
+	for (int i = 0; i < rounds; i++) {
+		if (one_round(&r, base, parking, i) < 0)
+			bad_rounds++;
+	}
+	kt_check(&r, bad_rounds == 0, "%d rounds of attach / charge / remove cgroup / detach: %d bad", rounds,
+		 bad_rounds);
+
+	cg_rmtree(base);
+	kt_sleep_ms(500);
+	splats = scan_kernel_log(&r);
+	kt_check(&r, splats == 0, "kernel log has no WARNING/BUG/KASAN/lockdep splat (%d suspicious lines)", splats);
+	return kt_finish(&r);
+}
