@@ -7,7 +7,6 @@
  */
 
 #include <errno.h>
-#include <ftw.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,6 +23,7 @@
 
 #include "config.h"
 #include "parse-util.h"
+#include "test-util.h"
 #include "util.h"
 
 #ifndef MEMQOSD_SOURCE_ROOT
@@ -50,41 +50,20 @@ static int setup(void **state)
 	return 0;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void) st;
-	(void) type;
-	(void) ftw;
-	return remove(path);
-}
-
 static int teardown(void **state)
 {
 	Fixture *f = *state;
 
 	config_free(f->config);
 	config_errors_clear(&f->errors);
-	assert_int_equal(nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
+	test_rm_rf(f->dir);
 	free(f);
 	return 0;
 }
 
-/* Create dir/rel (and its parent directories) with the given content. */
 static void write_file(const Fixture *f, const char *rel, const char *content)
 {
-	char path[PATH_MAX];
-	FILE *fp;
-
-	snprintf(path, sizeof(path), "%s/%s", f->dir, rel);
-	for (char *s = strchr(path + strlen(f->dir) + 1, '/'); s; s = strchr(s + 1, '/')) {
-		*s = '\0';
-		assert_true(mkdir(path, 0755) == 0 || errno == EEXIST);
-		*s = '/';
-	}
-	fp = fopen(path, "w");
-	assert_non_null(fp);
-	assert_int_equal(fputs(content, fp) >= 0, 1);
-	assert_int_equal(fclose(fp), 0);
+	test_write_file(f->dir, rel, content);
 }
 
 static void remove_file(const Fixture *f, const char *rel)

@@ -6,7 +6,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,6 +19,7 @@
 
 #include <cmocka.h>
 
+#include "test-util.h"
 #include "util.h"
 #include "verb-check.h"
 
@@ -47,33 +47,21 @@ static int setup(void **state)
 	return 0;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void) st;
-	(void) type;
-	(void) ftw;
-	return remove(path);
-}
-
 static int teardown(void **state)
 {
 	Fixture *f = *state;
 
-	assert_int_equal(nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
+	test_rm_rf(f->dir);
 	free(f);
 	return 0;
 }
 
 static void write_profile(const Fixture *f, const char *name, const char *content)
 {
-	char path[PATH_MAX];
-	FILE *fp;
+	char rel[NAME_MAX + 16];
 
-	snprintf(path, sizeof(path), "%s/tenants.d/%s.conf", f->dir, name);
-	fp = fopen(path, "w");
-	assert_non_null(fp);
-	assert_true(fputs(content, fp) >= 0);
-	assert_int_equal(fclose(fp), 0);
+	snprintf(rel, sizeof(rel), "tenants.d/%s.conf", name);
+	test_write_file(f->dir, rel, content);
 }
 
 /* Point fd at a fresh temporary file; returns the saved original. */
