@@ -1025,7 +1025,7 @@ static int tenant_compare_name(const void *a, const void *b)
 	return strcmp((*x)->name, (*y)->name);
 }
 
-/* Load every profile into c->tenants; -EINVAL-free: problems go to errors. */
+/* Load every valid profile into c->tenants. Problems go to errors; negative errno only for I/O or allocation failure. */
 static int tenants_load(Config *c, ConfigErrors *errors)
 {
 	char **files = NULL;
