@@ -427,6 +427,8 @@ static void tenant_arm_sources(Manager *m, Tenant *t)
 			(void) sd_event_source_set_description(t->pressure_source, "tenant-psi");
 			TAKE_FD(pfd);
 			t->pressure_trigger = true;
+			log_debug(&m->log, "Tenant %s: PSI trigger armed on memory.pressure (%s %" PRIu64 "us per %" PRIu64 "us window)",
+				  t->config->name, cp->psi_full ? "full" : "some", cp->psi_stall_usec, cp->psi_window_usec);
 		}
 	}
 
@@ -448,8 +450,11 @@ static void tenant_arm_sources(Manager *m, Tenant *t)
 	}
 	if (r < 0)
 		log_warning_errno(&m->log, r, "Tenant %s: cannot watch memory.events, ignoring: %m", t->config->name);
-	else
+	else {
 		(void) sd_event_source_set_description(t->events_source, "tenant-memory-events");
+		log_debug(&m->log, "Tenant %s: watching memory.events (%s)", t->config->name,
+			  use_inotify ? "inotify, not cgroupfs" : "POLLPRI");
+	}
 }
 
 /*

@@ -15,118 +15,25 @@
 set -u
 
 MEMQOSD=$(readlink -f "${1:?usage: $0 PATH/TO/memqosd}")
-[ -x "$MEMQOSD" ] || { echo "FAIL: $MEMQOSD is not executable"; exit 1; }
+. "$(dirname "$0")/lib.sh"
+[ -x "$MEMQOSD" ] || abort "$MEMQOSD is not executable"
+it_require_root "the daemon integration test (it runs the client as nobody)"
+it_require_tools dbus-daemon setpriv python3
 
-if [ "$(id -u)" -ne 0 ]; then
-	echo "!!! SKIPPED: the daemon integration test must run as root (it runs the client as nobody) !!!"
-	exit 77
-fi
-for tool in dbus-daemon setpriv python3; do
-	command -v "$tool" >/dev/null || { echo "FAIL: $tool is missing (scripts/install-deps installs it)"; exit 1; }
-done
-
-T=$(mktemp -d /tmp/memqosd-it.XXXXXX)
-chmod 755 "$T"
 CG=$T/cg
 CONF=$T/conf
-LOG=$T/daemon.log
-NOTIFY_LOG=$T/notify.log
-DAEMON_PID=
-BUS_PID=
-NOTIFY_PID=
-FAILED=0
-PASSED=0
-
-cleanup() {
-	[ -n "$DAEMON_PID" ] && kill "$DAEMON_PID" 2>/dev/null && wait "$DAEMON_PID" 2>/dev/null
-	[ -n "$BUS_PID" ] && kill "$BUS_PID" 2>/dev/null
-	[ -n "$NOTIFY_PID" ] && kill "$NOTIFY_PID" 2>/dev/null
-	wait 2>/dev/null
-	if [ "$FAILED" -ne 0 ]; then
-		echo "--- daemon log ---"
-		cat "$LOG" 2>/dev/null
-		echo "--- notify messages ---"
-		cat "$NOTIFY_LOG" 2>/dev/null
-	fi
-	rm -rf "$T"
-}
-trap cleanup EXIT
-
-ok() { PASSED=$((PASSED + 1)); echo "ok - $*"; }
-fail() { FAILED=$((FAILED + 1)); echo "FAIL - $*"; }
-check() { # check DESCRIPTION COMMAND...
-	local what=$1
-	shift
-	if "$@"; then ok "$what"; else fail "$what"; fi
-}
-# wait_for SECONDS COMMAND...: poll until COMMAND succeeds
-wait_for() {
-	local deadline=$(($(date +%s) + $1))
-	shift
-	until "$@"; do
-		[ "$(date +%s)" -ge "$deadline" ] && return 1
-		sleep 0.1
-	done
-}
-file_is() { [ "$(cat "$1")" = "$2" ]; }
-contains() { grep -qF -- "$2" "$1"; }
-
-make_cgroup() { # make_cgroup DIR HIGH
-	mkdir -p "$1"
-	echo "$2" >"$1/memory.high"
-	echo 0 >"$1/memory.low"
-	echo 104857600 >"$1/memory.current"
-	printf 'low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\noom_group_kill 0\n' >"$1/memory.events"
-	printf 'some avg10=2.50 avg60=1.00 avg300=0.10 total=12345\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n' \
-		>"$1/memory.pressure"
-}
-profile() { # profile NAME CONTENT
-	printf '%b' "$2" >"$CONF/tenants.d/$1.conf"
-}
 
 # --- the fake tree and the configuration ---------------------------------------------------------
 mkdir -p "$CG/tenants" "$CONF/tenants.d"
-make_cgroup "$CG/tenants/web" max           # above web's MemoryHighMax: clamped at start
-make_cgroup "$CG/tenants/batch" 536870912   # inside batch's bounds: left alone at start
-make_cgroup "$CG/tenants/db" max
+make_fake_cgroup "$CG/tenants/web" max           # above web's MemoryHighMax: clamped at start
+make_fake_cgroup "$CG/tenants/batch" 536870912   # inside batch's bounds: left alone at start
+make_fake_cgroup "$CG/tenants/db" max
 printf '[Daemon]\nLogLevel=debug\n[Control]\nHousekeepingSec=1h\n' >"$CONF/memqosd.conf"
 profile web '[Tenant]\nCgroup=tenants/web\nPriority=80\nMemoryHighMin=768M\nMemoryHighMax=1536M\nMemoryLow=256M\n'
 profile batch '[Tenant]\nCgroup=tenants/batch\nPriority=20\nMemoryHighMin=256M\nMemoryHighMax=1G\n'
 
-# --- private system bus --------------------------------------------------------------------------
-cat >"$T/bus.conf" <<EOF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=$T/bus.sock</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow own="*"/>
-    <allow send_destination="*"/>
-    <allow receive_sender="*"/>
-  </policy>
-</busconfig>
-EOF
-dbus-daemon --config-file="$T/bus.conf" --nofork --print-address=3 3>"$T/bus.address" 2>"$T/bus.log" &
-BUS_PID=$!
-wait_for 10 test -s "$T/bus.address" || { FAILED=1; echo "FAIL - private dbus-daemon did not start"; exit 1; }
-DBUS_SYSTEM_BUS_ADDRESS=$(head -n1 "$T/bus.address")
-export DBUS_SYSTEM_BUS_ADDRESS
-
-# --- notify socket: record every sd_notify datagram ----------------------------------------------
-python3 -u -c '
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-with open(sys.argv[2], "a") as log:
-    while True:
-        log.write(s.recv(4096).decode() + "\n--\n")
-        log.flush()
-' "$T/notify.sock" "$NOTIFY_LOG" &
-NOTIFY_PID=$!
-wait_for 10 test -S "$T/notify.sock" || { FAILED=1; echo "FAIL - notify listener did not start"; exit 1; }
+start_private_bus
+start_notify_listener
 
 # --- no daemon yet ------------------------------------------------------------------------------
 "$MEMQOSD" status >"$T/out" 2>"$T/err"
@@ -207,7 +114,7 @@ profile late '[Tenant]\nCgroup=tenants/pod/late\nPriority=50\nMemoryHighMin=64M\
 check "reload adding a tenant without cgroup exits 0" [ $? -eq 0 ]
 "$MEMQOSD" status late >"$T/status"
 check "tenant without cgroup is waiting" grep -Eq '^late +tenants/pod/late .* waiting$' "$T/status"
-make_cgroup "$T/staging" max
+make_fake_cgroup "$T/staging" max
 mkdir "$CG/tenants/pod"
 mv "$T/staging" "$CG/tenants/pod/late"
 check "waiting tenant picked up when its cgroup appears (inotify)" \
@@ -272,5 +179,4 @@ else
 	echo "note - memory controller is not on cgroup v1 here; the v1 refusal is checked on hosts that have it"
 fi
 
-echo "$PASSED passed, $FAILED failed"
-[ "$FAILED" -eq 0 ]
+it_finish
