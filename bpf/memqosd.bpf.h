@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: (LGPL-2.1-or-later OR BSD-2-Clause) */
+/*
+ * Maps and helpers shared by memqosd's BPF policies. Include after vmlinux.h and the libbpf headers.
+ * The loader (src/policy.c) creates these maps once and reuses their fds in every policy instance,
+ * so all policies report into one ring buffer; see include/memqosd/policy-abi.h.
+ */
+#pragma once
+
+#include "memqosd/event.h"
+#include "memqosd/policy-abi.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, MEMQOSD_RINGBUF_BYTES);
+} memqosd_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MEMQOSD_MAX_TENANTS);
+	__type(key, __u64);
+	__type(value, struct memqosd_tenant_key);
+} memqosd_tenants SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MEMQOSD_MAX_TENANTS);
+	__type(key, __u32);
+	__type(value, struct memqosd_tenant_stats);
+} memqosd_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct memqosd_control);
+} memqosd_control SEC(".maps");
+
+static __always_inline struct memqosd_tenant_stats *memqosd_stats_of(__u32 tenant_id)
+{
+	return bpf_map_lookup_elem(&memqosd_stats, &tenant_id);
+}
+
+static __always_inline struct memqosd_control *memqosd_control_get(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&memqosd_control, &zero);
+}
+
+/* Cgroup id (kernfs node id = directory inode) of the cgroup a memcg belongs to. */
+static __always_inline __u64 memqosd_memcg_cgroup_id(struct mem_cgroup *memcg)
+{
+	return BPF_CORE_READ(memcg, css.cgroup, kn, id);
+}
+
+/*
+ * The managed tenant a memcg belongs to: the memcg itself or its nearest ancestor (at most
+ * MEMQOSD_ANCESTOR_DEPTH levels up) found in memqosd_tenants. 0 if none.
+ */
+static __always_inline __u32 memqosd_tenant_of_css(struct cgroup_subsys_state *css, __u64 *ret_cgid)
+{
+	for (int i = 0; i < MEMQOSD_ANCESTOR_DEPTH && css; i++) {
+		__u64 id = BPF_CORE_READ(css, cgroup, kn, id);
+		struct memqosd_tenant_key *k = bpf_map_lookup_elem(&memqosd_tenants, &id);
+
+		if (k) {
+			*ret_cgid = id;
+			return k->tenant_id;
+		}
+		css = BPF_CORE_READ(css, parent);
+	}
+	return 0;
+}
+
+static __always_inline __u32 memqosd_tenant_of_memcg(struct mem_cgroup *memcg, __u64 *ret_cgid)
+{
+	if (!memcg)
+		return 0;
+	return memqosd_tenant_of_css((struct cgroup_subsys_state *) &memcg->css, ret_cgid);
+}
+
+/*
+ * Send one event, coalescing repeats of a kind per tenant (policy-abi.h). `value` is used as is when
+ * coalesce is false; otherwise it is replaced by the number of occurrences since the last record.
+ * Returns true if a record went to the ring buffer.
+ */
+static __always_inline bool memqosd_emit(__u32 tenant_id, __u64 cgid, __u16 kind, __u64 pages, __u64 value,
+					 __u16 flags, bool coalesce)
+{
+	struct memqosd_tenant_stats *st = memqosd_stats_of(tenant_id);
+	struct memqosd_event *e;
+	__u64 now = bpf_ktime_get_ns(), interval;
+
+	if (!st || kind >= MEMQOSD_STAT_KINDS)
+		return false;
+
+	if (coalesce) {
+		interval = kind == MEMQOSD_EV_CHARGE ? MEMQOSD_CHARGE_INTERVAL_NS : MEMQOSD_EMIT_INTERVAL_NS;
+		__sync_fetch_and_add(&st->pending[kind], 1);
+		if (now - st->last_emit_ns[kind] < interval)
+			return false;
+		st->last_emit_ns[kind] = now;
+		value = __sync_lock_test_and_set(&st->pending[kind], 0);
+	}
+
+	e = bpf_ringbuf_reserve(&memqosd_events, sizeof(*e), 0);
+	if (!e) {
+		__sync_fetch_and_add(&st->drops, 1);
+		return false;
+	}
+	e->ts_ns = now;
+	e->cgroup_id = cgid;
+	e->pages = pages;
+	e->value = value;
+	e->tenant_id = tenant_id;
+	e->kind = kind;
+	e->flags = flags;
+	bpf_ringbuf_submit(e, 0);
+	__sync_fetch_and_add(&st->events, 1);
+	return true;
+}
+
+/* Usage and limit of a memcg's memory counter, in pages. */
+static __always_inline void memqosd_memcg_usage(struct mem_cgroup *memcg, __u64 *usage, __u64 *max)
+{
+	*usage = BPF_CORE_READ(memcg, memory.usage.counter);
+	*max = BPF_CORE_READ(memcg, memory.max);
+}
+
+/* usage >= max * permille / 1000 (max unlimited never is). */
+static __always_inline bool memqosd_near_max(__u64 usage, __u64 max, __u32 permille)
+{
+	if (max == 0 || max >= (~0UL >> 13)) /* PAGE_COUNTER_MAX is LONG_MAX / PAGE_SIZE */
+		return false;
+	return usage * 1000 >= max * permille;
+}

@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: (LGPL-2.1-or-later OR BSD-2-Clause)
+/*
+ * memqosd "priority" policy: a struct memcg_ops (patched kernel, CONFIG_MEMCG_BPF) attached to one
+ * tenant's cgroup; one instance per tenant, parameters in rodata. All instances share the maps in
+ * memqosd.bpf.h: the ring buffer they report into and the control block the daemon keeps current
+ * from its PSI view (highest priority under pressure, host pressure).
+ *
+ *  - high_delay: while a tenant more important than this one is under pressure together with the
+ *    host, an over-high task of this tenant sleeps at least delay_floor_jiffies: low-priority tenants
+ *    are throttled harder exactly when that frees memory for the ones that matter. Otherwise the
+ *    kernel's penalty stands.
+ *  - below_low: while the host is under pressure and nobody more important is, usage up
+ *    to protect_pages counts as protected from reclaim (the tenant's MemoryLow=); when a more
+ *    important tenant is under pressure the protection is withdrawn. Without MemoryLow= (0) and in
+ *    every other case the kernel decides. below_min is left to the kernel: memory.min is the admin's
+ *    hard floor, never withdrawn nor extended.
+ *  - charge: counts charges; reports failures (asking the kernel for extra_reclaim_pages more
+ *    reclaim first, for tenants with that set) and charges that bring usage near memory.max.
+ */
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+
+#include "memqosd.bpf.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+const volatile __u32 tenant_id = 0;
+const volatile __u64 tenant_cgroup_id = 0;
+const volatile __s32 priority = 0;
+const volatile __u64 protect_pages = 0;         /* 0: no dynamic protection */
+const volatile __u64 delay_floor_jiffies = 0;   /* 0: never throttle harder than the kernel */
+const volatile __u32 extra_reclaim_pages = 0;   /* on a failed charge; kernel clamps to its maximum */
+const volatile __u32 near_max_permille = 950;
+
+/* Whether someone more important than this tenant is under pressure while the host is. */
+static __always_inline bool outranked_under_pressure(void)
+{
+	struct memqosd_control *c = memqosd_control_get();
+
+	return c && c->host_pressured && c->max_pressured_priority > priority;
+}
+
+static __always_inline bool host_pressured(void)
+{
+	struct memqosd_control *c = memqosd_control_get();
+
+	return c && c->host_pressured;
+}
+
+SEC("struct_ops/charge")
+void BPF_PROG(memqosd_charge, struct mem_cgroup *memcg, struct memcg_charge_info *info)
+{
+	struct memqosd_tenant_stats *st = memqosd_stats_of(tenant_id);
+	__u64 usage, max;
+
+	if (!st)
+		return;
+	__sync_fetch_and_add(&st->charges, 1);
+	__sync_fetch_and_add(&st->charge_pages, info->nr_pages);
+	if (info->retries > 0)
+		__sync_fetch_and_add(&st->reclaims, info->retries);
+
+	if (!info->success) {
+		__sync_fetch_and_add(&st->charge_fails, 1);
+		if (extra_reclaim_pages && !outranked_under_pressure())
+			info->reclaim_pages = extra_reclaim_pages;
+		memqosd_emit(tenant_id, tenant_cgroup_id, MEMQOSD_EV_CHARGE_FAIL, info->nr_pages, 0,
+			     MEMQOSD_EVF_STRUCT_OPS, true);
+		return;
+	}
+
+	memqosd_memcg_usage(memcg, &usage, &max);
+	if (memqosd_near_max(usage, max, near_max_permille))
+		memqosd_emit(tenant_id, tenant_cgroup_id, MEMQOSD_EV_NEAR_MAX, usage, max, MEMQOSD_EVF_STRUCT_OPS,
+			     true);
+	memqosd_emit(tenant_id, tenant_cgroup_id, MEMQOSD_EV_CHARGE, info->nr_pages, 0, MEMQOSD_EVF_STRUCT_OPS,
+		     true);
+}
+
+SEC("struct_ops/high_delay")
+unsigned long BPF_PROG(memqosd_high_delay, struct mem_cgroup *memcg, unsigned long penalty_jiffies)
+{
+	struct memqosd_tenant_stats *st = memqosd_stats_of(tenant_id);
+	unsigned long floor = 0;
+
+	if (st)
+		__sync_fetch_and_add(&st->over_high, 1);
+	if (delay_floor_jiffies && outranked_under_pressure())
+		floor = delay_floor_jiffies;
+	memqosd_emit(tenant_id, tenant_cgroup_id, MEMQOSD_EV_OVER_HIGH,
+		     floor > penalty_jiffies ? floor : penalty_jiffies, 0,
+		     MEMQOSD_EVF_STRUCT_OPS | MEMQOSD_EVF_PENALTY, true);
+	return floor;
+}
+
+static __always_inline int protect(unsigned long effective, unsigned long usage)
+{
+	struct memqosd_tenant_stats *st;
+
+	if (!protect_pages || !host_pressured() || outranked_under_pressure())
+		return -1;
+	if (usage > protect_pages)
+		return -1; /* beyond the working set we protect: the kernel's own answer */
+	st = memqosd_stats_of(tenant_id);
+	if (st)
+		__sync_fetch_and_add(&st->protects, 1);
+	memqosd_emit(tenant_id, tenant_cgroup_id, MEMQOSD_EV_PROTECT, usage, effective, MEMQOSD_EVF_STRUCT_OPS,
+		     true);
+	return 1;
+}
+
+SEC("struct_ops/below_low")
+int BPF_PROG(memqosd_below_low, struct mem_cgroup *memcg, unsigned long elow, unsigned long usage)
+{
+	return protect(elow, usage);
+}
+
+SEC(".struct_ops.link")
+struct memcg_ops memqosd_priority = {
+	.charge = (void *) memqosd_charge,
+	.high_delay = (void *) memqosd_high_delay,
+	.below_low = (void *) memqosd_below_low,
+	.cgroup_id = 0,
+	.flags = 0,
+	.name = "memqosd_prio",
+};

@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: (LGPL-2.1-or-later OR BSD-2-Clause) */
+/*
+ * Maps shared between memqosd's BPF policies (bpf/) and the loader (src/policy.c). The loader creates
+ * each shared map once and hands the same fd to every policy instance (bpf_map__reuse_fd), so all
+ * instances of all policies report into one ring buffer and read one control block.
+ *
+ *   memqosd_events   RINGBUF  struct memqosd_event records (include/memqosd/event.h)
+ *   memqosd_tenants  HASH     cgroup id (__u64) -> struct memqosd_tenant_key; maintained by the daemon;
+ *                             the tracing policy only reports cgroups found here (or below them)
+ *   memqosd_stats    ARRAY    [tenant id] -> struct memqosd_tenant_stats; counters the policies bump
+ *                             on every hook, whether or not an event went to the ring buffer. Index 0
+ *                             collects what could not be attributed, and ring buffer drops.
+ *   memqosd_control  ARRAY    [0] -> struct memqosd_control; written by the daemon from its PSI view
+ *
+ * Event semantics per kind (struct memqosd_event):
+ *   CHARGE       sampled: at most one per MEMQOSD_CHARGE_INTERVAL_NS per tenant;
+ *                pages = pages of this charge, value = charges since the previous CHARGE event
+ *   CHARGE_FAIL  pages = pages requested, value = charges failed since the previous CHARGE_FAIL event
+ *   OVER_HIGH    pages = pages over memory.high (task's backlog), value = occurrences since the last
+ *                OVER_HIGH event; flags MEMQOSD_EVF_PENALTY: value is the penalty in jiffies instead
+ *   RECLAIM      pages = pages this reclaim pass freed, value = passes since the previous RECLAIM record
+ *   PROTECT      pages = usage, value = effective low the kernel computed
+ *   NEAR_MAX     pages = usage, value = memory.max, both in pages
+ * Repeated events of one kind and tenant are coalesced: at most one per MEMQOSD_EMIT_INTERVAL_NS
+ * (MEMQOSD_CHARGE_INTERVAL_NS for CHARGE); value then counts the occurrences since the previous
+ * record. The counters in memqosd_stats are exact either way (best effort under concurrent updates
+ * of the coalescing state from several CPUs: an occurrence may be counted in the next record).
+ */
+#pragma once
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#define MEMQOSD_MAX_TENANTS 4096        /* tenant ids are 1..MEMQOSD_MAX_TENANTS-1 */
+#define MEMQOSD_RINGBUF_BYTES (256 * 1024)
+#define MEMQOSD_CHARGE_INTERVAL_NS (100ULL * 1000 * 1000)
+#define MEMQOSD_EMIT_INTERVAL_NS (10ULL * 1000 * 1000)
+#define MEMQOSD_ANCESTOR_DEPTH 8        /* how far up the tracing policy looks for a managed cgroup */
+#define MEMQOSD_NO_PRIORITY (-1)
+
+#define MEMQOSD_EVF_PENALTY 0x1         /* OVER_HIGH: value is a penalty in jiffies */
+#define MEMQOSD_EVF_STRUCT_OPS 0x2      /* sent by the struct_ops policy */
+
+struct memqosd_tenant_key {
+	__u32 tenant_id;
+	__u32 flags;
+};
+
+/* Kinds of struct memqosd_event index the last-emit times. */
+#define MEMQOSD_STAT_KINDS 8
+
+struct memqosd_tenant_stats {
+	__u64 charges;          /* slow-path charges (try_charge_memcg past the per-CPU stock) */
+	__u64 charge_pages;
+	__u64 charge_fails;
+	__u64 over_high;        /* genuine over-high returns to user space / high_delay calls */
+	__u64 reclaims;         /* memcg reclaim passes */
+	__u64 reclaim_pages;    /* pages they reclaimed */
+	__u64 protects;         /* below_low/below_min answered "protected" */
+	__u64 events;           /* records put on the ring buffer */
+	__u64 drops;            /* records the ring buffer had no room for */
+	__u64 pending[MEMQOSD_STAT_KINDS];   /* occurrences coalesced since the last emit, per kind */
+	__u64 last_emit_ns[MEMQOSD_STAT_KINDS];
+};
+
+struct memqosd_control {
+	__s32 max_pressured_priority;  /* highest priority of a tenant under pressure now, or -1 */
+	__u32 host_pressured;          /* the host / common parent is under pressure */
+	__u64 generation;              /* bumped by the daemon on every update */
+};

@@ -1,0 +1,650 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The BPF policy loader; see policy.h.
+ */
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#include "policy.h"
+
+#include "observe.skel.h"
+#if __has_include("priority.skel.h")
+#include "priority.skel.h"
+#define HAVE_PRIORITY_SKEL 1
+#else
+#define HAVE_PRIORITY_SKEL 0
+#endif
+
+typedef struct PolicyInstance {
+	uint32_t tenant_id;
+	PolicyKind kind;
+	bool traced;               /* in memqosd_tenants for the observe policy */
+	uint64_t cgroup_id;
+#if HAVE_PRIORITY_SKEL
+	struct priority_bpf *skel; /* struct_ops instance */
+#endif
+	struct bpf_link *link;     /* its attachment */
+} PolicyInstance;
+
+struct PolicyEngine {
+	const Logger *log;
+	PolicyMode mode;
+	int events_fd, tenants_fd, stats_fd, control_fd;
+	struct ring_buffer *rb;
+	sd_event_source *rb_source;
+	struct observe_bpf *observe;
+	bool has_over_high_612, has_over_high, has_try_charge, has_memcg_tracepoints;
+	const char *observe_flavour;      /* "fentry" or "tracepoints" once loaded */
+	PolicyInstance *instances;
+	size_t n_instances;
+	PolicyEventHandler handler;
+	void *userdata;
+	uint64_t delivered;
+	unsigned hz;
+};
+
+/*
+ * libbpf's print callback has no user pointer: the one piece of global state in memqosd. Set by
+ * policy_engine_new(), cleared when that engine is freed.
+ */
+static const Logger *libbpf_logger;
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char buf[512];
+	size_t n;
+
+	if (!libbpf_logger || level == LIBBPF_DEBUG)
+		return 0;
+	(void) vsnprintf(buf, sizeof(buf), fmt, ap);
+	n = strlen(buf);
+	while (n > 0 && buf[n - 1] == '\n')
+		buf[--n] = 0;
+	(void) log_debug(libbpf_logger, "%s", buf); /* libbpf prefixes "libbpf: " itself */
+	return 0;
+}
+
+static const char *const mode_names[_POLICY_MODE_MAX] = {
+	[POLICY_MODE_PSI_ONLY] = "psi-only",
+	[POLICY_MODE_TRACING] = "tracing",
+	[POLICY_MODE_STRUCT_OPS] = "struct_ops",
+};
+
+const char *policy_mode_to_string(PolicyMode m)
+{
+	if (m < 0 || m >= _POLICY_MODE_MAX)
+		return NULL;
+	return mode_names[m];
+}
+
+static struct btf *load_btf(const char *path)
+{
+	return path ? btf__parse(path, NULL) : btf__load_vmlinux_btf();
+}
+
+PolicyMode policy_detect_mode(const char *btf_path, char *reason, size_t reason_size)
+{
+	struct btf *btf;
+	PolicyMode m;
+
+	btf = load_btf(btf_path);
+	if (!btf) {
+		(void) snprintf(reason, reason_size, "kernel BTF not readable (%s): %s",
+				btf_path ?: "/sys/kernel/btf/vmlinux", strerror(errno));
+		return POLICY_MODE_PSI_ONLY;
+	}
+	if (btf__find_by_name_kind(btf, "memcg_ops", BTF_KIND_STRUCT) >= 0) {
+		if (HAVE_PRIORITY_SKEL) {
+			(void) snprintf(reason, reason_size, "kernel has memcg_ops (CONFIG_MEMCG_BPF)");
+			m = POLICY_MODE_STRUCT_OPS;
+		} else {
+			(void) snprintf(reason, reason_size,
+					"kernel has memcg_ops but this build has no priority policy (vmlinux.h without memcg_ops)");
+			m = POLICY_MODE_TRACING;
+		}
+	} else if (btf__find_by_name_kind(btf, "try_charge_memcg", BTF_KIND_FUNC) >= 0) {
+		(void) snprintf(reason, reason_size, "kernel has no memcg_ops (not our patched kernel, or CONFIG_MEMCG_BPF=n)");
+		m = POLICY_MODE_TRACING;
+	} else {
+		(void) snprintf(reason, reason_size, "kernel BTF has neither memcg_ops nor try_charge_memcg");
+		m = POLICY_MODE_PSI_ONLY;
+	}
+	btf__free(btf);
+	return m;
+}
+
+static int ring_record(void *ctx, void *data, size_t size)
+{
+	PolicyEngine *e = ctx;
+
+	if (size < sizeof(struct memqosd_event))
+		return 0;
+	e->delivered++;
+	if (e->handler)
+		e->handler(data, e->userdata);
+	return 0;
+}
+
+static int create_shared_maps(PolicyEngine *e)
+{
+	e->events_fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "memqosd_events", 0, 0, MEMQOSD_RINGBUF_BYTES, NULL);
+	if (e->events_fd < 0)
+		return log_debug_errno(e->log, e->events_fd, "Failed to create the ring buffer: %m");
+	e->tenants_fd = bpf_map_create(BPF_MAP_TYPE_HASH, "memqosd_tenants", sizeof(uint64_t),
+				       sizeof(struct memqosd_tenant_key), MEMQOSD_MAX_TENANTS, NULL);
+	if (e->tenants_fd < 0)
+		return log_debug_errno(e->log, e->tenants_fd, "Failed to create the tenant map: %m");
+	e->stats_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "memqosd_stats", sizeof(uint32_t),
+				     sizeof(struct memqosd_tenant_stats), MEMQOSD_MAX_TENANTS, NULL);
+	if (e->stats_fd < 0)
+		return log_debug_errno(e->log, e->stats_fd, "Failed to create the stats map: %m");
+	e->control_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "memqosd_control", sizeof(uint32_t),
+				       sizeof(struct memqosd_control), 1, NULL);
+	if (e->control_fd < 0)
+		return log_debug_errno(e->log, e->control_fd, "Failed to create the control map: %m");
+	return 0;
+}
+
+static int reuse_shared(PolicyEngine *e, struct bpf_map *events, struct bpf_map *tenants, struct bpf_map *stats,
+			struct bpf_map *control)
+{
+	int r;
+
+	r = bpf_map__reuse_fd(events, e->events_fd);
+	if (r >= 0)
+		r = bpf_map__reuse_fd(tenants, e->tenants_fd);
+	if (r >= 0)
+		r = bpf_map__reuse_fd(stats, e->stats_fd);
+	if (r >= 0)
+		r = bpf_map__reuse_fd(control, e->control_fd);
+	return r < 0 ? r : 0;
+}
+
+static int observe_try(PolicyEngine *e, bool fentry)
+{
+	struct observe_bpf *skel;
+	int r;
+
+	skel = observe_bpf__open();
+	if (!skel)
+		return log_debug_errno(e->log, negative_errno(), "Failed to open the observe policy: %m");
+	r = reuse_shared(e, skel->maps.memqosd_events, skel->maps.memqosd_tenants, skel->maps.memqosd_stats,
+			 skel->maps.memqosd_control);
+	if (r < 0)
+		goto fail;
+	/* One flavour per load. The over-high entry point was renamed in 6.13: load the one this
+	 * kernel has (or none). */
+	(void) bpf_program__set_autoload(skel->progs.observe_charge, fentry);
+	(void) bpf_program__set_autoload(skel->progs.observe_reclaim, fentry);
+	(void) bpf_program__set_autoload(skel->progs.observe_over_high_612, fentry && e->has_over_high_612);
+	(void) bpf_program__set_autoload(skel->progs.observe_over_high,
+					 fentry && e->has_over_high && !e->has_over_high_612);
+	(void) bpf_program__set_autoload(skel->progs.observe_tp_charge, !fentry);
+	(void) bpf_program__set_autoload(skel->progs.observe_tp_reclaim, !fentry);
+	r = observe_bpf__load(skel);
+	if (r < 0) {
+		(void) log_debug_errno(e->log, r, "Failed to load the observe policy (%s): %m",
+				       fentry ? "fentry" : "tracepoints");
+		goto fail;
+	}
+	r = observe_bpf__attach(skel);
+	if (r < 0) {
+		(void) log_debug_errno(e->log, r, "Failed to attach the observe policy (%s): %m",
+				       fentry ? "fentry" : "tracepoints");
+		goto fail;
+	}
+	e->observe = skel;
+	e->observe_flavour = fentry ? "fentry" : "tracepoints";
+	return 0;
+fail:
+	observe_bpf__destroy(skel);
+	return r;
+}
+
+/* fentry/fexit where the kernel has BPF trampolines, else the memcg tracepoints (observe.bpf.c). */
+static int observe_load(PolicyEngine *e)
+{
+	int r = -EOPNOTSUPP;
+
+	if (e->observe)
+		return 0;
+	if (e->has_try_charge) {
+		r = observe_try(e, true);
+		if (r >= 0)
+			return 0;
+	}
+	if (e->has_memcg_tracepoints) {
+		int k = observe_try(e, false);
+
+		if (k >= 0) {
+			(void) log_debug(e->log, "observe policy: fentry unavailable, using the memcg tracepoints");
+			return 0;
+		}
+		if (r == -EOPNOTSUPP)
+			r = k;
+	}
+	return r;
+}
+
+static unsigned kernel_hz(void)
+{
+	struct timespec ts;
+
+	/* The coarse clocks tick with the jiffy: their resolution is 1/HZ. */
+	if (clock_getres(CLOCK_MONOTONIC_COARSE, &ts) < 0 || ts.tv_sec != 0 || ts.tv_nsec <= 0)
+		return 250;
+	return (unsigned) ((1000000000L + ts.tv_nsec / 2) / ts.tv_nsec);
+}
+
+int policy_engine_new(const Logger *log, PolicyMode mode, PolicyEventHandler handler, void *userdata,
+		      PolicyEngine **ret)
+{
+	_cleanup_(policy_engine_freep) PolicyEngine *e = NULL;
+	struct btf *btf;
+	int r;
+
+	if (!log || !ret || mode < 0 || mode >= _POLICY_MODE_MAX)
+		return -EINVAL;
+	if (mode == POLICY_MODE_PSI_ONLY)
+		return -EOPNOTSUPP;
+#if !HAVE_PRIORITY_SKEL
+	if (mode == POLICY_MODE_STRUCT_OPS)
+		return -EOPNOTSUPP;
+#endif
+
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	*e = (PolicyEngine) {
+		.log = log,
+		.mode = mode,
+		.events_fd = -EBADF,
+		.tenants_fd = -EBADF,
+		.stats_fd = -EBADF,
+		.control_fd = -EBADF,
+		.handler = handler,
+		.userdata = userdata,
+		.hz = kernel_hz(),
+	};
+
+	libbpf_logger = log;
+	(void) libbpf_set_print(libbpf_print);
+
+	btf = btf__load_vmlinux_btf();
+	if (btf) {
+		e->has_over_high_612 = btf__find_by_name_kind(btf, "mem_cgroup_handle_over_high", BTF_KIND_FUNC) >= 0;
+		e->has_over_high = btf__find_by_name_kind(btf, "__mem_cgroup_handle_over_high", BTF_KIND_FUNC) >= 0;
+		e->has_try_charge = btf__find_by_name_kind(btf, "try_charge_memcg", BTF_KIND_FUNC) >= 0;
+		e->has_memcg_tracepoints =
+			btf__find_by_name_kind(btf, "btf_trace_mod_memcg_lruvec_state", BTF_KIND_TYPEDEF) >= 0 &&
+			btf__find_by_name_kind(btf, "btf_trace_count_memcg_events", BTF_KIND_TYPEDEF) >= 0;
+		btf__free(btf);
+	}
+
+	r = create_shared_maps(e);
+	if (r < 0)
+		return r;
+	r = policy_engine_set_control(e, MEMQOSD_NO_PRIORITY, false);
+	if (r < 0)
+		return r;
+
+	e->rb = ring_buffer__new(e->events_fd, ring_record, e, NULL);
+	if (!e->rb)
+		return log_debug_errno(log, negative_errno(), "Failed to set up the ring buffer reader: %m");
+
+	if (mode == POLICY_MODE_TRACING) {
+		r = observe_load(e);
+		if (r < 0)
+			return r;
+	}
+
+	*ret = TAKE_PTR(e);
+	return 0;
+}
+
+static void instance_detach(PolicyEngine *e, PolicyInstance *in)
+{
+	if (in->traced) {
+		(void) bpf_map_delete_elem(e->tenants_fd, &in->cgroup_id);
+		in->traced = false;
+	}
+	if (in->link) {
+		(void) bpf_link__destroy(in->link);
+		in->link = NULL;
+	}
+#if HAVE_PRIORITY_SKEL
+	priority_bpf__destroy(in->skel);
+	in->skel = NULL;
+#endif
+}
+
+PolicyEngine *policy_engine_free(PolicyEngine *e)
+{
+	if (!e)
+		return NULL;
+	for (size_t i = 0; i < e->n_instances; i++)
+		instance_detach(e, &e->instances[i]);
+	free(e->instances);
+	sd_event_source_disable_unref(e->rb_source);
+	ring_buffer__free(e->rb);
+	observe_bpf__destroy(e->observe);
+	closep(&e->events_fd);
+	closep(&e->tenants_fd);
+	closep(&e->stats_fd);
+	closep(&e->control_fd);
+	if (libbpf_logger == e->log) {
+		(void) libbpf_set_print(NULL);
+		libbpf_logger = NULL;
+	}
+	free(e);
+	return NULL;
+}
+
+PolicyMode policy_engine_mode(const PolicyEngine *e)
+{
+	return e ? e->mode : POLICY_MODE_PSI_ONLY;
+}
+
+static int on_ring_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	PolicyEngine *e = userdata;
+	int r;
+
+	(void) s;
+	(void) fd;
+	(void) revents;
+	r = ring_buffer__consume(e->rb);
+	if (r < 0)
+		(void) log_warning_errno(e->log, r, "Failed to consume the BPF ring buffer, ignoring: %m");
+	return 0;
+}
+
+int policy_engine_attach_event(PolicyEngine *e, sd_event *event)
+{
+	int r;
+
+	if (!e || !event)
+		return -EINVAL;
+	r = sd_event_add_io(event, &e->rb_source, ring_buffer__epoll_fd(e->rb), EPOLLIN, on_ring_io, e);
+	if (r < 0)
+		return r;
+	(void) sd_event_source_set_description(e->rb_source, "bpf-ringbuf");
+	return 0;
+}
+
+int policy_engine_poll(PolicyEngine *e, int timeout_ms)
+{
+	if (!e)
+		return -EINVAL;
+	return ring_buffer__poll(e->rb, timeout_ms);
+}
+
+static PolicyInstance *instance_find(const PolicyEngine *e, uint32_t tenant_id)
+{
+	for (size_t i = 0; i < e->n_instances; i++)
+		if (e->instances[i].tenant_id == tenant_id)
+			return &e->instances[i];
+	return NULL;
+}
+
+static int stats_reset(PolicyEngine *e, uint32_t tenant_id)
+{
+	struct memqosd_tenant_stats zero = {};
+
+	if (bpf_map_update_elem(e->stats_fd, &tenant_id, &zero, BPF_ANY) < 0)
+		return negative_errno();
+	return 0;
+}
+
+#if HAVE_PRIORITY_SKEL
+/* Open, parametrise and load (not attach) a priority instance for t. */
+static int priority_build(PolicyEngine *e, const PolicyTenant *t, struct priority_bpf **ret)
+{
+	struct priority_bpf *skel;
+	int r;
+
+	skel = priority_bpf__open();
+	if (!skel)
+		return log_debug_errno(e->log, negative_errno(), "%s: failed to open the priority policy: %m", t->name);
+	skel->rodata->tenant_id = t->tenant_id;
+	skel->rodata->tenant_cgroup_id = t->cgroup_id;
+	skel->rodata->priority = t->priority;
+	skel->rodata->protect_pages = t->protect_bytes / (uint64_t) sysconf(_SC_PAGESIZE);
+	skel->rodata->delay_floor_jiffies = t->delay_floor_ms * e->hz / 1000;
+	skel->rodata->extra_reclaim_pages = t->extra_reclaim_pages;
+	skel->struct_ops.memqosd_priority->cgroup_id = t->cgroup_id;
+	r = reuse_shared(e, skel->maps.memqosd_events, skel->maps.memqosd_tenants, skel->maps.memqosd_stats,
+			 skel->maps.memqosd_control);
+	if (r < 0)
+		goto fail;
+	/* The daemon holds the link; never let a skeleton-wide attach create a second one. */
+	(void) bpf_map__set_autoattach(skel->maps.memqosd_priority, false);
+	r = priority_bpf__load(skel);
+	if (r < 0) {
+		(void) log_debug_errno(e->log, r, "%s: failed to load the priority policy: %m", t->name);
+		goto fail;
+	}
+	*ret = skel;
+	return 0;
+fail:
+	priority_bpf__destroy(skel);
+	return r;
+}
+#endif
+
+static int instance_install(PolicyEngine *e, PolicyInstance *in, const PolicyTenant *t)
+{
+	int r;
+
+	in->tenant_id = t->tenant_id;
+	in->cgroup_id = t->cgroup_id;
+	in->kind = t->kind;
+
+	if (t->kind == POLICY_NONE)
+		return 0;
+
+#if HAVE_PRIORITY_SKEL
+	if (t->kind == POLICY_PRIORITY && e->mode == POLICY_MODE_STRUCT_OPS) {
+		struct priority_bpf *skel = NULL;
+		struct bpf_link *link;
+
+		r = priority_build(e, t, &skel);
+		if (r < 0)
+			return r;
+		link = bpf_map__attach_struct_ops(skel->maps.memqosd_priority);
+		if (!link) {
+			r = negative_errno();
+			priority_bpf__destroy(skel);
+			return log_debug_errno(e->log, r, "%s: failed to attach the priority policy: %m", t->name);
+		}
+		in->skel = skel;
+		in->link = link;
+		return 0;
+	}
+#endif
+
+	/* Tracing: the observe policy (loaded on first use in struct_ops mode) reports this cgroup. */
+	r = observe_load(e);
+	if (r < 0)
+		return r;
+	{
+		struct memqosd_tenant_key key = { .tenant_id = t->tenant_id };
+
+		if (bpf_map_update_elem(e->tenants_fd, &t->cgroup_id, &key, BPF_ANY) < 0)
+			return log_debug_errno(e->log, negative_errno(), "%s: failed to register cgroup %llu: %m",
+					       t->name, (unsigned long long) t->cgroup_id);
+	}
+	in->traced = true;
+	return 0;
+}
+
+int policy_tenant_add(PolicyEngine *e, const PolicyTenant *t)
+{
+	PolicyInstance *in, *n;
+	int r;
+
+	if (!e || !t || t->tenant_id == 0 || t->tenant_id >= MEMQOSD_MAX_TENANTS)
+		return -EINVAL;
+	if (instance_find(e, t->tenant_id))
+		return -EEXIST;
+
+	r = stats_reset(e, t->tenant_id);
+	if (r < 0)
+		return r;
+	n = reallocarray(e->instances, e->n_instances + 1, sizeof(*e->instances));
+	if (!n)
+		return -ENOMEM;
+	e->instances = n;
+	in = &e->instances[e->n_instances];
+	*in = (PolicyInstance) {};
+	r = instance_install(e, in, t);
+	if (r < 0) {
+		instance_detach(e, in);
+		return r;
+	}
+	e->n_instances++;
+	return 0;
+}
+
+int policy_tenant_update(PolicyEngine *e, const PolicyTenant *t)
+{
+	PolicyInstance *in, next = {};
+	int r;
+
+	if (!e || !t)
+		return -EINVAL;
+	in = instance_find(e, t->tenant_id);
+	if (!in)
+		return policy_tenant_add(e, t);
+
+#if HAVE_PRIORITY_SKEL
+	/* priority -> priority on the same cgroup: build the new one, then swap it in atomically. */
+	if (in->link && in->skel && t->kind == POLICY_PRIORITY && e->mode == POLICY_MODE_STRUCT_OPS &&
+	    in->cgroup_id == t->cgroup_id) {
+		struct priority_bpf *skel = NULL;
+
+		r = priority_build(e, t, &skel);
+		if (r < 0)
+			return r;
+		r = bpf_link__update_map(in->link, skel->maps.memqosd_priority);
+		if (r < 0) {
+			priority_bpf__destroy(skel);
+			return log_debug_errno(e->log, r, "%s: failed to swap the priority policy, keeping the old one: %m",
+					       t->name);
+		}
+		/* The link now holds the new map; the old skeleton (and its ops) can go. */
+		priority_bpf__destroy(in->skel);
+		in->skel = skel;
+		in->kind = t->kind;
+		return 0;
+	}
+#endif
+
+	/* Anything else: attach the new arrangement first, then drop the old one. The tracing filter
+	 * entry is keyed by cgroup id, so a traced tenant staying traced on the same cgroup is kept. */
+	if (in->traced && t->kind != POLICY_NONE && !(t->kind == POLICY_PRIORITY && e->mode == POLICY_MODE_STRUCT_OPS) &&
+	    in->cgroup_id == t->cgroup_id) {
+		in->kind = t->kind;
+		return 0;
+	}
+	r = instance_install(e, &next, t);
+	if (r < 0) {
+		instance_detach(e, &next);
+		return r;
+	}
+	if (in->traced && next.traced && in->cgroup_id == next.cgroup_id)
+		in->traced = false; /* the entry now belongs to next */
+	instance_detach(e, in);
+	*in = next;
+	return 0;
+}
+
+void policy_tenant_remove(PolicyEngine *e, uint32_t tenant_id)
+{
+	PolicyInstance *in;
+
+	if (!e)
+		return;
+	in = instance_find(e, tenant_id);
+	if (!in)
+		return;
+	instance_detach(e, in);
+	*in = e->instances[--e->n_instances];
+}
+
+const char *policy_tenant_describe(const PolicyEngine *e, uint32_t tenant_id)
+{
+	const PolicyInstance *in = e ? instance_find(e, tenant_id) : NULL;
+
+	if (!in)
+		return "none";
+	if (in->link)
+		return "priority (struct_ops)";
+	if (in->traced)
+		return in->kind == POLICY_PRIORITY ? "priority (tracing)" : "observe (tracing)";
+	return "none";
+}
+
+int policy_engine_set_control(PolicyEngine *e, int max_pressured_priority, bool host_pressured)
+{
+	static const uint32_t zero = 0;
+	struct memqosd_control c = {};
+
+	if (!e)
+		return -EINVAL;
+	(void) bpf_map_lookup_elem(e->control_fd, &zero, &c);
+	if (c.max_pressured_priority == max_pressured_priority && c.host_pressured == host_pressured && c.generation)
+		return 0;
+	c.max_pressured_priority = max_pressured_priority;
+	c.host_pressured = host_pressured;
+	c.generation++;
+	if (bpf_map_update_elem(e->control_fd, &zero, &c, BPF_ANY) < 0)
+		return negative_errno();
+	return 0;
+}
+
+int policy_engine_read_stats(const PolicyEngine *e, uint32_t tenant_id, struct memqosd_tenant_stats *ret)
+{
+	if (!e || !ret || tenant_id >= MEMQOSD_MAX_TENANTS)
+		return -EINVAL;
+	if (bpf_map_lookup_elem(e->stats_fd, &tenant_id, ret) < 0)
+		return negative_errno();
+	return 0;
+}
+
+uint64_t policy_engine_lost_events(const PolicyEngine *e)
+{
+	struct memqosd_tenant_stats st;
+	uint64_t sum = 0;
+
+	if (!e)
+		return 0;
+	/* Index 0 and every tenant we know about. */
+	if (policy_engine_read_stats(e, 0, &st) >= 0)
+		sum += st.drops;
+	for (size_t i = 0; i < e->n_instances; i++)
+		if (policy_engine_read_stats(e, e->instances[i].tenant_id, &st) >= 0)
+			sum += st.drops;
+	return sum;
+}
+
+const char *policy_engine_observe_flavour(const PolicyEngine *e)
+{
+	return e && e->observe_flavour ? e->observe_flavour : "none";
+}
+
+uint64_t policy_engine_delivered(const PolicyEngine *e)
+{
+	return e ? e->delivered : 0;
+}

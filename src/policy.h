@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * The BPF policy loader. One PolicyEngine per daemon owns:
+ *  - the shared maps (include/memqosd/policy-abi.h): one ring buffer all policies report into, the
+ *    cgroup-id -> tenant map the tracing policy filters on, per-tenant counters, the control block;
+ *  - in tracing mode (or for tenants with Policy=observe) one instance of the "observe" policy;
+ *  - in struct_ops mode one "priority" instance per tenant, attached to the tenant's cgroup through a
+ *    BPF link the engine holds.
+ *
+ * Modes (policy_detect_mode()):
+ *   struct_ops  the kernel's BTF has struct memcg_ops (our patch series, CONFIG_MEMCG_BPF=y);
+ *   tracing     no memcg_ops, but BTF: the observe policy, with fentry/fexit where the kernel has BPF
+ *               trampolines, else with the memcg tracepoints of 6.13+ (fewer event kinds);
+ *   psi-only    no BTF, or loading BPF failed (no privilege): the control loop runs on PSI and
+ *               memory.events alone, and says why.
+ *
+ * When the daemon dies, its fds close: the kernel drops the struct_ops links (the memcg falls back to
+ * its parent's ops or the kernel's own behaviour) and detaches the tracing programs. Nothing is
+ * pinned, so nothing stays half-applied; memory.high values are restored by the manager on a clean
+ * stop (on a crash they stay where they were, within the profile's bounds).
+ *
+ * libbpf's log goes to the Logger given to policy_engine_new() at debug level. libbpf's print
+ * callback takes no user pointer, so the logger is kept in one static pointer (the only global state
+ * in memqosd; set while an engine exists).
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#include "config.h"
+#include "log.h"
+#include "memqosd/event.h"
+#include "memqosd/policy-abi.h"
+#include "util.h"
+
+typedef enum PolicyMode {
+	POLICY_MODE_PSI_ONLY,
+	POLICY_MODE_TRACING,
+	POLICY_MODE_STRUCT_OPS,
+	_POLICY_MODE_MAX,
+	_POLICY_MODE_INVALID = -22,
+} PolicyMode;
+
+const char *policy_mode_to_string(PolicyMode m);
+
+/*
+ * What the running kernel offers, from /sys/kernel/btf/vmlinux (or btf_path if not NULL, for tests).
+ * reason gets a human-readable explanation (e.g. why not struct_ops).
+ */
+PolicyMode policy_detect_mode(const char *btf_path, char *reason, size_t reason_size);
+
+typedef struct PolicyEngine PolicyEngine;
+
+/* Called for every ring-buffer record, on the event loop (or from policy_engine_poll()). */
+typedef void (*PolicyEventHandler)(const struct memqosd_event *ev, void *userdata);
+
+/*
+ * Create the shared maps and, in tracing mode, load and attach the observe policy. A failure is
+ * returned (and described in the log); the caller falls back to PSI-only.
+ */
+int policy_engine_new(const Logger *log, PolicyMode mode, PolicyEventHandler handler, void *userdata,
+		      PolicyEngine **ret);
+PolicyEngine *policy_engine_free(PolicyEngine *e);
+DEFINE_TRIVIAL_CLEANUP_FUNC(PolicyEngine *, policy_engine_free);
+
+PolicyMode policy_engine_mode(const PolicyEngine *e);
+
+/* Consume the ring buffer from an sd-event io source on its epoll fd. */
+int policy_engine_attach_event(PolicyEngine *e, sd_event *event);
+/* Wait up to timeout_ms for records and dispatch them (tests, benchmarks). Returns records or <0. */
+int policy_engine_poll(PolicyEngine *e, int timeout_ms);
+
+typedef struct PolicyTenant {
+	uint32_t tenant_id;        /* 1..MEMQOSD_MAX_TENANTS-1, stable while the tenant exists */
+	uint64_t cgroup_id;
+	const char *name;          /* for messages */
+	PolicyKind kind;           /* Policy= */
+	int priority;
+	uint64_t protect_bytes;    /* MemoryLow= (0 = none): dynamic protection under pressure */
+	uint64_t delay_floor_ms;   /* over-high sleep floor while outranked under pressure (0 = none) */
+	uint32_t extra_reclaim_pages;
+} PolicyTenant;
+
+/*
+ * Start reporting/governing a tenant: POLICY_PRIORITY in struct_ops mode loads and attaches a priority
+ * instance; in tracing mode (and for POLICY_OBSERVE) the tenant's cgroup goes into the filter map of
+ * the observe policy; POLICY_NONE only resets its counters. Returns the kernel's error on failure (the
+ * tenant then has no BPF policy; the caller reports it).
+ */
+int policy_tenant_add(PolicyEngine *e, const PolicyTenant *t);
+/*
+ * The profile changed: build the new policy first, then swap it in atomically (bpf_link__update_map);
+ * on any failure the old policy stays and the error is returned.
+ */
+int policy_tenant_update(PolicyEngine *e, const PolicyTenant *t);
+/* Detach whatever the tenant has. Idempotent. */
+void policy_tenant_remove(PolicyEngine *e, uint32_t tenant_id);
+/* Describe what tenant_id has now: "priority (struct_ops)", "observe (tracing)", "none". */
+const char *policy_tenant_describe(const PolicyEngine *e, uint32_t tenant_id);
+
+/* Publish the control loop's view to the struct_ops instances. */
+int policy_engine_set_control(PolicyEngine *e, int max_pressured_priority, bool host_pressured);
+
+int policy_engine_read_stats(const PolicyEngine *e, uint32_t tenant_id, struct memqosd_tenant_stats *ret);
+/* Ring-buffer records lost for lack of room, over all tenants (the kernel side counts them). */
+uint64_t policy_engine_lost_events(const PolicyEngine *e);
+/* How the observe policy is attached: "fentry", "tracepoints" or "none" (not loaded). */
+const char *policy_engine_observe_flavour(const PolicyEngine *e);
+/* Records delivered to the handler so far. */
+uint64_t policy_engine_delivered(const PolicyEngine *e);

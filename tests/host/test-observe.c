@@ -1,0 +1,289 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Host BPF test (root, this machine's kernel): the "observe" policy loads through src/policy.c,
+ * attaches, and delivers charge events for memory this test touches, filtered to the memcg the test
+ * runs in.
+ *
+ * Which cgroup id do the charges carry? try_charge_memcg() charges the memcg of the faulting task,
+ * and the policy reports memcg->css.cgroup->kn->id: the inode of that memcg's directory in whatever
+ * hierarchy the memory controller is mounted (cgroup v1 here: /sys/fs/cgroup/memory/<path from
+ * /proc/self/cgroup>; cgroup v2 elsewhere). The test only READS /proc/self/cgroup and stat()s that
+ * directory; it creates and changes no cgroup. Charges to the root memcg are never traced
+ * (try_charge_memcg is skipped for it): then the test is skipped, loudly.
+ *
+ * Exit 77 (meson: SKIP) with the reason on stderr when it cannot run: not root, no BTF, BPF refused.
+ */
+
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <systemd/sd-event.h>
+
+#include "log.h"
+#include "policy.h"
+#include "util.h"
+
+#define SKIP_EXIT 77
+#define TOUCH_BYTES (64ULL << 20)
+
+typedef struct Received {
+	uint64_t total;
+	uint64_t ours;           /* tenant 1 */
+	uint64_t foreign;        /* anything not ours: the filter failed */
+	uint64_t charge_events;
+	uint64_t charge_value;   /* sum of coalesced counts in CHARGE records */
+	uint64_t bad_cgroup;
+} Received;
+
+static uint64_t memcg_id;
+static Logger logger;
+
+static void on_event(const struct memqosd_event *ev, void *userdata)
+{
+	Received *r = userdata;
+
+	r->total++;
+	if (ev->tenant_id != 1) {
+		r->foreign++;
+		return;
+	}
+	r->ours++;
+	if (ev->cgroup_id != memcg_id)
+		r->bad_cgroup++;
+	if (ev->kind == MEMQOSD_EV_CHARGE) {
+		r->charge_events++;
+		r->charge_value += ev->value;
+	}
+}
+
+/* Mount point of the hierarchy carrying the memory controller ("" for cgroup2). */
+static int find_memory_mount(bool v2, char *ret, size_t n)
+{
+	_cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[4096];
+
+	if (!f)
+		return negative_errno();
+	while (fgets(line, sizeof(line), f)) {
+		char mnt[1024], fstype[64], opts[1024];
+		const char *sep = strstr(line, " - ");
+
+		if (!sep || sscanf(line, "%*s %*s %*s %*s %1023s", mnt) != 1)
+			continue;
+		if (sscanf(sep + 3, "%63s %*s %1023s", fstype, opts) != 2)
+			continue;
+		if ((v2 && streq(fstype, "cgroup2")) ||
+		    (!v2 && streq(fstype, "cgroup") && (strstr(opts, ",memory") || !strncmp(opts, "memory", 6)))) {
+			(void) snprintf(ret, n, "%s", mnt);
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+/* The memcg this process charges, as a cgroup id; -ENOENT if it is the root memcg. */
+static int own_memcg_id(uint64_t *ret, char *path, size_t n)
+{
+	_cleanup_fclose_ FILE *f = fopen("/proc/self/cgroup", "re");
+	char line[4096], mnt[1024], rel[3072] = "";
+	bool v2 = false, found = false;
+	struct stat st;
+	int r;
+
+	if (!f)
+		return negative_errno();
+	while (fgets(line, sizeof(line), f)) {
+		char *ctrl = strchr(line, ':'), *p;
+
+		if (!ctrl || !(p = strchr(ctrl + 1, ':')))
+			continue;
+		*p++ = 0;
+		p[strcspn(p, "\n")] = 0;
+		if (strstr(ctrl + 1, "memory")) { /* v1: "N:memory:/path" (possibly co-mounted) */
+			(void) snprintf(rel, sizeof(rel), "%s", p);
+			found = true;
+			v2 = false;
+			break;
+		}
+		if (streq(ctrl + 1, "") && !found) { /* v2: "0::/path", used if no v1 memory line */
+			(void) snprintf(rel, sizeof(rel), "%s", p);
+			v2 = true;
+		}
+	}
+	if (!found && !v2)
+		return -ENOENT;
+	if (streq(rel, "/"))
+		return -ENOENT;
+	r = find_memory_mount(v2, mnt, sizeof(mnt));
+	if (r < 0)
+		return r;
+	(void) snprintf(path, n, "%s%s", mnt, rel);
+	if (stat(path, &st) < 0)
+		return negative_errno();
+	*ret = st.st_ino;
+	return 0;
+}
+
+static void touch_memory(void)
+{
+	char *p = mmap(NULL, TOUCH_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	assert_true(p != MAP_FAILED);
+	for (uint64_t off = 0; off < TOUCH_BYTES; off += 4096)
+		p[off] = 1;
+	assert_int_equal(munmap(p, TOUCH_BYTES), 0);
+}
+
+static int stop_loop(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	(void) usec;
+	(void) userdata;
+	return sd_event_exit(sd_event_source_get_event(s), 0);
+}
+
+static void test_observe_delivers_charges(void **state)
+{
+	_cleanup_(policy_engine_freep) PolicyEngine *e = NULL;
+	struct memqosd_tenant_stats st, st_other;
+	Received rcv = {};
+	sd_event *event = NULL;
+	uint64_t now;
+	int r;
+
+	(void) state;
+	r = policy_engine_new(&logger, POLICY_MODE_TRACING, on_event, &rcv, &e);
+	assert_int_equal(r, 0);
+	assert_int_equal(policy_engine_mode(e), POLICY_MODE_TRACING);
+
+	/* Tenant 1: our memcg. Tenant 2: a cgroup id no cgroup has (the control for the filter; not 1:
+	 * that is the root of every hierarchy, an ancestor of everything). */
+	assert_int_equal(policy_tenant_add(e, &(PolicyTenant) { .tenant_id = 1, .cgroup_id = memcg_id, .name = "self",
+								 .kind = POLICY_OBSERVE }), 0);
+	assert_int_equal(policy_tenant_add(e, &(PolicyTenant) { .tenant_id = 2, .cgroup_id = UINT64_MAX - 1, .name = "nobody",
+								 .kind = POLICY_OBSERVE }), 0);
+	assert_string_equal(policy_tenant_describe(e, 1), "observe (tracing)");
+	assert_int_equal(policy_tenant_add(e, &(PolicyTenant) { .tenant_id = 1, .cgroup_id = memcg_id, .name = "dup",
+								 .kind = POLICY_OBSERVE }), -EEXIST);
+
+	touch_memory();
+
+	/* Deliver through sd-event exactly as the daemon does: the ring buffer's epoll fd. */
+	assert_true(sd_event_new(&event) >= 0);
+	assert_int_equal(policy_engine_attach_event(e, event), 0);
+	assert_true(sd_event_now(event, CLOCK_MONOTONIC, &now) >= 0);
+	assert_true(sd_event_add_time(event, NULL, CLOCK_MONOTONIC, now + 300 * USEC_PER_MSEC, 0, stop_loop, NULL) >= 0);
+	assert_true(sd_event_loop(event) >= 0);
+
+	assert_int_equal(policy_engine_read_stats(e, 1, &st), 0);
+	assert_int_equal(policy_engine_read_stats(e, 2, &st_other), 0);
+	print_message("memcg %llu: charges=%llu charge_pages=%llu fails=%llu events=%llu drops=%llu; "
+		      "received %llu records (%llu CHARGE covering %llu charges)\n",
+		      (unsigned long long) memcg_id, (unsigned long long) st.charges,
+		      (unsigned long long) st.charge_pages, (unsigned long long) st.charge_fails,
+		      (unsigned long long) st.events, (unsigned long long) st.drops, (unsigned long long) rcv.ours,
+		      (unsigned long long) rcv.charge_events, (unsigned long long) rcv.charge_value);
+
+	print_message("observe flavour: %s\n", policy_engine_observe_flavour(e));
+	if (streq(policy_engine_observe_flavour(e), "fentry"))
+		/* 64 MiB touched: the per-CPU stock is refilled in batches of 64 pages, so about
+		 * 16384 / 64 = 256 slow-path charges (others in the same memcg only add). */
+		assert_true(st.charges >= TOUCH_BYTES / 4096 / 64 / 2);
+	else {
+		/* tracepoints: every page newly mapped is accounted: at least the 16384 we touched
+		 * (half, in case some faults were served by pages already accounted). */
+		assert_string_equal(policy_engine_observe_flavour(e), "tracepoints");
+		assert_true(st.charge_pages >= TOUCH_BYTES / 4096 / 2);
+	}
+	assert_true(st.charge_pages >= st.charges);
+	assert_true(rcv.charge_events >= 1);
+	/* Everything delivered is ours, names our memcg, and nothing was lost or left unread. */
+	assert_int_equal(rcv.foreign, 0);
+	assert_int_equal(rcv.bad_cgroup, 0);
+	assert_int_equal(st.drops, 0);
+	assert_int_equal(policy_engine_lost_events(e), 0);
+	assert_int_equal(st.events, rcv.ours);
+	assert_int_equal(policy_engine_delivered(e), rcv.total);
+	/* Coalescing: each CHARGE record covers the charges since the previous one. */
+	assert_true(rcv.charge_value <= st.charges);
+	assert_true(rcv.charge_events < st.charges);
+	/* The filter: a cgroup id nobody charges sees nothing. */
+	assert_int_equal(st_other.charges, 0);
+	assert_int_equal(st_other.events, 0);
+
+	/* Removing the tenant stops the reports. */
+	policy_tenant_remove(e, 1);
+	assert_string_equal(policy_tenant_describe(e, 1), "none");
+	touch_memory();
+	assert_int_equal(policy_engine_read_stats(e, 1, &st_other), 0);
+	assert_int_equal(st_other.charges, st.charges);
+
+	sd_event_unref(event);
+}
+
+static void test_detect_mode(void **state)
+{
+	char reason[256];
+	PolicyMode m;
+
+	(void) state;
+	m = policy_detect_mode(NULL, reason, sizeof(reason));
+	print_message("detected mode %s: %s\n", policy_mode_to_string(m), reason);
+	/* This host has BTF and no memcg_ops. */
+	assert_int_equal(m, POLICY_MODE_TRACING);
+	m = policy_detect_mode("/nonexistent/btf", reason, sizeof(reason));
+	assert_int_equal(m, POLICY_MODE_PSI_ONLY);
+	assert_non_null(strstr(reason, "BTF"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_detect_mode),
+		cmocka_unit_test(test_observe_delivers_charges),
+	};
+	_cleanup_(policy_engine_freep) PolicyEngine *probe = NULL;
+	char path[4096], reason[256];
+	int r;
+
+	logger_init(&logger, LOG_DEBUG);
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "\n*** SKIP test-observe: needs root (CAP_BPF, CAP_PERFMON) to load BPF ***\n\n");
+		return SKIP_EXIT;
+	}
+	if (policy_detect_mode(NULL, reason, sizeof(reason)) == POLICY_MODE_PSI_ONLY) {
+		fprintf(stderr, "\n*** SKIP test-observe: no usable kernel BTF: %s ***\n\n", reason);
+		return SKIP_EXIT;
+	}
+	r = own_memcg_id(&memcg_id, path, sizeof(path));
+	if (r == -ENOENT) {
+		fprintf(stderr, "\n*** SKIP test-observe: this process is in the root memcg (or no memory controller); "
+				"charges there are never traced ***\n\n");
+		return SKIP_EXIT;
+	}
+	if (r < 0) {
+		fprintf(stderr, "test-observe: cannot find own memcg: %s\n", strerror(-r));
+		return 1;
+	}
+	fprintf(stderr, "test-observe: charges go to memcg %s (cgroup id %llu)\n", path, (unsigned long long) memcg_id);
+
+	/* BPF may be refused (lockdown, seccomp, missing capabilities): that is a skip, said loudly. */
+	r = policy_engine_new(&logger, POLICY_MODE_TRACING, NULL, NULL, &probe);
+	if (r == -EPERM || r == -EACCES) {
+		fprintf(stderr, "\n*** SKIP test-observe: loading BPF is not permitted here: %s ***\n\n", strerror(-r));
+		return SKIP_EXIT;
+	}
+	probe = policy_engine_free(probe);
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
