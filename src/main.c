@@ -12,6 +12,7 @@
 
 #include "client.h"
 #include "config.h"
+#include "control-loop.h"
 #include "log.h"
 #include "manager.h"
 #include "util.h"
@@ -104,9 +105,13 @@ static int parse_argv(int argc, char *argv[], Args *a)
 static int run_daemon(const ManagerOptions *o)
 {
 	_cleanup_(manager_freep) Manager *m = NULL;
+	_cleanup_(control_loop_freep) ControlLoop *cl = NULL; /* after m: freed before it */
 	int r;
 
 	r = manager_new(o, &m);
+	if (r < 0)
+		return EXIT_FAILURE;
+	r = control_loop_install(m, &cl);
 	if (r < 0)
 		return EXIT_FAILURE;
 	r = manager_start(m);

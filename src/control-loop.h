@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * The live control loop: glues the BPF policies (policy.c), PSI triggers and memory.events (the
+ * manager's cgroup sources) and the decision function (controller.c) to memory.high writes, through
+ * ManagerHooks. All on the manager's sd-event loop, except memory.high writes that lower the limit
+ * below the usage: those reclaim synchronously in the writer's context and can take seconds, so they
+ * run on a short-lived thread each, bounded by WriteTimeoutSec= (after which the thread is signalled,
+ * which makes the kernel stop reclaiming; the new limit is already in place then), and report back to
+ * the loop through an eventfd. At most one write per tenant is in flight.
+ *
+ * Inputs, all event driven: the tenant's PSI trigger (pressure), memory.events changes (high -> over
+ * high, max/oom -> charge failure), ring-buffer records (OVER_HIGH, CHARGE_FAIL, NEAR_MAX), a PSI
+ * trigger on the host (the cgroup root's memory.pressure, or /proc/pressure/memory), the manager's
+ * housekeeping tick, and the controller's own wakeups (rate limits, holds) — none when idle.
+ *
+ * Lifetime: control_loop_install() before manager_start() (it sets m->hooks and the mode); free the
+ * loop after manager_run() (which detaches every tenant) and before the Manager: declare it after
+ * the Manager so its cleanup runs first. Freeing it detaches every BPF policy.
+ */
+
+#include "manager.h"
+#include "policy.h"
+
+typedef struct ControlLoop ControlLoop;
+
+int control_loop_install(Manager *m, ControlLoop **ret);
+ControlLoop *control_loop_free(ControlLoop *cl);
+DEFINE_TRIVIAL_CLEANUP_FUNC(ControlLoop *, control_loop_free);
+
+PolicyMode control_loop_mode(const ControlLoop *cl);
+const PolicyEngine *control_loop_engine(const ControlLoop *cl);
