@@ -65,7 +65,7 @@ int main(int argc, char **argv)
 {
 	struct kt_report r = { .test = "test4-throttle" };
 	unsigned int ms = argc > 1 ? (unsigned int)atoi(argv[1]) * 1000 : 5000;
-	unsigned int floor_jiffies = argc > 2 ? (unsigned int)atoi(argv[2]) : 5;
+	unsigned int floor_jiffies = argc > 2 ? (unsigned int)atoi(argv[2]) : 25;
 	char base[PATH_MAX], s1[PATH_MAX], s2[PATH_MAX];
 	struct bpf_link *l1 = NULL, *l2 = NULL;
 	double r1b, r2b, r1p, r2p;

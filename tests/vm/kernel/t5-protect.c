@@ -19,7 +19,7 @@
 #define MiB (1024ull * 1024)
 
 struct outcome {
-	uint64_t v_before, v_after, v_low, h_max_events;
+	uint64_t v_before, v_after, v_low, p_max_events;
 	uint64_t hook_low, hook_min;
 };
 
@@ -76,15 +76,15 @@ static void run_phase(struct kt_report *r, const char *name, bool policy, struct
 		kt_die(r, "the hog in %s failed (status %d; OOM-killed?)", h, res.status);
 	(void)cg_read_u64(v, "memory.current", &o->v_after);
 	(void)cg_read_key(v, "memory.events", "low", &o->v_low);
-	(void)cg_read_key(h, "memory.events", "max", &o->h_max_events);
+	(void)cg_read_key(p, "memory.events", "max", &o->p_max_events);
 	o->hook_low = kt_cnt(s, KT_TAG_PROT, KT_HOOK_BELOW_LOW, 1);
 	o->hook_min = kt_cnt(s, KT_TAG_PROT, KT_HOOK_BELOW_MIN, 1);
 	kt_worker_stop(&wv, &res);
 
-	kt_note(r, "%s: v memory.current %llu KiB before, %llu KiB after the hog; v low events %llu; h max events %llu; below_low calls for v %llu, below_min %llu",
+	kt_note(r, "%s: v memory.current %llu KiB before, %llu KiB after the hog; v low events %llu; p max events %llu; below_low calls for v %llu, below_min %llu",
 		policy ? "with policy" : "no policy", (unsigned long long)(o->v_before / 1024),
 		(unsigned long long)(o->v_after / 1024), (unsigned long long)o->v_low,
-		(unsigned long long)o->h_max_events, (unsigned long long)o->hook_low,
+		(unsigned long long)o->p_max_events, (unsigned long long)o->hook_low,
 		(unsigned long long)o->hook_min);
 	bpf_link__destroy(link);
 	kt__destroy(s);
@@ -104,7 +104,7 @@ int main(void)
 	run_phase(&r, "t5-none", false, &none);
 	run_phase(&r, "t5-prot", true, &prot);
 
-	kt_check(&r, none.h_max_events > 0 && prot.h_max_events > 0, "the hog pushed p to memory.max in both runs");
+	kt_check(&r, none.p_max_events > 0 && prot.p_max_events > 0, "the hog pushed p to memory.max in both runs");
 	kt_check(&r, none.v_before >= 44 * MiB && prot.v_before >= 44 * MiB,
 		 "v had its working set resident before the hog");
 	kt_check(&r, none.v_after < none.v_before * 3 / 4,

@@ -186,6 +186,13 @@ static int one_round(struct kt_report *r, const char *base, const char *parking,
 		kt_check(r, false, "round %d: attaching to the removed cgroup id %llu must fail, it succeeded", i,
 			 (unsigned long long)idl);
 	bpf_link__destroy(stale);
+	kt_note(r, "round %d (%s): charge hooks L/x %llu L/y %llu, online %llu, offline %llu; attach to removed id: %s",
+		i, variant == 0 ? "link, workers moved out" : variant == 1 ? "link, workers killed" :
+		   variant == 2 ? "legacy map, workers moved out" : "link destroyed while charging",
+		(unsigned long long)s->bss->cnt[tag][KT_HOOK_CHARGE][1],
+		(unsigned long long)s->bss->cnt[tag][KT_HOOK_CHARGE][2],
+		(unsigned long long)s->bss->online_any[tag], (unsigned long long)s->bss->offline_any[tag],
+		stale ? "succeeded (BAD)" : strerror(-err));
 	kt__destroy(s2);
 	kt__destroy(s);
 	return r->failures == failures ? 0 : -1;
