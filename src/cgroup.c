@@ -100,6 +100,48 @@ CgroupRoot *cgroup_root_free(CgroupRoot *r)
 	return NULL;
 }
 
+int cgroup_openat_beneath_walk(int dir_fd, const char *rel, int flags)
+{
+	_cleanup_free_ char *copy = NULL;
+	_cleanup_close_ int cur = -EBADF;
+	char *save = NULL;
+
+	if (flags != (O_DIRECTORY | O_RDONLY))
+		return -EINVAL;
+	if (rel[0] == '/')
+		return -EXDEV;
+	copy = strdup(rel);
+	if (!copy)
+		return -ENOMEM;
+
+	cur = openat(dir_fd, ".", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+	if (cur < 0)
+		return negative_errno();
+
+	for (char *c = strtok_r(copy, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+		struct stat st;
+		int fd;
+
+		if (streq(c, "."))
+			continue;
+		if (streq(c, ".."))
+			return -EXDEV;
+		fd = openat(cur, c, O_DIRECTORY | O_NOFOLLOW | O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			int r = negative_errno();
+
+			/* O_DIRECTORY|O_NOFOLLOW says ENOTDIR for a symlink; report it as openat2 does. */
+			if (r == -ENOTDIR && fstatat(cur, c, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+				return -ELOOP;
+			return r;
+		}
+		closep(&cur);
+		cur = fd;
+	}
+
+	return TAKE_FD(cur);
+}
+
 static int openat_beneath(int dir_fd, const char *rel, int flags)
 {
 	struct open_how how = {
@@ -109,9 +151,16 @@ static int openat_beneath(int dir_fd, const char *rel, int flags)
 	long fd;
 
 	fd = syscall(SYS_openat2, dir_fd, rel, &how, sizeof(how));
-	if (fd < 0)
-		return negative_errno();
-	return (int) fd;
+	if (fd >= 0)
+		return (int) fd;
+	/*
+	 * ENOSYS: kernel < 5.6, or a seccomp filter that blocks openat2() because it cannot inspect the
+	 * open_how struct (systemd's RestrictSUIDSGID=yes does so, and glibc falls back to openat()).
+	 * Then walk the path one component at a time with the same guarantees.
+	 */
+	if (errno == ENOSYS || errno == EPERM)
+		return cgroup_openat_beneath_walk(dir_fd, rel, flags);
+	return negative_errno();
 }
 
 int cgroup_open(const CgroupRoot *root, const char *rel, int *ret_fd)

@@ -46,6 +46,14 @@ CgroupRoot *cgroup_root_free(CgroupRoot *r);
  */
 int cgroup_open(const CgroupRoot *root, const char *rel, int *ret_fd);
 
+/*
+ * The fallback behind cgroup_open() where openat2() is unavailable (ENOSYS: old kernel, or a seccomp
+ * filter such as systemd's RestrictSUIDSGID=yes): one openat(O_DIRECTORY|O_NOFOLLOW) per component,
+ * ".." and absolute paths refused with -EXDEV, symlinks with -ELOOP. flags: O_DIRECTORY|O_RDONLY.
+ * Exported for tests.
+ */
+int cgroup_openat_beneath_walk(int dir_fd, const char *rel, int flags);
+
 /* Open the deepest existing ancestor directory of rel (the root itself at worst), for inotify. */
 int cgroup_open_existing_ancestor(const CgroupRoot *root, const char *rel, int *ret_fd);
 

@@ -311,6 +311,43 @@ static void test_open_confined(void **state)
 	assert_int_equal(fd, -EBADF);
 }
 
+/* The openat2()-less path (old kernels, systemd's RestrictSUIDSGID= seccomp filter) gives the same answers. */
+static void test_open_walk_fallback(void **state)
+{
+	Fixture *f = *state;
+	const int flags = O_DIRECTORY | O_RDONLY;
+	char link[512];
+	struct stat a, b;
+	int fd;
+
+	fd = cgroup_openat_beneath_walk(f->root->fd, "tenants/batch", flags);
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &a), 0);
+	close(fd);
+	fd = -EBADF;
+	assert_int_equal(cgroup_open(f->root, "tenants/batch", &fd), 0);
+	assert_int_equal(fstat(fd, &b), 0);
+	close(fd);
+	assert_int_equal(a.st_ino, b.st_ino);
+	fd = cgroup_openat_beneath_walk(f->root->fd, "./tenants//batch/", flags);
+	assert_true(fd >= 0);
+	close(fd);
+
+	assert_int_equal(cgroup_openat_beneath_walk(f->root->fd, "tenants/missing", flags), -ENOENT);
+	assert_int_equal(cgroup_openat_beneath_walk(f->root->fd, "web/memory.high", flags), -ENOTDIR);
+	assert_int_equal(cgroup_openat_beneath_walk(f->root->fd, "../", flags), -EXDEV);
+	assert_int_equal(cgroup_openat_beneath_walk(f->root->fd, "tenants/../web", flags), -EXDEV);
+	assert_int_equal(cgroup_openat_beneath_walk(f->root->fd, "/tmp", flags), -EXDEV);
+	snprintf(link, sizeof(link), "%s/escape", f->dir);
+	assert_int_equal(symlink("/tmp", link), 0);
+	assert_int_equal(cgroup_openat_beneath_walk(f->root->fd, "escape", flags), -ELOOP);
+	assert_int_equal(cgroup_openat_beneath_walk(f->root->fd, "escape/x", flags), -ELOOP);
+	snprintf(link, sizeof(link), "%s/tenants/rel", f->dir);
+	assert_int_equal(symlink("../web", link), 0);
+	assert_int_equal(cgroup_openat_beneath_walk(f->root->fd, "tenants/rel", flags), -ELOOP);
+	assert_int_equal(cgroup_openat_beneath_walk(f->root->fd, "tenants", O_RDWR), -EINVAL);
+}
+
 static void test_existing_ancestor_and_id(void **state)
 {
 	Fixture *f = *state;
@@ -421,6 +458,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pressure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pressure_trigger_declines_on_fake_tree, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_confined, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_walk_fallback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_existing_ancestor_and_id, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vanished, setup, teardown),
 		cmocka_unit_test(test_format_bytes),
