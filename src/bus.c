@@ -175,11 +175,11 @@ static int property_get_reloads(sd_bus *bus, const char *path, const char *inter
 
 static const sd_bus_vtable manager_vtable[] = {
 	SD_BUS_VTABLE_START(0),
-	SD_BUS_PROPERTY("Mode", "s", property_get_mode, 0, SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
-	SD_BUS_PROPERTY("TenantCount", "u", property_get_counts, 0, 0),
-	SD_BUS_PROPERTY("WaitingCount", "u", property_get_counts, 0, 0),
-	SD_BUS_PROPERTY("DryRun", "b", property_get_dry_run, 0, 0),
-	SD_BUS_PROPERTY("Reloads", "t", property_get_reloads, 0, 0),
+	SD_BUS_PROPERTY("Mode", "s", property_get_mode, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_PROPERTY("TenantCount", "u", property_get_counts, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_PROPERTY("WaitingCount", "u", property_get_counts, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_PROPERTY("DryRun", "b", property_get_dry_run, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_PROPERTY("Reloads", "t", property_get_reloads, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
 	SD_BUS_METHOD("Reload", NULL, NULL, method_reload, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_NAMES("ListTenants", NULL, , "a" MEMQOSD_BUS_TENANT_SIGNATURE, SD_BUS_PARAM(tenants),
 				 method_list_tenants, SD_BUS_VTABLE_UNPRIVILEGED),
@@ -209,6 +209,18 @@ int manager_connect_bus(Manager *m)
 	if (r < 0)
 		return log_warning_errno(&m->log, r, "Cannot attach the bus to the event loop, continuing without the D-Bus API: %m");
 	return 0;
+}
+
+void manager_bus_emit_changed(Manager *m)
+{
+	int r;
+
+	if (!m->bus)
+		return;
+	r = sd_bus_emit_properties_changed(m->bus, MEMQOSD_BUS_PATH, MEMQOSD_BUS_INTERFACE, "Mode", "TenantCount",
+					   "WaitingCount", "DryRun", "Reloads", NULL);
+	if (r < 0)
+		log_debug_errno(&m->log, r, "Cannot emit PropertiesChanged, ignoring: %m");
 }
 
 void manager_disconnect_bus(Manager *m)

@@ -12,7 +12,8 @@
  *       name, cgroup, priority, memory.high now, MemoryHighMin, MemoryHighMax, memory.current,
  *       pressure (memory.pressure some avg10 in percent, -1 unknown), policy, state
  *       (memory.high/current are UINT64_MAX for "max" and for a waiting tenant)
- *   properties: Mode s, TenantCount u, WaitingCount u, DryRun b, Reloads t
+ *   properties: Mode s, TenantCount u, WaitingCount u, DryRun b, Reloads t (all emit
+ *   PropertiesChanged when they change: start, reload, tenant state changes, mode changes)
  */
 
 #include "manager.h"
@@ -26,3 +27,5 @@
 
 int manager_connect_bus(Manager *m);
 void manager_disconnect_bus(Manager *m);
+/* PropertiesChanged for the manager's properties; no-op without a bus. */
+void manager_bus_emit_changed(Manager *m);

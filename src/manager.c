@@ -117,6 +117,7 @@ static int tenant_new(Manager *m, TenantConfig *c, Tenant **ret)
 
 static int tenant_activate(Manager *m, Tenant *t, bool log_waiting);
 static void tenant_release(Manager *m, Tenant *t, const char *why);
+static void manager_tenants_changed(Manager *m);
 
 /* Is the cgroup t->cg_fd refers to still reachable under its path? */
 static bool tenant_is_gone(Manager *m, Tenant *t)
@@ -276,6 +277,7 @@ static void tenant_release(Manager *m, Tenant *t, const char *why)
 	tenant_deactivate(m, t);
 	/* A new cgroup may already be there under the same name; else this arms the waiting watch. */
 	(void) tenant_activate(m, t, /* log_waiting= */ false);
+	manager_tenants_changed(m);
 }
 
 static int on_parent_event(sd_event_source *s, const struct inotify_event *ev, void *userdata)
@@ -287,9 +289,10 @@ static int on_parent_event(sd_event_source *s, const struct inotify_event *ev, v
 	log_debug(&m->log, "Tenant %s: inotify mask 0x%x on %s", t->config->name, ev->mask,
 		  ev->len > 0 ? ev->name : "(watched dir)");
 
-	if (t->state == TENANT_WAITING)
-		(void) tenant_activate(m, t, /* log_waiting= */ false);
-	else if (tenant_is_gone(m, t))
+	if (t->state == TENANT_WAITING) {
+		if (tenant_activate(m, t, /* log_waiting= */ false) > 0)
+			manager_tenants_changed(m);
+	} else if (tenant_is_gone(m, t))
 		tenant_release(m, t, "cgroup directory removed");
 	return 0;
 }
@@ -608,7 +611,10 @@ size_t manager_count_waiting(const Manager *m)
 
 void manager_set_mode(Manager *m, const char *mode)
 {
+	if (streq(m->mode, mode))
+		return;
 	snprintf(m->mode, sizeof(m->mode), "%s", mode);
+	manager_bus_emit_changed(m);
 }
 
 void manager_status_line(const Manager *m, char *buf, size_t n)
@@ -625,6 +631,13 @@ static void manager_notify_status(Manager *m, const char *state)
 
 	manager_status_line(m, line, sizeof(line));
 	(void) sd_notifyf(false, "%sSTATUS=%s", state ? state : "", line);
+	manager_bus_emit_changed(m);
+}
+
+/* A tenant changed state: STATUS= and the bus properties follow. */
+static void manager_tenants_changed(Manager *m)
+{
+	manager_notify_status(m, NULL);
 }
 
 int manager_tenant_refresh(Manager *m, Tenant *t)

@@ -18,7 +18,7 @@ MEMQOSD=$(readlink -f "${1:?usage: $0 PATH/TO/memqosd}")
 . "$(dirname "$0")/lib.sh"
 [ -x "$MEMQOSD" ] || abort "$MEMQOSD is not executable"
 it_require_root "the daemon integration test (it runs the client as nobody)"
-it_require_tools dbus-daemon setpriv python3
+it_require_tools dbus-daemon setpriv python3 busctl
 
 CG=$T/cg
 CONF=$T/conf
@@ -82,8 +82,18 @@ check "nobody's reload changed nothing" file_is "$CG/tenants/batch/memory.high" 
 # --- valid edit + reload --------------------------------------------------------------------------
 profile db '[Tenant]\nCgroup=tenants/db\nPriority=90\nMemoryHighMin=1G\nMemoryHighMax=2G\nPolicy=observe\n'
 : >"$NOTIFY_LOG"
+busctl --address="$DBUS_SYSTEM_BUS_ADDRESS" monitor org.memqosd1 >"$T/monitor" 2>&1 &
+MONITOR_PID=$!
+wait_for 5 test -s "$T/monitor"
 "$MEMQOSD" reload >"$T/out" 2>"$T/err"
 check "valid reload exits 0" [ $? -eq 0 ]
+check "reload emits PropertiesChanged with the new counts" \
+	wait_for 5 bash -c "grep -A40 'Member=PropertiesChanged' '$T/monitor' | grep -A2 '\"Reloads\"' | grep -q 'UINT64 1;'"
+kill "$MONITOR_PID" 2>/dev/null
+wait "$MONITOR_PID" 2>/dev/null
+busctl --address="$DBUS_SYSTEM_BUS_ADDRESS" get-property org.memqosd1 /org/memqosd1 org.memqosd1.Manager \
+	TenantCount WaitingCount DryRun >"$T/props" 2>&1
+check "properties: TenantCount, WaitingCount, DryRun" bash -c "[ \"\$(tr '\n' ' ' <'$T/props')\" = 'u 3 u 0 b false ' ]"
 check "changed tenant: memory.high brought into the new bounds" file_is "$CG/tenants/batch/memory.high" 402653184
 check "added tenant: set up" file_is "$CG/tenants/db/memory.high" 2147483648
 check "reload sent RELOADING=1 with MONOTONIC_USEC" grep -q '^MONOTONIC_USEC=[0-9]\+$' "$NOTIFY_LOG"
