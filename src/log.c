@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <unistd.h>
 #include <systemd/sd-journal.h>
 
 #include "util.h"
@@ -56,9 +57,12 @@ static const char *level_prefix(int level)
 	}
 }
 
+/* sd_journal_send() drops records silently when this socket is missing (journald not running). */
+#define JOURNAL_SOCKET "/run/systemd/journal/socket"
+
 static void emit(const Logger *l, int level, const char *message_id, const char *const *fields, const char *msg)
 {
-	if (!l->to_journal) {
+	if (!l->to_journal || access(JOURNAL_SOCKET, F_OK) < 0) {
 		fprintf(stderr, "memqosd: %s%s\n", level_prefix(level), msg);
 		return;
 	}
