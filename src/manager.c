@@ -483,18 +483,28 @@ static int tenant_activate(Manager *m, Tenant *t, bool log_waiting)
 		(void) tenant_watch(m, t, /* waiting= */ true);
 		return 0;
 	}
-	if (r == -ELOOP || r == -EXDEV)
-		return log_error_errno(&m->log, r, "%s:%u: Cgroup=: %s escapes the cgroup root %s or goes through a symlink",
-				       c->file, c->cgroup_line, c->cgroup, m->root->path);
-	if (r < 0)
-		return log_error_errno(&m->log, r, "%s:%u: Cgroup=: cannot open %s beneath %s: %m", c->file,
-				       c->cgroup_line, c->cgroup, m->root->path);
+	/* Problems below are retried on every event and tick: say them loudly once, then at debug. */
+	if (r == -ELOOP || r == -EXDEV) {
+		r = log_full_errno(&m->log, t->activation_warned ? LOG_DEBUG : LOG_ERR, r,
+				   "%s:%u: Cgroup=: %s escapes the cgroup root %s or goes through a symlink", c->file,
+				   c->cgroup_line, c->cgroup, m->root->path);
+		t->activation_warned = true;
+		return r;
+	}
+	if (r < 0) {
+		r = log_full_errno(&m->log, t->activation_warned ? LOG_DEBUG : LOG_ERR, r,
+				   "%s:%u: Cgroup=: cannot open %s beneath %s: %m", c->file, c->cgroup_line, c->cgroup,
+				   m->root->path);
+		t->activation_warned = true;
+		return r;
+	}
 
 	r = cgroup_read_u64(fd, "memory.high", &t->original_high);
 	if (r < 0) {
-		log_warning_errno(&m->log, r,
-				  "Tenant %s: cannot read memory.high of %s (memory controller not enabled for it?), "
-				  "waiting: %m", c->name, c->cgroup);
+		log_full_errno(&m->log, t->activation_warned ? LOG_DEBUG : LOG_WARNING, r,
+			       "Tenant %s: cannot read memory.high of %s (memory controller not enabled for it?), "
+			       "waiting: %m", c->name, c->cgroup);
+		t->activation_warned = true;
 		(void) tenant_watch(m, t, /* waiting= */ true);
 		return 0;
 	}
@@ -511,6 +521,7 @@ static int tenant_activate(Manager *m, Tenant *t, bool log_waiting)
 
 	t->cg_fd = TAKE_FD(fd);
 	t->state = TENANT_ACTIVE;
+	t->activation_warned = false;
 	t->high = t->original_high;
 	t->high_written = t->low_written = false;
 	t->pressured = false;

@@ -43,6 +43,7 @@ typedef struct Tenant {
 	Manager *manager;
 	TenantConfig *config;        /* borrowed from manager->config; replaced on reload */
 	TenantState state;
+	bool activation_warned;      /* a WAITING tenant's activation problem was logged loudly once */
 
 	/* ACTIVE only */
 	int cg_fd;                   /* O_DIRECTORY fd of the tenant's cgroup, beneath the root */

@@ -65,6 +65,7 @@ profile web "[Tenant]\nCgroup=$SCRATCH/web\nPriority=80\nMemoryHighMin=64M\nMemo
 # --- start ----------------------------------------------------------------------------------------
 check "systemctl start memqosd succeeds (Type=notify: returns after READY=1)" systemctl start memqosd.service
 check "service is active" systemctl is-active --quiet memqosd.service
+check "the watchdog is armed (WatchdogSec=30s)" [ "$(systemctl show -p WatchdogUSec --value memqosd.service)" = 30s ]
 check "the hardened service could write memory.high (clamp at start)" file_is "$CGR/web/memory.high" 134217728
 systemctl show -p StatusText --value memqosd.service >"$T/statustext"
 check "STATUS= reached systemd" grep -Eq '^1 tenants \(1 active, 0 waiting\), mode (psi-only|tracing|struct_ops)$' "$T/statustext"
