@@ -211,30 +211,6 @@ int cgroup_get_id(int cg_fd, uint64_t *ret)
 	return 0;
 }
 
-static int read_file(int cg_fd, const char *file, char *buf, size_t size)
-{
-	_cleanup_close_ int fd = -EBADF;
-	size_t total = 0;
-
-	fd = openat(cg_fd, file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return negative_errno();
-
-	while (total < size - 1) {
-		ssize_t n = read(fd, buf + total, size - 1 - total);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return negative_errno();
-		}
-		if (n == 0)
-			break;
-		total += (size_t) n;
-	}
-	buf[total] = '\0';
-	return 0;
-}
-
 static int read_fd_at0(int fd, char *buf, size_t size)
 {
 	size_t total = 0;
@@ -252,6 +228,16 @@ static int read_fd_at0(int fd, char *buf, size_t size)
 	}
 	buf[total] = '\0';
 	return 0;
+}
+
+static int read_file(int cg_fd, const char *file, char *buf, size_t size)
+{
+	_cleanup_close_ int fd = -EBADF;
+
+	fd = openat(cg_fd, file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return negative_errno();
+	return read_fd_at0(fd, buf, size);
 }
 
 static int parse_value(const char *s, uint64_t *ret)

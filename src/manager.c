@@ -211,43 +211,41 @@ int manager_apply_low(Manager *m, Tenant *t, uint64_t new_low, const char *reaso
 	return 0;
 }
 
-/* Put back what memqosd changed. Never fails: a vanished cgroup has nothing left to restore. */
-static void tenant_restore(Manager *m, Tenant *t, const char *why)
+/* Write one recorded value back; returns whether it worked. A vanished cgroup is logged at debug. */
+static bool restore_one(Manager *m, Tenant *t, const char *file, uint64_t now, uint64_t original, const char *why)
 {
 	char o[32], n[32];
 	int r;
 
+	cgroup_format_bytes(now, o, sizeof(o));
+	cgroup_format_bytes(original, n, sizeof(n));
+	r = cgroup_write_u64(t->cg_fd, file, original);
+	if (r < 0) {
+		log_full_errno(&m->log, cgroup_errno_is_gone(r) ? LOG_DEBUG : LOG_WARNING, r,
+			       "Tenant %s: cannot restore %s=%s: %m", t->config->name, file, n);
+		return false;
+	}
+	log_tenant(m, t, LOG_INFO, MEMQOSD_MESSAGE_RESTORED, o, n, why, "Restored %s of %s (%s): %s -> %s (%s)", file,
+		   t->config->name, t->config->cgroup, o, n, why);
+	return true;
+}
+
+/* Put back what memqosd changed. Never fails: a vanished cgroup has nothing left to restore. */
+static void tenant_restore(Manager *m, Tenant *t, const char *why)
+{
+	uint64_t low_now = 0;
+
 	if (t->state != TENANT_ACTIVE)
 		return;
 
-	if (t->high_written) {
-		cgroup_format_bytes(t->high, o, sizeof(o));
-		cgroup_format_bytes(t->original_high, n, sizeof(n));
-		r = cgroup_write_u64(t->cg_fd, "memory.high", t->original_high);
-		if (r < 0)
-			log_full_errno(&m->log, cgroup_errno_is_gone(r) ? LOG_DEBUG : LOG_WARNING, r,
-				       "Tenant %s: cannot restore memory.high=%s: %m", t->config->name, n);
-		else {
-			t->high = t->original_high;
-			t->high_written = false;
-			log_tenant(m, t, LOG_INFO, MEMQOSD_MESSAGE_RESTORED, o, n, why,
-				   "Restored memory.high of %s (%s): %s -> %s (%s)", t->config->name,
-				   t->config->cgroup, o, n, why);
-		}
+	if (t->high_written && restore_one(m, t, "memory.high", t->high, t->original_high, why)) {
+		t->high = t->original_high;
+		t->high_written = false;
 	}
-
 	if (t->low_written && t->has_original_low) {
-		cgroup_format_bytes(t->original_low, n, sizeof(n));
-		r = cgroup_write_u64(t->cg_fd, "memory.low", t->original_low);
-		if (r < 0)
-			log_full_errno(&m->log, cgroup_errno_is_gone(r) ? LOG_DEBUG : LOG_WARNING, r,
-				       "Tenant %s: cannot restore memory.low=%s: %m", t->config->name, n);
-		else {
+		(void) cgroup_read_u64(t->cg_fd, "memory.low", &low_now);
+		if (restore_one(m, t, "memory.low", low_now, t->original_low, why))
 			t->low_written = false;
-			log_tenant(m, t, LOG_INFO, MEMQOSD_MESSAGE_RESTORED, NULL, n, why,
-				   "Restored memory.low of %s (%s) to %s (%s)", t->config->name, t->config->cgroup, n,
-				   why);
-		}
 	}
 }
 

@@ -126,3 +126,11 @@ make_fake_cgroup() {
 profile() {
 	printf '%b' "$2" >"$CONF/tenants.d/$1.conf"
 }
+
+# stop_daemon: SIGTERM the daemon started as $DAEMON_PID, wait; its exit status is in $DAEMON_RC
+stop_daemon() {
+	kill -TERM "$DAEMON_PID"
+	wait "$DAEMON_PID"
+	DAEMON_RC=$?
+	DAEMON_PID=
+}

@@ -91,11 +91,8 @@ rmdir "$CGR/batch"
 check "removed cgroup released" wait_for 10 contains "$LOG" "Tenant batch released: cgroup $SCRATCH/batch vanished"
 check "daemon alive after the removal" kill -0 "$DAEMON_PID"
 
-kill -TERM "$DAEMON_PID"
-wait "$DAEMON_PID"
-rc=$?
-DAEMON_PID=
-check "SIGTERM: clean exit" [ "$rc" -eq 0 ]
+stop_daemon
+check "SIGTERM: clean exit" [ "$DAEMON_RC" -eq 0 ]
 check "SIGTERM restored memory.high in the kernel" file_is "$CGR/web/memory.high" max
 check "SIGTERM restored memory.low in the kernel" file_is "$CGR/web/memory.low" 0
 

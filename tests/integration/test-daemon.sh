@@ -147,11 +147,8 @@ check "SIGHUP reloads (batch clamped to its new MemoryHighMax)" wait_for 10 file
 
 # --- SIGTERM restores everything it changed ---------------------------------------------------------
 : >"$NOTIFY_LOG"
-kill -TERM "$DAEMON_PID"
-wait "$DAEMON_PID"
-rc=$?
-DAEMON_PID=
-check "SIGTERM: clean exit 0" [ "$rc" -eq 0 ]
+stop_daemon
+check "SIGTERM: clean exit 0" [ "$DAEMON_RC" -eq 0 ]
 check "SIGTERM restored web's memory.high" file_is "$CG/tenants/web/memory.high" max
 check "SIGTERM restored web's memory.low" file_is "$CG/tenants/web/memory.low" 0
 check "SIGTERM restored batch's memory.high" file_is "$CG/tenants/batch/memory.high" 536870912
@@ -166,9 +163,7 @@ DAEMON_PID=$!
 check "dry-run daemon comes up" wait_for 10 bash -c "'$MEMQOSD' status 2>/dev/null | grep -q 'dry-run'"
 check "dry-run logs the write it would make" contains "$T/dry.log" "Would change (dry-run) memory.high of web (tenants/web): max -> 1536M"
 check "dry-run makes no write" file_is "$CG/tenants/web/memory.high" max
-kill -TERM "$DAEMON_PID"
-wait "$DAEMON_PID"
-DAEMON_PID=
+stop_daemon
 check "dry-run stop leaves memory.high alone" file_is "$CG/tenants/web/memory.high" max
 
 # --- a tree that escapes through a symlink is refused with FILE:LINE ---------------------------------

@@ -19,56 +19,13 @@
 
 #include "cgroup.h"
 #include "util.h"
+#include "test-util.h"
+#include "fake-cgroup.h"
 
 typedef struct Fixture {
 	char dir[64];
 	CgroupRoot *root;
 } Fixture;
-
-static void write_text(const char *dir, const char *file, const char *text)
-{
-	char path[512];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, file);
-	f = fopen(path, "we");
-	assert_non_null(f);
-	assert_int_equal(fputs(text, f) >= 0, 1);
-	assert_int_equal(fclose(f), 0);
-}
-
-static char *read_text(const char *dir, const char *file)
-{
-	static char buf[512];
-	char path[512];
-	FILE *f;
-	size_t n;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, file);
-	f = fopen(path, "re");
-	assert_non_null(f);
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	buf[n] = '\0';
-	fclose(f);
-	return buf;
-}
-
-static void make_cgroup(const char *root, const char *rel)
-{
-	char path[512];
-
-	snprintf(path, sizeof(path), "%s/%s", root, rel);
-	assert_int_equal(mkdir(path, 0755), 0);
-	write_text(path, "memory.high", "max\n");
-	write_text(path, "memory.low", "0\n");
-	write_text(path, "memory.max", "max\n");
-	write_text(path, "memory.current", "123456789\n");
-	write_text(path, "memory.events", "low 1\nhigh 22\nmax 333\noom 4\noom_kill 5\noom_group_kill 0\n");
-	write_text(path, "memory.pressure",
-		   "some avg10=1.23 avg60=0.50 avg300=0.07 total=123456\n"
-		   "full avg10=0.05 avg60=0.00 avg300=0.00 total=42\n");
-	write_text(path, "memory.stat", "anon 4096\nfile 8192\nkernel 0\n");
-}
 
 static int setup(void **state)
 {
@@ -77,23 +34,11 @@ static int setup(void **state)
 	assert_non_null(f);
 	snprintf(f->dir, sizeof(f->dir), "/tmp/test-cgroup-XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
-	make_cgroup(f->dir, "web");
-	{
-		char p[512];
-
-		snprintf(p, sizeof(p), "%s/tenants", f->dir);
-		assert_int_equal(mkdir(p, 0755), 0);
-	}
-	make_cgroup(f->dir, "tenants/batch");
+	fake_cgroup(f->dir, "web", "max\n");
+	fake_cgroup(f->dir, "tenants/batch", "max\n");
 	assert_int_equal(cgroup_root_open(f->dir, &f->root), 0);
 	*state = f;
 	return 0;
-}
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void) st, (void) flag, (void) ftw;
-	return remove(path);
 }
 
 static int teardown(void **state)
@@ -101,7 +46,7 @@ static int teardown(void **state)
 	Fixture *f = *state;
 
 	cgroup_root_free(f->root);
-	(void) nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	test_rm_rf(f->dir);
 	free(f);
 	return 0;
 }
@@ -131,21 +76,21 @@ static void test_read_u64(void **state)
 	uint64_t v = 0;
 
 	assert_int_equal(cgroup_read_u64(fd, "memory.current", &v), 0);
-	assert_int_equal(v, 123456789);
+	assert_int_equal(v, 104857600);
 	assert_int_equal(cgroup_read_u64(fd, "memory.high", &v), 0);
 	assert_true(v == UINT64_MAX);
 
 	/* missing file, garbage, trailing junk, negative */
 	assert_int_equal(cgroup_read_u64(fd, "memory.nope", &v), -ENOENT);
-	write_text(f->dir, "web/memory.low", "lots\n");
+	test_write_file(f->dir, "web/memory.low", "lots\n");
 	assert_int_equal(cgroup_read_u64(fd, "memory.low", &v), -EINVAL);
-	write_text(f->dir, "web/memory.low", "12 34\n");
+	test_write_file(f->dir, "web/memory.low", "12 34\n");
 	assert_int_equal(cgroup_read_u64(fd, "memory.low", &v), -EINVAL);
-	write_text(f->dir, "web/memory.low", "-1\n");
+	test_write_file(f->dir, "web/memory.low", "-1\n");
 	assert_int_equal(cgroup_read_u64(fd, "memory.low", &v), -EINVAL);
-	write_text(f->dir, "web/memory.low", "maxx\n");
+	test_write_file(f->dir, "web/memory.low", "maxx\n");
 	assert_int_equal(cgroup_read_u64(fd, "memory.low", &v), -EINVAL);
-	write_text(f->dir, "web/memory.low", "99999999999999999999999\n");
+	test_write_file(f->dir, "web/memory.low", "99999999999999999999999\n");
 	assert_int_equal(cgroup_read_u64(fd, "memory.low", &v), -ERANGE);
 }
 
@@ -156,15 +101,15 @@ static void test_write_u64(void **state)
 	uint64_t v = 0;
 
 	assert_int_equal(cgroup_write_u64(fd, "memory.high", 536870912), 0);
-	assert_string_equal(read_text(f->dir, "web/memory.high"), "536870912\n");
+	assert_string_equal(fake_read(f->dir, "web/memory.high"), "536870912\n");
 	assert_int_equal(cgroup_read_u64(fd, "memory.high", &v), 0);
 	assert_int_equal(v, 536870912);
 
 	/* A shorter value fully replaces a longer one; UINT64_MAX is written as "max". */
 	assert_int_equal(cgroup_write_u64(fd, "memory.high", UINT64_MAX), 0);
-	assert_string_equal(read_text(f->dir, "web/memory.high"), "max\n");
+	assert_string_equal(fake_read(f->dir, "web/memory.high"), "max\n");
 	assert_int_equal(cgroup_write_u64(fd, "memory.low", 0), 0);
-	assert_string_equal(read_text(f->dir, "web/memory.low"), "0\n");
+	assert_string_equal(fake_read(f->dir, "web/memory.low"), "0\n");
 
 	/* memory.* files are never created by a write */
 	assert_int_equal(cgroup_write_u64(fd, "memory.nope", 1), -ENOENT);
@@ -177,13 +122,13 @@ static void test_restore_roundtrip(void **state)
 	uint64_t original = 0, v = 0;
 
 	/* What the manager does: record as found, change, put the recorded value back. */
-	write_text(f->dir, "tenants/batch/memory.high", "1073741824\n");
+	test_write_file(f->dir, "tenants/batch/memory.high", "1073741824\n");
 	assert_int_equal(cgroup_read_u64(fd, "memory.high", &original), 0);
 	assert_int_equal(cgroup_write_u64(fd, "memory.high", 268435456), 0);
 	assert_int_equal(cgroup_read_u64(fd, "memory.high", &v), 0);
 	assert_int_equal(v, 268435456);
 	assert_int_equal(cgroup_write_u64(fd, "memory.high", original), 0);
-	assert_string_equal(read_text(f->dir, "tenants/batch/memory.high"), "1073741824\n");
+	assert_string_equal(fake_read(f->dir, "tenants/batch/memory.high"), "1073741824\n");
 }
 
 static void test_read_keyed(void **state)
@@ -222,16 +167,16 @@ static void test_memory_events(void **state)
 	/* The notification fd re-reads from offset 0 and sees new contents. */
 	assert_int_equal(cgroup_events_open(f->root, fd, &efd, &use_inotify), 0);
 	assert_true(use_inotify); /* fake tree: no POLLPRI, inotify instead */
-	write_text(f->dir, "web/memory.events", "low 0\nhigh 23\nmax 0\noom 0\noom_kill 0\n");
+	test_write_file(f->dir, "web/memory.events", "low 0\nhigh 23\nmax 0\noom 0\noom_kill 0\n");
 	assert_int_equal(cgroup_read_memory_events_fd(efd, &ev), 0);
 	assert_int_equal(ev.high, 23);
 	assert_int_equal(ev.max, 0);
 
-	write_text(f->dir, "web/memory.events", "high\n");
+	test_write_file(f->dir, "web/memory.events", "high\n");
 	assert_int_equal(cgroup_read_memory_events(fd, &ev), -EINVAL);
-	write_text(f->dir, "web/memory.events", "high x\n");
+	test_write_file(f->dir, "web/memory.events", "high x\n");
 	assert_int_equal(cgroup_read_memory_events(fd, &ev), -EINVAL);
-	write_text(f->dir, "web/memory.events", "");
+	test_write_file(f->dir, "web/memory.events", "");
 	assert_int_equal(cgroup_read_memory_events(fd, &ev), -EINVAL);
 }
 
@@ -251,19 +196,19 @@ static void test_pressure(void **state)
 	assert_int_equal(p.full_total, 42);
 
 	/* "some" alone is valid (older kernels) */
-	write_text(f->dir, "web/memory.pressure", "some avg10=100.00 avg60=9.9 avg300=0 total=1\n");
+	test_write_file(f->dir, "web/memory.pressure", "some avg10=100.00 avg60=9.9 avg300=0 total=1\n");
 	assert_int_equal(cgroup_read_pressure(fd, &p), 0);
 	assert_int_equal(p.some_avg10, 10000);
 	assert_int_equal(p.some_avg60, 990);
 	assert_false(p.has_full);
 
-	write_text(f->dir, "web/memory.pressure", "full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n");
+	test_write_file(f->dir, "web/memory.pressure", "full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n");
 	assert_int_equal(cgroup_read_pressure(fd, &p), -EINVAL);
-	write_text(f->dir, "web/memory.pressure", "some avg10=0.00 avg60=0.00 total=0\n");
+	test_write_file(f->dir, "web/memory.pressure", "some avg10=0.00 avg60=0.00 total=0\n");
 	assert_int_equal(cgroup_read_pressure(fd, &p), -EINVAL);
-	write_text(f->dir, "web/memory.pressure", "some avg10=abc avg60=0.00 avg300=0.00 total=0\n");
+	test_write_file(f->dir, "web/memory.pressure", "some avg10=abc avg60=0.00 avg300=0.00 total=0\n");
 	assert_int_equal(cgroup_read_pressure(fd, &p), -EINVAL);
-	write_text(f->dir, "web/memory.pressure", "some avg10=101.00 avg60=0.00 avg300=0.00 total=0\n");
+	test_write_file(f->dir, "web/memory.pressure", "some avg10=101.00 avg60=0.00 avg300=0.00 total=0\n");
 	assert_int_equal(cgroup_read_pressure(fd, &p), -EINVAL);
 }
 
@@ -272,13 +217,13 @@ static void test_pressure_trigger_declines_on_fake_tree(void **state)
 	Fixture *f = *state;
 	_cleanup_close_ int fd = open_cg(f, "web");
 	int tfd = -EBADF;
-	char before[512];
+	char before[4096];
 
-	snprintf(before, sizeof(before), "%s", read_text(f->dir, "web/memory.pressure"));
+	snprintf(before, sizeof(before), "%s", fake_read(f->dir, "web/memory.pressure"));
 	assert_int_equal(cgroup_pressure_trigger_open(f->root, fd, false, 100000, 1000000, &tfd), -EOPNOTSUPP);
 	assert_int_equal(tfd, -EBADF);
 	/* and the fake file was not overwritten with a trigger string */
-	assert_string_equal(read_text(f->dir, "web/memory.pressure"), before);
+	assert_string_equal(fake_read(f->dir, "web/memory.pressure"), before);
 }
 
 static void test_open_confined(void **state)
@@ -391,7 +336,7 @@ static void test_vanished(void **state)
 
 	/* the cgroup goes away while memqosd holds its fd */
 	snprintf(p, sizeof(p), "%s/tenants/batch", f->dir);
-	assert_int_equal(nftw(p, rm_one, 16, FTW_DEPTH | FTW_PHYS), 0);
+	test_rm_rf(p);
 
 	r = cgroup_read_u64(fd, "memory.current", &v);
 	assert_int_equal(r, -ENOENT);

@@ -19,6 +19,8 @@
 
 #include "manager.h"
 #include "util.h"
+#include "test-util.h"
+#include "fake-cgroup.h"
 
 typedef struct Fixture {
 	char dir[64];
@@ -26,34 +28,6 @@ typedef struct Fixture {
 	char conf[128];
 	Manager *m;
 } Fixture;
-
-static void write_at(const char *base, const char *rel, const char *text)
-{
-	char path[512];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", base, rel);
-	f = fopen(path, "we");
-	assert_non_null(f);
-	assert_true(fputs(text, f) >= 0);
-	assert_int_equal(fclose(f), 0);
-}
-
-static const char *read_at(const char *base, const char *rel)
-{
-	static char buf[512];
-	char path[512];
-	FILE *f;
-	size_t n;
-
-	snprintf(path, sizeof(path), "%s/%s", base, rel);
-	f = fopen(path, "re");
-	assert_non_null(f);
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	buf[n] = '\0';
-	fclose(f);
-	return buf;
-}
 
 static void mkdir_at(const char *base, const char *rel)
 {
@@ -63,22 +37,9 @@ static void mkdir_at(const char *base, const char *rel)
 	assert_int_equal(mkdir(path, 0755), 0);
 }
 
-static void fill_cgroup(const char *dir, const char *high)
-{
-	write_at(dir, "memory.high", high);
-	write_at(dir, "memory.low", "0\n");
-	write_at(dir, "memory.current", "104857600\n");
-	write_at(dir, "memory.events", "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\noom_group_kill 0\n");
-	write_at(dir, "memory.pressure", "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\n");
-}
-
 static void make_cgroup(Fixture *f, const char *rel, const char *high)
 {
-	char path[512];
-
-	snprintf(path, sizeof(path), "%s/%s", f->cg, rel);
-	assert_int_equal(mkdir(path, 0755), 0);
-	fill_cgroup(path, high);
+	fake_cgroup(f->cg, rel, high);
 }
 
 static void profile(Fixture *f, const char *name, const char *text)
@@ -86,7 +47,7 @@ static void profile(Fixture *f, const char *name, const char *text)
 	char rel[256];
 
 	snprintf(rel, sizeof(rel), "tenants.d/%s.conf", name);
-	write_at(f->conf, rel, text);
+	test_write_file(f->conf, rel, text);
 }
 
 static void unprofile(Fixture *f, const char *name)
@@ -110,7 +71,7 @@ static int setup(void **state)
 	assert_int_equal(mkdir(f->conf, 0755), 0);
 	mkdir_at(f->conf, "tenants.d");
 	mkdir_at(f->cg, "tenants");
-	write_at(f->conf, "memqosd.conf", "[Daemon]\nLogLevel=debug\n");
+	test_write_file(f->conf, "memqosd.conf", "[Daemon]\nLogLevel=debug\n");
 
 	/* web: found at "max", above MemoryHighMax -> clamped to 1536M at start; MemoryLow=256M */
 	make_cgroup(f, "tenants/web", "max\n");
@@ -126,18 +87,12 @@ static int setup(void **state)
 	return 0;
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void) st, (void) flag, (void) ftw;
-	return remove(path);
-}
-
 static int teardown(void **state)
 {
 	Fixture *f = *state;
 
 	manager_free(f->m);
-	(void) nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	test_rm_rf(f->dir);
 	free(f);
 	return 0;
 }
@@ -178,22 +133,22 @@ static void test_start_clamps_and_stop_restores(void **state)
 	assert_int_equal(batch->state, TENANT_ACTIVE);
 	assert_true(web->original_high == UINT64_MAX);
 	assert_int_equal(web->high, 1536ULL << 20);
-	assert_string_equal(read_at(f->cg, "tenants/web/memory.high"), "1610612736\n");
-	assert_string_equal(read_at(f->cg, "tenants/web/memory.low"), "268435456\n");
-	assert_string_equal(read_at(f->cg, "tenants/batch/memory.high"), "536870912\n");
+	assert_string_equal(fake_read(f->cg, "tenants/web/memory.high"), "1610612736\n");
+	assert_string_equal(fake_read(f->cg, "tenants/web/memory.low"), "268435456\n");
+	assert_string_equal(fake_read(f->cg, "tenants/batch/memory.high"), "536870912\n");
 	assert_int_equal(web->current, 104857600);
 	assert_string_equal(f->m->mode, "psi-only");
 	assert_int_equal(manager_count_waiting(f->m), 0);
 
 	/* the control loop's write path */
 	assert_int_equal(manager_apply_high(f->m, batch, 300ULL << 20, "test squeeze"), 0);
-	assert_string_equal(read_at(f->cg, "tenants/batch/memory.high"), "314572800\n");
+	assert_string_equal(fake_read(f->cg, "tenants/batch/memory.high"), "314572800\n");
 	assert_true(batch->high_written);
 
 	manager_stop(f->m);
-	assert_string_equal(read_at(f->cg, "tenants/web/memory.high"), "max\n");
-	assert_string_equal(read_at(f->cg, "tenants/web/memory.low"), "0\n");
-	assert_string_equal(read_at(f->cg, "tenants/batch/memory.high"), "536870912\n");
+	assert_string_equal(fake_read(f->cg, "tenants/web/memory.high"), "max\n");
+	assert_string_equal(fake_read(f->cg, "tenants/web/memory.low"), "0\n");
+	assert_string_equal(fake_read(f->cg, "tenants/batch/memory.high"), "536870912\n");
 	assert_int_equal(f->m->n_tenants, 0);
 }
 
@@ -209,12 +164,12 @@ static void test_dry_run_writes_nothing(void **state)
 	/* intended value tracked, nothing written */
 	assert_int_equal(web->high, 1536ULL << 20);
 	assert_false(web->high_written);
-	assert_string_equal(read_at(f->cg, "tenants/web/memory.high"), "max\n");
-	assert_string_equal(read_at(f->cg, "tenants/web/memory.low"), "0\n");
+	assert_string_equal(fake_read(f->cg, "tenants/web/memory.high"), "max\n");
+	assert_string_equal(fake_read(f->cg, "tenants/web/memory.low"), "0\n");
 	assert_int_equal(manager_apply_high(f->m, web, 1ULL << 30, "test"), 0);
-	assert_string_equal(read_at(f->cg, "tenants/web/memory.high"), "max\n");
+	assert_string_equal(fake_read(f->cg, "tenants/web/memory.high"), "max\n");
 	manager_stop(f->m);
-	assert_string_equal(read_at(f->cg, "tenants/web/memory.high"), "max\n");
+	assert_string_equal(fake_read(f->cg, "tenants/web/memory.high"), "max\n");
 }
 
 static void test_reload_applies_diff(void **state)
@@ -224,10 +179,10 @@ static void test_reload_applies_diff(void **state)
 	Tenant *web, *db;
 
 	/* batch found at max so that memqosd clamps it: its removal must restore "max" */
-	write_at(f->cg, "tenants/batch/memory.high", "max\n");
+	test_write_file(f->cg, "tenants/batch/memory.high", "max\n");
 	make_cgroup(f, "tenants/db", "max\n");
 	start(f, false);
-	assert_string_equal(read_at(f->cg, "tenants/batch/memory.high"), "1073741824\n");
+	assert_string_equal(fake_read(f->cg, "tenants/batch/memory.high"), "1073741824\n");
 
 	unprofile(f, "batch");
 	profile(f, "web", "[Tenant]\nCgroup=tenants/web\nPriority=80\nMemoryHighMin=768M\nMemoryHighMax=1G\n");
@@ -238,17 +193,17 @@ static void test_reload_applies_diff(void **state)
 	assert_int_equal(f->m->n_tenants, 2);
 	assert_null(manager_find_tenant(f->m, "batch"));
 	/* removed tenant: restored */
-	assert_string_equal(read_at(f->cg, "tenants/batch/memory.high"), "max\n");
+	assert_string_equal(fake_read(f->cg, "tenants/batch/memory.high"), "max\n");
 	/* changed tenant: new bounds applied, MemoryLow= dropped -> memory.low back to the value found */
 	web = manager_find_tenant(f->m, "web");
 	assert_int_equal(web->high, 1ULL << 30);
-	assert_string_equal(read_at(f->cg, "tenants/web/memory.high"), "1073741824\n");
-	assert_string_equal(read_at(f->cg, "tenants/web/memory.low"), "0\n");
+	assert_string_equal(fake_read(f->cg, "tenants/web/memory.high"), "1073741824\n");
+	assert_string_equal(fake_read(f->cg, "tenants/web/memory.low"), "0\n");
 	/* added tenant: set up like at start */
 	db = manager_find_tenant(f->m, "db");
 	assert_non_null(db);
 	assert_int_equal(db->state, TENANT_ACTIVE);
-	assert_string_equal(read_at(f->cg, "tenants/db/memory.high"), "2147483648\n");
+	assert_string_equal(fake_read(f->cg, "tenants/db/memory.high"), "2147483648\n");
 	/* the tenants list follows the new config's order and points into it */
 	assert_ptr_equal(f->m->tenants[0]->config, f->m->config->tenants[0]);
 	assert_ptr_equal(f->m->tenants[1]->config, f->m->config->tenants[1]);
@@ -256,8 +211,8 @@ static void test_reload_applies_diff(void **state)
 
 	manager_stop(f->m);
 	/* the original values of the tenant as first found, not of the reload */
-	assert_string_equal(read_at(f->cg, "tenants/web/memory.high"), "max\n");
-	assert_string_equal(read_at(f->cg, "tenants/db/memory.high"), "max\n");
+	assert_string_equal(fake_read(f->cg, "tenants/web/memory.high"), "max\n");
+	assert_string_equal(fake_read(f->cg, "tenants/db/memory.high"), "max\n");
 }
 
 static void test_reload_refused_keeps_everything(void **state)
@@ -289,8 +244,8 @@ static void test_reload_refused_keeps_everything(void **state)
 	assert_ptr_equal(f->m->config, before);
 	assert_int_equal(f->m->n_tenants, 2);
 	assert_null(manager_find_tenant(f->m, "db"));
-	assert_string_equal(read_at(f->cg, "tenants/db/memory.high"), "max\n");
-	assert_string_equal(read_at(f->cg, "tenants/web/memory.high"), "1610612736\n");
+	assert_string_equal(fake_read(f->cg, "tenants/db/memory.high"), "max\n");
+	assert_string_equal(fake_read(f->cg, "tenants/web/memory.high"), "1610612736\n");
 	assert_int_equal(f->m->n_reloads, 0);
 }
 
@@ -312,15 +267,15 @@ static void test_waiting_tenant_picked_up(void **state)
 	assert_int_equal(late->state, TENANT_WAITING);
 	snprintf(staging, sizeof(staging), "%s/staging", f->dir);
 	assert_int_equal(mkdir(staging, 0755), 0);
-	fill_cgroup(staging, "max\n");
+	fake_cgroup(staging, ".", "max\n");
 	snprintf(final, sizeof(final), "%s/tenants/pod/late", f->cg);
 	assert_int_equal(rename(staging, final), 0);
 	run_loop(f->m);
 
 	assert_int_equal(late->state, TENANT_ACTIVE);
-	assert_string_equal(read_at(f->cg, "tenants/pod/late/memory.high"), "134217728\n");
+	assert_string_equal(fake_read(f->cg, "tenants/pod/late/memory.high"), "134217728\n");
 	manager_stop(f->m);
-	assert_string_equal(read_at(f->cg, "tenants/pod/late/memory.high"), "max\n");
+	assert_string_equal(fake_read(f->cg, "tenants/pod/late/memory.high"), "max\n");
 }
 
 static void test_vanished_cgroup_released(void **state)
@@ -335,7 +290,7 @@ static void test_vanished_cgroup_released(void **state)
 	assert_int_equal(web->state, TENANT_ACTIVE);
 
 	snprintf(path, sizeof(path), "%s/tenants/web", f->cg);
-	assert_int_equal(nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS), 0);
+	test_rm_rf(path);
 	run_loop(f->m);
 	assert_int_equal(web->state, TENANT_WAITING);
 	assert_int_equal(web->cg_fd, -EBADF);
@@ -350,7 +305,7 @@ static void test_vanished_cgroup_released(void **state)
 	assert_int_equal(web->state, TENANT_ACTIVE);
 	assert_int_equal(web->original_high, 1ULL << 30);
 	manager_stop(f->m);
-	assert_string_equal(read_at(f->cg, "tenants/web/memory.high"), "1073741824\n");
+	assert_string_equal(fake_read(f->cg, "tenants/web/memory.high"), "1073741824\n");
 }
 
 static void test_vanished_during_write(void **state)
@@ -362,7 +317,7 @@ static void test_vanished_during_write(void **state)
 	start(f, false);
 	batch = manager_find_tenant(f->m, "batch");
 	snprintf(path, sizeof(path), "%s/tenants/batch", f->cg);
-	assert_int_equal(nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS), 0);
+	test_rm_rf(path);
 	/* before inotify is dispatched: the write itself finds the cgroup gone and releases */
 	assert_true(cgroup_errno_is_gone(manager_apply_high(f->m, batch, 300ULL << 20, "test")));
 	assert_int_equal(batch->state, TENANT_WAITING);
@@ -409,7 +364,7 @@ static void test_symlink_cgroup_refused(void **state)
 	snprintf(expect, sizeof(expect), "%s/tenants.d/sneaky.conf:2: Cgroup=:", f->conf);
 	assert_non_null(strstr(log, expect));
 	/* nothing was touched */
-	assert_string_equal(read_at(f->cg, "tenants/web/memory.high"), "max\n");
+	assert_string_equal(fake_read(f->cg, "tenants/web/memory.high"), "max\n");
 }
 
 int main(void)
