@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Memory hog for the policy VM tests: keeps a working set of SIZE MiB of anonymous memory hot by
+ * writing one byte per page in passes, for SECONDS, then prints how much it touched:
+ *   hog NAME: mib=TOUCHED seconds=S rate=MIB_PER_S passes=P
+ * Under memory.high throttling or reclaim the rate drops; that is what the tests compare.
+ *   hog NAME SIZE_MIB SECONDS
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <time.h>
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+int main(int argc, char *argv[])
+{
+	unsigned long size, pages, touched = 0, passes = 0;
+	double seconds, start, end;
+	char *p;
+
+	if (argc != 4) {
+		fprintf(stderr, "usage: hog NAME SIZE_MIB SECONDS\n");
+		return 2;
+	}
+	size = strtoul(argv[2], NULL, 10) << 20;
+	seconds = strtod(argv[3], NULL);
+	pages = size / 4096;
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		perror("mmap");
+		return 1;
+	}
+	start = now();
+	end = start + seconds;
+	while (now() < end) {
+		for (unsigned long i = 0; i < pages; i++) {
+			p[i * 4096] = (char) passes;
+			touched++;
+			if ((i & 1023) == 0 && now() >= end)
+				break;
+		}
+		passes++;
+	}
+	seconds = now() - start;
+	printf("hog %s: mib=%lu seconds=%.1f rate=%.1f passes=%lu\n", argv[1], touched / 256, seconds,
+	       (double) touched / 256 / seconds, passes);
+	return 0;
+}

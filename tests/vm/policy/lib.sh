@@ -1,0 +1,107 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Helpers for the policy VM tests (sourced; run inside the guest of tests/vm/run, as root).
+# Every check prints "ok - ..." or "FAIL - ..."; finish() exits non-zero if any check failed.
+
+set -u
+
+CG=/sys/fs/cgroup
+POLICY_DIR=$(cd "$(dirname "$0")" && pwd)
+CHECKOUT=${MEMQOSD_CHECKOUT:-$(cd "$POLICY_DIR/../../.." && pwd)}
+MEMQOSD=${MEMQOSD_BIN:-${MEMQOSD_VM_BUILD:-$CHECKOUT/build}/src/memqosd}
+W=$(mktemp -d /tmp/policy-test.XXXXXX)
+failures=0
+DAEMON_PID=
+
+ok() { echo "ok - $*"; }
+fail() { echo "FAIL - $*"; failures=$((failures + 1)); }
+check() { # check DESCRIPTION COMMAND...
+	d=$1; shift
+	if "$@"; then ok "$d"; else fail "$d"; fi
+}
+finish() {
+	stop_daemon
+	if [ "$failures" -gt 0 ]; then
+		echo "--- daemon log (last 60 lines) ---"; tail -n 60 "$W/daemon.log" 2>/dev/null
+		echo "$failures check(s) failed"; exit 1
+	fi
+	echo "all checks passed"; exit 0
+}
+
+[ "$(id -u)" = 0 ] || { echo "policy tests must run as root in the VM (tests/vm/run)"; exit 1; }
+[ -x "$MEMQOSD" ] || { echo "memqosd binary not found at $MEMQOSD (build first, or set MEMQOSD_BIN)"; exit 1; }
+grep -q memory "$CG/cgroup.subtree_control" || { echo "no memory controller on cgroup2 at $CG"; exit 1; }
+
+# Build the hog once per guest.
+HOG=$W/hog
+cc -O2 -o "$HOG" "$POLICY_DIR/hog.c" || { echo "cannot build hog.c"; exit 1; }
+
+# mkparent NAME MAX: a common parent with memory.max (the contended resource; zram swap takes the
+# overflow) and +memory for its children.
+mkparent() {
+	mkdir -p "$CG/$1"
+	echo "+memory" > "$CG/$1/cgroup.subtree_control"
+	echo "$2" > "$CG/$1/memory.max"
+}
+
+# conf DIR ROOT: a config dir with [Daemon] CgroupRoot=ROOT, debug logging.
+conf() {
+	mkdir -p "$1/tenants.d"
+	cat > "$1/memqosd.conf" <<EOC
+[Daemon]
+CgroupRoot=$2
+LogLevel=debug
+[Control]
+HoldSec=5s
+EOC
+}
+
+# tenant DIR NAME PRIORITY MIN MAX [POLICY]
+tenant() {
+	cat > "$1/tenants.d/$2.conf" <<EOC
+[Tenant]
+Cgroup=$2
+Priority=$3
+MemoryHighMin=$4
+MemoryHighMax=$5
+Policy=${6:-priority}
+EOC
+}
+
+start_daemon() { # start_daemon CONFDIR
+	"$MEMQOSD" --config-dir "$1" > "$W/daemon.log" 2>&1 &
+	DAEMON_PID=$!
+	for _ in $(seq 1 100); do
+		grep -q "memqosd started" "$W/daemon.log" 2>/dev/null && return 0
+		kill -0 "$DAEMON_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "daemon did not start:"; cat "$W/daemon.log"; return 1
+}
+
+stop_daemon() {
+	[ -n "$DAEMON_PID" ] || return 0
+	kill -TERM "$DAEMON_PID" 2>/dev/null
+	for _ in $(seq 1 100); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.1; done
+	wait "$DAEMON_PID" 2>/dev/null
+	DAEMON_RC=$?
+	DAEMON_PID=
+}
+
+# run_in CGROUP CMD...: run CMD inside CGROUP (a subshell moves itself there first).
+run_in() {
+	cg=$1; shift
+	sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$CG/$cg" "$@"
+}
+
+# rate OUTPUT_FILE: the MiB/s a hog printed.
+rate() { sed -n 's/.* rate=\([0-9.]*\).*/\1/p' "$1"; }
+
+# Number of struct_ops maps named like ours that the kernel still has.
+struct_ops_count() {
+	bpftool=${MEMQOSD_CACHE:-/var/cache/memqosd}/tools/sbin/bpftool
+	[ -x "$bpftool" ] || { echo "?"; return; }
+	"$bpftool" struct_ops show 2>/dev/null | grep -c memqosd_prio
+}
+
+# fcmp A OP B: float comparison through awk.
+fcmp() { awk -v a="$1" -v b="$3" "BEGIN { exit !(a $2 b) }"; }

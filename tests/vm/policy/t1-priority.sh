@@ -1,0 +1,75 @@
+#!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# VM test (1): two tenants, high (90) and low (10) priority, both allocating under pressure of their
+# common parent (memory.max 512M for two 360M working sets). The low tenant's memory.high goes down
+# within its bounds, the high tenant keeps more throughput than without memqosd, and the low tenant
+# keeps making progress. Run inside the guest: tests/vm/run -- tests/vm/policy/t1-priority.sh
+. "$(dirname "$0")/lib.sh"
+
+DUR=${MEMQOSD_T1_SECONDS:-20}
+WS=360
+
+mkparent mq 512M
+mkdir -p "$CG/mq/high" "$CG/mq/low"
+
+# Phases A (no memqosd), B (memqosd), A again: B is compared with the better of the two A runs, so
+# neither a cold start nor a warmed-up swap favours memqosd.
+phase_a() { # phase_a SUFFIX
+	echo "# phase A$1: no memqosd, ${DUR}s"
+	run_in mq/high "$HOG" high $WS "$DUR" > "$W/a$1-high.out" &
+	run_in mq/low "$HOG" low $WS "$DUR" > "$W/a$1-low.out" &
+	wait
+	cat "$W/a$1-high.out" "$W/a$1-low.out"
+}
+phase_a 1
+
+echo "# phase B: memqosd, ${DUR}s"
+conf "$W/conf" "$CG/mq"
+tenant "$W/conf" high 90 192M 480M
+tenant "$W/conf" low 10 64M 480M
+start_daemon "$W/conf" || finish
+check "daemon runs in struct_ops mode" grep -q "Policy mode struct_ops" "$W/daemon.log"
+check "both tenants got a struct_ops policy" test "$(struct_ops_count)" = 2
+
+run_in mq/high "$HOG" high $WS "$DUR" > "$W/b-high.out" &
+hp=$!
+run_in mq/low "$HOG" low $WS "$DUR" > "$W/b-low.out" &
+lp=$!
+: > "$W/low-high.samples"
+deadline=$(( $(date +%s) + DUR + 60 ))
+while { kill -0 $hp 2>/dev/null || kill -0 $lp 2>/dev/null; } && [ "$(date +%s)" -lt $deadline ]; do
+	cat "$CG/mq/low/memory.high" >> "$W/low-high.samples"
+	echo "$(date +%s) low high=$(cat $CG/mq/low/memory.high) cur=$(cat $CG/mq/low/memory.current)" \
+		"high high=$(cat $CG/mq/high/memory.high) cur=$(cat $CG/mq/high/memory.current)" >> "$W/trace"
+	sleep 0.5
+done
+if kill -0 $hp 2>/dev/null || kill -0 $lp 2>/dev/null; then
+	fail "hogs did not finish within ${DUR}s + 60s"
+	tail -n 20 "$W/trace"
+	kill -9 $hp $lp 2>/dev/null
+fi
+wait $hp $lp
+cat "$W/b-high.out" "$W/b-low.out"
+low_min=$(grep -v max "$W/low-high.samples" | sort -n | head -n 1)
+low_max=$(grep -v max "$W/low-high.samples" | sort -n | tail -n 1)
+echo "# low memory.high during phase B: min ${low_min:-?} max ${low_max:-?} ($(wc -l < "$W/low-high.samples") samples)"
+grep -E "memory.high of (low|high)" "$W/daemon.log" | head -n 12
+
+check "low's memory.high went down (below its MemoryHighMax 480M)" fcmp "${low_min:-503316480}" "<" 503316480
+check "low's memory.high never below MemoryHighMin 64M" fcmp "${low_min:-0}" ">=" 67108864
+check "low's memory.high never above MemoryHighMax 480M" fcmp "${low_max:-0}" "<=" 503316480
+check "every write is journaled with a reason" grep -q "Changed memory.high of low .*squeeze" "$W/daemon.log"
+stop_daemon
+check "daemon exits 0 on SIGTERM" test "${DAEMON_RC:-1}" = 0
+check "no struct_ops policy left after exit" test "$(struct_ops_count)" = 0
+check "low's memory.high restored to max" grep -qx max "$CG/mq/low/memory.high"
+check "high's memory.high restored to max" grep -qx max "$CG/mq/high/memory.high"
+
+phase_a 2
+a1=$(rate "$W/a1-high.out"); a2=$(rate "$W/a2-high.out"); b=$(rate "$W/b-high.out")
+a=$(awk -v x="$a1" -v y="$a2" 'BEGIN { print (x > y ? x : y) }')
+la=$(rate "$W/a1-low.out"); lb=$(rate "$W/b-low.out")
+echo "# RESULT high tenant: ${a1} / ${a2} MiB/s without memqosd, ${b} MiB/s with; low tenant: ${la} -> ${lb} MiB/s"
+check "high tenant keeps more throughput than without memqosd (best of two runs)" fcmp "$b" ">" "$a"
+check "low tenant keeps making progress" fcmp "$lb" ">" 0
+finish
