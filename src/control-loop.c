@@ -608,6 +608,7 @@ static int hook_changed(Manager *m, Tenant *t, const TenantConfig *old, void *us
 {
 	ControlLoop *cl = userdata;
 	TenantControl *tc = t->policy_data;
+	struct memqosd_tenant_stats before = {}, after = {};
 	PolicyTenant pt;
 	int r;
 
@@ -622,12 +623,16 @@ static int hook_changed(Manager *m, Tenant *t, const TenantConfig *old, void *us
 		return 0;
 	}
 	policy_params(t, tc->tenant_id, &pt);
+	(void) policy_engine_read_stats(cl->engine, tc->tenant_id, &before);
 	r = policy_tenant_update(cl->engine, &pt);
 	if (r < 0)
 		return log_warning_errno(&m->log, r, "Tenant %s: new policy not applied, keeping the old one: %m",
 					 t->config->name);
-	(void) log_info(&m->log, "Tenant %s: policy now %s", t->config->name,
-			policy_tenant_describe(cl->engine, tc->tenant_id));
+	(void) policy_engine_read_stats(cl->engine, tc->tenant_id, &after);
+	/* The counters live in a map shared by all instances: a swap must not reset them. */
+	(void) log_info(&m->log, "Tenant %s: policy now %s (priority %d); BPF counters continue: charges %llu -> %llu",
+			t->config->name, policy_tenant_describe(cl->engine, tc->tenant_id), t->config->priority,
+			(unsigned long long) before.charges, (unsigned long long) after.charges);
 	return 0;
 }
 

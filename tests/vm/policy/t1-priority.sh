@@ -4,6 +4,7 @@
 # common parent (memory.max 512M for two 360M working sets). The low tenant's memory.high goes down
 # within its bounds, the high tenant keeps more throughput than without memqosd, and the low tenant
 # keeps making progress. Run inside the guest: tests/vm/run -- tests/vm/policy/t1-priority.sh
+# With --variant nobpf (CONFIG_MEMCG_BPF=n) it is VM test (4): the same scenario in tracing mode.
 . "$(dirname "$0")/lib.sh"
 
 DUR=${MEMQOSD_T1_SECONDS:-20}
@@ -28,8 +29,15 @@ conf "$W/conf" "$CG/mq"
 tenant "$W/conf" high 90 192M 480M
 tenant "$W/conf" low 10 64M 480M
 start_daemon "$W/conf" || finish
-check "daemon runs in struct_ops mode" grep -q "Policy mode struct_ops" "$W/daemon.log"
-check "both tenants got a struct_ops policy" test "$(struct_ops_count)" = 2
+if [ "${MEMQOSD_VM_VARIANT:-default}" = nobpf ]; then
+	# VM test (4): the kernel built with CONFIG_MEMCG_BPF=n has no memcg_ops: tracing mode.
+	check "daemon runs in tracing mode (CONFIG_MEMCG_BPF=n)" grep -q "Policy mode tracing" "$W/daemon.log"
+	check "both tenants traced by the observe policy" \
+		test "$(grep -c "Tenant \(low\|high\): policy priority (tracing)" "$W/daemon.log")" = 2
+else
+	check "daemon runs in struct_ops mode" grep -q "Policy mode struct_ops" "$W/daemon.log"
+	check "both tenants got a struct_ops policy" test "$(struct_ops_count)" = 2
+fi
 
 run_in mq/high "$HOG" high $WS "$DUR" > "$W/b-high.out" &
 hp=$!

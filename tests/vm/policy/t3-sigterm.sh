@@ -37,5 +37,5 @@ check "low's memory.high restored to $low_orig" test "$(cat "$CG/mq/low/memory.h
 check "high's memory.high restored to max" grep -qx max "$CG/mq/high/memory.high"
 check "restores are journaled" grep -q "estored" "$W/daemon.log"
 kill $hp $lp 2>/dev/null
-wait 2>/dev/null
+wait $hp $lp 2>/dev/null
 finish
