@@ -5,7 +5,7 @@
 set -u
 
 CG=/sys/fs/cgroup
-POLICY_DIR=$(cd "$(dirname "$0")" && pwd)
+POLICY_DIR=${POLICY_DIR:-$(cd "$(dirname "$0")" && pwd)}
 CHECKOUT=${MEMQOSD_CHECKOUT:-$(cd "$POLICY_DIR/../../.." && pwd)}
 MEMQOSD=${MEMQOSD_BIN:-${MEMQOSD_VM_BUILD:-$CHECKOUT/build}/src/memqosd}
 W=$(mktemp -d /tmp/policy-test.XXXXXX)

@@ -1,0 +1,131 @@
+#!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# memqosd daemon benchmark, side by side in one VM run (run via bench/daemon/run):
+#  (a) event-to-write latency: from a tenant's first over-memory.high event (memory.events "high"
+#      count, seen by latency-probe through POLLPRI) to the first memory.high write reacting to it,
+#      memqosd against a 1 s poller doing the same job; N trials each.
+#  (b) CPU time per minute of memqosd with many idle tenants against a senpai-style poller that
+#      reads memory.pressure + memory.current of each tenant every second.
+#  (c) the priority scenario of tests/vm/policy/t1: throughputs with no policy, with a static
+#      memory.low for the important tenant, and with memqosd.
+# Prints a table; the numbers are TCG-emulated (no KVM), so compare ratios, not absolute values.
+CHECKOUT=${MEMQOSD_CHECKOUT:-$(cd "$(dirname "$0")/../.." && pwd)}
+POLICY_DIR=$CHECKOUT/tests/vm/policy
+. "$POLICY_DIR/lib.sh"
+BENCH=$CHECKOUT/bench/daemon
+TRIALS=${MEMQOSD_BENCH_TRIALS:-6}
+NT=${MEMQOSD_BENCH_TENANTS:-1000}
+IDLE=${MEMQOSD_BENCH_IDLE_SECONDS:-60}
+DUR=${MEMQOSD_BENCH_SECONDS:-20}
+
+cc -O2 -o "$W/poller" "$BENCH/poller.c" && cc -O2 -o "$W/probe" "$BENCH/latency-probe.c" || exit 1
+
+# ---- (a) latency ----
+trial() { # trial memqosd|poller -> prints latency in ms (or "timeout")
+	mkparent mq 400M
+	mkdir -p "$CG/mq/H" "$CG/mq/L"
+	echo 96M > "$CG/mq/H/memory.high"; echo max > "$CG/mq/L/memory.high"
+	if [ "$1" = memqosd ]; then
+		rm -rf "$W/conf"; conf "$W/conf" "$CG/mq"
+		tenant "$W/conf" H 90 64M 400M; tenant "$W/conf" L 10 64M 400M
+		start_daemon "$W/conf" > /dev/null || return
+	fi
+	run_in mq/L "$HOG" L 330 30 > /dev/null &
+	lp=$!
+	sleep 4
+	"$W/probe" 20 "$CG/mq/H" "$CG/mq/L" "$CG/mq/H" > "$W/probe.out" &
+	pp=$!
+	while ! grep -q ready "$W/probe.out"; do sleep 0.05; done
+	[ "$1" = poller ] && { "$W/poller" --act "$CG/mq" 33554432 1000 25 "$CG/mq/H" "$CG/mq/L" > /dev/null & pol=$!; }
+	run_in mq/H "$HOG" H 200 30 > /dev/null &
+	hp=$!
+	wait $pp
+	sed -n 's/latency_ms=//p' "$W/probe.out"
+	kill $hp $lp ${pol:-} 2>/dev/null; wait $hp $lp ${pol:-} 2>/dev/null; pol=
+	[ "$1" = memqosd ] && stop_daemon
+	rmdir "$CG/mq/H" "$CG/mq/L" 2>/dev/null
+	sleep 1
+}
+stats() { # stats FILE -> "median p90 max n" of the numeric lines
+	grep -E '^[0-9.]+$' "$1" | sort -n | awk '{ v[NR] = $1 } END {
+		if (NR == 0) { print "- - - 0"; exit }
+		m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+		p = v[int(0.9 * NR + 0.999)]; if (p == "") p = v[NR]
+		printf "%.0f %.0f %.0f %d\n", m, p, v[NR], NR }'
+}
+for who in memqosd poller; do
+	: > "$W/lat-$who"
+	for i in $(seq 1 "$TRIALS"); do
+		l=$(trial $who); echo "# (a) $who trial $i: ${l:-?} ms"; echo "${l:-timeout}" >> "$W/lat-$who"
+	done
+done
+
+# ---- (b) idle CPU ----
+cpu_ms() { awk '{ print ($14 + $15) * 10 }' "/proc/$1/stat"; } # USER_HZ = 100
+mkparent idle max
+rm -rf "$W/iconf"; conf "$W/iconf" "$CG/idle"
+sed -i 's/^LogLevel=debug/LogLevel=info/' "$W/iconf/memqosd.conf"
+dirs=
+for i in $(seq 1 "$NT"); do
+	n=$(printf 't%04d' "$i"); mkdir -p "$CG/idle/$n"
+	tenant "$W/iconf" "$n" $((i % 101)) 64M 1G
+	dirs="$dirs $CG/idle/$n"
+done
+t0=$(date +%s.%N)
+start_daemon "$W/iconf" > /dev/null || { echo "daemon did not start with $NT tenants"; exit 1; }
+for _ in $(seq 1 600); do grep -q "memqosd started" "$W/daemon.log" && break; sleep 0.5; done
+startup=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+mode=$(sed -n 's/.*Policy mode \([a-z_-]*\).*/\1/p' "$W/daemon.log" | head -n 1)
+sleep 5
+c0=$(cpu_ms "$DAEMON_PID"); sleep "$IDLE"; c1=$(cpu_ms "$DAEMON_PID")
+d_cpu=$(( (c1 - c0) * 60 / IDLE ))
+stop_daemon
+# shellcheck disable=SC2086
+p_cpu=$("$W/poller" 1000 "$IDLE" $dirs | sed -n 's/.*cpu_ms=\([0-9]*\).*/\1/p')
+p_cpu=$(( p_cpu * 60 / IDLE ))
+
+# ---- (c) throughput ----
+phase() { # phase NAME -> "high_rate low_rate"
+	mkparent mq 512M
+	mkdir -p "$CG/mq/high" "$CG/mq/low"
+	echo max > "$CG/mq/high/memory.high"; echo max > "$CG/mq/low/memory.high"; echo 0 > "$CG/mq/high/memory.low"
+	case "$1" in
+	static) echo 300M > "$CG/mq/high/memory.low" ;;
+	memqosd) rm -rf "$W/conf"; conf "$W/conf" "$CG/mq"
+		tenant "$W/conf" high 90 192M 480M; tenant "$W/conf" low 10 64M 480M
+		start_daemon "$W/conf" > /dev/null ;;
+	esac
+	run_in mq/high "$HOG" high 360 "$DUR" > "$W/c-high.out" &
+	a=$!
+	run_in mq/low "$HOG" low 360 "$DUR" > "$W/c-low.out" &
+	b=$!
+	wait $a $b
+	[ "$1" = memqosd ] && stop_daemon
+	echo 0 > "$CG/mq/high/memory.low"
+	echo "$(rate "$W/c-high.out") $(rate "$W/c-low.out")"
+}
+r_none=$(phase none); r_static=$(phase static); r_mq=$(phase memqosd); r_none2=$(phase none)
+
+# ---- table ----
+set -- $(stats "$W/lat-memqosd"); lm=$1 lp90=$2 lmax=$3 ln=$4
+set -- $(stats "$W/lat-poller"); pm=$1 pp90=$2 pmax=$3 pn=$4
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0) printf "%.1fx", a / b; else print "-" }'; }
+echo
+echo "memqosd daemon benchmark (qemu TCG guest, kernel $(uname -r), $(nproc) vCPU, mode ${mode:-?})"
+echo
+echo "(a) over-high event -> memory.high write, ms   median    p90    max  trials"
+printf "    %-40s %6s %6s %6s  %s/%s\n" "memqosd (PSI + BPF events)" "$lm" "$lp90" "$lmax" "$ln" "$TRIALS"
+printf "    %-40s %6s %6s %6s  %s/%s\n" "1 s poller" "$pm" "$pp90" "$pmax" "$pn" "$TRIALS"
+printf "    %-40s %6s\n" "poller / memqosd (median)" "$(ratio "$pm" "$lm")"
+echo
+echo "(b) CPU time per minute, $NT idle tenants          ms/min"
+printf "    %-40s %6s   (start-up with %s tenants: %ss)\n" "memqosd ($mode)" "$d_cpu" "$NT" "$startup"
+printf "    %-40s %6s\n" "senpai-style 1 s poller" "$p_cpu"
+printf "    %-40s %6s\n" "poller / memqosd" "$(ratio "$p_cpu" "$d_cpu")"
+echo
+echo "(c) priority scenario, MiB/s (2 x 360M in 512M)   high    low"
+set -- $r_none; printf "    %-40s %6s %6s\n" "no policy" "$1" "$2"
+set -- $r_static; printf "    %-40s %6s %6s\n" "static memory.low=300M on high" "$1" "$2"
+set -- $r_mq; printf "    %-40s %6s %6s\n" "memqosd" "$1" "$2"
+set -- $r_none2; printf "    %-40s %6s %6s\n" "no policy (again, after)" "$1" "$2"
+exit 0
