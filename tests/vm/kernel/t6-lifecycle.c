@@ -25,9 +25,10 @@
 #define MiB (1024ull * 1024)
 
 static const char *const splat_patterns[] = {
-	"WARNING:", "BUG:", "KASAN", "UBSAN", "Oops", "general protection fault",
+	"WARNING:", "BUG:", "KASAN:", "UBSAN:", "Oops", "general protection fault",
 	"possible circular locking", "possible recursive locking", "inconsistent lock state",
-	"suspicious RCU usage", "lockdep", "Call Trace:", "refcount_t:", "list_add corruption",
+	"suspicious RCU usage", "lockdep is turned off", "DEBUG_LOCKS_WARN_ON", "Call Trace:",
+	"refcount_t:", "list_add corruption",
 	"list_del corruption", "kernel BUG", "INFO: task", "sleeping function called from invalid context",
 	"Bad page", "stack-out-of-bounds", "use-after-free",
 };
