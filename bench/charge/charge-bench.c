@@ -30,7 +30,7 @@
 #include "charge.skel.h"
 
 #define MiB (1024ull * 1024)
-#define MAX_ROUNDS 200
+#define MAX_ROUNDS 1000
 
 enum mode { MODE_UNATTACHED, MODE_NOOP, MODE_THROTTLE, MODE_MAX };
 static const char *const mode_name[MODE_MAX] = { "unattached", "noop", "throttle-idle" };
@@ -62,13 +62,15 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static double median(double *v, int n)
+/* q-quantile (0..1) by nearest rank. */
+static double quantile(const double *v, int n, double q)
 {
 	double tmp[MAX_ROUNDS];
+	int i = (int)(q * (n - 1) + 0.5);
 
 	memcpy(tmp, v, sizeof(double) * (size_t)n);
 	qsort(tmp, (size_t)n, sizeof(double), cmp_double);
-	return n % 2 ? tmp[n / 2] : (tmp[n / 2 - 1] + tmp[n / 2]) / 2;
+	return tmp[i];
 }
 
 static int measure(const char *cg, const struct kt_work *work, double *ret)
@@ -91,7 +93,7 @@ int main(int argc, char **argv)
 		{ "label", required_argument, NULL, 'l' },
 		{}
 	};
-	int rounds = 15, mib = 32, iters = 4, nmodes, c, err, has;
+	int rounds = 60, mib = 16, iters = 2, nmodes, c, err, has;
 	const char *label = "kernel", *root;
 	double fig[MODE_MAX][MAX_ROUNDS], med[MODE_MAX];
 	char base[PATH_MAX], cg[PATH_MAX];
@@ -197,9 +199,9 @@ int main(int argc, char **argv)
 			hi = fig[m][i] > hi ? fig[m][i] : hi;
 			sum += fig[m][i];
 		}
-		med[m] = median(fig[m], rounds);
-		printf("SUMMARY %s %s median=%.0f mean=%.0f min=%.0f max=%.0f n=%d\n", label, mode_name[m], med[m],
-		       sum / rounds, lo, hi, rounds);
+		med[m] = quantile(fig[m], rounds, 0.5);
+		printf("SUMMARY %s %s median=%.0f p90=%.0f mean=%.0f min=%.0f max=%.0f n=%d\n", label, mode_name[m],
+		       med[m], quantile(fig[m], rounds, 0.9), sum / rounds, lo, hi, rounds);
 	}
 	for (int m = 1; m < nmodes; m++)
 		printf("RATIO %s %s/unattached=%.4f\n", label, mode_name[m], med[m] / med[MODE_UNATTACHED]);
