@@ -130,7 +130,7 @@ static int one_round(struct kt_report *r, const char *base, const char *parking,
 	kt_sub_cgroup(r, l, "y", false, y, sizeof(y), &idy);
 	if (kt_slot(s, idx, 1) || kt_slot(s, idy, 2) || kt_slot(s, idl, 3))
 		kt_die(r, "filling the slots map: %s", strerror(errno));
-	if (!wait_for(&s->bss->online_any[tag], 2, 2000))
+	if (!wait_for(&s->bss->online_any[tag], 2, 10000))
 		kt_check(r, false, "round %d: online hook saw both new children (%llu)", i,
 			 (unsigned long long)s->bss->online_any[tag]);
 
@@ -139,7 +139,7 @@ static int one_round(struct kt_report *r, const char *base, const char *parking,
 	if (kt_worker_wait_ready(&wx) < 0 || kt_worker_wait_ready(&wy) < 0)
 		kt_die(r, "workers did not start");
 	kt_sleep_ms(150);
-	if (!wait_for(&s->bss->cnt[tag][KT_HOOK_CHARGE][1], 1, 2000))
+	if (!wait_for(&s->bss->cnt[tag][KT_HOOK_CHARGE][1], 1, 10000))
 		kt_check(r, false, "round %d: charge hook ran for L/x", i);
 
 	if (variant == 3) {
@@ -163,7 +163,7 @@ static int one_round(struct kt_report *r, const char *base, const char *parking,
 	if (cg_rmtree(l) < 0)
 		kt_check(r, false, "round %d: remove %s: %s", i, l, strerror(errno));
 	/* Offline is reported asynchronously after rmdir (variant 3 detached before). */
-	if (variant != 3 && !wait_for(&s->bss->offline_any[tag], 2, 3000))
+	if (variant != 3 && !wait_for(&s->bss->offline_any[tag], 2, 10000))
 		kt_check(r, false, "round %d: offline hook saw both removed children (%llu)", i,
 			 (unsigned long long)s->bss->offline_any[tag]);
 
