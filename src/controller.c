@@ -395,8 +395,10 @@ int controller_decide(const ControlState *s, const ControlParams *p, uint64_t no
 			continue;
 		}
 
-		/* RAISE: this tenant and the host are under pressure, nobody more important recently. */
-		if (host_now && controller_tenant_pressured(t, p, now)) {
+		/* RAISE: this tenant and the host are under pressure, nobody more important recently.
+		 * Only from the baseline up: a squeezed tenant comes back by RELAX steps, gradually, so
+		 * the room it gave up is not snatched back from the tenant that needed it. */
+		if (host_now && controller_tenant_pressured(t, p, now) && t->high >= baseline) {
 			if (t->priority < max_recent)
 				continue; /* a more important tenant's pressure is recent: stay put */
 			if (!raise_target(t, step_bytes(t, p->step_percent), t->high_max, &target))

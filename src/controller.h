@@ -14,7 +14,9 @@
  *    A level is passed over only when every tenant in it is at MemoryHighMin or cannot be lowered
  *    now because of the headroom rule; a rate-limited tenant keeps its level "busy".
  *  - RAISE: the pressured tenant itself (same condition) is raised toward MemoryHighMax, unless a
- *    strictly higher-priority tenant was under pressure within HoldSec (higher priority wins).
+ *    strictly higher-priority tenant was under pressure within HoldSec (higher priority wins). Only
+ *    from its baseline up: below it (squeezed) a tenant comes back by RELAX steps only, so the
+ *    room it gave up is returned gradually and the squeeze does not oscillate.
  *  - RELAX: once the reason for a squeeze (resp. raise) has been absent for HoldSec, memory.high moves
  *    back toward the baseline by RelaxPercent steps, at most once per MinIntervalSec.
  *  - CLAMP: a memory.high found outside [MemoryHighMin, MemoryHighMax] is moved to the nearer bound.

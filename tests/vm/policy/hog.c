@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Memory hog for the policy VM tests: keeps a working set of SIZE MiB of anonymous memory hot by
- * writing one byte per page in passes, for SECONDS, then prints how much it touched:
+ * Memory hog for the policy VM tests: keeps a working set of SIZE MiB of anonymous, incompressible
+ * memory hot by writing one byte per page in passes, for SECONDS, then prints how much it touched:
  *   hog NAME: mib=TOUCHED seconds=S rate=MIB_PER_S passes=P
  * Under memory.high throttling or reclaim the rate drops; that is what the tests compare.
  *   hog NAME SIZE_MIB SECONDS
@@ -21,7 +21,7 @@ static double now(void)
 
 int main(int argc, char *argv[])
 {
-	unsigned long size, pages, touched = 0, passes = 0;
+	unsigned long size, pages, touched = 0, passes = 0, x = 88172645463325252UL;
 	double seconds, start, end;
 	char *p;
 
@@ -41,6 +41,15 @@ int main(int argc, char *argv[])
 	end = start + seconds;
 	while (now() < end) {
 		for (unsigned long i = 0; i < pages; i++) {
+			/* First touch fills the page with pseudo-random words: incompressible, so zram
+			 * swap costs real memory and real time, as it would with real data. */
+			if (passes == 0)
+				for (unsigned long w = 0; w < 4096 / sizeof(unsigned long); w++) {
+					x ^= x << 13;
+					x ^= x >> 7;
+					x ^= x << 17;
+					((unsigned long *) (p + i * 4096))[w] = x;
+				}
 			p[i * 4096] = (char) passes;
 			touched++;
 			if ((i & 1023) == 0 && now() >= end)
