@@ -240,7 +240,7 @@ static int read_file(int cg_fd, const char *file, char *buf, size_t size)
 	return read_fd_at0(fd, buf, size);
 }
 
-static int parse_value(const char *s, uint64_t *ret)
+int cgroup_parse_u64(const char *s, uint64_t *ret)
 {
 	char *end;
 	unsigned long long v;
@@ -273,7 +273,7 @@ int cgroup_read_u64(int cg_fd, const char *file, uint64_t *ret)
 	r = read_file(cg_fd, file, buf, sizeof(buf));
 	if (r < 0)
 		return r;
-	return parse_value(buf, ret);
+	return cgroup_parse_u64(buf, ret);
 }
 
 int cgroup_write_u64(int cg_fd, const char *file, uint64_t value)
@@ -315,7 +315,7 @@ int cgroup_read_keyed(int cg_fd, const char *file, const char *key, uint64_t *re
 		if (next)
 			*next++ = '\0';
 		if (strncmp(line, key, klen) == 0 && line[klen] == ' ')
-			return parse_value(line + klen + 1, ret);
+			return cgroup_parse_u64(line + klen + 1, ret);
 	}
 	return -ENOKEY;
 }
@@ -352,7 +352,7 @@ static int parse_memory_events(char *buf, CgroupMemoryEvents *ret)
 
 			if (!streq(line, table[i].key))
 				continue;
-			r = parse_value(sp + 1, &v);
+			r = cgroup_parse_u64(sp + 1, &v);
 			if (r < 0)
 				return r;
 			*(uint64_t *) ((char *) &ev + table[i].offset) = v;
@@ -434,7 +434,7 @@ static int parse_pressure_line(char *line, unsigned *a10, unsigned *a60, unsigne
 		else if (strncmp(tok, "avg300=", 7) == 0)
 			r = parse_avg(tok + 7, a300), seen |= 4;
 		else if (strncmp(tok, "total=", 6) == 0)
-			r = parse_value(tok + 6, total), seen |= 8;
+			r = cgroup_parse_u64(tok + 6, total), seen |= 8;
 		if (r < 0)
 			return r;
 	}

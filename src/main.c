@@ -15,6 +15,7 @@
 #include "control-loop.h"
 #include "log.h"
 #include "manager.h"
+#include "state.h"
 #include "util.h"
 #include "verb-check.h"
 
@@ -40,13 +41,24 @@ static void help(void)
 	       "     --dry-run          Log every write memqosd would make, make none\n"
 	       "     --log-level=LEVEL  err, warning, notice, info or debug\n"
 	       "     --cgroup-root=DIR  Manage cgroups under DIR; skips the libcgroup cgroup v2 discovery\n"
-	       "                        and check (for tests on a fake tree of plain files)\n",
-	       MEMQOSD_DEFAULT_CONFIG_DIR);
+	       "                        and check (for tests on a fake tree of plain files)\n"
+	       "     --state-dir=DIR    Keep the original memory.high/low of tenants in DIR, so that they are\n"
+	       "                        restored even after an unclean exit; default $RUNTIME_DIRECTORY if\n"
+	       "                        set (systemd), else %s\n",
+	       MEMQOSD_DEFAULT_CONFIG_DIR, MEMQOSD_DEFAULT_STATE_DIR);
+}
+
+static bool is_absolute_arg(const char *option, const char *arg)
+{
+	if (arg[0] == '/')
+		return true;
+	fprintf(stderr, "memqosd: %s=: '%s' is not an absolute path\n", option, arg);
+	return false;
 }
 
 static int parse_argv(int argc, char *argv[], Args *a)
 {
-	enum { ARG_VERSION = 0x100, ARG_CONFIG_DIR, ARG_DRY_RUN, ARG_LOG_LEVEL, ARG_CGROUP_ROOT };
+	enum { ARG_VERSION = 0x100, ARG_CONFIG_DIR, ARG_DRY_RUN, ARG_LOG_LEVEL, ARG_CGROUP_ROOT, ARG_STATE_DIR };
 	static const struct option options[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, ARG_VERSION },
@@ -54,6 +66,7 @@ static int parse_argv(int argc, char *argv[], Args *a)
 		{ "dry-run", no_argument, NULL, ARG_DRY_RUN },
 		{ "log-level", required_argument, NULL, ARG_LOG_LEVEL },
 		{ "cgroup-root", required_argument, NULL, ARG_CGROUP_ROOT },
+		{ "state-dir", required_argument, NULL, ARG_STATE_DIR },
 		{}
 	};
 	int c;
@@ -80,11 +93,14 @@ static int parse_argv(int argc, char *argv[], Args *a)
 			}
 			break;
 		case ARG_CGROUP_ROOT:
-			if (optarg[0] != '/') {
-				fprintf(stderr, "memqosd: --cgroup-root=: '%s' is not an absolute path\n", optarg);
+			if (!is_absolute_arg("--cgroup-root", optarg))
 				return -EINVAL;
-			}
 			a->o.cgroup_root = optarg;
+			break;
+		case ARG_STATE_DIR:
+			if (!is_absolute_arg("--state-dir", optarg))
+				return -EINVAL;
+			a->o.state_dir = optarg;
 			break;
 		case '?':
 			return -EINVAL;

@@ -13,6 +13,7 @@
 
 #include "bus.h"
 #include "journal-ids.h"
+#include "state.h"
 #include "util.h"
 
 static const char *const tenant_state_table[_TENANT_STATE_MAX] = {
@@ -151,6 +152,81 @@ static int tenant_handle_io_error(Manager *m, Tenant *t, int r, const char *what
 	return r;
 }
 
+/*
+ * Originals on disk (src/state.h), so that a restart after an unclean exit does not take memqosd's
+ * own leftovers for them. Never fatal: without a usable state directory memqosd works as before.
+ */
+static void tenant_record_originals(Manager *m, Tenant *t)
+{
+	StateRecord rec = {
+		.id = t->cgroup_id,
+		.root = m->root->path,
+		.cgroup = t->config->cgroup,
+		.high = t->original_high,
+		.low = t->original_low,
+		.has_low = t->has_original_low,
+	};
+	int r;
+
+	if (t->recorded || m->state_fd < 0 || m->dry_run || t->state != TENANT_ACTIVE)
+		return;
+	r = state_record_write(m->state_fd, &rec);
+	if (r < 0) {
+		log_warning_errno(&m->log, r,
+				  "Tenant %s: cannot record its original memory.high/low in %s, continuing without "
+				  "(they will not survive an unclean exit): %m", t->config->name, m->state_dir);
+		return;
+	}
+	t->recorded = true;
+}
+
+static void tenant_forget_originals(Manager *m, Tenant *t)
+{
+	int r;
+
+	if (!t->recorded)
+		return;
+	t->recorded = false;
+	r = state_record_remove(m->state_fd, t->cgroup_id);
+	if (r < 0)
+		log_warning_errno(&m->log, r, "Tenant %s: cannot remove state record %s/%" PRIu64 ": %m",
+				  t->config->name, m->state_dir, t->cgroup_id);
+}
+
+/* A record for this cgroup left by a memqosd that died without restoring: its originals win. */
+static void tenant_recover_originals(Manager *m, Tenant *t)
+{
+	StateRecord rec = {};
+	int r;
+
+	t->recovered = t->recorded = false;
+	if (m->state_fd < 0)
+		return;
+	r = state_record_read(m->state_fd, t->cgroup_id, &rec);
+	if (r == -ENOENT)
+		return;
+	if (r < 0) {
+		log_warning_errno(&m->log, r,
+				  "Tenant %s: state record %s/%" PRIu64 " is unreadable or corrupt (%m), ignoring it: "
+				  "memory.high/low as found are taken as the originals", t->config->name, m->state_dir,
+				  t->cgroup_id);
+		return;
+	}
+	if (!streq(rec.root, m->root->path) || !streq(rec.cgroup, t->config->cgroup))
+		log_notice(&m->log, "Tenant %s: state record %s/%" PRIu64 " is for cgroup %s under %s (cgroup id reused), ignoring it",
+			   t->config->name, m->state_dir, t->cgroup_id, rec.cgroup, rec.root);
+	else {
+		t->original_high = rec.high;
+		if (rec.has_low) {
+			t->original_low = rec.low;
+			t->has_original_low = true;
+		}
+		t->recovered = true;
+		t->recorded = !m->dry_run;
+	}
+	state_record_done(&rec);
+}
+
 int manager_high_written(Manager *m, Tenant *t, uint64_t old_high, uint64_t new_high, const char *reason, int r)
 {
 	char o[32], n[32];
@@ -166,8 +242,10 @@ int manager_high_written(Manager *m, Tenant *t, uint64_t old_high, uint64_t new_
 	}
 
 	t->high = new_high;
-	if (!m->dry_run)
+	if (!m->dry_run) {
 		t->high_written = true;
+		tenant_record_originals(m, t); /* no-op unless DryRun= was switched off by a reload */
+	}
 	log_tenant(m, t, LOG_INFO, MEMQOSD_MESSAGE_HIGH_CHANGED, o, n, reason, "%s memory.high of %s (%s): %s -> %s (%s)",
 		   m->dry_run ? "Would change (dry-run)" : "Changed", t->config->name, t->config->cgroup, o, n, reason);
 	return 0;
@@ -205,6 +283,7 @@ int manager_apply_low(Manager *m, Tenant *t, uint64_t new_low, const char *reaso
 		if (r < 0)
 			return tenant_handle_io_error(m, t, r, "write memory.low");
 		t->low_written = true;
+		tenant_record_originals(m, t);
 	}
 	log_tenant(m, t, LOG_INFO, MEMQOSD_MESSAGE_LOW_CHANGED, o, n, reason, "%s memory.low of %s (%s): %s -> %s (%s)",
 		   m->dry_run ? "Would change (dry-run)" : "Changed", t->config->name, t->config->cgroup, o, n, reason);
@@ -262,6 +341,7 @@ static void tenant_deactivate(Manager *m, Tenant *t)
 	t->cg_fd = -EBADF;
 	t->state = TENANT_WAITING;
 	t->high_written = t->low_written = false;
+	t->recorded = t->recovered = false;
 	t->pressured = false;
 }
 
@@ -272,6 +352,7 @@ static void tenant_release(Manager *m, Tenant *t, const char *why)
 	log_tenant(m, t, LOG_NOTICE, MEMQOSD_MESSAGE_TENANT_RELEASED, NULL, NULL, why,
 		   "Tenant %s released: cgroup %s vanished (%s); waiting for it to reappear", t->config->name,
 		   t->config->cgroup, why);
+	tenant_forget_originals(m, t);
 	tenant_deactivate(m, t);
 	/* A new cgroup may already be there under the same name; else this arms the waiting watch. */
 	(void) tenant_activate(m, t, /* log_waiting= */ false);
@@ -466,8 +547,9 @@ static int tenant_activate(Manager *m, Tenant *t, bool log_waiting)
 {
 	_cleanup_close_ int fd = -EBADF;
 	const TenantConfig *c = t->config;
-	uint64_t target;
-	char buf[32];
+	uint64_t target, found_high, found_low;
+	bool found_has_low;
+	char buf[32], lbuf[32], obuf[32], olbuf[32];
 	int r;
 
 	if (t->state == TENANT_ACTIVE)
@@ -517,28 +599,54 @@ static int tenant_activate(Manager *m, Tenant *t, bool log_waiting)
 	if (r < 0)
 		return log_error_errno(&m->log, r, "Tenant %s: cannot stat cgroup %s: %m", c->name, c->cgroup);
 
+	found_high = t->original_high;
+	found_low = t->original_low;
+	found_has_low = t->has_original_low;
+
 	t->cg_fd = TAKE_FD(fd);
 	t->state = TENANT_ACTIVE;
 	t->activation_warned = false;
-	t->high = t->original_high;
-	t->high_written = t->low_written = false;
 	t->pressured = false;
 	t->last_pressure_usec = 0;
 
-	log_tenant(m, t, LOG_INFO, MEMQOSD_MESSAGE_TENANT_ACTIVE, NULL, cgroup_format_bytes(t->original_high, buf, sizeof(buf)),
+	/* The values found are memqosd's own if a record of the originals survived an unclean exit. */
+	tenant_recover_originals(m, t);
+	t->high = found_high;
+	t->high_written = t->recovered && !m->dry_run && found_high != t->original_high;
+	t->low_written = t->recovered && !m->dry_run && found_has_low && t->has_original_low &&
+			 found_low != t->original_low;
+
+	log_tenant(m, t, LOG_INFO, MEMQOSD_MESSAGE_TENANT_ACTIVE, NULL, cgroup_format_bytes(found_high, buf, sizeof(buf)),
 		   "cgroup present", "Tenant %s: managing cgroup %s (id %" PRIu64 "), memory.high %s as found",
 		   c->name, c->cgroup, t->cgroup_id, buf);
+	if (t->recovered) {
+		cgroup_format_bytes(found_low, lbuf, sizeof(lbuf));
+		cgroup_format_bytes(t->original_high, obuf, sizeof(obuf));
+		cgroup_format_bytes(t->original_low, olbuf, sizeof(olbuf));
+		log_tenant(m, t, LOG_NOTICE, MEMQOSD_MESSAGE_ORIGINALS_RECOVERED, buf, obuf, "recovered after unclean exit",
+			   "Tenant %s: originals recovered after unclean exit from %s/%" PRIu64 ": memory.high %s "
+			   "(found %s), memory.low %s (found %s); they are restored on stop",
+			   c->name, m->state_dir, t->cgroup_id, obuf, buf, t->has_original_low ? olbuf : "-",
+			   found_has_low ? lbuf : "-");
+	}
+	tenant_record_originals(m, t);
 
 	/* Start-up rule: memory.high is brought into [MemoryHighMin, MemoryHighMax]. */
 	target = clamp_high(t->original_high, c);
-	if (target != t->original_high) {
+	if (target != t->high) {
 		r = manager_apply_high(m, t, target, "clamp: memory.high found outside [MemoryHighMin, MemoryHighMax]");
 		if (t->state != TENANT_ACTIVE)
 			return 0;
 	}
 
-	if (c->has_memory_low && (!t->has_original_low || c->memory_low != t->original_low)) {
+	if (c->has_memory_low && (!found_has_low || c->memory_low != found_low)) {
 		r = manager_apply_low(m, t, c->memory_low, "profile: MemoryLow=");
+		if (t->state != TENANT_ACTIVE)
+			return 0;
+	} else if (!c->has_memory_low && t->low_written) {
+		/* A leftover memory.low the profile no longer asks for: back to the original now. */
+		if (manager_apply_low(m, t, t->original_low, "recovered after unclean exit") >= 0)
+			t->low_written = false;
 		if (t->state != TENANT_ACTIVE)
 			return 0;
 	}
@@ -594,6 +702,9 @@ static void tenant_remove(Manager *m, Tenant *t, const char *why)
 	if (m->hooks.tenant_detach)
 		m->hooks.tenant_detach(m, t, m->hooks.userdata);
 	tenant_restore(m, t, why);
+	/* Restored (or nothing left to restore): the record has done its job. Else a restart retries. */
+	if ((!t->high_written && !(t->low_written && t->has_original_low)) || tenant_is_gone(m, t))
+		tenant_forget_originals(m, t);
 	tenant_drop_sources(t);
 	(void) close(t->cg_fd);
 	t->cg_fd = -EBADF;
@@ -748,6 +859,12 @@ int manager_new(const ManagerOptions *o, Manager **ret)
 	logger_init(&m->log, o->log_level >= 0 ? o->log_level : LOG_INFO);
 	m->log_level_arg = o->log_level;
 	m->dry_run_arg = o->dry_run;
+	m->state_fd = -EBADF;
+	if (o->state_dir) {
+		m->state_dir_arg = strdup(o->state_dir);
+		if (!m->state_dir_arg)
+			return -ENOMEM;
+	}
 	m->config_dir = strdup(o->config_dir ? o->config_dir : MEMQOSD_DEFAULT_CONFIG_DIR);
 	if (!m->config_dir)
 		return -ENOMEM;
@@ -798,6 +915,117 @@ static int manager_open_root(Manager *m)
 	return 0;
 }
 
+/* The state directory for the originals (src/state.h). Never fatal. */
+static void manager_open_state(Manager *m)
+{
+	int r;
+
+	r = state_dir_path(m->state_dir_arg, &m->state_dir);
+	if (r < 0) {
+		log_warning_errno(&m->log, r, "Cannot determine the state directory: %m");
+		return;
+	}
+	r = state_dir_open(m->state_dir, &m->state_fd);
+	if (r >= 0 && !m->dry_run && faccessat(m->state_fd, ".", W_OK, AT_EACCESS) < 0) {
+		r = negative_errno();
+		(void) close(TAKE_FD(m->state_fd));
+	}
+	if (r < 0)
+		log_warning_errno(&m->log, r,
+				  "Cannot use state directory %s, continuing without it: the original memory.high/low "
+				  "of tenants will not survive an unclean exit: %m", m->state_dir);
+	else
+		log_debug(&m->log, "Keeping the original memory.high/low of tenants in %s", m->state_dir);
+}
+
+/* Put back the originals of a cgroup no profile manages any more (removed while memqosd was down). */
+static int manager_restore_orphan(Manager *m, const StateRecord *rec)
+{
+	_cleanup_close_ int fd = -EBADF;
+	char f_cgroup[512], f_new[64], high[32], low[32];
+	const char *fields[] = { f_cgroup, f_new, "MEMQOSD_REASON=recovered after unclean exit", NULL };
+	uint64_t id;
+	int r;
+
+	r = cgroup_open(m->root, rec->cgroup, &fd);
+	if (r >= 0)
+		r = cgroup_get_id(fd, &id);
+	if (r >= 0 && id != rec->id)
+		r = -ENOENT;
+	if (r >= 0)
+		r = cgroup_write_u64(fd, "memory.high", rec->high);
+	if (r >= 0 && rec->has_low)
+		r = cgroup_write_u64(fd, "memory.low", rec->low);
+	if (r < 0 && !cgroup_errno_is_gone(r))
+		return log_warning_errno(&m->log, r, "Cannot restore the originals of cgroup %s recorded in %s/%" PRIu64
+					 ", keeping the record: %m", rec->cgroup, m->state_dir, rec->id);
+	if (r >= 0) {
+		cgroup_format_bytes(rec->high, high, sizeof(high));
+		cgroup_format_bytes(rec->low, low, sizeof(low));
+		snprintf(f_cgroup, sizeof(f_cgroup), "MEMQOSD_CGROUP=%s", rec->cgroup);
+		snprintf(f_new, sizeof(f_new), "MEMQOSD_NEW=%s", high);
+		log_struct(&m->log, LOG_NOTICE, MEMQOSD_MESSAGE_RESTORED, fields,
+			   "Restored memory.high=%s memory.low=%s of cgroup %s, which no profile manages any more "
+			   "(recovered after unclean exit)", high, rec->has_low ? low : "-", rec->cgroup);
+	}
+	return state_record_remove(m->state_fd, rec->id);
+}
+
+/*
+ * At start, after the tenants took their records: the rest were left by an unclean exit. A gone
+ * cgroup's record is removed; a cgroup still there gets its originals back.
+ */
+static void manager_sweep_state(Manager *m)
+{
+	_cleanup_free_ uint64_t *ids = NULL;
+	size_t n = 0;
+	int r;
+
+	if (m->state_fd < 0 || m->dry_run)
+		return;
+	r = state_list(m->state_fd, &ids, &n);
+	if (r < 0) {
+		log_warning_errno(&m->log, r, "Cannot list state directory %s: %m", m->state_dir);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		StateRecord rec = {};
+		bool claimed = false;
+
+		for (size_t j = 0; j < m->n_tenants; j++)
+			if (m->tenants[j]->state == TENANT_ACTIVE && m->tenants[j]->cgroup_id == ids[i])
+				claimed = true;
+		if (claimed)
+			continue;
+
+		r = state_record_read(m->state_fd, ids[i], &rec);
+		if (r == -EBADMSG) {
+			log_warning(&m->log, "State record %s/%" PRIu64 " is corrupt, removing it", m->state_dir, ids[i]);
+			(void) state_record_remove(m->state_fd, ids[i]);
+			continue;
+		}
+		if (r < 0) {
+			if (r != -ENOENT)
+				log_warning_errno(&m->log, r, "Cannot read state record %s/%" PRIu64 ": %m", m->state_dir, ids[i]);
+			continue;
+		}
+		r = state_record_cgroup_exists(&rec);
+		if (r == 0) {
+			log_info(&m->log, "Removing state record %s/%" PRIu64 ": cgroup %s/%s is gone", m->state_dir, ids[i],
+				 rec.root, rec.cgroup);
+			(void) state_record_remove(m->state_fd, ids[i]);
+		} else if (r > 0 && streq(rec.root, m->root->path))
+			(void) manager_restore_orphan(m, &rec);
+		else if (r > 0)
+			log_notice(&m->log, "State record %s/%" PRIu64 " is for cgroup root %s, not %s: leaving it alone",
+				   m->state_dir, ids[i], rec.root, m->root->path);
+		else
+			log_warning_errno(&m->log, r, "Cannot check cgroup %s/%s of state record %s/%" PRIu64 ": %m",
+					  rec.root, rec.cgroup, m->state_dir, ids[i]);
+		state_record_done(&rec);
+	}
+}
+
 int manager_start(Manager *m)
 {
 	ConfigErrors errors = {};
@@ -832,8 +1060,10 @@ int manager_start(Manager *m)
 			return r;
 		m->n_tenants++;
 	}
+	manager_open_state(m);
 	for (size_t i = 0; i < m->n_tenants; i++)
 		(void) tenant_activate(m, m->tenants[i], /* log_waiting= */ true);
+	manager_sweep_state(m);
 
 	r = sd_event_add_time_relative(m->event, &m->housekeeping, CLOCK_MONOTONIC,
 				       m->config->daemon.control.housekeeping_usec, USEC_PER_SEC, on_housekeeping, m);
@@ -1026,6 +1256,10 @@ Manager *manager_free(Manager *m)
 	cgroup_root_free(m->root);
 	free(m->config_dir);
 	free(m->cgroup_root_arg);
+	free(m->state_dir_arg);
+	free(m->state_dir);
+	if (m->state_fd >= 0)
+		(void) close(m->state_fd);
 	free(m);
 	return NULL;
 }

@@ -14,6 +14,13 @@
  *            sources dropped, nothing to restore; the tenant goes back to WAITING.
  *   removed (by reload) / daemon stop: everything memqosd changed is restored to original_*.
  *
+ * Originals survive an unclean exit (src/state.h): on activation the originals are written to a
+ * record in the state directory, or, if a record for this cgroup id and path is already there (a
+ * previous memqosd died without restoring), taken from it instead of the values found (which are
+ * then that memqosd's leftovers; logged with reason "recovered after unclean exit"). The record is
+ * removed once restored, or when the cgroup vanished. At start, records whose cgroup is gone are
+ * removed and those of cgroups no profile manages any more are restored and removed.
+ *
  * Hook points for the control loop (POLICY engineer): see ManagerHooks, manager_apply_high(),
  * manager_set_mode(), Tenant.policy_data.
  */
@@ -48,11 +55,13 @@ typedef struct Tenant {
 	/* ACTIVE only */
 	int cg_fd;                   /* O_DIRECTORY fd of the tenant's cgroup, beneath the root */
 	uint64_t cgroup_id;          /* inode of the cgroup directory (= kernel cgroup id on cgroupfs) */
-	uint64_t original_high;      /* memory.high as found when the tenant became active */
+	uint64_t original_high;      /* memory.high as found when the tenant became active (or as recorded, if recovered) */
 	uint64_t original_low;       /* memory.low as found */
 	bool has_original_low;       /* memory.low was readable */
 	bool high_written;           /* memqosd wrote memory.high since activation: restore on stop */
 	bool low_written;            /* memqosd wrote memory.low: restore on stop */
+	bool recorded;               /* originals are in the state directory (ours to remove once restored) */
+	bool recovered;              /* originals came from a record left by an unclean exit */
 	uint64_t high;               /* memory.high as memqosd last wrote/read it (intended value in dry-run) */
 	uint64_t current;            /* memory.current at the last read */
 	CgroupMemoryEvents events;   /* last memory.events read */
@@ -93,6 +102,7 @@ typedef struct ManagerOptions {
 	const char *cgroup_root;     /* --cgroup-root; NULL = config's CgroupRoot= or libcgroup discovery */
 	bool dry_run;                /* --dry-run (ORed with DryRun=) */
 	int log_level;               /* --log-level; -1 = from config */
+	const char *state_dir;       /* --state-dir; NULL = $RUNTIME_DIRECTORY or MEMQOSD_DEFAULT_STATE_DIR */
 } ManagerOptions;
 
 struct Manager {
@@ -104,6 +114,10 @@ struct Manager {
 	char *cgroup_root_arg;
 	bool dry_run_arg;
 	int log_level_arg;
+	char *state_dir_arg;
+
+	char *state_dir;             /* where the originals are kept (src/state.h) */
+	int state_fd;                /* its fd; -EBADF: not usable, originals are not persisted */
 
 	Config *config;
 	bool dry_run;

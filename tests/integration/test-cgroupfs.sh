@@ -57,7 +57,7 @@ profile batch "[Tenant]\nCgroup=$SCRATCH/batch\nPriority=20\nMemoryHighMin=256M\
 start_private_bus
 start_notify_listener
 
-NOTIFY_SOCKET=$T/notify.sock "$MEMQOSD" --config-dir "$CONF" >"$LOG" 2>&1 &
+NOTIFY_SOCKET=$T/notify.sock "$MEMQOSD" --config-dir "$CONF" --state-dir "$T/state" >"$LOG" 2>&1 &
 DAEMON_PID=$!
 wait_for 20 contains "$NOTIFY_LOG" "READY=1" || abort "daemon did not become ready"
 ok "daemon ready on the real cgroup2 tree found by libcgroup"

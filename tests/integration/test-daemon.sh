@@ -10,7 +10,9 @@
 # Checks: status shows the tenants; a valid edit + reload applies; a broken edit + reload exits
 # non-zero with FILE:LINE and the daemon keeps the old tenants; a non-root caller's Reload is refused
 # (client run as nobody); waiting tenants are picked up; a vanished cgroup is released; SIGHUP
-# reloads; SIGTERM restores every memory.high/low it changed; clients say clearly when no daemon runs.
+# reloads; SIGTERM restores every memory.high/low it changed; after SIGKILL and a restart, SIGTERM
+# still restores the ORIGINAL values (kept in --state-dir), not the ones the killed daemon left behind;
+# clients say clearly when no daemon runs.
 # Runs as root (needed to run the client as another user); exits 77 (skip) loudly otherwise.
 set -u
 
@@ -22,6 +24,7 @@ it_require_tools dbus-daemon setpriv python3 busctl
 
 CG=$T/cg
 CONF=$T/conf
+STATE=$T/state   # never the default /run/memqosd: this test must not touch the host's
 
 # --- the fake tree and the configuration ---------------------------------------------------------
 mkdir -p "$CG/tenants" "$CONF/tenants.d"
@@ -46,7 +49,7 @@ check "reload without any bus exits 3" [ "$rc" -eq 3 ]
 check "reload without any bus says so" contains "$T/err" "cannot connect to the system bus"
 
 # --- start ----------------------------------------------------------------------------------------
-NOTIFY_SOCKET=$T/notify.sock "$MEMQOSD" --config-dir "$CONF" --cgroup-root "$CG" >"$LOG" 2>&1 &
+NOTIFY_SOCKET=$T/notify.sock "$MEMQOSD" --config-dir "$CONF" --cgroup-root "$CG" --state-dir "$STATE" >"$LOG" 2>&1 &
 DAEMON_PID=$!
 check "daemon sends READY=1" wait_for 10 contains "$NOTIFY_LOG" "READY=1"
 # The mode is the policy loader's finding (psi-only on a fake tree or without BPF, else tracing/struct_ops).
@@ -156,9 +159,43 @@ check "SIGTERM restored late's memory.high" file_is "$CG/tenants/pod/late/memory
 check "SIGTERM sent STOPPING=1" contains "$NOTIFY_LOG" "STOPPING=1"
 "$MEMQOSD" status >"$T/out" 2>"$T/err"
 check "status after stop says no daemon is running" bash -c "[ $? -eq 3 ] && grep -q 'no memqosd daemon is running' '$T/err'"
+check "clean stop leaves no state record" bash -c "[ -d '$STATE' ] && [ -z \"\$(ls -A '$STATE')\" ]"
+
+# --- SIGKILL, restart, SIGTERM: the originals survive an unclean exit -----------------------------
+# web is found at max and clamped to 1536M, batch found at 512M and clamped to 300M (its MemoryHighMax).
+: >"$NOTIFY_LOG"
+NOTIFY_SOCKET=$T/notify.sock "$MEMQOSD" --config-dir "$CONF" --cgroup-root "$CG" --state-dir "$STATE" >"$T/kill1.log" 2>&1 &
+DAEMON_PID=$!
+check "first daemon sends READY=1" wait_for 10 contains "$NOTIFY_LOG" "READY=1"
+check "first daemon clamped web's memory.high" file_is "$CG/tenants/web/memory.high" 1610612736
+check "first daemon clamped batch's memory.high" file_is "$CG/tenants/batch/memory.high" 314572800
+WEB_ID=$(stat -c %i "$CG/tenants/web")
+check "web's originals recorded in the state directory" grep -qx 'MemoryHigh=max' "$STATE/$WEB_ID"
+kill -KILL "$DAEMON_PID"
+wait "$DAEMON_PID" 2>/dev/null
+DAEMON_PID=
+check "SIGKILL restored nothing: web still clamped" file_is "$CG/tenants/web/memory.high" 1610612736
+check "SIGKILL restored nothing: web's memory.low still set" file_is "$CG/tenants/web/memory.low" 268435456
+check "SIGKILL restored nothing: batch still clamped" file_is "$CG/tenants/batch/memory.high" 314572800
+
+: >"$NOTIFY_LOG"
+NOTIFY_SOCKET=$T/notify.sock "$MEMQOSD" --config-dir "$CONF" --cgroup-root "$CG" --state-dir "$STATE" >"$T/kill2.log" 2>&1 &
+DAEMON_PID=$!
+check "restarted daemon sends READY=1" wait_for 10 contains "$NOTIFY_LOG" "READY=1"
+check "restarted daemon says web's originals were recovered" \
+	contains "$T/kill2.log" "Tenant web: originals recovered after unclean exit from $STATE/$WEB_ID: memory.high max (found 1536M)"
+check "restarted daemon says batch's originals were recovered" \
+	contains "$T/kill2.log" "memory.high 512M (found 300M)"
+stop_daemon
+check "restarted daemon: clean exit 0" [ "$DAEMON_RC" -eq 0 ]
+check "SIGTERM after the restart restored web's ORIGINAL memory.high (max, not 1536M)" file_is "$CG/tenants/web/memory.high" max
+check "SIGTERM after the restart restored web's ORIGINAL memory.low" file_is "$CG/tenants/web/memory.low" 0
+check "SIGTERM after the restart restored batch's ORIGINAL memory.high (512M, not 300M)" \
+	file_is "$CG/tenants/batch/memory.high" 536870912
+check "restore removed the state records" bash -c "[ -z \"\$(ls -A '$STATE')\" ]"
 
 # --- dry run: logs the writes, makes none -----------------------------------------------------------
-"$MEMQOSD" --dry-run --config-dir "$CONF" --cgroup-root "$CG" >"$T/dry.log" 2>&1 &
+"$MEMQOSD" --dry-run --config-dir "$CONF" --cgroup-root "$CG" --state-dir "$STATE" >"$T/dry.log" 2>&1 &
 DAEMON_PID=$!
 check "dry-run daemon comes up" wait_for 10 bash -c "'$MEMQOSD' status 2>/dev/null | grep -q 'dry-run'"
 check "dry-run logs the write it would make" contains "$T/dry.log" "Would change (dry-run) memory.high of web (tenants/web): max -> 1536M"
@@ -169,7 +206,7 @@ check "dry-run stop leaves memory.high alone" file_is "$CG/tenants/web/memory.hi
 # --- a tree that escapes through a symlink is refused with FILE:LINE ---------------------------------
 ln -s /tmp "$CG/tenants/sneaky"
 profile sneaky '[Tenant]\nCgroup=tenants/sneaky\nPriority=10\nMemoryHighMin=1M\nMemoryHighMax=2M\n'
-"$MEMQOSD" --config-dir "$CONF" --cgroup-root "$CG" >"$T/out" 2>&1
+"$MEMQOSD" --config-dir "$CONF" --cgroup-root "$CG" --state-dir "$STATE" >"$T/out" 2>&1
 rc=$?
 check "symlinked Cgroup= refuses to start" [ "$rc" -ne 0 ]
 check "symlinked Cgroup= reported as FILE:LINE: Cgroup=:" contains "$T/out" "$CONF/tenants.d/sneaky.conf:2: Cgroup=:"

@@ -3,7 +3,9 @@
  * The Manager (src/manager.c) on a fake cgroup tree (mkdtemp) with a real config directory:
  * start-up clamp and restore on stop, dry-run, reload diffing (added/removed/changed, restore of
  * removed tenants, refused reload keeping everything), waiting tenants picked up through inotify,
- * vanished cgroups released, symlink escape refused as FILE:LINE: Cgroup=:.
+ * vanished cgroups released, symlink escape refused as FILE:LINE: Cgroup=:; originals kept in the
+ * state directory across a simulated crash (a manager freed without manager_stop(), as after
+ * SIGKILL), corrupt / stale / orphaned records, an unusable state directory.
  * No D-Bus here: DBUS_SYSTEM_BUS_ADDRESS points nowhere, which the manager survives with a warning.
  */
 
@@ -13,11 +15,14 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <inttypes.h>
 #include <sys/stat.h>
 
 #include "manager.h"
+#include "state.h"
 #include "util.h"
 #include "test-util.h"
 #include "fake-cgroup.h"
@@ -26,6 +31,7 @@ typedef struct Fixture {
 	char dir[64];
 	char cg[128];
 	char conf[128];
+	char state[128];
 	Manager *m;
 } Fixture;
 
@@ -67,6 +73,7 @@ static int setup(void **state)
 	assert_non_null(mkdtemp(f->dir));
 	snprintf(f->cg, sizeof(f->cg), "%s/cg", f->dir);
 	snprintf(f->conf, sizeof(f->conf), "%s/conf", f->dir);
+	snprintf(f->state, sizeof(f->state), "%s/state", f->dir);
 	assert_int_equal(mkdir(f->cg, 0755), 0);
 	assert_int_equal(mkdir(f->conf, 0755), 0);
 	mkdir_at(f->conf, "tenants.d");
@@ -104,6 +111,7 @@ static void start(Fixture *f, bool dry_run)
 		.cgroup_root = f->cg,
 		.dry_run = dry_run,
 		.log_level = -1,
+		.state_dir = f->state,
 	};
 
 	assert_int_equal(manager_new(&o, &f->m), 0);
@@ -324,21 +332,15 @@ static void test_vanished_during_write(void **state)
 	manager_stop(f->m);
 }
 
-static void test_symlink_cgroup_refused(void **state)
+/* Start a manager like start(), with its log lines (stderr) captured; returns them (caller frees). */
+static char *start_logged_r(Fixture *f, const char *state_dir, int expect_r)
 {
-	Fixture *f = *state;
-	_cleanup_free_ char *log = NULL;
-	char link[512], logfile[256], expect[512];
-	ManagerOptions o = { .config_dir = f->conf, .cgroup_root = f->cg, .log_level = -1 };
+	ManagerOptions o = { .config_dir = f->conf, .cgroup_root = f->cg, .log_level = -1, .state_dir = state_dir };
+	char logfile[256], *log;
 	int saved, fd;
 	FILE *lf;
 	size_t n;
 
-	snprintf(link, sizeof(link), "%s/tenants/sneaky", f->cg);
-	assert_int_equal(symlink("/tmp", link), 0);
-	profile(f, "sneaky", "[Tenant]\nCgroup=tenants/sneaky\nPriority=10\nMemoryHighMin=1M\nMemoryHighMax=2M\n");
-
-	/* capture the log lines on stderr */
 	snprintf(logfile, sizeof(logfile), "%s/stderr", f->dir);
 	fd = open(logfile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	assert_true(fd >= 0);
@@ -349,7 +351,7 @@ static void test_symlink_cgroup_refused(void **state)
 
 	assert_int_equal(manager_new(&o, &f->m), 0);
 	f->m->log.to_journal = false;
-	assert_int_equal(manager_start(f->m), -EINVAL);
+	assert_int_equal(manager_start(f->m), expect_r);
 
 	fflush(stderr);
 	assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
@@ -357,14 +359,306 @@ static void test_symlink_cgroup_refused(void **state)
 
 	lf = fopen(logfile, "re");
 	assert_non_null(lf);
-	log = calloc(1, 8192);
-	n = fread(log, 1, 8191, lf);
+	log = calloc(1, 65536);
+	assert_non_null(log);
+	n = fread(log, 1, 65535, lf);
 	log[n] = '\0';
 	fclose(lf);
+	return log;
+}
+
+static char *start_logged(Fixture *f, const char *state_dir)
+{
+	return start_logged_r(f, state_dir, 0);
+}
+
+static void test_symlink_cgroup_refused(void **state)
+{
+	Fixture *f = *state;
+	_cleanup_free_ char *log = NULL;
+	char link[512], expect[512];
+
+	snprintf(link, sizeof(link), "%s/tenants/sneaky", f->cg);
+	assert_int_equal(symlink("/tmp", link), 0);
+	profile(f, "sneaky", "[Tenant]\nCgroup=tenants/sneaky\nPriority=10\nMemoryHighMin=1M\nMemoryHighMax=2M\n");
+
+	log = start_logged_r(f, f->state, -EINVAL);
 	snprintf(expect, sizeof(expect), "%s/tenants.d/sneaky.conf:2: Cgroup=:", f->conf);
 	assert_non_null(strstr(log, expect));
 	/* nothing was touched */
 	assert_string_equal(fake_read(f->cg, "tenants/web/memory.high"), "max\n");
+}
+
+/* The cgroup id of a fake cgroup: its directory's inode, as cgroup_get_id() says. */
+static uint64_t fake_id(Fixture *f, const char *rel)
+{
+	char path[512];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s", f->cg, rel);
+	assert_int_equal(stat(path, &st), 0);
+	return (uint64_t) st.st_ino;
+}
+
+static bool record_exists(Fixture *f, uint64_t id)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/%" PRIu64, f->state, id);
+	return access(path, F_OK) == 0;
+}
+
+static size_t count_state_files(Fixture *f)
+{
+	DIR *d = opendir(f->state);
+	struct dirent *de;
+	size_t n = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d)))
+		if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
+			n++;
+	closedir(d);
+	return n;
+}
+
+static void write_record(Fixture *f, uint64_t id, const char *text)
+{
+	char name[32];
+
+	snprintf(name, sizeof(name), "%" PRIu64, id);
+	test_write_file(f->state, name, text);
+}
+
+/* The simulated crash: the manager goes away without manager_stop(), so nothing is restored. */
+static void crash(Fixture *f)
+{
+	f->m = manager_free(f->m);
+}
+
+static void test_state_record_written_and_removed(void **state)
+{
+	Fixture *f = *state;
+	_cleanup_close_ int dfd = -EBADF;
+	StateRecord rec = {};
+	Tenant *web, *batch;
+
+	start(f, false);
+	web = manager_find_tenant(f->m, "web");
+	batch = manager_find_tenant(f->m, "batch");
+	assert_true(web->recorded);
+	assert_false(web->recovered);
+	assert_int_equal(web->cgroup_id, fake_id(f, "tenants/web"));
+
+	dfd = open(f->state, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+	assert_true(dfd >= 0);
+	assert_int_equal(state_record_read(dfd, web->cgroup_id, &rec), 0);
+	assert_string_equal(rec.root, f->cg);
+	assert_string_equal(rec.cgroup, "tenants/web");
+	assert_true(rec.high == UINT64_MAX); /* as found, not the clamped 1536M */
+	assert_true(rec.has_low);
+	assert_int_equal(rec.low, 0);
+	state_record_done(&rec);
+	assert_int_equal(state_record_read(dfd, batch->cgroup_id, &rec), 0);
+	assert_int_equal(rec.high, 512ULL << 20);
+	state_record_done(&rec);
+	/* exactly the two records, no temporary file left */
+	assert_int_equal(count_state_files(f), 2);
+
+	manager_stop(f->m);
+	assert_int_equal(count_state_files(f), 0);
+}
+
+static void test_crash_then_restart_restores_originals(void **state)
+{
+	Fixture *f = *state;
+	_cleanup_free_ char *log = NULL;
+	uint64_t web_id = fake_id(f, "tenants/web"), batch_id = fake_id(f, "tenants/batch");
+	Tenant *web, *batch;
+
+	start(f, false);
+	batch = manager_find_tenant(f->m, "batch");
+	assert_int_equal(manager_apply_high(f->m, batch, 300ULL << 20, "test squeeze"), 0);
+	crash(f);
+	/* memqosd's values stay behind */
+	assert_string_equal(fake_read(f->cg, "tenants/web/memory.high"), "1610612736\n");
+	assert_string_equal(fake_read(f->cg, "tenants/web/memory.low"), "268435456\n");
+	assert_string_equal(fake_read(f->cg, "tenants/batch/memory.high"), "314572800\n");
+	assert_true(record_exists(f, web_id));
+	assert_true(record_exists(f, batch_id));
+
+	/* the restarted manager takes the originals from the records, not the squeezed values found */
+	log = start_logged(f, f->state);
+	web = manager_find_tenant(f->m, "web");
+	batch = manager_find_tenant(f->m, "batch");
+	assert_true(batch->recovered);
+	assert_int_equal(batch->original_high, 512ULL << 20);
+	/* like a fresh start on the original: the start-up rule clamps the original, not the leftover */
+	assert_int_equal(batch->high, 512ULL << 20);
+	assert_true(batch->high_written);
+	assert_true(web->recovered);
+	assert_true(web->original_high == UINT64_MAX);
+	assert_int_equal(web->original_low, 0);
+	assert_string_equal(fake_read(f->cg, "tenants/batch/memory.high"), "536870912\n");
+	assert_string_equal(fake_read(f->cg, "tenants/web/memory.high"), "1610612736\n");
+	assert_non_null(strstr(log, "Tenant batch: originals recovered after unclean exit"));
+	assert_non_null(strstr(log, "memory.high 512M (found 300M)"));
+	assert_non_null(strstr(log, "Tenant web: originals recovered after unclean exit"));
+
+	/* squeezed again, and a second crash: the very first originals are kept (records not overwritten) */
+	assert_int_equal(manager_apply_high(f->m, batch, 280ULL << 20, "test squeeze"), 0);
+	crash(f);
+	free(log);
+	log = start_logged(f, f->state);
+	batch = manager_find_tenant(f->m, "batch");
+	assert_int_equal(batch->original_high, 512ULL << 20);
+	assert_non_null(strstr(log, "memory.high 512M (found 280M)"));
+
+	manager_stop(f->m);
+	assert_string_equal(fake_read(f->cg, "tenants/batch/memory.high"), "536870912\n");
+	assert_string_equal(fake_read(f->cg, "tenants/web/memory.high"), "max\n");
+	assert_string_equal(fake_read(f->cg, "tenants/web/memory.low"), "0\n");
+	assert_false(record_exists(f, web_id));
+	assert_false(record_exists(f, batch_id));
+}
+
+static void test_crash_then_profile_changes(void **state)
+{
+	Fixture *f = *state;
+	_cleanup_free_ char *log = NULL;
+	Tenant *web;
+
+	start(f, false);
+	crash(f);
+	assert_string_equal(fake_read(f->cg, "tenants/web/memory.low"), "268435456\n");
+
+	/* meanwhile web lost MemoryLow= and batch its profile */
+	profile(f, "web", "[Tenant]\nCgroup=tenants/web\nPriority=80\nMemoryHighMin=768M\nMemoryHighMax=1G\n");
+	unprofile(f, "batch");
+	test_write_file(f->cg, "tenants/batch/memory.high", "314572800\n");
+
+	log = start_logged(f, f->state);
+	web = manager_find_tenant(f->m, "web");
+	assert_true(web->recovered);
+	/* the leftover memory.low goes back at once; memory.high clamped from the original (max) */
+	assert_string_equal(fake_read(f->cg, "tenants/web/memory.low"), "0\n");
+	assert_string_equal(fake_read(f->cg, "tenants/web/memory.high"), "1073741824\n");
+	/* batch, managed by no profile now, gets its original back at start and its record goes */
+	assert_string_equal(fake_read(f->cg, "tenants/batch/memory.high"), "536870912\n");
+	assert_false(record_exists(f, fake_id(f, "tenants/batch")));
+	assert_non_null(strstr(log, "of cgroup tenants/batch, which no profile manages any more (recovered after unclean exit)"));
+
+	manager_stop(f->m);
+	assert_string_equal(fake_read(f->cg, "tenants/web/memory.high"), "max\n");
+	assert_int_equal(count_state_files(f), 0);
+}
+
+/*
+ * A record with web's cgroup id that must not be used (text: its content, %s = the cgroup root):
+ * web starts from the values found, and the record is replaced by a valid one of those. Returns the
+ * log; the caller checks its message, then stops.
+ */
+static char *start_with_unusable_web_record(Fixture *f, const char *text)
+{
+	_cleanup_close_ int dfd = -EBADF;
+	uint64_t web_id = fake_id(f, "tenants/web");
+	StateRecord rec = {};
+	char buf[512];
+	Tenant *web;
+	char *log;
+
+	if (access(f->state, F_OK) < 0)
+		assert_int_equal(mkdir(f->state, 0700), 0);
+	snprintf(buf, sizeof(buf), text, f->cg);
+	write_record(f, web_id, buf);
+
+	log = start_logged(f, f->state);
+	web = manager_find_tenant(f->m, "web");
+	assert_false(web->recovered);
+	assert_true(web->original_high == UINT64_MAX); /* as found */
+	dfd = open(f->state, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+	assert_int_equal(state_record_read(dfd, web_id, &rec), 0);
+	assert_string_equal(rec.cgroup, "tenants/web");
+	assert_true(rec.high == UINT64_MAX);
+	state_record_done(&rec);
+	return log;
+}
+
+static void stop_restores_web_and_cleans(Fixture *f)
+{
+	manager_stop(f->m);
+	assert_string_equal(fake_read(f->cg, "tenants/web/memory.high"), "max\n");
+	assert_int_equal(count_state_files(f), 0);
+}
+
+static void test_corrupt_record_ignored(void **state)
+{
+	Fixture *f = *state;
+	_cleanup_free_ char *log = NULL;
+	char expect[256];
+
+	/* a record for a cgroup that exists no more, and a crash's temporary file */
+	assert_int_equal(mkdir(f->state, 0700), 0);
+	write_record(f, 4000000001ULL, "[Cgroup]\nRoot=/nonexistent\nPath=tenants/gone\nMemoryHigh=max\n");
+	test_write_file(f->state, ".tmp-4000000002", "[Cgroup]\n");
+
+	log = start_with_unusable_web_record(f, "[Cgroup]\nRoot=%s\nPath=tenants/web\nMemoryHigh=lots\n");
+	snprintf(expect, sizeof(expect), "Tenant web: state record %s/%" PRIu64 " is unreadable or corrupt", f->state,
+		 fake_id(f, "tenants/web"));
+	assert_non_null(strstr(log, expect));
+	/* the stale record and the temporary file were cleaned: web's and batch's records are left */
+	assert_false(record_exists(f, 4000000001ULL));
+	assert_int_equal(count_state_files(f), 2);
+	assert_non_null(strstr(log, "cgroup /nonexistent/tenants/gone is gone"));
+	stop_restores_web_and_cleans(f);
+}
+
+static void test_record_of_another_cgroup_ignored(void **state)
+{
+	Fixture *f = *state;
+	_cleanup_free_ char *log = NULL;
+
+	/* same id (a reused inode) but another path: not web's originals */
+	log = start_with_unusable_web_record(f, "[Cgroup]\nRoot=%s\nPath=tenants/old\nMemoryHigh=1048576\nMemoryLow=0\n");
+	assert_non_null(strstr(log, "is for cgroup tenants/old under"));
+	stop_restores_web_and_cleans(f);
+}
+
+static void test_unusable_state_dir_not_fatal(void **state)
+{
+	Fixture *f = *state;
+	_cleanup_free_ char *log = NULL;
+	char notdir[256];
+	Tenant *web;
+
+	/* a regular file where the directory should be */
+	snprintf(notdir, sizeof(notdir), "%s/not-a-dir", f->dir);
+	test_write_file(f->dir, "not-a-dir", "");
+
+	log = start_logged(f, notdir);
+	assert_non_null(strstr(log, "Cannot use state directory"));
+	web = manager_find_tenant(f->m, "web");
+	assert_int_equal(web->state, TENANT_ACTIVE);
+	assert_false(web->recorded);
+	assert_string_equal(fake_read(f->cg, "tenants/web/memory.high"), "1610612736\n");
+	manager_stop(f->m);
+	assert_string_equal(fake_read(f->cg, "tenants/web/memory.high"), "max\n");
+}
+
+static void test_vanished_cgroup_record_removed(void **state)
+{
+	Fixture *f = *state;
+	uint64_t web_id = fake_id(f, "tenants/web");
+	char path[512];
+
+	start(f, false);
+	assert_true(record_exists(f, web_id));
+	snprintf(path, sizeof(path), "%s/tenants/web", f->cg);
+	test_rm_rf(path);
+	run_loop(f->m);
+	assert_int_equal(manager_find_tenant(f->m, "web")->state, TENANT_WAITING);
+	assert_false(record_exists(f, web_id));
+	manager_stop(f->m);
 }
 
 int main(void)
@@ -378,6 +672,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_vanished_cgroup_released, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vanished_during_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_symlink_cgroup_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state_record_written_and_removed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_crash_then_restart_restores_originals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_crash_then_profile_changes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_corrupt_record_ignored, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_record_of_another_cgroup_ignored, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unusable_state_dir_not_fatal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vanished_cgroup_record_removed, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * Originals of the cgroups memqosd manages, kept on disk so that they survive an unclean exit
+ * (SIGKILL, OOM kill, watchdog). Without them a restarted memqosd would take its own leftover
+ * (a squeezed memory.high) for the operator's value and "restore" that on stop.
+ *
+ * The state directory is --state-dir, else the first entry of $RUNTIME_DIRECTORY (systemd's
+ * RuntimeDirectory=memqosd), else /run/memqosd. One file per cgroup, named by its cgroup id in
+ * decimal, parsed with inih:
+ *
+ *   [Cgroup]
+ *   Root=/sys/fs/cgroup        cgroup root memqosd used
+ *   Path=tenants/web           below that root
+ *   MemoryHigh=max             memory.high before memqosd changed anything
+ *   MemoryLow=0                memory.low likewise (absent: memory.low was not readable)
+ *
+ * Records are written atomically: a temporary file in the same directory, fsync, renameat() over
+ * the record, fsync of the directory. Functions return 0 or a negative errno and log nothing.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MEMQOSD_DEFAULT_STATE_DIR "/run/memqosd"
+
+typedef struct StateRecord {
+	uint64_t id;     /* cgroup id (inode of the cgroup directory) = file name */
+	char *root;
+	char *cgroup;
+	uint64_t high;
+	uint64_t low;
+	bool has_low;
+} StateRecord;
+
+void state_record_done(StateRecord *r);
+
+/* The directory to use: arg if given, else $RUNTIME_DIRECTORY's first entry, else the default. */
+int state_dir_path(const char *arg, char **ret);
+
+/* Open the directory (created 0700 if missing, parent must exist) as an O_DIRECTORY fd. */
+int state_dir_open(const char *path, int *ret_fd);
+
+/* Write r (r->id names the file) atomically. */
+int state_record_write(int dir_fd, const StateRecord *r);
+
+/*
+ * Read the record for id. -ENOENT: none. -EBADMSG: it exists but is not a valid record (syntax,
+ * unknown or missing keys, bad numbers, id not matching the name).
+ */
+int state_record_read(int dir_fd, uint64_t id, StateRecord *ret);
+
+/* Remove the record for id; a missing one is not an error. */
+int state_record_remove(int dir_fd, uint64_t id);
+
+/*
+ * The ids of the records in the directory (file names that are cgroup ids; anything else is
+ * skipped). Temporary files a crash left behind are removed. *ret_ids: caller frees.
+ */
+int state_list(int dir_fd, uint64_t **ret_ids, size_t *ret_n);
+
+/* Is r's cgroup still there: Root/Path a directory with inode r->id? 1 yes, 0 no, <0 cannot tell. */
+int state_record_cgroup_exists(const StateRecord *r);
