@@ -7,7 +7,8 @@
 # status` over the system bus; `systemctl reload` applies a valid edit and fails on a broken one
 # while the service stays active on its old configuration; `journalctl MEMQOSD_TENANT=web` finds the
 # tenant's structured records (MESSAGE_ID, MEMQOSD_OLD/NEW/REASON); the catalog explains them;
-# `systemctl stop` restores memory.high.
+# after SIGKILL, Restart=on-failure brings memqosd back and it recovers the original memory.high
+# from its record in RuntimeDirectory=/run/memqosd (preserved); `systemctl stop` restores memory.high.
 #
 #   tests/integration/test-systemd.sh PATH/TO/BUILD/src/memqosd
 #
@@ -103,9 +104,23 @@ check "the refusal's FILE:LINE error is in the journal" contains "$T/journal" "$
 journalctl -x -u memqosd.service MESSAGE_ID=9965b7b149e641bf809380a448bfbd3f --no-pager >"$T/journal" 2>&1
 check "journalctl -x explains the record from the installed catalog" contains "$T/journal" "Subject: memqosd changed memory.high"
 
+# --- SIGKILL: systemd restarts memqosd, which recovers the originals from its RuntimeDirectory= ------
+profile web "[Tenant]\nCgroup=$SCRATCH/web\nPriority=80\nMemoryHighMin=64M\nMemoryHighMax=96M\n"
+WEB_ID=$(stat -c %i "$CGR/web")
+check "the originals are recorded in /run/memqosd (writable under ProtectSystem=strict)" \
+	grep -qx 'MemoryHigh=max' "/run/memqosd/$WEB_ID"
+pid1=$(systemctl show -p MainPID --value memqosd.service)
+systemctl kill -s KILL memqosd.service
+check "Restart=on-failure brings memqosd back after SIGKILL" wait_for 30 bash -c \
+	"p=\$(systemctl show -p MainPID --value memqosd.service); [ \"\$p\" != 0 ] && [ \"\$p\" != $pid1 ] && systemctl is-active --quiet memqosd.service"
+check "RuntimeDirectoryPreserve=yes: the record survived the restart" grep -qx 'MemoryHigh=max' "/run/memqosd/$WEB_ID"
+check "the restarted memqosd journals the recovered originals" wait_for 10 bash -c \
+	"journalctl -u memqosd.service MESSAGE_ID=f909ae316d3f49429bbec851c6ea571f -o verbose --no-pager | grep -q 'MEMQOSD_REASON=recovered after unclean exit'"
+
 # --- stop ---------------------------------------------------------------------------------------------
 check "systemctl stop memqosd succeeds" systemctl stop memqosd.service
-check "stop restored memory.high" file_is "$CGR/web/memory.high" max
+check "stop restored memory.high (the original, also after the SIGKILL and restart)" file_is "$CGR/web/memory.high" max
+check "stop removed the record" [ ! -e "/run/memqosd/$WEB_ID" ]
 jv MESSAGE_ID=580986d16ae8415ca1b49cfd2256b5c2
 check "the restore is journaled" contains "$T/journal" "MEMQOSD_REASON=daemon stopping"
 check "the service ended cleanly (not failed)" bash -c "! systemctl is-failed --quiet memqosd.service"
