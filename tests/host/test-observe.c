@@ -15,6 +15,7 @@
  */
 
 #include <errno.h>
+#include <glob.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -245,10 +246,49 @@ static void test_detect_mode(void **state)
 	assert_non_null(strstr(reason, "BTF"));
 }
 
+/* The patched guest kernel's BTF (tests/vm/build-kernel's cache) must be detected as struct_ops. */
+static void test_detect_mode_patched(void **state)
+{
+	const char *path = getenv("MEMQOSD_PATCHED_VMLINUX");
+	char reason[256], found[4096];
+	glob_t g = {};
+	PolicyMode m;
+
+	(void) state;
+	if (!path) {
+		if (glob("/var/cache/memqosd/kernel/default-*/vmlinux", 0, NULL, &g) != 0 || g.gl_pathc == 0) {
+			globfree(&g);
+			print_message("*** no patched kernel built (tests/vm/build-kernel): struct_ops detection not tested ***\n");
+			skip();
+		}
+		/* A build with patches applied (its "series" file is not empty). */
+		found[0] = 0;
+		for (size_t i = 0; i < g.gl_pathc; i++) {
+			char series[4096];
+			struct stat st;
+
+			(void) snprintf(series, sizeof(series), "%.*s/series",
+					(int) (strrchr(g.gl_pathv[i], '/') - g.gl_pathv[i]), g.gl_pathv[i]);
+			if (stat(series, &st) == 0 && st.st_size > 0)
+				(void) snprintf(found, sizeof(found), "%s", g.gl_pathv[i]);
+		}
+		globfree(&g);
+		if (!found[0]) {
+			print_message("*** no patched kernel built (tests/vm/build-kernel): struct_ops detection not tested ***\n");
+			skip();
+		}
+		path = found;
+	}
+	m = policy_detect_mode(path, reason, sizeof(reason));
+	print_message("%s: mode %s: %s\n", path, policy_mode_to_string(m), reason);
+	assert_int_equal(m, POLICY_MODE_STRUCT_OPS);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_detect_mode),
+		cmocka_unit_test(test_detect_mode_patched),
 		cmocka_unit_test(test_observe_delivers_charges),
 	};
 	_cleanup_(policy_engine_freep) PolicyEngine *probe = NULL;
