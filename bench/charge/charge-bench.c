@@ -23,7 +23,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "cgutil.h"
@@ -41,18 +40,6 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 		return 0;
 	fprintf(stderr, "libbpf: ");
 	return vfprintf(stderr, fmt, ap);
-}
-
-static int has_memcg_ops(void)
-{
-	struct btf *btf = btf__load_vmlinux_btf();
-	int id;
-
-	if (!btf)
-		return -errno;
-	id = btf__find_by_name_kind(btf, "memcg_ops", BTF_KIND_STRUCT);
-	btf__free(btf);
-	return id > 0;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -120,7 +107,7 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	libbpf_set_print(libbpf_print);
 
-	root = getenv("KT_CGROOT") && *getenv("KT_CGROOT") ? getenv("KT_CGROOT") : "/sys/fs/cgroup/memqosd-kt";
+	root = kt_cgroot();
 	if (mkdir(root, 0755) < 0 && errno != EEXIST) {
 		fprintf(stderr, "charge-bench: mkdir %s: %m\n", root);
 		return 2;
@@ -138,7 +125,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	has = has_memcg_ops();
+	has = kt_kernel_has_memcg_ops();
 	if (has < 0) {
 		fprintf(stderr, "charge-bench: cannot read the kernel BTF: %s\n", strerror(-has));
 		return 2;

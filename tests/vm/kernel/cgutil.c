@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <bpf/btf.h>
+
 void kt_check(struct kt_report *r, bool ok, const char *fmt, ...)
 {
 	va_list ap;
@@ -68,6 +70,13 @@ void kt_die(struct kt_report *r, const char *fmt, ...)
 	putchar('\n');
 	fflush(stdout);
 	exit(2);
+}
+
+const char *kt_cgroot(void)
+{
+	const char *e = getenv("KT_CGROOT");
+
+	return e && *e ? e : "/sys/fs/cgroup/memqosd-kt";
 }
 
 void cg_path(char *buf, size_t len, const char *parent, const char *name)
@@ -223,6 +232,18 @@ int cg_id(const char *cg, uint64_t *ret)
 int cg_move(const char *cg, pid_t pid)
 {
 	return cg_write(cg, "cgroup.procs", "%d", (int)pid);
+}
+
+int kt_kernel_has_memcg_ops(void)
+{
+	struct btf *btf = btf__load_vmlinux_btf();
+	int id;
+
+	if (!btf)
+		return -errno;
+	id = btf__find_by_name_kind(btf, "memcg_ops", BTF_KIND_STRUCT);
+	btf__free(btf);
+	return id > 0;
 }
 
 uint64_t kt_now_ns(void)

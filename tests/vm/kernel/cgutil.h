@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * cgroup v2 and workload helpers for the kernel VM tests and the charge benchmark.
+ * cgroup v2, workload and kernel-feature helpers for the kernel VM tests and the charge benchmark.
  * These run inside the qemu guest only (tests/vm/run); never on the host's cgroup tree.
  */
 #pragma once
@@ -25,6 +25,8 @@ int kt_finish(struct kt_report *r);
 void kt_die(struct kt_report *r, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
 
 /* ---- cgroup v2 ---- */
+/* Base of the tests' (and the benchmark's) cgroups inside the guest (KT_CGROOT overrides). */
+const char *kt_cgroot(void);
 int cg_mkdir(const char *path);		  /* removes a leftover tree first */
 int cg_rmtree(const char *path);	  /* depth first; retries while tasks are exiting */
 int cg_write(const char *cg, const char *file, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -66,3 +68,7 @@ int kt_run(const char *cg, const struct kt_work *work, struct kt_result *res);
 
 uint64_t kt_now_ns(void);
 void kt_sleep_ms(unsigned int ms);
+
+/* ---- kernel ---- */
+/* 1 if the running kernel's BTF has struct memcg_ops, 0 if not, <0 if BTF is unreadable. */
+int kt_kernel_has_memcg_ops(void);

@@ -10,8 +10,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <bpf/btf.h>
-
 /* Test programs only: the libbpf print callback cannot carry a context pointer. */
 static bool libbpf_quiet;
 
@@ -38,13 +36,6 @@ void kt_libbpf_setup(void)
 void kt_libbpf_quiet(bool quiet)
 {
 	libbpf_quiet = quiet;
-}
-
-const char *kt_cgroot(void)
-{
-	const char *e = getenv("KT_CGROOT");
-
-	return e && *e ? e : "/sys/fs/cgroup/memqosd-kt";
 }
 
 void kt_test_cgroup(struct kt_report *r, const char *name, char *buf, size_t len)
@@ -89,18 +80,6 @@ void kt_sub_cgroup(struct kt_report *r, const char *parent, const char *name, bo
 	}
 }
 
-int kt_kernel_has_memcg_ops(void)
-{
-	struct btf *btf = btf__load_vmlinux_btf();
-	int id;
-
-	if (!btf)
-		return -errno;
-	id = btf__find_by_name_kind(btf, "memcg_ops", BTF_KIND_STRUCT);
-	btf__free(btf);
-	return id > 0;
-}
-
 void kt_require_memcg_ops(struct kt_report *r)
 {
 	int has = kt_kernel_has_memcg_ops();
@@ -109,6 +88,21 @@ void kt_require_memcg_ops(struct kt_report *r)
 		kt_die(r, "cannot read the kernel's BTF (/sys/kernel/btf/vmlinux): %s", strerror(-has));
 	if (!has)
 		kt_die(r, "struct memcg_ops is not in this kernel's BTF: not a memqosd-patched kernel with CONFIG_MEMCG_BPF=y");
+}
+
+void kt_require_swap(struct kt_report *r)
+{
+	FILE *f = fopen("/proc/swaps", "re");
+	char line[256];
+	int n = 0;
+
+	if (f) {
+		while (fgets(line, sizeof(line), f))
+			n++;
+		fclose(f);
+	}
+	if (n <= 1)
+		kt_die(r, "no swap is active (/proc/swaps); run-suite sets up zram swap for this test");
 }
 
 struct kt *kt_open_or_die(struct kt_report *r)
@@ -174,6 +168,14 @@ uint64_t kt_anomalies(struct kt *s, uint32_t slot)
 	for (int i = 0; i < 5; i++)
 		n += __atomic_load_n(&s->bss->anomaly[i][slot], __ATOMIC_SEQ_CST);
 	return n;
+}
+
+void kt_teardown_links(struct kt *s, const char *base, struct bpf_link *const *links, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		bpf_link__destroy(links[i]);
+	kt__destroy(s);
+	cg_rmtree(base);
 }
 
 struct bpf_link *kt_attach_ops(struct bpf_map *map, int *ret_err)

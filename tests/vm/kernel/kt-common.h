@@ -11,8 +11,6 @@
 #include "kt.h"
 #include "kt.skel.h"
 
-/* Base of the tests' cgroups inside the guest (KT_CGROOT overrides). */
-const char *kt_cgroot(void);
 /* Creates <cgroot>/<name> with the memory controller enabled for its children. */
 void kt_test_cgroup(struct kt_report *r, const char *name, char *buf, size_t len);
 /* Creates <parent>/<name>; with_children: enables +memory in its subtree_control too. */
@@ -23,8 +21,8 @@ void kt_sub_cgroup(struct kt_report *r, const char *parent, const char *name, bo
 void kt_libbpf_setup(void);
 /* Dies loudly (exit 2) unless the running kernel's BTF has struct memcg_ops. */
 void kt_require_memcg_ops(struct kt_report *r);
-/* 1 if the running kernel's BTF has struct memcg_ops, 0 if not, <0 if BTF is unreadable. */
-int kt_kernel_has_memcg_ops(void);
+/* Dies loudly (exit 2) unless a swap device is active (tests 4 and 5 reclaim anonymous memory). */
+void kt_require_swap(struct kt_report *r);
 
 struct kt *kt_open_or_die(struct kt_report *r);
 void kt_load_or_die(struct kt_report *r, struct kt *s);
@@ -35,6 +33,15 @@ int kt_slot(struct kt *s, uint64_t cgid, uint32_t slot);
 void kt_reset_counters(struct kt *s);
 uint64_t kt_cnt(struct kt *s, int tag, int hook, uint32_t slot);
 uint64_t kt_anomalies(struct kt *s, uint32_t slot);
+
+/*
+ * End of a test (or phase): destroys the given links (NULL ones are skipped), then the skeleton,
+ * then the cgroup tree at base.  kt_teardown(s, base, link1, link2, ...) counts the links itself.
+ */
+void kt_teardown_links(struct kt *s, const char *base, struct bpf_link *const *links, size_t n);
+#define kt_teardown(s, base, ...)                                                                  \
+	kt_teardown_links(s, base, (struct bpf_link *const[]){ __VA_ARGS__ },                      \
+			  sizeof((struct bpf_link *const[]){ __VA_ARGS__ }) / sizeof(struct bpf_link *))
 
 /* bpf_map__attach_struct_ops(); returns NULL and sets *ret_err (negative errno) on failure. */
 struct bpf_link *kt_attach_ops(struct bpf_map *map, int *ret_err);

@@ -111,10 +111,6 @@ int main(void)
 		 (unsigned long long)kt_cnt(s, KT_TAG_A, KT_HOOK_CHARGE, 3));
 
 out:
-	bpf_link__destroy(link);
-	bpf_link__destroy(ref1);
-	bpf_link__destroy(ref2);
-	kt__destroy(s);
-	cg_rmtree(base);
+	kt_teardown(s, base, link, ref1, ref2);
 	return kt_finish(&r);
 }

@@ -166,12 +166,6 @@ int main(void)
 	}
 
 out:
-	bpf_link__destroy(la);
-	bpf_link__destroy(lb);
-	bpf_link__destroy(lc);
-	bpf_link__destroy(ref1);
-	bpf_link__destroy(ref2);
-	kt__destroy(s);
-	cg_rmtree(base);
+	kt_teardown(s, base, la, lb, lc, ref1, ref2);
 	return kt_finish(&r);
 }

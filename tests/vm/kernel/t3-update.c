@@ -114,10 +114,6 @@ int main(int argc, char **argv)
 		 (unsigned long long)kt_cnt(s, KT_TAG_B, KT_HOOK_CHARGE, 1), (unsigned long long)s->bss->ref_cnt[1]);
 
 out:
-	bpf_link__destroy(link);
-	bpf_link__destroy(ref1);
-	bpf_link__destroy(ref2);
-	kt__destroy(s);
-	cg_rmtree(base);
+	kt_teardown(s, base, link, ref1, ref2);
 	return kt_finish(&r);
 }

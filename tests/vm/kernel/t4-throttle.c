@@ -19,20 +19,6 @@
 #define MiB (1024ull * 1024)
 #define RATIO 1.5
 
-static bool have_swap(void)
-{
-	FILE *f = fopen("/proc/swaps", "re");
-	char line[256];
-	int n = 0;
-
-	if (!f)
-		return false;
-	while (fgets(line, sizeof(line), f))
-		n++;
-	fclose(f);
-	return n > 1;
-}
-
 static void phase(struct kt_report *r, const char *s1, const char *s2, unsigned int ms, double *rate1,
 		  double *rate2)
 {
@@ -75,8 +61,7 @@ int main(int argc, char **argv)
 
 	kt_libbpf_setup();
 	kt_require_memcg_ops(&r);
-	if (!have_swap())
-		kt_die(&r, "no swap is active (/proc/swaps); run-suite sets up zram swap for this test");
+	kt_require_swap(&r);
 	kt_test_cgroup(&r, "t4", base, sizeof(base));
 	kt_sub_cgroup(&r, base, "s1", false, s1, sizeof(s1), &id1);
 	kt_sub_cgroup(&r, base, "s2", false, s2, sizeof(s2), &id2);
@@ -128,9 +113,6 @@ int main(int argc, char **argv)
 	kt_check(&r, r2p >= r2b / RATIO, "s2 (policy returning 0) is not slowed: %.2fx of its baseline", r2p / r2b);
 
 out:
-	bpf_link__destroy(l1);
-	bpf_link__destroy(l2);
-	kt__destroy(s);
-	cg_rmtree(base);
+	kt_teardown(s, base, l1, l2);
 	return kt_finish(&r);
 }

@@ -23,20 +23,6 @@ struct outcome {
 	uint64_t hook_low, hook_min;
 };
 
-static bool have_swap(void)
-{
-	FILE *f = fopen("/proc/swaps", "re");
-	char line[256];
-	int n = 0;
-
-	if (!f)
-		return false;
-	while (fgets(line, sizeof(line), f))
-		n++;
-	fclose(f);
-	return n > 1;
-}
-
 static void run_phase(struct kt_report *r, const char *name, bool policy, struct outcome *o)
 {
 	struct kt_work hold = { .bytes = 48 * MiB, .hold = true };
@@ -86,9 +72,7 @@ static void run_phase(struct kt_report *r, const char *name, bool policy, struct
 		(unsigned long long)(o->v_after / 1024), (unsigned long long)o->v_low,
 		(unsigned long long)o->p_max_events, (unsigned long long)o->hook_low,
 		(unsigned long long)o->hook_min);
-	bpf_link__destroy(link);
-	kt__destroy(s);
-	cg_rmtree(base);
+	kt_teardown(s, base, link);
 }
 
 int main(void)
@@ -98,8 +82,7 @@ int main(void)
 
 	kt_libbpf_setup();
 	kt_require_memcg_ops(&r);
-	if (!have_swap())
-		kt_die(&r, "no swap is active (/proc/swaps); run-suite sets up zram swap for this test");
+	kt_require_swap(&r);
 
 	run_phase(&r, "t5-none", false, &none);
 	run_phase(&r, "t5-prot", true, &prot);

@@ -116,9 +116,6 @@ int main(void)
 	kt_check(&r, s->bss->ref_calls[1] > 0 && s->bss->ref_cnt[1] > 0,
 		 "fentry try_charge_memcg/page_counter_try_charge count the cgroup's charges (%llu, %llu)",
 		 (unsigned long long)s->bss->ref_calls[1], (unsigned long long)s->bss->ref_cnt[1]);
-	bpf_link__destroy(ref1);
-	bpf_link__destroy(ref2);
-	kt__destroy(s);
-	cg_rmtree(base);
+	kt_teardown(s, base, ref1, ref2);
 	return kt_finish(&r);
 }
