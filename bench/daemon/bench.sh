@@ -30,14 +30,14 @@ trial() { # trial memqosd|poller -> prints latency in ms (or "timeout")
 		tenant "$W/conf" H 90 64M 400M; tenant "$W/conf" L 10 64M 400M
 		start_daemon "$W/conf" > /dev/null || return
 	fi
-	run_in mq/L "$HOG" L 300 30 > /dev/null &
+	run_in mq/L "$HOG" L 260 30 > /dev/null &
 	lp=$!
 	sleep 4
 	"$W/probe" 20 "$CG/mq/H" "$CG/mq/L" "$CG/mq/H" > "$W/probe.out" &
 	pp=$!
 	while ! grep -q ready "$W/probe.out"; do sleep 0.05; done
 	[ "$1" = poller ] && { "$W/poller" --act "$CG/mq" 33554432 1000 25 "$CG/mq/H" "$CG/mq/L" > /dev/null & pol=$!; }
-	run_in mq/H "$HOG" H 200 30 > /dev/null &
+	run_in mq/H "$HOG" H 160 30 > /dev/null &
 	hp=$!
 	wait $pp
 	sed -n 's/latency_ms=\([0-9.]*\).*/\1/p; s/latency_ms=timeout.*/timeout/p' "$W/probe.out"
@@ -73,11 +73,12 @@ for i in $(seq 1 "$NT"); do
 	dirs="$dirs $CG/idle/$n"
 done
 t0=$(date +%s.%N)
-start_daemon "$W/iconf" > /dev/null || { echo "daemon did not start with $NT tenants"; exit 1; }
+START_WAIT=6000 start_daemon "$W/iconf" > /dev/null || { echo "daemon did not start with $NT tenants"; exit 1; }
 for _ in $(seq 1 600); do grep -q "memqosd started" "$W/daemon.log" && break; sleep 0.5; done
 startup=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 mode=$(sed -n 's/.*Policy mode \([a-z_-]*\).*/\1/p' "$W/daemon.log" | head -n 1)
 sleep 5
+attached=$(grep -c "policy priority (struct_ops)\|policy priority (tracing)" "$W/daemon.log")
 c0=$(cpu_ms "$DAEMON_PID"); sleep "$IDLE"; c1=$(cpu_ms "$DAEMON_PID")
 d_cpu=$(( (c1 - c0) * 60 / IDLE ))
 stop_daemon
@@ -127,7 +128,8 @@ printf "    %-40s %6s   (mean %s vs %s ms; memqosd acted before the over-high ev
 	"$(mean "$W/lat-memqosd")" "$(mean "$W/lat-poller")" "$(ahead "$W/lat-memqosd")"
 echo
 echo "(b) CPU time per minute, $NT idle tenants          ms/min"
-printf "    %-40s %6s   (start-up with %s tenants: %ss)\n" "memqosd ($mode)" "$d_cpu" "$NT" "$startup"
+printf "    %-40s %6s   (start-up with %s tenants: %ss; %s of them with a BPF policy)\n" "memqosd ($mode)" \
+	"$d_cpu" "$NT" "$startup" "$attached"
 printf "    %-40s %6s\n" "senpai-style 1 s poller" "$p_cpu"
 printf "    %-40s %6s   (CPU time resolution 10 ms per %ss)\n" "poller / memqosd" \
 	"$(ratio "$p_cpu" "$d_cpu" $(( 10 * 60 / IDLE )))" "$IDLE"

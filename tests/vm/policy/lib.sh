@@ -67,10 +67,10 @@ Policy=${6:-priority}
 EOC
 }
 
-start_daemon() { # start_daemon CONFDIR
+start_daemon() { # start_daemon CONFDIR   (waits START_WAIT x 0.1 s, default 100, for "started")
 	"$MEMQOSD" --config-dir "$1" > "$W/daemon.log" 2>&1 &
 	DAEMON_PID=$!
-	for _ in $(seq 1 100); do
+	for _ in $(seq 1 "${START_WAIT:-100}"); do
 		grep -q "memqosd started" "$W/daemon.log" 2>/dev/null && return 0
 		kill -0 "$DAEMON_PID" 2>/dev/null || break
 		sleep 0.1
