@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/statfs.h>
 #include <linux/magic.h>
 #include <unistd.h>
@@ -667,6 +668,35 @@ static void hook_housekeeping(Manager *m, void *userdata)
 	note(cl, CONTROL_EVENT_TICK, NULL);
 }
 
+/*
+ * Each struct_ops tenant holds about a dozen fds (its maps, programs, BTF and link): 1,000 tenants
+ * do not fit the default soft limit of 1024. Raise the soft limit to the hard one, and the hard one
+ * to fs.nr_open when allowed, as systemd does for its own daemons.
+ */
+static void bump_nofile(const Logger *log)
+{
+	struct rlimit rl;
+	unsigned long nr_open = 0;
+	FILE *f;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	f = fopen("/proc/sys/fs/nr_open", "re");
+	if (f) {
+		if (fscanf(f, "%lu", &nr_open) != 1)
+			nr_open = 0;
+		fclose(f);
+	}
+	if (nr_open > rl.rlim_max &&
+	    setrlimit(RLIMIT_NOFILE, &(struct rlimit) { .rlim_cur = nr_open, .rlim_max = nr_open }) >= 0) {
+		(void) log_debug(log, "RLIMIT_NOFILE raised to %lu", nr_open);
+		return;
+	}
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) >= 0)
+		(void) log_debug(log, "RLIMIT_NOFILE soft limit raised to %llu", (unsigned long long) rl.rlim_max);
+}
+
 static bool is_cgroup2(const char *path)
 {
 	struct statfs sfs;
@@ -717,6 +747,7 @@ int control_loop_install(Manager *m, ControlLoop **ret)
 	(void) sd_event_source_set_enabled(cl->wakeup, SD_EVENT_OFF);
 	(void) sd_event_source_set_description(cl->wakeup, "control-wakeup");
 
+	bump_nofile(&m->log);
 	cl->mode = policy_detect_mode(NULL, cl->mode_reason, sizeof(cl->mode_reason));
 	if (cl->mode != POLICY_MODE_PSI_ONLY && m->cgroup_root_arg && !is_cgroup2(m->cgroup_root_arg)) {
 		/* A test tree of plain directories: inode numbers there are no cgroup ids. */
