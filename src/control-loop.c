@@ -23,6 +23,9 @@
 
 /* Over-high sleep floor the priority policy applies to outranked tenants while it matters. */
 #define CONTROL_DELAY_FLOOR_MS 50
+/* At most this many extra bounded reclaim rounds after an interrupted write (then the kernel's own
+ * over-high reclaim on the tenant's charges has to do, and the controller gets its turn again). */
+#define MAX_CONTINUATIONS 6
 /* Signal that interrupts a memory.high write stuck in reclaim (only ever sent to a writer thread). */
 #define WRITE_INTERRUPT_SIGNAL (SIGRTMIN + 2)
 
@@ -32,6 +35,7 @@ typedef struct TenantControl {
 	uint64_t last_pressure_usec;
 	uint64_t last_write_usec;
 	bool busy;                      /* a write is in flight */
+	unsigned continuations;         /* reclaim rounds after an interrupted write (bounded) */
 } TenantControl;
 
 typedef struct WriteJob {
@@ -45,6 +49,7 @@ typedef struct WriteJob {
 	int result;
 	bool done;                      /* under cl->lock */
 	bool interrupted;
+	bool continuation;              /* same value again, to keep reclaiming after an interrupt */
 	pthread_t thread;
 	sd_event_source *timeout;
 } WriteJob;
@@ -257,6 +262,8 @@ static Tenant *find_tenant_id(ControlLoop *cl, const char *name, uint32_t tenant
 	return t;
 }
 
+static bool start_job(ControlLoop *cl, Tenant *t, uint64_t new_high, const char *reason, bool continuation);
+
 static int on_write_done(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
 	ControlLoop *cl = userdata;
@@ -290,7 +297,26 @@ static int on_write_done(sd_event_source *s, int fd, uint32_t revents, void *use
 			tc->last_write_usec = now_usec(cl);
 			if (job->interrupted && job->result == -EINTR)
 				job->result = 0; /* the limit was set before the reclaim that got interrupted */
-			(void) manager_high_written(cl->m, t, job->old_high, job->new_high, job->reason, job->result);
+			if (!job->continuation || job->result < 0)
+				(void) manager_high_written(cl->m, t, job->old_high, job->new_high, job->reason,
+							    job->result);
+			/*
+			 * Interrupted while still above the new limit: a tenant that only touches memory
+			 * it already has never charges, so nothing else would reclaim it. Write the same
+			 * value again (another bounded round of reclaim) until it is below, as long as
+			 * the limit is still ours.
+			 */
+			if (!job->continuation)
+				tc->continuations = 0;
+			if (job->interrupted && job->result >= 0 && tc_of(t) && t->high == job->new_high &&
+			    tc->continuations < MAX_CONTINUATIONS &&
+			    !cl->m->dry_run && manager_tenant_refresh(cl->m, t) >= 0 && tc_of(t) &&
+			    t->current > job->new_high) {
+				(void) log_debug(&cl->m->log, "Tenant %s: still %llu bytes above memory.high, reclaiming on",
+						 t->config->name, (unsigned long long) (t->current - job->new_high));
+				if (start_job(cl, t, job->new_high, job->reason, /* continuation= */ true))
+					tc->continuations++;
+			}
 		}
 		job_free(job);
 		schedule_decision(cl);
@@ -298,33 +324,27 @@ static int on_write_done(sd_event_source *s, int fd, uint32_t revents, void *use
 	return 0;
 }
 
-static void apply_action(ControlLoop *cl, Tenant *t, const ControlAction *a)
+/* Start an off-loop write of memory.high; false if that could not be set up. */
+static bool start_job(ControlLoop *cl, Tenant *t, uint64_t new_high, const char *reason, bool continuation)
 {
 	Manager *m = cl->m;
 	TenantControl *tc = t->policy_data;
 	WriteJob *job;
 	int r;
 
-	/* Raising, or lowering to a value the usage is below, reclaims nothing: write on the loop. */
-	if (m->dry_run || a->new_high >= t->current) {
-		r = manager_apply_high(m, t, a->new_high, a->text);
-		if (r >= 0 && tc_of(t))
-			tc->last_write_usec = now_usec(cl);
-		return;
-	}
-
 	job = calloc(1, sizeof(*job));
 	if (!job)
-		goto fail;
+		return false;
 	*job = (WriteJob) {
 		.cl = cl,
 		.tenant = strdup(t->config->name),
 		.tenant_id = tc->tenant_id,
 		.fd = fcntl(t->cg_fd, F_DUPFD_CLOEXEC, 3),
 		.old_high = t->high,
-		.new_high = a->new_high,
+		.new_high = new_high,
+		.continuation = continuation,
 	};
-	(void) snprintf(job->reason, sizeof(job->reason), "%s", a->text);
+	(void) snprintf(job->reason, sizeof(job->reason), "%s", reason);
 	if (!job->tenant || job->fd < 0)
 		goto fail;
 	r = sd_event_add_time_relative(m->event, &job->timeout, CLOCK_MONOTONIC, params(cl)->write_timeout_usec, 0,
@@ -337,9 +357,27 @@ static void apply_action(ControlLoop *cl, Tenant *t, const ControlAction *a)
 	tc->busy = true;
 	job->next = cl->jobs;
 	cl->jobs = job;
-	return;
+	return true;
 fail:
 	job_free(job);
+	return false;
+}
+
+static void apply_action(ControlLoop *cl, Tenant *t, const ControlAction *a)
+{
+	Manager *m = cl->m;
+	TenantControl *tc = t->policy_data;
+	int r;
+
+	/* Raising, or lowering to a value the usage is below, reclaims nothing: write on the loop. */
+	if (m->dry_run || a->new_high >= t->current) {
+		r = manager_apply_high(m, t, a->new_high, a->text);
+		if (r >= 0 && tc_of(t))
+			tc->last_write_usec = now_usec(cl);
+		return;
+	}
+	if (start_job(cl, t, a->new_high, a->text, /* continuation= */ false))
+		return;
 	(void) log_warning(&m->log, "Tenant %s: cannot start the memory.high write off the loop, writing in place",
 			   t->config->name);
 	r = manager_apply_high(m, t, a->new_high, a->text);

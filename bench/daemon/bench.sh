@@ -30,14 +30,14 @@ trial() { # trial memqosd|poller -> prints latency in ms (or "timeout")
 		tenant "$W/conf" H 90 64M 400M; tenant "$W/conf" L 10 64M 400M
 		start_daemon "$W/conf" > /dev/null || return
 	fi
-	run_in mq/L "$HOG" L 260 30 > /dev/null &
+	run_in mq/L "$HOG" L 260 30 random > /dev/null &
 	lp=$!
 	sleep 4
 	"$W/probe" 20 "$CG/mq/H" "$CG/mq/L" "$CG/mq/H" > "$W/probe.out" &
 	pp=$!
 	while ! grep -q ready "$W/probe.out"; do sleep 0.05; done
 	[ "$1" = poller ] && { "$W/poller" --act "$CG/mq" 33554432 1000 25 "$CG/mq/H" "$CG/mq/L" > /dev/null & pol=$!; }
-	run_in mq/H "$HOG" H 160 30 > /dev/null &
+	run_in mq/H "$HOG" H 160 30 random > /dev/null &
 	hp=$!
 	wait $pp
 	sed -n 's/latency_ms=\([0-9.]*\).*/\1/p; s/latency_ms=timeout.*/timeout/p' "$W/probe.out"
@@ -97,10 +97,10 @@ phase() { # phase NAME -> "high_rate low_rate"
 		tenant "$W/conf" high 90 192M 480M; tenant "$W/conf" low 10 64M 480M
 		start_daemon "$W/conf" > /dev/null ;;
 	esac
-	run_in mq/low "$HOG" low 360 "$DUR" > "$W/c-low.out" &
+	run_in mq/low "$HOG" low 360 "$DUR" random > "$W/c-low.out" &
 	b=$!
 	sleep 3 # low fills the parent first, high arrives and needs the room (as in tests/vm/policy/t1)
-	run_in mq/high "$HOG" high 360 "$DUR" > "$W/c-high.out" &
+	run_in mq/high "$HOG" high 360 "$DUR" random > "$W/c-high.out" &
 	a=$!
 	wait $a $b
 	[ "$1" = memqosd ] && stop_daemon

@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Memory hog for the policy VM tests: keeps a working set of SIZE MiB of anonymous, incompressible
- * memory hot by writing one byte per page in passes, for SECONDS, then prints how much it touched:
+ * Memory hog for the policy VM tests: keeps a working set of SIZE MiB of anonymous memory hot by
+ * writing one byte per page in passes, for SECONDS, then prints how much it touched (with "random",
+ * pages are first filled with pseudo-random words, so zram swap cannot compress them):
  *   hog NAME: mib=TOUCHED seconds=S rate=MIB_PER_S passes=P
  * Under memory.high throttling or reclaim the rate drops; that is what the tests compare.
- *   hog NAME SIZE_MIB SECONDS
+ *   hog NAME SIZE_MIB SECONDS [random]
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <time.h>
 
@@ -22,13 +24,15 @@ static double now(void)
 int main(int argc, char *argv[])
 {
 	unsigned long size, pages, touched = 0, passes = 0, x = 88172645463325252UL;
+	int random_fill;
 	double seconds, start, end;
 	char *p;
 
-	if (argc != 4) {
-		fprintf(stderr, "usage: hog NAME SIZE_MIB SECONDS\n");
+	if (argc != 4 && argc != 5) {
+		fprintf(stderr, "usage: hog NAME SIZE_MIB SECONDS [random]\n");
 		return 2;
 	}
+	random_fill = argc == 5 && !strcmp(argv[4], "random");
 	size = strtoul(argv[2], NULL, 10) << 20;
 	seconds = strtod(argv[3], NULL);
 	pages = size / 4096;
@@ -43,7 +47,7 @@ int main(int argc, char *argv[])
 		for (unsigned long i = 0; i < pages; i++) {
 			/* First touch fills the page with pseudo-random words: incompressible, so zram
 			 * swap costs real memory and real time, as it would with real data. */
-			if (passes == 0)
+			if (passes == 0 && random_fill)
 				for (unsigned long w = 0; w < 4096 / sizeof(unsigned long); w++) {
 					x ^= x << 13;
 					x ^= x >> 7;

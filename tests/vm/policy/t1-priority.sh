@@ -9,9 +9,8 @@
 
 DUR=${MEMQOSD_T1_SECONDS:-20}
 WS=360
-# The low tenant starts first and fills the parent; the important one arrives HEADSTART later and
-# needs the room (without the head start, who ends up resident is a coin toss in either setup).
-HEADSTART=3
+# Optionally the low tenant starts first (HEADSTART seconds) and the important one arrives later.
+HEADSTART=${MEMQOSD_T1_HEADSTART:-0}
 
 mkparent mq 512M
 mkdir -p "$CG/mq/high" "$CG/mq/low"
@@ -31,9 +30,6 @@ phase_a 1
 
 echo "# phase B: memqosd, ${DUR}s"
 conf "$W/conf" "$CG/mq"
-# Decisive steps: squeeze the low tenant to its minimum in two or three writes (the defaults take
-# ten 32M steps, each a synchronous reclaim that is slow under TCG).
-printf 'StepPercent=50\nHeadroom=256M\n' >> "$W/conf/memqosd.conf"
 tenant "$W/conf" high 90 192M 480M
 tenant "$W/conf" low 10 64M 480M
 start_daemon "$W/conf" || finish
