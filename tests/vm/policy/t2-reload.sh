@@ -53,8 +53,10 @@ check "same link ids after the swap (updated in place, never detached)" \
 	test "$(cut -d' ' -f1 "$W/links.after")" = "$(cut -d' ' -f1 "$W/links.before")"
 check "exactly one link now points at a new struct_ops map" \
 	test "$(cat "$W/links.before" "$W/links.after" | sort | uniq -u | wc -l)" = 2
-n=$(wc -l < "$W/samples"); bad=$(grep -cvx 2 "$W/samples")
-echo "# $n samples of the attached policy count during the reload, $bad not 2"
+# A sample of 3 is legitimate: the new struct_ops map is loaded before the link is switched to
+# it and the old one is freed after. Fewer than 2 (or no number) would be a window without a policy.
+n=$(wc -l < "$W/samples"); bad=$(awk '!/^[0-9]+$/ || $1 < 2' "$W/samples" | wc -l)
+echo "# $n samples of the policy count during the reload (distribution: $(sort -n "$W/samples" | uniq -c | tr -s ' \n' ' ')), $bad below 2"
 check "never fewer than two policies attached during the reload ($n samples)" test "$n" -gt 0 -a "$bad" = 0
 before=$(sed -n 's/.*Tenant low: policy now.*charges \([0-9]*\) -> \([0-9]*\).*/\1/p' "$W/daemon.log")
 after=$(sed -n 's/.*Tenant low: policy now.*charges \([0-9]*\) -> \([0-9]*\).*/\2/p' "$W/daemon.log")
