@@ -13,7 +13,7 @@
  *    may change between the program and the test (an interrupt charging on this CPU, preemption): a
  *    rare charge is then misjudged. Charges past the stock are counted exactly per tenant, near
  *    memory.max goes to the ring buffer (coalesced), the charge itself only as a sample. On a kernel
- *    whose stock layout differs from 6.12's (6.16 keeps several memcgs per CPU) it cannot tell and
+ *    whose stock layout differs from 6.12's (6.18's keeps several memcgs per CPU) it cannot tell and
  *    counts every charge, stock hits included.
  *  - fexit/try_charge_memcg: failed charges (always past the stock), to the ring buffer (coalesced).
  *  - fentry/mem_cgroup_handle_over_high (6.12) or __mem_cgroup_handle_over_high (6.13+): entered on
@@ -56,7 +56,7 @@ extern struct memcg_stock_pcp memcg_stock __ksym __weak;
 /*
  * Whether try_charge_memcg(memcg, .., nr_pages), entered now on this CPU, will be served by
  * consume_stock(): the stock caches this memcg and holds enough pages. False when this kernel's stock
- * is not 6.12's (the CO-RE checks fail on 6.16's arrays): every charge then counts.
+ * is not 6.12's (the CO-RE checks fail on 6.18's arrays): every charge then counts.
  */
 static __always_inline bool served_by_stock(struct mem_cgroup *memcg, unsigned int nr_pages)
 {
