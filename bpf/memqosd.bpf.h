@@ -54,7 +54,7 @@ static __always_inline __u64 memqosd_memcg_cgroup_id(struct mem_cgroup *memcg)
 }
 
 /*
- * The managed tenant a memcg belongs to: the memcg itself or its nearest ancestor (at most
+ * The managed tenant a cgroup belongs to: the cgroup itself or its nearest ancestor (at most
  * MEMQOSD_ANCESTOR_DEPTH levels up) found in memqosd_tenants. 0 if none.
  */
 static __always_inline __u32 memqosd_tenant_of_css(struct cgroup_subsys_state *css, __u64 *ret_cgid)
@@ -72,11 +72,19 @@ static __always_inline __u32 memqosd_tenant_of_css(struct cgroup_subsys_state *c
 	return 0;
 }
 
-static __always_inline __u32 memqosd_tenant_of_memcg(struct mem_cgroup *memcg, __u64 *ret_cgid)
+/*
+ * What every hook of the tracing policy starts with: the managed tenant a memory cgroup (its css, as
+ * &memcg->css or a task's memory css; NULL allowed) belongs to, and that tenant's counters. Returns
+ * NULL when the cgroup is no tenant's (nor below one); otherwise sets *ret_tenant and *ret_cgid (the
+ * cgroup id of the tenant's cgroup, which events carry).
+ */
+static __always_inline struct memqosd_tenant_stats *memqosd_traced_tenant(struct cgroup_subsys_state *css,
+									   __u32 *ret_tenant, __u64 *ret_cgid)
 {
-	if (!memcg)
-		return 0;
-	return memqosd_tenant_of_css((struct cgroup_subsys_state *) &memcg->css, ret_cgid);
+	__u32 tenant = memqosd_tenant_of_css(css, ret_cgid);
+
+	*ret_tenant = tenant;
+	return tenant ? memqosd_stats_of(tenant) : NULL;
 }
 
 /*

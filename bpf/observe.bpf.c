@@ -4,8 +4,18 @@
  * fentry). One instance serves all tenants; it reports only cgroups the daemon put in
  * memqosd_tenants (or their descendants).
  *
- *  - fexit/try_charge_memcg: every charge past the per-CPU stock. Counted exactly per tenant;
- *    failures and "near memory.max" go to the ring buffer (coalesced), successes only as a sample.
+ *  - fentry/try_charge_memcg: the charges that go past the per-CPU charge stock, the same ones the
+ *    struct_ops policy's charge hook sees. try_charge_memcg() is entered for every charge, and in
+ *    6.12 its first step, consume_stock() (inlined, so not traceable itself), serves most of them
+ *    from pages the CPU charged ahead in batches of MEMCG_CHARGE_BATCH; the page counters, the limits
+ *    and the struct_ops hook are only reached when it cannot. The program evaluates consume_stock()'s
+ *    test on this CPU's stock (memcg_stock) on entry and ignores the charges it will serve. The stock
+ *    may change between the program and the test (an interrupt charging on this CPU, preemption): a
+ *    rare charge is then misjudged. Charges past the stock are counted exactly per tenant, near
+ *    memory.max goes to the ring buffer (coalesced), the charge itself only as a sample. On a kernel
+ *    whose stock layout differs from 6.12's (6.18's keeps several memcgs per CPU) it cannot tell and
+ *    counts every charge, stock hits included.
+ *  - fexit/try_charge_memcg: failed charges (always past the stock), to the ring buffer (coalesced).
  *  - fentry/mem_cgroup_handle_over_high (6.12) or __mem_cgroup_handle_over_high (6.13+): entered on
  *    many returns to user space with nothing over the limit, so only entries with the task's
  *    memcg_nr_pages_over_high set count as over-high throttling. The loader enables whichever of
@@ -18,8 +28,10 @@
  * 6.18 build host) get the tracepoint flavour instead, from the memcg tracepoints of 6.13+
  * (the loader picks one flavour at load time):
  *  - tp_btf/mod_memcg_lruvec_state: positive NR_ANON_MAPPED / NR_FILE_PAGES deltas of a memcg,
- *    i.e. memory newly accounted to it, reported as CHARGE (pages = the delta). Charge failures and
- *    over-high throttling are not visible there: memory.events and PSI cover them.
+ *    i.e. memory newly accounted to it, reported as CHARGE (pages = the delta). These are not the
+ *    charges of the fentry flavour: the counter then counts accounting updates (about one per page
+ *    mapped), not charges past the stock. Charge failures and over-high throttling are not visible
+ *    there: memory.events and PSI cover them.
  *  - tp_btf/count_memcg_events: PGSTEAL_* (pages reclaimed from the memcg) as RECLAIM.
  */
 
@@ -35,32 +47,67 @@ char LICENSE[] SEC("license") = "GPL";
 /* Usage at or above this fraction of memory.max (per mille) is "near max". */
 const volatile __u32 near_max_permille = 950;
 
-SEC("fexit/try_charge_memcg")
-int BPF_PROG(observe_charge, struct mem_cgroup *memcg, gfp_t gfp_mask, unsigned int nr_pages, int ret)
+/* MEMCG_CHARGE_BATCH of 6.12 (include/linux/memcontrol.h; a macro, so not in BTF). */
+#define KERNEL_MEMCG_CHARGE_BATCH 64U
+
+/* The per-CPU charge stock of mm/memcontrol.c; 6.12's layout (one cached memcg per CPU). */
+extern struct memcg_stock_pcp memcg_stock __ksym __weak;
+
+/*
+ * Whether try_charge_memcg(memcg, .., nr_pages), entered now on this CPU, will be served by
+ * consume_stock(): the stock caches this memcg and holds enough pages. False when this kernel's stock
+ * is not 6.12's (the CO-RE checks fail on 6.18's arrays): every charge then counts.
+ */
+static __always_inline bool served_by_stock(struct mem_cgroup *memcg, unsigned int nr_pages)
+{
+	struct memcg_stock_pcp *stock;
+
+	if (!bpf_ksym_exists(&memcg_stock) || !bpf_core_field_exists(struct memcg_stock_pcp, cached) ||
+	    !bpf_core_field_exists(struct memcg_stock_pcp, nr_pages))
+		return false;
+	if (nr_pages > KERNEL_MEMCG_CHARGE_BATCH)
+		return false;
+	stock = bpf_this_cpu_ptr(&memcg_stock);
+	return BPF_CORE_READ(stock, cached) == memcg && BPF_CORE_READ(stock, nr_pages) >= nr_pages;
+}
+
+SEC("fentry/try_charge_memcg")
+int BPF_PROG(observe_charge, struct mem_cgroup *memcg, gfp_t gfp_mask, unsigned int nr_pages)
 {
 	struct memqosd_tenant_stats *st;
 	__u64 cgid = 0, usage, max;
 	__u32 tenant;
 
-	tenant = memqosd_tenant_of_memcg(memcg, &cgid);
-	if (!tenant)
-		return 0;
-	st = memqosd_stats_of(tenant);
+	if (served_by_stock(memcg, nr_pages))
+		return 0; /* the common case; the struct_ops hook does not see these either */
+	st = memqosd_traced_tenant(&memcg->css, &tenant, &cgid);
 	if (!st)
 		return 0;
 
 	__sync_fetch_and_add(&st->charges, 1);
 	__sync_fetch_and_add(&st->charge_pages, nr_pages);
-	if (ret != 0) {
-		__sync_fetch_and_add(&st->charge_fails, 1);
-		memqosd_emit(tenant, cgid, MEMQOSD_EV_CHARGE_FAIL, nr_pages, 0, 0, true);
-		return 0;
-	}
-
+	/* Before the charge: the usage it will bring. */
 	memqosd_memcg_usage(memcg, &usage, &max);
-	if (memqosd_near_max(usage, max, near_max_permille))
-		memqosd_emit(tenant, cgid, MEMQOSD_EV_NEAR_MAX, usage, max, 0, true);
+	if (memqosd_near_max(usage + nr_pages, max, near_max_permille))
+		memqosd_emit(tenant, cgid, MEMQOSD_EV_NEAR_MAX, usage + nr_pages, max, 0, true);
 	memqosd_emit(tenant, cgid, MEMQOSD_EV_CHARGE, nr_pages, 0, 0, true);
+	return 0;
+}
+
+SEC("fexit/try_charge_memcg")
+int BPF_PROG(observe_charge_fail, struct mem_cgroup *memcg, gfp_t gfp_mask, unsigned int nr_pages, int ret)
+{
+	struct memqosd_tenant_stats *st;
+	__u64 cgid = 0;
+	__u32 tenant;
+
+	if (ret == 0)
+		return 0;
+	st = memqosd_traced_tenant(&memcg->css, &tenant, &cgid);
+	if (!st)
+		return 0;
+	__sync_fetch_and_add(&st->charge_fails, 1);
+	memqosd_emit(tenant, cgid, MEMQOSD_EV_CHARGE_FAIL, nr_pages, 0, 0, true);
 	return 0;
 }
 
@@ -78,10 +125,7 @@ static __always_inline int over_high(void)
 		return 0; /* the common case: a return to user space with nothing over memory.high */
 
 	css = BPF_CORE_READ(task, cgroups, subsys[bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id)]);
-	tenant = memqosd_tenant_of_css(css, &cgid);
-	if (!tenant)
-		return 0;
-	st = memqosd_stats_of(tenant);
+	st = memqosd_traced_tenant(css, &tenant, &cgid);
 	if (!st)
 		return 0;
 	__sync_fetch_and_add(&st->over_high, 1);
@@ -109,10 +153,7 @@ int BPF_PROG(observe_reclaim, struct mem_cgroup *memcg, unsigned long nr_pages, 
 	__u64 cgid = 0;
 	__u32 tenant;
 
-	tenant = memqosd_tenant_of_memcg(memcg, &cgid);
-	if (!tenant)
-		return 0;
-	st = memqosd_stats_of(tenant);
+	st = memqosd_traced_tenant(&memcg->css, &tenant, &cgid);
 	if (!st)
 		return 0;
 	__sync_fetch_and_add(&st->reclaims, 1);
@@ -122,14 +163,6 @@ int BPF_PROG(observe_reclaim, struct mem_cgroup *memcg, unsigned long nr_pages, 
 }
 
 /* ---- tracepoint flavour (no BPF trampolines) ---- */
-
-static __always_inline struct memqosd_tenant_stats *tp_tenant(struct mem_cgroup *memcg, __u32 *tenant, __u64 *cgid)
-{
-	*tenant = memqosd_tenant_of_memcg(memcg, cgid);
-	if (!*tenant)
-		return NULL;
-	return memqosd_stats_of(*tenant);
-}
 
 SEC("tp_btf/mod_memcg_lruvec_state")
 int BPF_PROG(observe_tp_charge, struct mem_cgroup *memcg, int item, int val)
@@ -143,7 +176,7 @@ int BPF_PROG(observe_tp_charge, struct mem_cgroup *memcg, int item, int val)
 	if (item != bpf_core_enum_value(enum node_stat_item, NR_ANON_MAPPED) &&
 	    item != bpf_core_enum_value(enum node_stat_item, NR_FILE_PAGES))
 		return 0;
-	st = tp_tenant(memcg, &tenant, &cgid);
+	st = memqosd_traced_tenant(&memcg->css, &tenant, &cgid);
 	if (!st)
 		return 0;
 	__sync_fetch_and_add(&st->charges, 1);
@@ -167,7 +200,7 @@ int BPF_PROG(observe_tp_reclaim, struct mem_cgroup *memcg, int item, unsigned lo
 	if (item != bpf_core_enum_value(enum vm_event_item, PGSTEAL_DIRECT) &&
 	    item != bpf_core_enum_value(enum vm_event_item, PGSTEAL_KSWAPD))
 		return 0;
-	st = tp_tenant(memcg, &tenant, &cgid);
+	st = memqosd_traced_tenant(&memcg->css, &tenant, &cgid);
 	if (!st)
 		return 0;
 	__sync_fetch_and_add(&st->reclaims, 1);

@@ -14,8 +14,10 @@
  *    important tenant is under pressure the protection is withdrawn. Without MemoryLow= (0) and in
  *    every other case the kernel decides. below_min is left to the kernel: memory.min is the admin's
  *    hard floor, never withdrawn nor extended.
- *  - charge: counts charges; reports failures (asking the kernel for extra_reclaim_pages more
- *    reclaim first, for tenants with that set) and charges that bring usage near memory.max.
+ *  - charge: runs for the charges that miss the per-CPU stock (kernel-patches/ call it from
+ *    try_charge_memcg() past consume_stock()) and counts them, the same charges the tracing policy
+ *    counts; reports failures (asking the kernel for extra_reclaim_pages more reclaim first, for
+ *    tenants with that set) and charges that bring usage near memory.max.
  */
 
 #include "vmlinux.h"

@@ -186,6 +186,7 @@ static int observe_try(PolicyEngine *e, bool fentry)
 	/* One flavour per load. The over-high entry point was renamed in 6.13: load the one this
 	 * kernel has (or none). */
 	(void) bpf_program__set_autoload(skel->progs.observe_charge, fentry);
+	(void) bpf_program__set_autoload(skel->progs.observe_charge_fail, fentry);
 	(void) bpf_program__set_autoload(skel->progs.observe_reclaim, fentry);
 	(void) bpf_program__set_autoload(skel->progs.observe_over_high_612, fentry && e->has_over_high_612);
 	(void) bpf_program__set_autoload(skel->progs.observe_over_high,

@@ -15,6 +15,8 @@
  * Event semantics per kind (struct memqosd_event):
  *   CHARGE       sampled: at most one per MEMQOSD_CHARGE_INTERVAL_NS per tenant;
  *                pages = pages of this charge, value = charges since the previous CHARGE event
+ *                (charges past the per-CPU stock, as in memqosd_tenant_stats.charges; the struct_ops
+ *                policy reports the successful ones, the tracing policy every attempt)
  *   CHARGE_FAIL  pages = pages requested, value = charges failed since the previous CHARGE_FAIL event
  *   OVER_HIGH    pages = pages over memory.high (task's backlog), value = occurrences since the last
  *                OVER_HIGH event; flags MEMQOSD_EVF_PENALTY: value is the penalty in jiffies instead
@@ -51,8 +53,15 @@ struct memqosd_tenant_key {
 #define MEMQOSD_STAT_KINDS 8
 
 struct memqosd_tenant_stats {
-	__u64 charges;          /* slow-path charges (try_charge_memcg past the per-CPU stock) */
-	__u64 charge_pages;
+	/*
+	 * Charges past the per-CPU stock: try_charge_memcg() calls that consume_stock() could not serve,
+	 * successful or not (about one per MEMCG_CHARGE_BATCH = 64 pages of steady faulting). Both policies
+	 * count these: the struct_ops charge hook runs only for them, the tracing policy checks the stock
+	 * on entry (bpf/observe.bpf.c). Exception: the tracepoint flavour of the tracing policy counts
+	 * accounting updates of mapped memory instead (about one per page).
+	 */
+	__u64 charges;
+	__u64 charge_pages;     /* pages those charges asked for */
 	__u64 charge_fails;
 	__u64 over_high;        /* genuine over-high returns to user space / high_delay calls */
 	__u64 reclaims;         /* memcg reclaim passes */

@@ -4,9 +4,10 @@
 
 set -u
 
-CG=/sys/fs/cgroup
 POLICY_DIR=${POLICY_DIR:-$(cd "$(dirname "$0")" && pwd)}
 CHECKOUT=${MEMQOSD_CHECKOUT:-$(cd "$POLICY_DIR/../../.." && pwd)}
+# CG, mkparent, run_in: shared with scripts/demo-guest.
+. "$CHECKOUT/tests/vm/lib/tenant.sh"
 MEMQOSD=${MEMQOSD_BIN:-${MEMQOSD_VM_BUILD:-$CHECKOUT/build}/src/memqosd}
 W=$(mktemp -d /tmp/policy-test.XXXXXX)
 failures=0
@@ -34,14 +35,6 @@ grep -q memory "$CG/cgroup.subtree_control" || { echo "no memory controller on c
 # Build the hog once per guest.
 HOG=$W/hog
 cc -O2 -o "$HOG" "$POLICY_DIR/hog.c" || { echo "cannot build hog.c"; exit 1; }
-
-# mkparent NAME MAX: a common parent with memory.max (the contended resource; zram swap takes the
-# overflow) and +memory for its children.
-mkparent() {
-	mkdir -p "$CG/$1"
-	echo "+memory" > "$CG/$1/cgroup.subtree_control"
-	echo "$2" > "$CG/$1/memory.max"
-}
 
 # conf DIR ROOT: a config dir with [Daemon] CgroupRoot=ROOT, debug logging.
 conf() {
@@ -85,12 +78,6 @@ stop_daemon() {
 	wait "$DAEMON_PID" 2>/dev/null
 	DAEMON_RC=$?
 	DAEMON_PID=
-}
-
-# run_in CGROUP CMD...: run CMD inside CGROUP (a subshell moves itself there first).
-run_in() {
-	cg=$1; shift
-	sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$CG/$cg" "$@"
 }
 
 # rate OUTPUT_FILE: the MiB/s a hog printed.
