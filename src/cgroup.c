@@ -63,6 +63,13 @@ int cgroup_discover_memory_v2(char **ret_path, char **ret_error)
 	return 0;
 }
 
+bool cgroup_fake_root_allowed(void)
+{
+	const char *e = getenv(CGROUP_FAKE_ROOT_ENV);
+
+	return e && streq(e, "1");
+}
+
 int cgroup_root_open(const char *path, CgroupRoot **ret)
 {
 	_cleanup_close_ int fd = -EBADF;
@@ -247,7 +254,12 @@ int cgroup_parse_u64(const char *s, uint64_t *ret)
 
 	while (isspace((unsigned char) *s))
 		s++;
-	if (strncmp(s, "max", 3) == 0 && (s[3] == '\0' || isspace((unsigned char) s[3]))) {
+	if (strncmp(s, "max", 3) == 0) {
+		/* "max", then only whitespace: "max junk" is not a value. */
+		for (end = (char *) s + 3; isspace((unsigned char) *end); end++)
+			;
+		if (*end != '\0')
+			return -EINVAL;
 		*ret = UINT64_MAX;
 		return 0;
 	}
@@ -257,6 +269,8 @@ int cgroup_parse_u64(const char *s, uint64_t *ret)
 	v = strtoull(s, &end, 10);
 	if (errno != 0)
 		return -ERANGE;
+	if (v == UINT64_MAX)
+		return -ERANGE;  /* UINT64_MAX means "max"; the kernel never prints it as a number */
 	while (isspace((unsigned char) *end))
 		end++;
 	if (*end != '\0')

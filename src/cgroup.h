@@ -35,6 +35,13 @@ typedef struct CgroupRoot {
  */
 int cgroup_discover_memory_v2(char **ret_path, char **ret_error);
 
+/*
+ * A root that is not cgroup2 (statfs magic) is refused by the daemon unless this variable is "1":
+ * the integration tests and benchmarks run on a fake tree of plain files.
+ */
+#define CGROUP_FAKE_ROOT_ENV "MEMQOSD_TEST_FAKE_CGROUP_ROOT"
+bool cgroup_fake_root_allowed(void);
+
 /* Open path as the root. */
 int cgroup_root_open(const char *path, CgroupRoot **ret);
 CgroupRoot *cgroup_root_free(CgroupRoot *r);

@@ -817,6 +817,8 @@ static void log_config_errors(Manager *m, const ConfigErrors *e)
 {
 	for (size_t i = 0; i < e->n; i++)
 		log_error(&m->log, "%s", e->lines[i]);
+	if (e->n_total > e->n)
+		log_error(&m->log, "... and %zu more errors (only the first %zu are shown)", e->n_total - e->n, e->n);
 }
 
 /*
@@ -910,8 +912,13 @@ static int manager_open_root(Manager *m)
 	r = cgroup_root_open(path, &m->root);
 	if (r < 0)
 		return log_error_errno(&m->log, r, "Cannot open cgroup root %s: %m", path);
+	if (!m->root->cgroupfs && !cgroup_fake_root_allowed())
+		return log_error_errno(&m->log, -EMEDIUMTYPE,
+				       "Cgroup root %s is not a cgroup2 mount (statfs magic), refusing to manage it "
+				       "(tests on a fake tree set " CGROUP_FAKE_ROOT_ENV "=1)", path);
 	if (!m->root->cgroupfs)
-		log_notice(&m->log, "%s is not cgroupfs: PSI triggers disabled, memory.events watched with inotify", path);
+		log_notice(&m->log, "%s is not cgroupfs (" CGROUP_FAKE_ROOT_ENV "=1): PSI triggers disabled, "
+			   "memory.events watched with inotify", path);
 	return 0;
 }
 
@@ -930,7 +937,12 @@ static void manager_open_state(Manager *m)
 		r = negative_errno();
 		(void) close(TAKE_FD(m->state_fd));
 	}
-	if (r < 0)
+	if (r == -EPERM)
+		log_error(&m->log,
+			  "Refusing state directory %s: not owned by root (or uid %u), or writable by group or others "
+			  "(records there could be forged); continuing without it: the original memory.high/low of "
+			  "tenants will not survive an unclean exit", m->state_dir, (unsigned) geteuid());
+	else if (r < 0)
 		log_warning_errno(&m->log, r,
 				  "Cannot use state directory %s, continuing without it: the original memory.high/low "
 				  "of tenants will not survive an unclean exit: %m", m->state_dir);
@@ -1120,10 +1132,10 @@ int manager_reload(Manager *m, ConfigErrors *ret_errors)
 
 		config_free(new);
 		log_config_errors(m, ret_errors);
-		snprintf(f_n, sizeof(f_n), "MEMQOSD_ERRORS=%zu", ret_errors->n);
+		snprintf(f_n, sizeof(f_n), "MEMQOSD_ERRORS=%zu", ret_errors->n_total);
 		log_struct(&m->log, LOG_ERR, MEMQOSD_MESSAGE_RELOAD_REFUSED, fields,
 			   "Reload refused: %zu error(s) in the configuration; still running on the previous one",
-			   ret_errors->n);
+			   ret_errors->n_total);
 		manager_notify_status(m, "READY=1\n");
 		return r < 0 ? r : -EINVAL;
 	}
