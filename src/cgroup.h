@@ -87,6 +87,8 @@ typedef struct CgroupMemoryEvents {
 } CgroupMemoryEvents;
 
 int cgroup_read_memory_events(int cg_fd, CgroupMemoryEvents *ret);
+/* Parse the text of memory.events (modified in place). -EINVAL if no known key or a bad line. */
+int cgroup_parse_memory_events(char *buf, CgroupMemoryEvents *ret);
 /* Same, read from offset 0 of an fd from cgroup_events_open() (re-arms POLLPRI on cgroupfs). */
 int cgroup_read_memory_events_fd(int events_fd, CgroupMemoryEvents *ret);
 
@@ -100,6 +102,8 @@ typedef struct CgroupPressure {
 } CgroupPressure;
 
 int cgroup_read_pressure(int cg_fd, CgroupPressure *ret);
+/* Parse the text of memory.pressure (modified in place): "some ..." required, "full ..." optional. */
+int cgroup_parse_pressure(char *buf, CgroupPressure *ret);
 
 /* Format a memory.* value for messages: "max" or "512M"-style or bytes. buf >= 32 bytes. */
 const char *cgroup_format_bytes(uint64_t v, char *buf, size_t n);
