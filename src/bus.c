@@ -31,7 +31,7 @@ static int append_tenant(sd_bus_message *reply, Manager *m, Tenant *t)
 
 	return sd_bus_message_append(reply, MEMQOSD_BUS_TENANT_SIGNATURE, c->name, c->cgroup, c->priority, high,
 				     c->memory_high_min, c->memory_high_max, current, pressure,
-				     policy_kind_to_string(c->policy), tenant_state_to_string(t->state));
+				     policy_kind_to_string(c->policy), tenant_state_describe(t));
 }
 
 static int method_list_tenants(sd_bus_message *msg, void *userdata, sd_bus_error *error)

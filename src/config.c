@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ini.h>
+#include <search.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -1169,7 +1170,9 @@ static int tenant_compare_name(const void *a, const void *b)
 /* Load every valid profile into c->tenants. Problems go to errors; negative errno only for I/O or allocation failure. */
 static int tenants_load(Config *c, ConfigErrors *errors)
 {
+	struct hsearch_data by_cgroup = {};
 	char **files = NULL;
+	ENTRY *found;
 	int n, r, io_error = 0;
 
 	n = list_conf_files(c->dir, "tenants.d", &files, errors);
@@ -1179,7 +1182,7 @@ static int tenants_load(Config *c, ConfigErrors *errors)
 	}
 
 	c->tenants = calloc((size_t) n, sizeof(*c->tenants));
-	if (!c->tenants) {
+	if (!c->tenants || hcreate_r((size_t) n * 2, &by_cgroup) == 0) {
 		strv_free_n(files, (size_t) n);
 		return -ENOMEM;
 	}
@@ -1188,35 +1191,42 @@ static int tenants_load(Config *c, ConfigErrors *errors)
 		TenantConfig *t = NULL;
 
 		r = tenant_load(files[i], errors, &t);
-		if (r == -ENOMEM) {
-			strv_free_n(files, (size_t) n);
-			return r;
-		}
+		if (r == -ENOMEM)
+			goto finish;
 		if (r < 0 && io_error == 0)
 			io_error = r;
 		if (!t)
 			continue;
 
-		/* Files are in lexical order: the later one is reported, naming the earlier. */
-		for (size_t j = 0; j < c->n_tenants; j++) {
-			const TenantConfig *o = c->tenants[j];
+		/*
+		 * Files are in lexical order: the later one is reported, naming the earlier. A hash table
+		 * of the cgroups taken so far keeps this one lookup per profile.
+		 */
+		found = NULL;
+		if (hsearch_r((ENTRY) { .key = t->cgroup, .data = t }, ENTER, &found, &by_cgroup) == 0) {
+			tenant_config_free(t);
+			r = -ENOMEM;
+			goto finish;
+		}
+		if (found->data != t) {
+			const TenantConfig *o = found->data;
 
-			if (!streq(o->cgroup, t->cgroup))
-				continue;
 			r = config_errors_add(errors, t->file, t->cgroup_line, "Cgroup",
 					      "cgroup '%s' is already used by tenant '%s' (%s:%u)", t->cgroup, o->name,
 					      o->file, o->cgroup_line);
 			t = tenant_config_free(t);
-			if (r < 0) {
-				strv_free_n(files, (size_t) n);
-				return r;
-			}
-			break;
+			if (r < 0)
+				goto finish;
 		}
 		if (t)
 			c->tenants[c->n_tenants++] = t;
 	}
+	r = 0;
+finish:
+	hdestroy_r(&by_cgroup);  /* keys and data belong to the tenants */
 	strv_free_n(files, (size_t) n);
+	if (r < 0)
+		return r;
 
 	qsort(c->tenants, c->n_tenants, sizeof(*c->tenants), tenant_compare_name);
 	return io_error;

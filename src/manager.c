@@ -28,6 +28,13 @@ const char *tenant_state_to_string(TenantState s)
 	return tenant_state_table[s];
 }
 
+const char *tenant_state_describe(const Tenant *t)
+{
+	if (t->state == TENANT_ACTIVE && t->no_policy)
+		return TENANT_STATE_NO_POLICY;
+	return tenant_state_to_string(t->state);
+}
+
 static uint64_t now_usec(void)
 {
 	struct timespec ts;
@@ -713,9 +720,20 @@ static void tenant_remove(Manager *m, Tenant *t, const char *why)
 
 Tenant *manager_find_tenant(Manager *m, const char *name)
 {
-	for (size_t i = 0; i < m->n_tenants; i++)
-		if (streq(m->tenants[i]->config->name, name))
-			return m->tenants[i];
+	size_t lo = 0, hi = m->n_tenants;
+
+	/* m->tenants is sorted by name (the order of config->tenants): binary search. */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(m->tenants[mid]->config->name, name);
+
+		if (c == 0)
+			return m->tenants[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	return NULL;
 }
 
@@ -987,10 +1005,17 @@ static int manager_restore_orphan(Manager *m, const StateRecord *rec)
  * At start, after the tenants took their records: the rest were left by an unclean exit. A gone
  * cgroup's record is removed; a cgroup still there gets its originals back.
  */
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+
+	return x < y ? -1 : x > y;
+}
+
 static void manager_sweep_state(Manager *m)
 {
-	_cleanup_free_ uint64_t *ids = NULL;
-	size_t n = 0;
+	_cleanup_free_ uint64_t *ids = NULL, *claimed = NULL;
+	size_t n = 0, n_claimed = 0;
 	int r;
 
 	if (m->state_fd < 0 || m->dry_run)
@@ -1000,14 +1025,21 @@ static void manager_sweep_state(Manager *m)
 		log_warning_errno(&m->log, r, "Cannot list state directory %s: %m", m->state_dir);
 		return;
 	}
+	/* The ids of active tenants, sorted: one lookup per record, not a scan of every tenant. */
+	claimed = calloc(m->n_tenants ?: 1, sizeof(*claimed));
+	if (!claimed) {
+		log_warning_errno(&m->log, -ENOMEM, "Cannot sweep state directory %s: %m", m->state_dir);
+		return;
+	}
+	for (size_t j = 0; j < m->n_tenants; j++)
+		if (m->tenants[j]->state == TENANT_ACTIVE)
+			claimed[n_claimed++] = m->tenants[j]->cgroup_id;
+	qsort(claimed, n_claimed, sizeof(*claimed), cmp_u64);
+
 	for (size_t i = 0; i < n; i++) {
 		StateRecord rec = {};
-		bool claimed = false;
 
-		for (size_t j = 0; j < m->n_tenants; j++)
-			if (m->tenants[j]->state == TENANT_ACTIVE && m->tenants[j]->cgroup_id == ids[i])
-				claimed = true;
-		if (claimed)
+		if (bsearch(&ids[i], claimed, n_claimed, sizeof(*claimed), cmp_u64))
 			continue;
 
 		r = state_record_read(m->state_fd, ids[i], &rec);
