@@ -42,9 +42,10 @@ CLEANUP_HOOK=remove_scratch
 mkdir "$CGR" || abort "cannot create $CGR"
 echo +memory >"$CGR/cgroup.subtree_control" || abort "cannot enable +memory under $CGR"
 mkdir -p "$CONF/tenants.d"
-printf '[Daemon]\nLogLevel=info\n[Control]\nHousekeepingSec=1h\n' >"$CONF/memqosd.conf"
-for i in $(seq -w 0 $((N - 1))); do
-	mkdir "$CGR/t$i"
+printf '[Daemon]\nLogLevel=debug\n[Control]\nHousekeepingSec=1h\n' >"$CONF/memqosd.conf"
+# One mkdir for all (forks are slow in an emulated guest); the profiles with builtins only.
+mkdir "$CGR"/t{0000..4099} || abort "cannot create the tenant cgroups"
+for i in {0000..4099}; do
 	printf '[Tenant]\nCgroup=%s/t%s\nPriority=10\nPolicy=observe\n' "$SCRATCH" "$i" >"$CONF/tenants.d/t$i.conf"
 done
 ok "$N cgroups and profiles created"
@@ -67,7 +68,8 @@ check "the first $IDS are active" [ "$(grep -Ec ' active$' "$T/status")" -eq "$I
 check "the last $((N - IDS)) are no-policy, not active" \
 	bash -c "[ \"\$(grep -E ' no-policy$' '$T/status' | awk '{print \$1}' | tr '\n' ' ')\" = 't4095 t4096 t4097 t4098 t4099 ' ]"
 "$MEMQOSD" status t4099 >"$T/one" 2>&1
-check "GetTenant shows no-policy too" grep -Eq '^t4099 .* no-policy$' "$T/one"
+check "GetTenant shows no-policy too, with live values" \
+	grep -Eq '^t4099 .* max \(max\.\.max\) +[0-9.]+[KMG]? +[0-9.]+% +observe +no-policy$' "$T/one"
 check "a journal record for each (MESSAGE_ID, reason)" \
 	[ "$(grep -c 'Tenant t409[5-9]: no BPF policy (no tenant id left' "$LOG")" -eq 5 ]
 check "the no-policy tenants are still under control (PSI trigger armed)" \
