@@ -62,6 +62,20 @@ static void check_size_round_trip(uint64_t v)
 	FUZZ_CHECK(parse_size(format_size(buf, v), &w) == 0 && w == v);
 }
 
+/* The scratch directory goes when the fuzzer exits normally (a crash leaves it for inspection). */
+static void remove_dir(void)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/tenants.d/t.conf", dir);
+	(void) unlink(path);
+	snprintf(path, sizeof(path), "%s/tenants.d", dir);
+	(void) rmdir(path);
+	snprintf(path, sizeof(path), "%s/memqosd.conf", dir);
+	(void) unlink(path);
+	(void) rmdir(dir);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	char path[PATH_MAX];
@@ -72,6 +86,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	FUZZ_CHECK(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/tenants.d", dir);
 	FUZZ_CHECK(mkdir(path, 0700) == 0);
+	FUZZ_CHECK(atexit(remove_dir) == 0);
 	return 0;
 }
 
