@@ -31,7 +31,7 @@ static int append_tenant(sd_bus_message *reply, Manager *m, Tenant *t)
 
 	return sd_bus_message_append(reply, MEMQOSD_BUS_TENANT_SIGNATURE, c->name, c->cgroup, c->priority, high,
 				     c->memory_high_min, c->memory_high_max, current, pressure,
-				     policy_kind_to_string(c->policy), tenant_state_to_string(t->state));
+				     policy_kind_to_string(c->policy), tenant_state_describe(t));
 }
 
 static int method_list_tenants(sd_bus_message *msg, void *userdata, sd_bus_error *error)
@@ -107,7 +107,6 @@ static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *erro
 	Manager *m = userdata;
 	ConfigErrors errors = {};
 	_cleanup_free_ char *text = NULL;
-	size_t len = 0;
 	int r;
 
 	r = check_root(msg, error);
@@ -120,15 +119,8 @@ static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *erro
 		return sd_bus_reply_method_return(msg, NULL);
 	}
 
-	for (size_t i = 0; i < errors.n; i++)
-		len += strlen(errors.lines[i]) + 1;
-	text = calloc(len + 1, 1);
-	if (text)
-		for (size_t i = 0; i < errors.n; i++) {
-			strcat(text, errors.lines[i]);
-			if (i + 1 < errors.n)
-				strcat(text, "\n");
-		}
+	/* At most CONFIG_ERRORS_MAX lines plus a count of the rest, joined in one pass. */
+	text = config_errors_join(&errors, "\n");
 	config_errors_clear(&errors);
 	if (!text || !*text)
 		return sd_bus_error_setf(error, MEMQOSD_BUS_ERROR_RELOAD_REFUSED, "Reload failed: %s", strerror(-r));

@@ -10,7 +10,8 @@
  *   ListTenants() -> a(ssittttdss)
  *   GetTenant(s name) -> (ssittttdss)   org.memqosd1.NoSuchTenant if unknown
  *       name, cgroup, priority, memory.high now, MemoryHighMin, MemoryHighMax, memory.current,
- *       pressure (memory.pressure some avg10 in percent, -1 unknown), policy, state
+ *       pressure (memory.pressure some avg10 in percent, -1 unknown), policy, state ("active",
+ *       "waiting", or "no-policy": active without the BPF policy its profile asks for)
  *       (memory.high/current are UINT64_MAX for "max" and for a waiting tenant)
  *   properties: Mode s, TenantCount u, WaitingCount u, DryRun b, Reloads t (all emit
  *   PropertiesChanged when they change: start, reload, tenant state changes, mode changes)

@@ -63,6 +63,13 @@ int cgroup_discover_memory_v2(char **ret_path, char **ret_error)
 	return 0;
 }
 
+bool cgroup_fake_root_allowed(void)
+{
+	const char *e = getenv(CGROUP_FAKE_ROOT_ENV);
+
+	return e && streq(e, "1");
+}
+
 int cgroup_root_open(const char *path, CgroupRoot **ret)
 {
 	_cleanup_close_ int fd = -EBADF;
@@ -247,7 +254,12 @@ int cgroup_parse_u64(const char *s, uint64_t *ret)
 
 	while (isspace((unsigned char) *s))
 		s++;
-	if (strncmp(s, "max", 3) == 0 && (s[3] == '\0' || isspace((unsigned char) s[3]))) {
+	if (strncmp(s, "max", 3) == 0) {
+		/* "max", then only whitespace: "max junk" is not a value. */
+		for (end = (char *) s + 3; isspace((unsigned char) *end); end++)
+			;
+		if (*end != '\0')
+			return -EINVAL;
 		*ret = UINT64_MAX;
 		return 0;
 	}
@@ -257,6 +269,8 @@ int cgroup_parse_u64(const char *s, uint64_t *ret)
 	v = strtoull(s, &end, 10);
 	if (errno != 0)
 		return -ERANGE;
+	if (v == UINT64_MAX)
+		return -ERANGE;  /* UINT64_MAX means "max"; the kernel never prints it as a number */
 	while (isspace((unsigned char) *end))
 		end++;
 	if (*end != '\0')
@@ -320,7 +334,7 @@ int cgroup_read_keyed(int cg_fd, const char *file, const char *key, uint64_t *re
 	return -ENOKEY;
 }
 
-static int parse_memory_events(char *buf, CgroupMemoryEvents *ret)
+int cgroup_parse_memory_events(char *buf, CgroupMemoryEvents *ret)
 {
 	static const struct {
 		const char *key;
@@ -373,7 +387,7 @@ int cgroup_read_memory_events(int cg_fd, CgroupMemoryEvents *ret)
 	r = read_file(cg_fd, "memory.events", buf, sizeof(buf));
 	if (r < 0)
 		return r;
-	return parse_memory_events(buf, ret);
+	return cgroup_parse_memory_events(buf, ret);
 }
 
 int cgroup_read_memory_events_fd(int events_fd, CgroupMemoryEvents *ret)
@@ -384,7 +398,7 @@ int cgroup_read_memory_events_fd(int events_fd, CgroupMemoryEvents *ret)
 	r = read_fd_at0(events_fd, buf, sizeof(buf));
 	if (r < 0)
 		return r;
-	return parse_memory_events(buf, ret);
+	return cgroup_parse_memory_events(buf, ret);
 }
 
 /* "1.23" -> 123 */
@@ -413,8 +427,8 @@ static int parse_avg(const char *s, unsigned *ret)
 			frac *= 10;
 		end = (char *) f;
 	}
-	if (*end != '\0' || whole > 100)
-		return -EINVAL;
+	if (*end != '\0' || whole > 100 || (whole == 100 && frac > 0))
+		return -EINVAL;  /* a share of time: at most 100.00 */
 	*ret = (unsigned) (whole * 100 + frac);
 	return 0;
 }
@@ -443,14 +457,20 @@ static int parse_pressure_line(char *line, unsigned *a10, unsigned *a60, unsigne
 
 int cgroup_read_pressure(int cg_fd, CgroupPressure *ret)
 {
-	CgroupPressure p = {};
 	char buf[512];
-	bool has_some = false;
 	int r;
 
 	r = read_file(cg_fd, "memory.pressure", buf, sizeof(buf));
 	if (r < 0)
 		return r;
+	return cgroup_parse_pressure(buf, ret);
+}
+
+int cgroup_parse_pressure(char *buf, CgroupPressure *ret)
+{
+	CgroupPressure p = {};
+	bool has_some = false;
+	int r;
 
 	for (char *line = buf, *next; line && *line; line = next) {
 		next = strchr(line, '\n');

@@ -35,6 +35,13 @@ typedef struct CgroupRoot {
  */
 int cgroup_discover_memory_v2(char **ret_path, char **ret_error);
 
+/*
+ * A root that is not cgroup2 (statfs magic) is refused by the daemon unless this variable is "1":
+ * the integration tests and benchmarks run on a fake tree of plain files.
+ */
+#define CGROUP_FAKE_ROOT_ENV "MEMQOSD_TEST_FAKE_CGROUP_ROOT"
+bool cgroup_fake_root_allowed(void);
+
 /* Open path as the root. */
 int cgroup_root_open(const char *path, CgroupRoot **ret);
 CgroupRoot *cgroup_root_free(CgroupRoot *r);
@@ -80,6 +87,8 @@ typedef struct CgroupMemoryEvents {
 } CgroupMemoryEvents;
 
 int cgroup_read_memory_events(int cg_fd, CgroupMemoryEvents *ret);
+/* Parse the text of memory.events (modified in place). -EINVAL if no known key or a bad line. */
+int cgroup_parse_memory_events(char *buf, CgroupMemoryEvents *ret);
 /* Same, read from offset 0 of an fd from cgroup_events_open() (re-arms POLLPRI on cgroupfs). */
 int cgroup_read_memory_events_fd(int events_fd, CgroupMemoryEvents *ret);
 
@@ -93,6 +102,8 @@ typedef struct CgroupPressure {
 } CgroupPressure;
 
 int cgroup_read_pressure(int cg_fd, CgroupPressure *ret);
+/* Parse the text of memory.pressure (modified in place): "some ..." required, "full ..." optional. */
+int cgroup_parse_pressure(char *buf, CgroupPressure *ret);
 
 /* Format a memory.* value for messages: "max" or "512M"-style or bytes. buf >= 32 bytes. */
 const char *cgroup_format_bytes(uint64_t v, char *buf, size_t n);

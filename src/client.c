@@ -99,7 +99,8 @@ static void print_header(void)
 static void print_row(const Row *r)
 {
 	char h[32], lo[32], hi[32], cur[32], range[128], p[16];
-	bool active = streq(r->state, "active");
+	/* A no-policy tenant is active too (values are live), only without its BPF policy. */
+	bool active = streq(r->state, "active") || streq(r->state, TENANT_STATE_NO_POLICY);
 
 	cgroup_format_bytes(r->high_min, lo, sizeof(lo));
 	cgroup_format_bytes(r->high_max, hi, sizeof(hi));

@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ini.h>
+#include <search.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -51,8 +52,28 @@ void config_errors_clear(ConfigErrors *e)
 	for (size_t i = 0; i < e->n; i++)
 		free(e->lines[i]);
 	free(e->lines);
-	e->lines = NULL;
-	e->n = 0;
+	*e = (ConfigErrors) {};
+}
+
+char *config_errors_join(const ConfigErrors *e, const char *sep)
+{
+	char *s = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	f = open_memstream(&s, &len);
+	if (!f)
+		return NULL;
+	for (size_t i = 0; i < e->n; i++)
+		fprintf(f, "%s%s", i > 0 ? sep : "", e->lines[i]);
+	if (e->n_total > e->n)
+		fprintf(f, "%s... and %zu more error%s (only the first %zu are shown)", e->n > 0 ? sep : "",
+			e->n_total - e->n, e->n_total - e->n == 1 ? "" : "s", e->n);
+	if (fclose(f) != 0) {
+		free(s);
+		return NULL;
+	}
+	return s;
 }
 
 int config_errors_add(ConfigErrors *e, const char *file, unsigned line, const char *key, const char *fmt, ...)
@@ -61,6 +82,10 @@ int config_errors_add(ConfigErrors *e, const char *file, unsigned line, const ch
 	char *text = NULL, **lines;
 	va_list ap;
 	int r;
+
+	e->n_total++;
+	if (e->n >= CONFIG_ERRORS_MAX)
+		return 0;  /* counted, not kept */
 
 	va_start(ap, fmt);
 	r = vasprintf(&what, fmt, ap);
@@ -77,7 +102,7 @@ int config_errors_add(ConfigErrors *e, const char *file, unsigned line, const ch
 	if (r < 0)
 		return -ENOMEM;
 
-	lines = realloc(e->lines, (e->n + 1) * sizeof(*lines));
+	lines = reallocarray(e->lines, e->n + 1, sizeof(*lines));
 	if (!lines) {
 		free(text);
 		return -ENOMEM;
@@ -195,6 +220,7 @@ struct ParseContext {
 	unsigned pending_line;   /* line that looked like an assignment and must reach the handler */
 	unsigned handled_line;   /* last line the handler was called for */
 	unsigned section_line;   /* line of the current section header, 0 before the first */
+	uint64_t bytes_read;
 	bool section_known;
 
 	const ConfigItem *items;
@@ -393,6 +419,42 @@ static int path_normalize(const char *path, char **ret)
 	return 0;
 }
 
+/*
+ * The first component of a normalised path that begins or ends with a space, or NULL; its length in
+ * *ret_len. inih strips spaces only at the ends of the whole value, so "Cgroup=a /" normalises to
+ * "a ": a name no operator means and that other tools (and our state records, before they were
+ * escaped) do not keep intact. Such paths are refused, not silently changed into another cgroup's.
+ */
+static const char *path_space_component(const char *path, size_t *ret_len)
+{
+	for (const char *p = path; *p;) {
+		size_t l;
+
+		p += strspn(p, "/");
+		l = strcspn(p, "/");
+		if (l > 0 && (p[0] == ' ' || p[l - 1] == ' ')) {
+			*ret_len = l;
+			return p;
+		}
+		p += l;
+	}
+	return NULL;
+}
+
+static int check_path_spaces(const ConfigItem *item, const char *value, const char *path, ParseContext *ctx)
+{
+	const char *c;
+	size_t l;
+
+	c = path_space_component(path, &l);
+	if (!c)
+		return 0;
+	parse_error(ctx, item->key,
+		    "'%s': path component '%.*s' begins or ends with a space (cgroup names with surrounding spaces are not accepted)",
+		    value, (int) l, c);
+	return -EINVAL;
+}
+
 /* CgroupRoot=: absolute path of a cgroup2 mount or subtree; empty means "discover". */
 static int item_parse_cgroup_root(const ConfigItem *item, const char *value, void *field, ParseContext *ctx)
 {
@@ -415,6 +477,11 @@ static int item_parse_cgroup_root(const ConfigItem *item, const char *value, voi
 	}
 	if (r < 0) {
 		parse_error(ctx, item->key, "'%s' must not contain '..' or control characters", value);
+		return r;
+	}
+	r = check_path_spaces(item, value, path, ctx);
+	if (r < 0) {
+		free(path);
 		return r;
 	}
 	free(*s);
@@ -453,6 +520,11 @@ static int item_parse_cgroup(const ConfigItem *item, const char *value, void *fi
 		free(path);
 		parse_error(ctx, item->key, "'%s' is the cgroup root itself, expected a cgroup below it", value);
 		return -EINVAL;
+	}
+	r = check_path_spaces(item, value, path, ctx);
+	if (r < 0) {
+		free(path);
+		return r;
 	}
 	free(*s);
 	*s = path;
@@ -586,12 +658,36 @@ static void handle_section_header(ParseContext *ctx, const char *p)
 	parse_error(ctx, NULL, "[%s]: unknown section (expected %s)", name, known);
 }
 
+/*
+ * A NUL byte inside a line: inih would see the line end there and silently drop the rest. An error
+ * on that line, naming the key if the text before the NUL is an assignment (comments too: a NUL
+ * has no business in a text file).
+ */
+static void report_nul_byte(ParseContext *ctx, const char *p)
+{
+	_cleanup_free_ char *key = NULL;
+	const char *eq = strchr(p, '=');
+
+	if (*p != '[' && *p != '#' && *p != ';' && eq && eq > p) {
+		size_t l = (size_t) (eq - p);
+
+		while (l > 0 && (p[l - 1] == ' ' || p[l - 1] == '\t'))
+			l--;
+		key = strndup(p, l);
+		if (!key) {
+			ctx->fatal = -ENOMEM;
+			return;
+		}
+	}
+	parse_error(ctx, key && *key ? key : NULL, "NUL byte inside the line");
+}
+
 /* inih's fgets-style reader: one physical line per call, see the comment at the top. */
 static char *config_read_line(char *str, int num, void *stream)
 {
 	ParseContext *ctx = stream;
 	ssize_t n;
-	char *p;
+	char *p, *end;
 	size_t len;
 
 	check_pending_line(ctx);
@@ -608,21 +704,34 @@ static char *config_read_line(char *str, int num, void *stream)
 		return NULL;
 	}
 	ctx->line++;
+	ctx->bytes_read += (uint64_t) n;
+	if (ctx->bytes_read > CONFIG_FILE_SIZE_MAX) {
+		/* The file grew past the cap after fstat(). */
+		parse_error(ctx, NULL, "file too large (more than %llu bytes), stopped reading",
+			    (unsigned long long) CONFIG_FILE_SIZE_MAX);
+		return NULL;
+	}
 
 	p = ctx->buf;
 	len = (size_t) n;
 	while (len > 0 && (p[len - 1] == '\n' || p[len - 1] == '\r'))
 		p[--len] = '\0';
-	if (ctx->line == 1 && strncmp(p, "\xEF\xBB\xBF", 3) == 0)
+	end = p + len;  /* the line's real end: a NUL byte inside it must not hide the rest */
+	if (ctx->line == 1 && len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0)
 		p += 3;
-	while (*p == ' ' || *p == '\t')
+	while (p < end && (*p == ' ' || *p == '\t'))
 		p++;
-	len = strlen(p);
+	len = (size_t) (end - p);
 
 	if (num <= 1 || len >= (size_t) num) {
 		/* inih's line buffer is fixed (200 bytes in Debian's build). Long comments are harmless. */
 		if (*p != '#' && *p != ';')
 			parse_error(ctx, NULL, "line too long (at most %d characters)", num - 1);
+		str[0] = '\0';
+		return str;
+	}
+	if (memchr(p, '\0', len)) {
+		report_nul_byte(ctx, p);
 		str[0] = '\0';
 		return str;
 	}
@@ -690,6 +799,24 @@ static int config_handle_item(void *user, const char *section, const char *name,
 	return 1;
 }
 
+static const char *file_type_name(mode_t mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFIFO:
+		return "a FIFO";
+	case S_IFCHR:
+		return "a character device";
+	case S_IFBLK:
+		return "a block device";
+	case S_IFDIR:
+		return "a directory";
+	case S_IFSOCK:
+		return "a socket";
+	default:
+		return "not a file";
+	}
+}
+
 /*
  * Parse one file into target. Configuration problems are appended to errors and do not make this
  * fail. Returns -ENOENT (not reported) if the file does not exist, another negative errno (reported)
@@ -702,12 +829,17 @@ static int parse_one_file(const char *file, const ConfigItem *items, size_t n_it
 	_cleanup_free_ unsigned *seen = NULL;
 	_cleanup_fclose_ FILE *f = NULL;
 	_cleanup_close_ int fd = -EBADF;
-	size_t n_errors = errors->n;
+	size_t n_errors = errors->n_total;
 	ParseContext ctx;
 	struct stat st;
 	int r;
 
-	fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/*
+	 * O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer (forever, with the
+	 * daemon's event loop blocked). The type is checked on the opened fd, so a symlink to a FIFO,
+	 * a device or a directory named *.conf is refused the same way.
+	 */
+	fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
 		r = negative_errno();
 		if (r == -ENOENT)
@@ -723,10 +855,20 @@ static int parse_one_file(const char *file, const ConfigItem *items, size_t n_it
 		return r;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		if (config_errors_add(errors, file, 0, NULL, "not a regular file") < 0)
+		if (config_errors_add(errors, file, 0, NULL, "not a regular file (%s), refusing to read it",
+				      file_type_name(st.st_mode)) < 0)
 			return -ENOMEM;
 		return 0;
 	}
+	if ((uint64_t) st.st_size > CONFIG_FILE_SIZE_MAX) {
+		if (config_errors_add(errors, file, 0, NULL, "file too large (%llu bytes, at most %llu)",
+				      (unsigned long long) st.st_size, (unsigned long long) CONFIG_FILE_SIZE_MAX) < 0)
+			return -ENOMEM;
+		return 0;
+	}
+	/* A regular file never blocks; plain blocking reads from here on. */
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0)
+		return negative_errno();
 	f = fdopen(fd, "r");
 	if (!f)
 		return negative_errno();
@@ -754,7 +896,7 @@ static int parse_one_file(const char *file, const ConfigItem *items, size_t n_it
 	if (r == -2)
 		return -ENOMEM;
 	/* Safety net: inih found something our reader and handler did not report. */
-	if (r > 0 && errors->n == n_errors &&
+	if (r > 0 && errors->n_total == n_errors &&
 	    config_errors_add(errors, file, (unsigned) r, NULL, "syntax error") < 0)
 		return -ENOMEM;
 
@@ -978,7 +1120,7 @@ static int tenant_load(const char *file, ConfigErrors *errors, TenantConfig **re
 {
 	_cleanup_(tenant_config_freep) TenantConfig *t = NULL;
 	ItemOrigin origins[ELEMENTSOF(tenant_items)] = {};
-	size_t n_errors = errors->n;
+	size_t n_errors = errors->n_total;
 	const char *base = strrchr(file, '/');
 	int r;
 
@@ -1011,7 +1153,7 @@ static int tenant_load(const char *file, ConfigErrors *errors, TenantConfig **re
 	if (r < 0)
 		return r;
 
-	if (errors->n == n_errors) {
+	if (errors->n_total == n_errors) {
 		t->cgroup_line = origins[item_index(tenant_items, ELEMENTSOF(tenant_items), "Tenant", "Cgroup")].line;
 		*ret = TAKE_PTR(t);
 	}
@@ -1028,7 +1170,9 @@ static int tenant_compare_name(const void *a, const void *b)
 /* Load every valid profile into c->tenants. Problems go to errors; negative errno only for I/O or allocation failure. */
 static int tenants_load(Config *c, ConfigErrors *errors)
 {
+	struct hsearch_data by_cgroup = {};
 	char **files = NULL;
+	ENTRY *found;
 	int n, r, io_error = 0;
 
 	n = list_conf_files(c->dir, "tenants.d", &files, errors);
@@ -1038,7 +1182,7 @@ static int tenants_load(Config *c, ConfigErrors *errors)
 	}
 
 	c->tenants = calloc((size_t) n, sizeof(*c->tenants));
-	if (!c->tenants) {
+	if (!c->tenants || hcreate_r((size_t) n * 2, &by_cgroup) == 0) {
 		strv_free_n(files, (size_t) n);
 		return -ENOMEM;
 	}
@@ -1047,35 +1191,42 @@ static int tenants_load(Config *c, ConfigErrors *errors)
 		TenantConfig *t = NULL;
 
 		r = tenant_load(files[i], errors, &t);
-		if (r == -ENOMEM) {
-			strv_free_n(files, (size_t) n);
-			return r;
-		}
+		if (r == -ENOMEM)
+			goto finish;
 		if (r < 0 && io_error == 0)
 			io_error = r;
 		if (!t)
 			continue;
 
-		/* Files are in lexical order: the later one is reported, naming the earlier. */
-		for (size_t j = 0; j < c->n_tenants; j++) {
-			const TenantConfig *o = c->tenants[j];
+		/*
+		 * Files are in lexical order: the later one is reported, naming the earlier. A hash table
+		 * of the cgroups taken so far keeps this one lookup per profile.
+		 */
+		found = NULL;
+		if (hsearch_r((ENTRY) { .key = t->cgroup, .data = t }, ENTER, &found, &by_cgroup) == 0) {
+			tenant_config_free(t);
+			r = -ENOMEM;
+			goto finish;
+		}
+		if (found->data != t) {
+			const TenantConfig *o = found->data;
 
-			if (!streq(o->cgroup, t->cgroup))
-				continue;
 			r = config_errors_add(errors, t->file, t->cgroup_line, "Cgroup",
 					      "cgroup '%s' is already used by tenant '%s' (%s:%u)", t->cgroup, o->name,
 					      o->file, o->cgroup_line);
 			t = tenant_config_free(t);
-			if (r < 0) {
-				strv_free_n(files, (size_t) n);
-				return r;
-			}
-			break;
+			if (r < 0)
+				goto finish;
 		}
 		if (t)
 			c->tenants[c->n_tenants++] = t;
 	}
+	r = 0;
+finish:
+	hdestroy_r(&by_cgroup);  /* keys and data belong to the tenants */
 	strv_free_n(files, (size_t) n);
+	if (r < 0)
+		return r;
 
 	qsort(c->tenants, c->n_tenants, sizeof(*c->tenants), tenant_compare_name);
 	return io_error;
@@ -1101,7 +1252,7 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Config *, config_free);
 int config_load(const char *dir, Config **ret, ConfigErrors *errors)
 {
 	_cleanup_(config_freep) Config *c = NULL;
-	size_t n_errors = errors->n, len;
+	size_t n_errors = errors->n_total, len;
 	struct stat st;
 	int r, r2;
 
@@ -1138,7 +1289,7 @@ int config_load(const char *dir, Config **ret, ConfigErrors *errors)
 
 	if (r < 0)
 		return r;
-	if (errors->n > n_errors)
+	if (errors->n_total > n_errors)
 		return -EINVAL;
 
 	*ret = TAKE_PTR(c);

@@ -66,15 +66,34 @@ typedef struct Config {
 	size_t n_tenants;
 } Config;
 
+/*
+ * Collected problems. Only the first CONFIG_ERRORS_MAX are kept as text (a 100 MB profile of bad
+ * lines must not cost gigabytes, nor a reply the size of the file); n_total counts all of them, so
+ * "is there any error" is always n_total, never n.
+ */
+#define CONFIG_ERRORS_MAX 100
+
+/*
+ * Profiles and memqosd.conf files larger than this are refused as a whole ("file too large"):
+ * real ones are a few hundred bytes.
+ */
+#define CONFIG_FILE_SIZE_MAX (UINT64_C(1) << 20)
+
 typedef struct ConfigErrors {
-	char **lines;  /* each "FILE:LINE: Key=: what is wrong" */
-	size_t n;
+	char **lines;    /* each "FILE:LINE: Key=: what is wrong"; at most CONFIG_ERRORS_MAX */
+	size_t n;        /* lines kept */
+	size_t n_total;  /* problems found, kept or not */
 } ConfigErrors;
 
 void config_errors_clear(ConfigErrors *e);
 /* printf-style append; returns -ENOMEM on allocation failure, else 0. */
 int config_errors_add(ConfigErrors *e, const char *file, unsigned line, const char *key, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
+/*
+ * All kept lines joined by sep, followed by "SEP... and N more errors" if some were not kept;
+ * built in one linear pass. NULL on allocation failure; "" if there are no errors.
+ */
+char *config_errors_join(const ConfigErrors *e, const char *sep);
 
 void config_control_defaults(ControlParams *c);
 

@@ -20,6 +20,7 @@
 #include "cgroup.h"
 #include "control-loop.h"
 #include "controller.h"
+#include "journal-ids.h"
 
 /* Over-high sleep floor the priority policy applies to outranked tenants while it matters. */
 #define CONTROL_DELAY_FLOOR_MS 50
@@ -74,6 +75,7 @@ struct ControlLoop {
 	pthread_mutex_t lock;
 	WriteJob *jobs;
 
+	PolicyIdAllocator ids;          /* tenant ids for the BPF maps */
 	uint64_t lost_reported;
 	int published_prio;
 	bool published_host;
@@ -250,6 +252,8 @@ static Tenant *find_tenant_id(ControlLoop *cl, const char *name, uint32_t tenant
 {
 	Tenant *t = name ? manager_find_tenant(cl->m, name) : NULL;
 
+	if (!name && tenant_id == 0)
+		return NULL;  /* 0: no BPF id (ids exhausted); such tenants are only found by name */
 	if (!name)
 		for (size_t i = 0; i < cl->m->n_tenants && !t; i++) {
 			TenantControl *tc = tc_of(cl->m->tenants[i]);
@@ -556,22 +560,6 @@ static void on_ring_event(const struct memqosd_event *ev, void *userdata)
 	note(cl, ev->kind == MEMQOSD_EV_OVER_HIGH ? CONTROL_EVENT_OVER_HIGH : CONTROL_EVENT_CHARGE_FAIL, t);
 }
 
-static uint32_t free_tenant_id(ControlLoop *cl)
-{
-	for (uint32_t id = 1; id < MEMQOSD_MAX_TENANTS; id++) {
-		bool used = false;
-
-		for (size_t i = 0; i < cl->m->n_tenants && !used; i++) {
-			TenantControl *tc = cl->m->tenants[i]->policy_data;
-
-			used = tc && tc->tenant_id == id;
-		}
-		if (!used)
-			return id;
-	}
-	return 0;
-}
-
 static void policy_params(const Tenant *t, uint32_t id, PolicyTenant *ret)
 {
 	const TenantConfig *c = t->config;
@@ -587,12 +575,62 @@ static void policy_params(const Tenant *t, uint32_t id, PolicyTenant *ret)
 	};
 }
 
+/*
+ * The tenant asks for a BPF policy it cannot have: loudly (a journal record, and the "no-policy"
+ * state in status/D-Bus). It stays under the control loop on PSI and memory.events.
+ */
+static void tenant_no_policy(ControlLoop *cl, Tenant *t, int error, const char *why)
+{
+	_cleanup_free_ char *f_tenant = NULL, *f_cgroup = NULL, *f_policy = NULL, *f_reason = NULL;
+	const char *fields[5] = {};
+
+	t->no_policy = true;
+	if (asprintf(&f_tenant, "MEMQOSD_TENANT=%s", t->config->name) < 0)
+		f_tenant = NULL;
+	if (asprintf(&f_cgroup, "MEMQOSD_CGROUP=%s", t->config->cgroup) < 0)
+		f_cgroup = NULL;
+	if (asprintf(&f_policy, "MEMQOSD_POLICY=%s", policy_kind_to_string(t->config->policy)) < 0)
+		f_policy = NULL;
+	if (asprintf(&f_reason, "MEMQOSD_REASON=%s%s%s", why, error ? ": " : "", error ? strerror(-error) : "") < 0)
+		f_reason = NULL;
+	if (f_tenant && f_cgroup && f_policy && f_reason) {
+		fields[0] = f_tenant;
+		fields[1] = f_cgroup;
+		fields[2] = f_policy;
+		fields[3] = f_reason;
+	}
+	log_struct(&cl->m->log, LOG_WARNING, MEMQOSD_MESSAGE_TENANT_NO_POLICY, fields,
+		   "Tenant %s: no BPF policy (%s%s%s); state no-policy, PSI and memory.events only", t->config->name,
+		   why, error ? ": " : "", error ? strerror(-error) : "");
+}
+
+/* Give t its BPF policy, or mark it no-policy. Needs an engine and a policy other than none. */
+static void tenant_policy_add(ControlLoop *cl, Tenant *t, TenantControl *tc)
+{
+	PolicyTenant pt;
+	int r;
+
+	if (tc->tenant_id == 0)
+		tc->tenant_id = policy_id_alloc(&cl->ids);
+	if (tc->tenant_id == 0) {
+		tenant_no_policy(cl, t, 0, "no tenant id left, more tenants than the BPF maps hold");
+		return;
+	}
+	policy_params(t, tc->tenant_id, &pt);
+	r = policy_tenant_add(cl->engine, &pt);
+	if (r < 0) {
+		tenant_no_policy(cl, t, r, "the policy failed to load or attach");
+		return;
+	}
+	t->no_policy = false;
+	(void) log_info(&cl->m->log, "Tenant %s: policy %s", t->config->name,
+			policy_tenant_describe(cl->engine, tc->tenant_id));
+}
+
 static int hook_attach(Manager *m, Tenant *t, void *userdata)
 {
 	ControlLoop *cl = userdata;
 	TenantControl *tc;
-	PolicyTenant pt;
-	int r;
 
 	host_pressure_setup(cl);
 	if (cl->engine && m->root && !m->root->cgroupfs) {
@@ -606,23 +644,16 @@ static int hook_attach(Manager *m, Tenant *t, void *userdata)
 	tc = calloc(1, sizeof(*tc));
 	if (!tc)
 		return -ENOMEM;
-	tc->tenant_id = free_tenant_id(cl);
-	if (tc->tenant_id == 0) {
-		free(tc);
-		return log_warning_errno(&m->log, -ENOSPC, "Tenant %s: no tenant id left", t->config->name);
-	}
+	/*
+	 * An id for the BPF maps. None left (more than POLICY_IDS_MAX tenants): the tenant is still
+	 * controlled on PSI with id 0 (write completions find it by name), but without a BPF policy.
+	 */
+	tc->tenant_id = policy_id_alloc(&cl->ids);
 	t->policy_data = tc;
+	t->no_policy = false;
 
-	if (cl->engine && t->config->policy != POLICY_NONE) {
-		policy_params(t, tc->tenant_id, &pt);
-		r = policy_tenant_add(cl->engine, &pt);
-		if (r < 0)
-			(void) log_warning_errno(&m->log, r, "Tenant %s: BPF policy %s not attached, PSI only: %m",
-						 t->config->name, policy_kind_to_string(t->config->policy));
-		else
-			(void) log_info(&m->log, "Tenant %s: policy %s", t->config->name,
-					policy_tenant_describe(cl->engine, tc->tenant_id));
-	}
+	if (cl->engine && t->config->policy != POLICY_NONE)
+		tenant_policy_add(cl, t, tc);
 	schedule_decision(cl);
 	return 0;
 }
@@ -637,9 +668,11 @@ static void hook_detach(Manager *m, Tenant *t, void *userdata)
 		return;
 	if (cl->engine)
 		policy_tenant_remove(cl->engine, tc->tenant_id);
+	policy_id_free(&cl->ids, tc->tenant_id);
 	/* A write still in flight finds no tenant with this id when it completes. */
 	free(tc);
 	t->policy_data = NULL;
+	t->no_policy = false;
 	schedule_decision(cl);
 }
 
@@ -659,6 +692,13 @@ static int hook_changed(Manager *m, Tenant *t, const TenantConfig *old, void *us
 		return 0;
 	if (t->config->policy == POLICY_NONE) {
 		policy_tenant_remove(cl->engine, tc->tenant_id);
+		t->no_policy = false;
+		return 0;
+	}
+	if (t->no_policy || tc->tenant_id == 0) {
+		/* It had none: try again from scratch (an id may have been freed meanwhile). */
+		policy_tenant_remove(cl->engine, tc->tenant_id);
+		tenant_policy_add(cl, t, tc);
 		return 0;
 	}
 	policy_params(t, tc->tenant_id, &pt);
@@ -758,6 +798,7 @@ int control_loop_install(Manager *m, ControlLoop **ret)
 		.done_fd = -EBADF,
 		.published_prio = MEMQOSD_NO_PRIORITY - 1,
 	};
+	policy_id_init(&cl->ids);
 	pthread_mutex_init(&cl->lock, NULL);
 
 	/* Writer threads get the interrupt signal; every other thread keeps it blocked. No SA_RESTART:

@@ -40,8 +40,9 @@ static void help(void)
 	       "     --config-dir=DIR   Configuration directory instead of %s\n"
 	       "     --dry-run          Log every write memqosd would make, make none\n"
 	       "     --log-level=LEVEL  err, warning, notice, info or debug\n"
-	       "     --cgroup-root=DIR  Manage cgroups under DIR; skips the libcgroup cgroup v2 discovery\n"
-	       "                        and check (for tests on a fake tree of plain files)\n"
+	       "     --cgroup-root=DIR  Manage cgroups under DIR, which must be on cgroup2; skips the\n"
+	       "                        libcgroup discovery (tests on a fake tree of plain files set\n"
+	       "                        MEMQOSD_TEST_FAKE_CGROUP_ROOT=1)\n"
 	       "     --state-dir=DIR    Keep the original memory.high/low of tenants in DIR, so that they are\n"
 	       "                        restored even after an unclean exit; default $RUNTIME_DIRECTORY if\n"
 	       "                        set (systemd), else %s\n",

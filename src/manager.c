@@ -28,6 +28,13 @@ const char *tenant_state_to_string(TenantState s)
 	return tenant_state_table[s];
 }
 
+const char *tenant_state_describe(const Tenant *t)
+{
+	if (t->state == TENANT_ACTIVE && t->no_policy)
+		return TENANT_STATE_NO_POLICY;
+	return tenant_state_to_string(t->state);
+}
+
 static uint64_t now_usec(void)
 {
 	struct timespec ts;
@@ -713,9 +720,20 @@ static void tenant_remove(Manager *m, Tenant *t, const char *why)
 
 Tenant *manager_find_tenant(Manager *m, const char *name)
 {
-	for (size_t i = 0; i < m->n_tenants; i++)
-		if (streq(m->tenants[i]->config->name, name))
-			return m->tenants[i];
+	size_t lo = 0, hi = m->n_tenants;
+
+	/* m->tenants is sorted by name (the order of config->tenants): binary search. */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(m->tenants[mid]->config->name, name);
+
+		if (c == 0)
+			return m->tenants[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	return NULL;
 }
 
@@ -817,6 +835,8 @@ static void log_config_errors(Manager *m, const ConfigErrors *e)
 {
 	for (size_t i = 0; i < e->n; i++)
 		log_error(&m->log, "%s", e->lines[i]);
+	if (e->n_total > e->n)
+		log_error(&m->log, "... and %zu more errors (only the first %zu are shown)", e->n_total - e->n, e->n);
 }
 
 /*
@@ -910,8 +930,13 @@ static int manager_open_root(Manager *m)
 	r = cgroup_root_open(path, &m->root);
 	if (r < 0)
 		return log_error_errno(&m->log, r, "Cannot open cgroup root %s: %m", path);
+	if (!m->root->cgroupfs && !cgroup_fake_root_allowed())
+		return log_error_errno(&m->log, -EMEDIUMTYPE,
+				       "Cgroup root %s is not a cgroup2 mount (statfs magic), refusing to manage it "
+				       "(tests on a fake tree set " CGROUP_FAKE_ROOT_ENV "=1)", path);
 	if (!m->root->cgroupfs)
-		log_notice(&m->log, "%s is not cgroupfs: PSI triggers disabled, memory.events watched with inotify", path);
+		log_notice(&m->log, "%s is not cgroupfs (" CGROUP_FAKE_ROOT_ENV "=1): PSI triggers disabled, "
+			   "memory.events watched with inotify", path);
 	return 0;
 }
 
@@ -930,7 +955,12 @@ static void manager_open_state(Manager *m)
 		r = negative_errno();
 		(void) close(TAKE_FD(m->state_fd));
 	}
-	if (r < 0)
+	if (r == -EPERM)
+		log_error(&m->log,
+			  "Refusing state directory %s: not owned by root (or uid %u), or writable by group or others "
+			  "(records there could be forged); continuing without it: the original memory.high/low of "
+			  "tenants will not survive an unclean exit", m->state_dir, (unsigned) geteuid());
+	else if (r < 0)
 		log_warning_errno(&m->log, r,
 				  "Cannot use state directory %s, continuing without it: the original memory.high/low "
 				  "of tenants will not survive an unclean exit: %m", m->state_dir);
@@ -975,10 +1005,17 @@ static int manager_restore_orphan(Manager *m, const StateRecord *rec)
  * At start, after the tenants took their records: the rest were left by an unclean exit. A gone
  * cgroup's record is removed; a cgroup still there gets its originals back.
  */
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+
+	return x < y ? -1 : x > y;
+}
+
 static void manager_sweep_state(Manager *m)
 {
-	_cleanup_free_ uint64_t *ids = NULL;
-	size_t n = 0;
+	_cleanup_free_ uint64_t *ids = NULL, *claimed = NULL;
+	size_t n = 0, n_claimed = 0;
 	int r;
 
 	if (m->state_fd < 0 || m->dry_run)
@@ -988,14 +1025,21 @@ static void manager_sweep_state(Manager *m)
 		log_warning_errno(&m->log, r, "Cannot list state directory %s: %m", m->state_dir);
 		return;
 	}
+	/* The ids of active tenants, sorted: one lookup per record, not a scan of every tenant. */
+	claimed = calloc(m->n_tenants ?: 1, sizeof(*claimed));
+	if (!claimed) {
+		log_warning_errno(&m->log, -ENOMEM, "Cannot sweep state directory %s: %m", m->state_dir);
+		return;
+	}
+	for (size_t j = 0; j < m->n_tenants; j++)
+		if (m->tenants[j]->state == TENANT_ACTIVE)
+			claimed[n_claimed++] = m->tenants[j]->cgroup_id;
+	qsort(claimed, n_claimed, sizeof(*claimed), cmp_u64);
+
 	for (size_t i = 0; i < n; i++) {
 		StateRecord rec = {};
-		bool claimed = false;
 
-		for (size_t j = 0; j < m->n_tenants; j++)
-			if (m->tenants[j]->state == TENANT_ACTIVE && m->tenants[j]->cgroup_id == ids[i])
-				claimed = true;
-		if (claimed)
+		if (bsearch(&ids[i], claimed, n_claimed, sizeof(*claimed), cmp_u64))
 			continue;
 
 		r = state_record_read(m->state_fd, ids[i], &rec);
@@ -1120,10 +1164,10 @@ int manager_reload(Manager *m, ConfigErrors *ret_errors)
 
 		config_free(new);
 		log_config_errors(m, ret_errors);
-		snprintf(f_n, sizeof(f_n), "MEMQOSD_ERRORS=%zu", ret_errors->n);
+		snprintf(f_n, sizeof(f_n), "MEMQOSD_ERRORS=%zu", ret_errors->n_total);
 		log_struct(&m->log, LOG_ERR, MEMQOSD_MESSAGE_RELOAD_REFUSED, fields,
 			   "Reload refused: %zu error(s) in the configuration; still running on the previous one",
-			   ret_errors->n);
+			   ret_errors->n_total);
 		manager_notify_status(m, "READY=1\n");
 		return r < 0 ? r : -EINVAL;
 	}

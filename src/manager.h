@@ -46,11 +46,22 @@ typedef enum TenantState {
 
 const char *tenant_state_to_string(TenantState s);
 
-typedef struct Tenant {
+/*
+ * What status/D-Bus show for a tenant: its state, except "no-policy" for an ACTIVE tenant whose
+ * profile asks for a BPF policy it could not get (tenant ids exhausted, the policy failed to load or
+ * attach). Such a tenant is still squeezed and relaxed on PSI and memory.events, but the kernel side
+ * (throttling, protection, charge events) is missing, and that must not look like "active".
+ */
+#define TENANT_STATE_NO_POLICY "no-policy"
+typedef struct Tenant Tenant;
+const char *tenant_state_describe(const Tenant *t);
+
+struct Tenant {
 	Manager *manager;
 	TenantConfig *config;        /* borrowed from manager->config; replaced on reload */
 	TenantState state;
 	bool activation_warned;      /* a WAITING tenant's activation problem was logged loudly once */
+	bool no_policy;              /* ACTIVE without the BPF policy its profile asks for (set by the policy code) */
 
 	/* ACTIVE only */
 	int cg_fd;                   /* O_DIRECTORY fd of the tenant's cgroup, beneath the root */
@@ -74,7 +85,7 @@ typedef struct Tenant {
 	sd_event_source *parent_watch;     /* inotify on parent (ACTIVE: vanish) or ancestor (WAITING) */
 
 	void *policy_data;           /* owned by the controller/policy code through ManagerHooks */
-} Tenant;
+};
 
 /*
  * Callbacks into the policy/control code. All optional. Called on the event loop.

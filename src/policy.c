@@ -649,3 +649,51 @@ uint64_t policy_engine_delivered(const PolicyEngine *e)
 {
 	return e ? e->delivered : 0;
 }
+
+/* ---- tenant ids ---- */
+
+_Static_assert(MEMQOSD_MAX_TENANTS % 64 == 0, "the id bitmap is made of whole words");
+
+void policy_id_init(PolicyIdAllocator *a)
+{
+	*a = (PolicyIdAllocator) { .cursor = 1 };
+	a->used[0] = 1;  /* id 0 means "none" and is never handed out */
+}
+
+uint32_t policy_id_alloc(PolicyIdAllocator *a)
+{
+	const uint32_t n_words = MEMQOSD_MAX_TENANTS / 64;
+	uint32_t w = a->cursor / 64;
+
+	if (a->n_used >= POLICY_IDS_MAX)
+		return 0;
+	/* From the cursor's word to the end, then from the start: at most n_words + 1 words. */
+	for (uint32_t i = 0; i <= n_words; i++, w = (w + 1) % n_words) {
+		uint64_t free_bits = ~a->used[w];
+		uint32_t id;
+
+		if (i == 0)
+			free_bits &= ~UINT64_C(0) << (a->cursor % 64);  /* ids before the cursor: later */
+		if (!free_bits)
+			continue;
+		id = w * 64 + (uint32_t) __builtin_ctzll(free_bits);
+		a->used[w] |= UINT64_C(1) << (id % 64);
+		a->n_used++;
+		a->cursor = (id + 1) % MEMQOSD_MAX_TENANTS;
+		return id;
+	}
+	return 0;  /* not reached: n_used said there was one */
+}
+
+void policy_id_free(PolicyIdAllocator *a, uint32_t id)
+{
+	uint64_t bit;
+
+	if (id == 0 || id >= MEMQOSD_MAX_TENANTS)
+		return;
+	bit = UINT64_C(1) << (id % 64);
+	if (!(a->used[id / 64] & bit))
+		return;
+	a->used[id / 64] &= ~bit;
+	a->n_used--;
+}

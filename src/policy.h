@@ -73,6 +73,27 @@ int policy_engine_attach_event(PolicyEngine *e, sd_event *event);
 /* Wait up to timeout_ms for records and dispatch them (tests, benchmarks). Returns records or <0. */
 int policy_engine_poll(PolicyEngine *e, int timeout_ms);
 
+/*
+ * Tenant ids (1..MEMQOSD_MAX_TENANTS-1; 0 = none): the key of a tenant in the BPF maps. A bitmap
+ * with a rotating cursor: allocation scans from where the last one ended, so n allocations cost
+ * O(n) in total (the scan of one is bounded by MEMQOSD_MAX_TENANTS/64 words), and a freed id is
+ * handed out again only after every other free id has been, which keeps a recycled id away from
+ * completions still in flight for its previous tenant as long as possible. Pure; no BPF.
+ */
+typedef struct PolicyIdAllocator {
+	uint64_t used[MEMQOSD_MAX_TENANTS / 64];
+	uint32_t cursor;  /* the next id to try */
+	uint32_t n_used;  /* ids handed out (0 never counts) */
+} PolicyIdAllocator;
+
+#define POLICY_IDS_MAX (MEMQOSD_MAX_TENANTS - 1)
+
+void policy_id_init(PolicyIdAllocator *a);
+/* A free id, or 0 if all POLICY_IDS_MAX are in use. */
+uint32_t policy_id_alloc(PolicyIdAllocator *a);
+/* Give id back; 0 and ids not in use are ignored. */
+void policy_id_free(PolicyIdAllocator *a, uint32_t id);
+
 typedef struct PolicyTenant {
 	uint32_t tenant_id;        /* 1..MEMQOSD_MAX_TENANTS-1, stable while the tenant exists */
 	uint64_t cgroup_id;

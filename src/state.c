@@ -4,8 +4,8 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <ini.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <sys/stat.h>
 
@@ -42,58 +42,247 @@ int state_dir_path(const char *arg, char **ret)
 
 int state_dir_open(const char *path, int *ret_fd)
 {
-	int fd;
+	struct stat st;
+	int fd, r;
 
 	if (mkdir(path, 0700) < 0 && errno != EEXIST)
 		return negative_errno();
 	fd = open(path, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return negative_errno();
+	if (fstat(fd, &st) < 0) {
+		r = negative_errno();
+		(void) close(fd);
+		return r;
+	}
+	if ((st.st_uid != 0 && st.st_uid != geteuid()) || (st.st_mode & (S_IWGRP | S_IWOTH))) {
+		(void) close(fd);
+		return -EPERM;
+	}
 	*ret_fd = fd;
 	return 0;
 }
 
-static void format_value(char buf[static 32], uint64_t v)
+/* ---- the record format: pure, no I/O (state_record_format() / state_record_parse()) ---- */
+
+static bool byte_is_plain(unsigned char c)
+{
+	return c > ' ' && c < 0x7f && c != '%';
+}
+
+static void put_escaped(FILE *f, const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *) s; *p; p++)
+		if (byte_is_plain(*p))
+			fputc(*p, f);
+		else
+			fprintf(f, "%%%02X", *p);
+}
+
+static void put_value(FILE *f, uint64_t v)
 {
 	if (v == UINT64_MAX)
-		snprintf(buf, 32, "max");
+		fputs("max", f);
 	else
-		snprintf(buf, 32, "%" PRIu64, v);
+		fprintf(f, "%" PRIu64, v);
 }
+
+int state_record_format(const StateRecord *r, char **ret, size_t *ret_len)
+{
+	char *s = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if (!r->root || !r->cgroup || r->root[0] != '/' || r->cgroup[0] == '\0')
+		return -EINVAL;
+
+	f = open_memstream(&s, &len);
+	if (!f)
+		return -ENOMEM;
+	fputs("# memqosd: the values of this cgroup before memqosd changed them; removed once restored.\n"
+	      "[Cgroup]\nRoot=", f);
+	put_escaped(f, r->root);
+	fputs("\nPath=", f);
+	put_escaped(f, r->cgroup);
+	fputs("\nMemoryHigh=", f);
+	put_value(f, r->high);
+	if (r->has_low) {
+		fputs("\nMemoryLow=", f);
+		put_value(f, r->low);
+	}
+	fputc('\n', f);
+	if (fclose(f) != 0) {
+		free(s);
+		return -ENOMEM;
+	}
+	if (len > STATE_RECORD_SIZE_MAX) {
+		free(s);
+		return -E2BIG;
+	}
+	*ret = s;
+	*ret_len = len;
+	return 0;
+}
+
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* Undo put_escaped() on [s, s+n): -EBADMSG for a malformed escape, a NUL, or an unescaped odd byte. */
+static int unescape(const char *s, size_t n, char **ret)
+{
+	_cleanup_free_ char *out = malloc(n + 1);
+	size_t k = 0;
+
+	if (!out)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char) s[i];
+
+		if (c == '%') {
+			int hi, lo;
+
+			if (i + 2 >= n)
+				return -EBADMSG;
+			hi = hex_digit(s[i + 1]);
+			lo = hex_digit(s[i + 2]);
+			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+				return -EBADMSG;
+			out[k++] = (char) (hi * 16 + lo);
+			i += 2;
+		} else if (byte_is_plain(c))
+			out[k++] = (char) c;
+		else
+			return -EBADMSG;
+	}
+	out[k] = '\0';
+	*ret = TAKE_PTR(out);
+	return 0;
+}
+
+/* Exactly "max" or decimal digits (no sign, no spaces), as put_value() writes them. */
+static int parse_value(const char *s, size_t n, uint64_t *ret)
+{
+	uint64_t v = 0;
+
+	if (n == 3 && memcmp(s, "max", 3) == 0) {
+		*ret = UINT64_MAX;
+		return 0;
+	}
+	if (n == 0 || n > 20)
+		return -EBADMSG;
+	for (size_t i = 0; i < n; i++) {
+		unsigned d = (unsigned char) s[i] - '0';
+
+		if (d > 9 || v > (UINT64_MAX - d) / 10)
+			return -EBADMSG;
+		v = v * 10 + d;
+	}
+	if (v == UINT64_MAX)
+		return -EBADMSG; /* spelled "max" */
+	*ret = v;
+	return 0;
+}
+
+int state_record_parse(const char *buf, size_t size, uint64_t id, StateRecord *ret)
+{
+	StateRecord r = { .id = id };
+	bool in_section = false, has_high = false;
+	const char *p = buf, *end = buf + size;
+	int k = 0;
+
+	if (size > STATE_RECORD_SIZE_MAX)
+		return -EBADMSG;
+
+	while (p < end && k >= 0) {
+		const char *nl = memchr(p, '\n', (size_t) (end - p)), *eq;
+		size_t n;
+
+		if (!nl) {
+			k = -EBADMSG; /* every line is terminated: a missing newline is a torn write */
+			break;
+		}
+		n = (size_t) (nl - p);
+		eq = memchr(p, '=', n);
+
+		if (n == 0 || p[0] == '#')
+			;
+		else if (n == 8 && memcmp(p, "[Cgroup]", 8) == 0 && !in_section)
+			in_section = true;
+		else if (!in_section || !eq)
+			k = -EBADMSG;
+		else {
+			size_t kl = (size_t) (eq - p), vl = n - kl - 1;
+			const char *v = eq + 1;
+
+			if (kl == 4 && memcmp(p, "Root", 4) == 0 && !r.root)
+				k = unescape(v, vl, &r.root);
+			else if (kl == 4 && memcmp(p, "Path", 4) == 0 && !r.cgroup)
+				k = unescape(v, vl, &r.cgroup);
+			else if (kl == 10 && memcmp(p, "MemoryHigh", 10) == 0 && !has_high) {
+				k = parse_value(v, vl, &r.high);
+				has_high = k >= 0;
+			} else if (kl == 9 && memcmp(p, "MemoryLow", 9) == 0 && !r.has_low) {
+				k = parse_value(v, vl, &r.low);
+				r.has_low = k >= 0;
+			} else
+				k = -EBADMSG;
+		}
+		p = nl + 1;
+	}
+	if (k >= 0 && (!has_high || !r.root || !r.cgroup || r.root[0] != '/' || r.cgroup[0] == '\0'))
+		k = -EBADMSG;
+	if (k < 0) {
+		state_record_done(&r);
+		return k;
+	}
+	*ret = r;
+	return 0;
+}
+
+/* ---- files ---- */
 
 int state_record_write(int dir_fd, const StateRecord *r)
 {
 	_cleanup_close_ int fd = -EBADF;
-	_cleanup_fclose_ FILE *f = NULL;
-	char name[32], tmp[64], high[32], low[32];
+	_cleanup_free_ char *text = NULL;
+	char name[32], tmp[64];
+	size_t len, done = 0;
 	int k;
 
-	if (!r->root || !r->cgroup || strchr(r->root, '\n') || strchr(r->cgroup, '\n'))
-		return -EINVAL;
+	k = state_record_format(r, &text, &len);
+	if (k < 0)
+		return k;
 
 	snprintf(name, sizeof(name), "%" PRIu64, r->id);
 	snprintf(tmp, sizeof(tmp), STATE_TMP_PREFIX "%s", name);
-	format_value(high, r->high);
-	format_value(low, r->low);
 
 	fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return negative_errno();
-	f = fdopen(fd, "w");
-	if (!f)
-		goto fail;
-	fd = -EBADF; /* owned by f now */
+	while (done < len) {
+		ssize_t n = write(fd, text + done, len - done);
 
-	fprintf(f,
-		"# memqosd: the values of this cgroup before memqosd changed them; removed once restored.\n"
-		"[Cgroup]\nRoot=%s\nPath=%s\nMemoryHigh=%s\n",
-		r->root, r->cgroup, high);
-	if (r->has_low)
-		fprintf(f, "MemoryLow=%s\n", low);
-	if (fflush(f) != 0 || ferror(f) || fsync(fileno(f)) < 0)
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
+			goto fail;
+		}
+		done += (size_t) n;
+	}
+	if (fsync(fd) < 0)
 		goto fail;
-	k = fclose(TAKE_PTR(f));
-	if (k != 0)
+	k = close(TAKE_FD(fd));
+	if (k < 0)
 		goto fail;
 
 	if (renameat(dir_fd, tmp, dir_fd, name) < 0)
@@ -109,74 +298,37 @@ fail:
 	return k;
 }
 
-typedef struct Parse {
-	StateRecord *r;
-	bool bad, has_high;
-} Parse;
-
-static int on_value(void *user, const char *section, const char *name, const char *value)
-{
-	Parse *p = user;
-	char **s = NULL;
-
-	if (!streq(section, "Cgroup")) {
-		p->bad = true;
-		return 0;
-	}
-	if (streq(name, "Root"))
-		s = &p->r->root;
-	else if (streq(name, "Path"))
-		s = &p->r->cgroup;
-	if (s) {
-		if (*s || value[0] == '\0') {
-			p->bad = true;
-			return 0;
-		}
-		*s = strdup(value);
-		if (!*s)
-			p->bad = true;
-		return !p->bad;
-	}
-
-	if (streq(name, "MemoryHigh") && !p->has_high && cgroup_parse_u64(value, &p->r->high) >= 0)
-		p->has_high = true;
-	else if (streq(name, "MemoryLow") && !p->r->has_low && cgroup_parse_u64(value, &p->r->low) >= 0)
-		p->r->has_low = true;
-	else
-		p->bad = true;
-	return !p->bad;
-}
-
 int state_record_read(int dir_fd, uint64_t id, StateRecord *ret)
 {
-	_cleanup_fclose_ FILE *f = NULL;
-	StateRecord r = { .id = id };
-	Parse p = { .r = &r };
-	char name[32];
-	int fd, k;
+	_cleanup_close_ int fd = -EBADF;
+	char name[32], buf[STATE_RECORD_SIZE_MAX + 1];
+	size_t size = 0;
+	struct stat st;
 
 	snprintf(name, sizeof(name), "%" PRIu64, id);
-	fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	/* O_NONBLOCK: a FIFO planted under a record's name must not hang the daemon at start. */
+	fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0)
+		return errno == ELOOP ? -EBADMSG : negative_errno();
+	if (fstat(fd, &st) < 0)
 		return negative_errno();
-	f = fdopen(fd, "r");
-	if (!f) {
-		k = negative_errno();
-		(void) close(fd);
-		return k;
-	}
-
-	k = ini_parse_file(f, on_value, &p);
-	if (k < 0) {
-		state_record_done(&r);
-		return k == -2 ? -ENOMEM : -EIO;
-	}
-	if (k > 0 || p.bad || !p.has_high || !r.root || !r.cgroup || r.root[0] != '/') {
-		state_record_done(&r);
+	if (!S_ISREG(st.st_mode))
 		return -EBADMSG;
+
+	for (;;) {
+		ssize_t n = read(fd, buf + size, sizeof(buf) - size);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return negative_errno();
+		if (n == 0)
+			break;
+		size += (size_t) n;
+		if (size > STATE_RECORD_SIZE_MAX)
+			return -EBADMSG;
 	}
-	*ret = r;
-	return 0;
+	return state_record_parse(buf, size, id, ret);
 }
 
 int state_record_remove(int dir_fd, uint64_t id)

@@ -8,13 +8,24 @@
  *
  * The state directory is --state-dir, else the first entry of $RUNTIME_DIRECTORY (systemd's
  * RuntimeDirectory=memqosd), else /run/memqosd. One file per cgroup, named by its cgroup id in
- * decimal, parsed with inih:
+ * decimal:
  *
  *   [Cgroup]
  *   Root=/sys/fs/cgroup        cgroup root memqosd used
  *   Path=tenants/web           below that root
  *   MemoryHigh=max             memory.high before memqosd changed anything
  *   MemoryLow=0                memory.low likewise (absent: memory.low was not readable)
+ *
+ * Every line ends with '\n'; '#' lines are comments. Root= and Path= are written with every byte
+ * outside '!'..'~', and '%' itself, as %XX (uppercase hex), so any path round-trips exactly,
+ * including spaces at either end, '=', ';', '#' and newlines. Numbers are "max" or plain decimal.
+ * The reader is strict: anything else (unknown or repeated keys, a missing key, a bad escape, a
+ * torn last line, more than STATE_RECORD_SIZE_MAX bytes) makes the record corrupt.
+ * A record whose paths have no such bytes reads the same as in the earlier (inih) format.
+ *
+ * The state directory must be owned by root or the daemon's euid and not writable by group or
+ * others: a record names a cgroup and the value memqosd writes back into it, so whoever can plant
+ * one could make memqosd write memory.high of any cgroup. state_dir_open() refuses others (-EPERM).
  *
  * Records are written atomically: a temporary file in the same directory, fsync, renameat() over
  * the record, fsync of the directory. Functions return 0 or a negative errno and log nothing.
@@ -40,8 +51,19 @@ void state_record_done(StateRecord *r);
 /* The directory to use: arg if given, else $RUNTIME_DIRECTORY's first entry, else the default. */
 int state_dir_path(const char *arg, char **ret);
 
-/* Open the directory (created 0700 if missing, parent must exist) as an O_DIRECTORY fd. */
+/*
+ * Open the directory (created 0700 if missing, parent must exist) as an O_DIRECTORY fd. -EPERM if
+ * it is owned by someone other than root or the euid, or writable by group or others.
+ */
 int state_dir_open(const char *path, int *ret_fd);
+
+/* A record is at most this long (PATH_MAX-long paths, each byte escaped, fit). */
+#define STATE_RECORD_SIZE_MAX 32768
+
+/* The text of a record (pure). -EINVAL: root not absolute or path empty; -E2BIG: too long. */
+int state_record_format(const StateRecord *r, char **ret, size_t *ret_len);
+/* Parse the text of a record (pure): 0, -EBADMSG (not a valid record) or -ENOMEM. */
+int state_record_parse(const char *buf, size_t size, uint64_t id, StateRecord *ret);
 
 /* Write r (r->id names the file) atomically. */
 int state_record_write(int dir_fd, const StateRecord *r);

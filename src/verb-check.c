@@ -27,9 +27,12 @@ int verb_check(const char *config_dir)
 	int r;
 
 	r = config_load(config_dir, &c, &errors);
-	for (size_t i = 0; i < errors.n; i++)
-		fprintf(stderr, "%s\n", errors.lines[i]);
-	if (r < 0 && errors.n == 0)
+	if (errors.n_total > 0) {
+		_cleanup_free_ char *text = config_errors_join(&errors, "\n");
+
+		fprintf(stderr, "%s\n", text ?: "memqosd check: out of memory while reporting the errors");
+	}
+	if (r < 0 && errors.n_total == 0)
 		/* Only allocation failures come back undescribed. */
 		fprintf(stderr, "memqosd check: failed to load the configuration: %s\n", strerror(-r));
 	config_errors_clear(&errors);

@@ -5,6 +5,9 @@
 # (make_fake_cgroup), profiles (profile), and cleanup of everything started (it_finish).
 
 T=$(mktemp -d /tmp/memqosd-it.XXXXXX)
+# The fake cgroup trees of these tests are plain files; without this memqosd refuses a root that is
+# not cgroup2.
+export MEMQOSD_TEST_FAKE_CGROUP_ROOT=1
 chmod 755 "$T"
 LOG=$T/daemon.log
 NOTIFY_LOG=$T/notify.log

@@ -94,6 +94,27 @@ static void test_read_u64(void **state)
 	assert_int_equal(cgroup_read_u64(fd, "memory.low", &v), -ERANGE);
 }
 
+/* The value parser alone: "max" or a number, surrounding whitespace only; nothing after it. */
+static void test_parse_u64_strict(void **state)
+{
+	uint64_t v = 7;
+
+	(void) state;
+	assert_int_equal(cgroup_parse_u64("max junk", &v), -EINVAL);
+	assert_int_equal(cgroup_parse_u64("max\njunk", &v), -EINVAL);
+	assert_int_equal(cgroup_parse_u64("max 1", &v), -EINVAL);
+	assert_int_equal(cgroup_parse_u64("1 max", &v), -EINVAL);
+	assert_int_equal(cgroup_parse_u64("", &v), -EINVAL);
+	assert_int_equal(cgroup_parse_u64("+1", &v), -EINVAL);
+	/* UINT64_MAX as digits would read as "max": the kernel never prints it, refuse it. */
+	assert_int_equal(cgroup_parse_u64("18446744073709551615", &v), -ERANGE);
+	assert_int_equal(v, 7);
+	assert_int_equal(cgroup_parse_u64(" max \n", &v), 0);
+	assert_true(v == UINT64_MAX);
+	assert_int_equal(cgroup_parse_u64("18446744073709551614\n", &v), 0);
+	assert_true(v == UINT64_MAX - 1);
+}
+
 static void test_write_u64(void **state)
 {
 	Fixture *f = *state;
@@ -396,6 +417,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_root_is_not_cgroupfs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_u64, setup, teardown),
+		cmocka_unit_test(test_parse_u64_strict),
 		cmocka_unit_test_setup_teardown(test_write_u64, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restore_roundtrip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_keyed, setup, teardown),

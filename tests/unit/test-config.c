@@ -7,6 +7,7 @@
  */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -535,7 +536,7 @@ static void test_load_not_directories(void **state)
 	assert_int_equal(load(f), -ENOTDIR);
 	assert_null(f->config);
 	assert_errors(f,
-		"@/memqosd.conf:0: not a regular file",
+		"@/memqosd.conf:0: not a regular file (a directory), refusing to read it",
 		"@/memqosd.conf.d:0: cannot read directory: Not a directory",
 		"@/tenants.d:0: cannot read directory: Not a directory");
 }
@@ -849,6 +850,149 @@ static void test_tenant_cgroup_escapes(void **state)
 		"@/tenants.d/h.conf:3: Cgroup=: 'a/\x01/b' contains control characters");
 }
 
+/*
+ * Spaces at either end of a path component are refused (inih strips the value's ends, so "a /"
+ * would otherwise become the cgroup "a "); spaces inside a component are a valid name.
+ */
+static void test_tenant_cgroup_spaces(void **state)
+{
+	Fixture *f = *state;
+
+	write_file(f, "tenants.d/a.conf", "[Tenant]\nPriority=1\nCgroup=a /\n");
+	write_file(f, "tenants.d/b.conf", "[Tenant]\nPriority=1\nCgroup=x/ b/c\n");
+	write_file(f, "tenants.d/c.conf", "[Tenant]\nPriority=1\nCgroup=x/b /c\n");
+	write_file(f, "tenants.d/d.conf", "[Tenant]\nPriority=1\nCgroup=/ \n");
+	write_file(f, "tenants.d/e.conf", "[Tenant]\nPriority=1\nCgroup=./ /\n");
+	write_file(f, "memqosd.conf", "[Daemon]\nCgroupRoot=/sys/fs/cgroup /\n");
+	assert_load_fails(f,
+		"@/memqosd.conf:2: CgroupRoot=: '/sys/fs/cgroup /': path component 'cgroup ' begins or ends with a space (cgroup names with surrounding spaces are not accepted)",
+		"@/tenants.d/a.conf:3: Cgroup=: 'a /': path component 'a ' begins or ends with a space (cgroup names with surrounding spaces are not accepted)",
+		"@/tenants.d/b.conf:3: Cgroup=: 'x/ b/c': path component ' b' begins or ends with a space (cgroup names with surrounding spaces are not accepted)",
+		"@/tenants.d/c.conf:3: Cgroup=: 'x/b /c': path component 'b ' begins or ends with a space (cgroup names with surrounding spaces are not accepted)",
+		"@/tenants.d/d.conf:3: Cgroup=: '/' is absolute, expected a path relative to the cgroup root",
+		"@/tenants.d/e.conf:3: Cgroup=: './ /': path component ' ' begins or ends with a space (cgroup names with surrounding spaces are not accepted)");
+
+	test_rm_rf(f->dir);
+	assert_int_equal(mkdir(f->dir, 0700), 0);
+	write_file(f, "tenants.d/ok.conf", "[Tenant]\nPriority=1\nCgroup=  my job/x y  \n");
+	load_ok(f);
+	assert_string_equal(config_find_tenant(f->config, "ok")->cgroup, "my job/x y");
+}
+
+/* A NUL byte inside a line is an error on that line, naming the key; it does not hide the rest. */
+static void test_nul_byte(void **state)
+{
+	static const char text[] = "[Tenant]\nCgroup=a\nPriority=1\0junk\nMemoryLow\0=1M\n# c\0\n"
+				   "\0\n  Policy = none\0x\n";
+	static const char longline[] = "[Tenant]\nCgroup=a\nPriority=1\nMemoryHighMax=1G";
+	Fixture *f = *state;
+	char path[PATH_MAX], buf[512];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/tenants.d", f->dir);
+	assert_int_equal(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/tenants.d/n.conf", f->dir);
+	fp = fopen(path, "we");
+	assert_non_null(fp);
+	assert_int_equal(fwrite(text, 1, sizeof(text) - 1, fp), sizeof(text) - 1);
+	assert_int_equal(fclose(fp), 0);
+
+	/* Over-long lines are still found when the NUL comes early. */
+	memset(buf, 'x', sizeof(buf));
+	memcpy(buf, longline, sizeof(longline) - 1);
+	buf[sizeof(longline) - 1] = '\0';
+	buf[sizeof(buf) - 1] = '\n';
+	snprintf(path, sizeof(path), "%s/tenants.d/o.conf", f->dir);
+	fp = fopen(path, "we");
+	assert_non_null(fp);
+	assert_int_equal(fwrite(buf, 1, sizeof(buf), fp), sizeof(buf));
+	assert_int_equal(fclose(fp), 0);
+
+	assert_load_fails(f,
+		"@/tenants.d/n.conf:3: Priority=: NUL byte inside the line",
+		"@/tenants.d/n.conf:4: NUL byte inside the line",
+		"@/tenants.d/n.conf:5: NUL byte inside the line",
+		"@/tenants.d/n.conf:6: NUL byte inside the line",
+		"@/tenants.d/n.conf:7: Policy=: NUL byte inside the line",
+		"@/tenants.d/n.conf:0: Priority=: required key missing in section [Tenant]",
+		"@/tenants.d/o.conf:4: line too long (at most 199 characters)");
+}
+
+/* FIFOs, devices, symlinks to them: refused at once (a FIFO used to block the parser forever). */
+static void test_not_regular_files_do_not_block(void **state)
+{
+	Fixture *f = *state;
+	char path[PATH_MAX];
+
+	write_tenant(f, "ok", "ok", 1, "");
+	snprintf(path, sizeof(path), "%s/tenants.d/fifo.conf", f->dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	snprintf(path, sizeof(path), "%s/tenants.d/null.conf", f->dir);
+	assert_int_equal(symlink("/dev/null", path), 0);
+	snprintf(path, sizeof(path), "%s/tenants.d/tofifo.conf", f->dir);
+	assert_int_equal(symlink("fifo.conf", path), 0);
+	snprintf(path, sizeof(path), "%s/memqosd.conf.d", f->dir);
+	assert_int_equal(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/memqosd.conf.d/x.conf", f->dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	assert_load_fails(f,
+		"@/memqosd.conf.d/x.conf:0: not a regular file (a FIFO), refusing to read it",
+		"@/tenants.d/fifo.conf:0: not a regular file (a FIFO), refusing to read it",
+		"@/tenants.d/null.conf:0: not a regular file (a character device), refusing to read it",
+		"@/tenants.d/tofifo.conf:0: not a regular file (a FIFO), refusing to read it");
+}
+
+/* Larger than CONFIG_FILE_SIZE_MAX: refused as a whole, without reading it. */
+static void test_file_too_large(void **state)
+{
+	Fixture *f = *state;
+	char path[PATH_MAX], expect[256];
+	int fd;
+
+	write_tenant(f, "big", "big", 1, "");
+	snprintf(path, sizeof(path), "%s/tenants.d/big.conf", f->dir);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t) CONFIG_FILE_SIZE_MAX + 1), 0);
+	assert_int_equal(close(fd), 0);
+	snprintf(expect, sizeof(expect), "@/tenants.d/big.conf:0: file too large (%llu bytes, at most %llu)",
+		 (unsigned long long) CONFIG_FILE_SIZE_MAX + 1, (unsigned long long) CONFIG_FILE_SIZE_MAX);
+	assert_load_fails(f, expect);
+}
+
+/*
+ * 128k bad lines: only CONFIG_ERRORS_MAX are kept, all are counted, and the joined text (what
+ * `check` prints and the D-Bus reply carries) is bounded.
+ */
+static void test_many_errors_bounded(void **state)
+{
+	enum { N = 128 * 1024 };
+	Fixture *f = *state;
+	_cleanup_free_ char *joined = NULL;
+	char path[PATH_MAX];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/tenants.d", f->dir);
+	assert_int_equal(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/tenants.d/bad.conf", f->dir);
+	fp = fopen(path, "we");
+	assert_non_null(fp);
+	fputs("[Tenant]\nCgroup=x\nPriority=1\n", fp);
+	for (unsigned i = 0; i < N; i++)
+		fputs("x\n", fp);
+	assert_int_equal(fclose(fp), 0);
+
+	assert_int_equal(load(f), -EINVAL);
+	assert_null(f->config);
+	assert_int_equal(f->errors.n, CONFIG_ERRORS_MAX);
+	assert_int_equal(f->errors.n_total, N);
+	joined = config_errors_join(&f->errors, "\n");
+	assert_non_null(joined);
+	assert_true(strlen(joined) < CONFIG_ERRORS_MAX * 256);
+	assert_non_null(strstr(joined, "... and 130972 more errors (only the first 100 are shown)"));
+	assert_ptr_equal(strchr(joined, '\n'), strstr(joined, "\n"));
+}
+
 static void test_tenant_same_cgroup(void **state)
 {
 	Fixture *f = *state;
@@ -1059,7 +1203,7 @@ static void test_tenant_not_regular_file(void **state)
 	snprintf(path, sizeof(path), "%s/tenants.d/dir.conf", f->dir);
 	assert_int_equal(mkdir(path, 0755), 0);
 	assert_int_equal(load(f), -EINVAL);
-	assert_errors(f, "@/tenants.d/dir.conf:0: not a regular file");
+	assert_errors(f, "@/tenants.d/dir.conf:0: not a regular file (a directory), refusing to read it");
 	assert_int_equal(rmdir(path), 0);
 
 	/* A symlink to a profile is followed; a dangling one cannot be read. */
@@ -1341,6 +1485,11 @@ int main(void)
 		T(test_tenant_syntax_details),
 		T(test_tenant_cgroup_normalised),
 		T(test_tenant_cgroup_escapes),
+		T(test_tenant_cgroup_spaces),
+		T(test_nul_byte),
+		T(test_not_regular_files_do_not_block),
+		T(test_file_too_large),
+		T(test_many_errors_bounded),
 		T(test_tenant_same_cgroup),
 		T(test_tenant_missing_required),
 		T(test_tenant_bad_numbers),

@@ -88,6 +88,7 @@ static int setup(void **state)
 	make_cgroup(f, "tenants/batch", "536870912\n");
 	profile(f, "batch", "[Tenant]\nCgroup=tenants/batch\nPriority=20\nMemoryHighMin=256M\nMemoryHighMax=1G\n");
 
+	setenv("MEMQOSD_TEST_FAKE_CGROUP_ROOT", "1", 1); /* the tree in f->cg is plain files */
 	setenv("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/nonexistent/memqosd-test-bus", 1);
 	unsetenv("NOTIFY_SOCKET");
 	*state = f;
