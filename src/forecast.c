@@ -329,7 +329,9 @@ int forecast_step(ForecastState *s, const ForecastParams *p, const ForecastInput
 		s->last_emit = now;
 	}
 	s->level = level;
-	r.sampling = level > RISK_OK || enter[RISK_WATCH];
+	if (s->busy_at == 0 || level > RISK_OK || enter[RISK_WATCH] || have_growth)
+		s->busy_at = now;
+	r.sampling = now - s->busy_at < p->window_usec;
 	*ret = r;
 	return 0;
 }

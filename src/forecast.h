@@ -35,7 +35,8 @@
  * A level is kept while its stay condition holds and for HoldSec= after (hysteresis); the new level
  * is the highest one entered or kept. A sawtooth or a big page-cache reader never warns: its demand
  * does not trend for MinDurationSec=, and cache is not demand. While critical the model asks for a
- * repeat every RepeatSec=. Once back at ok with no watch condition, sampling may stop.
+ * repeat every RepeatSec=. Once a WindowSec= passed at ok with no watch condition and no growth
+ * (counted from the first sample, so a trigger always gets a full window), sampling may stop.
  *
  * Times are CLOCK_MONOTONIC microseconds.
  */
@@ -129,6 +130,7 @@ typedef struct ForecastState {
 	uint64_t enter_since[_RISK_LEVEL_MAX];   /* entry condition continuously true since (0 = not now) */
 	uint64_t stay_lost_at[_RISK_LEVEL_MAX];  /* stay condition false since (0 = holds) */
 	uint64_t last_emit;
+	uint64_t busy_at;            /* last sample above ok, with a watch condition or growth (or the first) */
 	uint64_t refault_t, refault_ref; /* start of the current thrashing window */
 	bool thrashing;
 } ForecastState;
@@ -137,7 +139,7 @@ typedef struct ForecastResult {
 	RiskLevel level, previous;
 	bool changed;                /* the level changed at this sample */
 	bool repeat;                 /* critical for RepeatSec= since the last report: report again */
-	bool sampling;               /* keep sampling (level above ok, or a watch condition holds) */
+	bool sampling;               /* keep sampling: something went on within the last WindowSec= */
 	uint64_t eta_usec;           /* FORECAST_NO_ETA if no OOM is forecast */
 	double growth;               /* bytes per second, fitted */
 	double fit_r2;
