@@ -221,7 +221,7 @@ static void format_mib(char *buf, size_t n, double bytes)
 
 int forecast_step(ForecastState *s, const ForecastParams *p, const ForecastInput *in, ForecastResult *ret)
 {
-	bool enter[_RISK_LEVEL_MAX] = {}, stay[_RISK_LEVEL_MAX] = {}, have_growth, critical_event;
+	bool enter[_RISK_LEVEL_MAX] = {}, stay[_RISK_LEVEL_MAX] = {}, have_growth, critical_event, near, stalled;
 	double growth = 0, r2 = 0, eta_s = INFINITY;
 	uint64_t now = in ? in->now : 0, total;
 	RiskLevel level = RISK_OK, cur;
@@ -263,15 +263,16 @@ int forecast_step(ForecastState *s, const ForecastParams *p, const ForecastInput
 	r.eta_usec = have_growth && eta_s * 1e6 < (double) UINT64_MAX / 2 ? (uint64_t) (eta_s * 1e6) : FORECAST_NO_ETA;
 
 	total = add_sat(in->m.demand, in->m.room);
-	enter[RISK_WATCH] = (total > 0 && in->m.demand >= total / 100 * p->watch_percent) ||
+	near = total > 0 && in->m.demand >= total / 100 * p->watch_percent;
+	/* Stalled at the limit with the unreclaimable part near it (a cache thrasher is not). */
+	stalled = near && in->psi_full >= (double) p->pressure_percent && in->d_max > 0;
+	enter[RISK_WATCH] = near ||
 			    eta_s * 1e6 < (double) p->watch_usec || (in->psi_some >= (double) p->pressure_percent) ||
 			    s->thrashing || in->d_max > 0;
 	stay[RISK_WATCH] = enter[RISK_WATCH];
 
-	enter[RISK_WARNING] = eta_s * 1e6 < (double) p->warning_usec ||
-			      (in->psi_full >= (double) p->pressure_percent && in->d_max > 0);
-	stay[RISK_WARNING] = eta_s * 1e6 < 2.0 * (double) p->warning_usec ||
-			     (in->psi_full >= (double) p->pressure_percent && in->d_max > 0);
+	enter[RISK_WARNING] = eta_s * 1e6 < (double) p->warning_usec || stalled;
+	stay[RISK_WARNING] = eta_s * 1e6 < 2.0 * (double) p->warning_usec || stalled;
 
 	critical_event = in->d_oom > 0 || in->charge_fails >= FORECAST_CHARGE_FAIL_CRITICAL;
 	enter[RISK_CRITICAL] = eta_s * 1e6 < (double) p->critical_usec || critical_event;
@@ -309,7 +310,7 @@ int forecast_step(ForecastState *s, const ForecastParams *p, const ForecastInput
 		(void) snprintf(r.reason, sizeof(r.reason), "unreclaimable memory growing %s/s, %s left before %s%s",
 				rate, room, forecast_limit_kind_to_string(in->m.limit_kind),
 				in->m.swap_room > 0 ? " (swap included)" : "");
-	else if (in->psi_full >= (double) p->pressure_percent && in->d_max > 0)
+	else if (stalled)
 		(void) snprintf(r.reason, sizeof(r.reason), "PSI full %.1f%% with memory.max being hit", in->psi_full);
 	else if (s->thrashing)
 		(void) snprintf(r.reason, sizeof(r.reason), "thrashing on file refaults (page cache; not an OOM risk)");

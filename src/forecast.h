@@ -26,7 +26,9 @@
  *   watch     enter/stay: demand >= WatchPercent= of demand + room, ETA < WatchSec=, PSI some avg10
  *             >= PressurePercent=, thrashing, or memory.events max rose
  *   warning   enter: ETA < WarningSec= held MinDurationSec=, or PSI full avg10 >= PressurePercent=
- *             with memory.events max rising; stay: ETA < 2 x WarningSec= (or the PSI condition)
+ *             with memory.events max rising while demand is at WatchPercent= (stalled at the limit
+ *             on memory reclaim cannot free; a cache thrasher is not); stay: ETA < 2 x WarningSec=
+ *             (or the PSI condition)
  *   critical  enter (from warning or above only): ETA < CriticalSec= held CriticalDurationSec=;
  *             at once on memory.events oom (a charge failed at the limit) or >= 8 BPF charge
  *             failures per sample; stay: ETA < 2 x CriticalSec=

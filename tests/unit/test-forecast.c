@@ -442,6 +442,36 @@ static void test_bad_arguments(void **state)
 	assert_null(risk_level_to_string(_RISK_LEVEL_MAX));
 }
 
+
+/* Stalls at memory.max warn only if the unreclaimable part is near it: a cache thrasher does not. */
+static void test_stall_rule(void **state)
+{
+	ForecastParams p = defaults();
+	ForecastState s;
+	ForecastResult r;
+	ForecastInput in;
+
+	(void) state;
+	forecast_init(&s);
+	for (unsigned t = 1; t <= 40; t++) {
+		in = input(t, 60, 400);   /* 60 MiB of anon, the rest of the limit is cache */
+		in.psi_full = 50;
+		in.psi_some = 60;
+		in.d_max = 10;
+		assert_int_equal(forecast_step(&s, &p, &in, &r), 0);
+		assert_true(r.level <= RISK_WATCH);
+	}
+	forecast_init(&s);
+	for (unsigned t = 1; t <= 12; t++) {
+		in = input(t, 450, 10);   /* anon at the limit, stalling, no growth left to fit */
+		in.psi_full = 50;
+		in.d_max = 10;
+		assert_int_equal(forecast_step(&s, &p, &in, &r), 0);
+	}
+	assert_int_equal(r.level, RISK_WARNING);
+	assert_non_null(strstr(r.reason, "PSI full"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -452,6 +482,7 @@ int main(void)
 		cmocka_unit_test(test_charge_failure_is_critical),
 		cmocka_unit_test(test_durations),
 		cmocka_unit_test(test_screen),
+		cmocka_unit_test(test_stall_rule),
 		cmocka_unit_test(test_bad_arguments),
 	};
 
