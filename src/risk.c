@@ -270,6 +270,12 @@ static void fill_report(const RiskTenant *rt, RiskReport *ret)
 
 static void hook_run(Risk *r, RiskTenant *rt, const RiskReport *rep);
 
+/* Heading for an OOM that has not happened yet. */
+static bool level_urgent(RiskLevel l)
+{
+	return l == RISK_WARNING || l == RISK_CRITICAL;
+}
+
 static void journal_record(Risk *r, const RiskReport *rep)
 {
 	char f_tenant[256], f_cgroup[512], f_level[64], f_prev[64], f_eta[64], f_usage[64], f_limit[64],
@@ -313,8 +319,8 @@ static void report(Risk *r, RiskTenant *rt, bool repeat)
 	if (!repeat)
 		hook_run(r, rt, &rep);
 
-	was_urgent = rt->previous >= RISK_WARNING && rt->m.limit_kind != FORECAST_LIMIT_OWN;
-	urgent = rt->level >= RISK_WARNING && rt->m.limit_kind != FORECAST_LIMIT_OWN;
+	was_urgent = level_urgent(rt->previous) && rt->m.limit_kind != FORECAST_LIMIT_OWN;
+	urgent = level_urgent(rt->level) && rt->m.limit_kind != FORECAST_LIMIT_OWN;
 	if (was_urgent != urgent && r->urgency_fn)
 		r->urgency_fn(r->urgency_data);
 }
@@ -429,7 +435,8 @@ static int on_screen(sd_event_source *s, uint64_t usec, void *userdata)
 		if (!rt || rt->sampling)
 			continue;
 		p = params_of(rt);
-		if (!p->enable || p->screen_usec == 0)
+		/* No memory.max anywhere above: only events start the sampling (nothing to read here). */
+		if (!p->enable || p->screen_usec == 0 || rt->screen_limit == UINT64_MAX)
 			continue;
 		if (cgroup_read_u64(rt->t->cg_fd, "memory.current", &cur) < 0)
 			continue;
@@ -751,7 +758,7 @@ bool risk_tenant_urgent(const Tenant *t, void *userdata)
 	const RiskTenant *rt = rt_of(t);
 
 	(void) userdata;
-	return rt && rt->level >= RISK_WARNING && rt->level != RISK_OOM && rt->m.limit_kind != FORECAST_LIMIT_OWN;
+	return rt && level_urgent(rt->level) && rt->m.limit_kind != FORECAST_LIMIT_OWN;
 }
 
 Manager *risk_manager(const Risk *r)
