@@ -3,7 +3,7 @@
 #
 # The OOM forecast on a real kernel (issue 9), in the VM guest booted with systemd
 # (tests/vm/forecast/run): memqosd runs as the installed service (journal, system bus), with the
-# default [Forecast] settings. Phase 1, four tenants at once:
+# default [Forecast] settings. Four tenants at once:
 #   leak     memory.max=768M, no swap (memory.swap.max=0), 16 MiB/s until the kernel OOM-kills:
 #            warning >= 15 s before the oom_kill, critical before it, the ETA at the warning
 #            within +-25 % of the time that really remained; seen in `memqosd watch --json`, on
@@ -11,9 +11,9 @@
 #            line out within 1.5 s of the level change it reports
 #   reader   memory.max=192M, re-reads a 384M file the whole time: never warning
 #   saw      memory.max=512M, a 300M sawtooth (8 s up, free, 4 s pause): never warning
-# Phase 2: zswap-less zram swap counted: leak2 with memory.max=256M, memory.swap.max=256M, 16 MiB/s
-# of incompressible memory: the free swap is in the forecast's room, and the warning comes before
-# the OOM kill.
+#   leak2    zram swap counted: memory.max=256M, memory.swap.max=256M, 16 MiB/s of incompressible
+#            memory: the free swap is in the forecast's room, and the warning comes before the OOM
+#            kill.
 #   tests/vm/forecast/forecast.sh PATH/TO/memqosd BIGFILE
 set -u
 
@@ -94,22 +94,20 @@ run_in() {
 	( sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$CGR/$cg" "$@"; date +%s.%N >"$out" ) &
 }
 
-# --- phase 1 -----------------------------------------------------------------------------------------
 start=$(date +%s.%N)
 run_in leak "$T/leak.end" "$T/leak" leak 16
-run_in saw "$T/saw.end" "$T/leak" sawtooth 300 8 4 70
-run_in reader "$T/reader.end" sh -c 'end=$(($(date +%s) + 70)); while [ $(date +%s) -lt $end ]; do cat "$0" >/dev/null; done' "$BIGFILE"
-check "the leak is OOM-killed (within 150 s)" wait_for 150 test -s "$T/leak.end"
-check "the oom level is reported" wait_for 15 grep -q '"tenant":"leak".*"level":"oom"' "$T/watch.log"
-wait_for 90 bash -c "test -s '$T/saw.end' && test -s '$T/reader.end'"
-grep -q 'oom_kill [1-9]' "$CGR/leak/memory.events" && ok "the kernel's oom_kill in memory.events" ||
-	fail "no oom_kill in $CGR/leak/memory.events"
-echo "leak ran $(python3 -c "print(round($(cat "$T/leak.end") - $start, 1))") s; reader and sawtooth: $(grep oom_kill "$CGR/reader/memory.events" "$CGR/saw/memory.events" | tr '\n' ' ')"
-
-# --- phase 2: zram swap ------------------------------------------------------------------------------
 run_in leak2 "$T/leak2.end" "$T/leak" leak 16 random
+run_in saw "$T/saw.end" "$T/leak" sawtooth 300 8 4 75
+run_in reader "$T/reader.end" sh -c 'end=$(($(date +%s) + 75)); while [ $(date +%s) -lt $end ]; do cat "$0" >/dev/null; done' "$BIGFILE"
+check "the leak is OOM-killed (within 150 s)" wait_for 150 test -s "$T/leak.end"
 check "the swapping leak is OOM-killed (within 180 s)" wait_for 180 test -s "$T/leak2.end"
-check "its oom level is reported" wait_for 15 grep -q '"tenant":"leak2".*"level":"oom"' "$T/watch.log"
+check "the oom levels are reported" wait_for 15 bash -c "grep -q '\"tenant\":\"leak\".*\"level\":\"oom\"' '$T/watch.log' && grep -q '\"tenant\":\"leak2\".*\"level\":\"oom\"' '$T/watch.log'"
+wait_for 90 bash -c "test -s '$T/saw.end' && test -s '$T/reader.end'"
+for t in leak leak2; do
+	grep -q 'oom_kill [1-9]' "$CGR/$t/memory.events" && ok "$t: the kernel's oom_kill in memory.events" ||
+		fail "$t: no oom_kill in $CGR/$t/memory.events"
+done
+echo "leak ran $(python3 -c "print(round($(cat "$T/leak.end") - $start, 1))") s, leak2 $(python3 -c "print(round($(cat "$T/leak2.end") - $start, 1))") s; oom_kill of reader and sawtooth: $(grep oom_kill "$CGR/reader/memory.events" "$CGR/saw/memory.events" | tr '\n' ' ')"
 sleep 2
 
 python3 - "$T/watch.log" "$T/leak.end" "$T/leak2.end" >"$T/verdict" 2>&1 <<'EOF'
