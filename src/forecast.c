@@ -159,16 +159,21 @@ static bool fit(const ForecastState *s, uint64_t window_usec, size_t min_samples
 	return true;
 }
 
-bool forecast_growth(const ForecastState *s, uint64_t window_usec, double *ret_growth, double *ret_r2)
+bool forecast_growth(const ForecastState *s, uint64_t window_usec, uint64_t min_growth, double *ret_growth,
+		     double *ret_r2)
 {
 	double slope, r2, recent, recent_r2;
 
 	if (!fit(s, window_usec, FORECAST_MIN_SAMPLES, &slope, &r2))
 		return false;
-	/* The last seconds must grow too: a step that stopped or a sawtooth going down is no trend. */
+	/*
+	 * The last seconds must grow too: a step that stopped or a sawtooth going down is no trend.
+	 * Only "not growing" counts here, not "growing slower": a leaking process that a loaded
+	 * machine runs in bursts still leaks.
+	 */
 	if (!fit(s, FORECAST_RECENT_USEC, 3, &recent, &recent_r2))
 		return false;
-	*ret_growth = recent < slope / 3 ? recent : slope;
+	*ret_growth = recent < (double) min_growth ? recent : slope;
 	*ret_r2 = r2;
 	return true;
 }
@@ -206,12 +211,15 @@ static bool held(uint64_t since, uint64_t now, uint64_t duration)
 	return since != 0 && now - since >= duration;
 }
 
-static void track(uint64_t *since, bool cond, uint64_t now)
+/* A condition's start; one sample without it is forgiven (a loaded machine samples unevenly). */
+static void track(uint64_t *since, unsigned *misses, bool cond, uint64_t now)
 {
-	if (!cond)
+	if (cond) {
+		*misses = 0;
+		if (*since == 0)
+			*since = now;
+	} else if (++*misses >= 2)
 		*since = 0;
-	else if (*since == 0)
-		*since = now;
 }
 
 static void format_mib(char *buf, size_t n, double bytes)
@@ -254,7 +262,7 @@ int forecast_step(ForecastState *s, const ForecastParams *p, const ForecastInput
 	push(s, now, in->m.demand);
 	update_thrashing(s, p, in);
 
-	have_growth = forecast_growth(s, p->window_usec, &growth, &r2) && r2 >= 0.5 &&
+	have_growth = forecast_growth(s, p->window_usec, p->min_growth_bytes, &growth, &r2) && r2 >= 0.5 &&
 		      growth >= (double) p->min_growth_bytes;
 	if (have_growth)
 		eta_s = (double) in->m.room / growth;
@@ -279,7 +287,7 @@ int forecast_step(ForecastState *s, const ForecastParams *p, const ForecastInput
 	stay[RISK_CRITICAL] = eta_s * 1e6 < 2.0 * (double) p->critical_usec || critical_event;
 
 	for (int l = RISK_WATCH; l <= RISK_CRITICAL; l++) {
-		track(&s->enter_since[l], enter[l], now);
+		track(&s->enter_since[l], &s->enter_misses[l], enter[l], now);
 		if (stay[l])
 			s->stay_lost_at[l] = 0;
 		else if (s->stay_lost_at[l] == 0)

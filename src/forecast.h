@@ -17,7 +17,8 @@
  *   ETA    = room / growth of demand
  * Growth is a least-squares fit of demand over WindowSec=, trusted only with >= 5 samples, a fit
  * that explains the data (R^2 >= 0.5), growth above MinGrowth= over the window AND over the last
- * 5 seconds (a step that stopped, or a sawtooth on its way down, is no trend).
+ * 5 seconds (a step that stopped, or a sawtooth on its way down, is no trend). An entry condition
+ * "held" for a duration may miss one sample (a loaded machine samples and leaks unevenly).
  * Page cache never counts toward the ETA: a tenant thrashing on refaults is stalled, not about to
  * be OOM-killed (the kernel keeps reclaiming cache); thrashing shows as the watch level instead.
  *
@@ -129,7 +130,8 @@ typedef struct ForecastState {
 	ForecastSample ring[FORECAST_MAX_SAMPLES];
 	size_t n, head;              /* head: next slot to write */
 	RiskLevel level;
-	uint64_t enter_since[_RISK_LEVEL_MAX];   /* entry condition continuously true since (0 = not now) */
+	uint64_t enter_since[_RISK_LEVEL_MAX];   /* entry condition true since (0 = not now; one miss forgiven) */
+	unsigned enter_misses[_RISK_LEVEL_MAX];  /* consecutive samples without it */
 	uint64_t stay_lost_at[_RISK_LEVEL_MAX];  /* stay condition false since (0 = holds) */
 	uint64_t last_emit;
 	uint64_t busy_at;            /* last sample above ok, with a watch condition or growth (or the first) */
@@ -150,8 +152,12 @@ typedef struct ForecastResult {
 
 void forecast_init(ForecastState *s);
 
-/* Growth fit over the window ending at the newest sample; false if not trustworthy. */
-bool forecast_growth(const ForecastState *s, uint64_t window_usec, double *ret_growth, double *ret_r2);
+/*
+ * Growth fit over the window ending at the newest sample; false if there are too few samples. The
+ * growth is the recent one (last 5 s) if that is below min_growth (bytes/s), else the window's.
+ */
+bool forecast_growth(const ForecastState *s, uint64_t window_usec, uint64_t min_growth, double *ret_growth,
+		     double *ret_r2);
 
 /* Feed one sample. Returns -EINVAL on bad arguments (time going backwards included). */
 int forecast_step(ForecastState *s, const ForecastParams *p, const ForecastInput *in, ForecastResult *ret);

@@ -34,6 +34,7 @@ typedef enum Shape {
 	STEP,      /* anon = base, then base + amplitude from t = ramp */
 	NOISY,     /* LEAK plus deterministic noise of +-amplitude */
 	LEAK_STOP, /* LEAK until t = ramp, then flat */
+	BURSTY,    /* LEAK that runs for ramp seconds, then stalls (descheduled) for period - ramp */
 } Shape;
 
 typedef struct Workload {
@@ -79,6 +80,8 @@ static double anon_mib(const Workload *w, unsigned t, uint64_t *rng)
 
 		return ph < w->ramp ? w->base + (double) w->amplitude * ph / w->ramp : w->base;
 	}
+	case BURSTY:
+		return w->base + (double) w->rate * ((t / w->period) * w->ramp + (t % w->period < w->ramp ? t % w->period : w->ramp));
 	case READER:
 		return w->base;
 	case STEP:
@@ -189,6 +192,8 @@ static const Workload workloads[] = {
 	{ "slow leak 4M/s",     LEAK,      64,  4,   0,   0,   0,     768,  0,   400, true,  RISK_OOM, RISK_OOM },
 	{ "leak into swap",     LEAK,      64,  16,  0,   0,   0,     512,  512, 300, true,  RISK_OOM, RISK_OOM },
 	{ "noisy leak 8M/s",    NOISY,     64,  8,   24,  0,   0,     1024, 0,   400, true,  RISK_OOM, RISK_OOM },
+	/* A leak on a loaded machine: 2 s of 16 MiB/s, 3 s descheduled, repeat. */
+	{ "bursty leak 16M/s",  BURSTY,    64,  16,  0,   2,   5,     768,  0,   400, true,  RISK_OOM, RISK_OOM },
 	{ "sawtooth 400M/10s",  SAWTOOTH,  64,  0,   400, 10,  14,    768,  0,   300, false, RISK_WATCH, RISK_WATCH },
 	{ "sawtooth 400M/4s",   SAWTOOTH,  340, 0,   400, 4,   6,     768,  0,   300, false, RISK_WATCH, RISK_WATCH },
 	/* A 20 s ramp toward the limit looks like a leak for longer than MinDurationSec=: it may warn
