@@ -9,10 +9,10 @@
 #            within +-25 % of the time that really remained; seen in `memqosd watch --json`, on
 #            D-Bus (dbus-monitor with the README's match rule) and in the journal; every watch
 #            line out within 1.5 s of the level change it reports
-#   noleak   at the same time, for 45 s:
+#   noleak   at the same time, for 35 s:
 #            reader  memory.max=192M, re-reads a 384M file (niced): never warning
 #            saw     memory.max=512M, a 300M sawtooth (8 s up, free, 4 s pause): never warning
-#   zram     leak2: zram swap counted: memory.max=256M, memory.swap.max=256M, 16 MiB/s of incompressible
+#   zram     leak2: zram swap counted: memory.max=192M, memory.swap.max=192M, 16 MiB/s of incompressible
 #            memory: the free swap is in the forecast's room, and the warning comes before the OOM
 #            kill.
 #   tests/vm/forecast/forecast.sh PATH/TO/memqosd BIGFILE [PHASES]     (default: leak noleak zram)
@@ -65,7 +65,7 @@ newcg() { # newcg NAME MAX SWAPMAX
 newcg leak 768M 0
 newcg reader 192M 0
 newcg saw 512M 0
-newcg leak2 256M 256M
+newcg leak2 192M 192M
 CONF=/etc/memqosd
 mkdir -p "$CONF/tenants.d"
 printf '[Daemon]\nLogLevel=debug\n' >"$CONF/memqosd.conf"
@@ -112,8 +112,8 @@ leak_phase() {
 }
 has leak && leak_phase leak 16
 if has noleak; then
-	run_in saw "$T/saw.end" "$T/leak" sawtooth 300 8 4 45
-	run_in reader "$T/reader.end" nice -n 19 sh -c 'end=$(($(date +%s) + 45)); while [ $(date +%s) -lt $end ]; do cat "$0" >/dev/null; done' "$BIGFILE"
+	run_in saw "$T/saw.end" "$T/leak" sawtooth 300 8 4 35
+	run_in reader "$T/reader.end" nice -n 19 sh -c 'end=$(($(date +%s) + 35)); while [ $(date +%s) -lt $end ]; do cat "$0" >/dev/null; done' "$BIGFILE"
 	wait_for 120 bash -c "test -s '$T/saw.end' && test -s '$T/reader.end'"
 	echo "oom_kill of reader and sawtooth: $(grep oom_kill "$CGR/reader/memory.events" "$CGR/saw/memory.events" | tr '\n' ' ')"
 fi
