@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# Guest side of bench/forecast/run. Per trial, at the same time: a leak of 16 MiB/s under
-# memory.max=768M without swap (until the kernel OOM-kills it), a reader re-reading a 384M file in
+# Guest side of bench/forecast/run. Per trial: a leak of 16 MiB/s under memory.max=768M without swap
+# (until the kernel OOM-kills it); then, together for 35 s, a reader re-reading a 384M file in
 # memory.max=192M and a 300M sawtooth in memory.max=512M (neither ever OOMs). memqosd runs with its
 # default [Forecast] settings on a private system bus; `memqosd watch --json` records the levels.
 # Prints per trial the warning's and the critical level's lead before the OOM kill, the ETA given
@@ -10,7 +10,7 @@ set -u
 BIG=${1:?usage: $0 BIGFILE}
 top=$(cd "$(dirname "$0")/../.." && pwd)
 MEMQOSD=${MEMQOSD_BIN:-${MEMQOSD_VM_BUILD:-$top/build}/src/memqosd}
-TRIALS=${MEMQOSD_BENCH_TRIALS:-5}
+TRIALS=${MEMQOSD_BENCH_TRIALS:-3}
 W=$(mktemp -d /tmp/forecast-bench.XXXXXX)
 CG=/sys/fs/cgroup/forecast-bench
 cc -O2 -o "$W/leak" "$top/tests/vm/forecast/leak.c" || exit 1
@@ -56,10 +56,12 @@ for i in $(seq "$TRIALS"); do
 	: >"$W/trial.start"
 	date +%s.%N >"$W/start.$i"
 	run_in leak "$W/leak.end" "$W/leak" leak 16
-	run_in saw "$W/saw.end" "$W/leak" sawtooth 300 8 4 70
-	run_in reader "$W/reader.end" sh -c 'end=$(($(date +%s) + 70)); while [ $(date +%s) -lt $end ]; do cat "$0" >/dev/null; done' "$BIG"
-	for _ in $(seq 1800); do [ -s "$W/leak.end" ] && [ -s "$W/saw.end" ] && [ -s "$W/reader.end" ] && break; sleep 0.1; done
+	for _ in $(seq 1800); do [ -s "$W/leak.end" ] && break; sleep 0.1; done
 	cp "$W/leak.end" "$W/oom.$i"
+	run_in saw "$W/saw.end" "$W/leak" sawtooth 300 8 4 35 >/dev/null
+	run_in reader "$W/reader.end" nice -n 19 sh -c 'end=$(($(date +%s) + 35)); while [ $(date +%s) -lt $end ]; do cat "$0" >/dev/null; done' "$BIG"
+	for _ in $(seq 1800); do [ -s "$W/saw.end" ] && [ -s "$W/reader.end" ] && break; sleep 0.1; done
+	date +%s.%N >"$W/end.$i"
 	sleep 35   # past HoldSec=: every tenant back to its resting level before the next trial
 done
 kill "$WATCH" "$DAEMON" "$BUS" 2>/dev/null
@@ -77,7 +79,8 @@ print("trial  warning lead s  critical lead s  ETA at warning s  remained s  ETA
 leads, falses = [], 0
 for i in range(1, trials + 1):
     start, oom = float(open("%s/start.%d" % (w, i)).read()), float(open("%s/oom.%d" % (w, i)).read())
-    mine = [l for l in changes if start <= t(l) <= oom + 30]
+    end = float(open("%s/end.%d" % (w, i)).read())
+    mine = [l for l in changes if start <= t(l) <= end + 30]
     warn = next((l for l in mine if l["tenant"] == "leak" and l["level"] == "warning"), None)
     crit = next((l for l in mine if l["tenant"] == "leak" and l["level"] == "critical"), None)
     false = [l for l in mine if l["tenant"] in ("reader", "saw") and l["level"] in ("warning", "critical", "oom")]
