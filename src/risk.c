@@ -300,8 +300,8 @@ static void journal_record(Risk *r, const RiskReport *rep)
 		snprintf(eta, sizeof(eta), "OOM forecast in %.0f s", (double) rep->eta_usec / 1e6);
 	cgroup_format_bytes(rep->usage, u, sizeof(u));
 	cgroup_format_bytes(rep->limit, l, sizeof(l));
-	log_struct(&r->m->log, level, MEMQOSD_MESSAGE_OOM_RISK, fields, "Tenant %s: OOM risk %s%s%s (was %s): %s, usage %s of %s: %s",
-		   rep->tenant, risk_level_to_string(rep->level), rep->repeat ? ", still" : "", "",
+	log_struct(&r->m->log, level, MEMQOSD_MESSAGE_OOM_RISK, fields, "Tenant %s: OOM risk %s%s (was %s): %s, usage %s of %s: %s",
+		   rep->tenant, risk_level_to_string(rep->level), rep->repeat ? ", still" : "",
 		   risk_level_to_string(rep->previous), eta, u, l, rep->reason);
 }
 
