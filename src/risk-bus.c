@@ -16,7 +16,7 @@ struct RiskBus {
 
 static int append_evidence(sd_bus_message *msg, const RiskReport *r)
 {
-	return sd_bus_message_append(msg, "a{sv}", 14,
+	return sd_bus_message_append(msg, "a{sv}", 15,
 				     "growth_bps", "d", r->growth,
 				     "psi_some_avg10", "d", r->psi_some,
 				     "psi_full_avg10", "d", r->psi_full,
@@ -27,6 +27,7 @@ static int append_evidence(sd_bus_message *msg, const RiskReport *r)
 				     "events_max", "t", r->events.max,
 				     "events_oom", "t", r->events.oom,
 				     "events_oom_kill", "t", r->events.oom_kill,
+				     "bpf_charge_failures", "t", r->charge_failures,
 				     "repeat", "b", (int) r->repeat,
 				     "sampling", "b", (int) r->sampling,
 				     "enabled", "b", (int) r->enabled,

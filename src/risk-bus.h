@@ -11,7 +11,7 @@
  *       true). time_usec: CLOCK_REALTIME of the change; eta_usec: UINT64_MAX when no OOM is
  *       forecast. evidence: growth_bps d, psi_some_avg10 d, psi_full_avg10 d (-1 unknown),
  *       demand_bytes t, room_bytes t, swap_room_bytes t, limit_kind s, events_max t, events_oom t,
- *       events_oom_kill t, repeat b, sampling b, enabled b, active b.
+ *       events_oom_kill t, bpf_charge_failures t (in the last sampling period), repeat b, sampling b, enabled b, active b.
  *   GetRisk(s name) -> (ssssttttsa{sv})     one tenant's current state, same fields;
  *                                           org.memqosd1.NoSuchTenant if unknown
  *   ListRisks() -> a(ssssttttsa{sv})        every tenant's

@@ -35,6 +35,7 @@ typedef struct RiskTenant {
 	uint64_t screen_limit;            /* lowest memory.max of the tenant and its ancestors */
 	CgroupMemoryEvents last_events;   /* at the previous sample */
 	uint64_t charge_fails;            /* BPF CHARGE_FAIL records since the previous sample */
+	uint64_t last_charge_fails;       /* ... in the last sampling period */
 
 	/* the last report */
 	RiskLevel level, previous;
@@ -262,6 +263,7 @@ static void fill_report(const RiskTenant *rt, RiskReport *ret)
 		.swap_room = rt->m.swap_room,
 		.limit_kind = forecast_limit_kind_to_string(rt->m.limit_kind),
 		.events = t->events,
+		.charge_failures = rt->last_charge_fails,
 		.sampling = rt->sampling,
 		.enabled = params_of(rt)->enable,
 		.active = true,
@@ -361,6 +363,7 @@ static void sample(RiskTenant *rt)
 	in.d_oom_kill = t->events.oom_kill - rt->last_events.oom_kill;
 	in.charge_fails = rt->charge_fails;
 	rt->last_events = t->events;
+	rt->last_charge_fails = rt->charge_fails;
 	rt->charge_fails = 0;
 
 	if (forecast_step(&rt->st, p, &in, &res) < 0)

@@ -45,6 +45,7 @@ typedef struct RiskReport {
 	uint64_t demand, room, swap_room;
 	const char *limit_kind;
 	CgroupMemoryEvents events;
+	uint64_t charge_failures;    /* BPF CHARGE_FAIL records in the last sampling period */
 	bool repeat;                 /* a periodic repeat while critical, not a change */
 	bool sampling;               /* the tenant is being sampled now */
 	bool enabled;                /* Enable= */
