@@ -315,9 +315,10 @@ static void report(Risk *r, RiskTenant *rt, bool repeat)
 	fill_report(rt, &rep);
 	rep.repeat = repeat;
 	rep.time_usec = now_real();
-	journal_record(r, &rep);
+	/* The signal first: a control plane waits for it; the journal write may take a while. */
 	for (size_t i = 0; i < r->n_listeners; i++)
 		r->listeners[i].fn(&rep, r->listeners[i].userdata);
+	journal_record(r, &rep);
 	if (!repeat)
 		hook_run(r, rt, &rep);
 
