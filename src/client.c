@@ -3,11 +3,16 @@
 #include "client.h"
 
 #include <inttypes.h>
+#include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+#include <time.h>
 
 #include "bus.h"
 #include "cgroup.h"
+#include "risk-bus.h"
 #include "util.h"
 
 #define RELOAD_TIMEOUT_USEC (120 * USEC_PER_SEC)
@@ -196,4 +201,318 @@ int client_status(const char *tenant)
 		return 1;
 	}
 	return 0;
+}
+
+/* ---- memqosd watch ---- */
+
+typedef struct Watch {
+	bool json;
+	const char *const *tenants;  /* NULL or empty: all */
+	sd_event *event;
+} Watch;
+
+static bool watch_selected(const Watch *w, const char *name)
+{
+	if (!w->tenants || !w->tenants[0])
+		return true;
+	for (const char *const *t = w->tenants; *t; t++)
+		if (streq(*t, name))
+			return true;
+	return false;
+}
+
+static void json_string(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char) *s;
+
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c == '\n')
+			fputs("\\n", f);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+static void format_rfc3339(uint64_t usec, char *buf, size_t n)
+{
+	time_t secs = (time_t) (usec / USEC_PER_SEC);
+	struct tm tm;
+	char base[32];
+
+	(void) gmtime_r(&secs, &tm);
+	(void) strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, n, "%s.%03uZ", base, (unsigned) (usec % USEC_PER_SEC / 1000));
+}
+
+/* Evidence a{sv} as JSON members into f (the basic types memqosd sends: d, t, s, b). */
+static int read_evidence(sd_bus_message *msg, FILE *f, bool *ret_repeat)
+{
+	int k;
+
+	*ret_repeat = false;
+	k = sd_bus_message_enter_container(msg, 'a', "{sv}");
+	if (k < 0)
+		return k;
+	fputc('{', f);
+	for (bool first = true;; first = false) {
+		const char *key, *contents;
+		char type;
+
+		k = sd_bus_message_enter_container(msg, 'e', "sv");
+		if (k < 0)
+			return k;
+		if (k == 0)
+			break;
+		k = sd_bus_message_read(msg, "s", &key);
+		if (k < 0)
+			return k;
+		k = sd_bus_message_peek_type(msg, &type, &contents);
+		if (k < 0)
+			return k;
+		k = sd_bus_message_enter_container(msg, 'v', contents);
+		if (k < 0)
+			return k;
+		if (!first)
+			fputc(',', f);
+		json_string(f, key);
+		fputc(':', f);
+		switch (contents[0]) {
+		case 'd': {
+			double d;
+
+			k = sd_bus_message_read(msg, "d", &d);
+			if (k >= 0)
+				fprintf(f, isfinite(d) ? "%.6g" : "null", d);
+			break;
+		}
+		case 't': {
+			uint64_t t;
+
+			k = sd_bus_message_read(msg, "t", &t);
+			if (k >= 0)
+				fprintf(f, "%" PRIu64, t);
+			break;
+		}
+		case 's': {
+			const char *s;
+
+			k = sd_bus_message_read(msg, "s", &s);
+			if (k >= 0)
+				json_string(f, s);
+			break;
+		}
+		case 'b': {
+			int b;
+
+			k = sd_bus_message_read(msg, "b", &b);
+			if (k >= 0)
+				fputs(b ? "true" : "false", f);
+			if (k >= 0 && streq(key, "repeat"))
+				*ret_repeat = b;
+			break;
+		}
+		default:
+			k = sd_bus_message_skip(msg, contents);
+			if (k >= 0)
+				fputs("null", f);
+		}
+		if (k < 0)
+			return k;
+		k = sd_bus_message_exit_container(msg);
+		if (k >= 0)
+			k = sd_bus_message_exit_container(msg);
+		if (k < 0)
+			return k;
+	}
+	fputc('}', f);
+	return sd_bus_message_exit_container(msg);
+}
+
+/* Print one risk record (msg positioned at its fields). Returns <0 on a bad message, -EPIPE if stdout is gone. */
+static int watch_print(Watch *w, sd_bus_message *msg, bool snapshot)
+{
+	const char *tenant, *cgroup, *level, *previous, *reason;
+	uint64_t time_usec, eta, usage, limit;
+	_cleanup_free_ char *evidence = NULL;
+	size_t evidence_size = 0;
+	char when[64], u[32], l[32];
+	bool repeat;
+	FILE *ev;
+	int k;
+
+	k = sd_bus_message_read(msg, "sssstttts", &tenant, &cgroup, &level, &previous, &time_usec, &eta, &usage, &limit,
+				&reason);
+	if (k < 0)
+		return k;
+	ev = open_memstream(&evidence, &evidence_size);
+	if (!ev)
+		return -ENOMEM;
+	k = read_evidence(msg, ev, &repeat);
+	fclose(ev);
+	if (k < 0)
+		return k;
+	if (!watch_selected(w, tenant))
+		return 0;
+
+	format_rfc3339(time_usec, when, sizeof(when));
+	if (w->json) {
+		printf("{\"event\":\"risk\",\"time\":\"%s\",\"tenant\":", when);
+		json_string(stdout, tenant);
+		printf(",\"cgroup\":");
+		json_string(stdout, cgroup);
+		printf(",\"level\":\"%s\",\"previous\":\"%s\",\"eta_seconds\":", level, previous);
+		if (eta == UINT64_MAX)
+			printf("null");
+		else
+			printf("%.1f", (double) eta / 1e6);
+		printf(",\"usage_bytes\":%" PRIu64 ",\"limit_bytes\":%" PRIu64 ",\"reason\":", usage, limit);
+		json_string(stdout, reason);
+		printf(",\"snapshot\":%s,\"repeat\":%s,\"evidence\":%s}\n", snapshot ? "true" : "false",
+		       repeat ? "true" : "false", evidence ? evidence : "{}");
+	} else {
+		char eta_text[48], change[48];
+
+		if (eta == UINT64_MAX)
+			snprintf(eta_text, sizeof(eta_text), "no OOM forecast");
+		else
+			snprintf(eta_text, sizeof(eta_text), "OOM in ~%.0f s", (double) eta / 1e6);
+		cgroup_format_bytes(usage, u, sizeof(u));
+		cgroup_format_bytes(limit, l, sizeof(l));
+		if (snapshot)
+			snprintf(change, sizeof(change), " (now)");
+		else if (repeat)
+			snprintf(change, sizeof(change), " (still)");
+		else
+			snprintf(change, sizeof(change), " (was %s)", previous);
+		printf("%s %s (%s): %s%s, %s, usage %s of %s: %s\n", when, tenant, cgroup, level, change, eta_text, u, l,
+		       reason);
+	}
+	/* One line per event, out at once: a control plane reads it through a pipe. */
+	if (fflush(stdout) != 0 || ferror(stdout))
+		return -EPIPE;
+	return 0;
+}
+
+static int watch_on_signal(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	Watch *w = userdata;
+	int k;
+
+	(void) error;
+	k = watch_print(w, msg, /* snapshot= */ false);
+	if (k == -EPIPE)
+		return sd_event_exit(w->event, 0);
+	if (k < 0)
+		fprintf(stderr, "memqosd: ignoring a malformed OomRisk signal: %s\n", strerror(-k));
+	return 0;
+}
+
+static int watch_on_owner(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	Watch *w = userdata;
+	const char *name, *old, *new;
+
+	(void) error;
+	if (sd_bus_message_read(msg, "sss", &name, &old, &new) < 0 || !streq(name, MEMQOSD_BUS_NAME) || new[0])
+		return 0;
+	fprintf(stderr, "memqosd: the daemon went away (%s left the bus); stopping\n", MEMQOSD_BUS_NAME);
+	return sd_event_exit(w->event, CLIENT_EXIT_NOT_RUNNING);
+}
+
+static int watch_on_disconnect(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	Watch *w = userdata;
+
+	(void) msg;
+	(void) error;
+	fprintf(stderr, "memqosd: lost the connection to the system bus; stopping\n");
+	return sd_event_exit(w->event, CLIENT_EXIT_NOT_RUNNING);
+}
+
+int client_watch(bool json, const char *const *tenants)
+{
+	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	_cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+	_cleanup_(sd_event_unrefp) sd_event *event = NULL;
+	Watch w = { .json = json, .tenants = tenants };
+	int k, code = 0;
+
+	k = connect_bus(&bus);
+	if (k != 0)
+		return k;
+
+	/* Subscribe first: nothing that happens after the snapshot is missed. */
+	k = sd_bus_match_signal(bus, NULL, MEMQOSD_BUS_NAME, MEMQOSD_BUS_PATH, MEMQOSD_BUS_INTERFACE, "OomRisk",
+				watch_on_signal, &w);
+	if (k >= 0)
+		k = sd_bus_match_signal(bus, NULL, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+					"NameOwnerChanged", watch_on_owner, &w);
+	if (k >= 0)
+		k = sd_bus_match_signal(bus, NULL, NULL, "/org/freedesktop/DBus/Local", "org.freedesktop.DBus.Local",
+					"Disconnected", watch_on_disconnect, &w);
+	if (k < 0) {
+		fprintf(stderr, "memqosd: cannot subscribe to OomRisk: %s\n", strerror(-k));
+		return 1;
+	}
+
+	/* Named tenants must exist: a typo is an error, not a silent empty stream. */
+	for (const char *const *t = tenants; t && *t; t++) {
+		_cleanup_(sd_bus_message_unrefp) sd_bus_message *one = NULL;
+
+		k = sd_bus_call_method(bus, MEMQOSD_BUS_NAME, MEMQOSD_BUS_PATH, MEMQOSD_BUS_INTERFACE, "GetRisk", &error,
+				       &one, "s", *t);
+		if (k < 0) {
+			if (sd_bus_error_has_name(&error, MEMQOSD_BUS_ERROR_NO_SUCH_TENANT)) {
+				fprintf(stderr, "memqosd: %s\n", error.message);
+				return 1;
+			}
+			return report_call_error("GetRisk", &error, k);
+		}
+	}
+
+	k = sd_bus_call_method(bus, MEMQOSD_BUS_NAME, MEMQOSD_BUS_PATH, MEMQOSD_BUS_INTERFACE, "ListRisks", &error,
+			       &reply, NULL);
+	if (k < 0)
+		return report_call_error("ListRisks", &error, k);
+
+	(void) signal(SIGPIPE, SIG_IGN); /* a closed stdout shows as EPIPE: a clean end */
+	k = sd_bus_message_enter_container(reply, 'a', MEMQOSD_BUS_RISK_SIGNATURE);
+	while (k >= 0 && (k = sd_bus_message_enter_container(reply, 'r', MEMQOSD_BUS_RISK_FIELDS)) > 0) {
+		k = watch_print(&w, reply, /* snapshot= */ true);
+		if (k == -EPIPE)
+			return 0;
+		if (k >= 0)
+			k = sd_bus_message_exit_container(reply);
+	}
+	if (k < 0) {
+		fprintf(stderr, "memqosd: bad reply from the daemon: %s\n", strerror(-k));
+		return 1;
+	}
+
+	k = sd_event_new(&event);
+	if (k >= 0)
+		k = sd_event_add_signal(event, NULL, SIGINT | SD_EVENT_SIGNAL_PROCMASK, NULL, NULL);
+	if (k >= 0)
+		k = sd_event_add_signal(event, NULL, SIGTERM | SD_EVENT_SIGNAL_PROCMASK, NULL, NULL);
+	if (k >= 0)
+		k = sd_bus_attach_event(bus, event, SD_EVENT_PRIORITY_NORMAL);
+	if (k < 0) {
+		fprintf(stderr, "memqosd: cannot set up the event loop: %s\n", strerror(-k));
+		return 1;
+	}
+	w.event = event;
+	k = sd_event_loop(event);
+	if (k < 0) {
+		fprintf(stderr, "memqosd: event loop failed: %s\n", strerror(-k));
+		return 1;
+	}
+	code = k;
+	return code;
 }

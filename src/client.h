@@ -6,6 +6,8 @@
  * status: 0 success, 1 refused/failed, 3 no daemon running (or no bus).
  */
 
+#include <stdbool.h>
+
 #define CLIENT_EXIT_NOT_RUNNING 3
 
 /* memqosd reload: calls Reload(), which returns when the reload finished; prints the errors. */
@@ -13,3 +15,15 @@ int client_reload(void);
 
 /* memqosd status [TENANT]: a table of the tenants (or one). */
 int client_status(const char *tenant);
+
+/*
+ * memqosd watch [--json] [TENANT...]: subscribe to OomRisk, print a snapshot of every (selected)
+ * tenant (ListRisks), then one line per signal. Lines, with --json one JSON object each:
+ *   {"event":"risk","time":RFC 3339,"tenant":...,"cgroup":...,"level":...,"previous":...,
+ *    "eta_seconds":number|null,"usage_bytes":...,"limit_bytes":...,"reason":...,
+ *    "snapshot":bool,"repeat":bool,"evidence":{...}}
+ * "event" names the kind; other kinds may join the stream later, consumers skip the ones they do
+ * not know. Exit: 0 on SIGINT/SIGTERM or a closed stdout (SIGPIPE/EPIPE), 1 for an unknown tenant
+ * or a bad reply, 3 if the daemon is not running or goes away (message on stderr).
+ */
+int client_watch(bool json, const char *const *tenants);

@@ -154,6 +154,44 @@ void config_control_defaults(ControlParams *c)
 	};
 }
 
+void config_forecast_defaults(ForecastParams *f)
+{
+	*f = (ForecastParams) {
+		.enable = true,
+		.warning_usec = 60 * USEC_PER_SEC,
+		.critical_usec = 10 * USEC_PER_SEC,
+		.watch_usec = 300 * USEC_PER_SEC,
+		.min_duration_usec = 10 * USEC_PER_SEC,
+		.critical_duration_usec = 2 * USEC_PER_SEC,
+		.hold_usec = 30 * USEC_PER_SEC,
+		.window_usec = 30 * USEC_PER_SEC,
+		.sample_usec = 1 * USEC_PER_SEC,
+		.screen_usec = 5 * USEC_PER_SEC,
+		.repeat_usec = 30 * USEC_PER_SEC,
+		.min_growth_bytes = UINT64_C(1) << 20,
+		.watch_percent = 80,
+		.pressure_percent = 10,
+		.thrash_percent = 100,
+		.hook = NULL,
+		.hook_timeout_usec = 10 * USEC_PER_SEC,
+		.hook_interval_usec = 10 * USEC_PER_SEC,
+	};
+}
+
+bool forecast_params_equal(const ForecastParams *a, const ForecastParams *b)
+{
+	if ((a->hook == NULL) != (b->hook == NULL) || (a->hook && !streq(a->hook, b->hook)))
+		return false;
+	return a->enable == b->enable && a->warning_usec == b->warning_usec && a->critical_usec == b->critical_usec &&
+	       a->watch_usec == b->watch_usec && a->min_duration_usec == b->min_duration_usec &&
+	       a->critical_duration_usec == b->critical_duration_usec && a->hold_usec == b->hold_usec &&
+	       a->window_usec == b->window_usec && a->sample_usec == b->sample_usec &&
+	       a->screen_usec == b->screen_usec && a->repeat_usec == b->repeat_usec &&
+	       a->min_growth_bytes == b->min_growth_bytes && a->watch_percent == b->watch_percent &&
+	       a->pressure_percent == b->pressure_percent && a->thrash_percent == b->thrash_percent &&
+	       a->hook_timeout_usec == b->hook_timeout_usec && a->hook_interval_usec == b->hook_interval_usec;
+}
+
 static void daemon_config_defaults(DaemonConfig *d)
 {
 	*d = (DaemonConfig) {
@@ -162,6 +200,7 @@ static void daemon_config_defaults(DaemonConfig *d)
 		.cgroup_root = NULL,
 	};
 	config_control_defaults(&d->control);
+	config_forecast_defaults(&d->forecast);
 }
 
 /*
@@ -169,8 +208,10 @@ static void daemon_config_defaults(DaemonConfig *d)
  * MemoryHighMin= defaults to whatever MemoryHighMax= ends up as (see tenant_validate()), so a
  * profile that does not say how far down memqosd may push its tenant is never squeezed.
  */
-static void tenant_config_defaults(TenantConfig *t)
+static void tenant_config_defaults(TenantConfig *t, const ForecastParams *forecast)
 {
+	t->forecast = *forecast;  /* [Forecast] of memqosd.conf; the hook string is copied by the caller */
+	t->forecast.hook = NULL;
 	t->priority = 0;
 	t->memory_high_min = MEMQOSD_BYTES_MAX;
 	t->memory_high_max = MEMQOSD_BYTES_MAX;
@@ -375,6 +416,52 @@ static int item_parse_policy(const ConfigItem *item, const char *value, void *fi
 	return 0;
 }
 
+/* An optional absolute path: empty clears *s (returns 0), relative is an error, else returns 1. */
+static int parse_absolute_or_empty(const ConfigItem *item, const char *value, char **s, ParseContext *ctx)
+{
+	if (value[0] == '\0') {
+		free(*s);
+		*s = NULL;
+		return 0;
+	}
+	if (value[0] != '/') {
+		parse_error(ctx, item->key, "'%s' is not an absolute path", value);
+		return -EINVAL;
+	}
+	return 1;
+}
+
+/*
+ * Hook=: the absolute path of an executable, run with no arguments (the event is in its
+ * environment). Checked here, so a missing hook is an error at `memqosd check` time.
+ */
+static int item_parse_hook(const ConfigItem *item, const char *value, void *field, ParseContext *ctx)
+{
+	char **s = field, *copy;
+	struct stat st;
+	int r;
+
+	r = parse_absolute_or_empty(item, value, s, ctx);  /* empty: no hook (overrides a global one) */
+	if (r <= 0)
+		return r;
+	if (stat(value, &st) < 0) {
+		parse_error(ctx, item->key, "%s: %s", value, strerror(errno));
+		return -EINVAL;
+	}
+	if (!S_ISREG(st.st_mode) || access(value, X_OK) < 0) {
+		parse_error(ctx, item->key, "%s is not an executable file", value);
+		return -EINVAL;
+	}
+	copy = strdup(value);
+	if (!copy) {
+		ctx->fatal = -ENOMEM;
+		return -ENOMEM;
+	}
+	free(*s);
+	*s = copy;
+	return 0;
+}
+
 /*
  * Normalise a '/'-separated path: drop empty and "." components (collapsing "//" and a trailing
  * '/'), keep one leading '/' if absolute. ".." is never resolved: return -EXDEV if there is one.
@@ -461,15 +548,9 @@ static int item_parse_cgroup_root(const ConfigItem *item, const char *value, voi
 	char **s = field, *path = NULL;
 	int r;
 
-	if (value[0] == '\0') {
-		free(*s);
-		*s = NULL;
-		return 0;
-	}
-	if (value[0] != '/') {
-		parse_error(ctx, item->key, "'%s' is not an absolute path", value);
-		return -EINVAL;
-	}
+	r = parse_absolute_or_empty(item, value, s, ctx);
+	if (r <= 0)
+		return r;
 	r = path_normalize(value, &path);
 	if (r == -ENOMEM) {
 		ctx->fatal = r;
@@ -538,6 +619,33 @@ static int item_parse_cgroup(const ConfigItem *item, const char *value, void *fi
 #define TENANT(k, fn, field, ...)                                                        \
 	{ .section = "Tenant", .key = k, .parse = fn, .offset = offsetof(TenantConfig, field), __VA_ARGS__ }
 
+/* [Forecast]: the same keys in memqosd.conf (defaults) and in profiles (overrides). */
+#define FC(T, k, fn, field, ...)                                                                     \
+	{ .section = "Forecast", .key = k, .parse = fn, .offset = offsetof(T, forecast.field), __VA_ARGS__ }
+#define FORECAST_ITEMS(T)                                                                                \
+	FC(T, "Enable", item_parse_bool, enable),                                                         \
+	FC(T, "WarningSec", item_parse_duration, warning_usec, .min = USEC_PER_SEC, .max = 3600 * USEC_PER_SEC), \
+	FC(T, "CriticalSec", item_parse_duration, critical_usec, .min = USEC_PER_SEC, .max = 3600 * USEC_PER_SEC), \
+	FC(T, "WatchSec", item_parse_duration, watch_usec, .min = USEC_PER_SEC, .max = 24 * 3600 * USEC_PER_SEC), \
+	FC(T, "MinDurationSec", item_parse_duration, min_duration_usec, .min = 0, .max = 3600 * USEC_PER_SEC), \
+	FC(T, "CriticalDurationSec", item_parse_duration, critical_duration_usec, .min = 0,                \
+	   .max = 600 * USEC_PER_SEC),                                                                    \
+	FC(T, "HoldSec", item_parse_duration, hold_usec, .min = 0, .max = 3600 * USEC_PER_SEC),          \
+	FC(T, "WindowSec", item_parse_duration, window_usec, .min = 5 * USEC_PER_SEC, .max = 600 * USEC_PER_SEC), \
+	FC(T, "SampleSec", item_parse_duration, sample_usec, .min = 100 * USEC_PER_MSEC,                 \
+	   .max = 60 * USEC_PER_SEC),                                                                     \
+	FC(T, "ScreenSec", item_parse_duration, screen_usec, .min = 0, .max = 3600 * USEC_PER_SEC),      \
+	FC(T, "RepeatSec", item_parse_duration, repeat_usec, .min = USEC_PER_SEC, .max = 3600 * USEC_PER_SEC), \
+	FC(T, "MinGrowth", item_parse_size, min_growth_bytes, .flags = ITEM_NO_MAX),                      \
+	FC(T, "WatchPercent", item_parse_unsigned, watch_percent, .min = 1, .max = 100),                  \
+	FC(T, "PressurePercent", item_parse_unsigned, pressure_percent, .min = 1, .max = 100),            \
+	FC(T, "ThrashPercent", item_parse_unsigned, thrash_percent, .min = 1, .max = 10000),              \
+	FC(T, "Hook", item_parse_hook, hook),                                                             \
+	FC(T, "HookTimeoutSec", item_parse_duration, hook_timeout_usec, .min = 100 * USEC_PER_MSEC,      \
+	   .max = 3600 * USEC_PER_SEC),                                                                   \
+	FC(T, "HookMinIntervalSec", item_parse_duration, hook_interval_usec, .min = 0,                    \
+	   .max = 24 * 3600 * USEC_PER_SEC)
+
 /* memqosd.conf and its drop-ins. Keep in sync with conf/memqosd.conf and conf/README.md. */
 static const ConfigItem daemon_items[] = {
 	DAEMON("DryRun", item_parse_bool, dry_run),
@@ -559,6 +667,8 @@ static const ConfigItem daemon_items[] = {
 		.min = USEC_PER_SEC, .max = 3600 * USEC_PER_SEC),
 	CONTROL("WriteTimeoutSec", item_parse_duration, write_timeout_usec,
 		.min = 100 * USEC_PER_MSEC, .max = 300 * USEC_PER_SEC),
+
+	FORECAST_ITEMS(DaemonConfig),
 };
 
 /* tenants.d/NAME.conf. Keep in sync with conf/tenants.d/ and conf/README.md. */
@@ -570,6 +680,8 @@ static const ConfigItem tenant_items[] = {
 	TENANT("MemoryLow", item_parse_size, memory_low,
 	       .flags = ITEM_SET_FLAG, .set_offset = offsetof(TenantConfig, has_memory_low)),
 	TENANT("Policy", item_parse_policy, policy),
+
+	FORECAST_ITEMS(TenantConfig),
 };
 
 /* Index of a key in a table, for cross-key checks; the key must exist. */
@@ -988,13 +1100,55 @@ static void strv_free_n(char **v, size_t n)
 /* ---------------------------------------------------------------------------------------------- */
 /* memqosd.conf + drop-ins                                                                          */
 
+/*
+ * Checks across [Forecast] keys: CriticalSec= < WarningSec= <= WatchSec=. Blames the later key where
+ * it was set (else the earlier one); keys already reported as invalid are not judged again.
+ */
+static int forecast_validate(const ForecastParams *f, const ConfigItem *items, size_t n_items,
+			     const ItemOrigin *origins, ConfigErrors *errors)
+{
+	const ItemOrigin *o_crit = &origins[item_index(items, n_items, "Forecast", "CriticalSec")],
+			 *o_warn = &origins[item_index(items, n_items, "Forecast", "WarningSec")],
+			 *o_watch = &origins[item_index(items, n_items, "Forecast", "WatchSec")];
+	char a[FORMAT_VALUE_MAX], b[FORMAT_VALUE_MAX];
+	int r;
+
+	if (!o_crit->file && !o_warn->file && !o_watch->file)
+		return 0;  /* inherited or default: judged where it was set */
+	if ((o_crit->file && !o_crit->valid) || (o_warn->file && !o_warn->valid) || (o_watch->file && !o_watch->valid))
+		return 0;
+	if (f->critical_usec >= f->warning_usec && (o_crit->file || o_warn->file)) {
+		const ItemOrigin *o = o_crit->file ? o_crit : o_warn;
+
+		r = config_errors_add(errors, o->file ?: "(defaults)", o->line, o == o_crit ? "CriticalSec" : "WarningSec",
+				      "CriticalSec= (%s) must be shorter than WarningSec= (%s)",
+				      format_duration(a, f->critical_usec), format_duration(b, f->warning_usec));
+		if (r < 0)
+			return r;
+	}
+	if (f->warning_usec > f->watch_usec && (o_warn->file || o_watch->file)) {
+		const ItemOrigin *o = o_warn->file ? o_warn : o_watch;
+
+		r = config_errors_add(errors, o->file ?: "(defaults)", o->line, o == o_warn ? "WarningSec" : "WatchSec",
+				      "WarningSec= (%s) must not be longer than WatchSec= (%s)",
+				      format_duration(a, f->warning_usec), format_duration(b, f->watch_usec));
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 /* Checks across [Control] keys, once every file has been applied. */
 static int daemon_validate(const DaemonConfig *d, const ItemOrigin *origins, ConfigErrors *errors)
 {
 	const size_t i_stall = item_index(daemon_items, ELEMENTSOF(daemon_items), "Control", "PressureThresholdSec"),
 		     i_window = item_index(daemon_items, ELEMENTSOF(daemon_items), "Control", "PressureWindowSec");
 	char stall[FORMAT_VALUE_MAX], window[FORMAT_VALUE_MAX];
+	int r;
 
+	r = forecast_validate(&d->forecast, daemon_items, ELEMENTSOF(daemon_items), origins, errors);
+	if (r < 0)
+		return r;
 	if (d->control.psi_stall_usec <= d->control.psi_window_usec)
 		return 0;
 	if ((origins[i_stall].file && !origins[i_stall].valid) || (origins[i_window].file && !origins[i_window].valid))
@@ -1065,6 +1219,7 @@ static TenantConfig *tenant_config_free(TenantConfig *t)
 	free(t->name);
 	free(t->file);
 	free(t->cgroup);
+	free(t->forecast.hook);
 	free(t);
 	return NULL;
 }
@@ -1092,6 +1247,9 @@ static int tenant_validate(TenantConfig *t, const ItemOrigin *origins, ConfigErr
 	bool max_ok = !o_max->file || o_max->valid;
 	int r;
 
+	r = forecast_validate(&t->forecast, tenant_items, n, origins, errors);
+	if (r < 0)
+		return r;
 	if (!o_min->file)
 		t->memory_high_min = t->memory_high_max;  /* not squeezable unless the profile says so */
 
@@ -1116,7 +1274,7 @@ static int tenant_validate(TenantConfig *t, const ItemOrigin *origins, ConfigErr
  * Parse one profile. Returns 0 and the tenant in *ret if it is valid, 0 without touching *ret if it
  * has problems (in errors), negative errno on allocation or I/O failure.
  */
-static int tenant_load(const char *file, ConfigErrors *errors, TenantConfig **ret)
+static int tenant_load(const char *file, const ForecastParams *forecast, ConfigErrors *errors, TenantConfig **ret)
 {
 	_cleanup_(tenant_config_freep) TenantConfig *t = NULL;
 	ItemOrigin origins[ELEMENTSOF(tenant_items)] = {};
@@ -1127,12 +1285,17 @@ static int tenant_load(const char *file, ConfigErrors *errors, TenantConfig **re
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
-	tenant_config_defaults(t);
+	tenant_config_defaults(t, forecast);
 	base = base ? base + 1 : file;
 	t->name = strndup(base, strlen(base) - strlen(".conf"));
 	t->file = strdup(file);
 	if (!t->name || !t->file)
 		return -ENOMEM;
+	if (forecast->hook) {
+		t->forecast.hook = strdup(forecast->hook);
+		if (!t->forecast.hook)
+			return -ENOMEM;
+	}
 
 	if (!tenant_name_is_valid(t->name) &&
 	    config_errors_add(errors, file, 0, NULL,
@@ -1190,7 +1353,7 @@ static int tenants_load(Config *c, ConfigErrors *errors)
 	for (int i = 0; i < n; i++) {
 		TenantConfig *t = NULL;
 
-		r = tenant_load(files[i], errors, &t);
+		r = tenant_load(files[i], &c->daemon.forecast, errors, &t);
 		if (r == -ENOMEM)
 			goto finish;
 		if (r < 0 && io_error == 0)
@@ -1243,6 +1406,7 @@ Config *config_free(Config *c)
 		tenant_config_free(c->tenants[i]);
 	free(c->tenants);
 	free(c->daemon.cgroup_root);
+	free(c->daemon.forecast.hook);
 	free(c->dir);
 	free(c);
 	return NULL;
@@ -1316,7 +1480,7 @@ bool tenant_config_equal(const TenantConfig *a, const TenantConfig *b)
 	return streq(a->name, b->name) && streq(a->cgroup, b->cgroup) && a->priority == b->priority &&
 	       a->memory_high_min == b->memory_high_min && a->memory_high_max == b->memory_high_max &&
 	       a->has_memory_low == b->has_memory_low && (!a->has_memory_low || a->memory_low == b->memory_low) &&
-	       a->policy == b->policy;
+	       a->policy == b->policy && forecast_params_equal(&a->forecast, &b->forecast);
 }
 
 void config_diff_clear(ConfigDiff *d)

@@ -39,11 +39,38 @@ typedef struct ControlParams {
 	uint64_t write_timeout_usec;   /* WriteTimeoutSec= bound on an off-loop memory.high write (5s) */
 } ControlParams;
 
+/*
+ * Settings of the OOM forecast (src/forecast.h, src/risk.h): [Forecast] in memqosd.conf (defaults for
+ * every tenant) and in a tenant profile (overrides for that tenant). Defaults in
+ * config_forecast_defaults().
+ */
+typedef struct ForecastParams {
+	bool enable;                   /* Enable= (yes) */
+	uint64_t warning_usec;         /* WarningSec= warn when the OOM is forecast within this (60s) */
+	uint64_t critical_usec;        /* CriticalSec= critical within this (10s) */
+	uint64_t watch_usec;           /* WatchSec= watch within this (300s) */
+	uint64_t min_duration_usec;    /* MinDurationSec= a warning forecast must hold this long (10s) */
+	uint64_t critical_duration_usec; /* CriticalDurationSec= a critical forecast must hold this long (2s) */
+	uint64_t hold_usec;            /* HoldSec= a level is left once its reason is gone this long (30s) */
+	uint64_t window_usec;          /* WindowSec= growth is fitted over this much history (30s) */
+	uint64_t sample_usec;          /* SampleSec= sampling period of a tenant near its limit (1s) */
+	uint64_t screen_usec;          /* ScreenSec= memory.current check of the others; 0 = events only (5s) */
+	uint64_t repeat_usec;          /* RepeatSec= OomRisk repeated this often while critical (30s) */
+	uint64_t min_growth_bytes;     /* MinGrowth= per second; slower growth forecasts no OOM (1M) */
+	unsigned watch_percent;        /* WatchPercent= of the limit used: watch (80) */
+	unsigned pressure_percent;     /* PressurePercent= PSI avg10 some: watch; full (+ max events): warning (10) */
+	unsigned thrash_percent;       /* ThrashPercent= file refaults per 10s, % of the file pages: watch (100) */
+	char *hook;                    /* Hook= absolute path of a command run on every level change; NULL = none */
+	uint64_t hook_timeout_usec;    /* HookTimeoutSec= the hook is killed after this (10s) */
+	uint64_t hook_interval_usec;   /* HookMinIntervalSec= at most one hook run per tenant per this (10s) */
+} ForecastParams;
+
 typedef struct DaemonConfig {
 	bool dry_run;            /* DryRun= */
 	int log_level;           /* LogLevel= (syslog levels: err, warning, notice, info, debug) */
 	char *cgroup_root;       /* CgroupRoot= absolute path of the cgroup2 root to manage; NULL = discover */
 	ControlParams control;
+	ForecastParams forecast; /* defaults for every tenant */
 } DaemonConfig;
 
 typedef struct TenantConfig {
@@ -57,6 +84,7 @@ typedef struct TenantConfig {
 	bool has_memory_low;
 	uint64_t memory_low;        /* bytes, valid if has_memory_low */
 	PolicyKind policy;
+	ForecastParams forecast;    /* [Forecast] of the profile over the daemon's [Forecast] */
 } TenantConfig;
 
 typedef struct Config {
@@ -96,6 +124,8 @@ int config_errors_add(ConfigErrors *e, const char *file, unsigned line, const ch
 char *config_errors_join(const ConfigErrors *e, const char *sep);
 
 void config_control_defaults(ControlParams *c);
+void config_forecast_defaults(ForecastParams *f);
+bool forecast_params_equal(const ForecastParams *a, const ForecastParams *b);
 
 /*
  * Load and validate everything under dir. Returns 0 and a Config on success; -EINVAL with every

@@ -79,6 +79,9 @@ struct ControlLoop {
 	uint64_t lost_reported;
 	int published_prio;
 	bool published_host;
+
+	ControlUrgencyFn urgent;
+	void *urgent_data;
 };
 
 static const ControlParams *params(const ControlLoop *cl)
@@ -133,6 +136,7 @@ static int view_build(ControlLoop *cl, View *v)
 			.current = t->current,
 			.active = tc != NULL,
 			.busy = tc && tc->busy,
+			.at_risk = tc && cl->urgent && cl->urgent(t, cl->urgent_data),
 			.pressured = tc && tc->pressured,
 			.last_pressure_usec = tc ? tc->last_pressure_usec : 0,
 			.last_write_usec = tc ? tc->last_write_usec : 0,
@@ -557,6 +561,7 @@ static void on_ring_event(const struct memqosd_event *ev, void *userdata)
 		return;
 	(void) log_debug(&cl->m->log, "Tenant %s: BPF event %u (pages %llu, value %llu)", t->config->name, ev->kind,
 			 (unsigned long long) ev->pages, (unsigned long long) ev->value);
+	manager_policy_event(cl->m, t, ev); /* the other modules' view of the same record */
 	note(cl, ev->kind == MEMQOSD_EV_OVER_HIGH ? CONTROL_EVENT_OVER_HIGH : CONTROL_EVENT_CHARGE_FAIL, t);
 }
 
@@ -851,7 +856,7 @@ int control_loop_install(Manager *m, ControlLoop **ret)
 			cl->engine ? ", observe via " : "",
 			cl->engine && cl->mode == POLICY_MODE_TRACING ? policy_engine_observe_flavour(cl->engine) : "");
 
-	m->hooks = (ManagerHooks) {
+	r = manager_add_hooks(m, &(ManagerHooks) {
 		.tenant_attach = hook_attach,
 		.tenant_detach = hook_detach,
 		.tenant_changed = hook_changed,
@@ -859,7 +864,9 @@ int control_loop_install(Manager *m, ControlLoop **ret)
 		.events = hook_events,
 		.housekeeping = hook_housekeeping,
 		.userdata = cl,
-	};
+	});
+	if (r < 0)
+		return log_error_errno(&m->log, r, "Cannot register the control loop's hooks: %m");
 	*ret = TAKE_PTR(cl);
 	return 0;
 }
@@ -878,8 +885,7 @@ ControlLoop *control_loop_free(ControlLoop *cl)
 		job_free(job);
 	}
 	/* The manager outlives the loop: unhook, and drop what the hooks would have dropped. */
-	if (cl->m->hooks.userdata == cl)
-		cl->m->hooks = (ManagerHooks) {};
+	manager_remove_hooks(cl->m, cl);
 	for (size_t i = 0; i < cl->m->n_tenants; i++) {
 		free(cl->m->tenants[i]->policy_data);
 		cl->m->tenants[i]->policy_data = NULL;
@@ -893,6 +899,17 @@ ControlLoop *control_loop_free(ControlLoop *cl)
 	pthread_mutex_destroy(&cl->lock);
 	free(cl);
 	return NULL;
+}
+
+void control_loop_set_urgency(ControlLoop *cl, ControlUrgencyFn fn, void *userdata)
+{
+	cl->urgent = fn;
+	cl->urgent_data = userdata;
+}
+
+void control_loop_reconsider(void *userdata)
+{
+	schedule_decision(userdata);
 }
 
 PolicyMode control_loop_mode(const ControlLoop *cl)

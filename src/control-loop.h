@@ -29,5 +29,14 @@ int control_loop_install(Manager *m, ControlLoop **ret);
 ControlLoop *control_loop_free(ControlLoop *cl);
 DEFINE_TRIVIAL_CLEANUP_FUNC(ControlLoop *, control_loop_free);
 
+/*
+ * Urgency from another module (the OOM forecast, wired in main.c): urgent(t) true means t is
+ * forecast to run out of memory against a limit it shares, so lower-priority tenants give way
+ * (controller.h, AT RISK). control_loop_reconsider() asks for a fresh decision when that changes.
+ */
+typedef bool (*ControlUrgencyFn)(const Tenant *t, void *userdata);
+void control_loop_set_urgency(ControlLoop *cl, ControlUrgencyFn fn, void *userdata);
+void control_loop_reconsider(void *cl);
+
 PolicyMode control_loop_mode(const ControlLoop *cl);
 const PolicyEngine *control_loop_engine(const ControlLoop *cl);

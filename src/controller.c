@@ -264,7 +264,7 @@ static const char *tenant_name(const ControlTenant *t)
 }
 
 static int add_action(ControlAction *actions, size_t n_actions, size_t *n, const ControlState *s, size_t i,
-		      uint64_t new_high, ControlReason reason, const char *fmt_tenant, uint64_t hold_s)
+		      uint64_t new_high, ControlReason reason, const char *fmt_tenant, bool for_risk, uint64_t hold_s)
 {
 	const ControlTenant *t = &s->tenants[i];
 	ControlAction *a;
@@ -281,8 +281,12 @@ static int add_action(ControlAction *actions, size_t n_actions, size_t *n, const
 
 	switch (reason) {
 	case CONTROL_REASON_SQUEEZE:
-		(void) snprintf(a->text, sizeof(a->text),
-				"squeeze: higher-priority tenant %s under pressure while the host is", fmt_tenant);
+		if (for_risk)
+			(void) snprintf(a->text, sizeof(a->text),
+					"squeeze: higher-priority tenant %s is forecast to run out of memory", fmt_tenant);
+		else
+			(void) snprintf(a->text, sizeof(a->text),
+					"squeeze: higher-priority tenant %s under pressure while the host is", fmt_tenant);
 		break;
 	case CONTROL_REASON_RAISE:
 		(void) snprintf(a->text, sizeof(a->text),
@@ -306,9 +310,9 @@ int controller_decide(const ControlState *s, const ControlParams *p, uint64_t no
 		      ControlAction *actions, size_t n_actions, uint64_t *ret_next_wakeup)
 {
 	uint64_t grace, hold_s, wakeup = CONTROL_NO_WAKEUP, recency_wakeup = CONTROL_NO_WAKEUP;
-	bool host_now, host_recent, off_baseline = false, squeeze_active;
-	int top_now = -1, max_recent = -1, squeeze_level = -1;
-	size_t top_idx = 0, n = 0;
+	bool host_now, host_recent, off_baseline = false, squeeze_active, squeeze_for_risk = false;
+	int top_now = -1, max_recent = -1, squeeze_level = -1, top_risk = -1, squeeze_top;
+	size_t top_idx = 0, risk_idx = 0, squeeze_idx, n = 0;
 	int r;
 
 	if (!s || !p || now == 0 || (s->n_tenants > 0 && !s->tenants) || (n_actions > 0 && !actions))
@@ -338,8 +342,20 @@ int controller_decide(const ControlState *s, const ControlParams *p, uint64_t no
 			top_now = t->priority;
 			top_idx = i;
 		}
+		if (t->at_risk && t->priority > top_risk) {
+			top_risk = t->priority;
+			risk_idx = i;
+		}
 	}
-	squeeze_active = host_now && top_now >= 0;
+	/* Squeeze for the most important tenant under pressure on a pressured host, or at risk of an OOM. */
+	squeeze_top = host_now ? top_now : -1;
+	squeeze_idx = top_idx;
+	if (top_risk > squeeze_top) {
+		squeeze_top = top_risk;
+		squeeze_idx = risk_idx;
+		squeeze_for_risk = true;
+	}
+	squeeze_active = squeeze_top >= 0;
 
 	/* Lowest priority level among squeeze candidates that can still go down. */
 	if (squeeze_active)
@@ -348,7 +364,7 @@ int controller_decide(const ControlState *s, const ControlParams *p, uint64_t no
 			uint64_t target;
 			bool can;
 
-			if (!t->active || t->priority >= top_now)
+			if (!t->active || t->priority >= squeeze_top)
 				continue;
 			if (t->high > t->high_max || t->high < t->high_min)
 				continue; /* clamped first */
@@ -374,14 +390,14 @@ int controller_decide(const ControlState *s, const ControlParams *p, uint64_t no
 				continue;
 			r = add_action(actions, n_actions, &n, s, i,
 				       t->high > t->high_max ? t->high_max : t->high_min,
-				       CONTROL_REASON_CLAMP, NULL, hold_s);
+				       CONTROL_REASON_CLAMP, NULL, false, hold_s);
 			if (r < 0)
 				return r;
 			continue;
 		}
 
 		/* SQUEEZE: a strictly higher-priority tenant and the host are under pressure now. */
-		if (squeeze_active && t->priority < top_now) {
+		if (squeeze_active && t->priority < squeeze_top) {
 			if (t->priority != squeeze_level)
 				continue; /* held; its turn comes when lower levels are exhausted */
 			if (!lower_target(t, p, step_bytes(t, p->step_percent), 0, &target))
@@ -389,7 +405,7 @@ int controller_decide(const ControlState *s, const ControlParams *p, uint64_t no
 			if (rate_limited(t, p, now, &wakeup))
 				continue;
 			r = add_action(actions, n_actions, &n, s, i, target, CONTROL_REASON_SQUEEZE,
-				       tenant_name(&s->tenants[top_idx]), hold_s);
+				       tenant_name(&s->tenants[squeeze_idx]), squeeze_for_risk, hold_s);
 			if (r < 0)
 				return r;
 			continue;
@@ -405,7 +421,7 @@ int controller_decide(const ControlState *s, const ControlParams *p, uint64_t no
 				continue;
 			if (rate_limited(t, p, now, &wakeup))
 				continue;
-			r = add_action(actions, n_actions, &n, s, i, target, CONTROL_REASON_RAISE, NULL, hold_s);
+			r = add_action(actions, n_actions, &n, s, i, target, CONTROL_REASON_RAISE, NULL, false, hold_s);
 			if (r < 0)
 				return r;
 			continue;
@@ -426,7 +442,7 @@ int controller_decide(const ControlState *s, const ControlParams *p, uint64_t no
 			continue;
 		if (rate_limited(t, p, now, &wakeup))
 			continue;
-		r = add_action(actions, n_actions, &n, s, i, target, CONTROL_REASON_RELAX, NULL, hold_s);
+		r = add_action(actions, n_actions, &n, s, i, target, CONTROL_REASON_RELAX, NULL, false, hold_s);
 		if (r < 0)
 			return r;
 	}

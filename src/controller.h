@@ -19,6 +19,10 @@
  *    room it gave up is returned gradually and the squeeze does not oscillate.
  *  - RELAX: once the reason for a squeeze (resp. raise) has been absent for HoldSec, memory.high moves
  *    back toward the baseline by RelaxPercent steps, at most once per MinIntervalSec.
+ *  - AT RISK (issue 9): a tenant the OOM forecast puts at warning or worse against a limit it shares
+ *    with other tenants (an ancestor's memory.max or the host's memory) is squeezed for like a
+ *    pressured tenant on a pressured host: tenants of strictly lower priority give way first, by
+ *    the same bounded steps, inside their bounds, even if no PSI trigger fired.
  *  - CLAMP: a memory.high found outside [MemoryHighMin, MemoryHighMax] is moved to the nearer bound.
  *  - Never: a value outside the bounds; a lowering below memory.current - Headroom in one step
  *    (except CLAMP down to MemoryHighMax: the bound wins); any write for a tenant alone or on a quiet
@@ -57,6 +61,7 @@ typedef struct ControlTenant {
 	uint64_t current;            /* memory.current (last read) */
 	bool active;                 /* cgroup exists and is managed; inactive tenants are ignored */
 	bool busy;                   /* a write is in flight: no new action for this tenant */
+	bool at_risk;                /* the OOM forecast says warning or worse, against a shared limit */
 
 	/* Bookkeeping, updated by controller_note_event() and controller_write_done(). */
 	bool pressured;              /* inside a pressure episode */

@@ -4,6 +4,7 @@
  * memqosd check [--config-dir DIR] validate the configuration
  * memqosd reload                   ask the running daemon to reload (D-Bus)
  * memqosd status [TENANT]          show the running daemon's tenants (D-Bus)
+ * memqosd watch [--json] [TENANT...] stream OOM risk events (D-Bus signal OomRisk)
  */
 
 #include <getopt.h>
@@ -15,6 +16,8 @@
 #include "control-loop.h"
 #include "log.h"
 #include "manager.h"
+#include "risk-bus.h"
+#include "risk.h"
 #include "state.h"
 #include "util.h"
 #include "verb-check.h"
@@ -23,6 +26,8 @@ typedef struct Args {
 	ManagerOptions o;
 	const char *verb;
 	const char *verb_arg;
+	bool json;
+	char **verb_args;            /* watch: the tenants (NULL-terminated, into argv) */
 } Args;
 
 static void help(void)
@@ -33,7 +38,10 @@ static void help(void)
 	       "  run               Run the daemon in the foreground (default)\n"
 	       "  check             Validate the configuration and print one line per tenant\n"
 	       "  reload            Make the running daemon reload its configuration\n"
-	       "  status [TENANT]   Show the running daemon's tenants\n\n"
+	       "  status [TENANT]   Show the running daemon's tenants\n"
+	       "  watch [--json] [TENANT...]\n"
+	       "                    Stream OOM risk events: a snapshot of every (selected) tenant,\n"
+	       "                    then one line per level change; --json: one JSON object per line\n\n"
 	       "Options:\n"
 	       "  -h --help             Show this help\n"
 	       "     --version          Show the version\n"
@@ -59,7 +67,7 @@ static bool is_absolute_arg(const char *option, const char *arg)
 
 static int parse_argv(int argc, char *argv[], Args *a)
 {
-	enum { ARG_VERSION = 0x100, ARG_CONFIG_DIR, ARG_DRY_RUN, ARG_LOG_LEVEL, ARG_CGROUP_ROOT, ARG_STATE_DIR };
+	enum { ARG_VERSION = 0x100, ARG_CONFIG_DIR, ARG_DRY_RUN, ARG_LOG_LEVEL, ARG_CGROUP_ROOT, ARG_STATE_DIR, ARG_JSON };
 	static const struct option options[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, ARG_VERSION },
@@ -68,6 +76,7 @@ static int parse_argv(int argc, char *argv[], Args *a)
 		{ "log-level", required_argument, NULL, ARG_LOG_LEVEL },
 		{ "cgroup-root", required_argument, NULL, ARG_CGROUP_ROOT },
 		{ "state-dir", required_argument, NULL, ARG_STATE_DIR },
+		{ "json", no_argument, NULL, ARG_JSON },
 		{}
 	};
 	int c;
@@ -103,6 +112,9 @@ static int parse_argv(int argc, char *argv[], Args *a)
 				return -EINVAL;
 			a->o.state_dir = optarg;
 			break;
+		case ARG_JSON:
+			a->json = true;
+			break;
 		case '?':
 			return -EINVAL;
 		default:
@@ -112,6 +124,14 @@ static int parse_argv(int argc, char *argv[], Args *a)
 	a->verb = optind < argc ? argv[optind++] : "run";
 	if (streq(a->verb, "status") && optind < argc)
 		a->verb_arg = argv[optind++];
+	if (streq(a->verb, "watch")) {
+		a->verb_args = argv + optind;
+		optind = argc;
+	}
+	if (a->json && !streq(a->verb, "watch")) {
+		fprintf(stderr, "memqosd: --json is an option of watch only\n");
+		return -EINVAL;
+	}
 	if (optind < argc) {
 		fprintf(stderr, "memqosd: unexpected argument '%s'\n", argv[optind]);
 		return -EINVAL;
@@ -121,8 +141,10 @@ static int parse_argv(int argc, char *argv[], Args *a)
 
 static int run_daemon(const ManagerOptions *o)
 {
+	_cleanup_(risk_bus_freep) RiskBus *rb = NULL;         /* outlives the bus: freed after m */
 	_cleanup_(manager_freep) Manager *m = NULL;
 	_cleanup_(control_loop_freep) ControlLoop *cl = NULL; /* after m: freed before it */
+	_cleanup_(risk_freep) Risk *risk = NULL;              /* likewise */
 	int r;
 
 	r = manager_new(o, &m);
@@ -131,11 +153,19 @@ static int run_daemon(const ManagerOptions *o)
 	r = control_loop_install(m, &cl);
 	if (r < 0)
 		return EXIT_FAILURE;
+	r = risk_install(m, &risk);
+	if (r < 0)
+		return EXIT_FAILURE;
+	/* The forecast feeds the control loop: tenants at risk get relief from lower priorities. */
+	control_loop_set_urgency(cl, risk_tenant_urgent, risk);
+	risk_set_urgency_listener(risk, control_loop_reconsider, cl);
 	r = manager_start(m);
 	if (r < 0) {
 		manager_stop(m);
 		return EXIT_FAILURE;
 	}
+	/* Before the loop runs, so no call can find the methods missing. */
+	(void) risk_bus_register(risk, m->bus, &rb);
 	r = manager_run(m);
 	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }
@@ -157,7 +187,9 @@ int main(int argc, char *argv[])
 		return client_reload();
 	if (streq(a.verb, "status"))
 		return client_status(a.verb_arg);
+	if (streq(a.verb, "watch"))
+		return client_watch(a.json, (const char *const *) a.verb_args);
 
-	fprintf(stderr, "memqosd: unknown verb '%s' (run, check, reload, status; see --help)\n", a.verb);
+	fprintf(stderr, "memqosd: unknown verb '%s' (run, check, reload, status, watch; see --help)\n", a.verb);
 	return EXIT_FAILURE;
 }

@@ -43,6 +43,33 @@ static uint64_t now_usec(void)
 	return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
 }
 
+#define FOREACH_HOOK(m, h) for (const ManagerHooks *h = (m)->hooks; h < (m)->hooks + (m)->n_hooks; h++)
+
+int manager_add_hooks(Manager *m, const ManagerHooks *h)
+{
+	if (m->n_hooks >= MANAGER_HOOKS_MAX)
+		return -ENOSPC;
+	m->hooks[m->n_hooks++] = *h;
+	return 0;
+}
+
+void manager_remove_hooks(Manager *m, const void *userdata)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; i < m->n_hooks; i++)
+		if (m->hooks[i].userdata != userdata)
+			m->hooks[j++] = m->hooks[i];
+	m->n_hooks = j;
+}
+
+void manager_policy_event(Manager *m, Tenant *t, const struct memqosd_event *ev)
+{
+	FOREACH_HOOK(m, h)
+		if (h->policy_event)
+			h->policy_event(m, t, ev, h->userdata);
+}
+
 static uint64_t clamp_high(uint64_t v, const TenantConfig *c)
 {
 	if (v < c->memory_high_min)
@@ -340,8 +367,9 @@ static void tenant_deactivate(Manager *m, Tenant *t)
 {
 	if (t->state != TENANT_ACTIVE)
 		return;
-	if (m->hooks.tenant_detach)
-		m->hooks.tenant_detach(m, t, m->hooks.userdata);
+	FOREACH_HOOK(m, h)
+		if (h->tenant_detach)
+			h->tenant_detach(m, t, h->userdata);
 	tenant_drop_sources(t);
 	if (t->cg_fd >= 0)
 		(void) close(t->cg_fd);
@@ -405,8 +433,9 @@ static int on_pressure(sd_event_source *s, int fd, uint32_t revents, void *userd
 	t->pressured = true;
 	t->last_pressure_usec = now_usec();
 	log_debug(&m->log, "Tenant %s: memory pressure trigger fired", t->config->name);
-	if (m->hooks.pressure)
-		m->hooks.pressure(m, t, m->hooks.userdata);
+	FOREACH_HOOK(m, h)
+		if (h->pressure)
+			h->pressure(m, t, h->userdata);
 	return 0;
 }
 
@@ -424,8 +453,10 @@ static void tenant_events_changed(Manager *m, Tenant *t, int events_fd)
 		  "Tenant %s: memory.events low=%" PRIu64 " high=%" PRIu64 " max=%" PRIu64 " oom=%" PRIu64
 		  " oom_kill=%" PRIu64,
 		  t->config->name, t->events.low, t->events.high, t->events.max, t->events.oom, t->events.oom_kill);
-	if (m->hooks.events && memcmp(&prev, &t->events, sizeof(prev)) != 0)
-		m->hooks.events(m, t, &prev, m->hooks.userdata);
+	if (memcmp(&prev, &t->events, sizeof(prev)) != 0)
+		FOREACH_HOOK(m, h)
+			if (h->events)
+				h->events(m, t, &prev, h->userdata);
 }
 
 static int on_events_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
@@ -661,11 +692,14 @@ static int tenant_activate(Manager *m, Tenant *t, bool log_waiting)
 	tenant_arm_sources(m, t);
 	(void) tenant_watch(m, t, /* waiting= */ false);
 
-	if (m->hooks.tenant_attach) {
-		r = m->hooks.tenant_attach(m, t, m->hooks.userdata);
-		if (r < 0)
-			log_warning_errno(&m->log, r, "Tenant %s: policy attach failed, continuing without: %m", c->name);
-	}
+	FOREACH_HOOK(m, h)
+		if (h->tenant_attach) {
+			r = h->tenant_attach(m, t, h->userdata);
+			if (r < 0)
+				log_warning_errno(&m->log, r, "Tenant %s: attach failed, continuing without: %m", c->name);
+			if (t->state != TENANT_ACTIVE)
+				break;
+		}
 	return 1;
 }
 
@@ -697,8 +731,9 @@ static void tenant_reconfigure(Manager *m, Tenant *t, TenantConfig *new)
 	if (t->state != TENANT_ACTIVE)
 		return;
 
-	if (m->hooks.tenant_changed)
-		(void) m->hooks.tenant_changed(m, t, old, m->hooks.userdata);
+	FOREACH_HOOK(m, h)
+		if (h->tenant_changed)
+			(void) h->tenant_changed(m, t, old, h->userdata);
 }
 
 /* Leave ACTIVE for good (reload removal, stop): detach the policy, then put back what memqosd changed. */
@@ -706,8 +741,9 @@ static void tenant_remove(Manager *m, Tenant *t, const char *why)
 {
 	if (t->state != TENANT_ACTIVE)
 		return;
-	if (m->hooks.tenant_detach)
-		m->hooks.tenant_detach(m, t, m->hooks.userdata);
+	FOREACH_HOOK(m, h)
+		if (h->tenant_detach)
+			h->tenant_detach(m, t, h->userdata);
 	tenant_restore(m, t, why);
 	/* Restored (or nothing left to restore): the record has done its job. Else a restart retries. */
 	if ((!t->high_written && !(t->low_written && t->has_original_low)) || tenant_is_gone(m, t))
@@ -806,8 +842,9 @@ static int on_housekeeping(sd_event_source *s, uint64_t usec, void *userdata)
 		} else
 			(void) tenant_activate(m, t, /* log_waiting= */ false);
 	}
-	if (m->hooks.housekeeping)
-		m->hooks.housekeeping(m, m->hooks.userdata);
+	FOREACH_HOOK(m, h)
+		if (h->housekeeping)
+			h->housekeeping(m, h->userdata);
 	manager_notify_status(m, NULL);
 
 	return sd_event_source_set_time_relative(s, m->config->daemon.control.housekeeping_usec);

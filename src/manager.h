@@ -21,8 +21,8 @@
  * removed once restored, or when the cgroup vanished. At start, records whose cgroup is gone are
  * removed and those of cgroups no profile manages any more are restored and removed.
  *
- * Hook points for the control loop (POLICY engineer): see ManagerHooks, manager_apply_high(),
- * manager_set_mode(), Tenant.policy_data.
+ * Hook points for the modules (the control loop, the OOM forecast): see ManagerHooks,
+ * manager_add_hooks(), manager_apply_high(), manager_set_mode(), Tenant.policy_data/risk_data.
  */
 
 #include <stdbool.h>
@@ -85,7 +85,10 @@ struct Tenant {
 	sd_event_source *parent_watch;     /* inotify on parent (ACTIVE: vanish) or ancestor (WAITING) */
 
 	void *policy_data;           /* owned by the controller/policy code through ManagerHooks */
+	void *risk_data;             /* owned by the OOM forecast (src/risk.c) through ManagerHooks */
 };
+
+struct memqosd_event;
 
 /*
  * Callbacks into the policy/control code. All optional. Called on the event loop.
@@ -97,6 +100,10 @@ struct Tenant {
  * pressure: the PSI trigger fired (t->pressured, t->last_pressure_usec set).
  * events: memory.events changed (t->events updated; old counters in prev).
  * housekeeping: the slow tick (memory.current refreshed for every active tenant).
+ * policy_event: a BPF ring-buffer record about the tenant, passed on by whoever owns the policies
+ *   (manager_policy_event()).
+ * Several modules may register a table each (manager_add_hooks()); they are called in the order
+ * they were added.
  */
 typedef struct ManagerHooks {
 	int (*tenant_attach)(Manager *m, Tenant *t, void *userdata);
@@ -105,8 +112,11 @@ typedef struct ManagerHooks {
 	void (*pressure)(Manager *m, Tenant *t, void *userdata);
 	void (*events)(Manager *m, Tenant *t, const CgroupMemoryEvents *prev, void *userdata);
 	void (*housekeeping)(Manager *m, void *userdata);
+	void (*policy_event)(Manager *m, Tenant *t, const struct memqosd_event *ev, void *userdata);
 	void *userdata;
 } ManagerHooks;
+
+#define MANAGER_HOOKS_MAX 4
 
 typedef struct ManagerOptions {
 	const char *config_dir;      /* NULL = MEMQOSD_DEFAULT_CONFIG_DIR */
@@ -141,8 +151,16 @@ struct Manager {
 	uint64_t n_reloads;
 	char mode[16];               /* "psi-only"; the policy loader sets "struct_ops" / "tracing" */
 
-	ManagerHooks hooks;
+	ManagerHooks hooks[MANAGER_HOOKS_MAX];
+	size_t n_hooks;
 };
+
+/* Register a module's hooks (copied); -ENOSPC beyond MANAGER_HOOKS_MAX. */
+int manager_add_hooks(Manager *m, const ManagerHooks *h);
+/* Unregister the table(s) with this userdata. */
+void manager_remove_hooks(Manager *m, const void *userdata);
+/* Pass a BPF record about t to every module's policy_event hook. */
+void manager_policy_event(Manager *m, Tenant *t, const struct memqosd_event *ev);
 
 int manager_new(const ManagerOptions *o, Manager **ret);
 Manager *manager_free(Manager *m);

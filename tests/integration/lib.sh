@@ -137,3 +137,18 @@ stop_daemon() {
 	DAEMON_RC=$?
 	DAEMON_PID=
 }
+
+# install_system_wide MEMQOSD BUILD SRC: what `meson install` would put in place, into the VM guest's
+# throw-away root: the binary where the unit expects it, the unit, the bus policy and the catalog.
+install_system_wide() {
+	local unit=$2/systemd/memqosd.service bindir
+	[ -f "$unit" ] || abort "$unit is missing (build first)"
+	bindir=$(sed -n 's|^ExecStart=\(.*\)/memqosd$|\1|p' "$unit")
+	install -D -m 0755 "$1" "$bindir/memqosd" || abort "cannot install the binary into $bindir"
+	install -D -m 0644 "$unit" /etc/systemd/system/memqosd.service
+	install -D -m 0644 "$3/systemd/org.memqosd1.conf" /etc/dbus-1/system.d/org.memqosd1.conf
+	install -D -m 0644 "$3/systemd/memqosd.catalog" /usr/lib/systemd/catalog/memqosd.catalog
+	journalctl --update-catalog || abort "journalctl --update-catalog failed"
+	systemctl reload dbus.service || abort "cannot make dbus-daemon re-read its policy"
+	systemctl daemon-reload
+}

@@ -34,7 +34,6 @@ it_require_root "the systemd service test"
 SCRATCH=memqosd-sd-$$
 CGR=/sys/fs/cgroup/$SCRATCH
 CONF=/etc/memqosd
-UNIT=$BUILD/systemd/memqosd.service
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 
 remove_scratch() {
@@ -48,15 +47,7 @@ remove_scratch() {
 CLEANUP_HOOK=remove_scratch
 
 # --- install what `meson install` would, into the guest's throw-away root ---------------------------
-[ -f "$UNIT" ] || abort "$UNIT is missing (build first)"
-bindir=$(sed -n 's|^ExecStart=\(.*\)/memqosd$|\1|p' "$UNIT")
-install -D -m 0755 "$MEMQOSD" "$bindir/memqosd" || abort "cannot install the binary into $bindir"
-install -D -m 0644 "$UNIT" /etc/systemd/system/memqosd.service
-install -D -m 0644 "$SRC/systemd/org.memqosd1.conf" /etc/dbus-1/system.d/org.memqosd1.conf
-install -D -m 0644 "$SRC/systemd/memqosd.catalog" /usr/lib/systemd/catalog/memqosd.catalog
-journalctl --update-catalog || abort "journalctl --update-catalog failed"
-systemctl reload dbus.service || abort "cannot make dbus-daemon re-read its policy"
-systemctl daemon-reload
+install_system_wide "$MEMQOSD" "$BUILD" "$SRC"
 
 mkdir "$CGR" && echo +memory >"$CGR/cgroup.subtree_control" && mkdir "$CGR/web" || abort "cannot create $CGR"
 mkdir -p "$CONF/tenants.d"

@@ -706,7 +706,7 @@ static void test_daemon_unknown_section_and_key(void **state)
 	assert_load_fails(f,
 		"@/memqosd.conf:2: Verbose=: unknown key in section [Daemon]",
 		"@/memqosd.conf:3: loglevel=: unknown key in section [Daemon] (keys are case-sensitive: LogLevel=)",
-		"@/memqosd.conf:4: [Tenant]: unknown section (expected [Daemon], [Control])",
+		"@/memqosd.conf:4: [Tenant]: unknown section (expected [Daemon], [Control], [Forecast])",
 		"@/memqosd.conf:7: DryRun=: unknown key in section [Control]");
 }
 
@@ -1114,9 +1114,9 @@ static void test_tenant_unknown_section_and_key(void **state)
 	assert_load_fails(f,
 		"@/tenants.d/a.conf:4: MemoryMax=: unknown key in section [Tenant]",
 		"@/tenants.d/a.conf:5: cgroup=: unknown key in section [Tenant] (keys are case-sensitive: Cgroup=)",
-		"@/tenants.d/a.conf:6: [Pressure]: unknown section (expected [Tenant])",
-		"@/tenants.d/a.conf:8: [Empty]: unknown section (expected [Tenant])",
-		"@/tenants.d/a.conf:9: [tenant]: unknown section (expected [Tenant])");
+		"@/tenants.d/a.conf:6: [Pressure]: unknown section (expected [Tenant], [Forecast])",
+		"@/tenants.d/a.conf:8: [Empty]: unknown section (expected [Tenant], [Forecast])",
+		"@/tenants.d/a.conf:9: [tenant]: unknown section (expected [Tenant], [Forecast])");
 }
 
 static void test_tenant_duplicate_key(void **state)
@@ -1232,7 +1232,7 @@ static void test_all_errors_collected(void **state)
 	assert_load_fails(f,
 		"@/memqosd.conf:2: DryRun=: invalid boolean 'perhaps' (expected yes/no, true/false, on/off, 1/0)",
 		"@/memqosd.conf:3: LogLevel=: invalid log level 'chatty' (expected emerg, alert, crit, err, warning, notice, info, debug or 0..7)",
-		"@/memqosd.conf:4: [Nope]: unknown section (expected [Daemon], [Control])",
+		"@/memqosd.conf:4: [Nope]: unknown section (expected [Daemon], [Control], [Forecast])",
 		"@/memqosd.conf.d/50-x.conf:2: StepPercent=: '1000' is out of range (1..100)",
 		"@/tenants.d/one.conf:2: Cgroup=: '/abs' is absolute, expected a path relative to the cgroup root",
 		"@/tenants.d/one.conf:3: Priority=: invalid integer 'x'",
@@ -1423,6 +1423,7 @@ static void test_shipped_conf_documents_defaults(void **state)
 	FILE *in, *out;
 	char line[512], path[PATH_MAX];
 	ControlParams defaults;
+	ForecastParams forecast;
 	unsigned n_keys = 0;
 
 	in = fopen(MEMQOSD_SOURCE_ROOT "/conf/memqosd.conf", "r");
@@ -1440,14 +1441,58 @@ static void test_shipped_conf_documents_defaults(void **state)
 	fclose(in);
 	assert_int_equal(fclose(out), 0);
 
-	/* Every key in the table is documented: 3 in [Daemon], 10 in [Control]. */
-	assert_int_equal(n_keys, 13);
+	/* Every key in the table is documented: 3 in [Daemon], 10 in [Control], 18 in [Forecast]. */
+	assert_int_equal(n_keys, 31);
 	load_ok(f);
 	config_control_defaults(&defaults);
 	assert_control_equal(&f->config->daemon.control, &defaults);
+	config_forecast_defaults(&forecast);
+	assert_true(forecast_params_equal(&f->config->daemon.forecast, &forecast));
 	assert_false(f->config->daemon.dry_run);
 	assert_int_equal(f->config->daemon.log_level, LOG_INFO);
 	assert_null(f->config->daemon.cgroup_root);
+}
+
+/* [Forecast]: defaults from memqosd.conf, overridden per tenant; cross-key checks; the hook exists. */
+static void test_forecast(void **state)
+{
+	Fixture *f = *state;
+	char conf[1024];
+
+	write_file(f, "memqosd.conf", "[Forecast]\nWarningSec=90s\nHook=/bin/true\n");
+	write_tenant(f, "a", "a", 10, "");
+	write_tenant(f, "b", "b", 20, "[Forecast]\nEnable=no\nWarningSec=30s\nCriticalSec=5s\nHook=\n");
+	load_ok(f);
+	assert_int_equal(f->config->daemon.forecast.warning_usec, 90 * USEC_PER_SEC);
+	assert_int_equal(f->config->tenants[0]->forecast.warning_usec, 90 * USEC_PER_SEC);
+	assert_true(f->config->tenants[0]->forecast.enable);
+	assert_string_equal(f->config->tenants[0]->forecast.hook, "/bin/true");
+	assert_false(f->config->tenants[1]->forecast.enable);
+	assert_int_equal(f->config->tenants[1]->forecast.warning_usec, 30 * USEC_PER_SEC);
+	assert_int_equal(f->config->tenants[1]->forecast.critical_usec, 5 * USEC_PER_SEC);
+	assert_null(f->config->tenants[1]->forecast.hook);
+	assert_false(tenant_config_equal(f->config->tenants[0], f->config->tenants[1]));
+	config_free(f->config);
+	f->config = NULL;
+
+	/* Bad values, an inconsistent pair, hooks that are missing or not executable. */
+	write_file(f, "memqosd.conf", "[Forecast]\nWarningSec=5s\nSampleSec=10ms\nHook=relative/path\n");
+	write_tenant(f, "a", "a", 10, "[Forecast]\nHook=/nonexistent/hook\n");
+	snprintf(conf, sizeof(conf), "[Forecast]\nHook=%s/memqosd.conf\nWatchPercent=0\n", f->dir);
+	write_tenant(f, "b", "b", 20, conf);
+	assert_load_fails(f,
+		"@/memqosd.conf:3: SampleSec=: '10ms' is out of range (100ms..1min)",
+		"@/memqosd.conf:4: Hook=: 'relative/path' is not an absolute path",
+		"@/memqosd.conf:2: WarningSec=: CriticalSec= (10s) must be shorter than WarningSec= (5s)",
+		"@/tenants.d/a.conf:5: Hook=: /nonexistent/hook: No such file or directory",
+		"@/tenants.d/b.conf:5: Hook=: @/memqosd.conf is not an executable file",
+		"@/tenants.d/b.conf:6: WatchPercent=: '0' is out of range (1..100)");
+
+	/* A profile that makes the inherited values inconsistent is blamed on its own line. */
+	write_file(f, "memqosd.conf", "");
+	write_tenant(f, "a", "a", 10, "");
+	write_tenant(f, "b", "b", 20, "[Forecast]\nWatchSec=30s\n");
+	assert_load_fails(f, "@/tenants.d/b.conf:5: WatchSec=: WarningSec= (1min) must not be longer than WatchSec= (30s)");
 }
 
 int main(void)
@@ -1466,6 +1511,7 @@ int main(void)
 		cmocka_unit_test(test_policy_kind_strings),
 		cmocka_unit_test(test_config_errors_add),
 		cmocka_unit_test(test_control_defaults),
+		T(test_forecast),
 		cmocka_unit_test(test_tenant_config_equal),
 		T(test_load_empty_dir),
 		T(test_load_empty_subdirs),

@@ -789,6 +789,82 @@ static void test_baseline_and_unlimited(void **state)
 		}
 }
 
+
+/*
+ * Issue 9: a tenant forecast to OOM against a shared limit gets relief from strictly lower-priority
+ * tenants, without any PSI trigger, inside their bounds; equal or higher priorities are left alone,
+ * and once the risk is gone the squeezed tenant relaxes back.
+ */
+static void test_at_risk_gets_relief(void **state)
+{
+	ControlTenant t[4] = {
+		{ .name = "web", .priority = 50, .high_min = MIB(256), .high_max = MIB(1024), .baseline = MIB(1024),
+		  .high = MIB(1024), .current = MIB(900), .active = true },
+		{ .name = "batch", .priority = 10, .high_min = MIB(256), .high_max = MIB(1024), .baseline = MIB(1024),
+		  .high = MIB(1024), .current = MIB(1000), .active = true },
+		{ .name = "peer", .priority = 50, .high_min = MIB(256), .high_max = MIB(1024), .baseline = MIB(1024),
+		  .high = MIB(1024), .current = MIB(1000), .active = true },
+		{ .name = "db", .priority = 90, .high_min = MIB(256), .high_max = MIB(1024), .baseline = MIB(1024),
+		  .high = MIB(1024), .current = MIB(1000), .active = true },
+	};
+	ControlState s = { .tenants = t, .n_tenants = 4 };
+	ControlAction a[4];
+	ControlParams p;
+	uint64_t wakeup, now = SEC(100);
+	int r;
+
+	(void) state;
+	params_default(&p);
+	/* Quiet host, nobody at risk: nothing. */
+	assert_int_equal(controller_decide(&s, &p, now, a, 4, &wakeup), 0);
+
+	/* web at risk: only batch (lower priority) is squeezed, one bounded step, with the reason. */
+	t[0].at_risk = true;
+	r = controller_decide(&s, &p, now, a, 4, &wakeup);
+	assert_int_equal(r, 1);
+	assert_int_equal(a[0].tenant, 1);
+	assert_int_equal(a[0].reason, CONTROL_REASON_SQUEEZE);
+	assert_true(a[0].new_high < MIB(1024) && a[0].new_high >= MIB(1000) - p.headroom_bytes);
+	assert_non_null(strstr(a[0].text, "web is forecast to run out of memory"));
+
+	/* Down to MemoryHighMin at most, however long the risk lasts. */
+	for (int k = 0; k < 200; k++) {
+		now += SEC(1);
+		controller_write_done(&s, 1, a[0].new_high, now);
+		t[1].current = t[1].high;
+		now += p.min_interval_usec;
+		r = controller_decide(&s, &p, now, a, 4, &wakeup);
+		if (r == 0)
+			break;
+		assert_int_equal(r, 1);
+		assert_int_equal(a[0].tenant, 1);
+		assert_true(a[0].new_high >= MIB(256));
+	}
+	assert_int_equal(t[1].high, MIB(256));
+	assert_int_equal(t[2].high, MIB(1024));
+	assert_int_equal(t[3].high, MIB(1024));
+
+	/* The risk is over: batch relaxes back toward its baseline. */
+	t[0].at_risk = false;
+	now += SEC(1);
+	r = controller_decide(&s, &p, now, a, 4, &wakeup);
+	assert_int_equal(r, 1);
+	assert_int_equal(a[0].tenant, 1);
+	assert_int_equal(a[0].reason, CONTROL_REASON_RELAX);
+
+	/* db, the most important, at risk: everybody below gives way, lowest level first. */
+	t[1].high = MIB(1024);
+	t[3].at_risk = true;
+	r = controller_decide(&s, &p, now + SEC(10), a, 4, &wakeup);
+	assert_true(r >= 1);
+	for (int k = 0; k < r; k++) {
+		assert_int_equal(a[k].reason, CONTROL_REASON_SQUEEZE);
+		assert_true(a[k].tenant != 3);
+		/* Lowest level first: batch before web and peer. */
+		assert_int_equal(a[k].tenant, 1);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -798,6 +874,7 @@ int main(void)
 		cmocka_unit_test(test_rate_limit_and_busy),
 		cmocka_unit_test(test_bad_arguments),
 		cmocka_unit_test(test_baseline_and_unlimited),
+		cmocka_unit_test(test_at_risk_gets_relief),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

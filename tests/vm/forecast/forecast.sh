@@ -1,0 +1,189 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# The OOM forecast on a real kernel (issue 9), in the VM guest booted with systemd
+# (tests/vm/forecast/run): memqosd runs as the installed service (journal, system bus), with the
+# default [Forecast] settings. Phases, one after the other (PHASES: any of leak, noleak, zram):
+#   leak     memory.max=768M, no swap (memory.swap.max=0), 16 MiB/s until the kernel OOM-kills:
+#            warning >= 15 s before the oom_kill, critical before it, the ETA at the warning
+#            within +-25 % of the time that really remained; seen in `memqosd watch --json`, on
+#            D-Bus (dbus-monitor with the README's match rule) and in the journal; every watch
+#            line out within 1.5 s of the level change it reports
+#   noleak   at the same time, for 35 s:
+#            reader  memory.max=192M, re-reads a 384M file (niced): never warning
+#            saw     memory.max=512M, a 300M sawtooth (8 s up, free, 4 s pause): never warning
+#   zram     leak2: zram swap counted: memory.max=256M, memory.swap.max=256M, 16 MiB/s of incompressible
+#            memory: the free swap is in the forecast's room, and the warning (or critical, when
+#            both are due at the same sample) comes before the OOM kill. (With 192M + 192M the
+#            whole climb took 27 s: too short for the screen, the fit and MinDurationSec=.)
+#   tests/vm/forecast/forecast.sh PATH/TO/memqosd BIGFILE [PHASES]     (default: leak noleak zram)
+set -u
+
+MEMQOSD=$(readlink -f "${1:?usage: $0 PATH/TO/memqosd BIGFILE}")
+BIGFILE=${2:?usage: $0 PATH/TO/memqosd BIGFILE}
+PHASES=${3:-leak noleak zram}
+has() { case " $PHASES " in *" $1 "*) return 0 ;; esac; return 1; }
+BUILD=$(dirname "$(dirname "$MEMQOSD")")
+HERE=$(cd "$(dirname "$0")" && pwd)
+SRC=$(cd "$HERE/../../.." && pwd)
+. "$SRC/tests/integration/lib.sh"
+
+if [ "${MEMQOSD_VM:-0}" != 1 ] || [ ! -d /run/systemd/system ]; then
+	echo "!!! SKIPPED: runs only in the VM guest booted with systemd (tests/vm/forecast/run) !!!"
+	exit 77
+fi
+it_require_root "the forecast VM test"
+[ -r "$BIGFILE" ] || abort "$BIGFILE (the re-read file, made by tests/vm/forecast/run) is missing"
+swapon --show=NAME --noheadings | grep -q zram || abort "no zram swap in the guest (tests/vm/lib/guest-init sets it up)"
+
+SCRATCH=forecast-$$
+CGR=/sys/fs/cgroup/$SCRATCH
+MID=ab619dcff73b42a28723c2177367464e
+remove_scratch() {
+	[ -n "${MON_PID:-}" ] && kill "$MON_PID" 2>/dev/null
+	[ -n "${WATCH_PID:-}" ] && kill "$WATCH_PID" 2>/dev/null
+	for d in "$CGR"/*/; do [ -f "$d/cgroup.kill" ] && echo 1 >"$d/cgroup.kill"; done
+	if [ "$FAILED" -ne 0 ]; then
+		echo "--- journalctl -u memqosd (forecast samples and records) ---"
+		journalctl -u memqosd.service --no-pager -o short-monotonic 2>&1 | grep -E 'forecast|OOM risk|sampling' | tail -n 150
+		echo "--- watch ---"
+		cat "$T/watch.log" 2>/dev/null
+	fi
+	systemctl stop memqosd.service 2>/dev/null
+	sleep 1
+	rmdir "$CGR"/* "$CGR" 2>/dev/null
+}
+CLEANUP_HOOK=remove_scratch
+
+cc -O2 -o "$T/leak" "$HERE/leak.c" || abort "cannot build leak.c"
+install_system_wide "$MEMQOSD" "$BUILD" "$SRC"
+
+mkdir "$CGR" && echo +memory >"$CGR/cgroup.subtree_control" || abort "cannot create $CGR"
+newcg() { # newcg NAME MAX SWAPMAX
+	mkdir "$CGR/$1" && echo "$2" >"$CGR/$1/memory.max" && echo "$3" >"$CGR/$1/memory.swap.max" ||
+		abort "cannot create $CGR/$1"
+}
+newcg leak 768M 0
+newcg reader 192M 0
+newcg saw 512M 0
+newcg leak2 256M 256M
+CONF=/etc/memqosd
+mkdir -p "$CONF/tenants.d"
+printf '[Daemon]\nLogLevel=debug\n' >"$CONF/memqosd.conf"
+prio=10
+for t in leak reader saw leak2; do
+	profile "$t" "[Tenant]\nCgroup=$SCRATCH/$t\nPriority=$prio\n"
+	prio=$((prio + 10))
+done
+check "memqosd starts as a service" systemctl start memqosd.service
+echo "mode: $(busctl --system get-property org.memqosd1 /org/memqosd1 org.memqosd1.Manager Mode 2>&1)"
+
+# The three ways a control plane listens: the stream (each line stamped on arrival), D-Bus, the journal.
+nice -n -10 python3 -u -c '
+import subprocess, sys, time
+p = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE, text=True)
+for line in p.stdout:
+    print("%.3f %s" % (time.time(), line.rstrip()), flush=True)
+' "$MEMQOSD" watch --json >"$T/watch.log" 2>&1 &
+WATCH_PID=$!
+dbus-monitor --system "type='signal',sender='org.memqosd1',interface='org.memqosd1.Manager',member='OomRisk'" \
+	>"$T/monitor.log" 2>&1 &
+MON_PID=$!
+check "watch prints a snapshot of every tenant" wait_for 30 bash -c "[ \$(grep -c '\"snapshot\":true' '$T/watch.log') -ge 4 ]"
+
+# run_in CGROUP OUTFILE CMD...: run CMD in the cgroup; OUTFILE gets the wall time at which it ended.
+run_in() {
+	local cg=$1 out=$2
+	shift 2
+	( sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$CGR/$cg" "$@"; date +%s.%N >"$out" ) &
+}
+
+# leak_phase TENANT ARGS...: run the leak until the kernel kills it; the oom level must follow.
+leak_phase() {
+	local t=$1 start
+	shift
+	start=$(date +%s.%N)
+	run_in "$t" "$T/$t.end" "$T/leak" leak "$@"
+	check "$t: the leak is OOM-killed (within 180 s)" wait_for 180 test -s "$T/$t.end"
+	check "$t: the oom level is reported" wait_for 15 grep -q "\"tenant\":\"$t\".*\"level\":\"oom\"" "$T/watch.log"
+	grep -q 'oom_kill [1-9]' "$CGR/$t/memory.events" && ok "$t: the kernel's oom_kill in memory.events" ||
+		fail "$t: no oom_kill in $CGR/$t/memory.events"
+	echo "$t: leaked for $(python3 -c "print(round($(cat "$T/$t.end") - $start, 1))") s"
+	sleep 2
+}
+has leak && leak_phase leak 16
+if has noleak; then
+	run_in saw "$T/saw.end" "$T/leak" sawtooth 300 8 4 35
+	run_in reader "$T/reader.end" nice -n 19 sh -c 'end=$(($(date +%s) + 35)); while [ $(date +%s) -lt $end ]; do cat "$0" >/dev/null; done' "$BIGFILE"
+	wait_for 120 bash -c "test -s '$T/saw.end' && test -s '$T/reader.end'"
+	echo "oom_kill of reader and sawtooth: $(grep oom_kill "$CGR/reader/memory.events" "$CGR/saw/memory.events" | tr '\n' ' ')"
+fi
+has zram && leak_phase leak2 16 random
+
+python3 - "$T/watch.log" "$T" "$PHASES" >"$T/verdict" 2>&1 <<'EOF'
+import json, os, sys, datetime
+recv, lines = [], []
+for raw in open(sys.argv[1]):
+    stamp, _, text = raw.partition(" ")
+    try:
+        lines.append(json.loads(text)); recv.append(float(stamp))
+    except ValueError:
+        print("not JSON:", raw.strip())
+def t(l):
+    return datetime.datetime.strptime(l["time"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc).timestamp()
+oom = {t: float(open("%s/%s.end" % (sys.argv[2], t)).read()) for t in ("leak", "leak2") if os.path.exists("%s/%s.end" % (sys.argv[2], t))}
+phases = sys.argv[3].split()
+ok = True
+def verdict(cond, what):
+    global ok
+    print(("ok   " if cond else "BAD  ") + what)
+    ok = ok and cond
+keys = {"event", "time", "tenant", "cgroup", "level", "previous", "eta_seconds", "usage_bytes", "limit_bytes", "reason"}
+verdict(all(keys <= set(l) and l["event"] == "risk" for l in lines), "every line has the contract's fields")
+changes = [(l, r) for l, r in zip(lines, recv) if not l["snapshot"] and not l["repeat"]]
+for name in ["leak", "reader", "saw", "leak2"]:
+    print(name + ":", " ".join("%s>%s@%.1f(eta %s)" % (l["previous"], l["level"], t(l) - oom.get(name, 0), l["eta_seconds"]) for l, r in changes if l["tenant"] == name))
+late = [r - t(l) for l, r in changes]
+verdict(late and max(late) <= 1.5, "every change line out within 1.5 s of the change (worst %.2f s)" % max(late or [99]))
+if "leak" in phases:
+    seq = [l for l, r in changes if l["tenant"] == "leak"]
+    w = next((l for l in seq if l["level"] == "warning"), None)
+    c = next((l for l in seq if l["level"] == "critical"), None)
+    verdict(w is not None, "leak: a warning")
+    if w:
+        rem = oom["leak"] - t(w)
+        verdict(rem >= 15, "leak: warning %.1f s before the OOM kill (>= 15)" % rem)
+        verdict(w["eta_seconds"] is not None and abs(w["eta_seconds"] - rem) <= 0.25 * rem,
+                "leak: ETA at the warning %s s vs %.1f s that remained (+-25 %%)" % (w["eta_seconds"], rem))
+        verdict(w["limit_bytes"] == 768 << 20, "leak: the limit used is memory.max (%s)" % w["limit_bytes"])
+    verdict(c is not None and t(c) < oom["leak"], "leak: critical before the OOM kill (%.1f s)" % (oom["leak"] - t(c) if c else -1))
+if "noleak" in phases:
+    for name in ["reader", "saw"]:
+        levels = [l["level"] for l, r in changes if l["tenant"] == name]
+        verdict(not set(levels) & {"warning", "critical", "oom"}, "%s: no warning (levels seen: %s)" % (name, levels or "none"))
+if "zram" in phases:
+    seq2 = [l for l, r in changes if l["tenant"] == "leak2"]
+    w2 = next((l for l in seq2 if l["level"] in ("warning", "critical")), None)
+    verdict(w2 is not None and t(w2) < oom["leak2"], "leak2 (zram): %s before the OOM kill (%.1f s)" % (w2["level"] if w2 else "warning", oom["leak2"] - t(w2) if w2 else -1))
+    sw = [l.get("evidence", {}).get("swap_room_bytes", 0) for l in seq2 if l["level"] in ("watch", "warning")]
+    verdict(sw and max(sw) > 0, "leak2 (zram): the free swap is counted in the room (swap_room_bytes %s)" % sw)
+print("VERDICT", "ok" if ok else "bad")
+EOF
+cat "$T/verdict"
+check "watch --json: levels, lead, ETA, latency, no false warning, swap counted" grep -q "VERDICT ok" "$T/verdict"
+check "D-Bus: OomRisk signals, warning among them (dbus-monitor, README match rule)" \
+	bash -c "grep -A4 'member=OomRisk' '$T/monitor.log' | grep -q '\"warning\"'"
+if has leak; then
+	journalctl -u memqosd.service --no-pager -o verbose MESSAGE_ID=$MID MEMQOSD_TENANT=leak >"$T/journal" 2>&1
+	check "journal: a record per change, with level, ETA, usage and limit" \
+		bash -c "grep -q 'MEMQOSD_RISK_LEVEL=warning' '$T/journal' && grep -q 'MEMQOSD_ETA_USEC=' '$T/journal' && grep -q 'MEMQOSD_LIMIT=805306368' '$T/journal' && grep -q 'MEMQOSD_RISK_LEVEL=oom' '$T/journal'"
+	journalctl -u memqosd.service --no-pager -x MESSAGE_ID=$MID MEMQOSD_TENANT=leak MEMQOSD_RISK_LEVEL=warning >"$T/jx" 2>&1
+	check "journalctl -x explains it (catalog)" contains "$T/jx" "What to do at warning or critical"
+fi
+"$MEMQOSD" watch nope >"$T/out" 2>&1
+check "watch: an unknown tenant is a clear error" contains "$T/out" "No tenant 'nope' is configured"
+setpriv --reuid=nobody --regid=nogroup --clear-groups busctl --system call org.memqosd1 /org/memqosd1 \
+	org.memqosd1.Manager GetRisk s leak >"$T/out" 2>&1
+check "GetRisk on the real bus, unprivileged (bus policy)" grep -q '"leak"' "$T/out"
+
+it_finish
