@@ -91,13 +91,49 @@ static void tenant_drop_sources(Tenant *t)
 	t->pressure_trigger = false;
 }
 
+static TenantConfig *tenant_config_copy_free(TenantConfig *c)
+{
+	if (!c)
+		return NULL;
+	free(c->name);
+	free(c->file);
+	free(c->cgroup);
+	free(c);
+	return NULL;
+}
+
+/* A retiring tenant may outlive the Config its profile belongs to (reload): keep its own copy. */
+static int tenant_own_config(Tenant *t)
+{
+	TenantConfig *c;
+
+	if (t->own_config)
+		return 0;
+	c = malloc(sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	*c = *t->config;
+	c->name = strdup(t->config->name);
+	c->file = strdup(t->config->file);
+	c->cgroup = strdup(t->config->cgroup);
+	if (!c->name || !c->file || !c->cgroup) {
+		tenant_config_copy_free(c);
+		return -ENOMEM;
+	}
+	t->own_config = t->config = c;
+	return 0;
+}
+
 static Tenant *tenant_free(Tenant *t)
 {
 	if (!t)
 		return NULL;
 	tenant_drop_sources(t);
+	t->writer = writer_target_unlink(t->writer);
 	if (t->cg_fd >= 0)
 		(void) close(t->cg_fd);
+	free(t->retire_reason);
+	tenant_config_copy_free(t->own_config);
 	free(t);
 	return NULL;
 }
@@ -118,32 +154,40 @@ static int tenant_new(Manager *m, TenantConfig *c, Tenant **ret)
 
 static int tenant_activate(Manager *m, Tenant *t, bool log_waiting);
 static void tenant_release(Manager *m, Tenant *t, const char *why);
+static bool manager_cgroup_retiring(const Manager *m, const char *cgroup);
+static void tenant_refresh_pressure(Tenant *t);
 static void manager_tenants_changed(Manager *m);
 
-/* Is the cgroup t->cg_fd refers to still reachable under its path? */
-static bool tenant_is_gone(Manager *m, Tenant *t)
+/*
+ * Is the cgroup t->cg_fd refers to gone: its path leads nowhere (ENOENT/ENODEV/ENOTDIR) or to
+ * another directory? 1 gone, 0 still there, negative errno: cannot tell now (EMFILE, ENOMEM, ...),
+ * which callers treat as "still there": a transient error must never cost a tenant its originals.
+ */
+static int tenant_is_gone(Manager *m, Tenant *t)
 {
 	_cleanup_close_ int fd = -EBADF;
 	struct stat a, b;
 	int r;
 
 	r = cgroup_open(m->root, t->config->cgroup, &fd);
+	if (cgroup_errno_is_gone(r) || r == -ENOTDIR)
+		return 1;
 	if (r < 0)
-		return true;
+		return r;
 	if (fstat(fd, &a) < 0 || fstat(t->cg_fd, &b) < 0)
-		return true;
+		return negative_errno();
 	return a.st_dev != b.st_dev || a.st_ino != b.st_ino;
 }
 
 /*
  * An I/O error on an active tenant: if the cgroup vanished, release it (and pick a replacement up
- * if one already exists). Returns r unchanged.
+ * if one already exists). Any other error is transient: logged, the tenant stays. Returns r.
  */
 static int tenant_handle_io_error(Manager *m, Tenant *t, int r, const char *what)
 {
-	if (t->state != TENANT_ACTIVE)
+	if (t->state != TENANT_ACTIVE || t->retiring)
 		return r;
-	if (cgroup_errno_is_gone(r) && tenant_is_gone(m, t)) {
+	if (cgroup_errno_is_gone(r) && tenant_is_gone(m, t) > 0) {
 		tenant_release(m, t, what);
 		return r;
 	}
@@ -227,115 +271,152 @@ static void tenant_recover_originals(Manager *m, Tenant *t)
 	state_record_done(&rec);
 }
 
-int manager_high_written(Manager *m, Tenant *t, uint64_t old_high, uint64_t new_high, const char *reason, int r)
+static void log_value_change(Manager *m, Tenant *t, WriterFile file, uint64_t old, uint64_t new, const char *reason)
 {
 	char o[32], n[32];
 
-	cgroup_format_bytes(old_high, o, sizeof(o));
-	cgroup_format_bytes(new_high, n, sizeof(n));
+	cgroup_format_bytes(old, o, sizeof(o));
+	cgroup_format_bytes(new, n, sizeof(n));
+	log_tenant(m, t, LOG_INFO, file == WRITER_MEMORY_HIGH ? MEMQOSD_MESSAGE_HIGH_CHANGED : MEMQOSD_MESSAGE_LOW_CHANGED,
+		   o, n, reason, "%s %s of %s (%s): %s -> %s (%s)", m->dry_run ? "Would change (dry-run)" : "Changed",
+		   writer_file_to_string(file), t->config->name, t->config->cgroup, o, n, reason);
+}
 
-	if (r < 0) {
-		if (!cgroup_errno_is_gone(r))
-			log_warning_errno(&m->log, r, "Tenant %s: failed to write memory.high=%s (%s): %m",
-					  t->config->name, n, reason);
-		return tenant_handle_io_error(m, t, r, "write memory.high");
-	}
+/* Hand one write to the writer. The record of the originals is on disk before the first write. */
+static int tenant_submit(Manager *m, Tenant *t, WriterFile file, WriterKind kind, uint64_t value, const char *reason)
+{
+	uint64_t old = file == WRITER_MEMORY_HIGH ? t->high_submitted : t->low;
+	int r;
 
-	t->high = new_high;
-	if (!m->dry_run) {
-		t->high_written = true;
-		tenant_record_originals(m, t); /* no-op unless DryRun= was switched off by a reload */
-	}
-	log_tenant(m, t, LOG_INFO, MEMQOSD_MESSAGE_HIGH_CHANGED, o, n, reason, "%s memory.high of %s (%s): %s -> %s (%s)",
-		   m->dry_run ? "Would change (dry-run)" : "Changed", t->config->name, t->config->cgroup, o, n, reason);
+	if (t->state != TENANT_ACTIVE || !t->writer || (t->retiring && kind != WRITER_KIND_RESTORE))
+		return -ENOENT;
+	tenant_record_originals(m, t); /* no-op unless DryRun= was switched off by a reload */
+	r = writer_submit(t->writer, file, kind, old, value, reason);
+	if (r < 0)
+		return log_warning_errno(&m->log, r, "Tenant %s: cannot queue the write %s=%" PRIu64 " (%s): %m",
+					 t->config->name, writer_file_to_string(file), value, reason);
+	if (file == WRITER_MEMORY_HIGH) {
+		t->high_written = true; /* from now on a restore is due, even while the write is in flight */
+		t->high_submitted = value;
+	} else
+		t->low_written = true;
 	return 0;
 }
 
 int manager_apply_high(Manager *m, Tenant *t, uint64_t new_high, const char *reason)
 {
-	uint64_t old = t->high;
-	int r = 0;
-
-	if (t->state != TENANT_ACTIVE)
+	if (t->state != TENANT_ACTIVE || t->retiring)
 		return -ENOENT;
-	if (!m->dry_run)
-		r = cgroup_write_u64(t->cg_fd, "memory.high", new_high);
-	return manager_high_written(m, t, old, new_high, reason, r);
+	if (m->dry_run) {
+		log_value_change(m, t, WRITER_MEMORY_HIGH, t->high, new_high, reason);
+		t->high = t->high_submitted = new_high;
+		return 0;
+	}
+	return tenant_submit(m, t, WRITER_MEMORY_HIGH, WRITER_KIND_CHANGE, new_high, reason);
+}
+
+int manager_reclaim_more(Manager *m, Tenant *t, uint64_t high, const char *reason)
+{
+	if (t->state != TENANT_ACTIVE || t->retiring || m->dry_run)
+		return -ENOENT;
+	return tenant_submit(m, t, WRITER_MEMORY_HIGH, WRITER_KIND_CONTINUE, high, reason);
 }
 
 int manager_apply_low(Manager *m, Tenant *t, uint64_t new_low, const char *reason)
 {
-	uint64_t old = 0;
-	char o[32], n[32];
-	int r;
-
-	if (t->state != TENANT_ACTIVE)
+	if (t->state != TENANT_ACTIVE || t->retiring)
 		return -ENOENT;
-
-	r = cgroup_read_u64(t->cg_fd, "memory.low", &old);
-	if (r < 0)
-		return tenant_handle_io_error(m, t, r, "read memory.low");
-
-	cgroup_format_bytes(old, o, sizeof(o));
-	cgroup_format_bytes(new_low, n, sizeof(n));
-	if (!m->dry_run) {
-		r = cgroup_write_u64(t->cg_fd, "memory.low", new_low);
-		if (r < 0)
-			return tenant_handle_io_error(m, t, r, "write memory.low");
-		t->low_written = true;
-		tenant_record_originals(m, t);
+	if (m->dry_run) {
+		log_value_change(m, t, WRITER_MEMORY_LOW, t->low, new_low, reason);
+		return 0;
 	}
-	log_tenant(m, t, LOG_INFO, MEMQOSD_MESSAGE_LOW_CHANGED, o, n, reason, "%s memory.low of %s (%s): %s -> %s (%s)",
-		   m->dry_run ? "Would change (dry-run)" : "Changed", t->config->name, t->config->cgroup, o, n, reason);
-	return 0;
+	return tenant_submit(m, t, WRITER_MEMORY_LOW, WRITER_KIND_CHANGE, new_low, reason);
 }
 
-/* Write one recorded value back; returns whether it worked. A vanished cgroup is logged at debug. */
-static bool restore_one(Manager *m, Tenant *t, const char *file, uint64_t now, uint64_t original, const char *why)
+bool manager_tenant_busy(const Tenant *t)
 {
+	return writer_target_outstanding(t->writer) > 0;
+}
+
+void manager_settle(Manager *m)
+{
+	writer_drain(m->writer);
+}
+
+static void tenant_finish_retire(Manager *m, Tenant *t);
+
+/* A restore write completed. */
+static void tenant_restore_done(Manager *m, Tenant *t, const WriterCompletion *c)
+{
+	const char *file = writer_file_to_string(c->file);
+	uint64_t now = c->file == WRITER_MEMORY_HIGH ? t->high : t->low;
 	char o[32], n[32];
-	int r;
 
 	cgroup_format_bytes(now, o, sizeof(o));
-	cgroup_format_bytes(original, n, sizeof(n));
-	r = cgroup_write_u64(t->cg_fd, file, original);
-	if (r < 0) {
-		log_full_errno(&m->log, cgroup_errno_is_gone(r) ? LOG_DEBUG : LOG_WARNING, r,
-			       "Tenant %s: cannot restore %s=%s: %m", t->config->name, file, n);
-		return false;
-	}
-	log_tenant(m, t, LOG_INFO, MEMQOSD_MESSAGE_RESTORED, o, n, why, "Restored %s of %s (%s): %s -> %s (%s)", file,
-		   t->config->name, t->config->cgroup, o, n, why);
-	return true;
-}
-
-/* Put back what memqosd changed. Never fails: a vanished cgroup has nothing left to restore. */
-static void tenant_restore(Manager *m, Tenant *t, const char *why)
-{
-	uint64_t low_now = 0;
-
-	if (t->state != TENANT_ACTIVE)
-		return;
-
-	if (t->high_written && restore_one(m, t, "memory.high", t->high, t->original_high, why)) {
-		t->high = t->original_high;
-		t->high_written = false;
-	}
-	if (t->low_written && t->has_original_low) {
-		(void) cgroup_read_u64(t->cg_fd, "memory.low", &low_now);
-		if (restore_one(m, t, "memory.low", low_now, t->original_low, why))
+	cgroup_format_bytes(c->value, n, sizeof(n));
+	if (c->result >= 0) {
+		log_tenant(m, t, LOG_INFO, MEMQOSD_MESSAGE_RESTORED, o, n, c->reason, "Restored %s of %s (%s): %s -> %s (%s)",
+			   file, t->config->name, t->config->cgroup, o, n, c->reason);
+		if (c->file == WRITER_MEMORY_HIGH) {
+			t->high = t->high_submitted = c->value;
+			t->high_written = false;
+		} else {
+			t->low = c->value;
 			t->low_written = false;
+		}
+	} else if (cgroup_errno_is_gone(c->result) && tenant_is_gone(m, t) > 0)
+		log_debug_errno(&m->log, c->result, "Tenant %s: cannot restore %s=%s, cgroup gone: %m", t->config->name,
+				file, n);
+	else {
+		t->restore_failed = true;
+		log_warning_errno(&m->log, c->result,
+				  "Tenant %s: cannot restore %s=%s (%s): %m; keeping its state record, the next start "
+				  "restores it", t->config->name, file, n, c->reason);
 	}
+	if (t->restores_pending > 0 && --t->restores_pending == 0)
+		tenant_finish_retire(m, t);
 }
 
-/* Leave ACTIVE: hooks, sources, fd. Does not restore. */
+/* Every write of the tenant comes back here, on the loop. */
+static void on_write_done(WriterTarget *wt, void *owner, const WriterCompletion *c, void *userdata)
+{
+	Manager *m = userdata;
+	Tenant *t = owner;
+
+	(void) wt;
+	if (c->kind == WRITER_KIND_RESTORE) {
+		tenant_restore_done(m, t, c);
+		return;
+	}
+	if (c->result < 0) {
+		/* Not written: what the file holds is what the last completed write left. */
+		if (c->file == WRITER_MEMORY_HIGH && writer_target_outstanding(t->writer) <= 1)
+			t->high_submitted = t->high;
+		if (!cgroup_errno_is_gone(c->result))
+			log_warning_errno(&m->log, c->result, "Tenant %s: failed to write %s=%" PRIu64 " (%s), will retry: %m",
+					  t->config->name, writer_file_to_string(c->file), c->value, c->reason);
+		(void) tenant_handle_io_error(m, t, c->result, c->file == WRITER_MEMORY_HIGH ? "write memory.high" : "write memory.low");
+	} else if (c->file == WRITER_MEMORY_HIGH) {
+		t->high = c->value;
+		if (c->kind != WRITER_KIND_CONTINUE)
+			log_value_change(m, t, c->file, c->old_value, c->value, c->reason);
+	} else {
+		t->low = c->value;
+		log_value_change(m, t, c->file, c->old_value, c->value, c->reason);
+	}
+	if (t->state == TENANT_ACTIVE && !t->retiring && m->hooks.written)
+		m->hooks.written(m, t, c, m->hooks.userdata);
+}
+
+/* Leave ACTIVE: hooks, sources, fd, writer target. Does not restore. */
 static void tenant_deactivate(Manager *m, Tenant *t)
 {
 	if (t->state != TENANT_ACTIVE)
 		return;
-	if (m->hooks.tenant_detach)
+	if (m->hooks.tenant_detach && !t->retiring)
 		m->hooks.tenant_detach(m, t, m->hooks.userdata);
 	tenant_drop_sources(t);
+	t->writer = writer_target_unlink(t->writer);
 	if (t->cg_fd >= 0)
 		(void) close(t->cg_fd);
 	t->cg_fd = -EBADF;
@@ -343,6 +424,8 @@ static void tenant_deactivate(Manager *m, Tenant *t)
 	t->high_written = t->low_written = false;
 	t->recorded = t->recovered = false;
 	t->pressured = false;
+	t->retiring = t->restore_failed = false;
+	t->restores_pending = 0;
 }
 
 static void tenant_release(Manager *m, Tenant *t, const char *why)
@@ -354,6 +437,7 @@ static void tenant_release(Manager *m, Tenant *t, const char *why)
 		   t->config->cgroup, why);
 	tenant_forget_originals(m, t);
 	tenant_deactivate(m, t);
+	t->has_pressure = false;
 	/* A new cgroup may already be there under the same name; else this arms the waiting watch. */
 	(void) tenant_activate(m, t, /* log_waiting= */ false);
 	manager_tenants_changed(m);
@@ -371,7 +455,7 @@ static int on_parent_event(sd_event_source *s, const struct inotify_event *ev, v
 	if (t->state == TENANT_WAITING) {
 		if (tenant_activate(m, t, /* log_waiting= */ false) > 0)
 			manager_tenants_changed(m);
-	} else if (tenant_is_gone(m, t))
+	} else if (tenant_is_gone(m, t) > 0)
 		tenant_release(m, t, "cgroup directory removed");
 	return 0;
 }
@@ -384,7 +468,7 @@ static int on_pressure(sd_event_source *s, int fd, uint32_t revents, void *userd
 	(void) s;
 	(void) fd;
 	if (revents & (EPOLLERR | EPOLLHUP)) {
-		if (tenant_is_gone(m, t)) {
+		if (tenant_is_gone(m, t) > 0) {
 			tenant_release(m, t, "memory.pressure trigger closed");
 			return 0;
 		}
@@ -554,6 +638,11 @@ static int tenant_activate(Manager *m, Tenant *t, bool log_waiting)
 
 	if (t->state == TENANT_ACTIVE)
 		return 1;
+	/* A removed tenant's restore of this cgroup is still outstanding: ordered after it. */
+	if (manager_cgroup_retiring(m, c->cgroup)) {
+		log_debug(&m->log, "Tenant %s: cgroup %s is still being restored, taking it afterwards", c->name, c->cgroup);
+		return 0;
+	}
 
 	r = cgroup_open(m->root, c->cgroup, &fd);
 	if (r == -ENOENT) {
@@ -603,6 +692,13 @@ static int tenant_activate(Manager *m, Tenant *t, bool log_waiting)
 	found_low = t->original_low;
 	found_has_low = t->has_original_low;
 
+	r = writer_target_new(m->writer, fd, c->name, t, &t->writer);
+	if (r < 0) {
+		r = log_full_errno(&m->log, t->activation_warned ? LOG_DEBUG : LOG_WARNING, r,
+				   "Tenant %s: cannot set up writes to %s, retrying later: %m", c->name, c->cgroup);
+		t->activation_warned = true;
+		return r;
+	}
 	t->cg_fd = TAKE_FD(fd);
 	t->state = TENANT_ACTIVE;
 	t->activation_warned = false;
@@ -611,7 +707,9 @@ static int tenant_activate(Manager *m, Tenant *t, bool log_waiting)
 
 	/* The values found are memqosd's own if a record of the originals survived an unclean exit. */
 	tenant_recover_originals(m, t);
-	t->high = found_high;
+	t->high = t->high_submitted = found_high;
+	t->low = found_has_low ? found_low : 0;
+	tenant_refresh_pressure(t);
 	t->high_written = t->recovered && !m->dry_run && found_high != t->original_high;
 	t->low_written = t->recovered && !m->dry_run && found_has_low && t->has_original_low &&
 			 found_low != t->original_low;
@@ -645,10 +743,7 @@ static int tenant_activate(Manager *m, Tenant *t, bool log_waiting)
 			return 0;
 	} else if (!c->has_memory_low && t->low_written) {
 		/* A leftover memory.low the profile no longer asks for: back to the original now. */
-		if (manager_apply_low(m, t, t->original_low, "recovered after unclean exit") >= 0)
-			t->low_written = false;
-		if (t->state != TENANT_ACTIVE)
-			return 0;
+		(void) manager_apply_low(m, t, t->original_low, "recovered after unclean exit");
 	}
 
 	tenant_arm_sources(m, t);
@@ -683,10 +778,8 @@ static void tenant_reconfigure(Manager *m, Tenant *t, TenantConfig *new)
 
 	if (new->has_memory_low && (!old->has_memory_low || old->memory_low != new->memory_low))
 		(void) manager_apply_low(m, t, new->memory_low, "reload: MemoryLow=");
-	else if (!new->has_memory_low && t->low_written && t->has_original_low) {
+	else if (!new->has_memory_low && t->low_written && t->has_original_low)
 		(void) manager_apply_low(m, t, t->original_low, "reload: MemoryLow= removed, back to the value found");
-		t->low_written = false;
-	}
 	if (t->state != TENANT_ACTIVE)
 		return;
 
@@ -694,21 +787,81 @@ static void tenant_reconfigure(Manager *m, Tenant *t, TenantConfig *new)
 		(void) m->hooks.tenant_changed(m, t, old, m->hooks.userdata);
 }
 
-/* Leave ACTIVE for good (reload removal, stop): detach the policy, then put back what memqosd changed. */
-static void tenant_remove(Manager *m, Tenant *t, const char *why)
+static bool manager_cgroup_retiring(const Manager *m, const char *cgroup)
 {
-	if (t->state != TENANT_ACTIVE)
-		return;
+	for (size_t i = 0; i < m->n_retired; i++)
+		if (streq(m->retired[i]->config->cgroup, cgroup))
+			return true;
+	return false;
+}
+
+/* The restores of a retiring tenant are all reported: drop what is left of it. */
+static void tenant_finish_retire(Manager *m, Tenant *t)
+{
+	bool done = !t->restore_failed;
+
+	if (!done) {
+		int g = tenant_is_gone(m, t);
+
+		done = g > 0;
+	}
+	/* Restored (or nothing left to restore): the record has done its job. Else a restart retries. */
+	if (done)
+		tenant_forget_originals(m, t);
+	tenant_deactivate(m, t);
+
+	for (size_t i = 0; i < m->n_retired; i++)
+		if (m->retired[i] == t) {
+			m->retired[i] = m->retired[--m->n_retired];
+			tenant_free(t);
+			/* A tenant of the new configuration may have been waiting for this cgroup. */
+			for (size_t j = 0; j < m->n_tenants; j++)
+				if (m->tenants[j]->state == TENANT_WAITING &&
+				    tenant_activate(m, m->tenants[j], /* log_waiting= */ false) > 0)
+					manager_tenants_changed(m);
+			return;
+		}
+}
+
+/*
+ * Leave ACTIVE for good (reload removal, stop): detach the policy, then put back what memqosd
+ * changed, through the writer, behind (and interrupting) whatever write is in flight. The tenant is
+ * retiring until the writer has reported the restores (see tenant_finish_retire()); returns
+ * whether it still is. Originals and record stay until then.
+ */
+static bool tenant_retire(Manager *m, Tenant *t, const char *why)
+{
+	if (t->state != TENANT_ACTIVE || t->retiring)
+		return t->retiring;
 	if (m->hooks.tenant_detach)
 		m->hooks.tenant_detach(m, t, m->hooks.userdata);
-	tenant_restore(m, t, why);
-	/* Restored (or nothing left to restore): the record has done its job. Else a restart retries. */
-	if ((!t->high_written && !(t->low_written && t->has_original_low)) || tenant_is_gone(m, t))
-		tenant_forget_originals(m, t);
 	tenant_drop_sources(t);
-	(void) close(t->cg_fd);
-	t->cg_fd = -EBADF;
-	t->state = TENANT_WAITING;
+	t->parent_watch = sd_event_source_disable_unref(t->parent_watch);
+	if (tenant_own_config(t) < 0 || !(t->retire_reason = strdup(why))) {
+		/* Cannot keep the tenant around: keep its record instead, the next start restores. */
+		log_error(&m->log, "Tenant %s: out of memory, not restoring now; its state record stays", t->config->name);
+		t->recorded = false;
+		tenant_deactivate(m, t);
+		return false;
+	}
+	t->retiring = true;
+	t->restores_pending = 0;
+	writer_target_interrupt(t->writer); /* being undone: no need to finish its reclaim */
+	if (t->high_written) {
+		if (tenant_submit(m, t, WRITER_MEMORY_HIGH, WRITER_KIND_RESTORE, t->original_high, why) >= 0)
+			t->restores_pending++;
+		else
+			t->restore_failed = true;
+	}
+	if (t->low_written && t->has_original_low) {
+		if (tenant_submit(m, t, WRITER_MEMORY_LOW, WRITER_KIND_RESTORE, t->original_low, why) >= 0)
+			t->restores_pending++;
+		else
+			t->restore_failed = true;
+	}
+	if (t->restores_pending == 0)
+		tenant_finish_retire(m, t);
+	return t->retiring;
 }
 
 Tenant *manager_find_tenant(Manager *m, const char *name)
@@ -760,6 +913,16 @@ static void manager_tenants_changed(Manager *m)
 	manager_notify_status(m, NULL);
 }
 
+/* The bus serves the last values read; memory.pressure is read on the slow tick only. */
+static void tenant_refresh_pressure(Tenant *t)
+{
+	CgroupPressure p;
+
+	t->has_pressure = t->state == TENANT_ACTIVE && cgroup_read_pressure(t->cg_fd, &p) >= 0;
+	if (t->has_pressure)
+		t->pressure_avg10 = p.some_avg10;
+}
+
 int manager_tenant_refresh(Manager *m, Tenant *t)
 {
 	int r;
@@ -781,10 +944,17 @@ static int on_housekeeping(sd_event_source *s, uint64_t usec, void *userdata)
 		Tenant *t = m->tenants[i];
 
 		if (t->state == TENANT_ACTIVE) {
-			if (tenant_is_gone(m, t))
+			int g = tenant_is_gone(m, t);
+
+			if (g > 0)
 				tenant_release(m, t, "cgroup gone (housekeeping)");
-			else
+			else {
+				if (g < 0)
+					log_warning_errno(&m->log, g, "Tenant %s: cannot check cgroup %s now, keeping it: %m",
+							  t->config->name, t->config->cgroup);
 				(void) manager_tenant_refresh(m, t);
+				tenant_refresh_pressure(t);
+			}
 		} else
 			(void) tenant_activate(m, t, /* log_waiting= */ false);
 	}
@@ -887,6 +1057,10 @@ int manager_new(const ManagerOptions *o, Manager **ret)
 	r = sd_event_set_signal_exit(m->event, true);
 	if (r < 0)
 		return log_error_errno(&m->log, r, "Failed to set up SIGTERM/SIGINT handling: %m");
+
+	r = writer_new(m->event, &m->log, on_write_done, m, &m->writer);
+	if (r < 0)
+		return log_error_errno(&m->log, r, "Failed to set up the cgroup writer: %m");
 
 	*ret = TAKE_PTR(m);
 	return 0;
@@ -1039,6 +1213,7 @@ int manager_start(Manager *m)
 		return log_error_errno(&m->log, r, "Configuration in %s is invalid, not starting", m->config_dir);
 	}
 	apply_daemon_settings(m);
+	writer_set_timeout(m->writer, m->config->daemon.control.write_timeout_usec);
 
 	r = manager_open_root(m);
 	if (r < 0)
@@ -1143,6 +1318,7 @@ int manager_reload(Manager *m, ConfigErrors *ret_errors)
 	old = m->config;
 	m->config = new;
 	apply_daemon_settings(m);
+	writer_set_timeout(m->writer, new->daemon.control.write_timeout_usec);
 
 	/* Removed tenants, and changed ones that moved to another cgroup: restore and drop. */
 	for (size_t i = 0; i < m->n_tenants; i++) {
@@ -1151,11 +1327,23 @@ int manager_reload(Manager *m, ConfigErrors *ret_errors)
 
 		if (nc && streq(nc->cgroup, t->config->cgroup))
 			continue;
-		tenant_remove(m, t, nc ? "reload: Cgroup= changed" : "reload: profile removed");
 		log_tenant(m, t, LOG_NOTICE, MEMQOSD_MESSAGE_TENANT_REMOVED, NULL, NULL,
 			   nc ? "Cgroup= changed" : "profile removed", "Tenant %s (cgroup %s) removed by reload%s",
 			   t->config->name, t->config->cgroup, nc ? " (Cgroup= changed, re-added below)" : "");
-		m->tenants[i] = tenant_free(t);
+		m->tenants[i] = NULL;
+		if (tenant_retire(m, t, nc ? "reload: Cgroup= changed" : "reload: profile removed")) {
+			Tenant **a = reallocarray(m->retired, m->n_retired + 1, sizeof(Tenant *));
+
+			if (a) {
+				m->retired = a;
+				m->retired[m->n_retired++] = t;
+				continue;
+			}
+			/* Out of memory: its record stays, the next start restores. */
+			t->recorded = false;
+			tenant_deactivate(m, t);
+		}
+		tenant_free(t);
 	}
 
 	/* Build the new list in the new config's order. */
@@ -1221,11 +1409,18 @@ void manager_stop(Manager *m)
 {
 	(void) sd_notify(false, "STOPPING=1\nSTATUS=Restoring memory.high/low and exiting");
 
-	for (size_t i = 0; i < m->n_tenants; i++) {
-		tenant_remove(m, m->tenants[i], "daemon stopping");
+	/* Every restore is queued behind (and interrupts) the write in flight of its cgroup, then
+	 * waited for: each write is bounded by WriteTimeoutSec=. */
+	for (size_t i = 0; i < m->n_tenants; i++)
+		(void) tenant_retire(m, m->tenants[i], "daemon stopping");
+	if (m->writer)
+		writer_drain(m->writer);
+	for (size_t i = 0; i < m->n_tenants; i++)
 		m->tenants[i] = tenant_free(m->tenants[i]);
-	}
 	m->n_tenants = 0;
+	for (size_t i = 0; i < m->n_retired; i++)
+		m->retired[i] = tenant_free(m->retired[i]);
+	m->n_retired = 0;
 
 	log_struct(&m->log, LOG_INFO, MEMQOSD_MESSAGE_STOP, NULL, "memqosd stopped; every changed memory.high/low restored");
 }
@@ -1249,6 +1444,11 @@ Manager *manager_free(Manager *m)
 	for (size_t i = 0; i < m->n_tenants; i++)
 		tenant_free(m->tenants[i]);
 	free(m->tenants);
+	for (size_t i = 0; i < m->n_retired; i++)
+		tenant_free(m->retired[i]);
+	free(m->retired);
+	/* After the tenants (they unlink their targets): interrupts and joins every writer thread. */
+	writer_free(m->writer);
 	manager_disconnect_bus(m);
 	sd_event_source_disable_unref(m->housekeeping);
 	sd_event_unref(m->event);
