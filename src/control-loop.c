@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <sys/resource.h>
 #include <sys/statfs.h>
 #include <linux/magic.h>
@@ -325,6 +325,14 @@ static int on_host_pressure(sd_event_source *s, int fd, uint32_t revents, void *
 	return 0;
 }
 
+static int on_host_pressure_inotify(sd_event_source *s, const struct inotify_event *ev, void *userdata)
+{
+	(void) s;
+	(void) ev;
+	note(userdata, CONTROL_EVENT_HOST_PRESSURE, NULL);
+	return 0;
+}
+
 static void host_pressure_setup(ControlLoop *cl)
 {
 	Manager *m = cl->m;
@@ -337,7 +345,13 @@ static void host_pressure_setup(ControlLoop *cl)
 		return;
 	cl->host_setup_done = true;
 	if (!m->root->cgroupfs) {
-		(void) log_debug(&m->log, "Cgroup root is not cgroupfs: host pressure not watched");
+		/* A test tree: a write to the root's memory.pressure file stands for the host's trigger. */
+		_cleanup_close_ int pfd = openat(m->root->fd, "memory.pressure", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+		r = pfd < 0 ? -ENOENT : sd_event_add_inotify_fd(m->event, &cl->host_source, pfd, IN_CLOSE_WRITE,
+								 on_host_pressure_inotify, cl);
+		(void) log_debug(&m->log, "Cgroup root is not cgroupfs: host pressure %s",
+				 r < 0 ? "not watched" : "is a write to its memory.pressure file");
 		return;
 	}
 	where = "memory.pressure of the cgroup root";

@@ -487,6 +487,15 @@ static int on_pressure(sd_event_source *s, int fd, uint32_t revents, void *userd
 	return 0;
 }
 
+/* A fake tree (tests): a write to the tenant's memory.pressure file stands for the trigger firing. */
+static int on_pressure_inotify(sd_event_source *s, const struct inotify_event *ev, void *userdata)
+{
+	Tenant *t = userdata;
+
+	(void) ev;
+	return on_pressure(s, -EBADF, 0, t);
+}
+
 static void tenant_events_changed(Manager *m, Tenant *t, int events_fd)
 {
 	CgroupMemoryEvents prev = t->events;
@@ -579,9 +588,16 @@ static void tenant_arm_sources(Manager *m, Tenant *t)
 
 	r = cgroup_pressure_trigger_open(m->root, t->cg_fd, cp->psi_full, cp->psi_stall_usec,
 					 cp->psi_window_usec, &pfd);
-	if (r == -EOPNOTSUPP)
-		log_debug(&m->log, "Tenant %s: %s is not cgroupfs, no PSI trigger", t->config->name, m->root->path);
-	else if (r < 0)
+	if (r == -EOPNOTSUPP) {
+		/* Not cgroupfs (a test tree): watch memory.pressure with inotify, as memory.events. */
+		pfd = openat(t->cg_fd, "memory.pressure", O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+		r = pfd < 0 ? negative_errno()
+			    : sd_event_add_inotify_fd(m->event, &t->pressure_source, pfd, IN_CLOSE_WRITE,
+						      on_pressure_inotify, t);
+		log_debug_errno(&m->log, r < 0 ? r : 0, "Tenant %s: %s is not cgroupfs, no PSI trigger%s%s",
+				t->config->name, m->root->path, r < 0 ? "" : "; a write to memory.pressure stands for one",
+				r < 0 ? ": %m" : "");
+	} else if (r < 0)
 		log_warning_errno(&m->log, r, "Tenant %s: cannot arm PSI trigger on memory.pressure, ignoring: %m",
 				  t->config->name);
 	else {
