@@ -356,6 +356,8 @@ PolicyMode policy_engine_mode(const PolicyEngine *e)
 	return e ? e->mode : POLICY_MODE_PSI_ONLY;
 }
 
+#define POLICY_RING_DRAIN_MAX 1024
+
 static int on_ring_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
 	PolicyEngine *e = userdata;
@@ -364,7 +366,11 @@ static int on_ring_io(sd_event_source *s, int fd, uint32_t revents, void *userda
 	(void) s;
 	(void) fd;
 	(void) revents;
-	r = ring_buffer__consume(e->rb);
+	/*
+	 * At most POLICY_RING_DRAIN_MAX records per loop iteration: a flood must not starve signals,
+	 * the bus and the watchdog. The epoll fd is level-triggered, so the rest comes next iteration.
+	 */
+	r = ring_buffer__consume_n(e->rb, POLICY_RING_DRAIN_MAX);
 	if (r < 0)
 		(void) log_warning_errno(e->log, r, "Failed to consume the BPF ring buffer, ignoring: %m");
 	return 0;

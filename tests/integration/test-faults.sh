@@ -115,157 +115,184 @@ start_notify_listener
 BUS_ADDRESS=$DBUS_SYSTEM_BUS_ADDRESS
 
 # --- 1. stop during an in-flight squeeze write (defect 1) ------------------------------------------
-f0=$FAILED
-squeeze_in_flight inflight-stop "in-flight stop"
-stop_timed "in-flight stop" 10
-stop_slow
-check "in-flight stop: restore logged" contains "$LOG" "Restored memory.high of batch"
-check "in-flight stop: last value batch's memory.high got is the original" \
-	bash -c "[ \"\$(tail -n1 '$CG/tenants/batch/memory.high.values')\" = 536870912 ]"
-originals_back "in-flight stop"
-outcome "SIGTERM during an in-flight squeeze write" "$f0" "restore waited for, original back"
+fault_inflight_stop() {
+	local f0=$FAILED
+	squeeze_in_flight inflight-stop "in-flight stop"
+	stop_timed "in-flight stop" 10
+	stop_slow
+	check "in-flight stop: restore logged" contains "$LOG" "Restored memory.high of batch"
+	check "in-flight stop: last value batch's memory.high got is the original" \
+		bash -c "[ \"\$(tail -n1 '$CG/tenants/batch/memory.high.values')\" = 536870912 ]"
+	originals_back "in-flight stop"
+	outcome "SIGTERM during an in-flight squeeze write" "$f0" "restore waited for, original back"
+}
 
 # --- 2. reload removing a tenant during its in-flight write (defect 1) ------------------------------
-f0=$FAILED
-squeeze_in_flight inflight-reload "in-flight reload"
-rm "$CONF/tenants.d/batch.conf"
-kill -HUP "$DAEMON_PID"
-check "in-flight reload: restore completes after the reload" wait_for 10 contains "$LOG" "Restored memory.high of batch"
-BATCH_ID=$(stat -c %i "$CG/tenants/batch")
-check "in-flight reload: batch's record removed once restored" wait_for 5 bash -c "[ ! -e '$STATE/$BATCH_ID' ]"
-stop_slow
-check "in-flight reload: last value batch's memory.high got is the original" \
-	bash -c "[ \"\$(tail -n1 '$CG/tenants/batch/memory.high.values')\" = 536870912 ]"
-stop_timed "in-flight reload" 10
-originals_back "in-flight reload"
-outcome "reload removing a tenant during its write" "$f0" "restore after the write, record kept until then"
+fault_inflight_reload() {
+	local f0=$FAILED
+	squeeze_in_flight inflight-reload "in-flight reload"
+	rm "$CONF/tenants.d/batch.conf"
+	kill -HUP "$DAEMON_PID"
+	check "in-flight reload: restore completes after the reload" wait_for 10 contains "$LOG" "Restored memory.high of batch"
+	BATCH_ID=$(stat -c %i "$CG/tenants/batch")
+	check "in-flight reload: batch's record removed once restored" wait_for 5 bash -c "[ ! -e '$STATE/$BATCH_ID' ]"
+	stop_slow
+	check "in-flight reload: last value batch's memory.high got is the original" \
+		bash -c "[ \"\$(tail -n1 '$CG/tenants/batch/memory.high.values')\" = 536870912 ]"
+	stop_timed "in-flight reload" 10
+	originals_back "in-flight reload"
+	outcome "reload removing a tenant during its write" "$f0" "restore after the write, record kept until then"
+}
 
 # --- 3. cgroup removed mid-write ---------------------------------------------------------------------
-f0=$FAILED
-setup removed
-start
-slow_kernel "$CG/tenants/batch/memory.high" stuck 0
-profile batch '[Tenant]\nCgroup=tenants/batch\nPriority=20\nMemoryHighMin=256M\nMemoryHighMax=400M\n'
-kill -HUP "$DAEMON_PID"
-sleep 0.3
-BATCH_ID=$(stat -c %i "$CG/tenants/batch")
-rm -rf "$CG/tenants/batch"
-check "removed: tenant released" wait_for 10 contains "$LOG" "Tenant batch released"
-check "removed: daemon still running" kill -0 "$DAEMON_PID"
-check "removed: batch's record removed (nothing left to restore)" wait_for 5 bash -c "[ ! -e '$STATE/$BATCH_ID' ]"
-stop_slow
-make_fake_cgroup "$CG/tenants/batch" 536870912
-check "removed: a new cgroup of that name is taken and clamped" wait_for 10 file_is "$CG/tenants/batch/memory.high" 419430400
-stop_timed "removed" 10
-originals_back "removed"
-outcome "cgroup removed mid-write" "$f0" "released, record dropped, new cgroup taken"
+fault_removed() {
+	local f0=$FAILED
+	setup removed
+	start
+	slow_kernel "$CG/tenants/batch/memory.high" stuck 0
+	profile batch '[Tenant]\nCgroup=tenants/batch\nPriority=20\nMemoryHighMin=256M\nMemoryHighMax=400M\n'
+	kill -HUP "$DAEMON_PID"
+	sleep 0.3
+	BATCH_ID=$(stat -c %i "$CG/tenants/batch")
+	rm -rf "$CG/tenants/batch"
+	check "removed: tenant released" wait_for 10 contains "$LOG" "Tenant batch released"
+	check "removed: daemon still running" kill -0 "$DAEMON_PID"
+	check "removed: batch's record removed (nothing left to restore)" wait_for 5 bash -c "[ ! -e '$STATE/$BATCH_ID' ]"
+	stop_slow
+	make_fake_cgroup "$CG/tenants/batch" 536870912
+	check "removed: a new cgroup of that name is taken and clamped" wait_for 10 file_is "$CG/tenants/batch/memory.high" 419430400
+	stop_timed "removed" 10
+	originals_back "removed"
+	outcome "cgroup removed mid-write" "$f0" "released, record dropped, new cgroup taken"
+}
 
 # --- 4. writer stuck past WriteTimeoutSec ------------------------------------------------------------
-f0=$FAILED
-setup stuck
-start
-slow_kernel "$CG/tenants/batch/memory.high" stuck 0
-profile batch '[Tenant]\nCgroup=tenants/batch\nPriority=20\nMemoryHighMin=256M\nMemoryHighMax=400M\n'
-kill -HUP "$DAEMON_PID"
-check "stuck: the loop answers the bus while the write is stuck" \
-	bash -c "timeout 2 '$MEMQOSD' status batch | grep -q '^batch '"
-check "stuck: the write is interrupted after WriteTimeoutSec" wait_for 10 contains "$LOG" "interrupting it"
-check "stuck: the failed write is reported" wait_for 5 contains "$LOG" "failed to write memory.high=419430400"
-BATCH_ID=$(stat -c %i "$CG/tenants/batch")
-stop_timed "stuck" 10
-check "stuck: the restore (stuck too) failed, so batch's record is kept" test -e "$STATE/$BATCH_ID"
-stop_slow
-: >"$NOTIFY_LOG"
-start
-stop_timed "stuck, after a restart" 10
-originals_back "stuck, after a restart"
-outcome "writer stuck past WriteTimeoutSec" "$f0" "interrupted; record kept; restart restores"
+fault_stuck() {
+	local f0=$FAILED
+	setup stuck
+	start
+	slow_kernel "$CG/tenants/batch/memory.high" stuck 0
+	profile batch '[Tenant]\nCgroup=tenants/batch\nPriority=20\nMemoryHighMin=256M\nMemoryHighMax=400M\n'
+	kill -HUP "$DAEMON_PID"
+	check "stuck: the loop answers the bus while the write is stuck" \
+		bash -c "timeout 2 '$MEMQOSD' status batch | grep -q '^batch '"
+	check "stuck: the write is interrupted after WriteTimeoutSec" wait_for 10 contains "$LOG" "interrupting it"
+	check "stuck: the failed write is reported" wait_for 5 contains "$LOG" "failed to write memory.high=419430400"
+	BATCH_ID=$(stat -c %i "$CG/tenants/batch")
+	stop_timed "stuck" 10
+	check "stuck: the restore (stuck too) failed, so batch's record is kept" test -e "$STATE/$BATCH_ID"
+	stop_slow
+	: >"$NOTIFY_LOG"
+	start
+	stop_timed "stuck, after a restart" 10
+	originals_back "stuck, after a restart"
+	outcome "writer stuck past WriteTimeoutSec" "$f0" "interrupted; record kept; restart restores"
+}
 
 # --- 5. SIGKILL mid-squeeze, restart, clean stop ------------------------------------------------------
-f0=$FAILED
-squeeze_in_flight sigkill "sigkill"
-kill -KILL "$DAEMON_PID"
-wait "$DAEMON_PID" 2>/dev/null
-DAEMON_PID=
-stop_slow
-echo 419430400 >"$CG/tenants/batch/memory.high" # the kernel had taken the squeezed limit
-: >"$NOTIFY_LOG"
-start
-check "sigkill: the restart recovers batch's original" contains "$LOG" "memory.high 512M (found 400M)"
-stop_timed "sigkill" 10
-originals_back "sigkill"
-outcome "SIGKILL mid-squeeze, restart, clean stop" "$f0" "originals recovered and restored"
+fault_sigkill() {
+	local f0=$FAILED
+	squeeze_in_flight sigkill "sigkill"
+	kill -KILL "$DAEMON_PID"
+	wait "$DAEMON_PID" 2>/dev/null
+	DAEMON_PID=
+	stop_slow
+	echo 419430400 >"$CG/tenants/batch/memory.high" # the kernel had taken the squeezed limit
+	: >"$NOTIFY_LOG"
+	start
+	check "sigkill: the restart recovers batch's original" contains "$LOG" "memory.high 512M (found 400M)"
+	stop_timed "sigkill" 10
+	originals_back "sigkill"
+	outcome "SIGKILL mid-squeeze, restart, clean stop" "$f0" "originals recovered and restored"
+}
 
 # --- 6. SIGTERM and SIGHUP storms during a reload -------------------------------------------------------
-f0=$FAILED
-setup storm
-start
-slow_kernel "$CG/tenants/batch/memory.high" slow 0.5
-profile batch '[Tenant]\nCgroup=tenants/batch\nPriority=20\nMemoryHighMin=256M\nMemoryHighMax=400M\n'
-for i in $(seq 1 30); do kill -HUP "$DAEMON_PID"; done
-for i in 1 2 3; do kill -TERM "$DAEMON_PID"; kill -HUP "$DAEMON_PID"; done
-t0=$(date +%s)
-wait "$DAEMON_PID"
-DAEMON_RC=$?
-DAEMON_PID=
-check "storm: clean exit 0" [ "$DAEMON_RC" -eq 0 ]
-check "storm: exit within 10 s" [ $(($(date +%s) - t0)) -le 10 ]
-stop_slow
-originals_back "storm"
-outcome "SIGTERM and SIGHUP storms during a reload" "$f0" "one clean stop, originals back"
+fault_storm() {
+	local f0=$FAILED
+	setup storm
+	start
+	slow_kernel "$CG/tenants/batch/memory.high" slow 0.5
+	profile batch '[Tenant]\nCgroup=tenants/batch\nPriority=20\nMemoryHighMin=256M\nMemoryHighMax=400M\n'
+	for i in $(seq 1 30); do kill -HUP "$DAEMON_PID"; done
+	for i in 1 2 3; do kill -TERM "$DAEMON_PID"; kill -HUP "$DAEMON_PID"; done
+	t0=$(date +%s)
+	wait "$DAEMON_PID"
+	DAEMON_RC=$?
+	DAEMON_PID=
+	check "storm: clean exit 0" [ "$DAEMON_RC" -eq 0 ]
+	check "storm: exit within 10 s" [ $(($(date +%s) - t0)) -le 10 ]
+	stop_slow
+	originals_back "storm"
+	outcome "SIGTERM and SIGHUP storms during a reload" "$f0" "one clean stop, originals back"
+}
 
 # --- 7. fd exhaustion (defect 4) -----------------------------------------------------------------------
-f0=$FAILED
-setup fds
-start
-WEB_ID=$(stat -c %i "$CG/tenants/web")
-nofile=$(prlimit --pid "$DAEMON_PID" --nofile --noheadings --raw --output SOFT)
+fault_fds() {
+	local f0=$FAILED
+	setup fds
+	start
+	WEB_ID=$(stat -c %i "$CG/tenants/web")
+	nofile=$(prlimit --pid "$DAEMON_PID" --nofile --noheadings --raw --output SOFT)
 
-prlimit --pid "$DAEMON_PID" --nofile=3: # fds 0-2 are taken: every new fd fails
-sleep 2.5 # housekeeping ticks every second: each open fails with EMFILE
-prlimit --pid "$DAEMON_PID" --nofile="$nofile":
-sleep 1.5
-check "fds: no tenant released for EMFILE" bash -c "! grep -q 'released' '$LOG'"
-check "fds: web's record kept" test -e "$STATE/$WEB_ID"
-check "fds: the transient error was logged" contains "$LOG" "Too many open files"
-"$MEMQOSD" status web >"$D/status" 2>&1
-check "fds: web still active" grep -Eq '^web .* active$' "$D/status"
-stop_timed "fds" 10
-originals_back "fds"
-outcome "fd exhaustion (RLIMIT_NOFILE lowered 2.5 s)" "$f0" "tenants kept, originals restored"
+	prlimit --pid "$DAEMON_PID" --nofile=3: # fds 0-2 are taken: every new fd fails
+	sleep 2.5 # housekeeping ticks every second: each open fails with EMFILE
+	prlimit --pid "$DAEMON_PID" --nofile="$nofile":
+	sleep 1.5
+	check "fds: no tenant released for EMFILE" bash -c "! grep -q 'released' '$LOG'"
+	check "fds: web's record kept" test -e "$STATE/$WEB_ID"
+	check "fds: the transient error was logged" contains "$LOG" "Too many open files"
+	"$MEMQOSD" status web >"$D/status" 2>&1
+	check "fds: web still active" grep -Eq '^web .* active$' "$D/status"
+	stop_timed "fds" 10
+	originals_back "fds"
+	outcome "fd exhaustion (RLIMIT_NOFILE lowered 2.5 s)" "$f0" "tenants kept, originals restored"
+}
 
 # --- 8. bus absent at start, and vanishing later ---------------------------------------------------------
-f0=$FAILED
-setup bus
-DBUS_SYSTEM_BUS_ADDRESS=unix:path=$T/no-such-bus start
-check "bus absent: runs without the D-Bus API" contains "$LOG" "continuing without the D-Bus API"
-stop_timed "bus absent" 10
-originals_back "bus absent"
-: >"$NOTIFY_LOG"
-start
-kill "$BUS_PID"
-wait "$BUS_PID" 2>/dev/null
-BUS_PID=
-sleep 1
-check "bus vanished: daemon still running" kill -0 "$DAEMON_PID"
-profile batch '[Tenant]\nCgroup=tenants/batch\nPriority=20\nMemoryHighMin=256M\nMemoryHighMax=400M\n'
-kill -HUP "$DAEMON_PID"
-check "bus vanished: SIGHUP still reloads" wait_for 10 file_is "$CG/tenants/batch/memory.high" 419430400
-stop_timed "bus vanished" 10
-originals_back "bus vanished"
-rm -f "$T/bus.sock"
-start_private_bus
-outcome "bus absent at start, vanishing later" "$f0" "runs on, reloads on SIGHUP, restores"
+fault_bus() {
+	local f0=$FAILED
+	setup bus
+	DBUS_SYSTEM_BUS_ADDRESS=unix:path=$T/no-such-bus start
+	check "bus absent: runs without the D-Bus API" contains "$LOG" "continuing without the D-Bus API"
+	stop_timed "bus absent" 10
+	originals_back "bus absent"
+	: >"$NOTIFY_LOG"
+	start
+	kill "$BUS_PID"
+	wait "$BUS_PID" 2>/dev/null
+	BUS_PID=
+	sleep 1
+	check "bus vanished: daemon still running" kill -0 "$DAEMON_PID"
+	profile batch '[Tenant]\nCgroup=tenants/batch\nPriority=20\nMemoryHighMin=256M\nMemoryHighMax=400M\n'
+	kill -HUP "$DAEMON_PID"
+	check "bus vanished: SIGHUP still reloads" wait_for 10 file_is "$CG/tenants/batch/memory.high" 419430400
+	stop_timed "bus vanished" 10
+	originals_back "bus vanished"
+	rm -f "$T/bus.sock"
+	start_private_bus
+	outcome "bus absent at start, vanishing later" "$f0" "runs on, reloads on SIGHUP, restores"
+}
 
 # --- 9. state directory unwritable ------------------------------------------------------------------------
-f0=$FAILED
-setup rostate
-start unshare -m sh -c 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$@"' "$STATE"
-check "read-only state dir: warned, runs without it" contains "$LOG" "Cannot use state directory $STATE"
-check "read-only state dir: daemon running" kill -0 "$DAEMON_PID"
-stop_timed "read-only state dir" 10
-originals_back "read-only state dir"
-outcome "state directory unwritable (read-only mount)" "$f0" "runs, clean stop restores"
+fault_rostate() {
+	local f0=$FAILED
+	setup rostate
+	start unshare -m sh -c 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$@"' "$STATE"
+	check "read-only state dir: warned, runs without it" contains "$LOG" "Cannot use state directory $STATE"
+	check "read-only state dir: daemon running" kill -0 "$DAEMON_PID"
+	stop_timed "read-only state dir" 10
+	originals_back "read-only state dir"
+	outcome "state directory unwritable (read-only mount)" "$f0" "runs, clean stop restores"
+}
+
+# FAULTS="name ..." runs only those (for debugging); the others are listed as not run, loudly.
+for name in inflight-stop inflight-reload removed stuck sigkill storm fds bus rostate; do
+	if [ -n "${FAULTS:-}" ] && ! [[ " $FAULTS " == *" $name "* ]]; then
+		row "$name" "NOT RUN (FAULTS=$FAULTS)"
+		continue
+	fi
+	"fault_${name//-/_}"
+done
 
 # --- faults this host cannot produce ------------------------------------------------------------------------
 row "verifier rejecting a policy" "NOT PRODUCED ON THIS HOST: needs BPF and the guest kernel"
