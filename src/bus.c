@@ -93,6 +93,15 @@ static int check_root(sd_bus_message *msg, sd_bus_error *error)
 	return 0;
 }
 
+static void reply_when_settled(Manager *m, bool timed_out, void *userdata)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = userdata;
+
+	(void) timed_out;
+	if (m)
+		(void) sd_bus_reply_method_return(msg, NULL);
+}
+
 static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
 	Manager *m = userdata;
@@ -108,7 +117,13 @@ static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *erro
 	r = manager_reload(m, &errors);
 	if (r >= 0) {
 		config_errors_clear(&errors);
-		return sd_bus_reply_method_return(msg, NULL);
+		/* Reply once the reload's writes are done (bounded): then status shows them written. */
+		r = manager_when_settled(m, reply_when_settled, sd_bus_message_ref(msg));
+		if (r < 0) {
+			sd_bus_message_unref(msg);
+			return sd_bus_reply_method_return(msg, NULL);
+		}
+		return 1;
 	}
 
 	for (size_t i = 0; i < errors.n; i++)

@@ -343,6 +343,84 @@ void manager_settle(Manager *m)
 	writer_drain(m->writer);
 }
 
+typedef struct SettleWaiter {
+	struct SettleWaiter *next;
+	manager_settled_t cb;
+	void *userdata;
+} SettleWaiter;
+
+/* Call the waiters if the writes are done (or always, if force). */
+static void manager_check_settled(Manager *m, bool force)
+{
+	SettleWaiter *list;
+
+	if (!m->settle_waiters || (!force && writer_outstanding(m->writer) > 0))
+		return;
+	list = TAKE_PTR(m->settle_waiters);
+	(void) sd_event_source_set_enabled(m->settle_timer, SD_EVENT_OFF);
+	while (list) {
+		SettleWaiter *w = list;
+
+		list = w->next;
+		w->cb(m, force, w->userdata);
+		free(w);
+	}
+}
+
+static int on_settle_timeout(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	Manager *m = userdata;
+
+	(void) s;
+	(void) usec;
+	log_warning(&m->log, "Writes still outstanding after 2 x WriteTimeoutSec=, not waiting for them any longer");
+	manager_check_settled(m, /* force= */ true);
+	return 0;
+}
+
+int manager_when_settled(Manager *m, manager_settled_t cb, void *userdata)
+{
+	SettleWaiter *w, **p;
+	int r;
+
+	if (writer_outstanding(m->writer) == 0) {
+		cb(m, false, userdata);
+		return 0;
+	}
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->cb = cb;
+	w->userdata = userdata;
+	for (p = &m->settle_waiters; *p; p = &(*p)->next)
+		;
+	*p = w;
+	if (!m->settle_timer) {
+		r = sd_event_add_time_relative(m->event, &m->settle_timer, CLOCK_MONOTONIC, 0, 0, on_settle_timeout, m);
+		if (r < 0) {
+			/* The waiter stays (the last completion calls it), only without the bound. */
+			log_warning_errno(&m->log, r, "Cannot arm the settle timeout, ignoring: %m");
+			return 0;
+		}
+		(void) sd_event_source_set_description(m->settle_timer, "settle-timeout");
+	}
+	if (sd_event_source_get_enabled(m->settle_timer, NULL) <= 0) {
+		(void) sd_event_source_set_time_relative(m->settle_timer,
+							 2 * m->config->daemon.control.write_timeout_usec);
+		(void) sd_event_source_set_enabled(m->settle_timer, SD_EVENT_ONESHOT);
+	}
+	return 0;
+}
+
+static int on_settle_defer(sd_event_source *s, void *userdata)
+{
+	(void) s;
+	manager_check_settled(userdata, /* force= */ false);
+	return 0;
+}
+
+static void notify_ready_when_settled(Manager *m, bool timed_out, void *userdata);
+
 static void tenant_finish_retire(Manager *m, Tenant *t);
 
 /* A restore write completed. */
@@ -384,6 +462,9 @@ static void on_write_done(WriterTarget *wt, void *owner, const WriterCompletion 
 	Tenant *t = owner;
 
 	(void) wt;
+	/* The write counts as outstanding until this returns: look at the waiters afterwards. */
+	if (m->settle_waiters)
+		(void) sd_event_source_set_enabled(m->settle_defer, SD_EVENT_ONESHOT);
 	if (c->kind == WRITER_KIND_RESTORE) {
 		tenant_restore_done(m, t, c);
 		return;
@@ -929,6 +1010,15 @@ static void manager_tenants_changed(Manager *m)
 	manager_notify_status(m, NULL);
 }
 
+/* READY=1 once the writes of the start or reload are done: what STATUS= and the bus say is written. */
+static void notify_ready_when_settled(Manager *m, bool timed_out, void *userdata)
+{
+	(void) timed_out;
+	(void) userdata;
+	if (m)
+		manager_notify_status(m, "READY=1\n");
+}
+
 /* The bus serves the last values read; memory.pressure is read on the slow tick only. */
 static void tenant_refresh_pressure(Tenant *t)
 {
@@ -1077,6 +1167,10 @@ int manager_new(const ManagerOptions *o, Manager **ret)
 	r = writer_new(m->event, &m->log, on_write_done, m, &m->writer);
 	if (r < 0)
 		return log_error_errno(&m->log, r, "Failed to set up the cgroup writer: %m");
+	r = sd_event_add_defer(m->event, &m->settle_defer, on_settle_defer, m);
+	if (r < 0)
+		return log_error_errno(&m->log, r, "Failed to add the settle source: %m");
+	(void) sd_event_source_set_enabled(m->settle_defer, SD_EVENT_OFF);
 
 	*ret = TAKE_PTR(m);
 	return 0;
@@ -1277,7 +1371,7 @@ int manager_start(Manager *m)
 		log_struct(&m->log, LOG_INFO, MEMQOSD_MESSAGE_START, fields, "memqosd started: %s, cgroup root %s", line,
 			   m->root->path);
 	}
-	manager_notify_status(m, "READY=1\n");
+	(void) manager_when_settled(m, notify_ready_when_settled, NULL);
 	return 0;
 }
 
@@ -1417,7 +1511,7 @@ int manager_reload(Manager *m, ConfigErrors *ret_errors)
 	}
 	config_diff_clear(&diff);
 	(void) sd_event_source_set_time_relative(m->housekeeping, m->config->daemon.control.housekeeping_usec);
-	manager_notify_status(m, "READY=1\n");
+	(void) manager_when_settled(m, notify_ready_when_settled, NULL);
 	return 0;
 }
 
@@ -1465,6 +1559,15 @@ Manager *manager_free(Manager *m)
 	free(m->retired);
 	/* After the tenants (they unlink their targets): interrupts and joins every writer thread. */
 	writer_free(m->writer);
+	while (m->settle_waiters) {
+		SettleWaiter *w = m->settle_waiters;
+
+		m->settle_waiters = w->next;
+		w->cb(NULL, true, w->userdata);
+		free(w);
+	}
+	sd_event_source_disable_unref(m->settle_timer);
+	sd_event_source_disable_unref(m->settle_defer);
 	manager_disconnect_bus(m);
 	sd_event_source_disable_unref(m->housekeeping);
 	sd_event_unref(m->event);

@@ -157,6 +157,9 @@ struct Manager {
 	size_t n_retired;
 
 	Writer *writer;              /* the one path for memory.high/low writes */
+	struct SettleWaiter *settle_waiters; /* see manager_when_settled() */
+	sd_event_source *settle_timer;
+	sd_event_source *settle_defer;   /* after a completion: are the waiters' writes done? */
 
 	sd_event_source *housekeeping;
 	uint64_t n_reloads;
@@ -200,6 +203,15 @@ int manager_apply_low(Manager *m, Tenant *t, uint64_t new_low, const char *reaso
 bool manager_tenant_busy(const Tenant *t);
 /* Wait (blocking, bounded by the writer's timeouts) until every submitted write completed. Tests. */
 void manager_settle(Manager *m);
+/*
+ * Call cb once the writes submitted so far have completed (at once if none is outstanding), or
+ * after 2 x WriteTimeoutSec at the latest (the control loop may keep a tenant busy). On the loop.
+ * READY=1 after start and reload, and the D-Bus Reload() reply, wait so: what they report is
+ * written. cb gets timed_out=true if the bound was hit, and is called with m=NULL if the manager
+ * is freed first (to release userdata).
+ */
+typedef void (*manager_settled_t)(Manager *m, bool timed_out, void *userdata);
+int manager_when_settled(Manager *m, manager_settled_t cb, void *userdata);
 
 /* Mode shown by status/D-Bus/journal: "psi-only", "struct_ops", "tracing". */
 void manager_set_mode(Manager *m, const char *mode);

@@ -297,8 +297,8 @@ static uint64_t interrupt_overdue(Writer *w)
 
 	for (size_t i = 0; i < n_late; i++)
 		(void) log_warning(w->log,
-				   "Write of %s still running after %llums, interrupting it (memory.high is in "
-				   "place; the kernel reclaims the rest on the tenant's next charges)",
+				   "Write of %s still running after %llums, interrupting it (a new memory.high is "
+				   "in place before the kernel reclaims: the rest is reclaimed on the next charges)",
 				   late[i], (unsigned long long) (w->timeout_usec / USEC_PER_MSEC));
 	return next;
 }
@@ -604,6 +604,16 @@ unsigned writer_target_outstanding(const WriterTarget *t)
 	pthread_mutex_lock(&t->w->lock);
 	n = t->outstanding;
 	pthread_mutex_unlock(&t->w->lock);
+	return n;
+}
+
+unsigned writer_outstanding(const Writer *w)
+{
+	unsigned n;
+
+	pthread_mutex_lock((pthread_mutex_t *) &w->lock);
+	n = w->outstanding;
+	pthread_mutex_unlock((pthread_mutex_t *) &w->lock);
 	return n;
 }
 

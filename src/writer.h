@@ -94,6 +94,9 @@ void writer_target_interrupt(WriterTarget *wt);
 /* Writes submitted and not yet reported (queued, in flight, or completed and not yet dispatched). */
 unsigned writer_target_outstanding(const WriterTarget *wt);
 
+/* Writes submitted and not yet reported, over all targets. */
+unsigned writer_outstanding(const Writer *w);
+
 /* Block until every write of every linked target has been reported. */
 void writer_drain(Writer *w);
 
