@@ -414,6 +414,29 @@ static int stats_reset(PolicyEngine *e, uint32_t tenant_id)
 }
 
 #if HAVE_PRIORITY_SKEL
+#if MEMQOSD_FAULT_INJECTION
+/*
+ * Test builds only (meson -Dfault-injection=true, tests/vm/faults): MEMQOSD_FAULT_VERIFIER=NAME
+ * makes the kernel's verifier reject tenant NAME's policy: its first program becomes a jump to
+ * itself, which the verifier refuses as an infinite loop.
+ */
+static void fault_verifier_reject(struct bpf_object *obj, const char *tenant)
+{
+	static const struct bpf_insn loop[] = {
+		{ .code = BPF_JMP | BPF_JA, .off = -1 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	const char *want = getenv("MEMQOSD_FAULT_VERIFIER");
+	struct bpf_program *prog;
+
+	if (!want || !streq(want, tenant))
+		return;
+	prog = bpf_object__next_program(obj, NULL);
+	if (prog)
+		(void) bpf_program__set_insns(prog, (struct bpf_insn *) loop, ELEMENTSOF(loop));
+}
+#endif
+
 /* Open, parametrise and load (not attach) a priority instance for t. */
 static int priority_build(PolicyEngine *e, const PolicyTenant *t, struct priority_bpf **ret)
 {
@@ -436,6 +459,9 @@ static int priority_build(PolicyEngine *e, const PolicyTenant *t, struct priorit
 		goto fail;
 	/* The daemon holds the link; never let a skeleton-wide attach create a second one. */
 	(void) bpf_map__set_autoattach(skel->maps.memqosd_priority, false);
+#if MEMQOSD_FAULT_INJECTION
+	fault_verifier_reject(skel->obj, t->name);
+#endif
 	r = priority_bpf__load(skel);
 	if (r < 0) {
 		(void) log_debug_errno(e->log, r, "%s: failed to load the priority policy: %m", t->name);
