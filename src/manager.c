@@ -433,8 +433,14 @@ static void tenant_restore_done(Manager *m, Tenant *t, const WriterCompletion *c
 	cgroup_format_bytes(now, o, sizeof(o));
 	cgroup_format_bytes(c->value, n, sizeof(n));
 	if (c->result >= 0) {
-		log_tenant(m, t, LOG_INFO, MEMQOSD_MESSAGE_RESTORED, o, n, c->reason, "Restored %s of %s (%s): %s -> %s (%s)",
-			   file, t->config->name, t->config->cgroup, o, n, c->reason);
+		if (t->orphan)
+			log_tenant(m, t, LOG_NOTICE, MEMQOSD_MESSAGE_RESTORED, o, n, c->reason,
+				   "Restored %s of cgroup %s, which no profile manages any more (%s): %s -> %s", file,
+				   t->config->cgroup, c->reason, o, n);
+		else
+			log_tenant(m, t, LOG_INFO, MEMQOSD_MESSAGE_RESTORED, o, n, c->reason,
+				   "Restored %s of %s (%s): %s -> %s (%s)", file, t->config->name, t->config->cgroup, o,
+				   n, c->reason);
 		if (c->file == WRITER_MEMORY_HIGH) {
 			t->high = t->high_submitted = c->value;
 			t->high_written = false;
@@ -1222,12 +1228,31 @@ static void manager_open_state(Manager *m)
 		log_debug(&m->log, "Keeping the original memory.high/low of tenants in %s", m->state_dir);
 }
 
-/* Put back the originals of a cgroup no profile manages any more (removed while memqosd was down). */
+static void manager_add_retired(Manager *m, Tenant *t)
+{
+	Tenant **a = reallocarray(m->retired, m->n_retired + 1, sizeof(Tenant *));
+
+	if (!a) {
+		/* Out of memory: its record stays, the next start restores. */
+		t->recorded = false;
+		tenant_deactivate(m, t);
+		tenant_free(t);
+		return;
+	}
+	m->retired = a;
+	m->retired[m->n_retired++] = t;
+}
+
+/*
+ * Put back the originals of a cgroup no profile manages any more (removed while memqosd was down):
+ * a retiring tenant of its own, so that the writes go through the writer like every other and the
+ * record is removed only once they are done.
+ */
 static int manager_restore_orphan(Manager *m, const StateRecord *rec)
 {
 	_cleanup_close_ int fd = -EBADF;
-	char f_cgroup[512], f_new[64], high[32], low[32];
-	const char *fields[] = { f_cgroup, f_new, "MEMQOSD_REASON=recovered after unclean exit", NULL };
+	TenantConfig c = { .name = (char *) "(no profile)", .file = (char *) "", .cgroup = rec->cgroup };
+	Tenant *t = NULL;
 	uint64_t id;
 	int r;
 
@@ -1236,23 +1261,40 @@ static int manager_restore_orphan(Manager *m, const StateRecord *rec)
 		r = cgroup_get_id(fd, &id);
 	if (r >= 0 && id != rec->id)
 		r = -ENOENT;
+	if (cgroup_errno_is_gone(r))
+		return state_record_remove(m->state_fd, rec->id);
 	if (r >= 0)
-		r = cgroup_write_u64(fd, "memory.high", rec->high);
-	if (r >= 0 && rec->has_low)
-		r = cgroup_write_u64(fd, "memory.low", rec->low);
-	if (r < 0 && !cgroup_errno_is_gone(r))
+		r = tenant_new(m, &c, &t);
+	if (r >= 0) {
+		t->orphan = true;
+		r = tenant_own_config(t);
+	}
+	if (r >= 0)
+		r = writer_target_new(m->writer, fd, rec->cgroup, t, &t->writer);
+	if (r < 0) {
+		tenant_free(t);
 		return log_warning_errno(&m->log, r, "Cannot restore the originals of cgroup %s recorded in %s/%" PRIu64
 					 ", keeping the record: %m", rec->cgroup, m->state_dir, rec->id);
-	if (r >= 0) {
-		cgroup_format_bytes(rec->high, high, sizeof(high));
-		cgroup_format_bytes(rec->low, low, sizeof(low));
-		snprintf(f_cgroup, sizeof(f_cgroup), "MEMQOSD_CGROUP=%s", rec->cgroup);
-		snprintf(f_new, sizeof(f_new), "MEMQOSD_NEW=%s", high);
-		log_struct(&m->log, LOG_NOTICE, MEMQOSD_MESSAGE_RESTORED, fields,
-			   "Restored memory.high=%s memory.low=%s of cgroup %s, which no profile manages any more "
-			   "(recovered after unclean exit)", high, rec->has_low ? low : "-", rec->cgroup);
 	}
-	return state_record_remove(m->state_fd, rec->id);
+	t->cg_fd = TAKE_FD(fd);
+	t->state = TENANT_ACTIVE;
+	t->cgroup_id = rec->id;
+	t->original_high = rec->high;
+	t->original_low = rec->low;
+	t->has_original_low = rec->has_low;
+	t->recorded = t->recovered = true;
+	if (cgroup_read_u64(t->cg_fd, "memory.high", &t->high) < 0)
+		t->high = rec->high;
+	t->high_submitted = t->high;
+	if (cgroup_read_u64(t->cg_fd, "memory.low", &t->low) < 0)
+		t->low = 0;
+	t->high_written = true;
+	t->low_written = rec->has_low;
+	if (tenant_retire(m, t, "recovered after unclean exit"))
+		manager_add_retired(m, t);
+	else
+		tenant_free(t);
+	return 0;
 }
 
 /*
@@ -1441,19 +1483,10 @@ int manager_reload(Manager *m, ConfigErrors *ret_errors)
 			   nc ? "Cgroup= changed" : "profile removed", "Tenant %s (cgroup %s) removed by reload%s",
 			   t->config->name, t->config->cgroup, nc ? " (Cgroup= changed, re-added below)" : "");
 		m->tenants[i] = NULL;
-		if (tenant_retire(m, t, nc ? "reload: Cgroup= changed" : "reload: profile removed")) {
-			Tenant **a = reallocarray(m->retired, m->n_retired + 1, sizeof(Tenant *));
-
-			if (a) {
-				m->retired = a;
-				m->retired[m->n_retired++] = t;
-				continue;
-			}
-			/* Out of memory: its record stays, the next start restores. */
-			t->recorded = false;
-			tenant_deactivate(m, t);
-		}
-		tenant_free(t);
+		if (tenant_retire(m, t, nc ? "reload: Cgroup= changed" : "reload: profile removed"))
+			manager_add_retired(m, t);
+		else
+			tenant_free(t);
 	}
 
 	/* Build the new list in the new config's order. */

@@ -85,6 +85,7 @@ typedef struct Tenant {
 
 	/* Retiring (removed by reload / stop, restore writes outstanding) */
 	bool retiring;
+	bool orphan;                 /* not a profile's: a record's cgroup no profile manages any more */
 	bool restore_failed;         /* a restore write failed for another reason than a gone cgroup */
 	unsigned restores_pending;
 	char *retire_reason;
