@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <sys/stat.h>
 
 #include "manager.h"
@@ -671,9 +672,103 @@ static void test_vanished_cgroup_record_removed(void **state)
 	manager_stop(f->m);
 }
 
+/* memory.high of rel becomes a FIFO whose pipe is full: every write blocks until interrupted. */
+static int make_stuck(Fixture *f, const char *rel)
+{
+	char path[512], junk[4096];
+	int fd;
+
+	memset(junk, 'x', sizeof(junk));
+	snprintf(path, sizeof(path), "%s/%s/memory.high", f->cg, rel);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(mkfifo(path, 0644), 0);
+	fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	assert_true(fd >= 0);
+	while (write(fd, junk, sizeof(junk)) > 0)
+		;
+	while (write(fd, junk, 1) > 0)
+		;
+	return fd;
+}
+
+/*
+ * Issue 8, defect 1: a stop while a write is in flight. The restore is due from the moment the write
+ * was submitted; here it cannot be written either (the "kernel" never takes a write), so the
+ * record must survive the stop, and the next start must restore the original from it.
+ */
+static void test_stop_during_write_keeps_record(void **state)
+{
+	Fixture *f = *state;
+	_cleanup_free_ char *log = NULL;
+	uint64_t batch_id = fake_id(f, "tenants/batch");
+	char path[512];
+	Tenant *batch;
+	int fifo;
+
+	test_write_file(f->conf, "memqosd.conf", "[Daemon]\nLogLevel=debug\n[Control]\nWriteTimeoutSec=200ms\n");
+	start(f, false);
+	batch = manager_find_tenant(f->m, "batch");
+	fifo = make_stuck(f, "tenants/batch");
+	assert_int_equal(manager_apply_high(f->m, batch, 300ULL << 20, "test squeeze"), 0);
+	assert_true(manager_tenant_busy(batch));
+	assert_true(batch->high_written);     /* a restore is due already */
+	manager_stop(f->m);                    /* bounded: the writes are interrupted */
+	assert_true(record_exists(f, batch_id));
+	close(fifo);
+	f->m = manager_free(f->m);
+
+	/* the "kernel" took the squeeze after all; the next start knows the original */
+	snprintf(path, sizeof(path), "%s/tenants/batch/memory.high", f->cg);
+	assert_int_equal(unlink(path), 0);
+	test_write_file(f->cg, "tenants/batch/memory.high", "314572800\n");
+	log = start_logged(f, f->state);
+	assert_non_null(strstr(log, "memory.high 512M (found 300M)"));
+	manager_stop(f->m);
+	assert_string_equal(fake_read(f->cg, "tenants/batch/memory.high"), "536870912\n");
+	assert_false(record_exists(f, batch_id));
+}
+
+/* The same, with a "kernel" that is merely slow: the restore waits for the write, then lands. */
+static void *drain_later(void *userdata)
+{
+	int fd = *(int *) userdata;
+	char buf[65536];
+
+	usleep(300 * 1000);
+	for (int i = 0; i < 40; i++) { /* 2 s of draining: the squeeze, then the restore */
+		while (read(fd, buf, sizeof(buf)) > 0)
+			;
+		usleep(50 * 1000);
+	}
+	return NULL;
+}
+
+static void test_stop_waits_for_slow_write(void **state)
+{
+	Fixture *f = *state;
+	uint64_t batch_id = fake_id(f, "tenants/batch");
+	pthread_t th;
+	Tenant *batch;
+	int fifo;
+
+	test_write_file(f->conf, "memqosd.conf", "[Daemon]\nLogLevel=debug\n[Control]\nWriteTimeoutSec=5s\n");
+	start(f, false);
+	batch = manager_find_tenant(f->m, "batch");
+	fifo = make_stuck(f, "tenants/batch");
+	assert_int_equal(manager_apply_high(f->m, batch, 300ULL << 20, "test squeeze"), 0);
+	assert_int_equal(pthread_create(&th, NULL, drain_later, &fifo), 0);
+	manager_stop(f->m);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	/* restored (the write in flight was interrupted or landed first), so the record is gone */
+	assert_false(record_exists(f, batch_id));
+	close(fifo);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_stop_during_write_keeps_record, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stop_waits_for_slow_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_start_clamps_and_stop_restores, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dry_run_writes_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_applies_diff, setup, teardown),
