@@ -672,23 +672,20 @@ static void test_vanished_cgroup_record_removed(void **state)
 	manager_stop(f->m);
 }
 
-/* memory.high of rel becomes a FIFO whose pipe is full: every write blocks until interrupted. */
-static int make_stuck(Fixture *f, const char *rel)
+/* A manager (WriteTimeoutSec=timeout) whose squeeze of batch is in flight, blocked: returns the FIFO. */
+static int start_squeeze_in_flight(Fixture *f, const char *timeout, Tenant **ret_batch)
 {
-	char path[512], junk[4096];
-	int fd;
+	char conf[128];
+	int fifo;
 
-	memset(junk, 'x', sizeof(junk));
-	snprintf(path, sizeof(path), "%s/%s/memory.high", f->cg, rel);
-	assert_int_equal(unlink(path), 0);
-	assert_int_equal(mkfifo(path, 0644), 0);
-	fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
-	assert_true(fd >= 0);
-	while (write(fd, junk, sizeof(junk)) > 0)
-		;
-	while (write(fd, junk, 1) > 0)
-		;
-	return fd;
+	snprintf(conf, sizeof(conf), "[Daemon]\nLogLevel=debug\n[Control]\nWriteTimeoutSec=%s\n", timeout);
+	test_write_file(f->conf, "memqosd.conf", conf);
+	start(f, false);
+	*ret_batch = manager_find_tenant(f->m, "batch");
+	fifo = fake_stuck_file(f->cg, "tenants/batch", "memory.high");
+	assert_int_equal(manager_apply_high(f->m, *ret_batch, 300ULL << 20, "test squeeze"), 0);
+	assert_true(manager_tenant_busy(*ret_batch));
+	return fifo;
 }
 
 /*
@@ -705,12 +702,7 @@ static void test_stop_during_write_keeps_record(void **state)
 	Tenant *batch;
 	int fifo;
 
-	test_write_file(f->conf, "memqosd.conf", "[Daemon]\nLogLevel=debug\n[Control]\nWriteTimeoutSec=200ms\n");
-	start(f, false);
-	batch = manager_find_tenant(f->m, "batch");
-	fifo = make_stuck(f, "tenants/batch");
-	assert_int_equal(manager_apply_high(f->m, batch, 300ULL << 20, "test squeeze"), 0);
-	assert_true(manager_tenant_busy(batch));
+	fifo = start_squeeze_in_flight(f, "200ms", &batch);
 	assert_true(batch->high_written);     /* a restore is due already */
 	manager_stop(f->m);                    /* bounded: the writes are interrupted */
 	assert_true(record_exists(f, batch_id));
@@ -751,11 +743,7 @@ static void test_stop_waits_for_slow_write(void **state)
 	Tenant *batch;
 	int fifo;
 
-	test_write_file(f->conf, "memqosd.conf", "[Daemon]\nLogLevel=debug\n[Control]\nWriteTimeoutSec=5s\n");
-	start(f, false);
-	batch = manager_find_tenant(f->m, "batch");
-	fifo = make_stuck(f, "tenants/batch");
-	assert_int_equal(manager_apply_high(f->m, batch, 300ULL << 20, "test squeeze"), 0);
+	fifo = start_squeeze_in_flight(f, "5s", &batch);
 	assert_int_equal(pthread_create(&th, NULL, drain_later, &fifo), 0);
 	manager_stop(f->m);
 	assert_int_equal(pthread_join(th, NULL), 0);

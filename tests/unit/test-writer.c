@@ -124,24 +124,9 @@ static void test_error_reported(void **state)
 	writer_target_unlink(t);
 }
 
-/* memory.high becomes a FIFO with a full pipe: a write blocks until drained or interrupted. */
 static int make_slow(Fixture *f)
 {
-	char path[256];
-	char junk[4096];
-	int fd;
-
-	memset(junk, 'x', sizeof(junk));
-	snprintf(path, sizeof(path), "%s/cg/memory.high", f->dir);
-	assert_int_equal(unlink(path), 0);
-	assert_int_equal(mkfifo(path, 0644), 0);
-	fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
-	assert_true(fd >= 0);
-	while (write(fd, junk, sizeof(junk)) > 0)
-		;
-	while (write(fd, junk, 1) > 0)
-		;
-	return fd;
+	return fake_stuck_file(f->dir, "cg", "memory.high");
 }
 
 /* Everything readable from the FIFO without the junk. */
