@@ -85,6 +85,8 @@ static void log_tenant(const Manager *m, const Tenant *t, int level, const char 
 
 static void tenant_drop_sources(Tenant *t)
 {
+	for (size_t i = 0; i < ELEMENTSOF(t->retry_source); i++)
+		t->retry_source[i] = sd_event_source_disable_unref(t->retry_source[i]);
 	t->pressure_source = sd_event_source_disable_unref(t->pressure_source);
 	t->events_source = sd_event_source_disable_unref(t->events_source);
 	t->parent_watch = sd_event_source_disable_unref(t->parent_watch);
@@ -423,6 +425,28 @@ static void notify_ready_when_settled(Manager *m, bool timed_out, void *userdata
 
 static void tenant_finish_retire(Manager *m, Tenant *t);
 
+static void tenant_restore_done(Manager *m, Tenant *t, const WriterCompletion *c);
+
+static int on_restore_retry(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	Tenant *t = userdata;
+	Manager *m = t->manager;
+	WriterFile f = s == t->retry_source[WRITER_MEMORY_HIGH] ? WRITER_MEMORY_HIGH : WRITER_MEMORY_LOW;
+	WriterCompletion c = {
+		.file = f,
+		.kind = WRITER_KIND_RESTORE,
+		.value = f == WRITER_MEMORY_HIGH ? t->original_high : t->original_low,
+	};
+
+	(void) usec;
+	t->retry_source[f] = sd_event_source_disable_unref(t->retry_source[f]);
+	(void) snprintf(c.reason, sizeof(c.reason), "%s", t->retire_reason ?: "restore");
+	c.result = tenant_submit(m, t, f, WRITER_KIND_RESTORE, c.value, c.reason);
+	if (c.result < 0)
+		tenant_restore_done(m, t, &c); /* counts as another failed attempt */
+	return 0;
+}
+
 /* A restore write completed. */
 static void tenant_restore_done(Manager *m, Tenant *t, const WriterCompletion *c)
 {
@@ -451,7 +475,15 @@ static void tenant_restore_done(Manager *m, Tenant *t, const WriterCompletion *c
 	} else if (cgroup_errno_is_gone(c->result) && tenant_is_gone(m, t) > 0)
 		log_debug_errno(&m->log, c->result, "Tenant %s: cannot restore %s=%s, cgroup gone: %m", t->config->name,
 				file, n);
-	else {
+	else if (!m->stopping && t->restore_retries < MANAGER_RESTORE_RETRIES &&
+		 sd_event_add_time_relative(m->event, &t->retry_source[c->file], CLOCK_MONOTONIC, USEC_PER_SEC, 0,
+					    on_restore_retry, t) >= 0) {
+		/* Transient (EMFILE, ENOMEM, an interrupted write...): try again in a second; still pending. */
+		t->restore_retries++;
+		log_warning_errno(&m->log, c->result, "Tenant %s: cannot restore %s=%s (%s): %m; retrying (%u/%u)",
+				  t->config->name, file, n, c->reason, t->restore_retries, MANAGER_RESTORE_RETRIES);
+		return;
+	} else {
 		t->restore_failed = true;
 		log_warning_errno(&m->log, c->result,
 				  "Tenant %s: cannot restore %s=%s (%s): %m; keeping its state record, the next start "
@@ -512,7 +544,7 @@ static void tenant_deactivate(Manager *m, Tenant *t)
 	t->recorded = t->recovered = false;
 	t->pressured = false;
 	t->retiring = t->restore_failed = false;
-	t->restores_pending = 0;
+	t->restores_pending = t->restore_retries = 0;
 }
 
 static void tenant_release(Manager *m, Tenant *t, const char *why)
@@ -1554,6 +1586,17 @@ void manager_stop(Manager *m)
 
 	/* Every restore is queued behind (and interrupts) the write in flight of its cgroup, then
 	 * waited for: each write is bounded by WriteTimeoutSec=. */
+	m->stopping = true;
+	/* Removed tenants whose restore waits to be retried: now, once (stopping: no more retries). */
+	for (bool again = true; again;) {
+		again = false; /* a retry may finish a tenant and reorder m->retired: rescan */
+		for (size_t i = 0; i < m->n_retired && !again; i++)
+			for (size_t f = 0; f < _WRITER_FILE_MAX && !again; f++)
+				if (m->retired[i]->retry_source[f]) {
+					(void) on_restore_retry(m->retired[i]->retry_source[f], 0, m->retired[i]);
+					again = true;
+				}
+	}
 	for (size_t i = 0; i < m->n_tenants; i++)
 		(void) tenant_retire(m, m->tenants[i], "daemon stopping");
 	if (m->writer)

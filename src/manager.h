@@ -48,6 +48,9 @@
 #include "util.h"
 #include "writer.h"
 
+/* A restore that fails for a transient reason while the daemon runs on is retried this often. */
+#define MANAGER_RESTORE_RETRIES 3
+
 typedef struct Manager Manager;
 
 typedef enum TenantState {
@@ -88,6 +91,8 @@ typedef struct Tenant {
 	bool orphan;                 /* not a profile's: a record's cgroup no profile manages any more */
 	bool restore_failed;         /* a restore write failed for another reason than a gone cgroup */
 	unsigned restores_pending;
+	unsigned restore_retries;    /* of a failed restore write, while the daemon runs on (reload) */
+	sd_event_source *retry_source[_WRITER_FILE_MAX]; /* a failed restore write is tried again */
 	char *retire_reason;
 	TenantConfig *own_config;    /* copy of the profile, for a tenant that outlives its Config */
 	CgroupMemoryEvents events;   /* last memory.events read */
@@ -158,6 +163,7 @@ struct Manager {
 	size_t n_retired;
 
 	Writer *writer;              /* the one path for memory.high/low writes */
+	bool stopping;               /* manager_stop() runs: a failed restore is not retried (the record is) */
 	struct SettleWaiter *settle_waiters; /* see manager_when_settled() */
 	sd_event_source *settle_timer;
 	sd_event_source *settle_defer;   /* after a completion: are the waiters' writes done? */

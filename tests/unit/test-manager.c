@@ -752,9 +752,41 @@ static void test_stop_waits_for_slow_write(void **state)
 	close(fifo);
 }
 
+/* A reload removes batch while its memory.high cannot be written: the restore is retried, and lands. */
+static void test_reload_restore_retried(void **state)
+{
+	Fixture *f = *state;
+	ConfigErrors errors = {};
+	uint64_t batch_id = fake_id(f, "tenants/batch");
+	char path[512];
+	Tenant *batch;
+	int fifo;
+
+	fifo = start_squeeze_in_flight(f, "200ms", &batch);
+	unprofile(f, "batch");
+	assert_int_equal(manager_reload(f->m, &errors), 0);
+	assert_int_equal(f->m->n_retired, 1);  /* retiring: its restore is outstanding */
+	assert_true(record_exists(f, batch_id));
+	for (int i = 0; i < 10; i++)            /* interrupted after 200ms: a retry is armed */
+		(void) sd_event_run(f->m->event, 50 * 1000);
+	assert_true(record_exists(f, batch_id));
+	/* the "kernel" recovers before the retry */
+	close(fifo);
+	snprintf(path, sizeof(path), "%s/tenants/batch/memory.high", f->cg);
+	assert_int_equal(unlink(path), 0);
+	test_write_file(f->cg, "tenants/batch/memory.high", "314572800\n");
+	for (int i = 0; i < 60 && f->m->n_retired > 0; i++)
+		(void) sd_event_run(f->m->event, 50 * 1000);
+	assert_int_equal(f->m->n_retired, 0);
+	assert_string_equal(fake_read(f->cg, "tenants/batch/memory.high"), "536870912\n");
+	assert_false(record_exists(f, batch_id));
+	manager_stop(f->m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_reload_restore_retried, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_during_write_keeps_record, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_waits_for_slow_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_start_clamps_and_stop_restores, setup, teardown),
