@@ -773,6 +773,8 @@ static int tenant_activate(Manager *m, Tenant *t, bool log_waiting)
 
 	if (t->state == TENANT_ACTIVE)
 		return 1;
+	if (m->stopping)
+		return 0; /* restores are being drained: take nothing new */
 	/* A removed tenant's restore of this cgroup is still outstanding: ordered after it. */
 	if (manager_cgroup_retiring(m, c->cgroup)) {
 		log_debug(&m->log, "Tenant %s: cgroup %s is still being restored, taking it afterwards", c->name, c->cgroup);

@@ -12,6 +12,11 @@
 . "$(dirname "$0")/../policy/lib.sh"
 
 row() { echo "ROW $1: $2"; }
+# wait_value FILE VALUE: up to 10 s (the start-up writes run off the loop, after "started")
+wait_value() {
+	for _ in $(seq 1 100); do [ "$(cat "$1")" = "$2" ] && return 0; sleep 0.1; done
+	return 1
+}
 no_records() { test -z "$(ls -A /run/memqosd 2>/dev/null)"; }
 
 # common: parent mq (memory.max 512M), tenants with known originals
@@ -34,7 +39,7 @@ no_memcg_ops() {
 	start_daemon "$W/conf-nobpf" || { row "kernel without memcg_ops" "FAIL (no start)"; return; }
 	check "no memcg_ops: not struct_ops mode" sh -c "! grep -q 'Policy mode struct_ops' '$W/daemon.log'"
 	check "no memcg_ops: tracing or psi-only, said so" grep -Eq "Policy mode (tracing|psi-only)" "$W/daemon.log"
-	check "no memcg_ops: high clamped to 480M" test "$(cat "$CG/mq/high/memory.high")" = 503316480
+	check "no memcg_ops: high clamped to 480M" wait_value "$CG/mq/high/memory.high" 503316480
 	stop_daemon
 	check "no memcg_ops: exit 0" test "${DAEMON_RC:-1}" = 0
 	check "no memcg_ops: no state record left" no_records
@@ -98,7 +103,7 @@ verifier() {
 	check "verifier: the kernel's verifier refused victim's policy" grep -Eq "infinite loop|back-edge" "$W/daemon.log"
 	check "verifier: victim runs without a policy, said so" grep -q "Tenant victim: BPF policy priority not attached" "$W/daemon.log"
 	check "verifier: high kept its policy" test "$(struct_ops_count)" = 1
-	check "verifier: victim still managed (clamped to 480M)" test "$(cat "$CG/mq/victim/memory.high")" = 503316480
+	check "verifier: victim still managed (clamped to 480M)" wait_value "$CG/mq/victim/memory.high" 503316480
 	stop_daemon
 	check "verifier: exit 0" test "${DAEMON_RC:-1}" = 0
 	check "verifier: no state record left" no_records
