@@ -417,23 +417,30 @@ static int stats_reset(PolicyEngine *e, uint32_t tenant_id)
 #if MEMQOSD_FAULT_INJECTION
 /*
  * Test builds only (meson -Dfault-injection=true, tests/vm/faults): MEMQOSD_FAULT_VERIFIER=NAME
- * makes the kernel's verifier reject tenant NAME's policy: its first program becomes a jump to
- * itself, which the verifier refuses as an infinite loop.
+ * makes the kernel's verifier reject tenant NAME's policy: its first program gets two unreachable
+ * instructions appended ("r0 = 0; exit"), which the verifier refuses ("unreachable insn"). The
+ * program's own instructions, and so its relocations, are left as they are.
  */
 static void fault_verifier_reject(struct bpf_object *obj, const char *tenant)
 {
-	static const struct bpf_insn loop[] = {
-		{ .code = BPF_JMP | BPF_JA, .off = -1 },
-		{ .code = BPF_JMP | BPF_EXIT },
-	};
 	const char *want = getenv("MEMQOSD_FAULT_VERIFIER");
+	_cleanup_free_ struct bpf_insn *insns = NULL;
 	struct bpf_program *prog;
+	size_t n;
 
 	if (!want || !streq(want, tenant))
 		return;
 	prog = bpf_object__next_program(obj, NULL);
-	if (prog)
-		(void) bpf_program__set_insns(prog, (struct bpf_insn *) loop, ELEMENTSOF(loop));
+	if (!prog)
+		return;
+	n = bpf_program__insn_cnt(prog);
+	insns = calloc(n + 2, sizeof(*insns));
+	if (!insns)
+		return;
+	memcpy(insns, bpf_program__insns(prog), n * sizeof(*insns));
+	insns[n] = (struct bpf_insn) { .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0 };
+	insns[n + 1] = (struct bpf_insn) { .code = BPF_JMP | BPF_EXIT };
+	(void) bpf_program__set_insns(prog, insns, n + 2);
 }
 #endif
 
