@@ -7,30 +7,22 @@
 
 #include "util.h"
 
+/*
+ * From the manager's cached state only: no file I/O, nothing that could release a tenant. Any
+ * local user may call ListTenants/GetTenant as often as they like; what that costs the loop is
+ * building the reply. memory.high is what memqosd last wrote or read; memory.current and pressure
+ * are the last values read (control decisions, housekeeping tick).
+ */
 static int append_tenant(sd_bus_message *reply, Manager *m, Tenant *t)
 {
 	const TenantConfig *c = t->config;
-	uint64_t high = UINT64_MAX, current = UINT64_MAX;
-	double pressure = -1.0;
+	bool active = t->state == TENANT_ACTIVE;
 
-	if (t->state == TENANT_ACTIVE) {
-		CgroupPressure p;
-		int r;
-
-		/* Live values: what the kernel has now, not what memqosd believes. */
-		r = cgroup_read_u64(t->cg_fd, "memory.high", &high);
-		if (r < 0)
-			high = t->high;
-		(void) manager_tenant_refresh(m, t);
-		if (t->state == TENANT_ACTIVE) {
-			current = t->current;
-			if (cgroup_read_pressure(t->cg_fd, &p) >= 0)
-				pressure = p.some_avg10 / 100.0;
-		}
-	}
-
-	return sd_bus_message_append(reply, MEMQOSD_BUS_TENANT_SIGNATURE, c->name, c->cgroup, c->priority, high,
-				     c->memory_high_min, c->memory_high_max, current, pressure,
+	(void) m;
+	return sd_bus_message_append(reply, MEMQOSD_BUS_TENANT_SIGNATURE, c->name, c->cgroup, c->priority,
+				     active ? t->high : UINT64_MAX, c->memory_high_min, c->memory_high_max,
+				     active ? t->current : UINT64_MAX,
+				     active && t->has_pressure ? t->pressure_avg10 / 100.0 : -1.0,
 				     policy_kind_to_string(c->policy), tenant_state_describe(t));
 }
 
@@ -47,7 +39,6 @@ static int method_list_tenants(sd_bus_message *msg, void *userdata, sd_bus_error
 	r = sd_bus_message_open_container(reply, 'a', MEMQOSD_BUS_TENANT_SIGNATURE);
 	if (r < 0)
 		return r;
-	/* manager_tenant_refresh() may release a tenant but never removes one from the list. */
 	for (size_t i = 0; i < m->n_tenants; i++) {
 		r = append_tenant(reply, m, m->tenants[i]);
 		if (r < 0)
@@ -102,6 +93,15 @@ static int check_root(sd_bus_message *msg, sd_bus_error *error)
 	return 0;
 }
 
+static void reply_when_settled(Manager *m, bool timed_out, void *userdata)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = userdata;
+
+	(void) timed_out;
+	if (m)
+		(void) sd_bus_reply_method_return(msg, NULL);
+}
+
 static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
 	Manager *m = userdata;
@@ -116,7 +116,13 @@ static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *erro
 	r = manager_reload(m, &errors);
 	if (r >= 0) {
 		config_errors_clear(&errors);
-		return sd_bus_reply_method_return(msg, NULL);
+		/* Reply once the reload's writes are done (bounded): then status shows them written. */
+		r = manager_when_settled(m, reply_when_settled, sd_bus_message_ref(msg));
+		if (r < 0) {
+			sd_bus_message_unref(msg);
+			return sd_bus_reply_method_return(msg, NULL);
+		}
+		return 1;
 	}
 
 	/* At most CONFIG_ERRORS_MAX lines plus a count of the rest, joined in one pass. */

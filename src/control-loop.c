@@ -5,13 +5,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <sys/resource.h>
 #include <sys/statfs.h>
 #include <linux/magic.h>
@@ -27,33 +26,14 @@
 /* At most this many extra bounded reclaim rounds after an interrupted write (then the kernel's own
  * over-high reclaim on the tenant's charges has to do, and the controller gets its turn again). */
 #define MAX_CONTINUATIONS 6
-/* Signal that interrupts a memory.high write stuck in reclaim (only ever sent to a writer thread). */
-#define WRITE_INTERRUPT_SIGNAL (SIGRTMIN + 2)
 
 typedef struct TenantControl {
 	uint32_t tenant_id;
 	bool pressured;
 	uint64_t last_pressure_usec;
 	uint64_t last_write_usec;
-	bool busy;                      /* a write is in flight */
 	unsigned continuations;         /* reclaim rounds after an interrupted write (bounded) */
 } TenantControl;
-
-typedef struct WriteJob {
-	struct WriteJob *next;
-	ControlLoop *cl;
-	char *tenant;                   /* name: the Tenant may be gone when the write completes */
-	uint32_t tenant_id;
-	int fd;                         /* dup of the cgroup fd */
-	uint64_t old_high, new_high;
-	char reason[CONTROL_REASON_TEXT_MAX];
-	int result;
-	bool done;                      /* under cl->lock */
-	bool interrupted;
-	bool continuation;              /* same value again, to keep reclaiming after an interrupt */
-	pthread_t thread;
-	sd_event_source *timeout;
-} WriteJob;
 
 struct ControlLoop {
 	Manager *m;
@@ -70,10 +50,7 @@ struct ControlLoop {
 	sd_event_source *wakeup;
 	sd_event_source *defer;
 
-	int done_fd;                    /* eventfd: a write job finished */
-	sd_event_source *done_source;
-	pthread_mutex_t lock;
-	WriteJob *jobs;
+	Tenant *by_id[MEMQOSD_MAX_TENANTS]; /* tenant_id -> Tenant, for ring-buffer events */
 
 	PolicyIdAllocator ids;          /* tenant ids for the BPF maps */
 	uint64_t lost_reported;
@@ -135,7 +112,7 @@ static int view_build(ControlLoop *cl, View *v)
 			.high = t->high,
 			.current = t->current,
 			.active = tc != NULL,
-			.busy = tc && tc->busy,
+			.busy = tc && manager_tenant_busy(t),
 			.at_risk = tc && cl->urgent && cl->urgent(t, cl->urgent_data),
 			.pressured = tc && tc->pressured,
 			.last_pressure_usec = tc ? tc->last_pressure_usec : 0,
@@ -169,228 +146,82 @@ static void view_store(ControlLoop *cl, View *v)
 	v->ct = NULL;
 }
 
-/* Record an input now; decide once this loop iteration is done (inputs come in bursts). */
+/*
+ * Record an input now; decide once this loop iteration is done (inputs come in bursts). O(1): the
+ * controller's bookkeeping for one event touches only that tenant (or the host), so it gets a view
+ * of just that.
+ */
 static void note(ControlLoop *cl, ControlEventKind kind, const Tenant *t)
 {
 	Manager *m = cl->m;
 	ControlEvent ev = { .kind = kind };
-	View v;
+	TenantControl *tc = NULL;
+	ControlTenant ct = {};
+	ControlState s = {
+		.host_pressured = cl->host_pressured,
+		.host_last_pressure_usec = cl->host_last_pressure_usec,
+	};
 
 	if (!m->config)
 		return;
 	if (t) {
-		size_t i;
-
-		for (i = 0; i < m->n_tenants && m->tenants[i] != t; i++)
-			;
-		if (i >= m->n_tenants || !tc_of(t))
+		tc = tc_of(t);
+		if (!tc)
 			return;
-		ev.tenant = i;
+		ct = (ControlTenant) {
+			.name = t->config->name,
+			.active = true,
+			.pressured = tc->pressured,
+			.last_pressure_usec = tc->last_pressure_usec,
+		};
+		s.tenants = &ct;
+		s.n_tenants = 1;
 	}
-	if (view_build(cl, &v) < 0)
+	if (controller_note_event(&s, params(cl), &ev, now_usec(cl)) < 0)
 		return;
-	(void) controller_note_event(&v.s, params(cl), &ev, now_usec(cl));
-	view_store(cl, &v);
+	if (tc) {
+		tc->pressured = ct.pressured;
+		tc->last_pressure_usec = ct.last_pressure_usec;
+	}
+	cl->host_pressured = s.host_pressured;
+	cl->host_last_pressure_usec = s.host_last_pressure_usec;
 	schedule_decision(cl);
 }
 
-/* ---- memory.high writes ---- */
+/* ---- memory.high writes: through the manager, to the writer ---- */
 
-static void *write_thread(void *userdata)
-{
-	WriteJob *job = userdata;
-	sigset_t ss;
-	int r;
-
-	/* Only the interrupt signal reaches this thread; it makes the kernel stop reclaiming. */
-	sigemptyset(&ss);
-	sigaddset(&ss, WRITE_INTERRUPT_SIGNAL);
-	(void) pthread_sigmask(SIG_UNBLOCK, &ss, NULL);
-
-	r = cgroup_write_u64(job->fd, "memory.high", job->new_high);
-
-	pthread_mutex_lock(&job->cl->lock);
-	job->result = r;
-	job->done = true;
-	pthread_mutex_unlock(&job->cl->lock);
-	(void) eventfd_write(job->cl->done_fd, 1);
-	return NULL;
-}
-
-static void interrupt_handler(int sig)
-{
-	(void) sig;
-}
-
-static int on_write_timeout(sd_event_source *s, uint64_t usec, void *userdata)
-{
-	WriteJob *job = userdata;
-
-	(void) s;
-	(void) usec;
-	pthread_mutex_lock(&job->cl->lock);
-	if (!job->done) {
-		job->interrupted = true;
-		(void) pthread_kill(job->thread, WRITE_INTERRUPT_SIGNAL);
-	}
-	pthread_mutex_unlock(&job->cl->lock);
-	(void) log_warning(&job->cl->m->log,
-			   "Tenant %s: memory.high write still reclaiming after %llums, interrupting it "
-			   "(the new limit is in place; the kernel reclaims the rest on the next charges)",
-			   job->tenant, (unsigned long long) (params(job->cl)->write_timeout_usec / USEC_PER_MSEC));
-	return 0;
-}
-
-static WriteJob *job_free(WriteJob *job)
-{
-	if (!job)
-		return NULL;
-	sd_event_source_disable_unref(job->timeout);
-	closep(&job->fd);
-	free(job->tenant);
-	free(job);
-	return NULL;
-}
-
-static Tenant *find_tenant_id(ControlLoop *cl, const char *name, uint32_t tenant_id)
-{
-	Tenant *t = name ? manager_find_tenant(cl->m, name) : NULL;
-
-	if (!name && tenant_id == 0)
-		return NULL;  /* 0: no BPF id (ids exhausted); such tenants are only found by name */
-	if (!name)
-		for (size_t i = 0; i < cl->m->n_tenants && !t; i++) {
-			TenantControl *tc = tc_of(cl->m->tenants[i]);
-
-			if (tc && tc->tenant_id == tenant_id)
-				t = cl->m->tenants[i];
-		}
-	if (!t || !tc_of(t) || ((TenantControl *) t->policy_data)->tenant_id != tenant_id)
-		return NULL;
-	return t;
-}
-
-static bool start_job(ControlLoop *cl, Tenant *t, uint64_t new_high, const char *reason, bool continuation);
-
-static int on_write_done(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+/*
+ * A write of ours completed. Interrupted while still above the new limit: a tenant that only
+ * touches memory it already has never charges, so nothing else would reclaim it. Write the same
+ * value again (another bounded round of reclaim) until it is below, as long as the limit is ours.
+ */
+static void hook_written(Manager *m, Tenant *t, const WriterCompletion *c, void *userdata)
 {
 	ControlLoop *cl = userdata;
-	WriteJob **p = &cl->jobs;
-	eventfd_t v;
+	TenantControl *tc = tc_of(t);
 
-	(void) s;
-	(void) revents;
-	(void) eventfd_read(fd, &v);
-
-	while (*p) {
-		WriteJob *job = *p;
-		bool done;
-		Tenant *t;
-
-		pthread_mutex_lock(&cl->lock);
-		done = job->done;
-		pthread_mutex_unlock(&cl->lock);
-		if (!done) {
-			p = &job->next;
-			continue;
-		}
-		*p = job->next;
-		(void) pthread_join(job->thread, NULL);
-
-		t = find_tenant_id(cl, job->tenant, job->tenant_id);
-		if (t) {
-			TenantControl *tc = t->policy_data;
-
-			tc->busy = false;
-			tc->last_write_usec = now_usec(cl);
-			if (job->interrupted && job->result == -EINTR)
-				job->result = 0; /* the limit was set before the reclaim that got interrupted */
-			if (!job->continuation || job->result < 0)
-				(void) manager_high_written(cl->m, t, job->old_high, job->new_high, job->reason,
-							    job->result);
-			/*
-			 * Interrupted while still above the new limit: a tenant that only touches memory
-			 * it already has never charges, so nothing else would reclaim it. Write the same
-			 * value again (another bounded round of reclaim) until it is below, as long as
-			 * the limit is still ours.
-			 */
-			if (!job->continuation)
-				tc->continuations = 0;
-			if (job->interrupted && job->result >= 0 && tc_of(t) && t->high == job->new_high &&
-			    tc->continuations < MAX_CONTINUATIONS &&
-			    !cl->m->dry_run && manager_tenant_refresh(cl->m, t) >= 0 && tc_of(t) &&
-			    t->current > job->new_high) {
-				(void) log_debug(&cl->m->log, "Tenant %s: still %llu bytes above memory.high, reclaiming on",
-						 t->config->name, (unsigned long long) (t->current - job->new_high));
-				if (start_job(cl, t, job->new_high, job->reason, /* continuation= */ true))
-					tc->continuations++;
-			}
-		}
-		job_free(job);
-		schedule_decision(cl);
+	if (!tc || c->file != WRITER_MEMORY_HIGH)
+		return;
+	tc->last_write_usec = now_usec(cl);
+	if (c->kind != WRITER_KIND_CONTINUE)
+		tc->continuations = 0;
+	if (c->interrupted && c->result >= 0 && t->high == c->value && tc->continuations < MAX_CONTINUATIONS &&
+	    !m->dry_run && manager_tenant_refresh(m, t) >= 0 && tc_of(t) && t->current > c->value &&
+	    !manager_tenant_busy(t)) {
+		(void) log_debug(&m->log, "Tenant %s: still %llu bytes above memory.high, reclaiming on", t->config->name,
+				 (unsigned long long) (t->current - c->value));
+		if (manager_reclaim_more(m, t, c->value, c->reason) >= 0)
+			tc->continuations++;
 	}
-	return 0;
-}
-
-/* Start an off-loop write of memory.high; false if that could not be set up. */
-static bool start_job(ControlLoop *cl, Tenant *t, uint64_t new_high, const char *reason, bool continuation)
-{
-	Manager *m = cl->m;
-	TenantControl *tc = t->policy_data;
-	WriteJob *job;
-	int r;
-
-	job = calloc(1, sizeof(*job));
-	if (!job)
-		return false;
-	*job = (WriteJob) {
-		.cl = cl,
-		.tenant = strdup(t->config->name),
-		.tenant_id = tc->tenant_id,
-		.fd = fcntl(t->cg_fd, F_DUPFD_CLOEXEC, 3),
-		.old_high = t->high,
-		.new_high = new_high,
-		.continuation = continuation,
-	};
-	(void) snprintf(job->reason, sizeof(job->reason), "%s", reason);
-	if (!job->tenant || job->fd < 0)
-		goto fail;
-	r = sd_event_add_time_relative(m->event, &job->timeout, CLOCK_MONOTONIC, params(cl)->write_timeout_usec, 0,
-				       on_write_timeout, job);
-	if (r < 0)
-		goto fail;
-	r = pthread_create(&job->thread, NULL, write_thread, job);
-	if (r != 0)
-		goto fail;
-	tc->busy = true;
-	job->next = cl->jobs;
-	cl->jobs = job;
-	return true;
-fail:
-	job_free(job);
-	return false;
+	schedule_decision(cl);
 }
 
 static void apply_action(ControlLoop *cl, Tenant *t, const ControlAction *a)
 {
-	Manager *m = cl->m;
 	TenantControl *tc = t->policy_data;
-	int r;
 
-	/* Raising, or lowering to a value the usage is below, reclaims nothing: write on the loop. */
-	if (m->dry_run || a->new_high >= t->current) {
-		r = manager_apply_high(m, t, a->new_high, a->text);
-		if (r >= 0 && tc_of(t))
-			tc->last_write_usec = now_usec(cl);
-		return;
-	}
-	if (start_job(cl, t, a->new_high, a->text, /* continuation= */ false))
-		return;
-	(void) log_warning(&m->log, "Tenant %s: cannot start the memory.high write off the loop, writing in place",
-			   t->config->name);
-	r = manager_apply_high(m, t, a->new_high, a->text);
-	if (r >= 0 && tc_of(t))
-		tc->last_write_usec = now_usec(cl);
+	if (manager_apply_high(cl->m, t, a->new_high, a->text) >= 0 && cl->m->dry_run && tc_of(t))
+		tc->last_write_usec = now_usec(cl); /* dry-run: "done" at once */
 }
 
 /* ---- deciding ---- */
@@ -500,6 +331,14 @@ static int on_host_pressure(sd_event_source *s, int fd, uint32_t revents, void *
 	return 0;
 }
 
+static int on_host_pressure_inotify(sd_event_source *s, const struct inotify_event *ev, void *userdata)
+{
+	(void) s;
+	(void) ev;
+	note(userdata, CONTROL_EVENT_HOST_PRESSURE, NULL);
+	return 0;
+}
+
 static void host_pressure_setup(ControlLoop *cl)
 {
 	Manager *m = cl->m;
@@ -512,7 +351,13 @@ static void host_pressure_setup(ControlLoop *cl)
 		return;
 	cl->host_setup_done = true;
 	if (!m->root->cgroupfs) {
-		(void) log_debug(&m->log, "Cgroup root is not cgroupfs: host pressure not watched");
+		/* A test tree: a write to the root's memory.pressure file stands for the host's trigger. */
+		_cleanup_close_ int pfd = openat(m->root->fd, "memory.pressure", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+		r = pfd < 0 ? -ENOENT : sd_event_add_inotify_fd(m->event, &cl->host_source, pfd, IN_CLOSE_WRITE,
+								 on_host_pressure_inotify, cl);
+		(void) log_debug(&m->log, "Cgroup root is not cgroupfs: host pressure %s",
+				 r < 0 ? "not watched" : "is a write to its memory.pressure file");
 		return;
 	}
 	where = "memory.pressure of the cgroup root";
@@ -556,8 +401,8 @@ static void on_ring_event(const struct memqosd_event *ev, void *userdata)
 	default:
 		return; /* counted in the stats map; not a control input */
 	}
-	t = find_tenant_id(cl, NULL, ev->tenant_id);
-	if (!t)
+	t = ev->tenant_id < MEMQOSD_MAX_TENANTS ? cl->by_id[ev->tenant_id] : NULL;
+	if (!t || !tc_of(t))
 		return;
 	(void) log_debug(&cl->m->log, "Tenant %s: BPF event %u (pages %llu, value %llu)", t->config->name, ev->kind,
 			 (unsigned long long) ev->pages, (unsigned long long) ev->value);
@@ -656,6 +501,8 @@ static int hook_attach(Manager *m, Tenant *t, void *userdata)
 	tc->tenant_id = policy_id_alloc(&cl->ids);
 	t->policy_data = tc;
 	t->no_policy = false;
+	if (tc->tenant_id > 0 && tc->tenant_id < MEMQOSD_MAX_TENANTS)
+		cl->by_id[tc->tenant_id] = t;
 
 	if (cl->engine && t->config->policy != POLICY_NONE)
 		tenant_policy_add(cl, t, tc);
@@ -674,7 +521,9 @@ static void hook_detach(Manager *m, Tenant *t, void *userdata)
 	if (cl->engine)
 		policy_tenant_remove(cl->engine, tc->tenant_id);
 	policy_id_free(&cl->ids, tc->tenant_id);
-	/* A write still in flight finds no tenant with this id when it completes. */
+	if (tc->tenant_id < MEMQOSD_MAX_TENANTS && cl->by_id[tc->tenant_id] == t)
+		cl->by_id[tc->tenant_id] = NULL;
+	/* Writes still outstanding complete to the manager, which owns them: nothing keyed by the id. */
 	free(tc);
 	t->policy_data = NULL;
 	t->no_policy = false;
@@ -790,8 +639,6 @@ static bool is_cgroup2(const char *path)
 int control_loop_install(Manager *m, ControlLoop **ret)
 {
 	_cleanup_(control_loop_freep) ControlLoop *cl = NULL;
-	struct sigaction sa = { .sa_handler = interrupt_handler };
-	sigset_t ss;
 	int r;
 
 	cl = calloc(1, sizeof(*cl));
@@ -800,26 +647,9 @@ int control_loop_install(Manager *m, ControlLoop **ret)
 	*cl = (ControlLoop) {
 		.m = m,
 		.host_fd = -EBADF,
-		.done_fd = -EBADF,
 		.published_prio = MEMQOSD_NO_PRIORITY - 1,
 	};
 	policy_id_init(&cl->ids);
-	pthread_mutex_init(&cl->lock, NULL);
-
-	/* Writer threads get the interrupt signal; every other thread keeps it blocked. No SA_RESTART:
-	 * the blocked write must come back. */
-	sigemptyset(&ss);
-	sigaddset(&ss, WRITE_INTERRUPT_SIGNAL);
-	(void) pthread_sigmask(SIG_BLOCK, &ss, NULL);
-	if (sigaction(WRITE_INTERRUPT_SIGNAL, &sa, NULL) < 0)
-		return log_error_errno(&m->log, negative_errno(), "Failed to install the write interrupt handler: %m");
-
-	cl->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (cl->done_fd < 0)
-		return log_error_errno(&m->log, negative_errno(), "Failed to create eventfd: %m");
-	r = sd_event_add_io(m->event, &cl->done_source, cl->done_fd, EPOLLIN, on_write_done, cl);
-	if (r < 0)
-		return log_error_errno(&m->log, r, "Failed to watch write completions: %m");
 	r = sd_event_add_defer(m->event, &cl->defer, on_defer, cl);
 	if (r < 0)
 		return log_error_errno(&m->log, r, "Failed to add the decision source: %m");
@@ -863,6 +693,7 @@ int control_loop_install(Manager *m, ControlLoop **ret)
 		.pressure = hook_pressure,
 		.events = hook_events,
 		.housekeeping = hook_housekeeping,
+		.written = hook_written,
 		.userdata = cl,
 	});
 	if (r < 0)
@@ -875,15 +706,6 @@ ControlLoop *control_loop_free(ControlLoop *cl)
 {
 	if (!cl)
 		return NULL;
-	/* Writes in flight: interrupt and wait (bounded: the interrupt ends the kernel's reclaim). */
-	while (cl->jobs) {
-		WriteJob *job = cl->jobs;
-
-		cl->jobs = job->next;
-		(void) pthread_kill(job->thread, WRITE_INTERRUPT_SIGNAL);
-		(void) pthread_join(job->thread, NULL);
-		job_free(job);
-	}
 	/* The manager outlives the loop: unhook, and drop what the hooks would have dropped. */
 	manager_remove_hooks(cl->m, cl);
 	for (size_t i = 0; i < cl->m->n_tenants; i++) {
@@ -893,10 +715,7 @@ ControlLoop *control_loop_free(ControlLoop *cl)
 	sd_event_source_disable_unref(cl->host_source);
 	sd_event_source_disable_unref(cl->wakeup);
 	sd_event_source_disable_unref(cl->defer);
-	sd_event_source_disable_unref(cl->done_source);
-	closep(&cl->done_fd);
 	policy_engine_free(cl->engine);
-	pthread_mutex_destroy(&cl->lock);
 	free(cl);
 	return NULL;
 }

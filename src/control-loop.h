@@ -4,11 +4,11 @@
 /*
  * The live control loop: glues the BPF policies (policy.c), PSI triggers and memory.events (the
  * manager's cgroup sources) and the decision function (controller.c) to memory.high writes, through
- * ManagerHooks. All on the manager's sd-event loop, except memory.high writes that lower the limit
- * below the usage: those reclaim synchronously in the writer's context and can take seconds, so they
- * run on a short-lived thread each, bounded by WriteTimeoutSec= (after which the thread is signalled,
- * which makes the kernel stop reclaiming; the new limit is already in place then), and report back to
- * the loop through an eventfd. At most one write per tenant is in flight.
+ * ManagerHooks. All on the manager's sd-event loop. Its memory.high writes go through the manager to
+ * the writer (src/writer.h), off the loop and bounded by WriteTimeoutSec=; the controller sees a
+ * tenant with a write outstanding as busy, and hooks.written reports each completion. A write
+ * interrupted while the tenant is still above the new limit is followed by at most
+ * MAX_CONTINUATIONS further bounded rounds of the same value.
  *
  * Inputs, all event driven: the tenant's PSI trigger (pressure), memory.events changes (high -> over
  * high, max/oom -> charge failure), ring-buffer records (OVER_HIGH, CHARGE_FAIL, NEAR_MAX), a PSI

@@ -119,10 +119,45 @@ static void log_tenant(const Manager *m, const Tenant *t, int level, const char 
 
 static void tenant_drop_sources(Tenant *t)
 {
+	for (size_t i = 0; i < ELEMENTSOF(t->retry_source); i++)
+		t->retry_source[i] = sd_event_source_disable_unref(t->retry_source[i]);
 	t->pressure_source = sd_event_source_disable_unref(t->pressure_source);
 	t->events_source = sd_event_source_disable_unref(t->events_source);
 	t->parent_watch = sd_event_source_disable_unref(t->parent_watch);
 	t->pressure_trigger = false;
+}
+
+static TenantConfig *tenant_config_copy_free(TenantConfig *c)
+{
+	if (!c)
+		return NULL;
+	free(c->name);
+	free(c->file);
+	free(c->cgroup);
+	free(c);
+	return NULL;
+}
+
+/* A retiring tenant may outlive the Config its profile belongs to (reload): keep its own copy. */
+static int tenant_own_config(Tenant *t)
+{
+	TenantConfig *c;
+
+	if (t->own_config)
+		return 0;
+	c = malloc(sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	*c = *t->config;
+	c->name = strdup(t->config->name);
+	c->file = strdup(t->config->file);
+	c->cgroup = strdup(t->config->cgroup);
+	if (!c->name || !c->file || !c->cgroup) {
+		tenant_config_copy_free(c);
+		return -ENOMEM;
+	}
+	t->own_config = t->config = c;
+	return 0;
 }
 
 static Tenant *tenant_free(Tenant *t)
@@ -130,8 +165,11 @@ static Tenant *tenant_free(Tenant *t)
 	if (!t)
 		return NULL;
 	tenant_drop_sources(t);
+	t->writer = writer_target_unlink(t->writer);
 	if (t->cg_fd >= 0)
 		(void) close(t->cg_fd);
+	free(t->retire_reason);
+	tenant_config_copy_free(t->own_config);
 	free(t);
 	return NULL;
 }
@@ -152,32 +190,40 @@ static int tenant_new(Manager *m, TenantConfig *c, Tenant **ret)
 
 static int tenant_activate(Manager *m, Tenant *t, bool log_waiting);
 static void tenant_release(Manager *m, Tenant *t, const char *why);
+static bool manager_cgroup_retiring(const Manager *m, const char *cgroup);
+static void tenant_refresh_pressure(Tenant *t);
 static void manager_tenants_changed(Manager *m);
 
-/* Is the cgroup t->cg_fd refers to still reachable under its path? */
-static bool tenant_is_gone(Manager *m, Tenant *t)
+/*
+ * Is the cgroup t->cg_fd refers to gone: its path leads nowhere (ENOENT/ENODEV/ENOTDIR) or to
+ * another directory? 1 gone, 0 still there, negative errno: cannot tell now (EMFILE, ENOMEM, ...),
+ * which callers treat as "still there": a transient error must never cost a tenant its originals.
+ */
+static int tenant_is_gone(Manager *m, Tenant *t)
 {
 	_cleanup_close_ int fd = -EBADF;
 	struct stat a, b;
 	int r;
 
 	r = cgroup_open(m->root, t->config->cgroup, &fd);
+	if (cgroup_errno_is_gone(r) || r == -ENOTDIR)
+		return 1;
 	if (r < 0)
-		return true;
+		return r;
 	if (fstat(fd, &a) < 0 || fstat(t->cg_fd, &b) < 0)
-		return true;
+		return negative_errno();
 	return a.st_dev != b.st_dev || a.st_ino != b.st_ino;
 }
 
 /*
  * An I/O error on an active tenant: if the cgroup vanished, release it (and pick a replacement up
- * if one already exists). Returns r unchanged.
+ * if one already exists). Any other error is transient: logged, the tenant stays. Returns r.
  */
 static int tenant_handle_io_error(Manager *m, Tenant *t, int r, const char *what)
 {
-	if (t->state != TENANT_ACTIVE)
+	if (t->state != TENANT_ACTIVE || t->retiring)
 		return r;
-	if (cgroup_errno_is_gone(r) && tenant_is_gone(m, t)) {
+	if (cgroup_errno_is_gone(r) && tenant_is_gone(m, t) > 0) {
 		tenant_release(m, t, what);
 		return r;
 	}
@@ -261,116 +307,272 @@ static void tenant_recover_originals(Manager *m, Tenant *t)
 	state_record_done(&rec);
 }
 
-int manager_high_written(Manager *m, Tenant *t, uint64_t old_high, uint64_t new_high, const char *reason, int r)
+static void log_value_change(Manager *m, Tenant *t, WriterFile file, uint64_t old, uint64_t new, const char *reason)
 {
 	char o[32], n[32];
 
-	cgroup_format_bytes(old_high, o, sizeof(o));
-	cgroup_format_bytes(new_high, n, sizeof(n));
+	cgroup_format_bytes(old, o, sizeof(o));
+	cgroup_format_bytes(new, n, sizeof(n));
+	log_tenant(m, t, LOG_INFO, file == WRITER_MEMORY_HIGH ? MEMQOSD_MESSAGE_HIGH_CHANGED : MEMQOSD_MESSAGE_LOW_CHANGED,
+		   o, n, reason, "%s %s of %s (%s): %s -> %s (%s)", m->dry_run ? "Would change (dry-run)" : "Changed",
+		   writer_file_to_string(file), t->config->name, t->config->cgroup, o, n, reason);
+}
 
-	if (r < 0) {
-		if (!cgroup_errno_is_gone(r))
-			log_warning_errno(&m->log, r, "Tenant %s: failed to write memory.high=%s (%s): %m",
-					  t->config->name, n, reason);
-		return tenant_handle_io_error(m, t, r, "write memory.high");
-	}
+/* Hand one write to the writer. The record of the originals is on disk before the first write. */
+static int tenant_submit(Manager *m, Tenant *t, WriterFile file, WriterKind kind, uint64_t value, const char *reason)
+{
+	uint64_t old = file == WRITER_MEMORY_HIGH ? t->high_submitted : t->low;
+	int r;
 
-	t->high = new_high;
-	if (!m->dry_run) {
-		t->high_written = true;
-		tenant_record_originals(m, t); /* no-op unless DryRun= was switched off by a reload */
-	}
-	log_tenant(m, t, LOG_INFO, MEMQOSD_MESSAGE_HIGH_CHANGED, o, n, reason, "%s memory.high of %s (%s): %s -> %s (%s)",
-		   m->dry_run ? "Would change (dry-run)" : "Changed", t->config->name, t->config->cgroup, o, n, reason);
+	if (t->state != TENANT_ACTIVE || !t->writer || (t->retiring && kind != WRITER_KIND_RESTORE))
+		return -ENOENT;
+	tenant_record_originals(m, t); /* no-op unless DryRun= was switched off by a reload */
+	r = writer_submit(t->writer, file, kind, old, value, reason);
+	if (r < 0)
+		return log_warning_errno(&m->log, r, "Tenant %s: cannot queue the write %s=%" PRIu64 " (%s): %m",
+					 t->config->name, writer_file_to_string(file), value, reason);
+	if (file == WRITER_MEMORY_HIGH) {
+		t->high_written = true; /* from now on a restore is due, even while the write is in flight */
+		t->high_submitted = value;
+	} else
+		t->low_written = true;
 	return 0;
 }
 
 int manager_apply_high(Manager *m, Tenant *t, uint64_t new_high, const char *reason)
 {
-	uint64_t old = t->high;
-	int r = 0;
-
-	if (t->state != TENANT_ACTIVE)
+	if (t->state != TENANT_ACTIVE || t->retiring)
 		return -ENOENT;
-	if (!m->dry_run)
-		r = cgroup_write_u64(t->cg_fd, "memory.high", new_high);
-	return manager_high_written(m, t, old, new_high, reason, r);
+	if (m->dry_run) {
+		log_value_change(m, t, WRITER_MEMORY_HIGH, t->high, new_high, reason);
+		t->high = t->high_submitted = new_high;
+		return 0;
+	}
+	return tenant_submit(m, t, WRITER_MEMORY_HIGH, WRITER_KIND_CHANGE, new_high, reason);
+}
+
+int manager_reclaim_more(Manager *m, Tenant *t, uint64_t high, const char *reason)
+{
+	if (t->state != TENANT_ACTIVE || t->retiring || m->dry_run)
+		return -ENOENT;
+	return tenant_submit(m, t, WRITER_MEMORY_HIGH, WRITER_KIND_CONTINUE, high, reason);
 }
 
 int manager_apply_low(Manager *m, Tenant *t, uint64_t new_low, const char *reason)
 {
-	uint64_t old = 0;
-	char o[32], n[32];
-	int r;
-
-	if (t->state != TENANT_ACTIVE)
+	if (t->state != TENANT_ACTIVE || t->retiring)
 		return -ENOENT;
-
-	r = cgroup_read_u64(t->cg_fd, "memory.low", &old);
-	if (r < 0)
-		return tenant_handle_io_error(m, t, r, "read memory.low");
-
-	cgroup_format_bytes(old, o, sizeof(o));
-	cgroup_format_bytes(new_low, n, sizeof(n));
-	if (!m->dry_run) {
-		r = cgroup_write_u64(t->cg_fd, "memory.low", new_low);
-		if (r < 0)
-			return tenant_handle_io_error(m, t, r, "write memory.low");
-		t->low_written = true;
-		tenant_record_originals(m, t);
+	if (m->dry_run) {
+		log_value_change(m, t, WRITER_MEMORY_LOW, t->low, new_low, reason);
+		return 0;
 	}
-	log_tenant(m, t, LOG_INFO, MEMQOSD_MESSAGE_LOW_CHANGED, o, n, reason, "%s memory.low of %s (%s): %s -> %s (%s)",
-		   m->dry_run ? "Would change (dry-run)" : "Changed", t->config->name, t->config->cgroup, o, n, reason);
+	return tenant_submit(m, t, WRITER_MEMORY_LOW, WRITER_KIND_CHANGE, new_low, reason);
+}
+
+bool manager_tenant_busy(const Tenant *t)
+{
+	return writer_target_outstanding(t->writer) > 0;
+}
+
+void manager_settle(Manager *m)
+{
+	writer_drain(m->writer);
+}
+
+typedef struct SettleWaiter {
+	struct SettleWaiter *next;
+	manager_settled_t cb;
+	void *userdata;
+} SettleWaiter;
+
+/* Call the waiters if the writes are done (or always, if force). */
+static void manager_check_settled(Manager *m, bool force)
+{
+	SettleWaiter *list;
+
+	if (!m->settle_waiters || (!force && writer_outstanding(m->writer) > 0))
+		return;
+	list = TAKE_PTR(m->settle_waiters);
+	(void) sd_event_source_set_enabled(m->settle_timer, SD_EVENT_OFF);
+	while (list) {
+		SettleWaiter *w = list;
+
+		list = w->next;
+		w->cb(m, force, w->userdata);
+		free(w);
+	}
+}
+
+static int on_settle_timeout(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	Manager *m = userdata;
+
+	(void) s;
+	(void) usec;
+	log_warning(&m->log, "Writes still outstanding after 2 x WriteTimeoutSec=, not waiting for them any longer");
+	manager_check_settled(m, /* force= */ true);
 	return 0;
 }
 
-/* Write one recorded value back; returns whether it worked. A vanished cgroup is logged at debug. */
-static bool restore_one(Manager *m, Tenant *t, const char *file, uint64_t now, uint64_t original, const char *why)
+int manager_when_settled(Manager *m, manager_settled_t cb, void *userdata)
 {
-	char o[32], n[32];
+	SettleWaiter *w, **p;
 	int r;
 
-	cgroup_format_bytes(now, o, sizeof(o));
-	cgroup_format_bytes(original, n, sizeof(n));
-	r = cgroup_write_u64(t->cg_fd, file, original);
-	if (r < 0) {
-		log_full_errno(&m->log, cgroup_errno_is_gone(r) ? LOG_DEBUG : LOG_WARNING, r,
-			       "Tenant %s: cannot restore %s=%s: %m", t->config->name, file, n);
-		return false;
+	if (writer_outstanding(m->writer) == 0) {
+		cb(m, false, userdata);
+		return 0;
 	}
-	log_tenant(m, t, LOG_INFO, MEMQOSD_MESSAGE_RESTORED, o, n, why, "Restored %s of %s (%s): %s -> %s (%s)", file,
-		   t->config->name, t->config->cgroup, o, n, why);
-	return true;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->cb = cb;
+	w->userdata = userdata;
+	for (p = &m->settle_waiters; *p; p = &(*p)->next)
+		;
+	*p = w;
+	if (!m->settle_timer) {
+		r = sd_event_add_time_relative(m->event, &m->settle_timer, CLOCK_MONOTONIC, 0, 0, on_settle_timeout, m);
+		if (r < 0) {
+			/* The waiter stays (the last completion calls it), only without the bound. */
+			log_warning_errno(&m->log, r, "Cannot arm the settle timeout, ignoring: %m");
+			return 0;
+		}
+		(void) sd_event_source_set_description(m->settle_timer, "settle-timeout");
+	}
+	if (sd_event_source_get_enabled(m->settle_timer, NULL) <= 0) {
+		(void) sd_event_source_set_time_relative(m->settle_timer,
+							 2 * m->config->daemon.control.write_timeout_usec);
+		(void) sd_event_source_set_enabled(m->settle_timer, SD_EVENT_ONESHOT);
+	}
+	return 0;
 }
 
-/* Put back what memqosd changed. Never fails: a vanished cgroup has nothing left to restore. */
-static void tenant_restore(Manager *m, Tenant *t, const char *why)
+static int on_settle_defer(sd_event_source *s, void *userdata)
 {
-	uint64_t low_now = 0;
-
-	if (t->state != TENANT_ACTIVE)
-		return;
-
-	if (t->high_written && restore_one(m, t, "memory.high", t->high, t->original_high, why)) {
-		t->high = t->original_high;
-		t->high_written = false;
-	}
-	if (t->low_written && t->has_original_low) {
-		(void) cgroup_read_u64(t->cg_fd, "memory.low", &low_now);
-		if (restore_one(m, t, "memory.low", low_now, t->original_low, why))
-			t->low_written = false;
-	}
+	(void) s;
+	manager_check_settled(userdata, /* force= */ false);
+	return 0;
 }
 
-/* Leave ACTIVE: hooks, sources, fd. Does not restore. */
+static void notify_ready_when_settled(Manager *m, bool timed_out, void *userdata);
+
+static void tenant_finish_retire(Manager *m, Tenant *t);
+
+static void tenant_restore_done(Manager *m, Tenant *t, const WriterCompletion *c);
+
+static int on_restore_retry(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	Tenant *t = userdata;
+	Manager *m = t->manager;
+	WriterFile f = s == t->retry_source[WRITER_MEMORY_HIGH] ? WRITER_MEMORY_HIGH : WRITER_MEMORY_LOW;
+	WriterCompletion c = {
+		.file = f,
+		.kind = WRITER_KIND_RESTORE,
+		.value = f == WRITER_MEMORY_HIGH ? t->original_high : t->original_low,
+	};
+
+	(void) usec;
+	t->retry_source[f] = sd_event_source_disable_unref(t->retry_source[f]);
+	(void) snprintf(c.reason, sizeof(c.reason), "%s", t->retire_reason ?: "restore");
+	c.result = tenant_submit(m, t, f, WRITER_KIND_RESTORE, c.value, c.reason);
+	if (c.result < 0)
+		tenant_restore_done(m, t, &c); /* counts as another failed attempt */
+	return 0;
+}
+
+/* A restore write completed. */
+static void tenant_restore_done(Manager *m, Tenant *t, const WriterCompletion *c)
+{
+	const char *file = writer_file_to_string(c->file);
+	uint64_t now = c->file == WRITER_MEMORY_HIGH ? t->high : t->low;
+	char o[32], n[32];
+
+	cgroup_format_bytes(now, o, sizeof(o));
+	cgroup_format_bytes(c->value, n, sizeof(n));
+	if (c->result >= 0) {
+		if (t->orphan)
+			log_tenant(m, t, LOG_NOTICE, MEMQOSD_MESSAGE_RESTORED, o, n, c->reason,
+				   "Restored %s of cgroup %s, which no profile manages any more (%s): %s -> %s", file,
+				   t->config->cgroup, c->reason, o, n);
+		else
+			log_tenant(m, t, LOG_INFO, MEMQOSD_MESSAGE_RESTORED, o, n, c->reason,
+				   "Restored %s of %s (%s): %s -> %s (%s)", file, t->config->name, t->config->cgroup, o,
+				   n, c->reason);
+		if (c->file == WRITER_MEMORY_HIGH) {
+			t->high = t->high_submitted = c->value;
+			t->high_written = false;
+		} else {
+			t->low = c->value;
+			t->low_written = false;
+		}
+	} else if (cgroup_errno_is_gone(c->result) && tenant_is_gone(m, t) > 0)
+		log_debug_errno(&m->log, c->result, "Tenant %s: cannot restore %s=%s, cgroup gone: %m", t->config->name,
+				file, n);
+	else if (!m->stopping && t->restore_retries < MANAGER_RESTORE_RETRIES &&
+		 sd_event_add_time_relative(m->event, &t->retry_source[c->file], CLOCK_MONOTONIC, USEC_PER_SEC, 0,
+					    on_restore_retry, t) >= 0) {
+		/* Transient (EMFILE, ENOMEM, an interrupted write...): try again in a second; still pending. */
+		t->restore_retries++;
+		log_warning_errno(&m->log, c->result, "Tenant %s: cannot restore %s=%s (%s): %m; retrying (%u/%u)",
+				  t->config->name, file, n, c->reason, t->restore_retries, MANAGER_RESTORE_RETRIES);
+		return;
+	} else {
+		t->restore_failed = true;
+		log_warning_errno(&m->log, c->result,
+				  "Tenant %s: cannot restore %s=%s (%s): %m; keeping its state record, the next start "
+				  "restores it", t->config->name, file, n, c->reason);
+	}
+	if (t->restores_pending > 0 && --t->restores_pending == 0)
+		tenant_finish_retire(m, t);
+}
+
+/* Every write of the tenant comes back here, on the loop. */
+static void on_write_done(WriterTarget *wt, void *owner, const WriterCompletion *c, void *userdata)
+{
+	Manager *m = userdata;
+	Tenant *t = owner;
+
+	(void) wt;
+	/* The write counts as outstanding until this returns: look at the waiters afterwards. */
+	if (m->settle_waiters)
+		(void) sd_event_source_set_enabled(m->settle_defer, SD_EVENT_ONESHOT);
+	if (c->kind == WRITER_KIND_RESTORE) {
+		tenant_restore_done(m, t, c);
+		return;
+	}
+	if (c->result < 0) {
+		/* Not written: what the file holds is what the last completed write left. */
+		if (c->file == WRITER_MEMORY_HIGH && writer_target_outstanding(t->writer) <= 1)
+			t->high_submitted = t->high;
+		if (!cgroup_errno_is_gone(c->result))
+			log_warning_errno(&m->log, c->result, "Tenant %s: failed to write %s=%" PRIu64 " (%s), will retry: %m",
+					  t->config->name, writer_file_to_string(c->file), c->value, c->reason);
+		(void) tenant_handle_io_error(m, t, c->result, c->file == WRITER_MEMORY_HIGH ? "write memory.high" : "write memory.low");
+	} else if (c->file == WRITER_MEMORY_HIGH) {
+		t->high = c->value;
+		if (c->kind != WRITER_KIND_CONTINUE)
+			log_value_change(m, t, c->file, c->old_value, c->value, c->reason);
+	} else {
+		t->low = c->value;
+		log_value_change(m, t, c->file, c->old_value, c->value, c->reason);
+	}
+	FOREACH_HOOK(m, h)
+		if (t->state == TENANT_ACTIVE && !t->retiring && h->written)
+			h->written(m, t, c, h->userdata);
+}
+
+/* Leave ACTIVE: hooks, sources, fd, writer target. Does not restore. */
 static void tenant_deactivate(Manager *m, Tenant *t)
 {
 	if (t->state != TENANT_ACTIVE)
 		return;
-	FOREACH_HOOK(m, h)
-		if (h->tenant_detach)
-			h->tenant_detach(m, t, h->userdata);
+	if (!t->retiring)
+		FOREACH_HOOK(m, h)
+			if (h->tenant_detach)
+				h->tenant_detach(m, t, h->userdata);
 	tenant_drop_sources(t);
+	t->writer = writer_target_unlink(t->writer);
 	if (t->cg_fd >= 0)
 		(void) close(t->cg_fd);
 	t->cg_fd = -EBADF;
@@ -378,6 +580,8 @@ static void tenant_deactivate(Manager *m, Tenant *t)
 	t->high_written = t->low_written = false;
 	t->recorded = t->recovered = false;
 	t->pressured = false;
+	t->retiring = t->restore_failed = false;
+	t->restores_pending = t->restore_retries = 0;
 }
 
 static void tenant_release(Manager *m, Tenant *t, const char *why)
@@ -389,6 +593,7 @@ static void tenant_release(Manager *m, Tenant *t, const char *why)
 		   t->config->cgroup, why);
 	tenant_forget_originals(m, t);
 	tenant_deactivate(m, t);
+	t->has_pressure = false;
 	/* A new cgroup may already be there under the same name; else this arms the waiting watch. */
 	(void) tenant_activate(m, t, /* log_waiting= */ false);
 	manager_tenants_changed(m);
@@ -406,7 +611,7 @@ static int on_parent_event(sd_event_source *s, const struct inotify_event *ev, v
 	if (t->state == TENANT_WAITING) {
 		if (tenant_activate(m, t, /* log_waiting= */ false) > 0)
 			manager_tenants_changed(m);
-	} else if (tenant_is_gone(m, t))
+	} else if (tenant_is_gone(m, t) > 0)
 		tenant_release(m, t, "cgroup directory removed");
 	return 0;
 }
@@ -419,7 +624,7 @@ static int on_pressure(sd_event_source *s, int fd, uint32_t revents, void *userd
 	(void) s;
 	(void) fd;
 	if (revents & (EPOLLERR | EPOLLHUP)) {
-		if (tenant_is_gone(m, t)) {
+		if (tenant_is_gone(m, t) > 0) {
 			tenant_release(m, t, "memory.pressure trigger closed");
 			return 0;
 		}
@@ -437,6 +642,15 @@ static int on_pressure(sd_event_source *s, int fd, uint32_t revents, void *userd
 		if (h->pressure)
 			h->pressure(m, t, h->userdata);
 	return 0;
+}
+
+/* A fake tree (tests): a write to the tenant's memory.pressure file stands for the trigger firing. */
+static int on_pressure_inotify(sd_event_source *s, const struct inotify_event *ev, void *userdata)
+{
+	Tenant *t = userdata;
+
+	(void) ev;
+	return on_pressure(s, -EBADF, 0, t);
 }
 
 static void tenant_events_changed(Manager *m, Tenant *t, int events_fd)
@@ -533,9 +747,16 @@ static void tenant_arm_sources(Manager *m, Tenant *t)
 
 	r = cgroup_pressure_trigger_open(m->root, t->cg_fd, cp->psi_full, cp->psi_stall_usec,
 					 cp->psi_window_usec, &pfd);
-	if (r == -EOPNOTSUPP)
-		log_debug(&m->log, "Tenant %s: %s is not cgroupfs, no PSI trigger", t->config->name, m->root->path);
-	else if (r < 0)
+	if (r == -EOPNOTSUPP) {
+		/* Not cgroupfs (a test tree): watch memory.pressure with inotify, as memory.events. */
+		pfd = openat(t->cg_fd, "memory.pressure", O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+		r = pfd < 0 ? negative_errno()
+			    : sd_event_add_inotify_fd(m->event, &t->pressure_source, pfd, IN_CLOSE_WRITE,
+						      on_pressure_inotify, t);
+		log_debug_errno(&m->log, r < 0 ? r : 0, "Tenant %s: %s is not cgroupfs, no PSI trigger%s%s",
+				t->config->name, m->root->path, r < 0 ? "" : "; a write to memory.pressure stands for one",
+				r < 0 ? ": %m" : "");
+	} else if (r < 0)
 		log_warning_errno(&m->log, r, "Tenant %s: cannot arm PSI trigger on memory.pressure, ignoring: %m",
 				  t->config->name);
 	else {
@@ -592,6 +813,13 @@ static int tenant_activate(Manager *m, Tenant *t, bool log_waiting)
 
 	if (t->state == TENANT_ACTIVE)
 		return 1;
+	if (m->stopping)
+		return 0; /* restores are being drained: take nothing new */
+	/* A removed tenant's restore of this cgroup is still outstanding: ordered after it. */
+	if (manager_cgroup_retiring(m, c->cgroup)) {
+		log_debug(&m->log, "Tenant %s: cgroup %s is still being restored, taking it afterwards", c->name, c->cgroup);
+		return 0;
+	}
 
 	r = cgroup_open(m->root, c->cgroup, &fd);
 	if (r == -ENOENT) {
@@ -641,6 +869,13 @@ static int tenant_activate(Manager *m, Tenant *t, bool log_waiting)
 	found_low = t->original_low;
 	found_has_low = t->has_original_low;
 
+	r = writer_target_new(m->writer, fd, c->name, t, &t->writer);
+	if (r < 0) {
+		r = log_full_errno(&m->log, t->activation_warned ? LOG_DEBUG : LOG_WARNING, r,
+				   "Tenant %s: cannot set up writes to %s, retrying later: %m", c->name, c->cgroup);
+		t->activation_warned = true;
+		return r;
+	}
 	t->cg_fd = TAKE_FD(fd);
 	t->state = TENANT_ACTIVE;
 	t->activation_warned = false;
@@ -649,7 +884,9 @@ static int tenant_activate(Manager *m, Tenant *t, bool log_waiting)
 
 	/* The values found are memqosd's own if a record of the originals survived an unclean exit. */
 	tenant_recover_originals(m, t);
-	t->high = found_high;
+	t->high = t->high_submitted = found_high;
+	t->low = found_has_low ? found_low : 0;
+	tenant_refresh_pressure(t);
 	t->high_written = t->recovered && !m->dry_run && found_high != t->original_high;
 	t->low_written = t->recovered && !m->dry_run && found_has_low && t->has_original_low &&
 			 found_low != t->original_low;
@@ -683,10 +920,7 @@ static int tenant_activate(Manager *m, Tenant *t, bool log_waiting)
 			return 0;
 	} else if (!c->has_memory_low && t->low_written) {
 		/* A leftover memory.low the profile no longer asks for: back to the original now. */
-		if (manager_apply_low(m, t, t->original_low, "recovered after unclean exit") >= 0)
-			t->low_written = false;
-		if (t->state != TENANT_ACTIVE)
-			return 0;
+		(void) manager_apply_low(m, t, t->original_low, "recovered after unclean exit");
 	}
 
 	tenant_arm_sources(m, t);
@@ -724,10 +958,8 @@ static void tenant_reconfigure(Manager *m, Tenant *t, TenantConfig *new)
 
 	if (new->has_memory_low && (!old->has_memory_low || old->memory_low != new->memory_low))
 		(void) manager_apply_low(m, t, new->memory_low, "reload: MemoryLow=");
-	else if (!new->has_memory_low && t->low_written && t->has_original_low) {
+	else if (!new->has_memory_low && t->low_written && t->has_original_low)
 		(void) manager_apply_low(m, t, t->original_low, "reload: MemoryLow= removed, back to the value found");
-		t->low_written = false;
-	}
 	if (t->state != TENANT_ACTIVE)
 		return;
 
@@ -736,22 +968,82 @@ static void tenant_reconfigure(Manager *m, Tenant *t, TenantConfig *new)
 			(void) h->tenant_changed(m, t, old, h->userdata);
 }
 
-/* Leave ACTIVE for good (reload removal, stop): detach the policy, then put back what memqosd changed. */
-static void tenant_remove(Manager *m, Tenant *t, const char *why)
+static bool manager_cgroup_retiring(const Manager *m, const char *cgroup)
 {
-	if (t->state != TENANT_ACTIVE)
-		return;
+	for (size_t i = 0; i < m->n_retired; i++)
+		if (streq(m->retired[i]->config->cgroup, cgroup))
+			return true;
+	return false;
+}
+
+/* The restores of a retiring tenant are all reported: drop what is left of it. */
+static void tenant_finish_retire(Manager *m, Tenant *t)
+{
+	bool done = !t->restore_failed;
+
+	if (!done) {
+		int g = tenant_is_gone(m, t);
+
+		done = g > 0;
+	}
+	/* Restored (or nothing left to restore): the record has done its job. Else a restart retries. */
+	if (done)
+		tenant_forget_originals(m, t);
+	tenant_deactivate(m, t);
+
+	for (size_t i = 0; i < m->n_retired; i++)
+		if (m->retired[i] == t) {
+			m->retired[i] = m->retired[--m->n_retired];
+			tenant_free(t);
+			/* A tenant of the new configuration may have been waiting for this cgroup. */
+			for (size_t j = 0; j < m->n_tenants; j++)
+				if (m->tenants[j]->state == TENANT_WAITING &&
+				    tenant_activate(m, m->tenants[j], /* log_waiting= */ false) > 0)
+					manager_tenants_changed(m);
+			return;
+		}
+}
+
+/*
+ * Leave ACTIVE for good (reload removal, stop): detach the policy, then put back what memqosd
+ * changed, through the writer, behind (and interrupting) whatever write is in flight. The tenant is
+ * retiring until the writer has reported the restores (see tenant_finish_retire()); returns
+ * whether it still is. Originals and record stay until then.
+ */
+static bool tenant_retire(Manager *m, Tenant *t, const char *why)
+{
+	if (t->state != TENANT_ACTIVE || t->retiring)
+		return t->retiring;
 	FOREACH_HOOK(m, h)
 		if (h->tenant_detach)
 			h->tenant_detach(m, t, h->userdata);
-	tenant_restore(m, t, why);
-	/* Restored (or nothing left to restore): the record has done its job. Else a restart retries. */
-	if ((!t->high_written && !(t->low_written && t->has_original_low)) || tenant_is_gone(m, t))
-		tenant_forget_originals(m, t);
 	tenant_drop_sources(t);
-	(void) close(t->cg_fd);
-	t->cg_fd = -EBADF;
-	t->state = TENANT_WAITING;
+	t->parent_watch = sd_event_source_disable_unref(t->parent_watch);
+	if (tenant_own_config(t) < 0 || !(t->retire_reason = strdup(why))) {
+		/* Cannot keep the tenant around: keep its record instead, the next start restores. */
+		log_error(&m->log, "Tenant %s: out of memory, not restoring now; its state record stays", t->config->name);
+		t->recorded = false;
+		tenant_deactivate(m, t);
+		return false;
+	}
+	t->retiring = true;
+	t->restores_pending = 0;
+	writer_target_interrupt(t->writer); /* being undone: no need to finish its reclaim */
+	if (t->high_written) {
+		if (tenant_submit(m, t, WRITER_MEMORY_HIGH, WRITER_KIND_RESTORE, t->original_high, why) >= 0)
+			t->restores_pending++;
+		else
+			t->restore_failed = true;
+	}
+	if (t->low_written && t->has_original_low) {
+		if (tenant_submit(m, t, WRITER_MEMORY_LOW, WRITER_KIND_RESTORE, t->original_low, why) >= 0)
+			t->restores_pending++;
+		else
+			t->restore_failed = true;
+	}
+	if (t->restores_pending == 0)
+		tenant_finish_retire(m, t);
+	return t->retiring;
 }
 
 Tenant *manager_find_tenant(Manager *m, const char *name)
@@ -814,6 +1106,25 @@ static void manager_tenants_changed(Manager *m)
 	manager_notify_status(m, NULL);
 }
 
+/* READY=1 once the writes of the start or reload are done: what STATUS= and the bus say is written. */
+static void notify_ready_when_settled(Manager *m, bool timed_out, void *userdata)
+{
+	(void) timed_out;
+	(void) userdata;
+	if (m)
+		manager_notify_status(m, "READY=1\n");
+}
+
+/* The bus serves the last values read; memory.pressure is read on the slow tick only. */
+static void tenant_refresh_pressure(Tenant *t)
+{
+	CgroupPressure p;
+
+	t->has_pressure = t->state == TENANT_ACTIVE && cgroup_read_pressure(t->cg_fd, &p) >= 0;
+	if (t->has_pressure)
+		t->pressure_avg10 = p.some_avg10;
+}
+
 int manager_tenant_refresh(Manager *m, Tenant *t)
 {
 	int r;
@@ -835,10 +1146,17 @@ static int on_housekeeping(sd_event_source *s, uint64_t usec, void *userdata)
 		Tenant *t = m->tenants[i];
 
 		if (t->state == TENANT_ACTIVE) {
-			if (tenant_is_gone(m, t))
+			int g = tenant_is_gone(m, t);
+
+			if (g > 0)
 				tenant_release(m, t, "cgroup gone (housekeeping)");
-			else
+			else {
+				if (g < 0)
+					log_warning_errno(&m->log, g, "Tenant %s: cannot check cgroup %s now, keeping it: %m",
+							  t->config->name, t->config->cgroup);
 				(void) manager_tenant_refresh(m, t);
+				tenant_refresh_pressure(t);
+			}
 		} else
 			(void) tenant_activate(m, t, /* log_waiting= */ false);
 	}
@@ -945,6 +1263,14 @@ int manager_new(const ManagerOptions *o, Manager **ret)
 	if (r < 0)
 		return log_error_errno(&m->log, r, "Failed to set up SIGTERM/SIGINT handling: %m");
 
+	r = writer_new(m->event, &m->log, on_write_done, m, &m->writer);
+	if (r < 0)
+		return log_error_errno(&m->log, r, "Failed to set up the cgroup writer: %m");
+	r = sd_event_add_defer(m->event, &m->settle_defer, on_settle_defer, m);
+	if (r < 0)
+		return log_error_errno(&m->log, r, "Failed to add the settle source: %m");
+	(void) sd_event_source_set_enabled(m->settle_defer, SD_EVENT_OFF);
+
 	*ret = TAKE_PTR(m);
 	return 0;
 }
@@ -1005,12 +1331,31 @@ static void manager_open_state(Manager *m)
 		log_debug(&m->log, "Keeping the original memory.high/low of tenants in %s", m->state_dir);
 }
 
-/* Put back the originals of a cgroup no profile manages any more (removed while memqosd was down). */
+static void manager_add_retired(Manager *m, Tenant *t)
+{
+	Tenant **a = reallocarray(m->retired, m->n_retired + 1, sizeof(Tenant *));
+
+	if (!a) {
+		/* Out of memory: its record stays, the next start restores. */
+		t->recorded = false;
+		tenant_deactivate(m, t);
+		tenant_free(t);
+		return;
+	}
+	m->retired = a;
+	m->retired[m->n_retired++] = t;
+}
+
+/*
+ * Put back the originals of a cgroup no profile manages any more (removed while memqosd was down):
+ * a retiring tenant of its own, so that the writes go through the writer like every other and the
+ * record is removed only once they are done.
+ */
 static int manager_restore_orphan(Manager *m, const StateRecord *rec)
 {
 	_cleanup_close_ int fd = -EBADF;
-	char f_cgroup[512], f_new[64], high[32], low[32];
-	const char *fields[] = { f_cgroup, f_new, "MEMQOSD_REASON=recovered after unclean exit", NULL };
+	TenantConfig c = { .name = (char *) "(no profile)", .file = (char *) "", .cgroup = rec->cgroup };
+	Tenant *t = NULL;
 	uint64_t id;
 	int r;
 
@@ -1019,23 +1364,40 @@ static int manager_restore_orphan(Manager *m, const StateRecord *rec)
 		r = cgroup_get_id(fd, &id);
 	if (r >= 0 && id != rec->id)
 		r = -ENOENT;
+	if (cgroup_errno_is_gone(r))
+		return state_record_remove(m->state_fd, rec->id);
 	if (r >= 0)
-		r = cgroup_write_u64(fd, "memory.high", rec->high);
-	if (r >= 0 && rec->has_low)
-		r = cgroup_write_u64(fd, "memory.low", rec->low);
-	if (r < 0 && !cgroup_errno_is_gone(r))
+		r = tenant_new(m, &c, &t);
+	if (r >= 0) {
+		t->orphan = true;
+		r = tenant_own_config(t);
+	}
+	if (r >= 0)
+		r = writer_target_new(m->writer, fd, rec->cgroup, t, &t->writer);
+	if (r < 0) {
+		tenant_free(t);
 		return log_warning_errno(&m->log, r, "Cannot restore the originals of cgroup %s recorded in %s/%" PRIu64
 					 ", keeping the record: %m", rec->cgroup, m->state_dir, rec->id);
-	if (r >= 0) {
-		cgroup_format_bytes(rec->high, high, sizeof(high));
-		cgroup_format_bytes(rec->low, low, sizeof(low));
-		snprintf(f_cgroup, sizeof(f_cgroup), "MEMQOSD_CGROUP=%s", rec->cgroup);
-		snprintf(f_new, sizeof(f_new), "MEMQOSD_NEW=%s", high);
-		log_struct(&m->log, LOG_NOTICE, MEMQOSD_MESSAGE_RESTORED, fields,
-			   "Restored memory.high=%s memory.low=%s of cgroup %s, which no profile manages any more "
-			   "(recovered after unclean exit)", high, rec->has_low ? low : "-", rec->cgroup);
 	}
-	return state_record_remove(m->state_fd, rec->id);
+	t->cg_fd = TAKE_FD(fd);
+	t->state = TENANT_ACTIVE;
+	t->cgroup_id = rec->id;
+	t->original_high = rec->high;
+	t->original_low = rec->low;
+	t->has_original_low = rec->has_low;
+	t->recorded = t->recovered = true;
+	if (cgroup_read_u64(t->cg_fd, "memory.high", &t->high) < 0)
+		t->high = rec->high;
+	t->high_submitted = t->high;
+	if (cgroup_read_u64(t->cg_fd, "memory.low", &t->low) < 0)
+		t->low = 0;
+	t->high_written = true;
+	t->low_written = rec->has_low;
+	if (tenant_retire(m, t, "recovered after unclean exit"))
+		manager_add_retired(m, t);
+	else
+		tenant_free(t);
+	return 0;
 }
 
 /*
@@ -1120,6 +1482,7 @@ int manager_start(Manager *m)
 		return log_error_errno(&m->log, r, "Configuration in %s is invalid, not starting", m->config_dir);
 	}
 	apply_daemon_settings(m);
+	writer_set_timeout(m->writer, m->config->daemon.control.write_timeout_usec);
 
 	r = manager_open_root(m);
 	if (r < 0)
@@ -1167,7 +1530,7 @@ int manager_start(Manager *m)
 		log_struct(&m->log, LOG_INFO, MEMQOSD_MESSAGE_START, fields, "memqosd started: %s, cgroup root %s", line,
 			   m->root->path);
 	}
-	manager_notify_status(m, "READY=1\n");
+	(void) manager_when_settled(m, notify_ready_when_settled, NULL);
 	return 0;
 }
 
@@ -1224,6 +1587,7 @@ int manager_reload(Manager *m, ConfigErrors *ret_errors)
 	old = m->config;
 	m->config = new;
 	apply_daemon_settings(m);
+	writer_set_timeout(m->writer, new->daemon.control.write_timeout_usec);
 
 	/* Removed tenants, and changed ones that moved to another cgroup: restore and drop. */
 	for (size_t i = 0; i < m->n_tenants; i++) {
@@ -1232,11 +1596,14 @@ int manager_reload(Manager *m, ConfigErrors *ret_errors)
 
 		if (nc && streq(nc->cgroup, t->config->cgroup))
 			continue;
-		tenant_remove(m, t, nc ? "reload: Cgroup= changed" : "reload: profile removed");
 		log_tenant(m, t, LOG_NOTICE, MEMQOSD_MESSAGE_TENANT_REMOVED, NULL, NULL,
 			   nc ? "Cgroup= changed" : "profile removed", "Tenant %s (cgroup %s) removed by reload%s",
 			   t->config->name, t->config->cgroup, nc ? " (Cgroup= changed, re-added below)" : "");
-		m->tenants[i] = tenant_free(t);
+		m->tenants[i] = NULL;
+		if (tenant_retire(m, t, nc ? "reload: Cgroup= changed" : "reload: profile removed"))
+			manager_add_retired(m, t);
+		else
+			tenant_free(t);
 	}
 
 	/* Build the new list in the new config's order. */
@@ -1294,7 +1661,7 @@ int manager_reload(Manager *m, ConfigErrors *ret_errors)
 	}
 	config_diff_clear(&diff);
 	(void) sd_event_source_set_time_relative(m->housekeeping, m->config->daemon.control.housekeeping_usec);
-	manager_notify_status(m, "READY=1\n");
+	(void) manager_when_settled(m, notify_ready_when_settled, NULL);
 	return 0;
 }
 
@@ -1302,11 +1669,29 @@ void manager_stop(Manager *m)
 {
 	(void) sd_notify(false, "STOPPING=1\nSTATUS=Restoring memory.high/low and exiting");
 
-	for (size_t i = 0; i < m->n_tenants; i++) {
-		tenant_remove(m, m->tenants[i], "daemon stopping");
-		m->tenants[i] = tenant_free(m->tenants[i]);
+	/* Every restore is queued behind (and interrupts) the write in flight of its cgroup, then
+	 * waited for: each write is bounded by WriteTimeoutSec=. */
+	m->stopping = true;
+	/* Removed tenants whose restore waits to be retried: now, once (stopping: no more retries). */
+	for (bool again = true; again;) {
+		again = false; /* a retry may finish a tenant and reorder m->retired: rescan */
+		for (size_t i = 0; i < m->n_retired && !again; i++)
+			for (size_t f = 0; f < _WRITER_FILE_MAX && !again; f++)
+				if (m->retired[i]->retry_source[f]) {
+					(void) on_restore_retry(m->retired[i]->retry_source[f], 0, m->retired[i]);
+					again = true;
+				}
 	}
+	for (size_t i = 0; i < m->n_tenants; i++)
+		(void) tenant_retire(m, m->tenants[i], "daemon stopping");
+	if (m->writer)
+		writer_drain(m->writer);
+	for (size_t i = 0; i < m->n_tenants; i++)
+		m->tenants[i] = tenant_free(m->tenants[i]);
 	m->n_tenants = 0;
+	for (size_t i = 0; i < m->n_retired; i++)
+		m->retired[i] = tenant_free(m->retired[i]);
+	m->n_retired = 0;
 
 	log_struct(&m->log, LOG_INFO, MEMQOSD_MESSAGE_STOP, NULL, "memqosd stopped; every changed memory.high/low restored");
 }
@@ -1330,6 +1715,20 @@ Manager *manager_free(Manager *m)
 	for (size_t i = 0; i < m->n_tenants; i++)
 		tenant_free(m->tenants[i]);
 	free(m->tenants);
+	for (size_t i = 0; i < m->n_retired; i++)
+		tenant_free(m->retired[i]);
+	free(m->retired);
+	/* After the tenants (they unlink their targets): interrupts and joins every writer thread. */
+	writer_free(m->writer);
+	while (m->settle_waiters) {
+		SettleWaiter *w = m->settle_waiters;
+
+		m->settle_waiters = w->next;
+		w->cb(NULL, true, w->userdata);
+		free(w);
+	}
+	sd_event_source_disable_unref(m->settle_timer);
+	sd_event_source_disable_unref(m->settle_defer);
 	manager_disconnect_bus(m);
 	sd_event_source_disable_unref(m->housekeeping);
 	sd_event_unref(m->event);

@@ -12,7 +12,19 @@
  *            written if configured; PSI trigger + memory.events watch armed.
  *   released: the cgroup vanished (ENOENT/ENODEV on I/O, or removed from its parent dir): logged,
  *            sources dropped, nothing to restore; the tenant goes back to WAITING.
- *   removed (by reload) / daemon stop: everything memqosd changed is restored to original_*.
+ *   removed (by reload) / daemon stop: everything memqosd changed is restored to original_*: the
+ *            tenant is "retiring" until the writer has reported every restore write (reload: it
+ *            leaves the list for m->retired meanwhile; stop: writer_drain() waits). Its originals
+ *            and state record are kept until then, and dropped only if every restore succeeded (or
+ *            the cgroup is gone); a failed restore keeps the record, so the next start retries.
+ *            A cgroup with a retiring tenant is not taken again until that tenant is done.
+ *
+ * Every memory.high/memory.low write goes through the writer (src/writer.h), off the loop: a
+ * write is *submitted* (high_written / low_written set: a restore is due from then on, even while
+ * it is in flight) and *completed* later (t->high / t->low updated, the journal record logged).
+ * Only ENOENT/ENODEV on I/O, confirmed by the cgroup's path no longer leading to the same
+ * directory, mean "gone"; any other error (EMFILE, ENOMEM, ...) is transient: the tenant keeps its
+ * originals, record and watches, and the next event or tick retries.
  *
  * Originals survive an unclean exit (src/state.h): on activation the originals are written to a
  * record in the state directory, or, if a record for this cgroup id and path is already there (a
@@ -34,6 +46,10 @@
 #include "config.h"
 #include "log.h"
 #include "util.h"
+#include "writer.h"
+
+/* A restore that fails for a transient reason while the daemon runs on is retried this often. */
+#define MANAGER_RESTORE_RETRIES 3
 
 typedef struct Manager Manager;
 
@@ -73,8 +89,23 @@ struct Tenant {
 	bool low_written;            /* memqosd wrote memory.low: restore on stop */
 	bool recorded;               /* originals are in the state directory (ours to remove once restored) */
 	bool recovered;              /* originals came from a record left by an unclean exit */
-	uint64_t high;               /* memory.high as memqosd last wrote/read it (intended value in dry-run) */
+	uint64_t high;               /* memory.high as memqosd last wrote (completed)/read it (intended value in dry-run) */
+	uint64_t high_submitted;     /* the last memory.high handed to the writer (= high when idle) */
+	uint64_t low;                /* memory.low as last written (completed) or read */
 	uint64_t current;            /* memory.current at the last read */
+	unsigned pressure_avg10;     /* memory.pressure some avg10 (hundredths of %) at the last read */
+	bool has_pressure;           /* pressure_avg10 is valid */
+	WriterTarget *writer;        /* this cgroup in the writer (ACTIVE and retiring) */
+
+	/* Retiring (removed by reload / stop, restore writes outstanding) */
+	bool retiring;
+	bool orphan;                 /* not a profile's: a record's cgroup no profile manages any more */
+	bool restore_failed;         /* a restore write failed for another reason than a gone cgroup */
+	unsigned restores_pending;
+	unsigned restore_retries;    /* of a failed restore write, while the daemon runs on (reload) */
+	sd_event_source *retry_source[_WRITER_FILE_MAX]; /* a failed restore write is tried again */
+	char *retire_reason;
+	TenantConfig *own_config;    /* copy of the profile, for a tenant that outlives its Config */
 	CgroupMemoryEvents events;   /* last memory.events read */
 	bool pressure_trigger;       /* a PSI trigger is armed */
 	bool pressured;              /* PSI trigger fired since the controller last cleared it */
@@ -104,6 +135,8 @@ struct memqosd_event;
  *   (manager_policy_event()).
  * Several modules may register a table each (manager_add_hooks()); they are called in the order
  * they were added.
+ * written: a write submitted with manager_apply_high()/manager_reclaim_more() completed (t->high
+ *   already updated on success); not called for restores or for a tenant that left ACTIVE.
  */
 typedef struct ManagerHooks {
 	int (*tenant_attach)(Manager *m, Tenant *t, void *userdata);
@@ -113,6 +146,7 @@ typedef struct ManagerHooks {
 	void (*events)(Manager *m, Tenant *t, const CgroupMemoryEvents *prev, void *userdata);
 	void (*housekeeping)(Manager *m, void *userdata);
 	void (*policy_event)(Manager *m, Tenant *t, const struct memqosd_event *ev, void *userdata);
+	void (*written)(Manager *m, Tenant *t, const WriterCompletion *c, void *userdata);
 	void *userdata;
 } ManagerHooks;
 
@@ -146,6 +180,14 @@ struct Manager {
 
 	Tenant **tenants;            /* same order as config->tenants (sorted by name) */
 	size_t n_tenants;
+	Tenant **retired;            /* removed by a reload, restore writes still outstanding */
+	size_t n_retired;
+
+	Writer *writer;              /* the one path for memory.high/low writes */
+	bool stopping;               /* manager_stop() runs: a failed restore is not retried (the record is) */
+	struct SettleWaiter *settle_waiters; /* see manager_when_settled() */
+	sd_event_source *settle_timer;
+	sd_event_source *settle_defer;   /* after a completion: are the waiters' writes done? */
 
 	sd_event_source *housekeeping;
 	uint64_t n_reloads;
@@ -181,19 +223,31 @@ void manager_stop(Manager *m);
 int manager_reload(Manager *m, ConfigErrors *ret_errors);
 
 /*
- * The one place memory.high is written. Logs a MEMQOSD_MESSAGE_HIGH_CHANGED record (tenant, cgroup,
- * old, new, reason), honours dry-run (log only, t->high updated), writes through the cgroup layer,
- * and releases the tenant if its cgroup vanished (returns -ENOENT/-ENODEV then; t may have changed
- * state: do not use the cgroup fd afterwards). NOTE: writing below memory.current reclaims
- * synchronously and may block for seconds; a caller that needs the loop responsive should run the
- * write (cgroup_write_u64 on t->cg_fd) elsewhere and report back with manager_high_written().
+ * The one place memory.high is written: handed to the writer (off the loop, bounded by
+ * WriteTimeoutSec=, ordered per cgroup, superseding a queued write). Returns once submitted;
+ * on completion the manager logs a MEMQOSD_MESSAGE_HIGH_CHANGED record (tenant, cgroup, old, new,
+ * reason), updates t->high and calls hooks.written; a vanished cgroup releases the tenant then.
+ * Dry-run: logs "Would change" and updates t->high at once, writes nothing. -ENOENT if the tenant
+ * is not ACTIVE (or retiring).
  */
 int manager_apply_high(Manager *m, Tenant *t, uint64_t new_high, const char *reason);
-/* Record the outcome of a memory.high write made off the loop (r: its result). Same logging. */
-int manager_high_written(Manager *m, Tenant *t, uint64_t old_high, uint64_t new_high, const char *reason, int r);
-
-/* Same for memory.low. */
+/* Write the same memory.high again (more bounded reclaim after an interrupted write); no record. */
+int manager_reclaim_more(Manager *m, Tenant *t, uint64_t high, const char *reason);
+/* Same for memory.low (MEMQOSD_MESSAGE_LOW_CHANGED on completion). */
 int manager_apply_low(Manager *m, Tenant *t, uint64_t new_low, const char *reason);
+/* A write of this tenant is queued or in flight. */
+bool manager_tenant_busy(const Tenant *t);
+/* Wait (blocking, bounded by the writer's timeouts) until every submitted write completed. Tests. */
+void manager_settle(Manager *m);
+/*
+ * Call cb once the writes submitted so far have completed (at once if none is outstanding), or
+ * after 2 x WriteTimeoutSec at the latest (the control loop may keep a tenant busy). On the loop.
+ * READY=1 after start and reload, and the D-Bus Reload() reply, wait so: what they report is
+ * written. cb gets timed_out=true if the bound was hit, and is called with m=NULL if the manager
+ * is freed first (to release userdata).
+ */
+typedef void (*manager_settled_t)(Manager *m, bool timed_out, void *userdata);
+int manager_when_settled(Manager *m, manager_settled_t cb, void *userdata);
 
 /* Mode shown by status/D-Bus/journal: "psi-only", "struct_ops", "tracing". */
 void manager_set_mode(Manager *m, const char *mode);
@@ -201,7 +255,7 @@ void manager_set_mode(Manager *m, const char *mode);
 Tenant *manager_find_tenant(Manager *m, const char *name);
 size_t manager_count_waiting(const Manager *m);
 
-/* Refresh t->current (and release the tenant if its cgroup vanished). */
+/* Refresh t->current (and release the tenant if its cgroup vanished for sure). */
 int manager_tenant_refresh(Manager *m, Tenant *t);
 
 /* One-line summary for STATUS= and the start record. */

@@ -357,6 +357,8 @@ PolicyMode policy_engine_mode(const PolicyEngine *e)
 	return e ? e->mode : POLICY_MODE_PSI_ONLY;
 }
 
+#define POLICY_RING_DRAIN_MAX 1024
+
 static int on_ring_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
 	PolicyEngine *e = userdata;
@@ -365,7 +367,11 @@ static int on_ring_io(sd_event_source *s, int fd, uint32_t revents, void *userda
 	(void) s;
 	(void) fd;
 	(void) revents;
-	r = ring_buffer__consume(e->rb);
+	/*
+	 * At most POLICY_RING_DRAIN_MAX records per loop iteration: a flood must not starve signals,
+	 * the bus and the watchdog. The epoll fd is level-triggered, so the rest comes next iteration.
+	 */
+	r = ring_buffer__consume_n(e->rb, POLICY_RING_DRAIN_MAX);
 	if (r < 0)
 		(void) log_warning_errno(e->log, r, "Failed to consume the BPF ring buffer, ignoring: %m");
 	return 0;
@@ -409,6 +415,36 @@ static int stats_reset(PolicyEngine *e, uint32_t tenant_id)
 }
 
 #if HAVE_PRIORITY_SKEL
+#if MEMQOSD_FAULT_INJECTION
+/*
+ * Test builds only (meson -Dfault-injection=true, tests/vm/faults): MEMQOSD_FAULT_VERIFIER=NAME
+ * makes the kernel's verifier reject tenant NAME's policy: its first program gets two unreachable
+ * instructions appended ("r0 = 0; exit"), which the verifier refuses ("unreachable insn"). The
+ * program's own instructions, and so its relocations, are left as they are.
+ */
+static void fault_verifier_reject(struct bpf_object *obj, const char *tenant)
+{
+	const char *want = getenv("MEMQOSD_FAULT_VERIFIER");
+	_cleanup_free_ struct bpf_insn *insns = NULL;
+	struct bpf_program *prog;
+	size_t n;
+
+	if (!want || !streq(want, tenant))
+		return;
+	prog = bpf_object__next_program(obj, NULL);
+	if (!prog)
+		return;
+	n = bpf_program__insn_cnt(prog);
+	insns = calloc(n + 2, sizeof(*insns));
+	if (!insns)
+		return;
+	memcpy(insns, bpf_program__insns(prog), n * sizeof(*insns));
+	insns[n] = (struct bpf_insn) { .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0 };
+	insns[n + 1] = (struct bpf_insn) { .code = BPF_JMP | BPF_EXIT };
+	(void) bpf_program__set_insns(prog, insns, n + 2);
+}
+#endif
+
 /* Open, parametrise and load (not attach) a priority instance for t. */
 static int priority_build(PolicyEngine *e, const PolicyTenant *t, struct priority_bpf **ret)
 {
@@ -431,6 +467,9 @@ static int priority_build(PolicyEngine *e, const PolicyTenant *t, struct priorit
 		goto fail;
 	/* The daemon holds the link; never let a skeleton-wide attach create a second one. */
 	(void) bpf_map__set_autoattach(skel->maps.memqosd_priority, false);
+#if MEMQOSD_FAULT_INJECTION
+	fault_verifier_reject(skel->obj, t->name);
+#endif
 	r = priority_bpf__load(skel);
 	if (r < 0) {
 		(void) log_debug_errno(e->log, r, "%s: failed to load the priority policy: %m", t->name);

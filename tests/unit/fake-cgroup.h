@@ -6,7 +6,11 @@
  * a mkdtemp() directory. Include after <cmocka.h> and "test-util.h".
  */
 
+#include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* Contents of dir/rel (static buffer, valid until the next call). */
 static inline const char *fake_read(const char *dir, const char *rel)
@@ -44,4 +48,27 @@ static inline void fake_cgroup(const char *dir, const char *rel, const char *hig
 				     "full avg10=0.05 avg60=0.00 avg300=0.00 total=42\n");
 	FAKE_FILE("memory.stat", "anon 4096\nfile 8192\nkernel 0\n");
 #undef FAKE_FILE
+}
+
+/*
+ * dir/rel/file becomes a FIFO whose pipe is full: a write to it blocks (like a memory.high write
+ * in the kernel's reclaim) until the returned fd (O_RDWR, non-blocking) is drained, or the writer
+ * is interrupted (EINTR). Caller closes the fd.
+ */
+static inline int fake_stuck_file(const char *dir, const char *rel, const char *file)
+{
+	char path[PATH_MAX], junk[4096];
+	int fd;
+
+	memset(junk, 'x', sizeof(junk));
+	assert_true((size_t) snprintf(path, sizeof(path), "%s/%s/%s", dir, rel, file) < sizeof(path));
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(mkfifo(path, 0644), 0);
+	fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	assert_true(fd >= 0);
+	while (write(fd, junk, sizeof(junk)) > 0)
+		;
+	while (write(fd, junk, 1) > 0)
+		;
+	return fd;
 }

@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <sys/stat.h>
 
 #include "manager.h"
@@ -117,6 +118,7 @@ static void start(Fixture *f, bool dry_run)
 
 	assert_int_equal(manager_new(&o, &f->m), 0);
 	assert_int_equal(manager_start(f->m), 0);
+	manager_settle(f->m); /* the start-up writes are off the loop */
 }
 
 /* Let inotify events arrive and dispatch them. */
@@ -151,6 +153,7 @@ static void test_start_clamps_and_stop_restores(void **state)
 
 	/* the control loop's write path */
 	assert_int_equal(manager_apply_high(f->m, batch, 300ULL << 20, "test squeeze"), 0);
+	manager_settle(f->m);
 	assert_string_equal(fake_read(f->cg, "tenants/batch/memory.high"), "314572800\n");
 	assert_true(batch->high_written);
 
@@ -176,6 +179,7 @@ static void test_dry_run_writes_nothing(void **state)
 	assert_string_equal(fake_read(f->cg, "tenants/web/memory.high"), "max\n");
 	assert_string_equal(fake_read(f->cg, "tenants/web/memory.low"), "0\n");
 	assert_int_equal(manager_apply_high(f->m, web, 1ULL << 30, "test"), 0);
+	manager_settle(f->m);
 	assert_string_equal(fake_read(f->cg, "tenants/web/memory.high"), "max\n");
 	manager_stop(f->m);
 	assert_string_equal(fake_read(f->cg, "tenants/web/memory.high"), "max\n");
@@ -198,6 +202,7 @@ static void test_reload_applies_diff(void **state)
 	profile(f, "db", "[Tenant]\nCgroup=tenants/db\nPriority=90\nMemoryHighMin=1G\nMemoryHighMax=2G\n");
 
 	assert_int_equal(manager_reload(f->m, &errors), 0);
+	manager_settle(f->m);
 	assert_int_equal(errors.n, 0);
 	assert_int_equal(f->m->n_tenants, 2);
 	assert_null(manager_find_tenant(f->m, "batch"));
@@ -328,7 +333,8 @@ static void test_vanished_during_write(void **state)
 	snprintf(path, sizeof(path), "%s/tenants/batch", f->cg);
 	test_rm_rf(path);
 	/* before inotify is dispatched: the write itself finds the cgroup gone and releases */
-	assert_true(cgroup_errno_is_gone(manager_apply_high(f->m, batch, 300ULL << 20, "test")));
+	assert_int_equal(manager_apply_high(f->m, batch, 300ULL << 20, "test"), 0);
+	manager_settle(f->m);
 	assert_int_equal(batch->state, TENANT_WAITING);
 	manager_stop(f->m);
 }
@@ -353,6 +359,8 @@ static char *start_logged_r(Fixture *f, const char *state_dir, int expect_r)
 	assert_int_equal(manager_new(&o, &f->m), 0);
 	f->m->log.to_journal = false;
 	assert_int_equal(manager_start(f->m), expect_r);
+	if (expect_r >= 0)
+		manager_settle(f->m);
 
 	fflush(stderr);
 	assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
@@ -434,6 +442,7 @@ static void write_record(Fixture *f, uint64_t id, const char *text)
 /* The simulated crash: the manager goes away without manager_stop(), so nothing is restored. */
 static void crash(Fixture *f)
 {
+	manager_settle(f->m); /* the writes made it to the files, then SIGKILL */
 	f->m = manager_free(f->m);
 }
 
@@ -480,6 +489,7 @@ static void test_crash_then_restart_restores_originals(void **state)
 	start(f, false);
 	batch = manager_find_tenant(f->m, "batch");
 	assert_int_equal(manager_apply_high(f->m, batch, 300ULL << 20, "test squeeze"), 0);
+	manager_settle(f->m);
 	crash(f);
 	/* memqosd's values stay behind */
 	assert_string_equal(fake_read(f->cg, "tenants/web/memory.high"), "1610612736\n");
@@ -508,6 +518,7 @@ static void test_crash_then_restart_restores_originals(void **state)
 
 	/* squeezed again, and a second crash: the very first originals are kept (records not overwritten) */
 	assert_int_equal(manager_apply_high(f->m, batch, 280ULL << 20, "test squeeze"), 0);
+	manager_settle(f->m);
 	crash(f);
 	free(log);
 	log = start_logged(f, f->state);
@@ -662,9 +673,123 @@ static void test_vanished_cgroup_record_removed(void **state)
 	manager_stop(f->m);
 }
 
+/* A manager (WriteTimeoutSec=timeout) whose squeeze of batch is in flight, blocked: returns the FIFO. */
+static int start_squeeze_in_flight(Fixture *f, const char *timeout, Tenant **ret_batch)
+{
+	char conf[128];
+	int fifo;
+
+	snprintf(conf, sizeof(conf), "[Daemon]\nLogLevel=debug\n[Control]\nWriteTimeoutSec=%s\n", timeout);
+	test_write_file(f->conf, "memqosd.conf", conf);
+	start(f, false);
+	*ret_batch = manager_find_tenant(f->m, "batch");
+	fifo = fake_stuck_file(f->cg, "tenants/batch", "memory.high");
+	assert_int_equal(manager_apply_high(f->m, *ret_batch, 300ULL << 20, "test squeeze"), 0);
+	assert_true(manager_tenant_busy(*ret_batch));
+	return fifo;
+}
+
+/*
+ * Issue 8, defect 1: a stop while a write is in flight. The restore is due from the moment the write
+ * was submitted; here it cannot be written either (the "kernel" never takes a write), so the
+ * record must survive the stop, and the next start must restore the original from it.
+ */
+static void test_stop_during_write_keeps_record(void **state)
+{
+	Fixture *f = *state;
+	_cleanup_free_ char *log = NULL;
+	uint64_t batch_id = fake_id(f, "tenants/batch");
+	char path[512];
+	Tenant *batch;
+	int fifo;
+
+	fifo = start_squeeze_in_flight(f, "200ms", &batch);
+	assert_true(batch->high_written);     /* a restore is due already */
+	manager_stop(f->m);                    /* bounded: the writes are interrupted */
+	assert_true(record_exists(f, batch_id));
+	close(fifo);
+	f->m = manager_free(f->m);
+
+	/* the "kernel" took the squeeze after all; the next start knows the original */
+	snprintf(path, sizeof(path), "%s/tenants/batch/memory.high", f->cg);
+	assert_int_equal(unlink(path), 0);
+	test_write_file(f->cg, "tenants/batch/memory.high", "314572800\n");
+	log = start_logged(f, f->state);
+	assert_non_null(strstr(log, "memory.high 512M (found 300M)"));
+	manager_stop(f->m);
+	assert_string_equal(fake_read(f->cg, "tenants/batch/memory.high"), "536870912\n");
+	assert_false(record_exists(f, batch_id));
+}
+
+/* The same, with a "kernel" that is merely slow: the restore waits for the write, then lands. */
+static void *drain_later(void *userdata)
+{
+	int fd = *(int *) userdata;
+	char buf[65536];
+
+	usleep(300 * 1000);
+	for (int i = 0; i < 40; i++) { /* 2 s of draining: the squeeze, then the restore */
+		while (read(fd, buf, sizeof(buf)) > 0)
+			;
+		usleep(50 * 1000);
+	}
+	return NULL;
+}
+
+static void test_stop_waits_for_slow_write(void **state)
+{
+	Fixture *f = *state;
+	uint64_t batch_id = fake_id(f, "tenants/batch");
+	pthread_t th;
+	Tenant *batch;
+	int fifo;
+
+	fifo = start_squeeze_in_flight(f, "5s", &batch);
+	assert_int_equal(pthread_create(&th, NULL, drain_later, &fifo), 0);
+	manager_stop(f->m);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	/* restored (the write in flight was interrupted or landed first), so the record is gone */
+	assert_false(record_exists(f, batch_id));
+	close(fifo);
+}
+
+/* A reload removes batch while its memory.high cannot be written: the restore is retried, and lands. */
+static void test_reload_restore_retried(void **state)
+{
+	Fixture *f = *state;
+	ConfigErrors errors = {};
+	uint64_t batch_id = fake_id(f, "tenants/batch");
+	char path[512];
+	Tenant *batch;
+	int fifo;
+
+	fifo = start_squeeze_in_flight(f, "200ms", &batch);
+	unprofile(f, "batch");
+	assert_int_equal(manager_reload(f->m, &errors), 0);
+	assert_int_equal(f->m->n_retired, 1);  /* retiring: its restore is outstanding */
+	assert_true(record_exists(f, batch_id));
+	for (int i = 0; i < 10; i++)            /* interrupted after 200ms: a retry is armed */
+		(void) sd_event_run(f->m->event, 50 * 1000);
+	assert_true(record_exists(f, batch_id));
+	/* the "kernel" recovers before the retry */
+	close(fifo);
+	snprintf(path, sizeof(path), "%s/tenants/batch/memory.high", f->cg);
+	assert_int_equal(unlink(path), 0);
+	test_write_file(f->cg, "tenants/batch/memory.high", "314572800\n");
+	for (int i = 0; i < 60 && f->m->n_retired > 0; i++)
+		(void) sd_event_run(f->m->event, 50 * 1000);
+	assert_int_equal(f->m->n_retired, 0);
+	assert_string_equal(fake_read(f->cg, "tenants/batch/memory.high"), "536870912\n");
+	assert_false(record_exists(f, batch_id));
+	manager_stop(f->m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_reload_restore_retried, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stop_during_write_keeps_record, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stop_waits_for_slow_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_start_clamps_and_stop_restores, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dry_run_writes_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_applies_diff, setup, teardown),

@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * The writer: the only path by which memqosd writes memory.high and memory.low. Every write runs
+ * off the event loop, on a small pool of worker threads, because writing memory.high below the
+ * usage makes the writer reclaim synchronously (seconds, in the kernel's reclaim) and the loop must
+ * keep answering signals, the bus and the watchdog meanwhile.
+ *
+ * Guarantees:
+ *  - Per cgroup, writes run one at a time, in the order submitted (a WriterTarget is one cgroup).
+ *  - A newer write of a file supersedes a queued, not yet started write of the same file of the
+ *    same cgroup (the older one is dropped without a completion; its value never mattered).
+ *  - Each write is bounded in time: once it has run for the timeout (WriteTimeoutSec=) its thread
+ *    is signalled (and again every WRITER_REINTERRUPT_USEC until it returns), which makes the
+ *    kernel stop reclaiming; memory.high is already in place then and the write returns success.
+ *  - Every started write is reported exactly once, on the event loop, through the completion
+ *    callback with its true result (0 or a negative errno), unless its target was unlinked.
+ *  - writer_drain() waits (blocking, bounded by the timeouts) until every submitted write has
+ *    completed and been reported; writer_free() interrupts and joins every worker thread.
+ *
+ * Lifetime of a target: writer_target_new() when a cgroup is taken into management (the fd is
+ * duplicated: the owner may close its own); writer_target_unlink() when the owner lets go (the
+ * cgroup is gone, or the owner has been told every write completed): queued writes are dropped, a
+ * write in flight finishes unreported, and the writer frees the target once idle.
+ *
+ * Test builds may simulate a slow kernel without one: a memory.high that is a FIFO in a fake tree
+ * blocks the writer's open() until a reader comes (tests/integration/test-faults.sh).
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#include "log.h"
+#include "util.h"
+
+#define WRITER_THREADS_MAX 4
+#define WRITER_REINTERRUPT_USEC (100 * USEC_PER_MSEC)
+#define WRITER_REASON_MAX 192
+
+typedef struct Writer Writer;
+typedef struct WriterTarget WriterTarget;
+
+typedef enum WriterFile {
+	WRITER_MEMORY_HIGH,
+	WRITER_MEMORY_LOW,
+	_WRITER_FILE_MAX,
+	_WRITER_FILE_INVALID = -22,
+} WriterFile;
+
+const char *writer_file_to_string(WriterFile f);
+
+/* What the submitter wants done with the result; passed back unchanged. */
+typedef enum WriterKind {
+	WRITER_KIND_CHANGE,        /* a new value (clamp, control loop, MemoryLow=) */
+	WRITER_KIND_CONTINUE,      /* the same value again, to keep reclaiming after an interrupt */
+	WRITER_KIND_RESTORE,       /* an original put back */
+	_WRITER_KIND_MAX,
+	_WRITER_KIND_INVALID = -22,
+} WriterKind;
+
+typedef struct WriterCompletion {
+	WriterFile file;
+	WriterKind kind;
+	uint64_t old_value;        /* as given at submission, for the record */
+	uint64_t value;
+	char reason[WRITER_REASON_MAX];
+	int result;                /* 0 or negative errno of the open/write */
+	bool interrupted;          /* it ran past the timeout and was signalled */
+	uint64_t duration_usec;
+} WriterCompletion;
+
+/* Called on the event loop (or from writer_drain()) for each completed write of a linked target. */
+typedef void (*writer_done_t)(WriterTarget *wt, void *owner, const WriterCompletion *c, void *userdata);
+
+int writer_new(sd_event *event, const Logger *log, writer_done_t done, void *userdata, Writer **ret);
+/* Interrupts writes in flight, joins every thread, drops what is queued (unreported). NULL-safe. */
+Writer *writer_free(Writer *w);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Writer *, writer_free);
+
+void writer_set_timeout(Writer *w, uint64_t usec);
+
+/* A cgroup to write to: cg_fd is duplicated. owner is passed to the completion callback. */
+int writer_target_new(Writer *w, int cg_fd, const char *name, void *owner, WriterTarget **ret);
+/* The owner lets go; see above. NULL-safe; returns NULL. */
+WriterTarget *writer_target_unlink(WriterTarget *wt);
+
+/* Queue a write (superseding a queued one of the same file). */
+int writer_submit(WriterTarget *wt, WriterFile file, WriterKind kind, uint64_t old_value, uint64_t value,
+		  const char *reason);
+/* Signal the target's write in flight now, without waiting for the timeout (it is being undone). */
+void writer_target_interrupt(WriterTarget *wt);
+/* Writes submitted and not yet reported (queued, in flight, or completed and not yet dispatched). */
+unsigned writer_target_outstanding(const WriterTarget *wt);
+
+/* Writes submitted and not yet reported, over all targets. */
+unsigned writer_outstanding(const Writer *w);
+
+/* Block until every write of every linked target has been reported. */
+void writer_drain(Writer *w);
+
+/* Totals, for the tests and the status line. */
+typedef struct WriterStats {
+	uint64_t submitted, superseded, completed, failed, interrupted;
+} WriterStats;
+
+void writer_get_stats(const Writer *w, WriterStats *ret);
