@@ -5,13 +5,23 @@
  * pages are first filled with pseudo-random words, so zram swap cannot compress them):
  *   hog NAME: mib=TOUCHED seconds=S rate=MIB_PER_S passes=P
  * Under memory.high throttling or reclaim the rate drops; that is what the tests compare.
+ * SIGTERM or SIGINT ends the run early (the line is still printed, for the time it ran).
  *   hog NAME SIZE_MIB SECONDS [random]
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+
+static volatile sig_atomic_t stop;
+
+static void on_stop(int sig)
+{
+	(void) sig;
+	stop = 1;
+}
 
 static double now(void)
 {
@@ -41,9 +51,11 @@ int main(int argc, char *argv[])
 		perror("mmap");
 		return 1;
 	}
+	signal(SIGTERM, on_stop);
+	signal(SIGINT, on_stop);
 	start = now();
 	end = start + seconds;
-	while (now() < end) {
+	while (now() < end && !stop) {
 		for (unsigned long i = 0; i < pages; i++) {
 			/* First touch fills the page with pseudo-random words: incompressible, so zram
 			 * swap costs real memory and real time, as it would with real data. */
@@ -56,7 +68,7 @@ int main(int argc, char *argv[])
 				}
 			p[i * 4096] = (char) passes;
 			touched++;
-			if ((i & 1023) == 0 && now() >= end)
+			if ((i & 1023) == 0 && (stop || now() >= end))
 				break;
 		}
 		passes++;

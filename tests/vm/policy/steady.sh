@@ -1,0 +1,203 @@
+#!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# VM test of issue 17 (job 1, steady): the squeeze holds while the higher-priority tenant still needs
+# the memory, without oscillating, every run. Run inside the guest (tests/vm/policy/steady runs it):
+#   tests/vm/run -- tests/vm/policy/steady.sh SCENARIO:RUNS...
+# Scenarios (two tenants with 200 MiB working sets, random-filled so zram swap costs real memory,
+# MemoryHighMin 128M (high, priority 90) / 48M (low, priority 10), MemoryHighMax=max, the high
+# tenant starting 2 s after the low one):
+#   main   parent limited by memory.max=300M; the high tenant runs DUR (30) s
+#   three  as main plus a middle tenant (priority 50, MemoryHighMin 64M, 100 MiB working set)
+#   mhigh  as main, but the parent is limited by memory.high=300M instead of memory.max
+#   early  as main, but the high tenant finishes after EARLY (15) s while the low one goes on
+# The high tenant's solo rate is measured twice at the start of the boot, alone in the same parent;
+# the best counts. Every run checks: the high tenant keeps >= 0.9x its solo rate; the low (and
+# middle) tenant survives and makes progress; the low tenant's memory.high is lowered while the
+# high tenant runs, back to max within RELAX_BOUND (60) s after it ended (daemon still running),
+# and restored when the daemon stops; squeeze/relax reversals while the high tenant runs are at most
+# 2 per minute. Each run prints a "# RUN" line with its figures; the end a "# SUMMARY" line.
+. "$(dirname "$0")/lib.sh"
+
+WS=200
+MID_WS=100
+DUR=${MEMQOSD_STEADY_SECONDS:-30}
+EARLY=${MEMQOSD_STEADY_EARLY_SECONDS:-15}
+RELAX_BOUND=${MEMQOSD_STEADY_RELAX_BOUND:-60}
+MIN_RATIO=0.9
+MAX_REVERSALS_PER_MIN=2
+MIB=1048576
+
+[ $# -gt 0 ] || { echo "usage: steady.sh SCENARIO:RUNS..."; exit 2; }
+
+# teardown: kill whatever runs in mq and remove it.
+teardown() {
+	[ -d "$CG/mq" ] || return 0
+	for c in "$CG"/mq/*/; do
+		[ -f "$c/cgroup.procs" ] || continue
+		echo 1 > "$c/cgroup.kill" 2>/dev/null
+		for _ in $(seq 1 50); do [ -s "$c/cgroup.procs" ] || break; sleep 0.1; done
+		rmdir "$c"
+	done
+	rmdir "$CG/mq"
+}
+
+# setup LIMIT CHILD...: a fresh parent mq limited by LIMIT (memory.max or memory.high) to 300M.
+setup() {
+	teardown
+	mkdir "$CG/mq"
+	echo "+memory" > "$CG/mq/cgroup.subtree_control"
+	echo 300M > "$CG/mq/$1"
+	shift
+	for c; do mkdir "$CG/mq/$c"; done
+}
+
+# MiB of a memory.high value ("max" stays "max").
+mib() { case "$1" in max) echo max ;; *) echo $(( $1 / MIB ))M ;; esac; }
+
+# reversals FILE: direction changes in a sequence of "squeeze"/"relax" words (one per line).
+reversals() { awk '{ if (NR > 1 && $1 != prev) n++; prev = $1 } END { print n + 0 }' "$1"; }
+
+# writes TENANT FROM TO: the reasons ("squeeze", "relax", ...) of TENANT's memory.high changes in
+# lines FROM..TO of the daemon log, one per line.
+writes() {
+	sed -n "${2},${3}p" "$W/daemon.log" | grep "Changed memory.high of $1 (" |
+		sed 's/.* -> [^ ]* (\([a-z]*\).*/\1/'
+}
+
+echo "# solo: the high tenant alone in the parent, ${DUR}s, twice"
+solo_best=0
+for i in 1 2; do
+	setup memory.max high
+	run_in mq/high "$HOG" high $WS "$DUR" random > "$W/solo$i.out"
+	s=$(rate "$W/solo$i.out")
+	echo "# solo $i: ${s:-?} MiB/s"
+	fcmp "${s:-0}" ">" "$solo_best" && solo_best=$s
+done
+check "solo rate measured (best $solo_best MiB/s)" fcmp "$solo_best" ">" 0
+
+: > "$W/summary"
+n_runs=0
+
+run_one() { # run_one SCENARIO K N
+	sc=$1 k=$2 n=$3
+	failures_before=$failures
+	others="low"
+	case "$sc" in
+	three) setup memory.max high mid low; others="mid low" ;;
+	mhigh) setup memory.high high low ;;
+	main | early) setup memory.max high low ;;
+	*) fail "unknown scenario $sc"; return ;;
+	esac
+	hdur=$DUR
+	[ "$sc" = early ] && hdur=$EARLY
+	rm -rf "$W/conf"
+	conf "$W/conf" "$CG/mq"
+	tenant "$W/conf" high 90 128M max
+	tenant "$W/conf" low 10 48M max
+	[ "$sc" = three ] && tenant "$W/conf" mid 50 64M max
+	start_daemon "$W/conf" > /dev/null || { fail "$sc $k: daemon did not start"; return; }
+
+	# The others run until they are stopped (after the relax check), the high tenant hdur seconds.
+	long=$(( hdur + RELAX_BOUND + 60 ))
+	run_in mq/low "$HOG" low $WS $long random > "$W/low.out" &
+	lp=$!
+	mp=
+	if [ "$sc" = three ]; then
+		run_in mq/mid "$HOG" mid $MID_WS $long random > "$W/mid.out" &
+		mp=$!
+	fi
+	sleep 2
+	from=$(( $(wc -l < "$W/daemon.log") + 1 ))
+	t0=$(date +%s)
+	run_in mq/high "$HOG" high $WS "$hdur" random > "$W/high.out" &
+	hp=$!
+	: > "$W/low-high.samples"
+	: > "$W/trace"
+	deadline=$(( t0 + hdur + 60 ))
+	while kill -0 $hp 2>/dev/null && [ "$(date +%s)" -lt $deadline ]; do
+		cat "$CG/mq/low/memory.high" >> "$W/low-high.samples"
+		echo "$(( $(date +%s) - t0 )) low $(mib "$(cat "$CG/mq/low/memory.high")")/$(mib "$(cat "$CG/mq/low/memory.current")")" \
+			"high $(mib "$(cat "$CG/mq/high/memory.current")")" >> "$W/trace"
+		sleep 0.5
+	done
+	if kill -0 $hp 2>/dev/null; then
+		fail "$sc $k: the high tenant did not finish within ${hdur}s + 60s"
+		kill -9 $hp 2>/dev/null
+	fi
+	wait $hp
+	t1=$(date +%s)
+	to=$(wc -l < "$W/daemon.log")
+
+	# After the high tenant: every other tenant's memory.high back to max within RELAX_BOUND.
+	relaxed=
+	while [ $(( $(date +%s) - t1 )) -le "$RELAX_BOUND" ]; do
+		all=yes
+		for o in $others; do grep -qx max "$CG/mq/$o/memory.high" || all=; done
+		if [ -n "$all" ]; then relaxed=$(( $(date +%s) - t1 )); break; fi
+		sleep 0.5
+	done
+	kill -TERM $lp $mp 2>/dev/null
+	wait $lp $mp
+	all_to=$(wc -l < "$W/daemon.log")
+	stop_daemon
+
+	hr=$(rate "$W/high.out"); lr=$(rate "$W/low.out"); mr=
+	[ "$sc" = three ] && mr=$(rate "$W/mid.out")
+	ratio=$(awk -v a="${hr:-0}" -v b="$solo_best" 'BEGIN { printf "%.2f", a / b }')
+	low_min=$(grep -v max "$W/low-high.samples" | sort -n | head -n 1)
+	rev=0; squeezes=0; relaxes=0
+	for o in $others; do
+		writes "$o" "$from" "$to" > "$W/writes-$o"
+		rev=$(( rev + $(reversals "$W/writes-$o") ))
+		writes "$o" 1 "$all_to" > "$W/all-writes-$o"
+		squeezes=$(( squeezes + $(grep -c squeeze "$W/all-writes-$o") ))
+		relaxes=$(( relaxes + $(grep -c relax "$W/all-writes-$o") ))
+	done
+	secs=$(( t1 - t0 ))
+	[ "$secs" -gt 0 ] || secs=1
+	rpm=$(awk -v r="$rev" -v s="$secs" 'BEGIN { printf "%.1f", r * 60 / s }')
+
+	echo "# RUN $sc $k/$n: high/solo $ratio (${hr:-?} vs ${solo_best} MiB/s); low ${lr:-?}${mr:+, mid $mr} MiB/s;" \
+		"low memory.high min $(mib "${low_min:-max}") while high ran; relaxed to max ${relaxed:-NOT}${relaxed:+s} after it ended;" \
+		"reversals while high ran: $rev in ${secs}s = $rpm/min; writes: $squeezes squeeze, $relaxes relax"
+	echo "$sc $ratio $rpm ${relaxed:-none}" >> "$W/summary"
+
+	check "$sc $k: high tenant keeps >= $MIN_RATIO x its solo rate ($ratio)" fcmp "$ratio" ">=" "$MIN_RATIO"
+	check "$sc $k: low tenant survived and made progress (${lr:-no output} MiB/s)" fcmp "${lr:-0}" ">" 0
+	[ "$sc" = three ] && check "$sc $k: middle tenant survived and made progress (${mr:-no output} MiB/s)" fcmp "${mr:-0}" ">" 0
+	check "$sc $k: low's memory.high lowered while the high tenant ran" test -n "$low_min"
+	check "$sc $k: low's memory.high never below MemoryHighMin 48M" fcmp "${low_min:-$((48 * MIB))}" ">=" $((48 * MIB))
+	check "$sc $k: relaxed back to max within ${RELAX_BOUND}s after the high tenant ended (${relaxed:-not})" test -n "$relaxed"
+	check "$sc $k: at most $MAX_REVERSALS_PER_MIN squeeze/relax reversals per minute while it ran ($rpm)" \
+		fcmp "$rpm" "<=" "$MAX_REVERSALS_PER_MIN"
+	check "$sc $k: daemon exits 0 on SIGTERM" test "${DAEMON_RC:-1}" = 0
+	for c in high $others; do
+		check "$sc $k: $c's memory.high restored to max on stop" grep -qx max "$CG/mq/$c/memory.high"
+	done
+	if [ "$failures" -gt "$failures_before" ]; then
+		echo "--- $sc $k: trace (seconds, low memory.high/current, high current) ---"; cat "$W/trace"
+		echo "--- $sc $k: daemon log, memory.high changes ---"; grep "Changed memory.high" "$W/daemon.log"
+	fi
+	n_runs=$(( n_runs + 1 ))
+}
+
+for arg; do
+	sc=${arg%%:*}
+	n=${arg#*:}
+	[ "$n" = "$arg" ] && n=1
+	for k in $(seq 1 "$n"); do
+		run_one "$sc" "$k" "$n"
+	done
+done
+teardown
+
+awk -v runs="$n_runs" '{
+	if (min == "" || $2 < min) min = $2
+	if ($3 > maxr) maxr = $3
+	if ($4 == "none") miss++; else if ($4 > maxt) maxt = $4
+	if ($2 < 0.9) low++
+} END {
+	printf "# SUMMARY steady: %d runs; high/solo min %.2f (%d below 0.9); reversals/min max %.1f; relaxed to max after the high tenant within %ss at most (%d runs not within the bound)\n", runs, min, low, maxr, maxt + 0, miss
+}' "$W/summary"
+cat "$W/summary"
+finish
