@@ -54,16 +54,6 @@ setup() {
 # MiB of a memory.high value ("max" stays "max").
 mib() { case "$1" in max) echo max ;; *) echo $(( $1 / MIB ))M ;; esac; }
 
-# reversals FILE: direction changes in a sequence of "squeeze"/"relax" words (one per line).
-reversals() { awk '{ if (NR > 1 && $1 != prev) n++; prev = $1 } END { print n + 0 }' "$1"; }
-
-# writes TENANT FROM TO: the reasons ("squeeze", "relax", ...) of TENANT's memory.high changes in
-# lines FROM..TO of the daemon log, one per line.
-writes() {
-	sed -n "${2},${3}p" "$W/daemon.log" | grep "Changed memory.high of $1 (" |
-		sed 's/.* -> [^ ]* (\([a-z]*\).*/\1/'
-}
-
 echo "# solo: the high tenant alone in the parent, ${DUR}s, twice"
 solo_best=0
 for i in 1 2; do
