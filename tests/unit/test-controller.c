@@ -1032,6 +1032,84 @@ static void test_baseline_and_unlimited(void **state)
 		}
 }
 
+/* controller_note_sample(): what counts as activity, as a release, and as the level to remember. */
+static void test_note_sample(void **state)
+{
+	ControlTenant t[2] = {
+		{ .name = "H", .priority = 90, .high_min = MIB(128), .high_max = MEMQOSD_BYTES_MAX,
+		  .baseline = MEMQOSD_BYTES_MAX, .high = MEMQOSD_BYTES_MAX, .active = true },
+		{ .name = "L", .priority = 10, .high_min = MIB(48), .high_max = MEMQOSD_BYTES_MAX,
+		  .baseline = MEMQOSD_BYTES_MAX, .high = MIB(100), .active = true },
+	};
+	ControlState s = { .tenants = t, .n_tenants = 2 };
+	ControlParams p;
+	ControlHistory *h = &t[0].hist;
+
+	(void) state;
+	params_default(&p);
+	assert_int_equal(controller_note_sample(&s, &p, 2, &(ControlSample) {}, SEC(1)), -EINVAL);
+	assert_int_equal(controller_note_sample(&s, &p, 0, NULL, SEC(1)), -EINVAL);
+	assert_int_equal(controller_note_sample(&s, &p, 0, &(ControlSample) {}, 0), -EINVAL);
+
+	/* The first sample is only a reference. */
+	assert_int_equal(controller_note_sample(&s, &p, 0, &(ControlSample) { MIB(200), 1000, 0 }, SEC(10)), 0);
+	assert_int_equal(h->last_active_usec, 0);
+	assert_int_equal(t[0].current, MIB(200));
+	/* Closer than CONTROL_SAMPLE_MIN_USEC: not compared, CPU time accumulates. */
+	(void) controller_note_sample(&s, &p, 0, &(ControlSample) { MIB(200), 1000 + 5000, 0 }, SEC(10) + 100000);
+	assert_int_equal(h->last_active_usec, 0);
+	/* 9 ms of CPU in 1 s is below 1% of one CPU: idle. */
+	(void) controller_note_sample(&s, &p, 0, &(ControlSample) { MIB(200), 1000 + 9000, 0 }, SEC(11));
+	assert_int_equal(h->last_active_usec, 0);
+	/* 10 ms in the next second: active; so is a single refault. */
+	(void) controller_note_sample(&s, &p, 0, &(ControlSample) { MIB(200), 1000 + 19000, 0 }, SEC(12));
+	assert_int_equal(h->last_active_usec, SEC(12));
+	(void) controller_note_sample(&s, &p, 0, &(ControlSample) { MIB(200), 1000 + 19000, 1 }, SEC(13));
+	assert_int_equal(h->last_active_usec, SEC(13));
+
+	/* Demand: pressured once, then active within HoldSec. */
+	(void) controller_note_event(&s, &p, &(ControlEvent) { .kind = CONTROL_EVENT_PRESSURE, .tenant = 0 }, SEC(13));
+	assert_true(controller_tenant_demand(&t[0], &p, SEC(13) + SEC(25)) == false);
+	assert_true(controller_tenant_demand(&t[0], &p, SEC(22)));
+	/* Usage falls by a quarter: no release; below half its peak: a release, and no demand. */
+	(void) controller_note_sample(&s, &p, 0, &(ControlSample) { MIB(150), 1000 + 19000, 2 }, SEC(16));
+	assert_int_equal(h->released_usec, 0);
+	assert_int_equal(h->usage_peak, MIB(200));
+	(void) controller_note_sample(&s, &p, 0, &(ControlSample) { MIB(90), 1000 + 19000, 3 }, SEC(17));
+	assert_int_equal(h->released_usec, SEC(17));
+	assert_int_equal(h->usage_peak, MIB(90));
+	assert_false(controller_tenant_demand(&t[0], &p, SEC(18)));
+	/* New pressure after the release: demand again. */
+	(void) controller_note_event(&s, &p, &(ControlEvent) { .kind = CONTROL_EVENT_PRESSURE, .tenant = 0 }, SEC(19));
+	assert_true(controller_tenant_demand(&t[0], &p, SEC(19)));
+	t[0].active = false;
+	assert_false(controller_tenant_demand(&t[0], &p, SEC(19)));
+	t[0].active = true;
+
+	/* L: relaxed up from 100M to 120M, then lowered to 90M: pressure came back at 120M (its usage
+	 * was 110M then, lower: that is the level learned). A lowering without a relax before it
+	 * learns nothing. */
+	(void) controller_note_sample(&s, &p, 1, &(ControlSample) { .current = MIB(100) }, SEC(20));
+	t[1].high = MIB(80);
+	(void) controller_note_sample(&s, &p, 1, &(ControlSample) { .current = MIB(80) }, SEC(21));
+	assert_int_equal(t[1].hist.ceiling_usec, 0);
+	t[1].high = MIB(120);
+	(void) controller_note_sample(&s, &p, 1, &(ControlSample) { .current = MIB(110) }, SEC(22));
+	t[1].high = MIB(90);
+	(void) controller_note_sample(&s, &p, 1, &(ControlSample) { .current = MIB(90) }, SEC(23));
+	assert_int_equal(t[1].hist.ceiling, MIB(110));
+	assert_int_equal(t[1].hist.ceiling_usec, SEC(23));
+	/* RelaxCeilingSec=0: nothing is learned. */
+	p.relax_ceiling_usec = 0;
+	t[1].hist = (ControlHistory) {};
+	(void) controller_note_sample(&s, &p, 1, &(ControlSample) { .current = MIB(90) }, SEC(30));
+	t[1].high = MIB(120);
+	(void) controller_note_sample(&s, &p, 1, &(ControlSample) { .current = MIB(110) }, SEC(31));
+	t[1].high = MIB(90);
+	(void) controller_note_sample(&s, &p, 1, &(ControlSample) { .current = MIB(90) }, SEC(32));
+	assert_int_equal(t[1].hist.ceiling_usec, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1041,6 +1119,7 @@ int main(void)
 		cmocka_unit_test(test_rate_limit_and_busy),
 		cmocka_unit_test(test_bad_arguments),
 		cmocka_unit_test(test_baseline_and_unlimited),
+		cmocka_unit_test(test_note_sample),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
