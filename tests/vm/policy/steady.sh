@@ -7,7 +7,8 @@
 # MemoryHighMin 128M (high, priority 90) / 48M (low, priority 10), MemoryHighMax=max, the high
 # tenant starting 2 s after the low one):
 #   main   parent limited by memory.max=300M; the high tenant runs DUR (30) s
-#   three  as main plus a middle tenant (priority 50, MemoryHighMin 64M, 100 MiB working set)
+#   three  as main plus a middle tenant (priority 50, MemoryHighMin 64M, 100 MiB working set), the
+#          parent at 330M: the low tenant goes to its minimum first, then the middle one gives a little
 #   mhigh  as main, but the parent is limited by memory.high=300M instead of memory.max
 #   early  as main, but the high tenant finishes after EARLY (15) s while the low one goes on
 # The high tenant's solo rate is measured twice at the start of the boot, alone in the same parent;
@@ -41,13 +42,13 @@ teardown() {
 	rmdir "$CG/mq"
 }
 
-# setup LIMIT CHILD...: a fresh parent mq limited by LIMIT (memory.max or memory.high) to 300M.
+# setup LIMIT SIZE CHILD...: a fresh parent mq limited by LIMIT (memory.max or memory.high) to SIZE.
 setup() {
 	teardown
 	mkdir "$CG/mq"
 	echo "+memory" > "$CG/mq/cgroup.subtree_control"
-	echo 300M > "$CG/mq/$1"
-	shift
+	echo "$2" > "$CG/mq/$1"
+	shift 2
 	for c; do mkdir "$CG/mq/$c"; done
 }
 
@@ -57,7 +58,7 @@ mib() { case "$1" in max) echo max ;; *) echo $(( $1 / MIB ))M ;; esac; }
 echo "# solo: the high tenant alone in the parent, ${DUR}s, twice"
 solo_best=0
 for i in 1 2; do
-	setup memory.max high
+	setup memory.max 300M high
 	run_in mq/high "$HOG" high $WS "$DUR" random > "$W/solo$i.out"
 	s=$(rate "$W/solo$i.out")
 	echo "# solo $i: ${s:-?} MiB/s"
@@ -73,9 +74,9 @@ run_one() { # run_one SCENARIO K N
 	failures_before=$failures
 	others="low"
 	case "$sc" in
-	three) setup memory.max high mid low; others="mid low" ;;
-	mhigh) setup memory.high high low ;;
-	main | early) setup memory.max high low ;;
+	three) setup memory.max 330M high mid low; others="mid low" ;;
+	mhigh) setup memory.high 300M high low ;;
+	main | early) setup memory.max 300M high low ;;
 	*) fail "unknown scenario $sc"; return ;;
 	esac
 	hdur=$DUR
