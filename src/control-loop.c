@@ -523,8 +523,10 @@ static void publish_control(ControlLoop *cl, const View *v, uint64_t now)
 
 	if (!cl->engine)
 		return;
+	/* While a squeeze is held for a tenant (its demand persists, issue 17), the policies keep
+	 * throttling the tenants it outranks as they do while it is under pressure. */
 	for (size_t i = 0; i < v->s.n_tenants; i++)
-		if (v->ct[i].active && controller_tenant_pressured(&v->ct[i], params(cl), now) && v->ct[i].priority > prio)
+		if (v->ct[i].active && controller_tenant_demand(&v->ct[i], params(cl), now) && v->ct[i].priority > prio)
 			prio = v->ct[i].priority;
 	host = v->s.limit_near || (v->s.host_pressured &&
 	       now - v->s.host_last_pressure_usec <= CONTROL_PRESSURE_GRACE_WINDOWS * params(cl)->psi_window_usec);
@@ -533,7 +535,7 @@ static void publish_control(ControlLoop *cl, const View *v, uint64_t now)
 	if (policy_engine_set_control(cl->engine, prio, host) >= 0) {
 		cl->published_prio = prio;
 		cl->published_host = host;
-		(void) log_debug(&cl->m->log, "Control block: highest priority under pressure %d, host %s", prio,
+		(void) log_debug(&cl->m->log, "Control block: highest priority with demand %d, host %s", prio,
 				 host ? "under pressure" : "quiet");
 	}
 }

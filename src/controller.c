@@ -127,6 +127,12 @@ static bool tenant_recent(const ControlTenant *t, const ControlParams *p, uint64
 	return episode_recent(t->pressured, t->last_pressure_usec, grace_usec(p), p->hold_usec, now);
 }
 
+static void episode_start(bool *flag, uint64_t *last, uint64_t now)
+{
+	*flag = true;
+	*last = now;
+}
+
 bool controller_tenant_demand(const ControlTenant *t, const ControlParams *p, uint64_t now)
 {
 	if (!t->active)
@@ -177,6 +183,10 @@ int controller_note_sample(ControlState *s, const ControlParams *p, size_t i, co
 
 		if (ran || sm->refaults > h->refaults)
 			h->last_active_usec = now;
+		/* Refaulting fast: it wants back memory it had, which is pressure whatever PSI says. */
+		if (sm->refaults > h->refaults &&
+		    (sm->refaults - h->refaults) * USEC_PER_SEC >= CONTROL_REFAULT_PRESSURE_PAGES * dt)
+			episode_start(&t->pressured, &t->last_pressure_usec, now);
 		h->sample_usec = now;
 		h->cpu_usec = sm->cpu_usec;
 		h->refaults = sm->refaults;
@@ -233,12 +243,6 @@ static bool ceiling_in_force(const ControlState *s, const ControlTenant *t, cons
 	*ret = max_u64(sat_sub(h->ceiling, step_bytes(t, p->step_percent)), t->high_min);
 	*wakeup = min_u64(*wakeup, until);
 	return true;
-}
-
-static void episode_start(bool *flag, uint64_t *last, uint64_t now)
-{
-	*flag = true;
-	*last = now;
 }
 
 static void episode_stop(bool *flag, uint64_t *last, uint64_t grace, uint64_t now)

@@ -44,7 +44,10 @@
  *
  * Demand bookkeeping (issue 17): the manager samples each tenant's memory.current, CPU time and
  * refault counters (controller_note_sample()) before deciding, whenever a tenant is pressured or away
- * from its baseline; the same call watches memory.high moves to learn the relax ceiling.
+ * from its baseline; the same call watches memory.high moves to learn the relax ceiling. A tenant
+ * refaulting at CONTROL_REFAULT_PRESSURE_PAGES per second or more is under pressure (it wants back
+ * memory it had: a squeeze that left it refaulting is not deep enough), even when its PSI is below
+ * the trigger's threshold.
  *
  * Times are CLOCK_MONOTONIC microseconds; 0 means "never", so `now` must be > 0.
  */
@@ -66,6 +69,8 @@
 #define CONTROL_SAMPLE_MIN_USEC (250ULL * 1000ULL)
 /* Usage below 1/CONTROL_RELEASE_DIVISOR of its peak (and at least CONTROL_RELEASE_MIN lower) is a release. */
 #define CONTROL_RELEASE_DIVISOR 2
+/* Refaults per second (pages) from which a sample counts as pressure on the tenant (4 MiB/s). */
+#define CONTROL_REFAULT_PRESSURE_PAGES 1024ULL
 #define CONTROL_RELEASE_MIN (8ULL * 1024ULL * 1024ULL)
 
 /* Bookkeeping of demand and of the learned relax ceiling, kept by controller_note_sample(). */

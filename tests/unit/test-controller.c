@@ -1066,6 +1066,8 @@ static void test_note_sample(void **state)
 	assert_int_equal(h->last_active_usec, SEC(12));
 	(void) controller_note_sample(&s, &p, 0, &(ControlSample) { MIB(200), 1000 + 19000, 1 }, SEC(13));
 	assert_int_equal(h->last_active_usec, SEC(13));
+	/* A few refaults are activity, not pressure. */
+	assert_false(controller_tenant_pressured(&t[0], &p, SEC(13)));
 
 	/* Demand: pressured once, then active within HoldSec. */
 	(void) controller_note_event(&s, &p, &(ControlEvent) { .kind = CONTROL_EVENT_PRESSURE, .tenant = 0 }, SEC(13));
@@ -1085,6 +1087,13 @@ static void test_note_sample(void **state)
 	t[0].active = false;
 	assert_false(controller_tenant_demand(&t[0], &p, SEC(19)));
 	t[0].active = true;
+	/* Refaulting at CONTROL_REFAULT_PRESSURE_PAGES per second or more is pressure (PSI quiet). */
+	t[0].pressured = false;
+	(void) controller_note_sample(&s, &p, 0, &(ControlSample) { MIB(90), 20000, 3 + 1023 }, SEC(40));
+	assert_false(controller_tenant_pressured(&t[0], &p, SEC(40)));
+	(void) controller_note_sample(&s, &p, 0, &(ControlSample) { MIB(90), 20000, 3 + 1023 + 512 }, SEC(40) + SEC(1) / 2);
+	assert_true(controller_tenant_pressured(&t[0], &p, SEC(40) + SEC(1) / 2));
+	assert_int_equal(t[0].last_pressure_usec, SEC(40) + SEC(1) / 2);
 
 	/* L: relaxed up from 100M to 120M, then lowered to 90M: pressure came back at 120M (its usage
 	 * was 110M then, lower: that is the level learned). A lowering without a relax before it
