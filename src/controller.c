@@ -207,6 +207,17 @@ int controller_note_sample(ControlState *s, const ControlParams *p, size_t i, co
 		if (t->high > h->seen_high && h->seen_high < baseline)
 			h->relaxed_up = true;
 		else if (t->high < h->seen_high && t->high < baseline) {
+			/* The cause: the most important tenant above it under pressure now. */
+			int top = t->priority;
+
+			for (size_t j = 0; j < s->n_tenants; j++)
+				if (s->tenants[j].active && s->tenants[j].priority > top &&
+				    controller_tenant_pressured(&s->tenants[j], p, now)) {
+					top = s->tenants[j].priority;
+					h->has_cause = true;
+					h->cause = j;
+					h->cause_priority = top;
+				}
 			if (h->relaxed_up && p->relax_ceiling_usec > 0) {
 				h->ceiling = min_u64(h->seen_high, h->seen_current);
 				h->ceiling_usec = now;
@@ -219,6 +230,18 @@ int controller_note_sample(ControlState *s, const ControlParams *p, size_t i, co
 	h->seen_current = sm->current;
 	t->current = sm->current;
 	return 0;
+}
+
+/* HOLD: whether the tenant that caused t's squeeze (any more important one, if unknown) has demand. */
+static bool held_by_demand(const ControlState *s, const ControlTenant *t, const ControlParams *p, uint64_t now,
+			   int max_demand)
+{
+	const ControlHistory *h = &t->hist;
+
+	if (h->has_cause && h->cause < s->n_tenants && s->tenants[h->cause].priority == h->cause_priority &&
+	    h->cause_priority > t->priority)
+		return controller_tenant_demand(&s->tenants[h->cause], p, now);
+	return t->priority < max_demand;
 }
 
 /* The learned ceiling of a squeezed tenant, if it is in force: *ret = highest level a relax may reach. */
@@ -540,8 +563,8 @@ int controller_decide(const ControlState *s, const ControlParams *p, uint64_t no
 		if (t->high < baseline) {
 			uint64_t limit = baseline;
 
-			if (t->priority < max_demand)
-				continue; /* a more important tenant still holds or wants the memory */
+			if (held_by_demand(s, t, p, now, max_demand))
+				continue; /* the more important tenant that caused it still holds or wants the memory */
 			if (ceiling_in_force(s, t, p, now, &ceiling, &wakeup))
 				limit = min_u64(limit, ceiling);
 			else

@@ -19,8 +19,9 @@
  *    strictly higher-priority tenant was under pressure within HoldSec (higher priority wins). Only
  *    from its baseline up: below it (squeezed) a tenant comes back by RELAX steps only, so the
  *    room it gave up is returned gradually and the squeeze does not oscillate.
- *  - HOLD: a tenant below its baseline stays where it is while a strictly higher-priority tenant
- *    still has DEMAND (tenant_demand()): it is under pressure now, or, unless it has released
+ *  - HOLD: a tenant below its baseline stays where it is while the higher-priority tenant that
+ *    caused its last squeeze (the most important one under pressure then; any strictly
+ *    higher-priority tenant if that is not known) still has DEMAND (controller_tenant_demand()): it is under pressure now, or, unless it has released
  *    memory since its last pressure (usage fell below half its peak, see controller_note_sample()),
  *    its pressure ended less than HoldSec ago or it was active (ran or refaulted) less than HoldSec
  *    ago. Quiet pressure after a squeeze is the squeeze working, not the end of the need. Likewise
@@ -85,6 +86,9 @@ typedef struct ControlHistory {
 	uint64_t seen_high;          /* memory.high at the previous sample */
 	uint64_t seen_current;       /* memory.current at the previous sample */
 	bool relaxed_up;             /* moved up while below the baseline since the last lowering */
+	bool has_cause;              /* cause/cause_priority are valid */
+	size_t cause;                /* index of the tenant whose pressure made the last lowering */
+	int cause_priority;          /* its priority then (checks the index after a reload) */
 	uint64_t ceiling;            /* learned level at which pressure came back */
 	uint64_t ceiling_usec;       /* when it was learned; 0 = no ceiling */
 } ControlHistory;

@@ -531,7 +531,8 @@ static const Point m_low[] = {
 	{ 118, 512 }, { 0, 0 },
 };
 /* n: three priorities (as d). L to its MemoryHighMin first, then M; both held while H runs; H
- * exits at 40 (release seen at 46): both relax to their baselines. */
+ * exits at 40 (release seen at 46): both relax to their baselines. M's own pressure while it was
+ * squeezed (6..7) and its running on do not hold L: H caused L's squeeze, and H is gone. */
 static const Point n_high[] = {
 	{ 1, 592 }, { 2, 672 }, { 3, 752 }, { 4, 832 }, { 5, 912 }, { 6, 992 }, { 46, 952 }, { 47, 912 },
 	{ 48, 872 }, { 49, 832 }, { 50, 792 }, { 51, 752 }, { 52, 712 }, { 53, 672 }, { 54, 632 },
@@ -728,8 +729,9 @@ static const Scenario scenarios[] = {
 		.name = "issue 17: three priorities: L then M squeezed, both held while H runs, relaxed after it exits",
 		.tenants = { TENANT_H, { "M", 50, 112, 512, 512, 512, 500 }, { "L", 10, 112, 512, 192, 192, 100 } },
 		.n_tenants = 3,
-		.pressure = { { HOST, 1, 4, 0 }, { 0, 1, 4, 0 } },
-		.n_pressure = 2,
+		/* M itself comes under pressure as it is squeezed (6..7), and keeps running */
+		.pressure = { { HOST, 1, 4, 0 }, { 0, 1, 4, 0 }, { 1, 6, 7, 0 } },
+		.n_pressure = 3,
 		.runs = { { 0, 0, 40 }, { 1, 0, 200 }, { 2, 0, 200 } },
 		.n_runs = 3,
 		.demands = { { 0, 40, 0 } },
