@@ -9,7 +9,8 @@
  * HOG_TAIL_SECONDS=S in the environment the line also gives the rate over the last S seconds
  * (tail_rate=), the steady state once a controller has acted, and the same per second of the hog's
  * own CPU time (tail_cpu_rate=: MiB per CPU-second, which CPU time taken by other processes does
- * not change but faults and reclaim in the hog's context do).
+ * not change but faults and reclaim in the hog's context do), and its major faults in that window
+ * (tail_majflt=: pages it had to get back from swap, 0 while its working set stays resident).
  *   hog NAME SIZE_MIB SECONDS [random]
  */
 #include <signal.h>
@@ -26,6 +27,14 @@ static void on_stop(int sig)
 {
 	(void) sig;
 	stop = 1;
+}
+
+static long major_faults(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_majflt;
 }
 
 static double cpu_seconds(void)
@@ -50,6 +59,7 @@ int main(int argc, char *argv[])
 	unsigned long size, pages, touched = 0, passes = 0, x = 88172645463325252UL, tail_touched = 0;
 	int random_fill;
 	double seconds, start, end, tail = 0, tail_start = 0, tail_cpu = 0;
+	long tail_majflt = 0;
 	const char *e = getenv("HOG_TAIL_SECONDS");
 	char *p;
 
@@ -92,6 +102,7 @@ int main(int argc, char *argv[])
 					tail_start = t;
 					tail_touched = touched;
 					tail_cpu = cpu_seconds();
+					tail_majflt = major_faults();
 				}
 				if (stop || t >= end)
 					break;
@@ -109,6 +120,7 @@ int main(int argc, char *argv[])
 		printf(" tail_rate=%.1f", (double) (touched - tail_touched) / 256 / (end - tail_start));
 		if (cpu > 0)
 			printf(" tail_cpu_rate=%.1f", (double) (touched - tail_touched) / 256 / cpu);
+		printf(" tail_majflt=%ld", major_faults() - tail_majflt);
 	}
 	printf("\n");
 	return 0;
