@@ -70,8 +70,8 @@
 #define CONTROL_SAMPLE_MIN_USEC (250ULL * 1000ULL)
 /* Usage below 1/CONTROL_RELEASE_DIVISOR of its peak (and at least CONTROL_RELEASE_MIN lower) is a release. */
 #define CONTROL_RELEASE_DIVISOR 2
-/* Refaults per second (pages) from which a sample counts as pressure on the tenant (4 MiB/s). */
-#define CONTROL_REFAULT_PRESSURE_PAGES 1024ULL
+/* Refaults per second (pages) from which a sample counts as pressure on the tenant (1 MiB/s). */
+#define CONTROL_REFAULT_PRESSURE_PAGES 256ULL
 #define CONTROL_RELEASE_MIN (8ULL * 1024ULL * 1024ULL)
 
 /* Bookkeeping of demand and of the learned relax ceiling, kept by controller_note_sample(). */

@@ -147,7 +147,9 @@ run_one() { # run_one SCENARIO K N
 	: > "$W/low-high.samples"
 	: > "$W/trace"
 	deadline=$(( t0 + hdur + 60 ))
-	while kill -0 $hp 2>/dev/null && [ "$(date +%s)" -lt $deadline ]; do
+	for _ in $(seq 1 100); do [ -s "$CG/mq/high/cgroup.procs" ] && break; sleep 0.1; done
+	# (Its cgroup empties when it exits; kill -0 would still see the unreaped subshell.)
+	while [ -s "$CG/mq/high/cgroup.procs" ] && [ "$(date +%s)" -lt $deadline ]; do
 		# The window "while the high tenant ran" ends at the last log line seen while it did.
 		to=$(wc -l < "$W/daemon.log")
 		cat "$CG/mq/low/memory.high" >> "$W/low-high.samples"
