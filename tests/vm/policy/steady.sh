@@ -44,13 +44,16 @@ MIB=1048576
 
 [ $# -gt 0 ] || { echo "usage: steady.sh SCENARIO:RUNS..."; exit 2; }
 
+# populated CHILD: a process runs in mq/CHILD (cgroupfs files have no size: test -s does not work).
+populated() { grep -q . "$CG/mq/$1/cgroup.procs" 2>/dev/null; }
+
 # teardown: kill whatever runs in mq and remove it.
 teardown() {
 	[ -d "$CG/mq" ] || return 0
 	for c in "$CG"/mq/*/; do
 		[ -f "$c/cgroup.procs" ] || continue
 		echo 1 > "$c/cgroup.kill" 2>/dev/null
-		for _ in $(seq 1 50); do [ -s "$c/cgroup.procs" ] || break; sleep 0.1; done
+		for _ in $(seq 1 50); do grep -q . "$c/cgroup.procs" || break; sleep 0.1; done
 		rmdir "$c"
 	done
 	rmdir "$CG/mq"
@@ -147,9 +150,9 @@ run_one() { # run_one SCENARIO K N
 	: > "$W/low-high.samples"
 	: > "$W/trace"
 	deadline=$(( t0 + hdur + 60 ))
-	for _ in $(seq 1 100); do [ -s "$CG/mq/high/cgroup.procs" ] && break; sleep 0.1; done
+	for _ in $(seq 1 100); do populated high && break; sleep 0.1; done
 	# (Its cgroup empties when it exits; kill -0 would still see the unreaped subshell.)
-	while [ -s "$CG/mq/high/cgroup.procs" ] && [ "$(date +%s)" -lt $deadline ]; do
+	while populated high && [ "$(date +%s)" -lt $deadline ]; do
 		# The window "while the high tenant ran" ends at the last log line seen while it did.
 		to=$(wc -l < "$W/daemon.log")
 		cat "$CG/mq/low/memory.high" >> "$W/low-high.samples"
