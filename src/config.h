@@ -32,7 +32,8 @@ typedef struct ControlParams {
 	uint64_t psi_window_usec;      /* PressureWindowSec= (default 1s; kernel allows 500ms..10s) */
 	unsigned step_percent;         /* StepPercent= of (MemoryHighMax - MemoryHighMin) per squeeze step (10) */
 	unsigned relax_percent;        /* RelaxPercent= per relax step (5) */
-	uint64_t hold_usec;            /* HoldSec= pressure must be gone this long before relaxing (10s) */
+	uint64_t hold_usec;            /* HoldSec= pressure/activity must be gone this long before relaxing (10s) */
+	uint64_t relax_ceiling_usec;   /* RelaxCeilingSec= how long a learned relax ceiling holds (2min; 0 = off) */
 	uint64_t min_interval_usec;    /* MinIntervalSec= minimum time between two writes per tenant (1s) */
 	uint64_t headroom_bytes;       /* Headroom= never write memory.high below current - headroom (32M) */
 	uint64_t housekeeping_usec;    /* HousekeepingSec= slow tick (30s) */

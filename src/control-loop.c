@@ -33,6 +33,7 @@ typedef struct TenantControl {
 	uint64_t last_pressure_usec;
 	uint64_t last_write_usec;
 	unsigned continuations;         /* reclaim rounds after an interrupted write (bounded) */
+	ControlHistory hist;            /* demand and learned ceiling (controller_note_sample()) */
 } TenantControl;
 
 struct ControlLoop {
@@ -59,6 +60,8 @@ struct ControlLoop {
 
 	ControlUrgencyFn urgent;
 	void *urgent_data;
+	/* The tenants' nearest common ancestor with a limit, as last sampled (for reason texts). */
+	char limit_where[256];
 };
 
 static const ControlParams *params(const ControlLoop *cl)
@@ -118,6 +121,8 @@ static int view_build(ControlLoop *cl, View *v)
 			.last_pressure_usec = tc ? tc->last_pressure_usec : 0,
 			.last_write_usec = tc ? tc->last_write_usec : 0,
 		};
+		if (tc)
+			v->ct[i].hist = tc->hist;
 	}
 	v->s = (ControlState) {
 		.tenants = v->ct,
@@ -139,6 +144,7 @@ static void view_store(ControlLoop *cl, View *v)
 			continue;
 		tc->pressured = v->ct[i].pressured;
 		tc->last_pressure_usec = v->ct[i].last_pressure_usec;
+		tc->hist = v->ct[i].hist;
 	}
 	cl->host_pressured = v->s.host_pressured;
 	cl->host_last_pressure_usec = v->s.host_last_pressure_usec;
@@ -226,6 +232,128 @@ static void apply_action(ControlLoop *cl, Tenant *t, const ControlAction *a)
 
 /* ---- deciding ---- */
 
+/*
+ * Decision inputs beyond pressure events (issue 17), read only while they can matter: some tenant is
+ * under pressure or away from its baseline. Then every active tenant's usage, CPU time and refaults
+ * (the demand of a squeeze's cause) and the tenants' nearest common ancestor with a limit.
+ */
+static bool inputs_needed(const View *v, const ControlParams *p, uint64_t now)
+{
+	for (size_t i = 0; i < v->s.n_tenants; i++) {
+		const ControlTenant *t = &v->ct[i];
+
+		if (!t->active)
+			continue;
+		if (controller_tenant_pressured(t, p, now) ||
+		    t->high != control_baseline(t->baseline, t->high_min, t->high_max))
+			return true;
+	}
+	return false;
+}
+
+static void sample_tenants(ControlLoop *cl, View *v, uint64_t now)
+{
+	Manager *m = cl->m;
+
+	for (size_t i = 0; i < v->s.n_tenants && i < m->n_tenants; i++) {
+		Tenant *t = m->tenants[i];
+		ControlSample sm = { .current = t->current };
+		uint64_t anon = 0, file = 0;
+
+		if (!v->ct[i].active || !tc_of(t))
+			continue;
+		/* Missing files (no cpu.stat on an old kernel, a fake tree) read as "no activity". */
+		(void) cgroup_read_keyed(t->cg_fd, "cpu.stat", "usage_usec", &sm.cpu_usec);
+		(void) cgroup_read_keyed(t->cg_fd, "memory.stat", "workingset_refault_anon", &anon);
+		(void) cgroup_read_keyed(t->cg_fd, "memory.stat", "workingset_refault_file", &file);
+		sm.refaults = anon + file;
+		(void) controller_note_sample(&v->s, params(cl), i, &sm, now);
+	}
+}
+
+/* Length of the common leading path components of a and b ("x/y" and "x/z" -> 1 ("x")). */
+static size_t common_prefix(const char *a, const char *b)
+{
+	size_t n = 0, last = 0;
+
+	for (;; n++) {
+		if ((a[n] == '/' || a[n] == '\0') && (b[n] == '/' || b[n] == '\0'))
+			last = n;
+		if (a[n] != b[n] || a[n] == '\0')
+			break;
+	}
+	return last;
+}
+
+/*
+ * The tenants' nearest common ancestor with memory.max or memory.high below "max" (the cgroup root
+ * included, when it has them): v->s.limit_near if its memory.current is within Headroom= of that
+ * limit. A common ancestor that is itself a tenant's cgroup does not count (its memory.high is ours).
+ */
+static void sample_limit(ControlLoop *cl, View *v)
+{
+	Manager *m = cl->m;
+	_cleanup_free_ char *rel = NULL;
+	size_t len = SIZE_MAX;
+	const char *first = NULL;
+
+	v->s.limit_near = false;
+	v->s.limit_where = NULL;
+	if (!m->root)
+		return;
+	for (size_t i = 0; i < m->n_tenants; i++) {
+		const char *c = m->tenants[i]->config->cgroup;
+
+		if (!tc_of(m->tenants[i]))
+			continue;
+		if (!first) {
+			first = c;
+			len = strlen(c);
+		} else {
+			size_t k = common_prefix(first, c);
+
+			len = k < len ? k : len;
+		}
+	}
+	if (!first)
+		return;
+	rel = strndup(first, len);
+	if (!rel)
+		return;
+	for (size_t i = 0; i < m->n_tenants; i++)
+		if (tc_of(m->tenants[i]) && streq(m->tenants[i]->config->cgroup, rel)) {
+			char *slash = strrchr(rel, '/');
+
+			*(slash ?: rel) = '\0';
+			break;
+		}
+
+	for (;;) {
+		_cleanup_close_ int fd = -EBADF;
+		uint64_t max = MEMQOSD_BYTES_MAX, high = MEMQOSD_BYTES_MAX, cur, limit;
+		char *slash;
+
+		if (cgroup_open(m->root, rel, &fd) >= 0) {
+			(void) cgroup_read_u64(fd, "memory.max", &max);
+			(void) cgroup_read_u64(fd, "memory.high", &high);
+			limit = max < high ? max : high;
+			if (limit != MEMQOSD_BYTES_MAX) {
+				if (cgroup_read_u64(fd, "memory.current", &cur) < 0)
+					return;
+				v->s.limit_near = cur + params(cl)->headroom_bytes >= limit;
+				(void) snprintf(cl->limit_where, sizeof(cl->limit_where), "%s is near its %s",
+						*rel ? rel : "the cgroup root", max <= high ? "memory.max" : "memory.high");
+				v->s.limit_where = cl->limit_where;
+				return;
+			}
+		}
+		if (!*rel)
+			return;
+		slash = strrchr(rel, '/');
+		*(slash ?: rel) = '\0';
+	}
+}
+
 static void publish_control(ControlLoop *cl, const View *v, uint64_t now)
 {
 	int prio = MEMQOSD_NO_PRIORITY;
@@ -233,17 +361,19 @@ static void publish_control(ControlLoop *cl, const View *v, uint64_t now)
 
 	if (!cl->engine)
 		return;
+	/* While a squeeze is held for a tenant (its demand persists, issue 17), the policies keep
+	 * throttling the tenants it outranks as they do while it is under pressure. */
 	for (size_t i = 0; i < v->s.n_tenants; i++)
-		if (v->ct[i].active && controller_tenant_pressured(&v->ct[i], params(cl), now) && v->ct[i].priority > prio)
+		if (v->ct[i].active && controller_tenant_demand(&v->ct[i], params(cl), now) && v->ct[i].priority > prio)
 			prio = v->ct[i].priority;
-	host = v->s.host_pressured &&
-	       now - v->s.host_last_pressure_usec <= CONTROL_PRESSURE_GRACE_WINDOWS * params(cl)->psi_window_usec;
+	host = v->s.limit_near || (v->s.host_pressured &&
+	       now - v->s.host_last_pressure_usec <= CONTROL_PRESSURE_GRACE_WINDOWS * params(cl)->psi_window_usec);
 	if (prio == cl->published_prio && host == cl->published_host)
 		return;
 	if (policy_engine_set_control(cl->engine, prio, host) >= 0) {
 		cl->published_prio = prio;
 		cl->published_host = host;
-		(void) log_debug(&cl->m->log, "Control block: highest priority under pressure %d, host %s", prio,
+		(void) log_debug(&cl->m->log, "Control block: highest priority with demand %d, host %s", prio,
 				 host ? "under pressure" : "quiet");
 	}
 }
@@ -274,6 +404,10 @@ static void decide(ControlLoop *cl)
 	}
 	memcpy(snapshot, m->tenants, n * sizeof(Tenant *));
 
+	if (inputs_needed(&v, params(cl), now)) {
+		sample_tenants(cl, &v, now);
+		sample_limit(cl, &v);
+	}
 	r = controller_decide(&v.s, params(cl), now, actions, n, &wakeup);
 	publish_control(cl, &v, now);
 	view_store(cl, &v);

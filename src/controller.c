@@ -68,6 +68,8 @@ uint64_t control_baseline(uint64_t original, uint64_t min, uint64_t max)
 	return min_u64(max_u64(original, min), max);
 }
 
+static uint64_t step_bytes(const ControlTenant *t, unsigned percent);
+
 static uint64_t grace_usec(const ControlParams *p)
 {
 	uint64_t w = p->psi_window_usec > 0 ? p->psi_window_usec : USEC_PER_SEC;
@@ -129,6 +131,141 @@ static void episode_start(bool *flag, uint64_t *last, uint64_t now)
 {
 	*flag = true;
 	*last = now;
+}
+
+bool controller_tenant_demand(const ControlTenant *t, const ControlParams *p, uint64_t now)
+{
+	if (!t->active)
+		return false;
+	if (controller_tenant_pressured(t, p, now) || t->at_risk)
+		return true; /* at risk of an OOM (issue 9): it still needs the room it was given */
+	/* Never pressured: never the cause of a squeeze. Released since: the need is gone. */
+	if (t->last_pressure_usec == 0 || t->hist.released_usec > t->last_pressure_usec)
+		return false;
+	if (tenant_recent(t, p, now))
+		return true;
+	return t->hist.last_active_usec != 0 && now < sat_add(t->hist.last_active_usec, p->hold_usec);
+}
+
+/* When controller_tenant_demand() may turn false without new input; CONTROL_NO_WAKEUP if never. */
+static uint64_t demand_next_change(const ControlTenant *t, const ControlParams *p, uint64_t now)
+{
+	uint64_t w = episode_next_change(t->pressured, t->last_pressure_usec, grace_usec(p), p->hold_usec, now);
+	uint64_t a = sat_add(t->hist.last_active_usec, p->hold_usec);
+
+	if (t->hist.last_active_usec != 0 && a > now)
+		w = w == CONTROL_NO_WAKEUP ? a : max_u64(w, a);
+	return w;
+}
+
+int controller_note_sample(ControlState *s, const ControlParams *p, size_t i, const ControlSample *sm,
+			   uint64_t now)
+{
+	ControlTenant *t;
+	ControlHistory *h;
+	uint64_t baseline;
+
+	if (!s || !p || !sm || now == 0 || i >= s->n_tenants)
+		return -EINVAL;
+	t = &s->tenants[i];
+	h = &t->hist;
+	baseline = control_baseline(t->baseline, t->high_min, t->high_max);
+
+	/* Activity: compared over at least CONTROL_SAMPLE_MIN_USEC; closer samples accumulate. */
+	if (h->sample_usec == 0 || now < h->sample_usec) {
+		h->sample_usec = now;
+		h->cpu_usec = sm->cpu_usec;
+		h->refaults = sm->refaults;
+	} else if (now - h->sample_usec >= CONTROL_SAMPLE_MIN_USEC) {
+		uint64_t dt = now - h->sample_usec;
+		bool ran = sm->cpu_usec > h->cpu_usec &&
+			   (sm->cpu_usec - h->cpu_usec) * 100 >= dt * CONTROL_ACTIVE_CPU_PERCENT;
+
+		if (ran || sm->refaults > h->refaults)
+			h->last_active_usec = now;
+		/* Refaulting fast: it wants back memory it had, which is pressure whatever PSI says. */
+		if (sm->refaults > h->refaults &&
+		    (sm->refaults - h->refaults) * USEC_PER_SEC >= CONTROL_REFAULT_PRESSURE_PAGES * dt)
+			episode_start(&t->pressured, &t->last_pressure_usec, now);
+		h->sample_usec = now;
+		h->cpu_usec = sm->cpu_usec;
+		h->refaults = sm->refaults;
+	}
+
+	/* Usage: a fall below half the peak is a release (the tenant exited or gave its memory up). */
+	if (sm->current >= h->usage_peak)
+		h->usage_peak = sm->current;
+	else if (sm->current < h->usage_peak / CONTROL_RELEASE_DIVISOR &&
+		 h->usage_peak - sm->current >= CONTROL_RELEASE_MIN) {
+		h->released_usec = now;
+		h->usage_peak = sm->current;
+	}
+
+	/* memory.high moves since the previous sample: a lowering below the baseline after a relax
+	 * means pressure came back at the relaxed level; remember it. */
+	if (h->seen) {
+		if (t->high > h->seen_high && h->seen_high < baseline)
+			h->relaxed_up = true;
+		else if (t->high < h->seen_high && t->high < baseline) {
+			/* The cause: the most important tenant above it under pressure (or at risk) now. */
+			int top = t->priority;
+
+			for (size_t j = 0; j < s->n_tenants; j++)
+				if (s->tenants[j].active && s->tenants[j].priority > top &&
+				    (controller_tenant_pressured(&s->tenants[j], p, now) || s->tenants[j].at_risk)) {
+					top = s->tenants[j].priority;
+					h->has_cause = true;
+					h->cause = j;
+					h->cause_priority = top;
+				}
+			if (h->relaxed_up && p->relax_ceiling_usec > 0) {
+				h->ceiling = min_u64(h->seen_high, h->seen_current);
+				h->ceiling_usec = now;
+			}
+			h->relaxed_up = false;
+		}
+	}
+	h->seen = true;
+	h->seen_high = t->high;
+	h->seen_current = sm->current;
+	t->current = sm->current;
+	return 0;
+}
+
+/* HOLD: whether the tenant that caused t's squeeze (any more important one, if unknown) has demand. */
+static bool held_by_demand(const ControlState *s, const ControlTenant *t, const ControlParams *p, uint64_t now,
+			   int max_demand)
+{
+	const ControlHistory *h = &t->hist;
+
+	if (h->has_cause && h->cause < s->n_tenants && s->tenants[h->cause].priority == h->cause_priority &&
+	    h->cause_priority > t->priority)
+		return controller_tenant_demand(&s->tenants[h->cause], p, now);
+	return t->priority < max_demand;
+}
+
+/* The learned ceiling of a squeezed tenant, if it is in force: *ret = highest level a relax may reach. */
+static bool ceiling_in_force(const ControlState *s, const ControlTenant *t, const ControlParams *p, uint64_t now,
+			     uint64_t *ret, uint64_t *wakeup)
+{
+	const ControlHistory *h = &t->hist;
+	uint64_t until;
+	bool cause = false;
+
+	if (h->ceiling_usec == 0 || p->relax_ceiling_usec == 0)
+		return false;
+	until = sat_add(h->ceiling_usec, p->relax_ceiling_usec);
+	if (now >= until)
+		return false;
+	/* Only while a more important tenant that could bring the pressure back is still there. */
+	for (size_t j = 0; j < s->n_tenants && !cause; j++)
+		cause = s->tenants[j].active && s->tenants[j].priority > t->priority &&
+			s->tenants[j].hist.released_usec <= h->ceiling_usec;
+	if (!cause)
+		return false;
+	*ret = max_u64(sat_sub(h->ceiling, step_bytes(t, p->step_percent)), t->high_min);
+	*wakeup = min_u64(*wakeup, until);
+	return true;
 }
 
 static void episode_stop(bool *flag, uint64_t *last, uint64_t grace, uint64_t now)
@@ -264,7 +401,8 @@ static const char *tenant_name(const ControlTenant *t)
 }
 
 static int add_action(ControlAction *actions, size_t n_actions, size_t *n, const ControlState *s, size_t i,
-		      uint64_t new_high, ControlReason reason, const char *fmt_tenant, bool for_risk, uint64_t hold_s)
+		      uint64_t new_high, ControlReason reason, const char *fmt_tenant, const char *where,
+		      uint64_t ceiling, bool for_risk)
 {
 	const ControlTenant *t = &s->tenants[i];
 	ControlAction *a;
@@ -286,16 +424,22 @@ static int add_action(ControlAction *actions, size_t n_actions, size_t *n, const
 					"squeeze: higher-priority tenant %s is forecast to run out of memory", fmt_tenant);
 		else
 			(void) snprintf(a->text, sizeof(a->text),
-					"squeeze: higher-priority tenant %s under pressure while the host is", fmt_tenant);
+					"squeeze: higher-priority tenant %s under pressure while %s", fmt_tenant, where);
 		break;
 	case CONTROL_REASON_RAISE:
 		(void) snprintf(a->text, sizeof(a->text),
-				"raise: %s under pressure while the host is, no higher-priority tenant is",
-				tenant_name(t));
+				"raise: %s under pressure while %s, no higher-priority tenant is",
+				tenant_name(t), where);
 		break;
 	case CONTROL_REASON_RELAX:
-		(void) snprintf(a->text, sizeof(a->text),
-				"relax toward baseline: no reason to hold for %llus", (unsigned long long) hold_s);
+		if (ceiling != MEMQOSD_BYTES_MAX)
+			(void) snprintf(a->text, sizeof(a->text),
+					"relax toward learned level %llu: no higher-priority demand, pressure came back "
+					"above it", (unsigned long long) ceiling);
+		else
+			(void) snprintf(a->text, sizeof(a->text),
+					"relax toward baseline: no higher-priority demand (pressure, activity or "
+					"usage) left");
 		break;
 	case CONTROL_REASON_CLAMP:
 		(void) snprintf(a->text, sizeof(a->text), "clamp into MemoryHighMin..MemoryHighMax");
@@ -309,9 +453,10 @@ static int add_action(ControlAction *actions, size_t n_actions, size_t *n, const
 int controller_decide(const ControlState *s, const ControlParams *p, uint64_t now,
 		      ControlAction *actions, size_t n_actions, uint64_t *ret_next_wakeup)
 {
-	uint64_t grace, hold_s, wakeup = CONTROL_NO_WAKEUP, recency_wakeup = CONTROL_NO_WAKEUP;
-	bool host_now, host_recent, off_baseline = false, squeeze_active, squeeze_for_risk = false;
-	int top_now = -1, max_recent = -1, squeeze_level = -1, top_risk = -1, squeeze_top;
+	uint64_t grace, wakeup = CONTROL_NO_WAKEUP, recency_wakeup = CONTROL_NO_WAKEUP;
+	bool host_now, contended, off_baseline = false, squeeze_active, squeeze_for_risk = false;
+	int top_now = -1, max_recent = -1, max_demand = -1, squeeze_level = -1, top_risk = -1, squeeze_top;
+	const char *where;
 	size_t top_idx = 0, risk_idx = 0, squeeze_idx, n = 0;
 	int r;
 
@@ -319,25 +464,27 @@ int controller_decide(const ControlState *s, const ControlParams *p, uint64_t no
 		return -EINVAL;
 
 	grace = grace_usec(p);
-	hold_s = p->hold_usec / USEC_PER_SEC;
 	host_now = episode_open(s->host_pressured, s->host_last_pressure_usec, grace, now);
-	host_recent = episode_recent(s->host_pressured, s->host_last_pressure_usec, grace, p->hold_usec, now);
+	contended = host_now || s->limit_near;
+	where = host_now ? "the host is" : "its parent is near its limit";
+	if (!host_now && s->limit_where)
+		where = s->limit_where;
 	recency_wakeup = episode_next_change(s->host_pressured, s->host_last_pressure_usec, grace, p->hold_usec,
 					     now);
 
-	/* Who is under pressure now, and who was recently. */
+	/* Who is under pressure now, who was recently, and who still has demand. */
 	for (size_t i = 0; i < s->n_tenants; i++) {
 		const ControlTenant *t = &s->tenants[i];
 
 		if (!t->active)
 			continue;
-		recency_wakeup = min_u64(recency_wakeup,
-					 episode_next_change(t->pressured, t->last_pressure_usec, grace,
-							     p->hold_usec, now));
+		recency_wakeup = min_u64(recency_wakeup, demand_next_change(t, p, now));
 		if (t->high != control_baseline(t->baseline, t->high_min, t->high_max))
 			off_baseline = true;
 		if (tenant_recent(t, p, now) && t->priority > max_recent)
 			max_recent = t->priority;
+		if (controller_tenant_demand(t, p, now) && t->priority > max_demand)
+			max_demand = t->priority;
 		if (controller_tenant_pressured(t, p, now) && t->priority > top_now) {
 			top_now = t->priority;
 			top_idx = i;
@@ -347,8 +494,11 @@ int controller_decide(const ControlState *s, const ControlParams *p, uint64_t no
 			risk_idx = i;
 		}
 	}
-	/* Squeeze for the most important tenant under pressure on a pressured host, or at risk of an OOM. */
-	squeeze_top = host_now ? top_now : -1;
+	/*
+	 * Squeeze for the most important tenant under pressure while there is contention, or for the
+	 * most important one the OOM forecast puts at risk against a shared limit (issue 9).
+	 */
+	squeeze_top = contended ? top_now : -1;
 	squeeze_idx = top_idx;
 	if (top_risk > squeeze_top) {
 		squeeze_top = top_risk;
@@ -378,7 +528,7 @@ int controller_decide(const ControlState *s, const ControlParams *p, uint64_t no
 
 	for (size_t i = 0; i < s->n_tenants; i++) {
 		const ControlTenant *t = &s->tenants[i];
-		uint64_t baseline, target;
+		uint64_t baseline, target, ceiling = MEMQOSD_BYTES_MAX;
 
 		if (!t->active || t->busy)
 			continue;
@@ -390,13 +540,13 @@ int controller_decide(const ControlState *s, const ControlParams *p, uint64_t no
 				continue;
 			r = add_action(actions, n_actions, &n, s, i,
 				       t->high > t->high_max ? t->high_max : t->high_min,
-				       CONTROL_REASON_CLAMP, NULL, false, hold_s);
+				       CONTROL_REASON_CLAMP, NULL, where, ceiling, false);
 			if (r < 0)
 				return r;
 			continue;
 		}
 
-		/* SQUEEZE: a strictly higher-priority tenant and the host are under pressure now. */
+		/* SQUEEZE: a strictly higher-priority tenant is under pressure with contention, or at risk. */
 		if (squeeze_active && t->priority < squeeze_top) {
 			if (t->priority != squeeze_level)
 				continue; /* held; its turn comes when lower levels are exhausted */
@@ -405,36 +555,43 @@ int controller_decide(const ControlState *s, const ControlParams *p, uint64_t no
 			if (rate_limited(t, p, now, &wakeup))
 				continue;
 			r = add_action(actions, n_actions, &n, s, i, target, CONTROL_REASON_SQUEEZE,
-				       tenant_name(&s->tenants[squeeze_idx]), squeeze_for_risk, hold_s);
+				       tenant_name(&s->tenants[squeeze_idx]), where, ceiling, squeeze_for_risk);
 			if (r < 0)
 				return r;
 			continue;
 		}
 
-		/* RAISE: this tenant and the host are under pressure, nobody more important recently.
+		/* RAISE: this tenant is under pressure with contention, nobody more important recently.
 		 * Only from the baseline up: a squeezed tenant comes back by RELAX steps, gradually, so
 		 * the room it gave up is not snatched back from the tenant that needed it. */
-		if (host_now && controller_tenant_pressured(t, p, now) && t->high >= baseline) {
+		if (contended && controller_tenant_pressured(t, p, now) && t->high >= baseline) {
 			if (t->priority < max_recent)
 				continue; /* a more important tenant's pressure is recent: stay put */
 			if (!raise_target(t, step_bytes(t, p->step_percent), t->high_max, &target))
 				continue;
 			if (rate_limited(t, p, now, &wakeup))
 				continue;
-			r = add_action(actions, n_actions, &n, s, i, target, CONTROL_REASON_RAISE, NULL, false, hold_s);
+			r = add_action(actions, n_actions, &n, s, i, target, CONTROL_REASON_RAISE, NULL, where,
+				       ceiling, false);
 			if (r < 0)
 				return r;
 			continue;
 		}
 
-		/* RELAX: the reason that moved it away from the baseline has been gone for HoldSec. */
+		/* HOLD, then RELAX once the demand that moved it away from the baseline is gone. */
 		if (t->high < baseline) {
-			if (host_recent && t->priority < max_recent)
-				continue;
-			if (!relax_up_target(t, step_bytes(t, p->relax_percent), baseline, &target))
+			uint64_t limit = baseline;
+
+			if (held_by_demand(s, t, p, now, max_demand))
+				continue; /* the more important tenant that caused it still holds or wants the memory */
+			if (ceiling_in_force(s, t, p, now, &ceiling, &wakeup))
+				limit = min_u64(limit, ceiling);
+			else
+				ceiling = MEMQOSD_BYTES_MAX;
+			if (!relax_up_target(t, step_bytes(t, p->relax_percent), limit, &target))
 				continue;
 		} else if (t->high > baseline) {
-			if (host_recent && tenant_recent(t, p, now))
+			if (controller_tenant_demand(t, p, now))
 				continue;
 			if (!lower_target(t, p, step_bytes(t, p->relax_percent), baseline, &target))
 				continue;
@@ -442,12 +599,12 @@ int controller_decide(const ControlState *s, const ControlParams *p, uint64_t no
 			continue;
 		if (rate_limited(t, p, now, &wakeup))
 			continue;
-		r = add_action(actions, n_actions, &n, s, i, target, CONTROL_REASON_RELAX, NULL, false, hold_s);
+		r = add_action(actions, n_actions, &n, s, i, target, CONTROL_REASON_RELAX, NULL, where, ceiling, false);
 		if (r < 0)
 			return r;
 	}
 
-	/* Hold and episode expiry only matter while someone is away from its baseline. */
+	/* Hold, demand and episode expiry only matter while someone is away from its baseline. */
 	if (off_baseline)
 		wakeup = min_u64(wakeup, recency_wakeup);
 	if (wakeup <= now)

@@ -7,34 +7,52 @@
  * the memory.high writes to make, makes them (off the event loop), and reports each completed write
  * with controller_write_done().
  *
- * Rules (issue 4):
- *  - SQUEEZE: while a tenant of priority P is under pressure AND the host (or the tenants' common
- *    parent) is under pressure, lower memory.high of tenants with priority strictly below P toward
- *    their MemoryHighMin, lowest priority level first, one bounded step per tenant per MinIntervalSec.
- *    A level is passed over only when every tenant in it is at MemoryHighMin or cannot be lowered
- *    now because of the headroom rule; a rate-limited tenant keeps its level "busy".
+ * Rules (issue 4, refined by issue 17):
+ *  - SQUEEZE: while a tenant of priority P is under pressure AND there is contention (the host, or
+ *    the tenants' common parent, is under pressure: ControlState.host_*; or the tenants' nearest
+ *    common ancestor with a limit is near it: ControlState.limit_near), lower memory.high of tenants
+ *    with priority strictly below P toward their MemoryHighMin, lowest priority level first, one
+ *    bounded step per tenant per MinIntervalSec. A level is passed over only when every tenant in it
+ *    is at MemoryHighMin or cannot be lowered now because of the headroom rule; a rate-limited
+ *    tenant keeps its level "busy".
  *  - RAISE: the pressured tenant itself (same condition) is raised toward MemoryHighMax, unless a
  *    strictly higher-priority tenant was under pressure within HoldSec (higher priority wins). Only
  *    from its baseline up: below it (squeezed) a tenant comes back by RELAX steps only, so the
  *    room it gave up is returned gradually and the squeeze does not oscillate.
- *  - RELAX: once the reason for a squeeze (resp. raise) has been absent for HoldSec, memory.high moves
- *    back toward the baseline by RelaxPercent steps, at most once per MinIntervalSec.
+ *  - HOLD: a tenant below its baseline stays where it is while the higher-priority tenant that
+ *    caused its last squeeze (the most important one under pressure then; any strictly
+ *    higher-priority tenant if that is not known) still has DEMAND (controller_tenant_demand()): it is under pressure now, or, unless it has released
+ *    memory since its last pressure (usage fell below half its peak, see controller_note_sample()),
+ *    its pressure ended less than HoldSec ago or it was active (ran or refaulted) less than HoldSec
+ *    ago. Quiet pressure after a squeeze is the squeeze working, not the end of the need. Likewise
+ *    a raised tenant is not lowered back while it has demand itself.
+ *  - RELAX: once no demand holds it, memory.high moves back toward the baseline by RelaxPercent steps,
+ *    at most once per MinIntervalSec. A tenant that was squeezed again after relaxing learned the
+ *    level at which pressure came back (the CEILING: min(memory.high, memory.current) before that
+ *    squeeze); for RelaxCeilingSec, and as long as a higher-priority tenant that has not released
+ *    its memory since is there, relaxing stops one squeeze step below that level.
  *  - AT RISK (issue 9): a tenant the OOM forecast puts at warning or worse against a limit it shares
  *    with other tenants (an ancestor's memory.max or the host's memory) is squeezed for like a
  *    pressured tenant on a pressured host: tenants of strictly lower priority give way first, by
  *    the same bounded steps, inside their bounds, even if no PSI trigger fired.
  *  - CLAMP: a memory.high found outside [MemoryHighMin, MemoryHighMax] is moved to the nearer bound.
  *  - Never: a value outside the bounds; a lowering below memory.current - Headroom in one step
- *    (except CLAMP down to MemoryHighMax: the bound wins); any write for a tenant alone or on a quiet
- *    host (no pressure on the host means no SQUEEZE and no RAISE).
- * Hysteresis makes a squeezed tenant's trajectory monotone while pressure lasts: it goes down only
- * while pressure is present and up only after HoldSec without it.
+ *    (except CLAMP down to MemoryHighMax: the bound wins); any SQUEEZE or RAISE without contention.
+ * Hysteresis makes a squeezed tenant's trajectory monotone while the demand lasts: it goes down only
+ * while pressure is present and up only after the demand that caused it is gone.
  *
  * Pressure bookkeeping: a PSI trigger fires at most once per window while the stall threshold is
  * exceeded, and never says "ended". So every pressure event (re)starts a pressure episode, an
  * explicit *_END event ends it, and an episode with no new event for 2 * PressureWindowSec is over
  * (CONTROL_PRESSURE_GRACE_WINDOWS). Over-high and charge-failure events count as pressure on the
  * tenant they name.
+ *
+ * Demand bookkeeping (issue 17): the manager samples each tenant's memory.current, CPU time and
+ * refault counters (controller_note_sample()) before deciding, whenever a tenant is pressured or away
+ * from its baseline; the same call watches memory.high moves to learn the relax ceiling. A tenant
+ * refaulting at CONTROL_REFAULT_PRESSURE_PAGES per second or more is under pressure (it wants back
+ * memory it had: a squeeze that left it refaulting is not deep enough), even when its PSI is below
+ * the trigger's threshold.
  *
  * Times are CLOCK_MONOTONIC microseconds; 0 means "never", so `now` must be > 0.
  */
@@ -50,6 +68,34 @@
 /* Smallest step, for tenants whose range and usage are tiny or unknown. */
 #define CONTROL_MIN_STEP (1024ULL * 1024ULL)
 #define CONTROL_NO_WAKEUP UINT64_MAX
+/* A sample counts as activity if the tenant used at least this much of one CPU since the last one. */
+#define CONTROL_ACTIVE_CPU_PERCENT 1
+/* Samples closer together than this are not compared (too short to tell idle from running). */
+#define CONTROL_SAMPLE_MIN_USEC (250ULL * 1000ULL)
+/* Usage below 1/CONTROL_RELEASE_DIVISOR of its peak (and at least CONTROL_RELEASE_MIN lower) is a release. */
+#define CONTROL_RELEASE_DIVISOR 2
+/* Refaults per second (pages) from which a sample counts as pressure on the tenant (1 MiB/s). */
+#define CONTROL_REFAULT_PRESSURE_PAGES 256ULL
+#define CONTROL_RELEASE_MIN (8ULL * 1024ULL * 1024ULL)
+
+/* Bookkeeping of demand and of the learned relax ceiling, kept by controller_note_sample(). */
+typedef struct ControlHistory {
+	uint64_t sample_usec;        /* last compared sample; 0 = none yet */
+	uint64_t cpu_usec;           /* its CPU time counter (cpu.stat usage_usec) */
+	uint64_t refaults;           /* its refault counter (memory.stat workingset_refault_*) */
+	uint64_t last_active_usec;   /* last sample showing CPU use or refaults; 0 = never */
+	uint64_t usage_peak;         /* highest memory.current since the last release */
+	uint64_t released_usec;      /* when usage last fell below half its peak; 0 = never */
+	bool seen;                   /* seen_high/seen_current are valid */
+	uint64_t seen_high;          /* memory.high at the previous sample */
+	uint64_t seen_current;       /* memory.current at the previous sample */
+	bool relaxed_up;             /* moved up while below the baseline since the last lowering */
+	bool has_cause;              /* cause/cause_priority are valid */
+	size_t cause;                /* index of the tenant whose pressure made the last lowering */
+	int cause_priority;          /* its priority then (checks the index after a reload) */
+	uint64_t ceiling;            /* learned level at which pressure came back */
+	uint64_t ceiling_usec;       /* when it was learned; 0 = no ceiling */
+} ControlHistory;
 
 typedef struct ControlTenant {
 	const char *name;            /* borrowed, for reason texts; may be NULL */
@@ -67,13 +113,25 @@ typedef struct ControlTenant {
 	bool pressured;              /* inside a pressure episode */
 	uint64_t last_pressure_usec; /* last pressure evidence (start, repeat or end); 0 = never */
 	uint64_t last_write_usec;    /* last completed write; 0 = never */
+	ControlHistory hist;         /* demand and ceiling, updated by controller_note_sample() */
 } ControlTenant;
+
+/* What the manager read from a tenant's cgroup for controller_note_sample(). */
+typedef struct ControlSample {
+	uint64_t current;            /* memory.current */
+	uint64_t cpu_usec;           /* cumulative CPU time (cpu.stat usage_usec); 0 if unknown */
+	uint64_t refaults;           /* cumulative refaults (workingset_refault_anon + _file); 0 if unknown */
+} ControlSample;
 
 typedef struct ControlState {
 	ControlTenant *tenants;
 	size_t n_tenants;
 	bool host_pressured;
 	uint64_t host_last_pressure_usec;
+	/* The tenants' nearest common ancestor with memory.max or memory.high is near that limit
+	 * (sampled by the manager when deciding); limit_where names it for reason texts (may be NULL). */
+	bool limit_near;
+	const char *limit_where;
 } ControlState;
 
 typedef enum ControlEventKind {
@@ -134,6 +192,17 @@ int controller_decide(const ControlState *s, const ControlParams *p, uint64_t no
 /* note_event + decide. */
 int controller_step(ControlState *s, const ControlParams *p, const ControlEvent *ev, uint64_t now,
 		    ControlAction *actions, size_t n_actions, uint64_t *ret_next_wakeup);
+
+/*
+ * A sample of tenant i (taken before deciding): updates memory.current, the activity and release
+ * bookkeeping, and learns the relax ceiling from memory.high moves since the previous sample.
+ * Returns -EINVAL on bad arguments.
+ */
+int controller_note_sample(ControlState *s, const ControlParams *p, size_t i, const ControlSample *sm,
+			   uint64_t now);
+
+/* Whether tenant t still holds or wants memory at `now` (the HOLD rule). */
+bool controller_tenant_demand(const ControlTenant *t, const ControlParams *p, uint64_t now);
 
 /* A write finished: memory.high is now new_high (as read back or as written). */
 void controller_write_done(ControlState *s, size_t tenant, uint64_t new_high, uint64_t now);

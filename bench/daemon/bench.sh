@@ -7,7 +7,9 @@
 #  (b) CPU time per minute of memqosd with many idle tenants against a senpai-style poller that
 #      reads memory.pressure + memory.current of each tenant every second.
 #  (c) the priority scenario of tests/vm/policy/t1: throughputs with no policy, with a static
-#      memory.low for the important tenant, and with memqosd.
+#      memory.low for the important tenant, and with memqosd, whose squeeze/relax reversals per
+#      minute (a squeeze after a relax or the reverse, of the low tenant's memory.high while both
+#      run; issue 17) are printed beside them.
 # Prints a table; the numbers are TCG-emulated (no KVM), so compare ratios, not absolute values.
 CHECKOUT=${MEMQOSD_CHECKOUT:-$(cd "$(dirname "$0")/../.." && pwd)}
 POLICY_DIR=$CHECKOUT/tests/vm/policy
@@ -87,7 +89,7 @@ p_cpu=$("$W/poller" 1000 "$IDLE" $dirs | sed -n 's/.*cpu_ms=\([0-9]*\).*/\1/p')
 p_cpu=$(( p_cpu * 60 / IDLE ))
 
 # ---- (c) throughput ----
-phase() { # phase NAME -> "high_rate low_rate"
+phase() { # phase NAME -> "high_rate low_rate [reversals_per_min writes]"
 	mkparent mq 512M
 	mkdir -p "$CG/mq/high" "$CG/mq/low"
 	echo max > "$CG/mq/high/memory.high"; echo max > "$CG/mq/low/memory.high"; echo 0 > "$CG/mq/high/memory.low"
@@ -103,9 +105,14 @@ phase() { # phase NAME -> "high_rate low_rate"
 	run_in mq/high "$HOG" high 360 "$DUR" random > "$W/c-high.out" &
 	a=$!
 	wait $a $b
-	[ "$1" = memqosd ] && stop_daemon
+	rev=
+	if [ "$1" = memqosd ]; then
+		stop_daemon
+		writes low > "$W/c-writes"
+		rev="$(awk -v r="$(reversals "$W/c-writes")" -v s="$DUR" 'BEGIN { printf "%.1f", r * 60 / s }') $(wc -l < "$W/c-writes")"
+	fi
 	echo 0 > "$CG/mq/high/memory.low"
-	echo "$(rate "$W/c-high.out") $(rate "$W/c-low.out")"
+	echo "$(rate "$W/c-high.out") $(rate "$W/c-low.out") $rev"
 }
 r_none=$(phase none); r_static=$(phase static); r_mq=$(phase memqosd); r_none2=$(phase none)
 
@@ -134,9 +141,10 @@ printf "    %-40s %6s\n" "senpai-style 1 s poller" "$p_cpu"
 printf "    %-40s %6s   (CPU time resolution 10 ms per %ss)\n" "poller / memqosd" \
 	"$(ratio "$p_cpu" "$d_cpu" $(( 10 * 60 / IDLE )))" "$IDLE"
 echo
-echo "(c) priority scenario, MiB/s (2 x 360M in 512M)   high    low"
+echo "(c) priority scenario, MiB/s (2 x 360M in 512M)   high    low  reversals/min"
 set -- $r_none; printf "    %-40s %6s %6s\n" "no policy" "$1" "$2"
 set -- $r_static; printf "    %-40s %6s %6s\n" "static memory.low=300M on high" "$1" "$2"
-set -- $r_mq; printf "    %-40s %6s %6s\n" "memqosd" "$1" "$2"
+set -- $r_mq; printf "    %-40s %6s %6s %6s   (%s memory.high writes of low in %ss)\n" "memqosd" "$1" "$2" "${3:-?}" \
+	"${4:-?}" "$DUR"
 set -- $r_none2; printf "    %-40s %6s %6s\n" "no policy (again, after)" "$1" "$2"
 exit 0

@@ -74,7 +74,8 @@ struct memqosd_tenant_stats {
 };
 
 struct memqosd_control {
-	__s32 max_pressured_priority;  /* highest priority of a tenant under pressure now, or -1 */
-	__u32 host_pressured;          /* the host / common parent is under pressure */
+	__s32 max_pressured_priority;  /* highest priority of a tenant under pressure now or whose squeeze
+					* is held (controller_tenant_demand()), or -1 */
+	__u32 host_pressured;          /* the host / common parent is under pressure or near its limit */
 	__u64 generation;              /* bumped by the daemon on every update */
 };

@@ -444,6 +444,7 @@ static void assert_control_equal(const ControlParams *a, const ControlParams *b)
 	assert_int_equal(a->step_percent, b->step_percent);
 	assert_int_equal(a->relax_percent, b->relax_percent);
 	assert_int_equal(a->hold_usec, b->hold_usec);
+	assert_int_equal(a->relax_ceiling_usec, b->relax_ceiling_usec);
 	assert_int_equal(a->min_interval_usec, b->min_interval_usec);
 	assert_int_equal(a->headroom_bytes, b->headroom_bytes);
 	assert_int_equal(a->housekeeping_usec, b->housekeeping_usec);
@@ -463,6 +464,7 @@ static void test_control_defaults(void **state)
 	assert_int_equal(c.step_percent, 10);
 	assert_int_equal(c.relax_percent, 5);
 	assert_int_equal(c.hold_usec, 10 * USEC_PER_SEC);
+	assert_int_equal(c.relax_ceiling_usec, 120 * USEC_PER_SEC);
 	assert_int_equal(c.min_interval_usec, USEC_PER_SEC);
 	assert_int_equal(c.headroom_bytes, 32 << 20);
 	assert_int_equal(c.housekeeping_usec, 30 * USEC_PER_SEC);
@@ -576,7 +578,8 @@ static void test_daemon_all_keys(void **state)
 		   "MinIntervalSec=500ms\n"
 		   "Headroom=64M\n"
 		   "HousekeepingSec=1min\n"
-		   "WriteTimeoutSec=2.5s\n");
+		   "WriteTimeoutSec=2.5s\n"
+		   "RelaxCeilingSec=90s\n");
 	load_ok(f);
 	assert_true(f->config->daemon.dry_run);
 	assert_int_equal(f->config->daemon.log_level, LOG_DEBUG);
@@ -592,6 +595,7 @@ static void test_daemon_all_keys(void **state)
 	assert_int_equal(c->headroom_bytes, 64 << 20);
 	assert_int_equal(c->housekeeping_usec, 60 * USEC_PER_SEC);
 	assert_int_equal(c->write_timeout_usec, 2500 * USEC_PER_MSEC);
+	assert_int_equal(c->relax_ceiling_usec, 90 * USEC_PER_SEC);
 }
 
 /* main < 10-a.conf < 2-b.conf (byte order, not numeric); other names in the directory are ignored. */
@@ -671,7 +675,8 @@ static void test_control_bad_values(void **state)
 		   "MinIntervalSec=10ms\n"
 		   "Headroom=max\n"
 		   "HousekeepingSec=2h\n"
-		   "WriteTimeoutSec=x\n");
+		   "WriteTimeoutSec=x\n"
+		   "RelaxCeilingSec=2h\n");
 	write_file(f, "memqosd.conf.d/a.conf", "[Daemon]\nCgroupRoot=/sys/fs/../cgroup\n[Control]\nHeadroom=lots\n");
 	assert_load_fails(f,
 		"@/memqosd.conf:2: DryRun=: invalid boolean 'maybe' (expected yes/no, true/false, on/off, 1/0)",
@@ -687,6 +692,7 @@ static void test_control_bad_values(void **state)
 		"@/memqosd.conf:13: Headroom=: invalid size 'max' (expected bytes or a number with suffix K, M, G or T)",
 		"@/memqosd.conf:14: HousekeepingSec=: '2h' is out of range (1s..1h)",
 		"@/memqosd.conf:15: WriteTimeoutSec=: invalid duration 'x' (expected e.g. 500ms, 1s, 1.5s, 2min)",
+		"@/memqosd.conf:16: RelaxCeilingSec=: '2h' is out of range (0..1h)",
 		"@/memqosd.conf.d/a.conf:2: CgroupRoot=: '/sys/fs/../cgroup' must not contain '..' or control characters",
 		"@/memqosd.conf.d/a.conf:4: Headroom=: invalid size 'lots' (expected bytes or a number with suffix K, M, G or T)");
 }
@@ -1441,8 +1447,8 @@ static void test_shipped_conf_documents_defaults(void **state)
 	fclose(in);
 	assert_int_equal(fclose(out), 0);
 
-	/* Every key in the table is documented: 3 in [Daemon], 10 in [Control], 18 in [Forecast]. */
-	assert_int_equal(n_keys, 31);
+	/* Every key in the table is documented: 3 in [Daemon], 11 in [Control], 18 in [Forecast]. */
+	assert_int_equal(n_keys, 32);
 	load_ok(f);
 	config_control_defaults(&defaults);
 	assert_control_equal(&f->config->daemon.control, &defaults);

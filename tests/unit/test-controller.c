@@ -43,6 +43,18 @@ typedef struct Pressure {
 	ControlEventKind kind;  /* CONTROL_EVENT_PRESSURE if 0 */
 } Pressure;
 
+/* Tenant uses one full CPU during [from, to) seconds (its cpu.stat usage_usec advances). */
+typedef struct Run {
+	int tenant;
+	unsigned from, to;
+} Run;
+
+/* From `at` seconds on, the tenant's demand (what memory.current follows) is mib MiB. */
+typedef struct DemandChange {
+	int tenant;
+	unsigned at, mib;
+} DemandChange;
+
 typedef struct Point {
 	unsigned t;    /* seconds */
 	unsigned mib;  /* memory.high written */
@@ -69,6 +81,11 @@ typedef struct Sim {
 	size_t n_writes[MAXT];
 	size_t n_ticks;
 	uint64_t last_wakeup;
+	const Run *runs;
+	size_t n_runs;
+	const DemandChange *demands;
+	size_t n_demands;
+	uint64_t demand0[MAXT];
 } Sim;
 
 static uint64_t mib_or_max(unsigned v)
@@ -84,6 +101,7 @@ static void params_default(ControlParams *p)
 		.step_percent = 10,
 		.relax_percent = 5,
 		.hold_usec = SEC(10),
+		.relax_ceiling_usec = SEC(120),
 		.min_interval_usec = SEC(1),
 		.headroom_bytes = MIB(64),
 		.housekeeping_usec = SEC(30),
@@ -118,6 +136,7 @@ static void sim_init(Sim *sim, const ControlParams *p, const SimTenant *t, size_
 			.active = true,
 		};
 		sim->demand[i] = MIB(t[i].demand);
+		sim->demand0[i] = sim->demand[i];
 		sim->tenants[i].current = sim->demand[i] < sim->tenants[i].high ? sim->demand[i] : sim->tenants[i].high;
 	}
 	sim->s = (ControlState) { .tenants = sim->tenants, .n_tenants = n };
@@ -192,12 +211,38 @@ static void check_action(Sim *sim, const ControlAction *a, uint64_t now)
 		}
 }
 
+/* What the manager samples before deciding: usage (following the demand), CPU time, no refaults. */
+static void sim_sample(Sim *sim, uint64_t now)
+{
+	for (size_t i = 0; i < sim->n; i++) {
+		ControlTenant *t = &sim->tenants[i];
+		uint64_t cpu = 0;
+
+		sim->demand[i] = sim->demand0[i];
+		for (size_t k = 0; k < sim->n_demands; k++)
+			if (sim->demands[k].tenant == (int) i && SEC(sim->demands[k].at) <= now)
+				sim->demand[i] = MIB(sim->demands[k].mib);
+		for (size_t k = 0; k < sim->n_runs; k++) {
+			uint64_t from = SEC(sim->runs[k].from), to = SEC(sim->runs[k].to);
+
+			if (sim->runs[k].tenant == (int) i && now > from)
+				cpu += (now < to ? now : to) - from;
+		}
+		assert_int_equal(controller_note_sample(&sim->s, &sim->p, i,
+							&(ControlSample) {
+								.current = sim->demand[i] < t->high ? sim->demand[i] : t->high,
+								.cpu_usec = cpu,
+							}, now), 0);
+	}
+}
+
 static void sim_decide(Sim *sim, const ControlEvent *ev, uint64_t now)
 {
 	ControlAction actions[MAXT];
 	uint64_t wakeup;
 	int r;
 
+	sim_sample(sim, now);
 	r = controller_step(&sim->s, &sim->p, ev, now, actions, ELEMENTSOF(actions), &wakeup);
 	assert_true(r >= 0);
 	/* Apply the writes, then decide again as the manager does after each completed write. */
@@ -223,6 +268,7 @@ static void sim_decide(Sim *sim, const ControlEvent *ev, uint64_t now)
 		}
 		if (r == 0)
 			break;
+		sim_sample(sim, now);
 		r = controller_decide(&sim->s, &sim->p, now, actions, ELEMENTSOF(actions), &wakeup);
 		assert_true(r >= 0);
 	}
@@ -326,6 +372,12 @@ typedef struct Scenario {
 	unsigned end;
 	const Point *expected[MAXT]; /* NULL-terminated by {0, 0}; a tenant with {{0,0}} has no writes */
 	unsigned max_ticks;          /* upper bound on wakeups the controller may ask for */
+	Run runs[MAXP];              /* CPU activity (issue 17) */
+	size_t n_runs;
+	DemandChange demands[MAXP];  /* usage changes (issue 17) */
+	size_t n_demands;
+	bool limit_near;             /* the common parent is near its limit throughout */
+	bool holding;                /* still holding at the end: a wakeup is pending */
 } Scenario;
 
 static const Point no_writes[] = { { 0, 0 } };
@@ -407,6 +459,100 @@ static const Point h_high[] = {
 	{ 1, 592 }, { 2, 672 },
 	/* H's relax down waits until 3 + 10 */
 	{ 13, 632 }, { 14, 592 }, { 15, 552 }, { 16, 512 }, { 0, 0 },
+};
+
+/*
+ * Issue 17. The simulator's tenants now also run (CPU time advances) and their usage follows a demand
+ * that can change; the controller samples both before each decision, as the control loop does.
+ *
+ * i: the oscillation of the issue. H is under pressure 1..5, squeezes L, then its pressure goes quiet
+ * (its working set is resident) while it keeps running: L is held at 232M, H stays raised; the only
+ * wakeups are the HoldSec re-checks of H's activity. (Before issue 17 both relaxed from 17 on.)
+ */
+static const Point i_high[] = {
+	{ 1, 592 }, { 2, 672 }, { 3, 752 }, { 4, 832 }, { 5, 912 }, { 6, 992 }, { 7, 1056 }, { 0, 0 },
+};
+static const Point i_low[] = {
+	{ 1, 472 }, { 2, 432 }, { 3, 392 }, { 4, 352 }, { 5, 312 }, { 6, 272 }, { 7, 232 }, { 0, 0 },
+};
+/* j: H exits at 30 (usage 0, no CPU). The re-check at 37 sees the usage fall (a release): both
+ * relax at once, L fully back to its baseline within 14 s. */
+static const Point j_high[] = {
+	{ 1, 592 }, { 2, 672 }, { 3, 752 }, { 4, 832 }, { 5, 912 }, { 6, 992 }, { 7, 1056 }, { 37, 1016 },
+	{ 38, 976 }, { 39, 936 }, { 40, 896 }, { 41, 856 }, { 42, 816 }, { 43, 776 }, { 44, 736 },
+	{ 45, 696 }, { 46, 656 }, { 47, 616 }, { 48, 576 }, { 49, 536 }, { 50, 512 }, { 0, 0 },
+};
+static const Point j_low[] = {
+	{ 1, 472 }, { 2, 432 }, { 3, 392 }, { 4, 352 }, { 5, 312 }, { 6, 272 }, { 7, 232 }, { 37, 252 },
+	{ 38, 272 }, { 39, 292 }, { 40, 312 }, { 41, 332 }, { 42, 352 }, { 43, 372 }, { 44, 392 },
+	{ 45, 412 }, { 46, 432 }, { 47, 452 }, { 48, 472 }, { 49, 492 }, { 50, 512 }, { 0, 0 },
+};
+/* k: H stops running at 30 but keeps its memory. Activity seen up to the sample at 37 (it ran
+ * 27..30), none at 47: demand gone HoldSec after that sample, then the relax. */
+static const Point k_high[] = {
+	{ 1, 592 }, { 2, 672 }, { 3, 752 }, { 4, 832 }, { 5, 912 }, { 6, 992 }, { 7, 1056 }, { 47, 1016 },
+	{ 48, 976 }, { 49, 936 }, { 50, 896 }, { 51, 856 }, { 52, 816 }, { 53, 776 }, { 54, 736 },
+	{ 55, 696 }, { 56, 656 }, { 57, 616 }, { 58, 576 }, { 59, 536 }, { 60, 512 }, { 0, 0 },
+};
+static const Point k_low[] = {
+	{ 1, 472 }, { 2, 432 }, { 3, 392 }, { 4, 352 }, { 5, 312 }, { 6, 272 }, { 7, 232 }, { 47, 252 },
+	{ 48, 272 }, { 49, 292 }, { 50, 312 }, { 51, 332 }, { 52, 352 }, { 53, 372 }, { 54, 392 },
+	{ 55, 412 }, { 56, 432 }, { 57, 452 }, { 58, 472 }, { 59, 492 }, { 60, 512 }, { 0, 0 },
+};
+/* l: H idle from 20: L relaxes from 37 (252, 272), H's pressure comes back at 38: L is squeezed
+ * from 272 at 39, which it learns as the level that brought pressure back. After H goes idle
+ * again (60) L relaxes only to 272 - one squeeze step (40M) = 232M, until the ceiling expires
+ * at 39 + RelaxCeilingSec (120) = 159; then on to the baseline. */
+static const Point l_high[] = {
+	{ 1, 592 }, { 2, 672 }, { 3, 752 }, { 4, 832 }, { 5, 912 }, { 6, 992 }, { 7, 1056 }, { 37, 1016 },
+	{ 38, 976 }, { 39, 1056 }, { 71, 1016 }, { 72, 976 }, { 73, 936 }, { 74, 896 }, { 75, 856 },
+	{ 76, 816 }, { 77, 776 }, { 78, 736 }, { 79, 696 }, { 80, 656 }, { 81, 616 }, { 82, 576 },
+	{ 83, 536 }, { 84, 512 }, { 0, 0 },
+};
+static const Point l_low[] = {
+	{ 1, 472 }, { 2, 432 }, { 3, 392 }, { 4, 352 }, { 5, 312 }, { 6, 272 }, { 7, 232 }, { 37, 252 },
+	{ 38, 272 }, { 39, 232 }, { 40, 192 }, { 41, 152 }, { 71, 172 }, { 72, 192 }, { 73, 212 },
+	{ 74, 232 }, { 159, 252 }, { 160, 272 }, { 161, 292 }, { 162, 312 }, { 163, 332 }, { 164, 352 },
+	{ 165, 372 }, { 166, 392 }, { 167, 412 }, { 168, 432 }, { 169, 452 }, { 170, 472 }, { 171, 492 },
+	{ 172, 512 }, { 0, 0 },
+};
+/* m: as l, but H exits at 100: its release ends the learned ceiling, L relaxes fully at once. */
+static const Point m_high[] = {
+	{ 1, 592 }, { 2, 672 }, { 3, 752 }, { 4, 832 }, { 5, 912 }, { 6, 992 }, { 7, 1056 }, { 37, 1016 },
+	{ 38, 976 }, { 39, 1056 }, { 101, 1016 }, { 102, 976 }, { 103, 936 }, { 104, 896 }, { 105, 856 },
+	{ 106, 816 }, { 107, 776 }, { 108, 736 }, { 109, 696 }, { 110, 656 }, { 111, 616 }, { 112, 576 },
+	{ 113, 536 }, { 114, 512 }, { 0, 0 },
+};
+static const Point m_low[] = {
+	{ 1, 472 }, { 2, 432 }, { 3, 392 }, { 4, 352 }, { 5, 312 }, { 6, 272 }, { 7, 232 }, { 37, 252 },
+	{ 38, 272 }, { 39, 232 }, { 40, 192 }, { 41, 152 }, { 101, 172 }, { 102, 192 }, { 103, 212 },
+	{ 104, 232 }, { 105, 252 }, { 106, 272 }, { 107, 292 }, { 108, 312 }, { 109, 332 }, { 110, 352 },
+	{ 111, 372 }, { 112, 392 }, { 113, 412 }, { 114, 432 }, { 115, 452 }, { 116, 472 }, { 117, 492 },
+	{ 118, 512 }, { 0, 0 },
+};
+/* n: three priorities (as d). L to its MemoryHighMin first, then M; both held while H runs; H
+ * exits at 40 (release seen at 46): both relax to their baselines. M's own pressure while it was
+ * squeezed (6..7) and its running on do not hold L: H caused L's squeeze, and H is gone. */
+static const Point n_high[] = {
+	{ 1, 592 }, { 2, 672 }, { 3, 752 }, { 4, 832 }, { 5, 912 }, { 6, 992 }, { 46, 952 }, { 47, 912 },
+	{ 48, 872 }, { 49, 832 }, { 50, 792 }, { 51, 752 }, { 52, 712 }, { 53, 672 }, { 54, 632 },
+	{ 55, 592 }, { 56, 552 }, { 57, 512 }, { 0, 0 },
+};
+static const Point n_mid[] = {
+	{ 2, 472 }, { 3, 432 }, { 4, 392 }, { 5, 352 }, { 6, 312 }, { 46, 332 }, { 47, 352 }, { 48, 372 },
+	{ 49, 392 }, { 50, 412 }, { 51, 432 }, { 52, 452 }, { 53, 472 }, { 54, 492 }, { 55, 512 },
+	{ 0, 0 },
+};
+static const Point n_low[] = {
+	{ 1, 152 }, { 2, 112 }, { 46, 132 }, { 47, 152 }, { 48, 172 }, { 49, 192 }, { 0, 0 },
+};
+/* o: the host is never under pressure, but the tenants' common parent is near its limit: that is
+ * contention too, H's pressure squeezes L, and the squeeze holds while H runs. */
+static const Point o_high[] = {
+	{ 1, 592 }, { 2, 672 }, { 3, 752 }, { 4, 832 }, { 5, 912 }, { 6, 992 }, { 7, 1056 }, { 0, 0 },
+};
+static const Point o_low[] = {
+	{ 1, 472 }, { 2, 432 }, { 3, 392 }, { 4, 352 }, { 5, 312 }, { 6, 272 }, { 7, 232 }, { 0, 0 },
 };
 
 static const Scenario scenarios[] = {
@@ -514,6 +660,100 @@ static const Scenario scenarios[] = {
 		.expected = { h_high, h_low },
 		.max_ticks = 22,
 	},
+	{
+		.name = "issue 17: pressure, squeeze, quiet while H still runs: hold, no relax",
+		.tenants = { TENANT_H, TENANT_L },
+		.n_tenants = 2,
+		.pressure = { { HOST, 1, 5, 0 }, { 0, 1, 5, 0 } },
+		.n_pressure = 2,
+		.runs = { { 0, 0, 1000 } },
+		.n_runs = 1,
+		.end = 120,
+		.expected = { i_high, i_low },
+		.max_ticks = 20,
+		.holding = true,
+	},
+	{
+		.name = "issue 17: H exits (usage falls, stops running): L relaxes fully to its baseline",
+		.tenants = { TENANT_H, TENANT_L },
+		.n_tenants = 2,
+		.pressure = { { HOST, 1, 5, 0 }, { 0, 1, 5, 0 } },
+		.n_pressure = 2,
+		.runs = { { 0, 0, 30 } },
+		.n_runs = 1,
+		.demands = { { 0, 30, 0 } },
+		.n_demands = 1,
+		.end = 120,
+		.expected = { j_high, j_low },
+		.max_ticks = 60,
+	},
+	{
+		.name = "issue 17: H idle for HoldSec (keeps its memory): L relaxes",
+		.tenants = { TENANT_H, TENANT_L },
+		.n_tenants = 2,
+		.pressure = { { HOST, 1, 5, 0 }, { 0, 1, 5, 0 } },
+		.n_pressure = 2,
+		.runs = { { 0, 0, 30 } },
+		.n_runs = 1,
+		.end = 120,
+		.expected = { k_high, k_low },
+		.max_ticks = 60,
+	},
+	{
+		.name = "issue 17: pressure came back while relaxing: relax stops below the learned level",
+		.tenants = { TENANT_H, TENANT_L },
+		.n_tenants = 2,
+		.pressure = { { HOST, 1, 5, 0 }, { 0, 1, 5, 0 }, { HOST, 38, 39, 0 }, { 0, 38, 39, 0 } },
+		.n_pressure = 4,
+		.runs = { { 0, 0, 20 }, { 0, 38, 60 } },
+		.n_runs = 2,
+		.end = 300,
+		.expected = { l_high, l_low },
+		.max_ticks = 120,
+	},
+	{
+		.name = "issue 17: learned level forgotten when H exits",
+		.tenants = { TENANT_H, TENANT_L },
+		.n_tenants = 2,
+		.pressure = { { HOST, 1, 5, 0 }, { 0, 1, 5, 0 }, { HOST, 38, 39, 0 }, { 0, 38, 39, 0 } },
+		.n_pressure = 4,
+		.runs = { { 0, 0, 20 }, { 0, 38, 100 } },
+		.n_runs = 2,
+		.demands = { { 0, 100, 0 } },
+		.n_demands = 1,
+		.end = 200,
+		.expected = { m_high, m_low },
+		.max_ticks = 120,
+	},
+	{
+		.name = "issue 17: three priorities: L then M squeezed, both held while H runs, relaxed after it exits",
+		.tenants = { TENANT_H, { "M", 50, 112, 512, 512, 512, 500 }, { "L", 10, 112, 512, 192, 192, 100 } },
+		.n_tenants = 3,
+		/* M itself comes under pressure as it is squeezed (6..7), and keeps running */
+		.pressure = { { HOST, 1, 4, 0 }, { 0, 1, 4, 0 }, { 1, 6, 7, 0 } },
+		.n_pressure = 3,
+		.runs = { { 0, 0, 40 }, { 1, 0, 200 }, { 2, 0, 200 } },
+		.n_runs = 3,
+		.demands = { { 0, 40, 0 } },
+		.n_demands = 1,
+		.end = 120,
+		.expected = { n_high, n_mid, n_low },
+		.max_ticks = 60,
+	},
+	{
+		.name = "issue 17: host quiet, common parent near its limit: squeeze and hold",
+		.tenants = { TENANT_H, TENANT_L },
+		.n_tenants = 2,
+		.pressure = { { 0, 1, 5, 0 } },
+		.n_pressure = 1,
+		.runs = { { 0, 0, 1000 } },
+		.n_runs = 1,
+		.limit_near = true,
+		.end = 60,
+		.expected = { o_high, o_low },
+		.max_ticks = 20,
+		.holding = true,
+	},
 };
 
 static void test_scenarios(void **state)
@@ -534,6 +774,11 @@ static void test_scenarios(void **state)
 		sim = calloc(1, sizeof(Sim));
 		assert_non_null(sim);
 		sim_init(sim, &p, sc->tenants, sc->n_tenants);
+		sim->runs = sc->runs;
+		sim->n_runs = sc->n_runs;
+		sim->demands = sc->demands;
+		sim->n_demands = sc->n_demands;
+		sim->s.limit_near = sc->limit_near;
 		n_events = expand_pressure(sc->pressure, sc->n_pressure, events, ELEMENTSOF(events));
 		sim_run(sim, events, n_events, SEC(sc->end));
 		for (size_t i = 0; i < sc->n_tenants; i++)
@@ -541,7 +786,7 @@ static void test_scenarios(void **state)
 		if (sim->n_ticks > sc->max_ticks)
 			fail_msg("%zu wakeups, expected at most %u", sim->n_ticks, sc->max_ticks);
 		/* Once everything is back at its baseline, nothing needs a timer. */
-		if (sc->end >= 60)
+		if (sc->end >= 60 && !sc->holding)
 			assert_int_equal(sim->last_wakeup, CONTROL_NO_WAKEUP);
 		free(sim);
 	}
@@ -865,6 +1110,93 @@ static void test_at_risk_gets_relief(void **state)
 	}
 }
 
+/* controller_note_sample(): what counts as activity, as a release, and as the level to remember. */
+static void test_note_sample(void **state)
+{
+	ControlTenant t[2] = {
+		{ .name = "H", .priority = 90, .high_min = MIB(128), .high_max = MEMQOSD_BYTES_MAX,
+		  .baseline = MEMQOSD_BYTES_MAX, .high = MEMQOSD_BYTES_MAX, .active = true },
+		{ .name = "L", .priority = 10, .high_min = MIB(48), .high_max = MEMQOSD_BYTES_MAX,
+		  .baseline = MEMQOSD_BYTES_MAX, .high = MIB(100), .active = true },
+	};
+	ControlState s = { .tenants = t, .n_tenants = 2 };
+	ControlParams p;
+	ControlHistory *h = &t[0].hist;
+
+	(void) state;
+	params_default(&p);
+	assert_int_equal(controller_note_sample(&s, &p, 2, &(ControlSample) {}, SEC(1)), -EINVAL);
+	assert_int_equal(controller_note_sample(&s, &p, 0, NULL, SEC(1)), -EINVAL);
+	assert_int_equal(controller_note_sample(&s, &p, 0, &(ControlSample) {}, 0), -EINVAL);
+
+	/* The first sample is only a reference. */
+	assert_int_equal(controller_note_sample(&s, &p, 0, &(ControlSample) { MIB(200), 1000, 0 }, SEC(10)), 0);
+	assert_int_equal(h->last_active_usec, 0);
+	assert_int_equal(t[0].current, MIB(200));
+	/* Closer than CONTROL_SAMPLE_MIN_USEC: not compared, CPU time accumulates. */
+	(void) controller_note_sample(&s, &p, 0, &(ControlSample) { MIB(200), 1000 + 5000, 0 }, SEC(10) + 100000);
+	assert_int_equal(h->last_active_usec, 0);
+	/* 9 ms of CPU in 1 s is below 1% of one CPU: idle. */
+	(void) controller_note_sample(&s, &p, 0, &(ControlSample) { MIB(200), 1000 + 9000, 0 }, SEC(11));
+	assert_int_equal(h->last_active_usec, 0);
+	/* 10 ms in the next second: active; so is a single refault. */
+	(void) controller_note_sample(&s, &p, 0, &(ControlSample) { MIB(200), 1000 + 19000, 0 }, SEC(12));
+	assert_int_equal(h->last_active_usec, SEC(12));
+	(void) controller_note_sample(&s, &p, 0, &(ControlSample) { MIB(200), 1000 + 19000, 1 }, SEC(13));
+	assert_int_equal(h->last_active_usec, SEC(13));
+	/* A few refaults are activity, not pressure. */
+	assert_false(controller_tenant_pressured(&t[0], &p, SEC(13)));
+
+	/* Demand: pressured once, then active within HoldSec. */
+	(void) controller_note_event(&s, &p, &(ControlEvent) { .kind = CONTROL_EVENT_PRESSURE, .tenant = 0 }, SEC(13));
+	assert_true(controller_tenant_demand(&t[0], &p, SEC(13) + SEC(25)) == false);
+	assert_true(controller_tenant_demand(&t[0], &p, SEC(22)));
+	/* Usage falls by a quarter: no release; below half its peak: a release, and no demand. */
+	(void) controller_note_sample(&s, &p, 0, &(ControlSample) { MIB(150), 1000 + 19000, 2 }, SEC(16));
+	assert_int_equal(h->released_usec, 0);
+	assert_int_equal(h->usage_peak, MIB(200));
+	(void) controller_note_sample(&s, &p, 0, &(ControlSample) { MIB(90), 1000 + 19000, 3 }, SEC(17));
+	assert_int_equal(h->released_usec, SEC(17));
+	assert_int_equal(h->usage_peak, MIB(90));
+	assert_false(controller_tenant_demand(&t[0], &p, SEC(18)));
+	/* New pressure after the release: demand again. */
+	(void) controller_note_event(&s, &p, &(ControlEvent) { .kind = CONTROL_EVENT_PRESSURE, .tenant = 0 }, SEC(19));
+	assert_true(controller_tenant_demand(&t[0], &p, SEC(19)));
+	t[0].active = false;
+	assert_false(controller_tenant_demand(&t[0], &p, SEC(19)));
+	t[0].active = true;
+	/* Refaulting at CONTROL_REFAULT_PRESSURE_PAGES per second or more is pressure (PSI quiet). */
+	t[0].pressured = false;
+	(void) controller_note_sample(&s, &p, 0, &(ControlSample) { MIB(90), 20000, 3 + 1023 }, SEC(40));
+	assert_false(controller_tenant_pressured(&t[0], &p, SEC(40)));
+	(void) controller_note_sample(&s, &p, 0, &(ControlSample) { MIB(90), 20000, 3 + 1023 + 512 }, SEC(40) + SEC(1) / 2);
+	assert_true(controller_tenant_pressured(&t[0], &p, SEC(40) + SEC(1) / 2));
+	assert_int_equal(t[0].last_pressure_usec, SEC(40) + SEC(1) / 2);
+
+	/* L: relaxed up from 100M to 120M, then lowered to 90M: pressure came back at 120M (its usage
+	 * was 110M then, lower: that is the level learned). A lowering without a relax before it
+	 * learns nothing. */
+	(void) controller_note_sample(&s, &p, 1, &(ControlSample) { .current = MIB(100) }, SEC(20));
+	t[1].high = MIB(80);
+	(void) controller_note_sample(&s, &p, 1, &(ControlSample) { .current = MIB(80) }, SEC(21));
+	assert_int_equal(t[1].hist.ceiling_usec, 0);
+	t[1].high = MIB(120);
+	(void) controller_note_sample(&s, &p, 1, &(ControlSample) { .current = MIB(110) }, SEC(22));
+	t[1].high = MIB(90);
+	(void) controller_note_sample(&s, &p, 1, &(ControlSample) { .current = MIB(90) }, SEC(23));
+	assert_int_equal(t[1].hist.ceiling, MIB(110));
+	assert_int_equal(t[1].hist.ceiling_usec, SEC(23));
+	/* RelaxCeilingSec=0: nothing is learned. */
+	p.relax_ceiling_usec = 0;
+	t[1].hist = (ControlHistory) {};
+	(void) controller_note_sample(&s, &p, 1, &(ControlSample) { .current = MIB(90) }, SEC(30));
+	t[1].high = MIB(120);
+	(void) controller_note_sample(&s, &p, 1, &(ControlSample) { .current = MIB(110) }, SEC(31));
+	t[1].high = MIB(90);
+	(void) controller_note_sample(&s, &p, 1, &(ControlSample) { .current = MIB(90) }, SEC(32));
+	assert_int_equal(t[1].hist.ceiling_usec, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -875,6 +1207,7 @@ int main(void)
 		cmocka_unit_test(test_bad_arguments),
 		cmocka_unit_test(test_baseline_and_unlimited),
 		cmocka_unit_test(test_at_risk_gets_relief),
+		cmocka_unit_test(test_note_sample),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -5,13 +5,46 @@
  * pages are first filled with pseudo-random words, so zram swap cannot compress them):
  *   hog NAME: mib=TOUCHED seconds=S rate=MIB_PER_S passes=P
  * Under memory.high throttling or reclaim the rate drops; that is what the tests compare.
+ * SIGTERM or SIGINT ends the run early (the line is still printed, for the time it ran). With
+ * HOG_TAIL_SECONDS=S in the environment the line also gives the rate over the last S seconds
+ * (tail_rate=), the steady state once a controller has acted, and the same per second of the hog's
+ * own CPU time (tail_cpu_rate=: MiB per CPU-second, which CPU time taken by other processes does
+ * not change but faults and reclaim in the hog's context do), and its major faults in that window
+ * (tail_majflt=: pages it had to get back from swap, 0 while its working set stays resident).
  *   hog NAME SIZE_MIB SECONDS [random]
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <time.h>
+
+static volatile sig_atomic_t stop;
+
+static void on_stop(int sig)
+{
+	(void) sig;
+	stop = 1;
+}
+
+static long major_faults(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_majflt;
+}
+
+static double cpu_seconds(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (double) ru.ru_utime.tv_sec + (double) ru.ru_utime.tv_usec / 1e6 + (double) ru.ru_stime.tv_sec +
+	       (double) ru.ru_stime.tv_usec / 1e6;
+}
 
 static double now(void)
 {
@@ -23,9 +56,11 @@ static double now(void)
 
 int main(int argc, char *argv[])
 {
-	unsigned long size, pages, touched = 0, passes = 0, x = 88172645463325252UL;
+	unsigned long size, pages, touched = 0, passes = 0, x = 88172645463325252UL, tail_touched = 0;
 	int random_fill;
-	double seconds, start, end;
+	double seconds, start, end, tail = 0, tail_start = 0, tail_cpu = 0;
+	long tail_majflt = 0;
+	const char *e = getenv("HOG_TAIL_SECONDS");
 	char *p;
 
 	if (argc != 4 && argc != 5) {
@@ -41,9 +76,13 @@ int main(int argc, char *argv[])
 		perror("mmap");
 		return 1;
 	}
+	signal(SIGTERM, on_stop);
+	signal(SIGINT, on_stop);
 	start = now();
 	end = start + seconds;
-	while (now() < end) {
+	if (e)
+		tail = strtod(e, NULL);
+	while (now() < end && !stop) {
 		for (unsigned long i = 0; i < pages; i++) {
 			/* First touch fills the page with pseudo-random words: incompressible, so zram
 			 * swap costs real memory and real time, as it would with real data. */
@@ -56,13 +95,33 @@ int main(int argc, char *argv[])
 				}
 			p[i * 4096] = (char) passes;
 			touched++;
-			if ((i & 1023) == 0 && now() >= end)
-				break;
+			if ((i & 1023) == 0) {
+				double t = now();
+
+				if (tail > 0 && tail_start == 0 && t >= end - tail) {
+					tail_start = t;
+					tail_touched = touched;
+					tail_cpu = cpu_seconds();
+					tail_majflt = major_faults();
+				}
+				if (stop || t >= end)
+					break;
+			}
 		}
 		passes++;
 	}
-	seconds = now() - start;
-	printf("hog %s: mib=%lu seconds=%.1f rate=%.1f passes=%lu\n", argv[1], touched / 256, seconds,
+	end = now();
+	seconds = end - start;
+	printf("hog %s: mib=%lu seconds=%.1f rate=%.1f passes=%lu", argv[1], touched / 256, seconds,
 	       (double) touched / 256 / seconds, passes);
+	if (tail_start > 0 && end > tail_start) {
+		double cpu = cpu_seconds() - tail_cpu;
+
+		printf(" tail_rate=%.1f", (double) (touched - tail_touched) / 256 / (end - tail_start));
+		if (cpu > 0)
+			printf(" tail_cpu_rate=%.1f", (double) (touched - tail_touched) / 256 / cpu);
+		printf(" tail_majflt=%ld", major_faults() - tail_majflt);
+	}
+	printf("\n");
 	return 0;
 }

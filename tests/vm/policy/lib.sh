@@ -90,5 +90,16 @@ struct_ops_count() {
 	"$bpftool" struct_ops show 2>/dev/null | grep -c memqosd_prio
 }
 
+# writes TENANT [FROM [TO]]: the reasons ("squeeze", "relax", ...) of TENANT's memory.high changes
+# in lines FROM..TO (default: all) of the daemon log, one per line.
+writes() {
+	sed -n "${2:-1},${3:-\$}p" "$W/daemon.log" | grep "Changed memory.high of $1 (" |
+		sed 's/.* -> [^ ]* (\([a-z]*\).*/\1/'
+}
+
+# reversals FILE: direction changes in a sequence of "squeeze"/"relax" words (one per line): a
+# squeeze after a relax or a relax after a squeeze (issue 17's oscillation measure).
+reversals() { awk '{ if (NR > 1 && $1 != prev) n++; prev = $1 } END { print n + 0 }' "$1"; }
+
 # fcmp A OP B: float comparison through awk.
 fcmp() { awk -v a="$1" -v b="$3" "BEGIN { exit !(a $2 b) }"; }

@@ -1,0 +1,261 @@
+#!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# VM test of issue 17 (job 1, steady): the squeeze holds while the higher-priority tenant still needs
+# the memory, without oscillating, every run. Run inside the guest (tests/vm/policy/steady runs it):
+#   tests/vm/run -- tests/vm/policy/steady.sh SCENARIO:RUNS...
+# Scenarios (two tenants with 200 MiB working sets in a parent limited to 300M, zram swap,
+# MemoryHighMin 128M (high, priority 90) / 48M (low, priority 10), MemoryHighMax=max, the high
+# tenant starting 2 s after the low one and running DUR (40) s):
+#   main   parent limited by memory.max; the others stop when the high tenant ends
+#   three  as main plus a middle tenant (priority 50, MemoryHighMin 64M, 100 MiB working set), the
+#          parent at 330M: the low tenant goes to its minimum first, then the middle one gives a little
+#   mhigh  as main, but the parent is limited by memory.high instead of memory.max
+#   early  as main, but the high tenant finishes first: the low one goes on, and must be fully
+#          relaxed (memory.high back to max) within RELAX_BOUND (60) s
+# MEMQOSD_STEADY_FILL=random fills pages with incompressible data (slower under emulation).
+# The high tenant's solo rate is measured twice at the start of the boot, alone in the same parent
+# (with a CPU-only neighbour, see solo()); the best counts. Every run prints the ratios to it (per
+# second of the hog's own CPU time over its last HOG_TAIL_SECONDS (15) s, and wall clock over that
+# window and the whole run); with MEMQOSD_STEADY_RATIO=1 (the long suite) it checks the first is
+# >= 0.9: on this 2-core shared host the emulated vCPUs' CPU share swings several-fold within a
+# minute, so the short form in tests/vm/all only prints it. Every run checks: the high tenant keeps
+# its working set (at most 5% of it in major faults over its last 15 s); the low (and middle) tenant survives and makes progress; the low tenant's
+# memory.high is lowered while the high tenant runs and still lowered when it ends (early: back to
+# max within RELAX_BOUND s after, daemon still running), and restored when the daemon stops; squeeze/relax reversals while the high tenant runs are at most 2 per minute. Each run
+# prints a "# RUN" line with its figures; the end a "# SUMMARY" line.
+. "$(dirname "$0")/lib.sh"
+
+WS=200
+MID_WS=100
+DUR=${MEMQOSD_STEADY_SECONDS:-40}
+FILL=${MEMQOSD_STEADY_FILL:-}      # "random": incompressible pages (zram swap costs real memory)
+export HOG_TAIL_SECONDS=${MEMQOSD_STEADY_TAIL_SECONDS:-15}
+# A solo run: its working set in, then the same tail window as the contended runs.
+SOLO_DUR=$(( HOG_TAIL_SECONDS + 10 ))
+RELAX_BOUND=${MEMQOSD_STEADY_RELAX_BOUND:-60}
+MIN_RATIO=0.9
+# Asserted throughput ratio only with MEMQOSD_STEADY_RATIO=1 (the long suite); always printed.
+ASSERT_RATIO=${MEMQOSD_STEADY_RATIO:-}
+# The high tenant's major faults (swap-ins) over its last HOG_TAIL_SECONDS: at most 5% of its
+# working set, i.e. it keeps its working set resident once memqosd has acted.
+MAX_TAIL_MAJFLT=$(( WS * 256 / 20 ))
+MAX_REVERSALS_PER_MIN=2
+MIB=1048576
+
+[ $# -gt 0 ] || { echo "usage: steady.sh SCENARIO:RUNS..."; exit 2; }
+
+# populated CHILD: a process runs in mq/CHILD (cgroupfs files have no size: test -s does not work).
+populated() { grep -q . "$CG/mq/$1/cgroup.procs" 2>/dev/null; }
+
+# teardown: kill whatever runs in mq and remove it.
+teardown() {
+	[ -d "$CG/mq" ] || return 0
+	for c in "$CG"/mq/*/; do
+		[ -f "$c/cgroup.procs" ] || continue
+		echo 1 > "$c/cgroup.kill" 2>/dev/null
+		for _ in $(seq 1 50); do grep -q . "$c/cgroup.procs" || break; sleep 0.1; done
+		rmdir "$c"
+	done
+	rmdir "$CG/mq"
+}
+
+# setup LIMIT SIZE CHILD...: a fresh parent mq limited by LIMIT (memory.max or memory.high) to SIZE.
+setup() {
+	teardown
+	mkdir "$CG/mq"
+	echo "+memory" > "$CG/mq/cgroup.subtree_control"
+	echo "$2" > "$CG/mq/$1"
+	shift 2
+	for c; do mkdir "$CG/mq/$c"; done
+}
+
+# tail_rate OUTPUT_FILE: the MiB/s a hog printed for its last HOG_TAIL_SECONDS; tail_cpu_rate: the
+# same per second of its own CPU time.
+tail_rate() { sed -n 's/.* tail_rate=\([0-9.]*\).*/\1/p' "$1"; }
+tail_cpu_rate() { sed -n 's/.* tail_cpu_rate=\([0-9.]*\).*/\1/p' "$1"; }
+tail_majflt() { sed -n 's/.* tail_majflt=\([0-9]*\).*/\1/p' "$1"; }
+ratio() { awk -v a="${1:-0}" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "0.00" }'; }
+
+# MiB of a memory.high value ("max" stays "max").
+mib() { case "$1" in max) echo max ;; *) echo $(( $1 / MIB ))M ;; esac; }
+
+# Solo: the high tenant alone in the parent (no other memory user), twice, the best counts. The
+# low tenant's cgroup runs a CPU-only neighbour meanwhile (a 1 MiB hog), so that both vCPUs are
+# busy as in the contended runs: on 2 emulated vCPUs of a shared host the CPU share, not memory,
+# otherwise sets the rate. With MEMQOSD_STEADY_ALONE=1 one run truly alone is printed for reference.
+solo() { # solo OUT [NEIGHBOUR]
+	setup memory.max 300M high low
+	[ -n "${2:-}" ] && run_in mq/low "$HOG" cpu 1 "$SOLO_DUR" > /dev/null &
+	run_in mq/high "$HOG" high $WS "$SOLO_DUR" $FILL > "$1"
+	wait
+}
+echo "# solo: the high tenant alone in the parent, ${SOLO_DUR}s, twice with a CPU-only neighbour${MEMQOSD_STEADY_ALONE:+, once alone}"
+solo_best=0
+solo_tail=0
+solo_cpu=0
+for i in 1 2; do
+	solo "$W/solo$i.out" neighbour
+	s=$(rate "$W/solo$i.out")
+	st=$(tail_rate "$W/solo$i.out")
+	scpu=$(tail_cpu_rate "$W/solo$i.out")
+	echo "# solo $i: ${s:-?} MiB/s; last ${HOG_TAIL_SECONDS}s ${st:-?} MiB/s, ${scpu:-?} MiB per CPU-second"
+	fcmp "${s:-0}" ">" "$solo_best" && solo_best=$s
+	fcmp "${st:-0}" ">" "$solo_tail" && solo_tail=$st
+	fcmp "${scpu:-0}" ">" "$solo_cpu" && solo_cpu=$scpu
+done
+check "solo rate measured (best $solo_best MiB/s; last ${HOG_TAIL_SECONDS}s $solo_tail MiB/s, $solo_cpu MiB/CPU-s)" \
+	fcmp "$solo_tail" ">" 0
+if [ -n "${MEMQOSD_STEADY_ALONE:-}" ]; then
+	solo "$W/alone.out"
+	echo "# alone (no neighbour, for reference): $(rate "$W/alone.out") MiB/s; last ${HOG_TAIL_SECONDS}s" \
+		"$(tail_rate "$W/alone.out") MiB/s, $(tail_cpu_rate "$W/alone.out") MiB per CPU-second"
+fi
+
+: > "$W/summary"
+n_runs=0
+
+run_one() { # run_one SCENARIO K N
+	sc=$1 k=$2 n=$3
+	failures_before=$failures
+	others="low"
+	case "$sc" in
+	three) setup memory.max 330M high mid low; others="mid low" ;;
+	mhigh) setup memory.high 300M high low ;;
+	main | early) setup memory.max 300M high low ;;
+	*) fail "unknown scenario $sc"; return ;;
+	esac
+	hdur=$DUR
+	rm -rf "$W/conf"
+	conf "$W/conf" "$CG/mq"
+	tenant "$W/conf" high 90 128M max
+	tenant "$W/conf" low 10 48M max
+	[ "$sc" = three ] && tenant "$W/conf" mid 50 64M max
+	start_daemon "$W/conf" > /dev/null || { fail "$sc $k: daemon did not start"; return; }
+
+	# The others run until they are stopped (after the relax check), the high tenant hdur seconds.
+	long=$(( hdur + RELAX_BOUND + 60 ))
+	run_in mq/low "$HOG" low $WS $long $FILL > "$W/low.out" &
+	lp=$!
+	mp=
+	if [ "$sc" = three ]; then
+		run_in mq/mid "$HOG" mid $MID_WS $long $FILL > "$W/mid.out" &
+		mp=$!
+	fi
+	sleep 2
+	from=$(( $(wc -l < "$W/daemon.log") + 1 ))
+	to=$from
+	t0=$(date +%s)
+	run_in mq/high "$HOG" high $WS "$hdur" $FILL > "$W/high.out" &
+	hp=$!
+	: > "$W/low-high.samples"
+	: > "$W/trace"
+	deadline=$(( t0 + hdur + 60 ))
+	for _ in $(seq 1 100); do populated high && break; sleep 0.1; done
+	# (Its cgroup empties when it exits; kill -0 would still see the unreaped subshell.)
+	while populated high && [ "$(date +%s)" -lt $deadline ]; do
+		# The window "while the high tenant ran" ends at the last log line seen while it did.
+		to=$(wc -l < "$W/daemon.log")
+		cat "$CG/mq/low/memory.high" >> "$W/low-high.samples"
+		echo "$(( $(date +%s) - t0 )) low $(mib "$(cat "$CG/mq/low/memory.high")")/$(mib "$(cat "$CG/mq/low/memory.current")")" \
+			"high $(mib "$(cat "$CG/mq/high/memory.current")") refaults" \
+			"$(sed -n 's/^workingset_refault_anon //p' "$CG/mq/high/memory.stat")" >> "$W/trace"
+		sleep 0.5
+	done
+	if kill -0 $hp 2>/dev/null; then
+		fail "$sc $k: the high tenant did not finish within ${hdur}s + 60s"
+		kill -9 $hp 2>/dev/null
+	fi
+	wait $hp
+	t1=$(date +%s)
+	held=$(tail -n 1 "$W/low-high.samples")
+
+	# early: after the high tenant, every other tenant's memory.high back to max within RELAX_BOUND.
+	relaxed=
+	[ "$sc" = early ] && while [ $(( $(date +%s) - t1 )) -le "$RELAX_BOUND" ]; do
+		all=yes
+		for o in $others; do grep -qx max "$CG/mq/$o/memory.high" || all=; done
+		if [ -n "$all" ]; then relaxed=$(( $(date +%s) - t1 )); break; fi
+		sleep 0.5
+	done
+	for o in $others; do kill -TERM $(cat "$CG/mq/$o/cgroup.procs") 2>/dev/null; done
+	wait $lp $mp
+	all_to=$(wc -l < "$W/daemon.log")
+	stop_daemon
+
+	hr=$(rate "$W/high.out"); lr=$(rate "$W/low.out"); mr=
+	[ "$sc" = three ] && mr=$(rate "$W/mid.out")
+	ratio=$(ratio "$hr" "$solo_best")
+	ht=$(tail_rate "$W/high.out")
+	tratio=$(ratio "$ht" "$solo_tail")
+	hc=$(tail_cpu_rate "$W/high.out")
+	cratio=$(ratio "$hc" "$solo_cpu")
+	hm=$(tail_majflt "$W/high.out")
+	low_min=$(grep -v max "$W/low-high.samples" | sort -n | head -n 1)
+	rev=0; squeezes=0; relaxes=0
+	for o in $others; do
+		writes "$o" "$from" "$to" > "$W/writes-$o"
+		rev=$(( rev + $(reversals "$W/writes-$o") ))
+		writes "$o" 1 "$all_to" > "$W/all-writes-$o"
+		squeezes=$(( squeezes + $(grep -c squeeze "$W/all-writes-$o") ))
+		relaxes=$(( relaxes + $(grep -c relax "$W/all-writes-$o") ))
+	done
+	secs=$(( t1 - t0 ))
+	[ "$secs" -gt 0 ] || secs=1
+	rpm=$(awk -v r="$rev" -v s="$secs" 'BEGIN { printf "%.1f", r * 60 / s }')
+
+	echo "# RUN $sc $k/$n: high/solo last ${HOG_TAIL_SECONDS}s $tratio (${ht:-?} vs $solo_tail MiB/s), whole run $ratio" \
+		"(${hr:-?} vs ${solo_best} MiB/s), per CPU-second last ${HOG_TAIL_SECONDS}s $cratio (${hc:-?} vs $solo_cpu);" \
+		"high's major faults in its last ${HOG_TAIL_SECONDS}s: ${hm:-?};" \
+		"low ${lr:-?}${mr:+, mid $mr} MiB/s;" \
+		"low memory.high min $(mib "${low_min:-max}") while high ran${relaxed:+; relaxed to max ${relaxed}s after it ended};" \
+		"reversals while high ran: $rev in ${secs}s = $rpm/min; writes: $squeezes squeeze, $relaxes relax"
+	echo "$sc $cratio $rpm ${relaxed:--} $ratio $tratio" >> "$W/summary"
+	echo "--- $sc $k: trace (seconds, low memory.high/current, high current and refaults) ---"; cat "$W/trace"
+
+	check "$sc $k: high tenant keeps its working set: <= $MAX_TAIL_MAJFLT major faults in its last ${HOG_TAIL_SECONDS}s (${hm:-no output})" \
+		test "${hm:-999999999}" -le "$MAX_TAIL_MAJFLT"
+	[ -n "$ASSERT_RATIO" ] &&
+		check "$sc $k: high tenant keeps >= $MIN_RATIO x its solo rate per CPU-second over its last ${HOG_TAIL_SECONDS}s ($cratio)" \
+			fcmp "$cratio" ">=" "$MIN_RATIO"
+	check "$sc $k: low tenant survived and made progress (${lr:-no output} MiB/s)" fcmp "${lr:-0}" ">" 0
+	[ "$sc" = three ] && check "$sc $k: middle tenant survived and made progress (${mr:-no output} MiB/s)" fcmp "${mr:-0}" ">" 0
+	check "$sc $k: low's memory.high lowered while the high tenant ran" test -n "$low_min"
+	check "$sc $k: and still lowered when it ended (${held:-?})" test -n "$held" -a "$held" != max
+	check "$sc $k: low's memory.high never below MemoryHighMin 48M" fcmp "${low_min:-$((48 * MIB))}" ">=" $((48 * MIB))
+	[ "$sc" = early ] &&
+		check "$sc $k: relaxed back to max within ${RELAX_BOUND}s after the high tenant ended (${relaxed:-not})" test -n "$relaxed"
+	check "$sc $k: at most $MAX_REVERSALS_PER_MIN squeeze/relax reversals per minute while it ran ($rpm)" \
+		fcmp "$rpm" "<=" "$MAX_REVERSALS_PER_MIN"
+	check "$sc $k: daemon exits 0 on SIGTERM" test "${DAEMON_RC:-1}" = 0
+	for c in high $others; do
+		check "$sc $k: $c's memory.high restored to max on stop" grep -qx max "$CG/mq/$c/memory.high"
+	done
+	if [ "$failures" -gt "$failures_before" ]; then
+		echo "--- $sc $k: trace (seconds, low memory.high/current, high current) ---"; cat "$W/trace"
+		echo "--- $sc $k: daemon log, memory.high changes ---"; grep "Changed memory.high" "$W/daemon.log"
+	fi
+	n_runs=$(( n_runs + 1 ))
+}
+
+for arg; do
+	sc=${arg%%:*}
+	n=${arg#*:}
+	[ "$n" = "$arg" ] && n=1
+	for k in $(seq 1 "$n"); do
+		run_one "$sc" "$k" "$n"
+	done
+done
+teardown
+
+awk -v runs="$n_runs" '{
+	if (min == "" || $2 < min) min = $2
+	if ($3 > maxr) maxr = $3
+	if ($1 == "early") { if ($4 == "-") miss++; else if ($4 > maxt) maxt = $4 }
+	if ($2 < 0.9) low++
+	if (wmin == "" || $5 < wmin) wmin = $5
+	if (tmin == "" || $6 < tmin) tmin = $6
+} END {
+	printf "# SUMMARY steady: %d runs; high/solo per CPU-second (last '"$HOG_TAIL_SECONDS"'s) min %.2f (%d below 0.9); wall clock min %.2f (last '"$HOG_TAIL_SECONDS"'s), %.2f (whole run); reversals/min max %.1f; early: relaxed to max within %ss at most after the high tenant (%d runs not within the bound)\n", runs, min, low, tmin, wmin, maxr, maxt + 0, miss
+}' "$W/summary"
+cat "$W/summary"
+finish
