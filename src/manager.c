@@ -439,6 +439,8 @@ int manager_when_settled(Manager *m, manager_settled_t cb, void *userdata)
 			return 0;
 		}
 		(void) sd_event_source_set_description(m->settle_timer, "settle-timeout");
+		/* Born enabled at time 0: off, so that the bound below is armed instead of firing now. */
+		(void) sd_event_source_set_enabled(m->settle_timer, SD_EVENT_OFF);
 	}
 	if (sd_event_source_get_enabled(m->settle_timer, NULL) <= 0) {
 		(void) sd_event_source_set_time_relative(m->settle_timer,
