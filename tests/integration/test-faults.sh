@@ -217,6 +217,7 @@ fault_stuck() {
 	BATCH_ID=$(stat -c %i "$CG/tenants/batch")
 	stop_timed "stuck" 10
 	check "stuck: the restore (stuck too) failed, so batch's record is kept" test -e "$STATE/$BATCH_ID"
+	check "stuck: the stop message counts the failed restore" contains "$LOG" "1 restore(s) failed"
 	stop_slow
 	: >"$NOTIFY_LOG"
 	start
