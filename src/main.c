@@ -8,6 +8,7 @@
  */
 
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -146,6 +147,11 @@ static int run_daemon(const ManagerOptions *o)
 	_cleanup_(control_loop_freep) ControlLoop *cl = NULL; /* after m: freed before it */
 	_cleanup_(risk_freep) Risk *risk = NULL;              /* likewise */
 	int r;
+
+	/* A write to a pipe whose reader is gone must fail with EPIPE, not kill the daemon before it
+	 * restores anything: a writer thread blocked on a FIFO-backed file whose reader exits, or stderr
+	 * on a pipe that closes. */
+	(void) signal(SIGPIPE, SIG_IGN);
 
 	r = manager_new(o, &m);
 	if (r < 0)

@@ -439,6 +439,8 @@ int manager_when_settled(Manager *m, manager_settled_t cb, void *userdata)
 			return 0;
 		}
 		(void) sd_event_source_set_description(m->settle_timer, "settle-timeout");
+		/* Born enabled at time 0: off, so that the bound below is armed instead of firing now. */
+		(void) sd_event_source_set_enabled(m->settle_timer, SD_EVENT_OFF);
 	}
 	if (sd_event_source_get_enabled(m->settle_timer, NULL) <= 0) {
 		(void) sd_event_source_set_time_relative(m->settle_timer,
@@ -519,6 +521,8 @@ static void tenant_restore_done(Manager *m, Tenant *t, const WriterCompletion *c
 		return;
 	} else {
 		t->restore_failed = true;
+		if (m->stopping)
+			m->stop_restore_failures++;
 		log_warning_errno(&m->log, c->result,
 				  "Tenant %s: cannot restore %s=%s (%s): %m; keeping its state record, the next start "
 				  "restores it", t->config->name, file, n, c->reason);
@@ -1023,6 +1027,7 @@ static bool tenant_retire(Manager *m, Tenant *t, const char *why)
 		/* Cannot keep the tenant around: keep its record instead, the next start restores. */
 		log_error(&m->log, "Tenant %s: out of memory, not restoring now; its state record stays", t->config->name);
 		t->recorded = false;
+		m->stop_restore_failures += m->stopping;
 		tenant_deactivate(m, t);
 		return false;
 	}
@@ -1032,14 +1037,18 @@ static bool tenant_retire(Manager *m, Tenant *t, const char *why)
 	if (t->high_written) {
 		if (tenant_submit(m, t, WRITER_MEMORY_HIGH, WRITER_KIND_RESTORE, t->original_high, why) >= 0)
 			t->restores_pending++;
-		else
+		else {
 			t->restore_failed = true;
+			m->stop_restore_failures += m->stopping;
+		}
 	}
 	if (t->low_written && t->has_original_low) {
 		if (tenant_submit(m, t, WRITER_MEMORY_LOW, WRITER_KIND_RESTORE, t->original_low, why) >= 0)
 			t->restores_pending++;
-		else
+		else {
 			t->restore_failed = true;
+			m->stop_restore_failures += m->stopping;
+		}
 	}
 	if (t->restores_pending == 0)
 		tenant_finish_retire(m, t);
@@ -1693,7 +1702,12 @@ void manager_stop(Manager *m)
 		m->retired[i] = tenant_free(m->retired[i]);
 	m->n_retired = 0;
 
-	log_struct(&m->log, LOG_INFO, MEMQOSD_MESSAGE_STOP, NULL, "memqosd stopped; every changed memory.high/low restored");
+	if (m->stop_restore_failures > 0)
+		log_struct(&m->log, LOG_WARNING, MEMQOSD_MESSAGE_STOP, NULL,
+			   "memqosd stopped; %u restore(s) failed, their state records are kept for the next start",
+			   m->stop_restore_failures);
+	else
+		log_struct(&m->log, LOG_INFO, MEMQOSD_MESSAGE_STOP, NULL, "memqosd stopped; every changed memory.high/low restored");
 }
 
 int manager_run(Manager *m)

@@ -185,6 +185,7 @@ struct Manager {
 
 	Writer *writer;              /* the one path for memory.high/low writes */
 	bool stopping;               /* manager_stop() runs: a failed restore is not retried (the record is) */
+	unsigned stop_restore_failures; /* restores that failed during manager_stop() (records kept) */
 	struct SettleWaiter *settle_waiters; /* see manager_when_settled() */
 	sd_event_source *settle_timer;
 	sd_event_source *settle_defer;   /* after a completion: are the waiters' writes done? */

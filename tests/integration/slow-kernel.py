@@ -52,11 +52,15 @@ def drain():
         if not c:
             break
         data += c
-    with open(log, 'a') as lf:
-        for line in data.replace(b'x', b'').decode().split('\n'):
-            if line.strip():
-                last = line.strip()
-                lf.write(last + '\n')
+    values = [v.strip() for v in data.replace(b'x', b'').decode().split('\n') if v.strip()]
+    if values:
+        last = values[-1]
+    try:
+        with open(log, 'a') as lf:
+            for v in values:
+                lf.write(v + '\n')
+    except FileNotFoundError:
+        pass  # the cgroup directory (and the log in it) was removed: nothing to record
 
 
 fill()

@@ -27,8 +27,19 @@ SLOW_PID=
 row() { MATRIX="$MATRIX$(printf '%-48s %s' "$1" "$2")
 "; }
 # outcome FAULT FAILED_BEFORE: PASS if no check failed since, else FAIL
+# A failed scenario prints its own daemon's log and last exit status right away (it_cleanup prints
+# only the last scenario's log).
 outcome() {
-	if [ "$FAILED" -eq "$2" ]; then row "$1" "PASS: $3"; else row "$1" "FAIL ($((FAILED - $2)) checks)"; fi
+	if [ "$FAILED" -eq "$2" ]; then
+		row "$1" "PASS: $3"
+		return
+	fi
+	row "$1" "FAIL ($((FAILED - $2)) checks)"
+	echo "--- $1: daemon log ($LOG), last exit status ${DAEMON_RC:-none} ---"
+	cat "$LOG"
+	echo "--- state directory of $1 ---"
+	ls -la "$STATE"
+	echo "--- end of $1 ---"
 }
 
 stop_slow() {
@@ -55,6 +66,7 @@ setup() {
 	CONF=$D/conf
 	STATE=$D/state
 	LOG=$D/daemon.log
+	DAEMON_RC=
 	mkdir -p "$CG/tenants" "$CONF/tenants.d" "$STATE"
 	chmod 700 "$STATE"
 	echo 'some avg10=0.00 avg60=0.00 avg300=0.00 total=0' >"$CG/memory.pressure"
@@ -166,6 +178,30 @@ fault_removed() {
 	outcome "cgroup removed mid-write" "$f0" "released, record dropped, new cgroup taken"
 }
 
+# --- 3b. the reader of a file vanishes under a blocked write (EPIPE, not SIGPIPE) -----------------------
+# A write blocked on a FIFO whose reader exits fails with EPIPE; with SIGPIPE at its default the
+# whole daemon died there, before restoring anything (seen in "removed" when slow-kernel.py exited).
+fault_epipe() {
+	local f0=$FAILED
+	setup epipe
+	start
+	slow_kernel "$CG/tenants/batch/memory.high" stuck 0
+	profile batch '[Tenant]\nCgroup=tenants/batch\nPriority=20\nMemoryHighMin=256M\nMemoryHighMax=400M\n'
+	kill -HUP "$DAEMON_PID"
+	check "epipe: the write is blocked" wait_for 10 contains "$LOG" "Reloaded configuration"
+	sleep 0.3
+	kill -KILL "$SLOW_PID" # the reader goes without draining: the blocked write gets EPIPE
+	wait "$SLOW_PID" 2>/dev/null
+	SLOW_PID=
+	sleep 1
+	check "epipe: daemon still running" kill -0 "$DAEMON_PID"
+	rm -f "$CG/tenants/batch/memory.high"
+	echo 536870912 >"$CG/tenants/batch/memory.high" # a regular file again, as found
+	stop_timed "epipe" 10
+	originals_back "epipe"
+	outcome "reader of a file gone under a blocked write" "$f0" "EPIPE handled, daemon runs on, restores"
+}
+
 # --- 4. writer stuck past WriteTimeoutSec ------------------------------------------------------------
 fault_stuck() {
 	local f0=$FAILED
@@ -181,6 +217,7 @@ fault_stuck() {
 	BATCH_ID=$(stat -c %i "$CG/tenants/batch")
 	stop_timed "stuck" 10
 	check "stuck: the restore (stuck too) failed, so batch's record is kept" test -e "$STATE/$BATCH_ID"
+	check "stuck: the stop message counts the failed restore" contains "$LOG" "1 restore(s) failed"
 	stop_slow
 	: >"$NOTIFY_LOG"
 	start
@@ -209,7 +246,7 @@ fault_sigkill() {
 # --- 6. SIGTERM and SIGHUP storms during a reload -------------------------------------------------------
 fault_storm() {
 	local f0=$FAILED
-	setup storm
+	WTO=5s setup storm # each write takes up to 0.5 s: a margin for a loaded machine
 	start
 	slow_kernel "$CG/tenants/batch/memory.high" slow 0.5
 	profile batch '[Tenant]\nCgroup=tenants/batch\nPriority=20\nMemoryHighMin=256M\nMemoryHighMax=400M\n'
@@ -286,7 +323,7 @@ fault_rostate() {
 }
 
 # FAULTS="name ..." runs only those (for debugging); the others are listed as not run, loudly.
-for name in inflight-stop inflight-reload removed stuck sigkill storm fds bus rostate; do
+for name in inflight-stop inflight-reload removed epipe stuck sigkill storm fds bus rostate; do
 	if [ -n "${FAULTS:-}" ] && ! [[ " $FAULTS " == *" $name "* ]]; then
 		row "$name" "NOT RUN (FAULTS=$FAULTS)"
 		continue
