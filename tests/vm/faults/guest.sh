@@ -109,7 +109,7 @@ verifier() {
 	start_daemon "$W/conf-verifier" || { row "verifier rejecting a policy" "FAIL (no start)"; return; }
 	unset MEMQOSD_FAULT_VERIFIER
 	check "verifier: the kernel's verifier refused victim's policy" grep -Eq "unreachable insn|infinite loop|back-edge" "$W/daemon.log"
-	check "verifier: victim runs without a policy, said so" grep -q "Tenant victim: BPF policy priority not attached" "$W/daemon.log"
+	check "verifier: victim runs without a policy, said so" grep -q "Tenant victim: no BPF policy (the policy failed to load or attach" "$W/daemon.log"
 	check "verifier: high kept its policy" test "$(struct_ops_count)" = 1
 	check "verifier: victim still managed (clamped to 480M)" wait_value "$CG/mq/victim/memory.high" 503316480
 	stop_daemon
