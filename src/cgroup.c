@@ -237,7 +237,7 @@ static int read_fd_at0(int fd, char *buf, size_t size)
 	return 0;
 }
 
-static int read_file(int cg_fd, const char *file, char *buf, size_t size)
+int cgroup_read_text(int cg_fd, const char *file, char *buf, size_t size)
 {
 	_cleanup_close_ int fd = -EBADF;
 
@@ -284,7 +284,7 @@ int cgroup_read_u64(int cg_fd, const char *file, uint64_t *ret)
 	char buf[64];
 	int r;
 
-	r = read_file(cg_fd, file, buf, sizeof(buf));
+	r = cgroup_read_text(cg_fd, file, buf, sizeof(buf));
 	if (r < 0)
 		return r;
 	return cgroup_parse_u64(buf, ret);
@@ -320,7 +320,7 @@ int cgroup_read_keyed(int cg_fd, const char *file, const char *key, uint64_t *re
 	size_t klen = strlen(key);
 	int r;
 
-	r = read_file(cg_fd, file, buf, sizeof(buf));
+	r = cgroup_read_text(cg_fd, file, buf, sizeof(buf));
 	if (r < 0)
 		return r;
 
@@ -384,7 +384,7 @@ int cgroup_read_memory_events(int cg_fd, CgroupMemoryEvents *ret)
 	char buf[CGROUP_FILE_MAX];
 	int r;
 
-	r = read_file(cg_fd, "memory.events", buf, sizeof(buf));
+	r = cgroup_read_text(cg_fd, "memory.events", buf, sizeof(buf));
 	if (r < 0)
 		return r;
 	return cgroup_parse_memory_events(buf, ret);
@@ -460,7 +460,7 @@ int cgroup_read_pressure(int cg_fd, CgroupPressure *ret)
 	char buf[512];
 	int r;
 
-	r = read_file(cg_fd, "memory.pressure", buf, sizeof(buf));
+	r = cgroup_read_text(cg_fd, "memory.pressure", buf, sizeof(buf));
 	if (r < 0)
 		return r;
 	return cgroup_parse_pressure(buf, ret);

@@ -75,6 +75,8 @@ static inline bool cgroup_errno_is_gone(int r)
 
 /* Single value files: a number or "max" (UINT64_MAX). */
 /* Parse such a value (surrounding whitespace allowed): -EINVAL / -ERANGE on anything else. */
+/* Read FILE beneath CG_FD (or a path with AT_FDCWD) into BUF, NUL-terminated, at most SIZE - 1 bytes. */
+int cgroup_read_text(int cg_fd, const char *file, char *buf, size_t size);
 int cgroup_parse_u64(const char *s, uint64_t *ret);
 int cgroup_read_u64(int cg_fd, const char *file, uint64_t *ret);
 int cgroup_write_u64(int cg_fd, const char *file, uint64_t value);

@@ -102,21 +102,6 @@ static const ForecastParams *params_of(const RiskTenant *rt)
 
 /* ---- reading ---- */
 
-static int read_text(int dir_fd, const char *file, char *buf, size_t size)
-{
-	_cleanup_close_ int fd = -EBADF;
-	ssize_t n;
-
-	fd = openat(dir_fd, file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return negative_errno();
-	n = read(fd, buf, size - 1);
-	if (n < 0)
-		return negative_errno();
-	buf[n] = '\0';
-	return 0;
-}
-
 /* "key value" lines: the values of the keys asked for (absent keys stay 0). */
 static void parse_keyed(char *buf, const char *const *keys, uint64_t *const *values, size_t n, uint64_t mult)
 {
@@ -145,7 +130,7 @@ static int read_stat(int cg_fd, ForecastRaw *raw, uint64_t *refaults)
 	char buf[8192];
 	int r;
 
-	r = read_text(cg_fd, "memory.stat", buf, sizeof(buf));
+	r = cgroup_read_text(cg_fd, "memory.stat", buf, sizeof(buf));
 	if (r < 0)
 		return r;
 	parse_keyed(buf, keys, values, ELEMENTSOF(keys), 1);
@@ -158,7 +143,7 @@ static void read_meminfo(ForecastRaw *raw)
 	uint64_t *const values[] = { &raw->mem_total, &raw->mem_available, &raw->swap_free };
 	char buf[8192];
 
-	if (read_text(AT_FDCWD, "/proc/meminfo", buf, sizeof(buf)) < 0)
+	if (cgroup_read_text(AT_FDCWD, "/proc/meminfo", buf, sizeof(buf)) < 0)
 		return;
 	/* "MemTotal:       16314920 kB": collapse the padding so parse_keyed() sees "key value". */
 	for (char *p = buf, *q = buf; ; p++) {
