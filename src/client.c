@@ -12,6 +12,7 @@
 
 #include "bus.h"
 #include "cgroup.h"
+#include "parse-util.h"
 #include "risk-bus.h"
 #include "util.h"
 
@@ -221,24 +222,6 @@ static bool watch_selected(const Watch *w, const char *name)
 	return false;
 }
 
-static void json_string(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char) *s;
-
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c == '\n')
-			fputs("\\n", f);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
-}
-
 static void format_rfc3339(uint64_t usec, char *buf, size_t n)
 {
 	time_t secs = (time_t) (usec / USEC_PER_SEC);
@@ -280,7 +263,7 @@ static int read_evidence(sd_bus_message *msg, FILE *f, bool *ret_repeat)
 			return k;
 		if (!first)
 			fputc(',', f);
-		json_string(f, key);
+		json_fputs_string(f, key);
 		fputc(':', f);
 		switch (contents[0]) {
 		case 'd': {
@@ -304,7 +287,7 @@ static int read_evidence(sd_bus_message *msg, FILE *f, bool *ret_repeat)
 
 			k = sd_bus_message_read(msg, "s", &s);
 			if (k >= 0)
-				json_string(f, s);
+				json_fputs_string(f, s);
 			break;
 		}
 		case 'b': {
@@ -363,16 +346,16 @@ static int watch_print(Watch *w, sd_bus_message *msg, bool snapshot)
 	format_rfc3339(time_usec, when, sizeof(when));
 	if (w->json) {
 		printf("{\"event\":\"risk\",\"time\":\"%s\",\"tenant\":", when);
-		json_string(stdout, tenant);
+		json_fputs_string(stdout, tenant);
 		printf(",\"cgroup\":");
-		json_string(stdout, cgroup);
+		json_fputs_string(stdout, cgroup);
 		printf(",\"level\":\"%s\",\"previous\":\"%s\",\"eta_seconds\":", level, previous);
 		if (eta == UINT64_MAX)
 			printf("null");
 		else
 			printf("%.1f", (double) eta / 1e6);
 		printf(",\"usage_bytes\":%" PRIu64 ",\"limit_bytes\":%" PRIu64 ",\"reason\":", usage, limit);
-		json_string(stdout, reason);
+		json_fputs_string(stdout, reason);
 		printf(",\"snapshot\":%s,\"repeat\":%s,\"evidence\":%s}\n", snapshot ? "true" : "false",
 		       repeat ? "true" : "false", evidence ? evidence : "{}");
 	} else {

@@ -8,6 +8,7 @@
  */
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -27,3 +28,6 @@ const char *format_size(char buf[static FORMAT_VALUE_MAX], uint64_t bytes);
  * "100ms", "1s", "90s", "2min". parse_duration(format_duration(x)) == x. Returns buf.
  */
 const char *format_duration(char buf[static FORMAT_VALUE_MAX], uint64_t usec);
+
+/* Write s as a JSON string literal (quotes, escapes) to f. */
+void json_fputs_string(FILE *f, const char *s);
