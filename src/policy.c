@@ -75,6 +75,12 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 	return 0;
 }
 
+void policy_libbpf_log(const Logger *log)
+{
+	libbpf_logger = log;
+	(void) libbpf_set_print(libbpf_print);
+}
+
 static const char *const mode_names[_POLICY_MODE_MAX] = {
 	[POLICY_MODE_PSI_ONLY] = "psi-only",
 	[POLICY_MODE_TRACING] = "tracing",
@@ -279,8 +285,7 @@ int policy_engine_new(const Logger *log, PolicyMode mode, PolicyEventHandler han
 		.hz = kernel_hz(),
 	};
 
-	libbpf_logger = log;
-	(void) libbpf_set_print(libbpf_print);
+	policy_libbpf_log(log);
 
 	btf = btf__load_vmlinux_btf();
 	if (btf) {

@@ -52,6 +52,9 @@ const char *policy_mode_to_string(PolicyMode m);
  */
 PolicyMode policy_detect_mode(const char *btf_path, char *reason, size_t reason_size);
 
+/* Send libbpf's messages to log at debug level (another BPF loader, e.g. the sampler, calls this too). */
+void policy_libbpf_log(const Logger *log);
+
 typedef struct PolicyEngine PolicyEngine;
 
 /* Called for every ring-buffer record, on the event loop (or from policy_engine_poll()). */
