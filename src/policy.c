@@ -41,8 +41,7 @@ struct PolicyEngine {
 	const Logger *log;
 	PolicyMode mode;
 	int events_fd, tenants_fd, stats_fd, control_fd;
-	struct ring_buffer *rb;
-	sd_event_source *rb_source;
+	PolicyRing ring;
 	struct observe_bpf *observe;
 	bool has_over_high_612, has_over_high, has_try_charge, has_memcg_tracepoints;
 	const char *observe_flavour;      /* "fentry" or "tracepoints" once loaded */
@@ -305,8 +304,9 @@ int policy_engine_new(const Logger *log, PolicyMode mode, PolicyEventHandler han
 	if (r < 0)
 		return r;
 
-	e->rb = ring_buffer__new(e->events_fd, ring_record, e, NULL);
-	if (!e->rb)
+	e->ring = (PolicyRing) { .log = log, .drain_max = 1024, .description = "bpf-ringbuf" };
+	e->ring.rb = ring_buffer__new(e->events_fd, ring_record, e, NULL);
+	if (!e->ring.rb)
 		return log_debug_errno(log, negative_errno(), "Failed to set up the ring buffer reader: %m");
 
 	if (mode == POLICY_MODE_TRACING) {
@@ -342,8 +342,7 @@ PolicyEngine *policy_engine_free(PolicyEngine *e)
 	for (size_t i = 0; i < e->n_instances; i++)
 		instance_detach(e, &e->instances[i]);
 	free(e->instances);
-	sd_event_source_disable_unref(e->rb_source);
-	ring_buffer__free(e->rb);
+	policy_ring_clear(&e->ring);
 	observe_bpf__destroy(e->observe);
 	closep(&e->events_fd);
 	closep(&e->tenants_fd);
@@ -362,44 +361,57 @@ PolicyMode policy_engine_mode(const PolicyEngine *e)
 	return e ? e->mode : POLICY_MODE_PSI_ONLY;
 }
 
-#define POLICY_RING_DRAIN_MAX 1024
-
 static int on_ring_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
-	PolicyEngine *e = userdata;
+	PolicyRing *ring = userdata;
 	int r;
 
 	(void) s;
 	(void) fd;
 	(void) revents;
 	/*
-	 * At most POLICY_RING_DRAIN_MAX records per loop iteration: a flood must not starve signals,
-	 * the bus and the watchdog. The epoll fd is level-triggered, so the rest comes next iteration.
+	 * At most drain_max records per loop iteration: a flood must not starve signals, the bus and
+	 * the watchdog. The epoll fd is level-triggered, so the rest comes next iteration.
 	 */
-	r = ring_buffer__consume_n(e->rb, POLICY_RING_DRAIN_MAX);
+	r = ring_buffer__consume_n(ring->rb, ring->drain_max);
 	if (r < 0)
-		(void) log_warning_errno(e->log, r, "Failed to consume the BPF ring buffer, ignoring: %m");
+		(void) log_warning_errno(ring->log, r, "Failed to consume the BPF ring buffer %s, ignoring: %m",
+					 ring->description);
 	return 0;
+}
+
+int policy_ring_attach(PolicyRing *ring, sd_event *event)
+{
+	int r;
+
+	if (!ring || !ring->rb || !event)
+		return -EINVAL;
+	r = sd_event_add_io(event, &ring->source, ring_buffer__epoll_fd(ring->rb), EPOLLIN, on_ring_io, ring);
+	if (r < 0)
+		return r;
+	(void) sd_event_source_set_description(ring->source, ring->description);
+	return 0;
+}
+
+void policy_ring_clear(PolicyRing *ring)
+{
+	ring->source = sd_event_source_disable_unref(ring->source);
+	ring_buffer__free(ring->rb);
+	ring->rb = NULL;
 }
 
 int policy_engine_attach_event(PolicyEngine *e, sd_event *event)
 {
-	int r;
-
-	if (!e || !event)
+	if (!e)
 		return -EINVAL;
-	r = sd_event_add_io(event, &e->rb_source, ring_buffer__epoll_fd(e->rb), EPOLLIN, on_ring_io, e);
-	if (r < 0)
-		return r;
-	(void) sd_event_source_set_description(e->rb_source, "bpf-ringbuf");
-	return 0;
+	return policy_ring_attach(&e->ring, event);
 }
 
 int policy_engine_poll(PolicyEngine *e, int timeout_ms)
 {
 	if (!e)
 		return -EINVAL;
-	return ring_buffer__poll(e->rb, timeout_ms);
+	return ring_buffer__poll(e->ring.rb, timeout_ms);
 }
 
 static PolicyInstance *instance_find(const PolicyEngine *e, uint32_t tenant_id)

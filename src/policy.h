@@ -52,6 +52,22 @@ const char *policy_mode_to_string(PolicyMode m);
  */
 PolicyMode policy_detect_mode(const char *btf_path, char *reason, size_t reason_size);
 
+/*
+ * A libbpf ring buffer read from an sd-event io source on its epoll fd, at most drain_max records per
+ * loop iteration (the policies' ring and the sampler's). policy_ring_clear() frees rb and the source.
+ */
+struct ring_buffer;
+typedef struct PolicyRing {
+	struct ring_buffer *rb;
+	sd_event_source *source;
+	const Logger *log;
+	size_t drain_max;
+	const char *description;
+} PolicyRing;
+
+int policy_ring_attach(PolicyRing *ring, sd_event *event);
+void policy_ring_clear(PolicyRing *ring);
+
 /* Send libbpf's messages to log at debug level (another BPF loader, e.g. the sampler, calls this too). */
 void policy_libbpf_log(const Logger *log);
 

@@ -2,7 +2,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
@@ -20,8 +19,7 @@
 struct SampleEngine {
 	const Logger *log;
 	struct sample_bpf *skel;
-	struct ring_buffer *rb;
-	sd_event_source *rb_source;
+	PolicyRing ring;
 	const char *flavour;
 	SampleRecordHandler handler;
 	void *userdata;
@@ -90,8 +88,9 @@ int sample_engine_new(const Logger *log, SampleRecordHandler handler, void *user
 	if (!e->skel)
 		return r;
 
-	e->rb = ring_buffer__new(bpf_map__fd(e->skel->maps.memqosd_sample_rb), ring_record, e, NULL);
-	if (!e->rb)
+	e->ring = (PolicyRing) { .log = log, .drain_max = SAMPLE_RING_DRAIN_MAX, .description = "sample-ringbuf" };
+	e->ring.rb = ring_buffer__new(bpf_map__fd(e->skel->maps.memqosd_sample_rb), ring_record, e, NULL);
+	if (!e->ring.rb)
 		return log_debug_errno(log, negative_errno(), "sampler: failed to set up the ring buffer reader: %m");
 	*ret = TAKE_PTR(e);
 	return 0;
@@ -101,8 +100,7 @@ SampleEngine *sample_engine_free(SampleEngine *e)
 {
 	if (!e)
 		return NULL;
-	sd_event_source_disable_unref(e->rb_source);
-	ring_buffer__free(e->rb);
+	policy_ring_clear(&e->ring);
 	sample_bpf__destroy(e->skel);
 	free(e);
 	return NULL;
@@ -138,38 +136,18 @@ void sample_engine_remove_tenant(SampleEngine *e, uint32_t tenant_id, uint64_t c
 	(void) bpf_map_update_elem(bpf_map__fd(e->skel->maps.memqosd_sample_conf), &tenant_id, &off, BPF_ANY);
 }
 
-static int on_ring_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
-{
-	SampleEngine *e = userdata;
-	int r;
-
-	(void) s;
-	(void) fd;
-	(void) revents;
-	r = ring_buffer__consume_n(e->rb, SAMPLE_RING_DRAIN_MAX);
-	if (r < 0)
-		(void) log_warning_errno(e->log, r, "Failed to consume the sampler's ring buffer, ignoring: %m");
-	return 0;
-}
-
 int sample_engine_attach_event(SampleEngine *e, sd_event *event)
 {
-	int r;
-
-	if (!e || !event)
+	if (!e)
 		return -EINVAL;
-	r = sd_event_add_io(event, &e->rb_source, ring_buffer__epoll_fd(e->rb), EPOLLIN, on_ring_io, e);
-	if (r < 0)
-		return r;
-	(void) sd_event_source_set_description(e->rb_source, "sample-ringbuf");
-	return 0;
+	return policy_ring_attach(&e->ring, event);
 }
 
 int sample_engine_poll(SampleEngine *e, int timeout_ms)
 {
 	if (!e)
 		return -EINVAL;
-	return ring_buffer__poll(e->rb, timeout_ms);
+	return ring_buffer__poll(e->ring.rb, timeout_ms);
 }
 
 int sample_engine_counters(const SampleEngine *e, struct memqosd_sample_counters *ret)
