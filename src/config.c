@@ -193,6 +193,31 @@ bool forecast_params_equal(const ForecastParams *a, const ForecastParams *b)
 	       a->hook_timeout_usec == b->hook_timeout_usec && a->hook_interval_usec == b->hook_interval_usec;
 }
 
+void config_sampling_defaults(SamplingParams *s)
+{
+	*s = (SamplingParams) {
+		.enable = false,
+		.sample_bytes = UINT64_C(1) << 20,
+		.large_bytes = UINT64_C(256) << 10,
+		.stack_depth = 32,
+		.window_usec = 600 * USEC_PER_SEC,
+		.max_stacks = 1024,
+		.max_per_sec = 5000,
+		.kernel_stacks = false,
+		.growth_alert_bytes = 0,
+		.growth_alert_usec = 120 * USEC_PER_SEC,
+	};
+}
+
+bool sampling_params_equal(const SamplingParams *a, const SamplingParams *b)
+{
+	return a->enable == b->enable && a->sample_bytes == b->sample_bytes && a->large_bytes == b->large_bytes &&
+	       a->stack_depth == b->stack_depth && a->window_usec == b->window_usec &&
+	       a->max_stacks == b->max_stacks && a->max_per_sec == b->max_per_sec &&
+	       a->kernel_stacks == b->kernel_stacks && a->growth_alert_bytes == b->growth_alert_bytes &&
+	       a->growth_alert_usec == b->growth_alert_usec;
+}
+
 static void daemon_config_defaults(DaemonConfig *d)
 {
 	*d = (DaemonConfig) {
@@ -202,6 +227,7 @@ static void daemon_config_defaults(DaemonConfig *d)
 	};
 	config_control_defaults(&d->control);
 	config_forecast_defaults(&d->forecast);
+	config_sampling_defaults(&d->sampling);
 }
 
 /*
@@ -209,8 +235,9 @@ static void daemon_config_defaults(DaemonConfig *d)
  * MemoryHighMin= defaults to whatever MemoryHighMax= ends up as (see tenant_validate()), so a
  * profile that does not say how far down memqosd may push its tenant is never squeezed.
  */
-static void tenant_config_defaults(TenantConfig *t, const ForecastParams *forecast)
+static void tenant_config_defaults(TenantConfig *t, const ForecastParams *forecast, const SamplingParams *sampling)
 {
+	t->sampling = *sampling;  /* [Sampling] of memqosd.conf */
 	t->forecast = *forecast;  /* [Forecast] of memqosd.conf; the hook string is copied by the caller */
 	t->forecast.hook = NULL;
 	t->priority = 0;
@@ -367,6 +394,25 @@ static int item_parse_size(const ConfigItem *item, const char *value, void *fiel
 		return -EINVAL;
 	}
 
+	*(uint64_t *) field = v;
+	return 0;
+}
+
+/* A size within [item->min, item->max] ("max" not accepted). */
+static int item_parse_size_range(const ConfigItem *item, const char *value, void *field, ParseContext *ctx)
+{
+	char lo[FORMAT_VALUE_MAX], hi[FORMAT_VALUE_MAX];
+	uint64_t v;
+	int r;
+
+	r = item_parse_size(item, value, &v, ctx);
+	if (r < 0)
+		return r;
+	if (v < item->min || v > item->max) {
+		parse_error(ctx, item->key, "'%s' is out of range (%s..%s)", value, format_size(lo, item->min),
+			    format_size(hi, item->max));
+		return -ERANGE;
+	}
 	*(uint64_t *) field = v;
 	return 0;
 }
@@ -647,6 +693,26 @@ static int item_parse_cgroup(const ConfigItem *item, const char *value, void *fi
 	FC(T, "HookMinIntervalSec", item_parse_duration, hook_interval_usec, .min = 0,                    \
 	   .max = 24 * 3600 * USEC_PER_SEC)
 
+/* [Sampling]: the same keys in memqosd.conf (defaults) and in profiles (overrides). */
+#define SP(T, k, fn, field, ...)                                                                     \
+	{ .section = "Sampling", .key = k, .parse = fn, .offset = offsetof(T, sampling.field), __VA_ARGS__ }
+#define SAMPLING_ITEMS(T)                                                                                \
+	SP(T, "Enable", item_parse_bool, enable),                                                         \
+	SP(T, "SampleSize", item_parse_size_range, sample_bytes, .flags = ITEM_NO_MAX, .min = 4096,      \
+	   .max = UINT64_C(1) << 30),                                                                     \
+	SP(T, "LargeAllocation", item_parse_size_range, large_bytes, .flags = ITEM_NO_MAX, .min = 0,     \
+	   .max = UINT64_C(1) << 40),                                                                     \
+	SP(T, "StackDepth", item_parse_unsigned, stack_depth, .min = 1, .max = 64),                       \
+	SP(T, "WindowSec", item_parse_duration, window_usec, .min = 60 * USEC_PER_SEC,                    \
+	   .max = 24 * 3600 * USEC_PER_SEC),                                                              \
+	SP(T, "MaxStacks", item_parse_unsigned, max_stacks, .min = 16, .max = 65536),                     \
+	SP(T, "MaxSamplesPerSec", item_parse_unsigned, max_per_sec, .min = 10, .max = 1000000),           \
+	SP(T, "KernelStacks", item_parse_bool, kernel_stacks),                                            \
+	SP(T, "GrowthAlert", item_parse_size_range, growth_alert_bytes, .flags = ITEM_NO_MAX, .min = 0,  \
+	   .max = UINT64_C(1) << 40),                                                                     \
+	SP(T, "GrowthAlertSec", item_parse_duration, growth_alert_usec, .min = 10 * USEC_PER_SEC,         \
+	   .max = 3600 * USEC_PER_SEC)
+
 /* memqosd.conf and its drop-ins. Keep in sync with conf/memqosd.conf and conf/README.md. */
 static const ConfigItem daemon_items[] = {
 	DAEMON("DryRun", item_parse_bool, dry_run),
@@ -671,6 +737,7 @@ static const ConfigItem daemon_items[] = {
 		.min = 100 * USEC_PER_MSEC, .max = 300 * USEC_PER_SEC),
 
 	FORECAST_ITEMS(DaemonConfig),
+	SAMPLING_ITEMS(DaemonConfig),
 };
 
 /* tenants.d/NAME.conf. Keep in sync with conf/tenants.d/ and conf/README.md. */
@@ -684,6 +751,7 @@ static const ConfigItem tenant_items[] = {
 	TENANT("Policy", item_parse_policy, policy),
 
 	FORECAST_ITEMS(TenantConfig),
+	SAMPLING_ITEMS(TenantConfig),
 };
 
 /* Index of a key in a table, for cross-key checks; the key must exist. */
@@ -1276,7 +1344,8 @@ static int tenant_validate(TenantConfig *t, const ItemOrigin *origins, ConfigErr
  * Parse one profile. Returns 0 and the tenant in *ret if it is valid, 0 without touching *ret if it
  * has problems (in errors), negative errno on allocation or I/O failure.
  */
-static int tenant_load(const char *file, const ForecastParams *forecast, ConfigErrors *errors, TenantConfig **ret)
+static int tenant_load(const char *file, const ForecastParams *forecast, const SamplingParams *sampling,
+		       ConfigErrors *errors, TenantConfig **ret)
 {
 	_cleanup_(tenant_config_freep) TenantConfig *t = NULL;
 	ItemOrigin origins[ELEMENTSOF(tenant_items)] = {};
@@ -1287,7 +1356,7 @@ static int tenant_load(const char *file, const ForecastParams *forecast, ConfigE
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
-	tenant_config_defaults(t, forecast);
+	tenant_config_defaults(t, forecast, sampling);
 	base = base ? base + 1 : file;
 	t->name = strndup(base, strlen(base) - strlen(".conf"));
 	t->file = strdup(file);
@@ -1355,7 +1424,7 @@ static int tenants_load(Config *c, ConfigErrors *errors)
 	for (int i = 0; i < n; i++) {
 		TenantConfig *t = NULL;
 
-		r = tenant_load(files[i], &c->daemon.forecast, errors, &t);
+		r = tenant_load(files[i], &c->daemon.forecast, &c->daemon.sampling, errors, &t);
 		if (r == -ENOMEM)
 			goto finish;
 		if (r < 0 && io_error == 0)
@@ -1482,7 +1551,8 @@ bool tenant_config_equal(const TenantConfig *a, const TenantConfig *b)
 	return streq(a->name, b->name) && streq(a->cgroup, b->cgroup) && a->priority == b->priority &&
 	       a->memory_high_min == b->memory_high_min && a->memory_high_max == b->memory_high_max &&
 	       a->has_memory_low == b->has_memory_low && (!a->has_memory_low || a->memory_low == b->memory_low) &&
-	       a->policy == b->policy && forecast_params_equal(&a->forecast, &b->forecast);
+	       a->policy == b->policy && forecast_params_equal(&a->forecast, &b->forecast) &&
+	       sampling_params_equal(&a->sampling, &b->sampling);
 }
 
 void config_diff_clear(ConfigDiff *d)

@@ -712,7 +712,7 @@ static void test_daemon_unknown_section_and_key(void **state)
 	assert_load_fails(f,
 		"@/memqosd.conf:2: Verbose=: unknown key in section [Daemon]",
 		"@/memqosd.conf:3: loglevel=: unknown key in section [Daemon] (keys are case-sensitive: LogLevel=)",
-		"@/memqosd.conf:4: [Tenant]: unknown section (expected [Daemon], [Control], [Forecast])",
+		"@/memqosd.conf:4: [Tenant]: unknown section (expected [Daemon], [Control], [Forecast], [Sampling])",
 		"@/memqosd.conf:7: DryRun=: unknown key in section [Control]");
 }
 
@@ -1120,9 +1120,9 @@ static void test_tenant_unknown_section_and_key(void **state)
 	assert_load_fails(f,
 		"@/tenants.d/a.conf:4: MemoryMax=: unknown key in section [Tenant]",
 		"@/tenants.d/a.conf:5: cgroup=: unknown key in section [Tenant] (keys are case-sensitive: Cgroup=)",
-		"@/tenants.d/a.conf:6: [Pressure]: unknown section (expected [Tenant], [Forecast])",
-		"@/tenants.d/a.conf:8: [Empty]: unknown section (expected [Tenant], [Forecast])",
-		"@/tenants.d/a.conf:9: [tenant]: unknown section (expected [Tenant], [Forecast])");
+		"@/tenants.d/a.conf:6: [Pressure]: unknown section (expected [Tenant], [Forecast], [Sampling])",
+		"@/tenants.d/a.conf:8: [Empty]: unknown section (expected [Tenant], [Forecast], [Sampling])",
+		"@/tenants.d/a.conf:9: [tenant]: unknown section (expected [Tenant], [Forecast], [Sampling])");
 }
 
 static void test_tenant_duplicate_key(void **state)
@@ -1238,7 +1238,7 @@ static void test_all_errors_collected(void **state)
 	assert_load_fails(f,
 		"@/memqosd.conf:2: DryRun=: invalid boolean 'perhaps' (expected yes/no, true/false, on/off, 1/0)",
 		"@/memqosd.conf:3: LogLevel=: invalid log level 'chatty' (expected emerg, alert, crit, err, warning, notice, info, debug or 0..7)",
-		"@/memqosd.conf:4: [Nope]: unknown section (expected [Daemon], [Control], [Forecast])",
+		"@/memqosd.conf:4: [Nope]: unknown section (expected [Daemon], [Control], [Forecast], [Sampling])",
 		"@/memqosd.conf.d/50-x.conf:2: StepPercent=: '1000' is out of range (1..100)",
 		"@/tenants.d/one.conf:2: Cgroup=: '/abs' is absolute, expected a path relative to the cgroup root",
 		"@/tenants.d/one.conf:3: Priority=: invalid integer 'x'",
@@ -1430,6 +1430,7 @@ static void test_shipped_conf_documents_defaults(void **state)
 	char line[512], path[PATH_MAX];
 	ControlParams defaults;
 	ForecastParams forecast;
+	SamplingParams sampling;
 	unsigned n_keys = 0;
 
 	in = fopen(MEMQOSD_SOURCE_ROOT "/conf/memqosd.conf", "r");
@@ -1447,13 +1448,16 @@ static void test_shipped_conf_documents_defaults(void **state)
 	fclose(in);
 	assert_int_equal(fclose(out), 0);
 
-	/* Every key in the table is documented: 3 in [Daemon], 11 in [Control], 18 in [Forecast]. */
-	assert_int_equal(n_keys, 32);
+	/* Every key in the table is documented: 3 in [Daemon], 11 in [Control], 18 in [Forecast],
+	 * 10 in [Sampling]. */
+	assert_int_equal(n_keys, 42);
 	load_ok(f);
 	config_control_defaults(&defaults);
 	assert_control_equal(&f->config->daemon.control, &defaults);
 	config_forecast_defaults(&forecast);
 	assert_true(forecast_params_equal(&f->config->daemon.forecast, &forecast));
+	config_sampling_defaults(&sampling);
+	assert_true(sampling_params_equal(&f->config->daemon.sampling, &sampling));
 	assert_false(f->config->daemon.dry_run);
 	assert_int_equal(f->config->daemon.log_level, LOG_INFO);
 	assert_null(f->config->daemon.cgroup_root);
@@ -1501,6 +1505,45 @@ static void test_forecast(void **state)
 	assert_load_fails(f, "@/tenants.d/b.conf:5: WatchSec=: WarningSec= (1min) must not be longer than WatchSec= (30s)");
 }
 
+/* [Sampling]: off by default, defaults from memqosd.conf, overridden per tenant, FILE:LINE errors. */
+static void test_sampling(void **state)
+{
+	Fixture *f = *state;
+
+	write_file(f, "memqosd.conf", "[Sampling]\nSampleSize=512K\nWindowSec=20min\n");
+	write_tenant(f, "a", "a", 10, "");
+	write_tenant(f, "b", "b", 20, "[Sampling]\nEnable=yes\nLargeAllocation=0\nStackDepth=16\nMaxStacks=64\n"
+				      "GrowthAlert=10M\nKernelStacks=yes\n");
+	load_ok(f);
+	assert_false(f->config->daemon.sampling.enable);
+	assert_int_equal(f->config->daemon.sampling.sample_bytes, 512 << 10);
+	assert_false(f->config->tenants[0]->sampling.enable);
+	assert_int_equal(f->config->tenants[0]->sampling.sample_bytes, 512 << 10);
+	assert_int_equal(f->config->tenants[0]->sampling.window_usec, 1200 * USEC_PER_SEC);
+	assert_int_equal(f->config->tenants[0]->sampling.large_bytes, 256 << 10);
+	assert_true(f->config->tenants[1]->sampling.enable);
+	assert_int_equal(f->config->tenants[1]->sampling.large_bytes, 0);
+	assert_int_equal(f->config->tenants[1]->sampling.stack_depth, 16);
+	assert_int_equal(f->config->tenants[1]->sampling.max_stacks, 64);
+	assert_int_equal(f->config->tenants[1]->sampling.growth_alert_bytes, 10 << 20);
+	assert_true(f->config->tenants[1]->sampling.kernel_stacks);
+	assert_int_equal(f->config->tenants[1]->sampling.sample_bytes, 512 << 10);
+	assert_false(tenant_config_equal(f->config->tenants[0], f->config->tenants[1]));
+	config_free(f->config);
+	f->config = NULL;
+
+	write_file(f, "memqosd.conf", "[Sampling]\nEnable=maybe\nSampleSize=1K\nWindowSec=10s\n");
+	write_tenant(f, "a", "a", 10, "[Sampling]\nStackDepth=0\nMaxStacks=1000000\nSampleSize=max\nBogus=1\n");
+	assert_load_fails(f,
+		"@/memqosd.conf:2: Enable=: invalid boolean 'maybe' (expected yes/no, true/false, on/off, 1/0)",
+		"@/memqosd.conf:3: SampleSize=: '1K' is out of range (4K..1G)",
+		"@/memqosd.conf:4: WindowSec=: '10s' is out of range (1min..24h)",
+		"@/tenants.d/a.conf:5: StackDepth=: '0' is out of range (1..64)",
+		"@/tenants.d/a.conf:6: MaxStacks=: '1000000' is out of range (16..65536)",
+		"@/tenants.d/a.conf:7: SampleSize=: invalid size 'max' (expected bytes or a number with suffix K, M, G or T)",
+		"@/tenants.d/a.conf:8: Bogus=: unknown key in section [Sampling]");
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1518,6 +1561,7 @@ int main(void)
 		cmocka_unit_test(test_config_errors_add),
 		cmocka_unit_test(test_control_defaults),
 		T(test_forecast),
+		T(test_sampling),
 		cmocka_unit_test(test_tenant_config_equal),
 		T(test_load_empty_dir),
 		T(test_load_empty_subdirs),
