@@ -162,6 +162,7 @@ static __always_inline bool copy_user_state(struct memqosd_sample *r)
 	struct pt_regs *regs;
 	__u64 sp;
 
+	r->mm_id = (__u64)task->mm;
 	if (!task->mm || (task->flags & KTHREAD_FLAG))
 		return false;
 	regs = (struct pt_regs *)bpf_task_pt_regs(task);
@@ -219,6 +220,7 @@ static __always_inline void emit_alloc(void *ctx, __u32 tenant, __u64 cgid, __u6
 	bpf_get_current_comm(r->comm, sizeof(r->comm));
 	r->ustack_len = 0;
 	r->pad = 0;
+	r->mm_id = 0;
 	n = bpf_get_stack(ctx, r->kips, sizeof(r->kips), 0);
 	r->n_kips = n < 0 ? (__s32)n : (__s32)((__u64)n / 8);
 	if (copy_user_state(r)) {
@@ -381,7 +383,7 @@ int BPF_PROG(sample_file, struct folio *folio)
 	f->h.ts_ns = bpf_ktime_get_ns();
 	f->ino = BPF_CORE_READ(folio, mapping, host, i_ino);
 	f->dev = BPF_CORE_READ(folio, mapping, host, i_sb, s_dev);
-	f->pad = 0;
+	f->pid = bpf_get_current_pid_tgid() >> 32;
 	bpf_ringbuf_submit(f, 0);
 	return 0;
 }

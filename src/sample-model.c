@@ -38,6 +38,7 @@ struct SampleModel {
 	uint64_t window_usec;
 	uint64_t bucket_usec;
 	size_t max_stacks;
+	uint32_t *tenant_max;        /* [MEMQOSD_MAX_TENANTS]: per tenant, 0 = max_stacks */
 	Stack *stacks;
 	size_t n_stacks;
 	size_t alloc_stacks;
@@ -80,7 +81,10 @@ int sample_model_new(uint64_t window_usec, size_t max_stacks, SampleModel **ret)
 	if (!m)
 		return -ENOMEM;
 	m->live = calloc(SAMPLE_LIVE_MAX, sizeof(*m->live));
-	if (!m->live) {
+	m->tenant_max = calloc(MEMQOSD_MAX_TENANTS, sizeof(*m->tenant_max));
+	if (!m->live || !m->tenant_max) {
+		free(m->live);
+		free(m->tenant_max);
 		free(m);
 		return -ENOMEM;
 	}
@@ -107,6 +111,7 @@ SampleModel *sample_model_free(SampleModel *m)
 		stack_clear(&m->stacks[i]);
 	free(m->stacks);
 	free(m->live);
+	free(m->tenant_max);
 	free(m);
 	return NULL;
 }
@@ -114,6 +119,14 @@ SampleModel *sample_model_free(SampleModel *m)
 uint64_t sample_model_window(const SampleModel *m)
 {
 	return m->window_usec;
+}
+
+int sample_model_set_max_stacks(SampleModel *m, uint32_t tenant_id, size_t max_stacks)
+{
+	if (tenant_id >= MEMQOSD_MAX_TENANTS || max_stacks == 0 || max_stacks > UINT32_MAX)
+		return -EINVAL;
+	m->tenant_max[tenant_id] = (uint32_t) max_stacks;
+	return 0;
 }
 
 /* FNV-1a over tenant, comm and frames (a NUL between strings). */
@@ -175,7 +188,8 @@ static void stack_evict(SampleModel *m, uint32_t tenant, uint64_t now_usec)
 			victim = i;
 		}
 	}
-	if (n < m->max_stacks || victim == SIZE_MAX)
+	if (n < (tenant < MEMQOSD_MAX_TENANTS && m->tenant_max[tenant] ? m->tenant_max[tenant] : m->max_stacks) ||
+	    victim == SIZE_MAX)
 		return;
 	stack_clear(&m->stacks[victim]);
 	m->stacks[victim] = m->stacks[--m->n_stacks];

@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "memqosd/policy-abi.h"
 #include "memqosd/sample.h"
 #include "util.h"
 
@@ -65,6 +66,8 @@ SampleModel *sample_model_free(SampleModel *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(SampleModel *, sample_model_free);
 
 uint64_t sample_model_window(const SampleModel *m);
+/* Stacks kept for one tenant (>= 1; tenant_id < MEMQOSD_MAX_TENANTS), instead of the model's default. */
+int sample_model_set_max_stacks(SampleModel *m, uint32_t tenant_id, size_t max_stacks);
 
 /* Add an ALLOC sample. -ENOMEM only. */
 int sample_model_add(SampleModel *m, const SampleInput *in);

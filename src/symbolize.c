@@ -16,6 +16,7 @@ typedef struct UnwindInput {
 
 typedef struct SymProcess {
 	pid_t pid;
+	uint64_t tag;
 	Dwfl *dwfl;
 	bool attached;               /* dwfl_attach_state done (once per Dwfl) */
 	UnwindInput in;              /* the sample being unwound */
@@ -91,9 +92,11 @@ static SymProcess *proc_find(Symbolizer *s, pid_t pid)
 	return NULL;
 }
 
-bool symbolizer_has_process(Symbolizer *s, pid_t pid)
+bool symbolizer_has_process(Symbolizer *s, pid_t pid, uint64_t tag)
 {
-	return proc_find(s, pid) != NULL;
+	SymProcess *p = proc_find(s, pid);
+
+	return p && p->tag == tag;
 }
 
 void symbolizer_forget_process(Symbolizer *s, pid_t pid)
@@ -130,7 +133,7 @@ static char *read_maps(pid_t pid)
 	return buf;
 }
 
-int symbolizer_add_process(Symbolizer *s, pid_t pid, const char *maps_text)
+int symbolizer_add_process(Symbolizer *s, pid_t pid, uint64_t tag, const char *maps_text)
 {
 	_cleanup_free_ char *owned = NULL;
 	SymProcess *p;
@@ -171,7 +174,7 @@ int symbolizer_add_process(Symbolizer *s, pid_t pid, const char *maps_text)
 		s->procs[lru] = s->procs[--s->n_procs];
 	}
 	p = &s->procs[s->n_procs++];
-	*p = (SymProcess) { .pid = pid, .dwfl = dwfl, .last_use = ++s->clock };
+	*p = (SymProcess) { .pid = pid, .tag = tag, .dwfl = dwfl, .last_use = ++s->clock };
 	return 0;
 }
 

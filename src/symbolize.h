@@ -35,11 +35,13 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Symbolizer *, symbolizer_free);
 
 /*
  * Snapshot the mappings of pid: from maps_text (the /proc/PID/maps format) or, if NULL, from
- * /proc/PID/maps now. Replaces an older snapshot of that pid. Beyond SYMBOLIZER_PROCESSES_MAX the
- * least recently used snapshot goes. -ENOENT: the process is gone.
+ * /proc/PID/maps now. tag tells address spaces of one pid apart (the sampler passes the address
+ * of the task's mm, new after exec or pid reuse). Replaces an older snapshot of that pid. Beyond
+ * SYMBOLIZER_PROCESSES_MAX the least recently used snapshot goes. -ENOENT: the process is gone.
  */
-int symbolizer_add_process(Symbolizer *s, pid_t pid, const char *maps_text);
-bool symbolizer_has_process(Symbolizer *s, pid_t pid);
+int symbolizer_add_process(Symbolizer *s, pid_t pid, uint64_t tag, const char *maps_text);
+/* A snapshot of pid with this tag exists. */
+bool symbolizer_has_process(Symbolizer *s, pid_t pid, uint64_t tag);
 void symbolizer_forget_process(Symbolizer *s, pid_t pid);
 
 /*

@@ -58,6 +58,7 @@ struct memqosd_sample {
 	__u64 cgroup_id;            /* the tenant's cgroup */
 	__u64 weight;               /* bytes this record stands for */
 	__u64 bytes;                /* bytes of this charge */
+	__u64 mm_id;                /* address of the task's mm: a new one after exec (0: none) */
 	__u32 pid;                  /* tgid */
 	__u32 tid;
 	char comm[16];
@@ -80,7 +81,7 @@ struct memqosd_sample_file {
 	struct memqosd_sample_head h;
 	__u64 ino;
 	__u32 dev;                  /* kernel dev_t (MAJOR << 20 | MINOR) */
-	__u32 pad;
+	__u32 pid;                  /* tgid of the task that added the folio to the page cache */
 };
 
 /* Per CPU (PERCPU_ARRAY[1]); the loader sums them. */

@@ -116,7 +116,7 @@ static void run(const struct memqosd_sample_conf *conf, Seen *seen, struct memqo
 	_cleanup_(symbolizer_freep) Symbolizer *sym = NULL;
 
 	assert_int_equal(symbolizer_new(&sym), 0);
-	assert_int_equal(symbolizer_add_process(sym, getpid(), NULL), 0);
+	assert_int_equal(symbolizer_add_process(sym, getpid(), 0, NULL), 0);
 	seen->sym = sym;
 	assert_int_equal(sample_engine_new(&logger, on_record, seen, &e), 0);
 	print_message("sampler flavour: %s\n", sample_engine_flavour(e));

@@ -206,6 +206,15 @@ static void test_eviction(void **state)
 	assert_int_equal(sample_model_top(m, 2, SEC(60), SEC(3), SAMPLE_SORT_ALLOC, 10, &rows, &n), 0);
 	assert_int_equal(n, 1);
 	rows = mfree(rows);
+	/* Tenant 2 may keep only 1 stack: a second one evicts its first. */
+	assert_int_equal(sample_model_set_max_stacks(m, 2, 1), 0);
+	assert_int_equal(sample_model_set_max_stacks(m, MEMQOSD_MAX_TENANTS, 1), -EINVAL);
+	add(m, 2, 5, MIB(4), SEC(2), leak_frames, 2);
+	rows = mfree(rows);
+	assert_int_equal(sample_model_top(m, 2, SEC(60), SEC(3), SAMPLE_SORT_ALLOC, 10, &rows, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(rows[0].frames[0], leak_frames[0]);
+	rows = mfree(rows);
 	sample_model_forget_tenant(m, 1);
 	assert_int_equal(sample_model_top(m, 1, SEC(60), SEC(3), SAMPLE_SORT_ALLOC, 10, &rows, &n), 0);
 	assert_int_equal(n, 0);

@@ -171,8 +171,9 @@ static void check_unwind(const char *name, const char *flags)
 
 	build_and_run(name, flags, &d);
 	assert_int_equal(symbolizer_new(&s), 0);
-	assert_int_equal(symbolizer_add_process(s, d.pid, d.maps), 0);
-	assert_true(symbolizer_has_process(s, d.pid));
+	assert_int_equal(symbolizer_add_process(s, d.pid, 1, d.maps), 0);
+	assert_true(symbolizer_has_process(s, d.pid, 1));
+	assert_false(symbolizer_has_process(s, d.pid, 2)); /* another address space of that pid */
 
 	n = symbolizer_unwind_user(s, d.pid, d.regs, d.stack, d.stack_len, frames, 32);
 	assert_true(n >= 4);
@@ -227,14 +228,14 @@ static void test_unknown(void **state)
 	assert_string_equal(f, "[unknown]");
 	free(f);
 	/* A process that does not exist cannot be snapshotted. */
-	assert_int_equal(symbolizer_add_process(s, 0x3fffffff, NULL), -ENOENT);
+	assert_int_equal(symbolizer_add_process(s, 0x3fffffff, 0, NULL), -ENOENT);
 	/* A known process with nothing mapped at the address. */
-	assert_int_equal(symbolizer_add_process(s, 7, ""), 0);
+	assert_int_equal(symbolizer_add_process(s, 7, 0, ""), 0);
 	assert_int_equal(symbolizer_user_frame(s, 7, 0x1000, false, &f), 0);
 	assert_string_equal(f, "[unknown]");
 	free(f);
 	symbolizer_forget_process(s, 7);
-	assert_false(symbolizer_has_process(s, 7));
+	assert_false(symbolizer_has_process(s, 7, 0));
 }
 
 static void test_kernel(void **state)
