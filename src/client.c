@@ -14,6 +14,7 @@
 #include "cgroup.h"
 #include "parse-util.h"
 #include "risk-bus.h"
+#include "sample.h"
 #include "util.h"
 
 #define RELOAD_TIMEOUT_USEC (120 * USEC_PER_SEC)
@@ -498,4 +499,144 @@ int client_watch(bool json, const char *const *tenants)
 	}
 	code = k;
 	return code;
+}
+
+/* ---- memqosd top ---- */
+
+typedef struct TopReply {
+	SampleRow *rows;
+	const char **names;          /* tenant of each row (borrowed from the reply) */
+	const char ***frames;        /* frames of each row (arrays owned, strings borrowed) */
+	size_t n;
+} TopReply;
+
+static void top_reply_clear(TopReply *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		free(t->frames[i]);
+	free(t->frames);
+	free(t->names);
+	free(t->rows);
+}
+
+static const char *top_row_name(uint32_t id, void *userdata)
+{
+	TopReply *t = userdata;
+
+	return id < t->n ? t->names[id] : NULL;
+}
+
+static int top_read_rows(sd_bus_message *reply, TopReply *t)
+{
+	size_t alloc = 0;
+	int r;
+
+	r = sd_bus_message_enter_container(reply, 'a', MEMQOSD_BUS_SAMPLE_STACK_SIGNATURE);
+	if (r < 0)
+		return r;
+	while ((r = sd_bus_message_enter_container(reply, 'r', "sttxttsas")) > 0) {
+		SampleRow *row;
+		const char *f;
+		size_t nf = 0, af = 0;
+
+		if (t->n == alloc) {
+			size_t na = alloc ? 2 * alloc : 16;
+			SampleRow *rows = realloc(t->rows, na * sizeof(*rows));
+			const char **names = rows ? realloc(t->names, na * sizeof(*names)) : NULL;
+			const char ***frames = names ? realloc(t->frames, na * sizeof(*frames)) : NULL;
+
+			if (rows)
+				t->rows = rows;
+			if (names)
+				t->names = names;
+			if (!frames)
+				return -ENOMEM;
+			t->frames = frames;
+			alloc = na;
+		}
+		row = &t->rows[t->n];
+		*row = (SampleRow) { .tenant_id = (uint32_t) t->n };
+		t->frames[t->n] = NULL;
+		r = sd_bus_message_read(reply, "sttxtts", &t->names[t->n], &row->alloc_bytes, &row->freed_bytes,
+					&row->growth_bytes, &row->live_bytes, &row->samples, &row->comm);
+		if (r < 0)
+			return r;
+		t->n++;
+		r = sd_bus_message_enter_container(reply, 'a', "s");
+		if (r < 0)
+			return r;
+		while ((r = sd_bus_message_read(reply, "s", &f)) > 0) {
+			if (nf == af) {
+				const char **nfr = realloc(t->frames[t->n - 1], (af = af ? 2 * af : 16) * sizeof(*nfr));
+
+				if (!nfr)
+					return -ENOMEM;
+				t->frames[t->n - 1] = nfr;
+			}
+			t->frames[t->n - 1][nf++] = f;
+		}
+		if (r < 0)
+			return r;
+		row->frames = t->frames[t->n - 1];
+		row->n_frames = nf;
+		r = sd_bus_message_exit_container(reply);
+		if (r >= 0)
+			r = sd_bus_message_exit_container(reply);
+		if (r < 0)
+			return r;
+	}
+	if (r < 0)
+		return r;
+	return sd_bus_message_exit_container(reply);
+}
+
+int client_top(const char *tenant, uint64_t window_usec, unsigned n, SampleSort sort, bool json, bool folded)
+{
+	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	_cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+	TopReply t = {};
+	SampleReport rep;
+	uint64_t window, sample_bytes, dropped;
+	int r;
+
+	r = connect_bus(&bus);
+	if (r != 0)
+		return r;
+	r = sd_bus_call_method(bus, MEMQOSD_BUS_NAME, MEMQOSD_BUS_PATH, MEMQOSD_BUS_INTERFACE, "TopAllocations", &error,
+			       &reply, "stus", tenant ?: "", window_usec, n, sample_sort_to_string(sort));
+	if (r < 0) {
+		if (sd_bus_error_has_names(&error, MEMQOSD_BUS_ERROR_NO_SUCH_TENANT, MEMQOSD_BUS_ERROR_SAMPLING_OFF,
+					   SD_BUS_ERROR_INVALID_ARGS, SD_BUS_ERROR_ACCESS_DENIED)) {
+			fprintf(stderr, "memqosd: top: %s\n", error.message);
+			return 1;
+		}
+		return report_call_error("TopAllocations", &error, r);
+	}
+	r = sd_bus_message_read(reply, "ttt", &window, &sample_bytes, &dropped);
+	if (r >= 0)
+		r = top_read_rows(reply, &t);
+	if (r < 0) {
+		fprintf(stderr, "memqosd: top: bad reply from the daemon: %s\n", strerror(-r));
+		top_reply_clear(&t);
+		return 1;
+	}
+	rep = (SampleReport) {
+		.tenant = tenant,
+		.window_usec = window,
+		.sample_bytes = sample_bytes,
+		.dropped = dropped,
+		.rows = t.rows,
+		.n_rows = t.n,
+		.tenant_name = top_row_name,
+		.userdata = &t,
+	};
+	if (json)
+		sample_print_json(stdout, &rep);
+	else if (folded)
+		sample_print_folded(stdout, &rep, sort);
+	else
+		sample_print_table(stdout, &rep, 3);
+	top_reply_clear(&t);
+	return fflush(stdout) == 0 ? 0 : 1;
 }

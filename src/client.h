@@ -7,6 +7,9 @@
  */
 
 #include <stdbool.h>
+#include <stdint.h>
+
+#include "sample-model.h"
 
 #define CLIENT_EXIT_NOT_RUNNING 3
 
@@ -27,3 +30,11 @@ int client_status(const char *tenant);
  * or a bad reply, 3 if the daemon is not running or goes away (message on stderr).
  */
 int client_watch(bool json, const char *const *tenants);
+
+/*
+ * memqosd top [TENANT] [--window DURATION] [-n N] [--sort growth|alloc|live] [--json] [--folded]:
+ * calls TopAllocations (src/sample.h) and prints the table, one JSON object (sample_print_json())
+ * or folded stacks. Exit 1 with the daemon's message for an unknown tenant, sampling off, a window
+ * longer than kept or a caller who is not root; 3 if no daemon runs.
+ */
+int client_top(const char *tenant, uint64_t window_usec, unsigned n, SampleSort sort, bool json, bool folded);
