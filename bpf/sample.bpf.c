@@ -165,6 +165,9 @@ static __always_inline bool copy_user_state(struct memqosd_sample *r)
 	r->mm_id = (__u64)task->mm;
 	if (!task->mm || (task->flags & KTHREAD_FLAG))
 		return false;
+	r->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	if (task->self_exec_id == task->parent_exec_id)
+		r->h.flags |= MEMQOSD_SAMPLEF_NO_EXEC;
 	regs = (struct pt_regs *)bpf_task_pt_regs(task);
 	if (!regs || (BPF_CORE_READ(regs, cs) & 3) != 3)
 		return false;
@@ -221,6 +224,9 @@ static __always_inline void emit_alloc(void *ctx, __u32 tenant, __u64 cgid, __u6
 	r->ustack_len = 0;
 	r->pad = 0;
 	r->mm_id = 0;
+	r->ppid = 0;
+	r->pad2 = 0;
+	r->h.flags = 0;
 	n = bpf_get_stack(ctx, r->kips, sizeof(r->kips), 0);
 	r->n_kips = n < 0 ? (__s32)n : (__s32)((__u64)n / 8);
 	if (copy_user_state(r)) {
@@ -241,7 +247,7 @@ static __always_inline void emit_alloc(void *ctx, __u32 tenant, __u64 cgid, __u6
 			c->live_full++;
 		}
 	}
-	r->h.flags = flags;
+	r->h.flags |= flags;
 	bpf_ringbuf_submit(r, 0);
 	if (c) {
 		c->samples++;

@@ -51,6 +51,7 @@ struct Sampler {
 	sd_event_source *alert_timer;
 	sd_bus_slot *slot;
 	uint64_t records, unknown;   /* records read; for a tenant no longer sampled */
+	uint64_t parent_fallbacks;   /* samples of gone processes unwound with their parent's mappings */
 };
 
 static SampleTenant *tenant_by_id(Sampler *s, uint32_t id)
@@ -239,16 +240,37 @@ static size_t kernel_frames(Sampler *s, const struct memqosd_sample *r, char **f
 	return n;
 }
 
+/*
+ * Whose mappings to unwind a record with: its process's, snapshotted on its first sample. A process
+ * already gone by then (it lived a few ms) that has not exec'd since its fork has its parent's
+ * mappings: the parent's snapshot (taken now if the parent is alive) stands in for it.
+ */
+static pid_t mappings_of(Sampler *s, const struct memqosd_sample *r)
+{
+	pid_t pid = (pid_t) r->pid, ppid = (pid_t) r->ppid;
+
+	if (symbolizer_has_process(s->sym, pid, r->mm_id))
+		return pid;
+	if (symbolizer_add_process(s->sym, pid, r->mm_id, NULL) >= 0)
+		return pid;
+	if (!(r->h.flags & MEMQOSD_SAMPLEF_NO_EXEC) || ppid <= 1)
+		return pid;
+	if (symbolizer_knows_pid(s->sym, ppid) || symbolizer_add_process(s->sym, ppid, 0, NULL) >= 0) {
+		s->parent_fallbacks++;
+		return ppid;
+	}
+	return pid;
+}
+
 static size_t user_frames(Sampler *s, const struct memqosd_sample *r, char **frames, size_t max)
 {
+	pid_t pid;
 	int n;
 
 	if (!(r->h.flags & MEMQOSD_SAMPLEF_USER) || max == 0)
 		return 0;
-	if (!symbolizer_has_process(s->sym, (pid_t) r->pid, r->mm_id))
-		(void) symbolizer_add_process(s->sym, (pid_t) r->pid, r->mm_id, NULL); /* gone: frames stay unknown */
-	n = symbolizer_unwind_user(s->sym, (pid_t) r->pid, (const uint64_t *) r->regs, r->ustack, r->ustack_len,
-				   frames, max);
+	pid = mappings_of(s, r);
+	n = symbolizer_unwind_user(s->sym, pid, (const uint64_t *) r->regs, r->ustack, r->ustack_len, frames, max);
 	if (n < 0)
 		n = 0;
 	/* The unwinder stopped at the first frame but frame pointers found more: use those. */
@@ -256,7 +278,7 @@ static size_t user_frames(Sampler *s, const struct memqosd_sample *r, char **fra
 		symbolizer_frames_clear(frames, (size_t) n);
 		n = 0;
 		for (int i = 0; i < r->n_uips && i < MEMQOSD_SAMPLE_USTACK_DEPTH && (size_t) n < max; i++)
-			if (symbolizer_user_frame(s->sym, (pid_t) r->pid, r->uips[i], i > 0, &frames[n]) == 0)
+			if (symbolizer_user_frame(s->sym, pid, r->uips[i], i > 0, &frames[n]) == 0)
 				n++;
 	}
 	return (size_t) n;
@@ -292,59 +314,87 @@ static void handle_alloc(Sampler *s, const struct memqosd_sample *r)
 	symbolizer_frames_clear(frames, n);
 }
 
-/* A path for (dev, ino): a file the process has mapped or open, else "dev MAJ:MIN inode N". */
+/*
+ * The file (dev, ino) among the files pid has open or mapped: exact match first; else the only one
+ * with that inode number (overlayfs: the page cache is the lower file's, the process sees the
+ * overlay's device). NULL if none.
+ */
+static char *file_of_process(uint64_t dev, uint64_t ino, pid_t pid)
+{
+	char dir[64], link[PATH_MAX + 32], path[PATH_MAX], line[PATH_MAX + 128];
+	_cleanup_free_ char *by_ino = NULL;
+	unsigned n_by_ino = 0;
+	struct stat st;
+	FILE *mf;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int) pid);
+	d = opendir(dir);
+	while (d) {
+		struct dirent *de = readdir(d);
+		ssize_t l;
+
+		if (!de)
+			break;
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(link, sizeof(link), "%s/%s", dir, de->d_name);
+		if (stat(link, &st) < 0 || !S_ISREG(st.st_mode) || st.st_ino != ino)
+			continue;
+		l = readlink(link, path, sizeof(path) - 1);
+		if (l <= 0)
+			continue;
+		path[l] = 0;
+		if (st.st_dev == dev) {
+			closedir(d);
+			return strdup(path);
+		}
+		if (!by_ino || !streq(by_ino, path)) {
+			free(by_ino);
+			by_ino = strdup(path);
+			n_by_ino++;
+		}
+	}
+	if (d)
+		closedir(d);
+	snprintf(dir, sizeof(dir), "/proc/%d/maps", (int) pid);
+	mf = fopen(dir, "re");
+	while (mf && fgets(line, sizeof(line), mf)) {
+		unsigned long long inode;
+		unsigned maj, min;
+		int off = 0;
+		char *p;
+
+		if (sscanf(line, "%*s %*s %*s %x:%x %llu %n", &maj, &min, &inode, &off) < 3 || off == 0 || line[off] != '/')
+			continue;
+		p = line + off;
+		p[strcspn(p, "\n")] = 0;
+		if (inode == ino && makedev(maj, min) == dev) {
+			fclose(mf);
+			return strdup(p);
+		}
+		if ((inode == ino || (stat(p, &st) == 0 && st.st_ino == ino)) && (!by_ino || !streq(by_ino, p))) {
+			free(by_ino);
+			by_ino = strdup(p);
+			n_by_ino++;
+		}
+	}
+	if (mf)
+		fclose(mf);
+	return n_by_ino == 1 ? TAKE_PTR(by_ino) : NULL;
+}
+
+/* A name for (dev, ino): a file the process has open or mapped, else "dev MAJ:MIN inode N". */
 static const char *file_name(Sampler *s, uint32_t kdev, uint64_t ino, pid_t pid)
 {
 	uint64_t dev = makedev(kdev >> 20, kdev & 0xfffff);
-	char dir[64], link[PATH_MAX + 32], path[PATH_MAX];
-	_cleanup_free_ char *found = NULL;
+	char *found;
 	FileName *f;
-	DIR *d;
 
 	for (size_t i = 0; i < s->n_files; i++)
 		if (s->files[i].dev == dev && s->files[i].ino == ino)
 			return s->files[i].path;
-	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int) pid);
-	d = opendir(dir);
-	if (d) {
-		struct dirent *de;
-
-		while (!found && (de = readdir(d))) {
-			struct stat st;
-			ssize_t l;
-
-			if (de->d_name[0] == '.')
-				continue;
-			snprintf(link, sizeof(link), "%s/%s", dir, de->d_name);
-			if (stat(link, &st) < 0 || st.st_dev != dev || st.st_ino != ino)
-				continue;
-			l = readlink(link, path, sizeof(path) - 1);
-			if (l > 0) {
-				path[l] = 0;
-				found = strdup(path);
-			}
-		}
-		closedir(d);
-	}
-	if (!found) {
-		snprintf(dir, sizeof(dir), "/proc/%d/maps", (int) pid);
-		FILE *mf = fopen(dir, "re");
-		char line[PATH_MAX + 128];
-
-		while (mf && !found && fgets(line, sizeof(line), mf)) {
-			unsigned maj, min;
-			unsigned long long inode;
-			int off = 0;
-
-			if (sscanf(line, "%*s %*s %*s %x:%x %llu %n", &maj, &min, &inode, &off) >= 3 && off > 0 &&
-			    makedev(maj, min) == dev && inode == ino) {
-				line[strcspn(line, "\n")] = 0;
-				found = strdup(line + off);
-			}
-		}
-		if (mf)
-			fclose(mf);
-	}
+	found = file_of_process(dev, ino, pid);
 	if (!found && asprintf(&found, "dev %u:%u inode %" PRIu64, kdev >> 20, kdev & 0xfffff, ino) < 0)
 		return NULL;
 	f = &s->files[s->next_file];
@@ -352,7 +402,7 @@ static const char *file_name(Sampler *s, uint32_t kdev, uint64_t ino, pid_t pid)
 		s->n_files++;
 	else
 		free(f->path);
-	*f = (FileName) { .dev = dev, .ino = ino, .path = TAKE_PTR(found) };
+	*f = (FileName) { .dev = dev, .ino = ino, .path = found };
 	s->next_file = (s->next_file + 1) % SAMPLER_FILES_MAX;
 	return f->path;
 }
@@ -659,6 +709,16 @@ Sampler *sampler_free(Sampler *s)
 		return NULL;
 	if (s->m)
 		manager_remove_hooks(s->m, s);
+	if (s->engine) {
+		struct memqosd_sample_counters c = {};
+
+		(void) sample_engine_counters(s->engine, &c);
+		log_info(&s->m->log,
+			 "Allocation sampling: %" PRIu64 " records read, %" PRIu64 " samples (%" PRIu64 " large), %" PRIu64
+			 " frees, %" PRIu64 " dropped, %" PRIu64 " back-offs, %" PRIu64 " unwound with the parent's mappings",
+			 s->records, (uint64_t) c.samples, (uint64_t) c.large, (uint64_t) c.frees, (uint64_t) c.dropped,
+			 (uint64_t) c.backoffs, s->parent_fallbacks);
+	}
 	sd_bus_slot_unref(s->slot);
 	sd_event_source_disable_unref(s->alert_timer);
 	sample_engine_free(s->engine);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "symbolize.h"
 
@@ -14,9 +15,24 @@ typedef struct UnwindInput {
 	size_t stack_len;
 } UnwindInput;
 
+/*
+ * Names of addresses already looked up in a process, direct-mapped: dwfl_module_addrinfo() scans
+ * the module's symbol table on every call (hundreds of microseconds for libc), and the frames of
+ * samples repeat.
+ */
+#define SYM_CACHE_SLOTS 512
+
+typedef struct SymCacheSlot {
+	uint64_t key;                /* pc << 1 | return_address; 0 = empty */
+	char *name;
+} SymCacheSlot;
+
 typedef struct SymProcess {
 	pid_t pid;
+	SymCacheSlot *cache;         /* SYM_CACHE_SLOTS, allocated on first use */
 	uint64_t tag;
+	bool live;                   /* snapshot of /proc/PID/maps (not given text): can be refreshed */
+	uint64_t snap_usec;          /* CLOCK_MONOTONIC when it was taken */
 	Dwfl *dwfl;
 	bool attached;               /* dwfl_attach_state done (once per Dwfl) */
 	UnwindInput in;              /* the sample being unwound */
@@ -54,6 +70,10 @@ int symbolizer_new(Symbolizer **ret)
 
 static void proc_clear(SymProcess *p)
 {
+	if (p->cache)
+		for (size_t i = 0; i < SYM_CACHE_SLOTS; i++)
+			free(p->cache[i].name);
+	free(p->cache);
 	if (p->dwfl)
 		dwfl_end(p->dwfl);
 	*p = (SymProcess) {};
@@ -99,6 +119,11 @@ bool symbolizer_has_process(Symbolizer *s, pid_t pid, uint64_t tag)
 	return p && p->tag == tag;
 }
 
+bool symbolizer_knows_pid(Symbolizer *s, pid_t pid)
+{
+	return proc_find(s, pid) != NULL;
+}
+
 void symbolizer_forget_process(Symbolizer *s, pid_t pid)
 {
 	SymProcess *p = proc_find(s, pid);
@@ -133,8 +158,17 @@ static char *read_maps(pid_t pid)
 	return buf;
 }
 
+static uint64_t now_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}
+
 int symbolizer_add_process(Symbolizer *s, pid_t pid, uint64_t tag, const char *maps_text)
 {
+	bool owned_text_given = maps_text != NULL;
 	_cleanup_free_ char *owned = NULL;
 	SymProcess *p;
 	Dwfl *dwfl;
@@ -174,7 +208,8 @@ int symbolizer_add_process(Symbolizer *s, pid_t pid, uint64_t tag, const char *m
 		s->procs[lru] = s->procs[--s->n_procs];
 	}
 	p = &s->procs[s->n_procs++];
-	*p = (SymProcess) { .pid = pid, .tag = tag, .dwfl = dwfl, .last_use = ++s->clock };
+	*p = (SymProcess) { .pid = pid, .tag = tag, .live = !owned_text_given, .snap_usec = now_usec(),
+			    .dwfl = dwfl, .last_use = ++s->clock };
 	return 0;
 }
 
@@ -206,12 +241,34 @@ static char *format_user_frame(Dwfl *dwfl, uint64_t pc, bool return_address)
 	return ret;
 }
 
+/* format_user_frame() through the process's cache; a copy the caller frees. */
+static char *user_frame_cached(SymProcess *p, uint64_t pc, bool return_address)
+{
+	uint64_t key = pc << 1 | (return_address ? 1 : 0);
+	SymCacheSlot *slot;
+	char *name;
+
+	if (!p->cache)
+		p->cache = calloc(SYM_CACHE_SLOTS, sizeof(*p->cache));
+	if (!p->cache)
+		return format_user_frame(p->dwfl, pc, return_address);
+	slot = &p->cache[(key * 0x9E3779B97F4A7C15ULL) >> 55 & (SYM_CACHE_SLOTS - 1)];
+	if (slot->key != key || !slot->name) {
+		name = format_user_frame(p->dwfl, pc, return_address);
+		if (!name)
+			return NULL;
+		free(slot->name);
+		*slot = (SymCacheSlot) { .key = key, .name = name };
+	}
+	return strdup(slot->name);
+}
+
 int symbolizer_user_frame(Symbolizer *s, pid_t pid, uint64_t ip, bool return_address, char **ret)
 {
 	SymProcess *p = proc_find(s, pid);
 	char *f;
 
-	f = p ? format_user_frame(p->dwfl, ip, return_address) : strdup("[unknown]");
+	f = p ? user_frame_cached(p, ip, return_address) : strdup("[unknown]");
 	if (!f)
 		return -ENOMEM;
 	*ret = f;
@@ -277,6 +334,7 @@ typedef struct FrameWalk {
 	size_t n, max;
 	uint64_t last_pc;
 	bool failed;
+	bool no_module;              /* a pc in no module of the snapshot: mapped after it was taken? */
 } FrameWalk;
 
 static int frame_cb(Dwfl_Frame *frame, void *arg)
@@ -292,7 +350,9 @@ static int frame_cb(Dwfl_Frame *frame, void *arg)
 		return DWARF_CB_ABORT;
 	if (w->n > 0 && pc == w->last_pc && !activation)
 		return DWARF_CB_ABORT; /* no progress */
-	f = format_user_frame(w->p->dwfl, pc, !activation);
+	if (!dwfl_addrmodule(w->p->dwfl, !activation && pc > 0 ? pc - 1 : pc))
+		w->no_module = true;
+	f = user_frame_cached(w->p, pc, !activation);
 	if (!f) {
 		w->failed = true;
 		return DWARF_CB_ABORT;
@@ -302,8 +362,8 @@ static int frame_cb(Dwfl_Frame *frame, void *arg)
 	return DWARF_CB_OK;
 }
 
-int symbolizer_unwind_user(Symbolizer *s, pid_t pid, const uint64_t *regs, const uint8_t *stack, size_t stack_len,
-			   char **frames, size_t max)
+static int unwind(Symbolizer *s, pid_t pid, const uint64_t *regs, const uint8_t *stack, size_t stack_len,
+		  char **frames, size_t max, bool may_refresh)
 {
 	SymProcess *p = proc_find(s, pid);
 	FrameWalk w = { .p = p, .frames = frames, .max = max };
@@ -331,6 +391,24 @@ int symbolizer_unwind_user(Symbolizer *s, pid_t pid, const uint64_t *regs, const
 		symbolizer_frames_clear(frames, w.n);
 		return -ENOMEM;
 	}
+	/*
+	 * A frame in no known module: the process mapped it after the snapshot (the first sample of a
+	 * process often comes from the dynamic loader, before the libraries are mapped). Take a new
+	 * snapshot, at most once a second per process, and unwind again.
+	 */
+	if (w.no_module && may_refresh && p->live && now_usec() - p->snap_usec >= 1000000) {
+		uint64_t tag = p->tag;
+
+		if (symbolizer_add_process(s, pid, tag, NULL) >= 0) {
+			symbolizer_frames_clear(frames, w.n);
+			return unwind(s, pid, regs, stack, stack_len, frames, max, false);
+		}
+		p = proc_find(s, pid);
+		if (p)
+			p->snap_usec = now_usec(); /* gone: do not try again for a while */
+		else
+			return -ESRCH;
+	}
 	if (w.n == 0) {
 		char *f = format_user_frame(p->dwfl, regs[16], false);
 
@@ -339,6 +417,12 @@ int symbolizer_unwind_user(Symbolizer *s, pid_t pid, const uint64_t *regs, const
 		frames[w.n++] = f;
 	}
 	return (int) w.n;
+}
+
+int symbolizer_unwind_user(Symbolizer *s, pid_t pid, const uint64_t *regs, const uint8_t *stack, size_t stack_len,
+			   char **frames, size_t max)
+{
+	return unwind(s, pid, regs, stack, stack_len, frames, max, true);
 }
 
 /* ---- kernel ---- */

@@ -42,6 +42,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Symbolizer *, symbolizer_free);
 int symbolizer_add_process(Symbolizer *s, pid_t pid, uint64_t tag, const char *maps_text);
 /* A snapshot of pid with this tag exists. */
 bool symbolizer_has_process(Symbolizer *s, pid_t pid, uint64_t tag);
+/* A snapshot of pid exists, whatever its tag. */
+bool symbolizer_knows_pid(Symbolizer *s, pid_t pid);
 void symbolizer_forget_process(Symbolizer *s, pid_t pid);
 
 /*

@@ -43,6 +43,7 @@ enum {
 #define MEMQOSD_SAMPLEF_USER 0x2       /* regs and ustack are the task's user state */
 #define MEMQOSD_SAMPLEF_TRACKED 0x4    /* in memqosd_sample_live: a FREE record will follow the uncharge */
 #define MEMQOSD_SAMPLEF_NO_MM 0x8      /* charged without an mm (page cache): a FILE record may follow */
+#define MEMQOSD_SAMPLEF_NO_EXEC 0x10   /* the process has not exec'd since its fork: ppid's mappings are its own */
 
 /* The first bytes of every record. */
 struct memqosd_sample_head {
@@ -61,6 +62,8 @@ struct memqosd_sample {
 	__u64 mm_id;                /* address of the task's mm: a new one after exec (0: none) */
 	__u32 pid;                  /* tgid */
 	__u32 tid;
+	__u32 ppid;                 /* tgid of the parent */
+	__u32 pad2;
 	char comm[16];
 	__s32 n_kips;               /* kernel frames in kips (<0: error of bpf_get_stack) */
 	__s32 n_uips;               /* user frames found by frame pointers in uips */
