@@ -534,7 +534,7 @@ static int top_read_rows(sd_bus_message *reply, TopReply *t)
 	r = sd_bus_message_enter_container(reply, 'a', MEMQOSD_BUS_SAMPLE_STACK_SIGNATURE);
 	if (r < 0)
 		return r;
-	while ((r = sd_bus_message_enter_container(reply, 'r', "sttxttsas")) > 0) {
+	while ((r = sd_bus_message_enter_container(reply, 'r', "sttxtttsas")) > 0) {
 		SampleRow *row;
 		const char *f;
 		size_t nf = 0, af = 0;
@@ -557,8 +557,8 @@ static int top_read_rows(sd_bus_message *reply, TopReply *t)
 		row = &t->rows[t->n];
 		*row = (SampleRow) { .tenant_id = (uint32_t) t->n };
 		t->frames[t->n] = NULL;
-		r = sd_bus_message_read(reply, "sttxtts", &t->names[t->n], &row->alloc_bytes, &row->freed_bytes,
-					&row->growth_bytes, &row->live_bytes, &row->samples, &row->comm);
+		r = sd_bus_message_read(reply, "sttxttts", &t->names[t->n], &row->alloc_bytes, &row->freed_bytes,
+					&row->growth_bytes, &row->live_bytes, &row->samples, &row->span_usec, &row->comm);
 		if (r < 0)
 			return r;
 		t->n++;

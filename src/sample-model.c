@@ -21,6 +21,7 @@ typedef struct Stack {
 	uint64_t freed[SAMPLE_BUCKETS];
 	uint64_t samples[SAMPLE_BUCKETS];
 	uint64_t live;
+	uint64_t first_usec;         /* first sample */
 } Stack;
 
 /* A live sample: which stack its weight went to. seq 0 = empty slot. */
@@ -212,7 +213,7 @@ static Stack *stack_get(SampleModel *m, uint32_t tenant, const char *comm, const
 		m->alloc_stacks = na;
 	}
 	s = &m->stacks[m->n_stacks];
-	*s = (Stack) { .key = key, .tenant_id = tenant };
+	*s = (Stack) { .key = key, .tenant_id = tenant, .first_usec = now_usec };
 	for (int i = 0; i < SAMPLE_BUCKETS; i++)
 		s->epoch[i] = UINT64_MAX;
 	if (n_frames > SAMPLE_FRAMES_MAX)
@@ -464,6 +465,12 @@ int sample_model_top(const SampleModel *m, uint32_t tenant_id, uint64_t window_u
 		r->samples = stack_window_sum(m, s, s->samples, now_epoch, n_buckets);
 		r->growth_bytes = (int64_t) r->alloc_bytes - (int64_t) r->freed_bytes;
 		r->live_bytes = s->live;
+		{
+			uint64_t since = MAX(s->first_usec, now_usec > window_usec ? now_usec - window_usec : 0);
+
+			r->span_usec = since < now_usec ? now_usec - since : 0;
+			r->span_usec = MIN(MAX(r->span_usec, (uint64_t) USEC_PER_SEC), window_usec);
+		}
 		r->comm = s->comm;
 		r->frames = (const char *const *) s->frames;
 		r->n_frames = s->n_frames;
@@ -583,7 +590,7 @@ void sample_print_table(FILE *f, const SampleReport *r, size_t leading_frames)
 		const SampleRow *row = &r->rows[i];
 
 		fprintf(f, "%10s %8s %8s %8s %7" PRIu64 "  %-15s ",
-			sample_format_human(a, sample_growth_per_min(row->growth_bytes, r->window_usec)),
+			sample_format_human(a, sample_growth_per_min(row->growth_bytes, row->span_usec ?: r->window_usec)),
 			sample_format_human(b, (int64_t) row->alloc_bytes), sample_format_human(c, (int64_t) row->freed_bytes),
 			sample_format_human(d, (int64_t) row->live_bytes), row->samples, row->comm);
 		if (!r->tenant)

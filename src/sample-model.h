@@ -85,6 +85,7 @@ typedef struct SampleRow {
 	int64_t growth_bytes;
 	uint64_t live_bytes;
 	uint64_t samples;
+	uint64_t span_usec;          /* how much of the window the stack has been seen for (its rate's base) */
 	const char *comm;            /* borrowed from the model: valid until it changes */
 	const char *const *frames;
 	size_t n_frames;
@@ -97,7 +98,7 @@ typedef struct SampleRow {
 int sample_model_top(const SampleModel *m, uint32_t tenant_id, uint64_t window_usec, uint64_t now_usec,
 		     SampleSort sort, size_t n, SampleRow **ret_rows, size_t *ret_n);
 
-/* Growth per minute of a row over a window (window_usec > 0). */
+/* Growth per minute over a span (span_usec > 0; rows: their span_usec). */
 int64_t sample_growth_per_min(int64_t growth_bytes, uint64_t window_usec);
 
 /* "12.5M", "640K", "-3.0G", "512B": a size for a person. */
@@ -118,5 +119,6 @@ typedef struct SampleReport {
 void sample_print_json(FILE *f, const SampleReport *r);
 /* Folded stacks, "comm;outermost;...;innermost VALUE" per row, VALUE the sort key in bytes (>= 0). */
 void sample_print_folded(FILE *f, const SampleReport *r, SampleSort sort);
-/* The table a person reads: sizes in human units, growth per minute, the leading frames. */
+/* The table a person reads: sizes in human units, growth per minute (over each row's span), the
+ * leading frames. */
 void sample_print_table(FILE *f, const SampleReport *r, size_t leading_frames);

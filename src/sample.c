@@ -626,10 +626,10 @@ static int method_top(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 		const SampleRow *row = &top.rows[i];
 		const char *name = sampler_tenant_name(row->tenant_id, s);
 
-		r = sd_bus_message_open_container(reply, 'r', "sttxttsas");
+		r = sd_bus_message_open_container(reply, 'r', "sttxtttsas");
 		if (r >= 0)
-			r = sd_bus_message_append(reply, "sttxtts", name ?: "", row->alloc_bytes, row->freed_bytes,
-						  row->growth_bytes, row->live_bytes, row->samples, row->comm);
+			r = sd_bus_message_append(reply, "sttxttts", name ?: "", row->alloc_bytes, row->freed_bytes,
+						  row->growth_bytes, row->live_bytes, row->samples, row->span_usec, row->comm);
 		if (r >= 0)
 			r = sd_bus_message_open_container(reply, 'a', "s");
 		for (size_t j = 0; r >= 0 && j < row->n_frames; j++)

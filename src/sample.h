@@ -13,10 +13,11 @@
  *
  * D-Bus, on org.memqosd1.Manager (root only: stacks reveal code):
  *   TopAllocations(s tenant, t window_usec, u n, s sort)
- *       -> (t window_usec, t sample_bytes, t dropped, a(sttxttsas) stacks)
+ *       -> (t window_usec, t sample_bytes, t dropped, a(sttxtttsas) stacks)
  *   tenant "" = every tenant; window_usec 0 = the tenant's WindowSec= (every tenant: the longest);
  *   sort "growth", "alloc" or "live"; each stack: tenant, alloc_bytes, freed_bytes, growth_bytes,
- *   live_bytes, samples, comm, frames (innermost first). Errors: org.memqosd1.NoSuchTenant,
+ *   live_bytes, samples, span_usec (how long within the window the stack has been seen: the
+ *   base of its growth rate), comm, frames (innermost first). Errors: org.memqosd1.NoSuchTenant,
  *   org.memqosd1.SamplingOff (sampling is off for the tenant / every tenant, or could not start),
  *   org.freedesktop.DBus.Error.InvalidArgs (window longer than what is kept, bad sort).
  */
@@ -30,7 +31,7 @@
 #include "sample-model.h"
 
 #define MEMQOSD_BUS_ERROR_SAMPLING_OFF "org.memqosd1.SamplingOff"
-#define MEMQOSD_BUS_SAMPLE_STACK_SIGNATURE "(sttxttsas)"
+#define MEMQOSD_BUS_SAMPLE_STACK_SIGNATURE "(sttxtttsas)"
 
 /* How often the growth alert is evaluated. */
 #define SAMPLER_ALERT_PERIOD_USEC (10 * USEC_PER_SEC)

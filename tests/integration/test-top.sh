@@ -104,7 +104,7 @@ assert o['tenant'] is None and o['window_seconds'] == 300, o
 	check "top --folded exits 0, no stacks yet" bash -c "[ $? -eq 0 ] && [ ! -s '$T/top.folded' ]"
 	busctl --system call org.memqosd1 /org/memqosd1 org.memqosd1.Manager TopAllocations stus sampled 0 5 live \
 		>"$T/out" 2>&1
-	check "TopAllocations over busctl" grep -q '^ttta(sttxttsas) 600000000 524288 [0-9]* 0$' "$T/out"
+	check "TopAllocations over busctl" grep -q '^ttta(sttxtttsas) 600000000 524288 [0-9]* 0$' "$T/out"
 	busctl --system call org.memqosd1 /org/memqosd1 org.memqosd1.Manager TopAllocations stus sampled 0 5 size \
 		>"$T/out" 2>&1
 	check "TopAllocations with a bad sort: InvalidArgs" contains "$T/out" "Unknown sort 'size'"

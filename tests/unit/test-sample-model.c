@@ -95,6 +95,9 @@ static void test_leak_and_churn_rank(void **state)
 	assert_int_equal(rows[0].growth_bytes, (int64_t) MIB(60));
 	assert_int_equal(rows[0].live_bytes, MIB(60));
 	assert_int_equal(rows[0].samples, 60);
+	/* Seen since t = 0: its rate is over 60 s, not the 600 s window (60 MiB/min, not 6). */
+	assert_int_equal(rows[0].span_usec, SEC(60));
+	assert_int_equal(sample_growth_per_min(rows[0].growth_bytes, rows[0].span_usec), (int64_t) MIB(60));
 	assert_int_equal(rows[1].alloc_bytes, MIB(240));
 	assert_int_equal(rows[1].freed_bytes, MIB(240));
 	assert_int_equal(rows[1].growth_bytes, 0);
@@ -171,6 +174,7 @@ static void test_windows(void **state)
 	assert_int_equal(sample_model_top(m, 1, SEC(100), SEC(105), SAMPLE_SORT_ALLOC, 10, &rows, &n), 0);
 	assert_int_equal(rows[0].alloc_bytes, MIB(7));
 	assert_int_equal(rows[0].live_bytes, MIB(12));
+	assert_int_equal(rows[0].span_usec, SEC(100)); /* seen before the window began: all of it */
 	rows = mfree(rows);
 	/* A new sample at 205 s reuses bucket 0's slot: it must not inherit the old bytes. */
 	add(m, 1, 3, MIB(1), SEC(205), leak_frames, 2);

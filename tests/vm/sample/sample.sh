@@ -55,7 +55,7 @@ profile app "[Tenant]\nCgroup=$SCRATCH/app\nPriority=50\n[Sampling]\nEnable=yes\
 start_private_bus
 "$MEMQOSD" --config-dir "$CONF" --state-dir "$T/state" >"$LOG" 2>&1 &
 DAEMON_PID=$!
-check "daemon is on the bus" wait_for 30 busctl --system status org.memqosd1
+check "daemon is on the bus" wait_for 30 sh -c 'busctl --system status org.memqosd1 >/dev/null 2>&1'
 check "the sampler starts" wait_for 30 grep -q 'Allocation sampling started' "$LOG"
 grep -o 'Allocation sampling started ([a-z]*)' "$LOG"
 echo "mode: $(busctl --system get-property org.memqosd1 /org/memqosd1 org.memqosd1.Manager Mode 2>&1)"
