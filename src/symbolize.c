@@ -2,6 +2,7 @@
 #include <elfutils/libdwfl.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,12 +136,16 @@ void symbolizer_forget_process(Symbolizer *s, pid_t pid)
 	s->procs[s->n_procs] = (SymProcess) {};
 }
 
+/*
+ * /proc/PID/maps, with every file path made "/proc/PID/root/PATH": the files as the process sees
+ * them, in its mount namespace (a container's), whatever the daemon's own namespace hides
+ * (ProtectHome=, PrivateTmp=).
+ */
 static char *read_maps(pid_t pid)
 {
-	char path[64], *buf = NULL;
+	char path[64], line[PATH_MAX + 256], *buf = NULL;
 	size_t len = 0;
 	FILE *in, *out;
-	int c;
 
 	snprintf(path, sizeof(path), "/proc/%d/maps", (int) pid);
 	in = fopen(path, "re");
@@ -151,11 +156,31 @@ static char *read_maps(pid_t pid)
 		fclose(in);
 		return NULL;
 	}
-	while ((c = getc(in)) != EOF)
-		putc(c, out);
+	while (fgets(line, sizeof(line), in)) {
+		char *file = strchr(line, '/');
+
+		/* "START-END PERMS OFFSET DEV INODE   /path": the first '/' is the path's. */
+		if (file && file > line && file[-1] == ' ')
+			fprintf(out, "%.*s/proc/%d/root%s", (int) (file - line), line, (int) pid, file);
+		else
+			fputs(line, out);
+	}
 	fclose(in);
 	fclose(out);
 	return buf;
+}
+
+/* Open every module's ELF now, while the process (and its mount namespace) exists. */
+static int open_module_elf(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_Addr start, void *arg)
+{
+	Dwarf_Addr bias;
+
+	(void) userdata;
+	(void) name;
+	(void) start;
+	(void) arg;
+	(void) dwfl_module_getelf(mod, &bias);
+	return DWARF_CB_OK;
 }
 
 static uint64_t now_usec(void)
@@ -196,6 +221,8 @@ int symbolizer_add_process(Symbolizer *s, pid_t pid, uint64_t tag, const char *m
 		dwfl_end(dwfl);
 		return -EINVAL;
 	}
+	if (!owned_text_given)
+		(void) dwfl_getmodules(dwfl, open_module_elf, NULL, 0);
 
 	symbolizer_forget_process(s, pid);
 	if (s->n_procs == SYMBOLIZER_PROCESSES_MAX) {

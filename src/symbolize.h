@@ -8,8 +8,9 @@
  * above sp; symbolizer_unwind_user() unwinds from them with libdw's unwinder (.eh_frame / .debug_frame
  * CFI), the way `perf --call-graph=dwarf` does, so binaries built without frame pointers (Debian's)
  * unwind past their first frame. The process's mappings come from a snapshot of /proc/PID/maps taken
- * when memqosd first sees the process (or from maps text, for tests); the ELF files are opened by
- * path when first needed, so a process that has exited still resolves while its files exist.
+ * when memqosd first sees the process (or from maps text, for tests). The files are opened at once
+ * through /proc/PID/root (the process's own mount namespace: a container's files, or /home and /tmp
+ * that the service's sandbox hides), so its samples still resolve after it has exited.
  *
  * Frames are strings that start with the function name, then the module (file basename) and the
  * offset of the address from the module's load address: "parse_row (libfoo.so+0x1a2b)";
