@@ -466,10 +466,12 @@ int sample_model_top(const SampleModel *m, uint32_t tenant_id, uint64_t window_u
 		r->growth_bytes = (int64_t) r->alloc_bytes - (int64_t) r->freed_bytes;
 		r->live_bytes = s->live;
 		{
-			uint64_t since = MAX(s->first_usec, now_usec > window_usec ? now_usec - window_usec : 0);
+			/* The data summed begin with the oldest bucket included, or the stack's first sample. */
+			uint64_t begin = now_epoch + 1 >= n_buckets ? (now_epoch + 1 - n_buckets) * m->bucket_usec : 0;
+			uint64_t since = MAX(s->first_usec, begin);
 
 			r->span_usec = since < now_usec ? now_usec - since : 0;
-			r->span_usec = MIN(MAX(r->span_usec, (uint64_t) USEC_PER_SEC), window_usec);
+			r->span_usec = MAX(r->span_usec, (uint64_t) USEC_PER_SEC);
 		}
 		r->comm = s->comm;
 		r->frames = (const char *const *) s->frames;

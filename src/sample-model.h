@@ -85,7 +85,8 @@ typedef struct SampleRow {
 	int64_t growth_bytes;
 	uint64_t live_bytes;
 	uint64_t samples;
-	uint64_t span_usec;          /* how much of the window the stack has been seen for (its rate's base) */
+	uint64_t span_usec;          /* the time the summed data cover: from the oldest bucket included (or the
+				      * stack's first sample, if later) to now; the base of its rate */
 	const char *comm;            /* borrowed from the model: valid until it changes */
 	const char *const *frames;
 	size_t n_frames;

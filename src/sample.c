@@ -518,7 +518,7 @@ int sampler_top(Sampler *s, const char *tenant, uint64_t window_usec, size_t n, 
 static void alert_check(Sampler *s, SampleTenant *st, uint64_t now)
 {
 	_cleanup_free_ SampleRow *rows = NULL;
-	int64_t growth = 0, rate, top_rate;
+	int64_t rate = 0, top_rate;
 	char f_tenant[300], f_cgroup[4200], f_rate[64], f_top[64], f_comm[64], g[16], tg[16];
 	_cleanup_free_ char *stack = NULL, *f_stack = NULL;
 	size_t n = 0, len = 0;
@@ -526,12 +526,12 @@ static void alert_check(Sampler *s, SampleTenant *st, uint64_t now)
 
 	if (st->p.growth_alert_bytes == 0 || !s->model)
 		return;
+	/* The tenant's rate: each stack's growth over the time its data cover, summed. */
 	if (sample_model_top(s->model, st->id, MIN(st->p.growth_alert_usec, sample_model_window(s->model)), now,
 			     SAMPLE_SORT_GROWTH, SIZE_MAX, &rows, &n) < 0)
 		return;
 	for (size_t i = 0; i < n; i++)
-		growth += rows[i].growth_bytes;
-	rate = sample_growth_per_min(growth, st->p.growth_alert_usec);
+		rate += sample_growth_per_min(rows[i].growth_bytes, rows[i].span_usec);
 	if (rate < (int64_t) st->p.growth_alert_bytes || n == 0) {
 		st->alert_since_usec = 0;
 		return;
@@ -553,7 +553,7 @@ static void alert_check(Sampler *s, SampleTenant *st, uint64_t now)
 	fclose(f);
 	if (!stack || asprintf(&f_stack, "MEMQOSD_STACK=%s", stack) < 0)
 		return;
-	top_rate = sample_growth_per_min(rows[0].growth_bytes, st->p.growth_alert_usec);
+	top_rate = sample_growth_per_min(rows[0].growth_bytes, rows[0].span_usec);
 	snprintf(f_tenant, sizeof(f_tenant), "MEMQOSD_TENANT=%s", st->t->config->name);
 	snprintf(f_cgroup, sizeof(f_cgroup), "MEMQOSD_CGROUP=%s", st->t->config->cgroup);
 	snprintf(f_rate, sizeof(f_rate), "MEMQOSD_GROWTH_PER_MIN=%" PRIi64, rate);

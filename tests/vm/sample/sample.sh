@@ -17,6 +17,7 @@
 #   - frames resolved (not "[unknown]") over all stacks: printed, >= 90 % of the frames of the
 #     workload's stacks;
 #   - after the workload frees the leak, the leak's live bytes fall to <= 10 % within 10 s;
+#   - the growth alert: a record names leak_steady; at most one per GrowthAlertSec= (rate limit);
 #   - the table and --folded outputs are printed (README example).
 #   tests/vm/sample/sample.sh PATH/TO/memqosd FILE
 set -u
@@ -51,7 +52,7 @@ mkdir "$CGR" && echo +memory >"$CGR/cgroup.subtree_control" && mkdir "$CGR/app" 
 
 mkdir -p "$CONF/tenants.d"
 printf '[Daemon]\nLogLevel=debug\n[Control]\nHousekeepingSec=1h\n' >"$CONF/memqosd.conf"
-profile app "[Tenant]\nCgroup=$SCRATCH/app\nPriority=50\n[Sampling]\nEnable=yes\nSampleSize=256K\n"
+profile app "[Tenant]\nCgroup=$SCRATCH/app\nPriority=50\n[Sampling]\nEnable=yes\nSampleSize=256K\nGrowthAlert=30M\nGrowthAlertSec=10s\n"
 start_private_bus
 "$MEMQOSD" --config-dir "$CONF" --state-dir "$T/state" >"$LOG" 2>&1 &
 DAEMON_PID=$!
@@ -133,6 +134,13 @@ while read -r line; do
 	*) fail "verdict: $line" ;;
 	esac
 done <"$T/verdict"
+
+# The growth alert (plain guest: the record is a line on the daemon's stderr).
+grep 'memory grows by' "$LOG" | head -3
+n_alerts=$(grep -c 'memory grows by' "$LOG")
+span=$(($(date +%s) - START))
+check "growth alert: a record names the leak" grep -q 'memory grows by .*fastest-growing stack .*leak_steady' "$LOG"
+check "growth alert: rate limited ($n_alerts records in $span s, at most one per 10 s)" [ "$n_alerts" -le $((span / 10 + 1)) ]
 
 # The leak frees its memory: live falls.
 leak_live() {
