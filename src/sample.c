@@ -9,6 +9,7 @@
 #include <sys/param.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bus.h"
@@ -440,12 +441,17 @@ void sampler_handle_record(Sampler *s, const void *record, size_t size)
 
 /* ---- queries ---- */
 
-static uint64_t now_usec(Sampler *s)
+/*
+ * The time now, on the samples' clock (CLOCK_MONOTONIC, as bpf_ktime_get_ns()). Not the loop's
+ * cached time or a timer's due time: records read in this iteration may be newer than either, and
+ * rates over short spans would be overstated.
+ */
+static uint64_t now_usec(void)
 {
-	uint64_t now = 0;
+	struct timespec ts;
 
-	(void) sd_event_now(s->m->event, CLOCK_MONOTONIC, &now);
-	return now;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
 }
 
 int sampler_top(Sampler *s, const char *tenant, uint64_t window_usec, size_t n, SampleSort sort, SamplerTop *ret,
@@ -504,7 +510,7 @@ int sampler_top(Sampler *s, const char *tenant, uint64_t window_usec, size_t n, 
 	}
 	if (s->engine)
 		(void) sample_engine_counters(s->engine, &c);
-	r = sample_model_top(s->model, st ? st->id : 0, window_usec, now_usec(s), sort, n, &ret->rows, &ret->n_rows);
+	r = sample_model_top(s->model, st ? st->id : 0, window_usec, now_usec(), sort, n, &ret->rows, &ret->n_rows);
 	if (r < 0)
 		return r;
 	ret->window_usec = window_usec;
@@ -568,9 +574,11 @@ static void alert_check(Sampler *s, SampleTenant *st, uint64_t now)
 static int on_alert_timer(sd_event_source *src, uint64_t usec, void *userdata)
 {
 	Sampler *s = userdata;
+	uint64_t now = now_usec();
 
+	(void) usec;
 	for (size_t i = 0; i < s->n_tenants; i++)
-		alert_check(s, &s->tenants[i], usec);
+		alert_check(s, &s->tenants[i], now);
 	(void) sd_event_source_set_time_relative(src, SAMPLER_ALERT_PERIOD_USEC);
 	return 0;
 }
