@@ -72,6 +72,7 @@ typedef struct DaemonConfig {
 	char *cgroup_root;       /* CgroupRoot= absolute path of the cgroup2 root to manage; NULL = discover */
 	ControlParams control;
 	ForecastParams forecast; /* defaults for every tenant */
+	char *metrics_listen;    /* [Metrics] Listen= "ADDRESS:PORT" of the Prometheus endpoint; NULL = off */
 } DaemonConfig;
 
 typedef struct TenantConfig {
