@@ -35,6 +35,7 @@ struct Metrics {
 	size_t n_counters;
 
 	struct MHD_Daemon *mhd;
+	bool systemd_socket;            /* the listening socket is systemd's: never shut it down */
 	int request_fd;                 /* eventfd: the HTTP thread asks the loop for a snapshot */
 	sd_event_source *request_source;
 
@@ -349,7 +350,8 @@ int metrics_start(Metrics *ms)
 	const char *listen = ms->m->config ? ms->m->config->daemon.metrics_listen : NULL;
 	struct sockaddr_storage sa;
 	socklen_t sa_len = 0;
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
+	/* MHD_USE_ITC: needed for MHD_quiesce_daemon(), which hands systemd's socket back intact. */
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC;
 	int fd = socket_from_systemd(ms), r;
 
 	if (fd < 0 && !listen)
@@ -403,6 +405,7 @@ int metrics_start(Metrics *ms)
 		return log_error_errno(&ms->m->log, r, "Metrics: cannot serve %s: %m; running without metrics",
 				       fd >= 0 ? "on the socket systemd passed" : listen);
 	}
+	ms->systemd_socket = fd >= 0;
 	log_info(&ms->m->log, "Metrics: serving Prometheus metrics at /metrics on %s",
 		 fd >= 0 ? "the socket systemd passed (memqosd-metrics.socket)" : listen);
 	return 1;
@@ -412,8 +415,18 @@ Metrics *metrics_free(Metrics *ms)
 {
 	if (!ms)
 		return NULL;
-	if (ms->mhd)
+	if (ms->mhd) {
+		/*
+		 * MHD_stop_daemon() shuts a listening socket down, and a socket unit whose socket was shut
+		 * down fails ("Got POLLHUP on a listening socket"): take systemd's socket back first and
+		 * only close our copy, so that the next scrape starts memqosd again.
+		 */
+		MHD_socket lfd = ms->systemd_socket ? MHD_quiesce_daemon(ms->mhd) : MHD_INVALID_SOCKET;
+
 		MHD_stop_daemon(ms->mhd);  /* joins the HTTP thread: nothing uses ms after this */
+		if (lfd != MHD_INVALID_SOCKET)
+			(void) close(lfd);
+	}
 	manager_remove_hooks(ms->m, ms);
 	sd_event_source_disable_unref(ms->request_source);
 	if (ms->request_fd >= 0)
