@@ -87,15 +87,18 @@ check "the tenant is managed" sh -c "memqosd status pkg | grep -q active"
 check "memory.high clamped into the profile (256M)" file_is "$CG/memory.high" 268435456
 
 # --- metrics by socket activation ---------------------------------------------------------------
+# systemd refuses to start a socket unit whose service already runs: stop, enable, start.
+check "stop memqosd" systemctl stop memqosd.service
 check "enable --now memqosd-metrics.socket" systemctl enable --now memqosd-metrics.socket
-check "restart memqosd: it takes the socket" systemctl restart memqosd.service
+check "start memqosd: it takes the socket" systemctl start memqosd.service
+check "reload once more" systemctl reload memqosd.service
 code=$(curl -s -m 20 -o "$T/metrics" -w '%{http_code}' http://127.0.0.1:9262/metrics)
 check "GET /metrics on 127.0.0.1:9262: 200 (got $code)" [ "$code" = 200 ]
 check "metrics: struct_ops mode" grep -qxF 'memqosd_mode{mode="struct_ops"} 1' "$T/metrics"
 check "metrics: the tenant's memory.high" grep -qxF 'memqosd_tenant_memory_high_bytes{tenant="pkg",cgroup="memqosd-pkg"} 268435456' "$T/metrics"
 check "metrics: the tenant's policy counters" grep -q '^memqosd_tenant_policy_events_total{tenant="pkg",cgroup="memqosd-pkg",kind="charge"} ' "$T/metrics"
 check "metrics: BPF events delivered" grep -q '^memqosd_bpf_events_delivered_total ' "$T/metrics"
-check "metrics: a reload counted" grep -qxF 'memqosd_reloads_total{result="ok"} 0' "$T/metrics"
+check "metrics: the reload counted" grep -qxF 'memqosd_reloads_total{result="ok"} 1' "$T/metrics"
 check "promtool check metrics accepts the scrape" sh -c "promtool check metrics <'$T/metrics'"
 check "stop memqosd (the socket stays)" systemctl stop memqosd.service
 check "memory.high restored on stop" file_is "$CG/memory.high" max
