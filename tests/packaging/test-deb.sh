@@ -55,9 +55,6 @@ rm -f /var/lib/man-db/auto-update
 # The host image is a container image whose policy-rc.d forbids maintainer scripts to start services
 # (exit 101); a Debian host has none. The guest's root is a throw-away overlay.
 rm -f /usr/sbin/policy-rc.d
-t0=$(date +%s)
-dpkg -S /usr/bin/ls >/dev/null
-echo "reading dpkg's database once took $(( $(date +%s) - t0 )) s"
 
 # --- install ---------------------------------------------------------------------------------------
 t0=$(date +%s)
