@@ -478,13 +478,30 @@ static int parse_absolute_or_empty(const ConfigItem *item, const char *value, ch
 	return 1;
 }
 
+/* Replace *s by a copy of value (NULL for NULL); -ENOMEM is fatal for the whole load. */
+static int item_set_string(ParseContext *ctx, char **s, const char *value)
+{
+	char *copy = NULL;
+
+	if (value) {
+		copy = strdup(value);
+		if (!copy) {
+			ctx->fatal = -ENOMEM;
+			return -ENOMEM;
+		}
+	}
+	free(*s);
+	*s = copy;
+	return 0;
+}
+
 /*
  * Hook=: the absolute path of an executable, run with no arguments (the event is in its
  * environment). Checked here, so a missing hook is an error at `memqosd check` time.
  */
 static int item_parse_hook(const ConfigItem *item, const char *value, void *field, ParseContext *ctx)
 {
-	char **s = field, *copy;
+	char **s = field;
 	struct stat st;
 	int r;
 
@@ -499,14 +516,7 @@ static int item_parse_hook(const ConfigItem *item, const char *value, void *fiel
 		parse_error(ctx, item->key, "%s is not an executable file", value);
 		return -EINVAL;
 	}
-	copy = strdup(value);
-	if (!copy) {
-		ctx->fatal = -ENOMEM;
-		return -ENOMEM;
-	}
-	free(*s);
-	*s = copy;
-	return 0;
+	return item_set_string(ctx, s, value);
 }
 
 /*
@@ -659,6 +669,23 @@ static int item_parse_cgroup(const ConfigItem *item, const char *value, void *fi
 	return 0;
 }
 
+/* Listen=: checked here (parse_listen_address()) so that `memqosd check` rejects it; empty = off. */
+static int item_parse_listen(const ConfigItem *item, const char *value, void *field, ParseContext *ctx)
+{
+	struct sockaddr_storage sa;
+	socklen_t len;
+
+	if (value[0] == '\0')
+		return item_set_string(ctx, field, NULL);
+	if (parse_listen_address(value, &sa, &len) < 0) {
+		parse_error(ctx, item->key,
+			    "'%s' is not ADDRESS:PORT (a numeric IPv4 address, or an IPv6 address in [], "
+			    "and a port 1..65535)", value);
+		return -EINVAL;
+	}
+	return item_set_string(ctx, field, value);
+}
+
 #define DAEMON(k, fn, field, ...)                                                        \
 	{ .section = "Daemon", .key = k, .parse = fn, .offset = offsetof(DaemonConfig, field), __VA_ARGS__ }
 #define CONTROL(k, fn, field, ...)                                                       \
@@ -738,6 +765,9 @@ static const ConfigItem daemon_items[] = {
 
 	FORECAST_ITEMS(DaemonConfig),
 	SAMPLING_ITEMS(DaemonConfig),
+
+	{ .section = "Metrics", .key = "Listen", .parse = item_parse_listen,
+	  .offset = offsetof(DaemonConfig, metrics_listen) },
 };
 
 /* tenants.d/NAME.conf. Keep in sync with conf/tenants.d/ and conf/README.md. */
@@ -1478,6 +1508,7 @@ Config *config_free(Config *c)
 	free(c->tenants);
 	free(c->daemon.cgroup_root);
 	free(c->daemon.forecast.hook);
+	free(c->daemon.metrics_listen);
 	free(c->dir);
 	free(c);
 	return NULL;

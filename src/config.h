@@ -90,6 +90,7 @@ typedef struct DaemonConfig {
 	ControlParams control;
 	ForecastParams forecast; /* defaults for every tenant */
 	SamplingParams sampling; /* defaults for every tenant */
+	char *metrics_listen;    /* [Metrics] Listen= "ADDRESS:PORT" of the Prometheus endpoint; NULL = off */
 } DaemonConfig;
 
 typedef struct TenantConfig {

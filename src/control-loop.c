@@ -874,3 +874,12 @@ const PolicyEngine *control_loop_engine(const ControlLoop *cl)
 {
 	return cl ? cl->engine : NULL;
 }
+
+int control_loop_tenant_stats(const ControlLoop *cl, const Tenant *t, struct memqosd_tenant_stats *ret)
+{
+	const TenantControl *tc = t ? tc_of(t) : NULL;
+
+	if (!cl || !cl->engine || !tc || tc->tenant_id == 0)
+		return -ENOENT;
+	return policy_engine_read_stats(cl->engine, tc->tenant_id, ret);
+}

@@ -19,6 +19,7 @@
 #include "control-loop.h"
 #include "log.h"
 #include "manager.h"
+#include "metrics-http.h"
 #include "risk-bus.h"
 #include "risk.h"
 #include "sample.h"
@@ -203,6 +204,7 @@ static int run_daemon(const ManagerOptions *o)
 	_cleanup_(control_loop_freep) ControlLoop *cl = NULL; /* after m: freed before it */
 	_cleanup_(risk_freep) Risk *risk = NULL;              /* likewise */
 	_cleanup_(sampler_freep) Sampler *sampler = NULL;     /* likewise */
+	_cleanup_(metrics_freep) Metrics *metrics = NULL;     /* likewise; stops the HTTP thread first */
 	int r;
 
 	/* A write to a pipe whose reader is gone must fail with EPIPE, not kill the daemon before it
@@ -219,6 +221,9 @@ static int run_daemon(const ManagerOptions *o)
 	r = risk_install(m, &risk);
 	if (r < 0)
 		return EXIT_FAILURE;
+	r = metrics_install(m, cl, MEMQOSD_VERSION, &metrics);
+	if (r < 0)
+		return EXIT_FAILURE;
 	/* The forecast feeds the control loop: tenants at risk get relief from lower priorities. */
 	control_loop_set_urgency(cl, risk_tenant_urgent, risk);
 	risk_set_urgency_listener(risk, control_loop_reconsider, cl);
@@ -233,6 +238,7 @@ static int run_daemon(const ManagerOptions *o)
 	/* Before the loop runs, so no call can find the methods missing. */
 	(void) risk_bus_register(risk, m->bus, &rb);
 	(void) sampler_bus_register(sampler, m->bus);
+	(void) metrics_start(metrics);  /* off unless configured; a failure is logged, the daemon runs on */
 	r = manager_run(m);
 	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

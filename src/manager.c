@@ -1564,6 +1564,9 @@ int manager_reload(Manager *m, ConfigErrors *ret_errors)
 	if (r >= 0 && new->daemon.cgroup_root && !m->cgroup_root_arg &&
 	    (!m->config->daemon.cgroup_root || !streq(new->daemon.cgroup_root, m->config->daemon.cgroup_root)))
 		log_warning(&m->log, "CgroupRoot= changed; it takes effect when memqosd restarts");
+	if (r >= 0 && (!new->daemon.metrics_listen != !m->config->daemon.metrics_listen ||
+		       (new->daemon.metrics_listen && !streq(new->daemon.metrics_listen, m->config->daemon.metrics_listen))))
+		log_warning(&m->log, "[Metrics] Listen= changed; it takes effect when memqosd restarts");
 	if (r >= 0)
 		r = config_diff(m->config, new, &diff);
 
@@ -1572,6 +1575,7 @@ int manager_reload(Manager *m, ConfigErrors *ret_errors)
 		const char *fields[] = { f_n, NULL };
 
 		config_free(new);
+		m->n_reloads_refused++;
 		log_config_errors(m, ret_errors);
 		snprintf(f_n, sizeof(f_n), "MEMQOSD_ERRORS=%zu", ret_errors->n_total);
 		log_struct(&m->log, LOG_ERR, MEMQOSD_MESSAGE_RELOAD_REFUSED, fields,

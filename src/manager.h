@@ -192,6 +192,7 @@ struct Manager {
 
 	sd_event_source *housekeeping;
 	uint64_t n_reloads;
+	uint64_t n_reloads_refused;  /* reloads whose configuration had errors (the old one kept running) */
 	char mode[16];               /* "psi-only"; the policy loader sets "struct_ops" / "tracing" */
 
 	ManagerHooks hooks[MANAGER_HOOKS_MAX];

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "config.h"
 
@@ -31,3 +32,9 @@ const char *format_duration(char buf[static FORMAT_VALUE_MAX], uint64_t usec);
 
 /* Write s as a JSON string literal (quotes, escapes) to f. */
 void json_fputs_string(FILE *f, const char *s);
+/*
+ * Listen=: "ADDRESS:PORT" with an IPv4 address ("127.0.0.1:9262", "0.0.0.0:9262") or a bracketed
+ * IPv6 address ("[::1]:9262", "[::]:9262"); port 1..65535. Numeric only (no host names: nothing is
+ * resolved at start-up). -EINVAL on anything else.
+ */
+int parse_listen_address(const char *s, struct sockaddr_storage *ret, socklen_t *ret_len);

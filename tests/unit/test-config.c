@@ -6,9 +6,11 @@
  * Each loading test gets its own mkdtemp() directory as the configuration directory.
  */
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -633,6 +635,7 @@ static void test_dropin_without_main_and_reset(void **state)
 	write_file(f, "memqosd.conf.d/b.conf", "[Daemon]\nCgroupRoot=\n");
 	load_ok(f);
 	assert_null(f->config->daemon.cgroup_root);
+	assert_null(f->config->daemon.metrics_listen);
 }
 
 /* Values that are fine on their own but contradict each other across files. */
@@ -712,7 +715,7 @@ static void test_daemon_unknown_section_and_key(void **state)
 	assert_load_fails(f,
 		"@/memqosd.conf:2: Verbose=: unknown key in section [Daemon]",
 		"@/memqosd.conf:3: loglevel=: unknown key in section [Daemon] (keys are case-sensitive: LogLevel=)",
-		"@/memqosd.conf:4: [Tenant]: unknown section (expected [Daemon], [Control], [Forecast], [Sampling])",
+		"@/memqosd.conf:4: [Tenant]: unknown section (expected [Daemon], [Control], [Forecast], [Sampling], [Metrics])",
 		"@/memqosd.conf:7: DryRun=: unknown key in section [Control]");
 }
 
@@ -1238,7 +1241,7 @@ static void test_all_errors_collected(void **state)
 	assert_load_fails(f,
 		"@/memqosd.conf:2: DryRun=: invalid boolean 'perhaps' (expected yes/no, true/false, on/off, 1/0)",
 		"@/memqosd.conf:3: LogLevel=: invalid log level 'chatty' (expected emerg, alert, crit, err, warning, notice, info, debug or 0..7)",
-		"@/memqosd.conf:4: [Nope]: unknown section (expected [Daemon], [Control], [Forecast], [Sampling])",
+		"@/memqosd.conf:4: [Nope]: unknown section (expected [Daemon], [Control], [Forecast], [Sampling], [Metrics])",
 		"@/memqosd.conf.d/50-x.conf:2: StepPercent=: '1000' is out of range (1..100)",
 		"@/tenants.d/one.conf:2: Cgroup=: '/abs' is absolute, expected a path relative to the cgroup root",
 		"@/tenants.d/one.conf:3: Priority=: invalid integer 'x'",
@@ -1449,8 +1452,8 @@ static void test_shipped_conf_documents_defaults(void **state)
 	assert_int_equal(fclose(out), 0);
 
 	/* Every key in the table is documented: 3 in [Daemon], 11 in [Control], 18 in [Forecast],
-	 * 10 in [Sampling]. */
-	assert_int_equal(n_keys, 42);
+	 * 10 in [Sampling], 1 in [Metrics]. */
+	assert_int_equal(n_keys, 43);
 	load_ok(f);
 	config_control_defaults(&defaults);
 	assert_control_equal(&f->config->daemon.control, &defaults);
@@ -1544,6 +1547,57 @@ static void test_sampling(void **state)
 		"@/tenants.d/a.conf:8: Bogus=: unknown key in section [Sampling]");
 }
 
+/* [Metrics] Listen=: the parser (parse-util.c) and the key. */
+static void test_parse_listen(void **state)
+{
+	static const char *const bad[] = {
+		"", "127.0.0.1", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:65536", "127.0.0.1:80x", ":9262",
+		"localhost:9262", "::1:9262", "[::1]", "[::1]9262", "[]:9262", "[127.0.0.1]:9262", "1.2.3:9262",
+		"127.0.0.1:-1", "127.0.0.1: 80",
+	};
+	struct sockaddr_storage sa;
+	socklen_t len;
+	char buf[INET6_ADDRSTRLEN];
+
+	(void) state;
+	assert_int_equal(parse_listen_address("127.0.0.1:9262", &sa, &len), 0);
+	assert_int_equal(sa.ss_family, AF_INET);
+	assert_int_equal(len, sizeof(struct sockaddr_in));
+	assert_int_equal(ntohs(((struct sockaddr_in *) &sa)->sin_port), 9262);
+	assert_string_equal(inet_ntop(AF_INET, &((struct sockaddr_in *) &sa)->sin_addr, buf, sizeof(buf)), "127.0.0.1");
+
+	assert_int_equal(parse_listen_address("[::1]:65535", &sa, &len), 0);
+	assert_int_equal(sa.ss_family, AF_INET6);
+	assert_int_equal(len, sizeof(struct sockaddr_in6));
+	assert_int_equal(ntohs(((struct sockaddr_in6 *) &sa)->sin6_port), 65535);
+	assert_string_equal(inet_ntop(AF_INET6, &((struct sockaddr_in6 *) &sa)->sin6_addr, buf, sizeof(buf)), "::1");
+
+	assert_int_equal(parse_listen_address("0.0.0.0:1", &sa, &len), 0);
+	assert_int_equal(parse_listen_address("[::]:9262", &sa, &len), 0);
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+		if (parse_listen_address(bad[i], &sa, &len) != -EINVAL)
+			fail_msg("Listen=%s accepted", bad[i]);
+}
+
+static void test_metrics_listen(void **state)
+{
+	Fixture *f = *state;
+
+	write_file(f, "memqosd.conf", "[Metrics]\nListen=[::1]:9262\n");
+	load_ok(f);
+	assert_string_equal(f->config->daemon.metrics_listen, "[::1]:9262");
+
+	write_file(f, "memqosd.conf", "[Metrics]\nListen=127.0.0.1:9262\n");
+	write_file(f, "memqosd.conf.d/off.conf", "[Metrics]\nListen=\n");
+	load_ok(f);
+	assert_null(f->config->daemon.metrics_listen);
+
+	write_file(f, "memqosd.conf", "[Metrics]\nListen=localhost:9262\n");
+	remove_file(f, "memqosd.conf.d/off.conf");
+	assert_load_fails(f, "@/memqosd.conf:2: Listen=: 'localhost:9262' is not ADDRESS:PORT (a numeric IPv4 "
+			  "address, or an IPv6 address in [], and a port 1..65535)");
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1604,6 +1658,8 @@ int main(void)
 		T(test_diff),
 		T(test_shipped_conf_validates),
 		T(test_shipped_conf_documents_defaults),
+		T(test_metrics_listen),
+		cmocka_unit_test(test_parse_listen),
 	};
 #undef T
 
