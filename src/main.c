@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * memqosd [OPTIONS] [run]          the daemon, in the foreground (systemd runs it so)
- * memqosd check [--config-dir DIR] validate the configuration
+ * memqosd check [--json] [--config-dir DIR] validate the configuration
  * memqosd reload                   ask the running daemon to reload (D-Bus)
- * memqosd status [TENANT]          show the running daemon's tenants (D-Bus)
+ * memqosd status [--json] [TENANT] show the running daemon's tenants (D-Bus)
  * memqosd watch [--json] [TENANT...] stream OOM risk events (D-Bus signal OomRisk)
  */
 
@@ -15,6 +15,7 @@
 #include "client.h"
 #include "config.h"
 #include "control-loop.h"
+#include "instances.h"
 #include "log.h"
 #include "manager.h"
 #include "risk-bus.h"
@@ -37,9 +38,12 @@ static void help(void)
 	       "Memory QoS daemon: moves memory.high/low of tenant cgroups by priority.\n\n"
 	       "Verbs:\n"
 	       "  run               Run the daemon in the foreground (default)\n"
-	       "  check             Validate the configuration and print one line per tenant\n"
+	       "  check [--json]    Validate the configuration and print one line per tenant\n"
+	       "                    (templates too); --json: one JSON object\n"
 	       "  reload            Make the running daemon reload its configuration\n"
-	       "  status [TENANT]   Show the running daemon's tenants\n"
+	       "  status [--json] [TENANT]\n"
+	       "                    Show the running daemon's tenants (template instances too);\n"
+	       "                    --json: one JSON object\n"
 	       "  watch [--json] [TENANT...]\n"
 	       "                    Stream OOM risk events: a snapshot of every (selected) tenant,\n"
 	       "                    then one line per level change; --json: one JSON object per line\n\n"
@@ -129,8 +133,8 @@ static int parse_argv(int argc, char *argv[], Args *a)
 		a->verb_args = argv + optind;
 		optind = argc;
 	}
-	if (a->json && !streq(a->verb, "watch")) {
-		fprintf(stderr, "memqosd: --json is an option of watch only\n");
+	if (a->json && !streq(a->verb, "watch") && !streq(a->verb, "status") && !streq(a->verb, "check")) {
+		fprintf(stderr, "memqosd: --json is an option of status, check and watch only\n");
 		return -EINVAL;
 	}
 	if (optind < argc) {
@@ -146,6 +150,7 @@ static int run_daemon(const ManagerOptions *o)
 	_cleanup_(manager_freep) Manager *m = NULL;
 	_cleanup_(control_loop_freep) ControlLoop *cl = NULL; /* after m: freed before it */
 	_cleanup_(risk_freep) Risk *risk = NULL;              /* likewise */
+	_cleanup_(instances_freep) Instances *in = NULL;      /* likewise */
 	int r;
 
 	/* A write to a pipe whose reader is gone must fail with EPIPE, not kill the daemon before it
@@ -160,6 +165,10 @@ static int run_daemon(const ManagerOptions *o)
 	if (r < 0)
 		return EXIT_FAILURE;
 	r = risk_install(m, &risk);
+	if (r < 0)
+		return EXIT_FAILURE;
+	/* Last: instances appear at start, once the other modules can attach to them. */
+	r = instances_install(m, &in);
 	if (r < 0)
 		return EXIT_FAILURE;
 	/* The forecast feeds the control loop: tenants at risk get relief from lower priorities. */
@@ -188,11 +197,11 @@ int main(int argc, char *argv[])
 	if (streq(a.verb, "run"))
 		return run_daemon(&a.o);
 	if (streq(a.verb, "check"))
-		return verb_check(a.o.config_dir);
+		return verb_check(a.o.config_dir, a.json);
 	if (streq(a.verb, "reload"))
 		return client_reload();
 	if (streq(a.verb, "status"))
-		return client_status(a.verb_arg);
+		return client_status(a.verb_arg, a.json);
 	if (streq(a.verb, "watch"))
 		return client_watch(a.json, (const char *const *) a.verb_args);
 
