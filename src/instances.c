@@ -430,6 +430,17 @@ static void template_reconfigure_instances(Manager *m, const TenantConfig *tmpl)
 	}
 }
 
+/* An instance leaves (its cgroup went, or it is removed): a slot under the bound may be free now. */
+static void on_tenant_detach(Manager *m, Tenant *t, void *userdata)
+{
+	Instances *in = userdata;
+	TemplateWatch *tw;
+
+	(void) m;
+	if (t->config->template && (tw = instances_find(in, t->config->template)))
+		instances_schedule(in, tw);
+}
+
 static void on_config_applied(Manager *m, const Config *old, void *userdata)
 {
 	Instances *in = userdata;
@@ -499,6 +510,7 @@ int instances_install(Manager *m, Instances **ret)
 	(void) sd_event_source_set_description(in->rescan, "template-rescan");
 	(void) sd_event_source_set_enabled(in->rescan, SD_EVENT_OFF);
 	r = manager_add_hooks(m, &(ManagerHooks) {
+		.tenant_detach = on_tenant_detach,
 		.config_applied = on_config_applied,
 		.userdata = in,
 	});
