@@ -12,21 +12,25 @@
 #include "template.h"
 #include "util.h"
 
+typedef struct TemplateWatch TemplateWatch;
+
 typedef struct WatchedDir {
+	TemplateWatch *owner;
 	char *path;                  /* relative to the cgroup root; "" is the root */
+	size_t depth;                /* its number of components: pattern component [depth] applies to its children */
 	uint64_t ino;                /* a directory removed and made again under the same path is another */
 	sd_event_source *source;
 } WatchedDir;
 
-typedef struct TemplateWatch {
+struct TemplateWatch {
 	Instances *owner;
 	char *name;                  /* the template profile's name */
 	const TenantConfig *config;  /* borrowed from manager->config; replaced on reload */
-	WatchedDir *dirs;
+	WatchedDir **dirs;
 	size_t n_dirs;
 	bool dirty;                  /* rescan at the next loop iteration */
 	size_t warned_matches;       /* matches when the bound was last reported; 0 = within the bound */
-} TemplateWatch;
+};
 
 struct Instances {
 	Manager *m;
@@ -82,10 +86,14 @@ static char *path_join(const char *dir, const char *name)
 	return p;
 }
 
-static void watched_dir_clear(WatchedDir *d)
+static WatchedDir *watched_dir_free(WatchedDir *d)
 {
+	if (!d)
+		return NULL;
 	free(d->path);
-	d->source = sd_event_source_disable_unref(d->source);
+	sd_event_source_disable_unref(d->source);
+	free(d);
+	return NULL;
 }
 
 static TemplateWatch *template_watch_free(TemplateWatch *tw)
@@ -93,7 +101,7 @@ static TemplateWatch *template_watch_free(TemplateWatch *tw)
 	if (!tw)
 		return NULL;
 	for (size_t i = 0; i < tw->n_dirs; i++)
-		watched_dir_clear(&tw->dirs[i]);
+		watched_dir_free(tw->dirs[i]);
 	free(tw->dirs);
 	free(tw->name);
 	free(tw);
@@ -106,14 +114,31 @@ static void instances_schedule(Instances *in, TemplateWatch *tw)
 	(void) sd_event_source_set_enabled(in->rescan, SD_EVENT_ONESHOT);
 }
 
+/*
+ * Only what can change the matches costs a rescan: the watched directory itself going (or the
+ * queue overflowing), or a directory appearing or going whose name matches the pattern's component
+ * at that level. A service starting next to the scopes a template follows costs nothing more.
+ * (An instance's own cgroup going is the manager's: it drops the instance, and on_tenant_detach()
+ * asks for a rescan then.)
+ */
 static int on_dir_event(sd_event_source *s, const struct inotify_event *ev, void *userdata)
 {
-	TemplateWatch *tw = userdata;
+	WatchedDir *d = userdata;
+	TemplateWatch *tw = d->owner;
+	char comp[NAME_MAX + 1];
+	bool relevant;
 
 	(void) s;
-	log_debug(&tw->owner->m->log, "Template %s: inotify mask 0x%x on %s", tw->name, ev->mask,
-		  ev->len > 0 ? ev->name : "(watched dir)");
-	instances_schedule(tw->owner, tw);
+	if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED | IN_Q_OVERFLOW | IN_UNMOUNT))
+		relevant = true;
+	else
+		relevant = (ev->mask & IN_ISDIR) && ev->len > 0 &&
+			   template_component(tw->config->cgroup, d->depth, comp, sizeof(comp)) >= 0 &&
+			   template_component_match(comp, ev->name);
+	log_debug(&tw->owner->m->log, "Template %s: inotify mask 0x%x on %s/%s%s", tw->name, ev->mask, d->path,
+		  ev->len > 0 ? ev->name : "", relevant ? "" : ", not matching: ignored");
+	if (relevant)
+		instances_schedule(tw->owner, tw);
 	return 0;
 }
 
@@ -186,11 +211,11 @@ static int template_walk(Manager *m, const char *pattern, StrList *dirs, StrList
 	return 0;
 }
 
-/* Watch exactly the directories in want (sorted or not); keep the watches that are still right. */
+/* Watch exactly the directories in want; keep the watches that are still right. */
 static void template_rewatch(TemplateWatch *tw, StrList *want)
 {
 	Manager *m = tw->owner->m;
-	WatchedDir *dirs;
+	WatchedDir **dirs;
 	size_t n = 0;
 
 	dirs = calloc(want->n ? want->n : 1, sizeof(*dirs));
@@ -201,37 +226,45 @@ static void template_rewatch(TemplateWatch *tw, StrList *want)
 	}
 	for (size_t i = 0; i < want->n; i++) {
 		_cleanup_close_ int fd = -EBADF;
+		WatchedDir *d = NULL;
 		struct stat st;
-		WatchedDir *d = &dirs[n];
 		int r;
 
 		r = cgroup_open(m->root, want->v[i], &fd);
 		if (r < 0 || fstat(fd, &st) < 0)
 			continue; /* gone meanwhile: its parent's watch reports it */
 		for (size_t j = 0; j < tw->n_dirs; j++)
-			if (tw->dirs[j].path && tw->dirs[j].ino == (uint64_t) st.st_ino && streq(tw->dirs[j].path, want->v[i])) {
-				*d = tw->dirs[j];
-				tw->dirs[j] = (WatchedDir) {};
+			if (tw->dirs[j] && tw->dirs[j]->ino == (uint64_t) st.st_ino && streq(tw->dirs[j]->path, want->v[i])) {
+				d = TAKE_PTR(tw->dirs[j]);
 				break;
 			}
-		if (!d->path) {
+		if (!d) {
+			d = calloc(1, sizeof(*d));
+			if (!d) {
+				log_warning_errno(&m->log, -ENOMEM, "Template %s: cannot watch %s/%s: %m", tw->name,
+						  m->root->path, want->v[i]);
+				continue;
+			}
+			d->owner = tw;
+			d->path = TAKE_PTR(want->v[i]);
+			d->depth = template_depth(d->path);
+			d->ino = (uint64_t) st.st_ino;
 			r = sd_event_add_inotify_fd(m->event, &d->source, fd,
 						    IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_MOVED_FROM | IN_DELETE_SELF |
 						    IN_MOVE_SELF | IN_ONLYDIR,
-						    on_dir_event, tw);
+						    on_dir_event, d);
 			if (r < 0) {
 				log_warning_errno(&m->log, r, "Template %s: cannot watch %s/%s, cgroups appearing there are missed: %m",
-						  tw->name, m->root->path, want->v[i]);
+						  tw->name, m->root->path, d->path);
+				watched_dir_free(d);
 				continue;
 			}
 			(void) sd_event_source_set_description(d->source, "template-dir-watch");
-			d->path = TAKE_PTR(want->v[i]);
-			d->ino = (uint64_t) st.st_ino;
 		}
-		n++;
+		dirs[n++] = d;
 	}
 	for (size_t j = 0; j < tw->n_dirs; j++)
-		watched_dir_clear(&tw->dirs[j]);
+		watched_dir_free(tw->dirs[j]);
 	free(tw->dirs);
 	tw->dirs = dirs;
 	tw->n_dirs = n;

@@ -86,8 +86,14 @@ check "systemctl start memqosd" systemctl start memqosd.service
 check "the existing scope has an instance" wait_for 30 has_tenant scopes@mqtt-1.scope
 check "its memory.high is clamped to the template's MemoryHighMax" wait_for 30 file_is "$CG/mqtt.slice/mqtt-1.scope/memory.high" 268435456
 check "status --json: template, state, priority of the instance" tenant_is scopes@mqtt-1.scope "[('scopes', 'active', 30)]"
+t0=$(date +%s%6N)
 check "a scope started while memqosd runs" scope 2
 check "... gets an instance (inotify)" wait_for 30 has_tenant scopes@mqtt-2.scope
+# Figure: from `systemd-run` to memqosd's "added" record (journal time stamps, realtime clock).
+t1=$(journalctl -u memqosd.service MEMQOSD_TENANT=scopes@mqtt-2.scope MESSAGE_ID=5d38ee8871004f03b00a0de2ec172973 \
+	-o export --no-pager 2>/dev/null | sed -n 's/^__REALTIME_TIMESTAMP=//p' | head -n1)
+[ -n "$t1" ] && echo "# figure: systemd-run to instance added: $(( (t1 - t0) / 1000 )) ms (qemu TCG guest)"
+
 check "... clamped too" wait_for 30 file_is "$CG/mqtt.slice/mqtt-2.scope/memory.high" 268435456
 busctl call org.memqosd1 /org/memqosd1 org.memqosd1.Manager GetTenant s scopes@mqtt-2.scope >"$T/bus" 2>&1
 check "D-Bus GetTenant answers for an instance" grep -q '"scopes@mqtt-2.scope" "mqtt.slice/mqtt-2.scope" 30 268435456' "$T/bus"

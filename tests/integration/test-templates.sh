@@ -107,6 +107,10 @@ check "a match below an intermediate directory that appeared later gets an insta
 	wait_for 10 has_tenant pods@kubepods-besteffort-pod0e1f_5f22.slice
 check "pod instance gets the template's bounds" wait_for 5 file_is "$CG/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod0e1f_22.slice/memory.high" 268435456
 
+new_cgroup system.slice/y.service max
+check "a directory the pattern does not match costs no rescan" \
+	wait_for 10 grep -q "Template scopes: inotify mask 0x40000080 on system.slice/y.service, not matching: ignored" "$LOG"
+
 # --- the bound ---------------------------------------------------------------------------------------
 new_cgroup system.slice/c.scope max
 check "third scope instance" wait_for 10 has_tenant scopes@c.scope
