@@ -823,6 +823,16 @@ static int tenant_activate(Manager *m, Tenant *t, bool log_waiting)
 	}
 
 	r = cgroup_open(m->root, c->cgroup, &fd);
+	if (r == -ENOENT && c->template) {
+		/* An instance exists for its cgroup only: gone before it could be taken. */
+		log_tenant(m, t, LOG_NOTICE, MEMQOSD_MESSAGE_TENANT_RELEASED, NULL, NULL, "cgroup does not exist",
+			   "Tenant %s (instance of template %s) removed: cgroup %s no longer exists", c->name,
+			   c->template, c->cgroup);
+		t->parent_watch = sd_event_source_disable_unref(t->parent_watch);
+		t->gone = true;
+		(void) sd_event_source_set_enabled(m->instance_sweep, SD_EVENT_ONESHOT);
+		return 0;
+	}
 	if (r == -ENOENT) {
 		if (log_waiting)
 			log_tenant(m, t, LOG_NOTICE, MEMQOSD_MESSAGE_TENANT_WAITING, NULL, NULL, "cgroup does not exist",

@@ -12,7 +12,9 @@
 # that appears later; TemplateInstancesMax= bounds them with a loud warning and a freed slot is
 # taken by the next match; a vanished cgroup's instance goes away; a reload that changes the
 # template's settings changes every instance, one that removes it restores every instance's
-# memory.high; SIGTERM restores the rest; `status --json` and `check --json` parse as JSON and
+# memory.high; a matching cgroup without memory files waits and goes with its directory; after
+# SIGKILL and a restart an instance recovers its originals from the state record, and SIGTERM
+# restores them; `status --json` and `check --json` parse as JSON and
 # carry the documented fields; bash completion offers verbs, options and tenant names.
 set -u
 
@@ -111,6 +113,13 @@ new_cgroup system.slice/y.service max
 check "a directory the pattern does not match costs no rescan" \
 	wait_for 10 grep -q "Template scopes: inotify mask 0x40000080 on system.slice/y.service, not matching: ignored" "$LOG"
 
+mkdir "$CG/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod7.slice"
+check "a matching cgroup without memory files yet: instance waiting" \
+	wait_for 10 field_is pods@kubepods-besteffort-pod7.slice state waiting
+rmdir "$CG/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod7.slice"
+check "... and gone with its cgroup (not left waiting)" \
+	wait_for 10 bash -c "! '$MEMQOSD' status pods@kubepods-besteffort-pod7.slice >/dev/null 2>&1"
+
 # --- the bound ---------------------------------------------------------------------------------------
 new_cgroup system.slice/c.scope max
 check "third scope instance" wait_for 10 has_tenant scopes@c.scope
@@ -155,6 +164,16 @@ check "its instances are gone" bash -c "! '$MEMQOSD' status scopes@a.scope >/dev
 check "their memory.high is restored (a.scope: max)" wait_for 5 file_is "$CG/system.slice/a.scope/memory.high" max
 check "their memory.high is restored (d.scope: as found)" wait_for 5 file_is "$CG/system.slice/d.scope/memory.high" 1234567
 check "the profile's tenant stays" has_tenant web
+
+# --- unclean exit: the originals of instances survive it ------------------------------------------------
+POD=$CG/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod0e1f_22.slice
+kill -KILL "$DAEMON_PID"
+wait "$DAEMON_PID" 2>/dev/null
+check "after SIGKILL the pod keeps the value memqosd wrote" file_is "$POD/memory.high" 268435456
+"$MEMQOSD" --config-dir "$CONF" --cgroup-root "$CG" --state-dir "$STATE" >>"$LOG" 2>&1 &
+DAEMON_PID=$!
+check "restarted: the pod's instance is back" wait_for 10 has_tenant pods@kubepods-besteffort-pod0e1f_5f22.slice
+check "its originals came from the state record" wait_for 5 grep -q "Tenant pods@kubepods-besteffort-pod0e1f_5f22.slice: originals recovered after unclean exit" "$LOG"
 
 # --- stop --------------------------------------------------------------------------------------------------
 stop_daemon
