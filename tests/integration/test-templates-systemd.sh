@@ -131,8 +131,13 @@ check "the QoS class slices themselves are no instances" \
 	bash -c "! '$MEMQOSD' status | grep -q 'kubepods-besteffort.slice '"
 check "status --json: memory_high of the besteffort pod in bytes or \"max\"" \
 	[ "$(status_json "[t['memory_high'] for t in d['tenants'] if t['template'] == 'k8s-besteffort']")" = "['max']" ]
+t0=$(date +%s%6N)
 mkdir "$BE/kubepods-besteffort-pod5.slice"
 check "a second besteffort pod appears" wait_for 30 has_tenant k8s-besteffort@kubepods-besteffort-pod5.slice
+# Figure: from the mkdir of a pod cgroup to memqosd's "added" record: memqosd's own reaction.
+t1=$(journalctl -u memqosd.service MEMQOSD_TENANT=k8s-besteffort@kubepods-besteffort-pod5.slice \
+	MESSAGE_ID=5d38ee8871004f03b00a0de2ec172973 -o export --no-pager 2>/dev/null | sed -n 's/^__REALTIME_TIMESTAMP=//p' | head -n1)
+[ -n "$t1" ] && echo "# figure: mkdir of a pod cgroup to instance added: $(( (t1 - t0) / 1000 )) ms (qemu TCG guest)"
 rmdir "$BE/kubepods-besteffort-pod5.slice"
 check "a deleted pod's instance goes away" wait_for 30 no_tenant k8s-besteffort@kubepods-besteffort-pod5.slice
 
