@@ -126,6 +126,7 @@ static void tenant_drop_sources(Tenant *t)
 	t->pressure_source = sd_event_source_disable_unref(t->pressure_source);
 	t->events_source = sd_event_source_disable_unref(t->events_source);
 	t->parent_watch = sd_event_source_disable_unref(t->parent_watch);
+	t->high_watch = sd_event_source_disable_unref(t->high_watch);
 	t->pressure_trigger = false;
 }
 
@@ -739,6 +740,60 @@ static int tenant_watch(Manager *m, Tenant *t, bool waiting)
 	return 0;
 }
 
+/*
+ * Someone else wrote memory.high (systemd realizing a unit it has just started or reloaded, an
+ * operator): memqosd takes the value as the one it works from, and brings it back into
+ * [MemoryHighMin, MemoryHighMax] if it is outside. Our own writes are recognised: a write of ours is
+ * outstanding until its completion is handled, and then t->high is its value.
+ */
+static int on_high_modified(sd_event_source *s, const struct inotify_event *ev, void *userdata)
+{
+	Tenant *t = userdata;
+	Manager *m = t->manager;
+	char was[32], now[32];
+	uint64_t v, target;
+	int r;
+
+	(void) s;
+	(void) ev;
+	if (t->state != TENANT_ACTIVE || t->retiring || m->dry_run || manager_tenant_busy(t))
+		return 0;
+	r = cgroup_read_u64(t->cg_fd, "memory.high", &v);
+	if (r < 0) {
+		(void) tenant_handle_io_error(m, t, r, "read memory.high");
+		return 0;
+	}
+	if (v == t->high)
+		return 0;
+	cgroup_format_bytes(t->high, was, sizeof(was));
+	cgroup_format_bytes(v, now, sizeof(now));
+	log_notice(&m->log, "Tenant %s: memory.high of %s set to %s by another writer (memqosd had %s); working from it",
+		   t->config->name, t->config->cgroup, now, was);
+	t->high = t->high_submitted = v;
+	target = clamp_high(v, t->config);
+	if (target != v)
+		(void) manager_apply_high(m, t, target,
+					  "clamp: memory.high set outside [MemoryHighMin, MemoryHighMax] by another writer");
+	return 0;
+}
+
+static void tenant_watch_high(Manager *m, Tenant *t)
+{
+	_cleanup_close_ int fd = -EBADF;
+	int r;
+
+	if (!m->root->cgroupfs)
+		return; /* a fake tree of plain files (or FIFOs, in the fault tests): not watched */
+	fd = openat(t->cg_fd, "memory.high", O_PATH | O_CLOEXEC | O_NOFOLLOW);
+	r = fd < 0 ? negative_errno()
+		   : sd_event_add_inotify_fd(m->event, &t->high_watch, fd, IN_MODIFY, on_high_modified, t);
+	if (r < 0)
+		log_warning_errno(&m->log, r, "Tenant %s: cannot watch memory.high for other writers, ignoring: %m",
+				  t->config->name);
+	else
+		(void) sd_event_source_set_description(t->high_watch, "tenant-memory-high");
+}
+
 static void tenant_arm_sources(Manager *m, Tenant *t)
 {
 	const ControlParams *cp = &m->config->daemon.control;
@@ -746,6 +801,7 @@ static void tenant_arm_sources(Manager *m, Tenant *t)
 	bool use_inotify;
 	int r;
 
+	tenant_watch_high(m, t);
 	r = cgroup_pressure_trigger_open(m->root, t->cg_fd, cp->psi_full, cp->psi_stall_usec,
 					 cp->psi_window_usec, &pfd);
 	if (r == -EOPNOTSUPP) {

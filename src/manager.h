@@ -115,6 +115,7 @@ struct Tenant {
 	sd_event_source *pressure_source;  /* POLLPRI on the memory.pressure trigger fd */
 	sd_event_source *events_source;    /* POLLPRI / inotify on memory.events */
 	sd_event_source *parent_watch;     /* inotify on parent (ACTIVE: vanish) or ancestor (WAITING) */
+	sd_event_source *high_watch;       /* inotify IN_MODIFY on memory.high: another writer (cgroupfs only) */
 
 	void *policy_data;           /* owned by the controller/policy code through ManagerHooks */
 	void *risk_data;             /* owned by the OOM forecast (src/risk.c) through ManagerHooks */

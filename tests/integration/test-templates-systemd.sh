@@ -5,7 +5,8 @@
 # --systemd), memqosd installed as the service (unit, bus policy, catalog):
 #  - transient units: `systemd-run --scope --slice=mqtt.slice` scopes started before and while
 #    memqosd runs get instances of the template mqtt.slice/*.scope (memory.high clamped into its
-#    bounds), a stopped scope's instance goes away; `journalctl MEMQOSD_TEMPLATE=` and
+#    bounds, and brought back into them when systemd or anyone else writes memory.high), a stopped
+#    scope's instance goes away; `journalctl MEMQOSD_TEMPLATE=` and
 #    `MEMQOSD_TENANT=` find their records; D-Bus GetTenant answers for an instance;
 #  - a kubelet-style layout made by hand (kubepods.slice, kubepods-besteffort.slice,
 #    kubepods-burstable.slice, kubepods-besteffort-pod<UID>.slice, ...), its directories appearing
@@ -95,6 +96,11 @@ t1=$(journalctl -u memqosd.service MEMQOSD_TENANT=scopes@mqtt-2.scope MESSAGE_ID
 [ -n "$t1" ] && echo "# figure: systemd-run to instance added: $(( (t1 - t0) / 1000 )) ms (qemu TCG guest)"
 
 check "... clamped too" wait_for 30 file_is "$CG/mqtt.slice/mqtt-2.scope/memory.high" 268435456
+echo max >"$CG/mqtt.slice/mqtt-1.scope/memory.high"
+check "memory.high set by another writer is brought back into the bounds (inotify on memory.high)" \
+	wait_for 30 file_is "$CG/mqtt.slice/mqtt-1.scope/memory.high" 268435456
+check "... and logged as such" \
+	bash -c "journalctl -u memqosd.service -o cat --no-pager | grep -q 'Tenant scopes@mqtt-1.scope: memory.high of mqtt.slice/mqtt-1.scope set to max by another writer (memqosd had 256M)'"
 busctl call org.memqosd1 /org/memqosd1 org.memqosd1.Manager GetTenant s scopes@mqtt-2.scope >"$T/bus" 2>&1
 check "D-Bus GetTenant answers for an instance" grep -q '"scopes@mqtt-2.scope" "mqtt.slice/mqtt-2.scope" 30 268435456' "$T/bus"
 check "systemctl stop of the scope" systemctl stop mqtt-2.scope
