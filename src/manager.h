@@ -9,7 +9,8 @@
  *            reload) retries; when it appears the tenant becomes ACTIVE.
  *   ACTIVE   cgroup open (fd beneath the root), memory.high/low recorded as found (original_*), memory.high
  *            brought into [MemoryHighMin, MemoryHighMax] (start-up rule, reason "clamp"), MemoryLow=
- *            written if configured; PSI trigger + memory.events watch armed.
+ *            written if configured; PSI trigger + memory.events watch armed; on cgroupfs memory.high
+ *            is watched too (IN_MODIFY): a value another writer sets is taken as found and clamped.
  *   released: the cgroup vanished (ENOENT/ENODEV on I/O, or removed from its parent dir): logged,
  *            sources dropped, nothing to restore; the tenant goes back to WAITING.
  *   removed (by reload) / daemon stop: everything memqosd changed is restored to original_*: the
