@@ -156,6 +156,14 @@ check "completion: tenant names after status, instances included" \
 check "completion: one tenant only after status" [ -z "$(complete_words memqosd status web "")" ]
 check "completion: tenant names after watch" [ "$(complete_words memqosd watch web w | tr '\n' ' ')" = "web " ]
 
+# --- the bound lowered by reload: the last instances by cgroup path go, restored ----------------------
+printf '[Daemon]\nLogLevel=debug\nTemplateInstancesMax=2\n[Control]\nHousekeepingSec=1h\n' >"$CONF/memqosd.conf"
+"$MEMQOSD" reload >"$T/out" 2>"$T/err"
+check "reload lowering TemplateInstancesMax= exits 0" [ $? -eq 0 ]
+check "the last instance by cgroup path is removed" bash -c "! '$MEMQOSD' status scopes@d.scope >/dev/null 2>&1 && '$MEMQOSD' status scopes@c.scope >/dev/null 2>&1"
+check "... and its memory.high restored" wait_for 5 file_is "$CG/system.slice/d.scope/memory.high" 1234567
+check "... and the excess is reported" wait_for 5 grep -q "template scopes matches 3 cgroups, more than TemplateInstancesMax=2" "$LOG"
+
 # --- template removed: instances restored ------------------------------------------------------------
 rm "$CONF/tenants.d/scopes.conf"
 "$MEMQOSD" reload >"$T/out" 2>"$T/err"
