@@ -13,8 +13,10 @@
 #include "bus.h"
 #include "cgroup.h"
 #include "parse-util.h"
+#include "json-util.h"
 #include "risk-bus.h"
 #include "sample.h"
+#include "template.h"
 #include "util.h"
 
 #define RELOAD_TIMEOUT_USEC (120 * USEC_PER_SEC)
@@ -103,11 +105,16 @@ static void print_header(void)
 	       "PRESSURE", "POLICY", "STATE");
 }
 
+static bool row_active(const Row *r)
+{
+	/* A no-policy tenant is active too (values are live), only without its BPF policy. */
+	return streq(r->state, "active") || streq(r->state, TENANT_STATE_NO_POLICY);
+}
+
 static void print_row(const Row *r)
 {
 	char h[32], lo[32], hi[32], cur[32], range[128], p[16];
-	/* A no-policy tenant is active too (values are live), only without its BPF policy. */
-	bool active = streq(r->state, "active") || streq(r->state, TENANT_STATE_NO_POLICY);
+	bool active = row_active(r);
 
 	cgroup_format_bytes(r->high_min, lo, sizeof(lo));
 	cgroup_format_bytes(r->high_max, hi, sizeof(hi));
@@ -133,7 +140,44 @@ static int get_property_string(sd_bus *bus, const char *name, char **ret)
 					  NULL, ret);
 }
 
-int client_status(const char *tenant)
+static void print_row_json(const Row *r, bool first)
+{
+	char tmpl[256];
+	bool active = row_active(r);
+
+	printf("%s{\"name\":", first ? "" : ",");
+	json_string(stdout, r->name);
+	printf(",\"cgroup\":");
+	json_string(stdout, r->cgroup);
+	printf(",\"template\":");
+	json_string(stdout, template_of_instance(r->name, tmpl, sizeof(tmpl)) ? tmpl : NULL);
+	printf(",\"state\":");
+	json_string(stdout, r->state);
+	printf(",\"priority\":%d,\"memory_high\":", r->priority);
+	json_bytes(stdout, r->high, active);
+	printf(",\"memory_high_min\":");
+	json_bytes(stdout, r->high_min, true);
+	printf(",\"memory_high_max\":");
+	json_bytes(stdout, r->high_max, true);
+	printf(",\"memory_current\":");
+	json_bytes(stdout, r->current, active);
+	printf(",\"pressure_some_avg10\":");
+	if (active && r->pressure >= 0)
+		printf("%.2f", r->pressure);
+	else
+		printf("null");
+	printf(",\"policy\":");
+	json_string(stdout, r->policy);
+	printf("}");
+}
+
+static int bad_reply(int r)
+{
+	fprintf(stderr, "memqosd: bad reply from the daemon: %s\n", strerror(-r));
+	return 1;
+}
+
+int client_status(const char *tenant, bool json)
 {
 	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
@@ -158,20 +202,12 @@ int client_status(const char *tenant)
 			}
 			return report_call_error("GetTenant", &error, r);
 		}
-		r = read_row(reply, &row);
-		if (r < 0) {
-			fprintf(stderr, "memqosd: bad reply from the daemon: %s\n", strerror(-r));
-			return 1;
-		}
-		print_header();
-		print_row(&row);
-		return 0;
+	} else {
+		r = sd_bus_call_method(bus, MEMQOSD_BUS_NAME, MEMQOSD_BUS_PATH, MEMQOSD_BUS_INTERFACE, "ListTenants",
+				       &error, &reply, NULL);
+		if (r < 0)
+			return report_call_error("ListTenants", &error, r);
 	}
-
-	r = sd_bus_call_method(bus, MEMQOSD_BUS_NAME, MEMQOSD_BUS_PATH, MEMQOSD_BUS_INTERFACE, "ListTenants", &error,
-			       &reply, NULL);
-	if (r < 0)
-		return report_call_error("ListTenants", &error, r);
 
 	r = get_property_string(bus, "Mode", &mode);
 	if (r >= 0)
@@ -187,21 +223,40 @@ int client_status(const char *tenant)
 		fprintf(stderr, "memqosd: cannot read daemon properties: %s\n", strerror(-r));
 		return 1;
 	}
-	printf("memqosd: mode %s, %" PRIu32 " tenants (%" PRIu32 " waiting)%s\n\n", mode, count, waiting,
-	       dry_run ? ", dry-run (no writes)" : "");
 
-	r = sd_bus_message_enter_container(reply, 'a', MEMQOSD_BUS_TENANT_SIGNATURE);
-	if (r < 0) {
-		fprintf(stderr, "memqosd: bad reply from the daemon: %s\n", strerror(-r));
-		return 1;
+	if (json) {
+		printf("{\"mode\":");
+		json_string(stdout, mode);
+		printf(",\"dry_run\":%s,\"tenant_count\":%" PRIu32 ",\"waiting_count\":%" PRIu32 ",\"tenants\":[",
+		       dry_run ? "true" : "false", count, waiting);
+	} else if (!tenant)
+		printf("memqosd: mode %s, %" PRIu32 " tenants (%" PRIu32 " waiting)%s\n\n", mode, count, waiting,
+		       dry_run ? ", dry-run (no writes)" : "");
+
+	if (!tenant) {
+		r = sd_bus_message_enter_container(reply, 'a', MEMQOSD_BUS_TENANT_SIGNATURE);
+		if (r < 0)
+			return bad_reply(r);
 	}
-	print_header();
-	while ((r = read_row(reply, &row)) > 0)
-		print_row(&row);
-	if (r < 0) {
-		fprintf(stderr, "memqosd: bad reply from the daemon: %s\n", strerror(-r));
-		return 1;
+	if (!json)
+		print_header();
+	for (bool first = true;; first = false) {
+		r = read_row(reply, &row);
+		if (r < 0)
+			return bad_reply(r);
+		if (r == 0)
+			break;
+		if (json)
+			print_row_json(&row, first);
+		else
+			print_row(&row);
+		if (tenant)
+			break;
 	}
+	if (json)
+		printf("]}\n");
+	if (fflush(stdout) != 0)
+		return 1;
 	return 0;
 }
 
@@ -264,7 +319,7 @@ static int read_evidence(sd_bus_message *msg, FILE *f, bool *ret_repeat)
 			return k;
 		if (!first)
 			fputc(',', f);
-		json_fputs_string(f, key);
+		json_string(f, key);
 		fputc(':', f);
 		switch (contents[0]) {
 		case 'd': {
@@ -288,7 +343,7 @@ static int read_evidence(sd_bus_message *msg, FILE *f, bool *ret_repeat)
 
 			k = sd_bus_message_read(msg, "s", &s);
 			if (k >= 0)
-				json_fputs_string(f, s);
+				json_string(f, s);
 			break;
 		}
 		case 'b': {
@@ -347,16 +402,16 @@ static int watch_print(Watch *w, sd_bus_message *msg, bool snapshot)
 	format_rfc3339(time_usec, when, sizeof(when));
 	if (w->json) {
 		printf("{\"event\":\"risk\",\"time\":\"%s\",\"tenant\":", when);
-		json_fputs_string(stdout, tenant);
+		json_string(stdout, tenant);
 		printf(",\"cgroup\":");
-		json_fputs_string(stdout, cgroup);
+		json_string(stdout, cgroup);
 		printf(",\"level\":\"%s\",\"previous\":\"%s\",\"eta_seconds\":", level, previous);
 		if (eta == UINT64_MAX)
 			printf("null");
 		else
 			printf("%.1f", (double) eta / 1e6);
 		printf(",\"usage_bytes\":%" PRIu64 ",\"limit_bytes\":%" PRIu64 ",\"reason\":", usage, limit);
-		json_fputs_string(stdout, reason);
+		json_string(stdout, reason);
 		printf(",\"snapshot\":%s,\"repeat\":%s,\"evidence\":%s}\n", snapshot ? "true" : "false",
 		       repeat ? "true" : "false", evidence ? evidence : "{}");
 	} else {

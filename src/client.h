@@ -16,8 +16,15 @@
 /* memqosd reload: calls Reload(), which returns when the reload finished; prints the errors. */
 int client_reload(void);
 
-/* memqosd status [TENANT]: a table of the tenants (or one). */
-int client_status(const char *tenant);
+/*
+ * memqosd status [--json] [TENANT]: a table of the tenants (or one). With --json one object:
+ *   {"mode":s,"dry_run":b,"tenant_count":n,"waiting_count":n,"tenants":[{"name":s,"cgroup":s,
+ *    "template":s|null,"state":s,"priority":n,"memory_high":BYTES,"memory_high_min":BYTES,
+ *    "memory_high_max":BYTES,"memory_current":BYTES,"pressure_some_avg10":number|null,"policy":s}]}
+ * BYTES: a number of bytes, "max" (no limit), or null (unknown: the tenant is not active).
+ * "template" is the template of an instance, null for a profile's tenant.
+ */
+int client_status(const char *tenant, bool json);
 
 /*
  * memqosd watch [--json] [TENANT...]: subscribe to OomRisk, print a snapshot of every (selected)

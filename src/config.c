@@ -40,6 +40,7 @@
 
 #include "config.h"
 #include "parse-util.h"
+#include "template.h"
 #include "util.h"
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -224,6 +225,7 @@ static void daemon_config_defaults(DaemonConfig *d)
 		.dry_run = false,
 		.log_level = LOG_INFO,
 		.cgroup_root = NULL,
+		.template_instances_max = CONFIG_TEMPLATE_INSTANCES_MAX_DEFAULT,
 	};
 	config_control_defaults(&d->control);
 	config_forecast_defaults(&d->forecast);
@@ -664,6 +666,16 @@ static int item_parse_cgroup(const ConfigItem *item, const char *value, void *fi
 		free(path);
 		return r;
 	}
+	if (template_is_pattern(path)) {
+		const char *why = NULL;
+
+		r = template_pattern_check(path, &why);
+		if (r < 0) {
+			parse_error(ctx, item->key, "'%s' is not a valid cgroup pattern: %s", value, why);
+			free(path);
+			return r;
+		}
+	}
 	free(*s);
 	*s = path;
 	return 0;
@@ -745,6 +757,7 @@ static const ConfigItem daemon_items[] = {
 	DAEMON("DryRun", item_parse_bool, dry_run),
 	DAEMON("LogLevel", item_parse_log_level, log_level),
 	DAEMON("CgroupRoot", item_parse_cgroup_root, cgroup_root),
+	DAEMON("TemplateInstancesMax", item_parse_unsigned, template_instances_max, .min = 1, .max = 65536),
 
 	CONTROL("PressureType", item_parse_psi_type, psi_full),
 	/* The kernel accepts PSI trigger windows of 500ms..10s and a stall of at most the window. */
@@ -1312,7 +1325,7 @@ static int daemon_config_load(const char *dir, DaemonConfig *d, ConfigErrors *er
 /* ---------------------------------------------------------------------------------------------- */
 /* Tenants                                                                                          */
 
-static TenantConfig *tenant_config_free(TenantConfig *t)
+TenantConfig *tenant_config_free(TenantConfig *t)
 {
 	if (!t)
 		return NULL;
@@ -1320,8 +1333,27 @@ static TenantConfig *tenant_config_free(TenantConfig *t)
 	free(t->file);
 	free(t->cgroup);
 	free(t->forecast.hook);
+	free(t->template);
 	free(t);
 	return NULL;
+}
+
+TenantConfig *tenant_config_dup(const TenantConfig *t)
+{
+	TenantConfig *c = malloc(sizeof(*c));
+
+	if (!c)
+		return NULL;
+	*c = *t;
+	c->name = strdup(t->name);
+	c->file = strdup(t->file);
+	c->cgroup = strdup(t->cgroup);
+	c->forecast.hook = t->forecast.hook ? strdup(t->forecast.hook) : NULL;
+	c->template = t->template ? strdup(t->template) : NULL;
+	if (!c->name || !c->file || !c->cgroup || (t->forecast.hook && !c->forecast.hook) ||
+	    (t->template && !c->template))
+		return tenant_config_free(c);
+	return c;
 }
 DEFINE_TRIVIAL_CLEANUP_FUNC(TenantConfig *, tenant_config_free);
 
@@ -1419,6 +1451,7 @@ static int tenant_load(const char *file, const ForecastParams *forecast, const S
 
 	if (errors->n_total == n_errors) {
 		t->cgroup_line = origins[item_index(tenant_items, ELEMENTSOF(tenant_items), "Tenant", "Cgroup")].line;
+		t->is_template = template_is_pattern(t->cgroup);
 		*ret = TAKE_PTR(t);
 	}
 	return 0;
@@ -1580,6 +1613,7 @@ bool tenant_config_equal(const TenantConfig *a, const TenantConfig *b)
 	if (!a || !b)
 		return false;
 	return streq(a->name, b->name) && streq(a->cgroup, b->cgroup) && a->priority == b->priority &&
+	       a->is_template == b->is_template && streq_ptr(a->template, b->template) &&
 	       a->memory_high_min == b->memory_high_min && a->memory_high_max == b->memory_high_max &&
 	       a->has_memory_low == b->has_memory_low && (!a->has_memory_low || a->memory_low == b->memory_low) &&
 	       a->policy == b->policy && forecast_params_equal(&a->forecast, &b->forecast) &&

@@ -87,6 +87,7 @@ typedef struct DaemonConfig {
 	bool dry_run;            /* DryRun= */
 	int log_level;           /* LogLevel= (syslog levels: err, warning, notice, info, debug) */
 	char *cgroup_root;       /* CgroupRoot= absolute path of the cgroup2 root to manage; NULL = discover */
+	unsigned template_instances_max; /* TemplateInstancesMax= instances per template (CONFIG_TEMPLATE_INSTANCES_MAX_DEFAULT) */
 	ControlParams control;
 	ForecastParams forecast; /* defaults for every tenant */
 	SamplingParams sampling; /* defaults for every tenant */
@@ -106,7 +107,12 @@ typedef struct TenantConfig {
 	PolicyKind policy;
 	ForecastParams forecast;    /* [Forecast] of the profile over the daemon's [Forecast] */
 	SamplingParams sampling;    /* [Sampling] of the profile over the daemon's [Sampling] */
+	bool is_template;           /* cgroup is a glob pattern (src/template.h): no tenant of its own, instances */
+	char *template;             /* an instance's template name; NULL for a profile (set by src/instances.c) */
 } TenantConfig;
+
+/* Default of TemplateInstancesMax=: at most this many instances per template. */
+#define CONFIG_TEMPLATE_INSTANCES_MAX_DEFAULT 256U
 
 typedef struct Config {
 	char *dir;
@@ -160,6 +166,9 @@ Config *config_free(Config *c);
 
 const TenantConfig *config_find_tenant(const Config *c, const char *name);
 bool tenant_config_equal(const TenantConfig *a, const TenantConfig *b);
+/* A deep copy (name, file, cgroup, hook, template are the copy's own); NULL on allocation failure. */
+TenantConfig *tenant_config_dup(const TenantConfig *t);
+TenantConfig *tenant_config_free(TenantConfig *t);
 
 /* Names of tenants added, removed and changed between two configs (borrowed pointers into them). */
 typedef struct ConfigDiff {

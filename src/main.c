@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * memqosd [OPTIONS] [run]          the daemon, in the foreground (systemd runs it so)
- * memqosd check [--config-dir DIR] validate the configuration
+ * memqosd check [--json] [--config-dir DIR] validate the configuration
  * memqosd reload                   ask the running daemon to reload (D-Bus)
- * memqosd status [TENANT]          show the running daemon's tenants (D-Bus)
+ * memqosd status [--json] [TENANT] show the running daemon's tenants (D-Bus)
  * memqosd watch [--json] [TENANT...] stream OOM risk events (D-Bus signal OomRisk)
  * memqosd top [TENANT] [--window DURATION] [-n N] [--sort growth|alloc|live] [--json] [--folded]
  *                                  top allocation stacks (D-Bus TopAllocations, src/sample.h)
@@ -17,6 +17,7 @@
 #include "client.h"
 #include "config.h"
 #include "control-loop.h"
+#include "instances.h"
 #include "log.h"
 #include "manager.h"
 #include "metrics-http.h"
@@ -46,9 +47,12 @@ static void help(void)
 	       "Memory QoS daemon: moves memory.high/low of tenant cgroups by priority.\n\n"
 	       "Verbs:\n"
 	       "  run               Run the daemon in the foreground (default)\n"
-	       "  check             Validate the configuration and print one line per tenant\n"
+	       "  check [--json]    Validate the configuration and print one line per tenant\n"
+	       "                    (templates too); --json: one JSON object\n"
 	       "  reload            Make the running daemon reload its configuration\n"
-	       "  status [TENANT]   Show the running daemon's tenants\n"
+	       "  status [--json] [TENANT]\n"
+	       "                    Show the running daemon's tenants (template instances too);\n"
+	       "                    --json: one JSON object\n"
 	       "  watch [--json] [TENANT...]\n"
 	       "                    Stream OOM risk events: a snapshot of every (selected) tenant,\n"
 	       "                    then one line per level change; --json: one JSON object per line\n"
@@ -178,8 +182,9 @@ static int parse_argv(int argc, char *argv[], Args *a)
 		a->verb_args = argv + optind;
 		optind = argc;
 	}
-	if (a->json && !streq(a->verb, "watch") && !streq(a->verb, "top")) {
-		fprintf(stderr, "memqosd: --json is an option of watch and top only\n");
+	if (a->json && !streq(a->verb, "watch") && !streq(a->verb, "top") && !streq(a->verb, "status") &&
+	    !streq(a->verb, "check")) {
+		fprintf(stderr, "memqosd: --json is an option of status, check, watch and top only\n");
 		return -EINVAL;
 	}
 	if (a->top_options && !streq(a->verb, "top")) {
@@ -205,6 +210,7 @@ static int run_daemon(const ManagerOptions *o)
 	_cleanup_(risk_freep) Risk *risk = NULL;              /* likewise */
 	_cleanup_(sampler_freep) Sampler *sampler = NULL;     /* likewise */
 	_cleanup_(metrics_freep) Metrics *metrics = NULL;     /* likewise; stops the HTTP thread first */
+	_cleanup_(instances_freep) Instances *in = NULL;      /* likewise */
 	int r;
 
 	/* A write to a pipe whose reader is gone must fail with EPIPE, not kill the daemon before it
@@ -222,6 +228,8 @@ static int run_daemon(const ManagerOptions *o)
 	if (r < 0)
 		return EXIT_FAILURE;
 	r = metrics_install(m, cl, MEMQOSD_VERSION, &metrics);
+	/* Last: instances appear at start, once the other modules can attach to them. */
+	r = instances_install(m, &in);
 	if (r < 0)
 		return EXIT_FAILURE;
 	/* The forecast feeds the control loop: tenants at risk get relief from lower priorities. */
@@ -255,11 +263,11 @@ int main(int argc, char *argv[])
 	if (streq(a.verb, "run"))
 		return run_daemon(&a.o);
 	if (streq(a.verb, "check"))
-		return verb_check(a.o.config_dir);
+		return verb_check(a.o.config_dir, a.json);
 	if (streq(a.verb, "reload"))
 		return client_reload();
 	if (streq(a.verb, "status"))
-		return client_status(a.verb_arg);
+		return client_status(a.verb_arg, a.json);
 	if (streq(a.verb, "watch"))
 		return client_watch(a.json, (const char *const *) a.verb_args);
 	if (streq(a.verb, "top"))

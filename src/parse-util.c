@@ -273,24 +273,6 @@ const char *format_duration(char buf[static FORMAT_VALUE_MAX], uint64_t usec)
 	return buf;
 }
 
-void json_fputs_string(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char) *s;
-
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c == '\n')
-			fputs("\\n", f);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
-}
-
 static int parse_port(const char *s, in_port_t *ret)
 {
 	char *end;

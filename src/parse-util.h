@@ -30,8 +30,6 @@ const char *format_size(char buf[static FORMAT_VALUE_MAX], uint64_t bytes);
  */
 const char *format_duration(char buf[static FORMAT_VALUE_MAX], uint64_t usec);
 
-/* Write s as a JSON string literal (quotes, escapes) to f. */
-void json_fputs_string(FILE *f, const char *s);
 /*
  * Listen=: "ADDRESS:PORT" with an IPv4 address ("127.0.0.1:9262", "0.0.0.0:9262") or a bracketed
  * IPv6 address ("[::1]:9262", "[::]:9262"); port 1..65535. Numeric only (no host names: nothing is

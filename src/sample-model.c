@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/param.h>
 
+#include "json-util.h"
 #include "parse-util.h"
 #include "sample-model.h"
 
@@ -522,7 +523,7 @@ void sample_print_json(FILE *f, const SampleReport *r)
 {
 	fputs("{\"tenant\":", f);
 	if (r->tenant)
-		json_fputs_string(f, r->tenant);
+		json_string(f, r->tenant);
 	else
 		fputs("null", f);
 	fprintf(f, ",\"window_seconds\":%" PRIu64 ",\"sample_bytes\":%" PRIu64 ",\"dropped\":%" PRIu64 ",\"stacks\":[",
@@ -533,19 +534,19 @@ void sample_print_json(FILE *f, const SampleReport *r)
 		fprintf(f, "%s{\"alloc_bytes\":%" PRIu64 ",\"freed_bytes\":%" PRIu64 ",\"growth_bytes\":%" PRIi64
 			",\"live_bytes\":%" PRIu64 ",\"samples\":%" PRIu64 ",\"comm\":",
 			i ? "," : "", row->alloc_bytes, row->freed_bytes, row->growth_bytes, row->live_bytes, row->samples);
-		json_fputs_string(f, row->comm);
+		json_string(f, row->comm);
 		if (!r->tenant) {
 			fputs(",\"tenant\":", f);
-			json_fputs_string(f, row_tenant(r, row));
+			json_string(f, row_tenant(r, row));
 		}
 		fputs(",\"frames\":[", f);
 		for (size_t j = 0; j < row->n_frames; j++) {
 			if (j)
 				fputc(',', f);
-			json_fputs_string(f, row->frames[j]);
+			json_string(f, row->frames[j]);
 		}
 		if (row->n_frames == 0)
-			json_fputs_string(f, "[unknown]");
+			json_string(f, "[unknown]");
 		fputs("]}", f);
 	}
 	fputs("]}\n", f);

@@ -1451,9 +1451,9 @@ static void test_shipped_conf_documents_defaults(void **state)
 	fclose(in);
 	assert_int_equal(fclose(out), 0);
 
-	/* Every key in the table is documented: 3 in [Daemon], 11 in [Control], 18 in [Forecast],
+	/* Every key in the table is documented: 4 in [Daemon], 11 in [Control], 18 in [Forecast],
 	 * 10 in [Sampling], 1 in [Metrics]. */
-	assert_int_equal(n_keys, 43);
+	assert_int_equal(n_keys, 44);
 	load_ok(f);
 	config_control_defaults(&defaults);
 	assert_control_equal(&f->config->daemon.control, &defaults);
@@ -1464,6 +1464,41 @@ static void test_shipped_conf_documents_defaults(void **state)
 	assert_false(f->config->daemon.dry_run);
 	assert_int_equal(f->config->daemon.log_level, LOG_INFO);
 	assert_null(f->config->daemon.cgroup_root);
+	assert_int_equal(f->config->daemon.template_instances_max, CONFIG_TEMPLATE_INSTANCES_MAX_DEFAULT);
+}
+
+/* Templates: a Cgroup= with glob characters; TemplateInstancesMax= and its range. */
+static void test_templates(void **state)
+{
+	Fixture *f = *state;
+	const TenantConfig *t;
+	TenantConfig *copy;
+
+	write_file(f, "memqosd.conf", "[Daemon]\nTemplateInstancesMax=7\n");
+	write_tenant(f, "pods", "kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod*.slice", 10, "");
+	write_tenant(f, "web", "tenants/web", 80, "");
+	load_ok(f);
+	assert_int_equal(f->config->daemon.template_instances_max, 7);
+	t = config_find_tenant(f->config, "pods");
+	assert_true(t->is_template);
+	assert_null(t->template);
+	assert_false(config_find_tenant(f->config, "web")->is_template);
+
+	/* A deep copy is equal and independent. */
+	copy = tenant_config_dup(t);
+	assert_non_null(copy);
+	assert_true(tenant_config_equal(copy, t));
+	assert_ptr_not_equal(copy->cgroup, t->cgroup);
+	copy->template = strdup("pods");
+	assert_false(tenant_config_equal(copy, t));
+	tenant_config_free(copy);
+
+	config_free(f->config);
+	f->config = NULL;
+	write_file(f, "memqosd.conf", "[Daemon]\nTemplateInstancesMax=0\n");
+	assert_int_equal(config_load(f->dir, &f->config, &f->errors), -EINVAL);
+	assert_int_equal(f->errors.n, 1);
+	assert_non_null(strstr(f->errors.lines[0], "memqosd.conf:2: TemplateInstancesMax=: '0' is out of range (1..65536)"));
 }
 
 /* [Forecast]: defaults from memqosd.conf, overridden per tenant; cross-key checks; the hook exists. */
@@ -1660,6 +1695,7 @@ int main(void)
 		T(test_shipped_conf_documents_defaults),
 		T(test_metrics_listen),
 		cmocka_unit_test(test_parse_listen),
+		T(test_templates),
 	};
 #undef T
 
