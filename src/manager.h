@@ -137,6 +137,9 @@ struct memqosd_event;
  * they were added.
  * written: a write submitted with manager_apply_high()/manager_reclaim_more() completed (t->high
  *   already updated on success); not called for restores or for a tenant that left ACTIVE.
+ * started: manager_start() took every tenant it could (what was handed over and nobody claimed can go).
+ * On a stop for a restart (m->handover) tenant_detach is called as on any stop; the policy code
+ *   leaves its kernel objects to the fd store then, and the manager restores nothing.
  */
 typedef struct ManagerHooks {
 	int (*tenant_attach)(Manager *m, Tenant *t, void *userdata);
@@ -147,6 +150,7 @@ typedef struct ManagerHooks {
 	void (*housekeeping)(Manager *m, void *userdata);
 	void (*policy_event)(Manager *m, Tenant *t, const struct memqosd_event *ev, void *userdata);
 	void (*written)(Manager *m, Tenant *t, const WriterCompletion *c, void *userdata);
+	void (*started)(Manager *m, void *userdata);
 	void *userdata;
 } ManagerHooks;
 
@@ -184,6 +188,8 @@ struct Manager {
 	size_t n_retired;
 
 	Writer *writer;              /* the one path for memory.high/low writes */
+	struct FdStore *fdstore;     /* systemd's file-descriptor store (src/fdstore.h) */
+	bool handover;               /* stopping for a restart: policies and values stay for the next start */
 	bool stopping;               /* manager_stop() runs: a failed restore is not retried (the record is) */
 	unsigned stop_restore_failures; /* restores that failed during manager_stop() (records kept) */
 	struct SettleWaiter *settle_waiters; /* see manager_when_settled() */

@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * systemd's file-descriptor store; see fdstore.h.
+ */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <systemd/sd-daemon.h>
+
+#include "fdstore.h"
+#include "handover.h"
+
+typedef struct FdStoreEntry {
+	char *name;   /* NULL once taken */
+	int fd;
+} FdStoreEntry;
+
+struct FdStore {
+	const Logger *log;
+	bool enabled;
+	FdStoreEntry *entries;
+	size_t n_entries;
+};
+
+int fdstore_new(const Logger *log, FdStore **ret)
+{
+	_cleanup_(fdstore_freep) FdStore *s = NULL;
+	char **names = NULL;
+	int n;
+
+	if (!log || !ret)
+		return -EINVAL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->log = log;
+	s->enabled = getenv("NOTIFY_SOCKET") != NULL;
+
+	n = sd_listen_fds_with_names(/* unset_environment= */ true, &names);
+	if (n < 0)
+		return log_error_errno(log, n, "Cannot take the file descriptors systemd passed: %m");
+	if (n > 0) {
+		s->entries = calloc((size_t) n, sizeof(*s->entries));
+		if (!s->entries) {
+			for (int i = 0; i < n; i++) {
+				(void) close(SD_LISTEN_FDS_START + i);
+				free(names ? names[i] : NULL);
+			}
+			free(names);
+			return -ENOMEM;
+		}
+		for (int i = 0; i < n; i++) {
+			s->entries[i] = (FdStoreEntry) { .name = names ? names[i] : NULL, .fd = SD_LISTEN_FDS_START + i };
+			if (!s->entries[i].name)
+				s->entries[i].name = strdup("unknown");
+		}
+		s->n_entries = (size_t) n;
+		free(names);
+	}
+
+	if (s->enabled)
+		(void) log_info(log, "File descriptor store: %d object(s) handed back by systemd; BPF policies are kept "
+			       "across restarts", n);
+	else
+		(void) log_notice(log, "Not started by systemd (no $NOTIFY_SOCKET), no file descriptor store: BPF "
+				 "policies are detached when memqosd exits and attached again by the next start");
+	*ret = TAKE_PTR(s);
+	return 0;
+}
+
+FdStore *fdstore_free(FdStore *s)
+{
+	if (!s)
+		return NULL;
+	for (size_t i = 0; i < s->n_entries; i++) {
+		if (s->entries[i].fd >= 0)
+			(void) close(s->entries[i].fd);
+		free(s->entries[i].name);
+	}
+	free(s->entries);
+	free(s);
+	return NULL;
+}
+
+bool fdstore_enabled(const FdStore *s)
+{
+	return s && s->enabled;
+}
+
+size_t fdstore_count(const FdStore *s)
+{
+	return s ? s->n_entries : 0;
+}
+
+const char *fdstore_name(const FdStore *s, size_t i)
+{
+	return s && i < s->n_entries && s->entries[i].fd >= 0 ? s->entries[i].name : NULL;
+}
+
+int fdstore_take(FdStore *s, const char *name)
+{
+	if (!s || !name)
+		return -ENOENT;
+	for (size_t i = 0; i < s->n_entries; i++)
+		if (s->entries[i].fd >= 0 && streq(s->entries[i].name, name))
+			return TAKE_FD(s->entries[i].fd);
+	return -ENOENT;
+}
+
+int fdstore_put(FdStore *s, const char *name, int fd)
+{
+	char msg[HANDOVER_NAME_MAX + 32];
+	int r;
+
+	if (!s || !s->enabled)
+		return -EOPNOTSUPP;
+	if (fd < 0 || !handover_name_valid(name))
+		return -EINVAL;
+	(void) snprintf(msg, sizeof(msg), "FDSTORE=1\nFDNAME=%s", name);
+	r = sd_pid_notify_with_fds(0, false, msg, &fd, 1);
+	if (r < 0)
+		return log_warning_errno(s->log, r, "Cannot hand %s to systemd's file descriptor store: %m", name);
+	if (r == 0)
+		return -EOPNOTSUPP;
+	return 0;
+}
+
+int fdstore_remove(FdStore *s, const char *name)
+{
+	char msg[HANDOVER_NAME_MAX + 32];
+	int r;
+
+	if (!s || !s->enabled)
+		return -EOPNOTSUPP;
+	if (!handover_name_valid(name))
+		return -EINVAL;
+	(void) snprintf(msg, sizeof(msg), "FDSTOREREMOVE=1\nFDNAME=%s", name);
+	r = sd_notify(false, msg);
+	if (r < 0)
+		return log_warning_errno(s->log, r, "Cannot remove %s from systemd's file descriptor store: %m", name);
+	return 0;
+}
+
+#define SYSTEMD_DEST "org.freedesktop.systemd1"
+
+int fdstore_stop_is_restart(const FdStore *s, sd_bus *bus)
+{
+	sd_bus_error error = SD_BUS_ERROR_NULL;
+	sd_bus_message *reply = NULL;
+	_cleanup_free_ char *unit = NULL, *job = NULL, *type = NULL;
+	const char *path;
+	uint32_t job_id = 0, fdmax = 0;
+	int r;
+
+	if (!fdstore_enabled(s) || !bus)
+		return 0;
+	r = sd_bus_call_method(bus, SYSTEMD_DEST, "/org/freedesktop/systemd1", SYSTEMD_DEST ".Manager",
+			       "GetUnitByPID", &error, &reply, "u", (uint32_t) getpid());
+	if (r >= 0) {
+		r = sd_bus_message_read(reply, "o", &path);
+		if (r >= 0 && !(unit = strdup(path)))
+			r = -ENOMEM;
+	}
+	reply = sd_bus_message_unref(reply);
+	if (r < 0)
+		goto fail;
+	r = sd_bus_get_property_trivial(bus, SYSTEMD_DEST, unit, SYSTEMD_DEST ".Service", "FileDescriptorStoreMax",
+					&error, 'u', &fdmax);
+	if (r < 0)
+		goto fail;
+	if (fdmax == 0) {
+		(void) log_notice(s->log, "The unit has FileDescriptorStoreMax=0: BPF policies cannot outlive this process");
+		return 0;
+	}
+	r = sd_bus_get_property(bus, SYSTEMD_DEST, unit, SYSTEMD_DEST ".Unit", "Job", &error, &reply, "(uo)");
+	if (r >= 0) {
+		r = sd_bus_message_read(reply, "(uo)", &job_id, &path);
+		if (r >= 0 && !(job = strdup(path)))
+			r = -ENOMEM;
+	}
+	reply = sd_bus_message_unref(reply);
+	if (r < 0)
+		goto fail;
+	if (job_id == 0)
+		return 0; /* SIGTERM without a job (kill by hand): nothing will start us again */
+	r = sd_bus_get_property_string(bus, SYSTEMD_DEST, job, SYSTEMD_DEST ".Job", "JobType", &error, &type);
+	if (r < 0)
+		goto fail;
+	(void) log_debug(s->log, "Stopping for systemd job %u (%s)", job_id, type);
+	return streq(type, "restart") || streq(type, "try-restart");
+fail:
+	(void) log_warning_errno(s->log, r, "Cannot ask systemd whether this is a restart (%s), treating it as a stop: %m",
+				 error.message ?: "no details");
+	sd_bus_error_free(&error);
+	return r;
+}
