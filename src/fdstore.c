@@ -7,11 +7,86 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <systemd/sd-daemon.h>
 
 #include "fdstore.h"
 #include "handover.h"
+
+/*
+ * Each object goes into the store wrapped: it is sent (SCM_RIGHTS, with its name as the payload)
+ * into one end of a datagram socket pair, and that end, holding it in flight, is what systemd keeps.
+ * systemd drops a second fd it takes for the same open file, and without kcmp() (a kernel without
+ * CONFIG_CHECKPOINT_RESTORE, e.g. the test guests) it can only compare inodes and flags: every BPF
+ * map shares one anonymous inode, every link another, so all but one of each would be dropped.
+ * Sockets have an inode each. A start peeks (MSG_PEEK) the object out, leaving it in flight in the
+ * socket systemd still holds; FDSTOREREMOVE closes the socket and with it the object's reference.
+ */
+static int wrap(const char *name, int fd, int *ret)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} control = {};
+	struct iovec iov = { .iov_base = (void *) name, .iov_len = strlen(name) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control, .msg_controllen = sizeof(control) };
+	struct cmsghdr *c;
+	int sv[2], r = 0;
+
+	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return negative_errno();
+	c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	if (sendmsg(sv[0], &mh, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		r = negative_errno();
+	(void) close(sv[0]);
+	if (r < 0) {
+		(void) close(sv[1]);
+		return r;
+	}
+	*ret = sv[1];
+	return 0;
+}
+
+/* The object a wrapped entry holds (a new fd; the socket keeps its own), or <0 (not one of ours). */
+static int unwrap(int sock, const char *name)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int) * 4)];
+	} control = {};
+	char payload[HANDOVER_NAME_MAX + 1];
+	struct iovec iov = { .iov_base = payload, .iov_len = sizeof(payload) - 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control, .msg_controllen = sizeof(control) };
+	int fd = -EBADF;
+	ssize_t n;
+
+	n = recvmsg(sock, &mh, MSG_PEEK | MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n < 0)
+		return negative_errno();
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+			for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+				int x;
+
+				memcpy(&x, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+				if (fd < 0)
+					fd = x;
+				else
+					(void) close(x);
+			}
+	payload[n] = 0;
+	if (fd < 0 || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || !streq(payload, name)) {
+		if (fd >= 0)
+			(void) close(fd);
+		return -EBADMSG;
+	}
+	return fd;
+}
 
 typedef struct FdStoreEntry {
 	char *name;   /* NULL once taken */
@@ -53,9 +128,16 @@ int fdstore_new(const Logger *log, FdStore **ret)
 			return -ENOMEM;
 		}
 		for (int i = 0; i < n; i++) {
-			s->entries[i] = (FdStoreEntry) { .name = names ? names[i] : NULL, .fd = SD_LISTEN_FDS_START + i };
-			if (!s->entries[i].name)
-				s->entries[i].name = strdup("unknown");
+			int sock = SD_LISTEN_FDS_START + i, fd = -EBADF;
+
+			s->entries[i] = (FdStoreEntry) { .name = names ? names[i] : NULL, .fd = -EBADF };
+			if (s->entries[i].name)
+				fd = unwrap(sock, s->entries[i].name);
+			if (fd < 0)
+				(void) log_notice(log, "File descriptor store entry %s holds nothing memqosd knows, ignoring it",
+						  s->entries[i].name ?: "(unnamed)");
+			(void) close(sock); /* systemd keeps its copy, with the object in flight */
+			s->entries[i].fd = fd;
 		}
 		s->n_entries = (size_t) n;
 		free(names);
@@ -113,14 +195,18 @@ int fdstore_take(FdStore *s, const char *name)
 int fdstore_put(FdStore *s, const char *name, int fd)
 {
 	char msg[HANDOVER_NAME_MAX + 32];
+	_cleanup_close_ int sock = -EBADF;
 	int r;
 
 	if (!s || !s->enabled)
 		return -EOPNOTSUPP;
 	if (fd < 0 || !handover_name_valid(name))
 		return -EINVAL;
+	r = wrap(name, fd, &sock);
+	if (r < 0)
+		return log_warning_errno(s->log, r, "Cannot wrap %s for systemd's file descriptor store: %m", name);
 	(void) snprintf(msg, sizeof(msg), "FDSTORE=1\nFDNAME=%s", name);
-	r = sd_pid_notify_with_fds(0, false, msg, &fd, 1);
+	r = sd_pid_notify_with_fds(0, false, msg, &sock, 1);
 	if (r < 0)
 		return log_warning_errno(s->log, r, "Cannot hand %s to systemd's file descriptor store: %m", name);
 	if (r == 0)

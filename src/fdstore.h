@@ -9,7 +9,9 @@
  *
  * The FdStore owns the fds received at start until someone takes them by name; what nobody took
  * is closed when it is freed (systemd keeps its own copies until told to remove them). Names are
- * the caller's (src/handover.h). Functions return 0 or a negative errno.
+ * the caller's (src/handover.h). Each object travels wrapped in a socket (see fdstore.c: systemd
+ * could not tell BPF objects apart on kernels without kcmp()). Functions return 0 or a negative
+ * errno.
  */
 
 #include <stdbool.h>

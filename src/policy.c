@@ -68,6 +68,7 @@ struct PolicyEngine {
 	FdStore *store;                   /* systemd's fd store, or NULL */
 	uint64_t program;                 /* identity of the priority object (handover.h) */
 	bool maps_adopted;                /* the shared maps came from the fd store */
+	size_t ops_offset;                /* of the ops in a memcg_ops struct_ops map's value; 0: unknown */
 	bool handing_over;                /* freeing leaves links attached for the next start */
 	PolicyAdoptable *adoptable;
 	size_t n_adoptable;
@@ -336,9 +337,9 @@ static void link_discard(PolicyEngine *e, const char *name, int fd)
 
 #if HAVE_PRIORITY_SKEL
 typedef struct priority_bpf__memqosd_priority__memcg_ops PriorityOps;
-/* A struct_ops map's value: the kernel's refcount and state (8 bytes), then the ops as loaded, with
- * the id of each program in its function pointer (linux 6.12 bpf_struct_ops_map_update_elem()). */
-#define PRIORITY_OPS_OFFSET 8
+/* A struct_ops map's value (struct bpf_struct_ops_memcg_ops): the kernel's refcount and state, then,
+ * cacheline-aligned at e->ops_offset (from the kernel's BTF), the ops as loaded, with the id of each
+ * program in its function pointer (linux 6.12 bpf_struct_ops_map_update_elem()). */
 static const size_t priority_prog_slots[] = {
 	offsetof(PriorityOps, charge), offsetof(PriorityOps, high_delay), offsetof(PriorityOps, below_low),
 	offsetof(PriorityOps, below_min), offsetof(PriorityOps, online), offsetof(PriorityOps, offline),
@@ -374,7 +375,7 @@ static int link_verify(PolicyEngine *e, int fd, const HandoverLink *id, char *wh
 		return -EBADMSG;
 	}
 	if (mi.type != BPF_MAP_TYPE_STRUCT_OPS || strncmp(mi.name, "memqosd_priority", sizeof(mi.name) - 1) != 0 ||
-	    mi.value_size != PRIORITY_OPS_OFFSET + sizeof(PriorityOps)) {
+	    e->ops_offset == 0 || mi.value_size < e->ops_offset + sizeof(PriorityOps)) {
 		(void) snprintf(why, why_size, "map %u (%s) is not a memqosd priority policy", mi.id, mi.name);
 		return -EBADMSG;
 	}
@@ -385,7 +386,7 @@ static int link_verify(PolicyEngine *e, int fd, const HandoverLink *id, char *wh
 		(void) snprintf(why, why_size, "map %u cannot be read: %s", mi.id, strerror(errno));
 		return -EBADMSG;
 	}
-	memcpy(&cgroup_id, value + PRIORITY_OPS_OFFSET + offsetof(PriorityOps, cgroup_id), sizeof(cgroup_id));
+	memcpy(&cgroup_id, value + e->ops_offset + offsetof(PriorityOps, cgroup_id), sizeof(cgroup_id));
 	if (cgroup_id != id->cgroup_id) {
 		(void) snprintf(why, why_size, "map %u governs cgroup %llu, not %llu", mi.id,
 				(unsigned long long) cgroup_id, (unsigned long long) id->cgroup_id);
@@ -396,7 +397,7 @@ static int link_verify(PolicyEngine *e, int fd, const HandoverLink *id, char *wh
 		_cleanup_close_ int pfd = -EBADF;
 		uint64_t prog_id;
 
-		memcpy(&prog_id, value + PRIORITY_OPS_OFFSET + priority_prog_slots[i], sizeof(prog_id));
+		memcpy(&prog_id, value + e->ops_offset + priority_prog_slots[i], sizeof(prog_id));
 		if (prog_id == 0)
 			continue;
 		pfd = bpf_prog_get_fd_by_id((uint32_t) prog_id);
@@ -531,6 +532,27 @@ static unsigned kernel_hz(void)
 
 static void adopt_links(PolicyEngine *e);
 
+/* Byte offset of member "data" (the ops) in the kernel's value type of a struct_ops map; 0: none. */
+static size_t struct_ops_data_offset(const struct btf *btf, const char *value_type)
+{
+	const struct btf_member *m;
+	const struct btf_type *t;
+	int id;
+
+	id = btf__find_by_name_kind(btf, value_type, BTF_KIND_STRUCT);
+	if (id < 0)
+		return 0;
+	t = btf__type_by_id(btf, id);
+	m = btf_members(t);
+	for (unsigned i = 0; i < btf_vlen(t); i++, m++) {
+		const char *name = btf__name_by_offset(btf, m->name_off);
+
+		if (name && streq(name, "data"))
+			return btf_member_bit_offset(t, i) / 8;
+	}
+	return 0;
+}
+
 int policy_engine_new(const Logger *log, PolicyMode mode, FdStore *store, PolicyEventHandler handler, void *userdata,
 		      PolicyEngine **ret)
 {
@@ -579,6 +601,7 @@ int policy_engine_new(const Logger *log, PolicyMode mode, FdStore *store, Policy
 		e->has_over_high_612 = btf__find_by_name_kind(btf, "mem_cgroup_handle_over_high", BTF_KIND_FUNC) >= 0;
 		e->has_over_high = btf__find_by_name_kind(btf, "__mem_cgroup_handle_over_high", BTF_KIND_FUNC) >= 0;
 		e->has_try_charge = btf__find_by_name_kind(btf, "try_charge_memcg", BTF_KIND_FUNC) >= 0;
+		e->ops_offset = struct_ops_data_offset(btf, "bpf_struct_ops_memcg_ops");
 		e->has_memcg_tracepoints =
 			btf__find_by_name_kind(btf, "btf_trace_mod_memcg_lruvec_state", BTF_KIND_TYPEDEF) >= 0 &&
 			btf__find_by_name_kind(btf, "btf_trace_count_memcg_events", BTF_KIND_TYPEDEF) >= 0;
