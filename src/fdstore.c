@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <systemd/sd-bus.h>
 #include <systemd/sd-daemon.h>
 
 #include "fdstore.h"
@@ -112,7 +113,8 @@ int fdstore_new(const Logger *log, FdStore **ret)
 	if (!s)
 		return -ENOMEM;
 	s->log = log;
-	s->enabled = getenv("NOTIFY_SOCKET") != NULL;
+	/* A service of systemd's: it sets both (a notify listener of a test sets only the first). */
+	s->enabled = getenv("NOTIFY_SOCKET") && getenv("INVOCATION_ID");
 
 	n = sd_listen_fds_with_names(/* unset_environment= */ true, &names);
 	if (n < 0)
@@ -147,7 +149,7 @@ int fdstore_new(const Logger *log, FdStore **ret)
 		(void) log_info(log, "File descriptor store: %d object(s) handed back by systemd; BPF policies are kept "
 			       "across restarts", n);
 	else
-		(void) log_notice(log, "Not started by systemd (no $NOTIFY_SOCKET), no file descriptor store: BPF "
+		(void) log_notice(log, "Not a systemd service (no $NOTIFY_SOCKET/$INVOCATION_ID), no file descriptor store: BPF "
 				 "policies are detached when memqosd exits and attached again by the next start");
 	*ret = TAKE_PTR(s);
 	return 0;
@@ -232,8 +234,9 @@ int fdstore_remove(FdStore *s, const char *name)
 
 #define SYSTEMD_DEST "org.freedesktop.systemd1"
 
-int fdstore_stop_is_restart(const FdStore *s, sd_bus *bus)
+int fdstore_stop_is_restart(const FdStore *s)
 {
+	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
 	sd_bus_error error = SD_BUS_ERROR_NULL;
 	sd_bus_message *reply = NULL;
 	_cleanup_free_ char *unit = NULL, *job = NULL, *type = NULL;
@@ -241,8 +244,12 @@ int fdstore_stop_is_restart(const FdStore *s, sd_bus *bus)
 	uint32_t job_id = 0, fdmax = 0;
 	int r;
 
-	if (!fdstore_enabled(s) || !bus)
+	if (!fdstore_enabled(s))
 		return 0;
+	/* A connection of its own: the daemon's is closed once its event loop has exited. */
+	r = sd_bus_open_system(&bus);
+	if (r < 0)
+		goto fail;
 	r = sd_bus_call_method(bus, SYSTEMD_DEST, "/org/freedesktop/systemd1", SYSTEMD_DEST ".Manager",
 			       "GetUnitByPID", &error, &reply, "u", (uint32_t) getpid());
 	if (r >= 0) {

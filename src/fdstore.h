@@ -16,7 +16,6 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-#include <systemd/sd-bus.h>
 
 #include "log.h"
 #include "util.h"
@@ -29,7 +28,7 @@ int fdstore_new(const Logger *log, FdStore **ret);
 FdStore *fdstore_free(FdStore *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(FdStore *, fdstore_free);
 
-/* Started by systemd ($NOTIFY_SOCKET set): pushes go somewhere. */
+/* Started by systemd as a service ($NOTIFY_SOCKET and $INVOCATION_ID set): pushes go somewhere. */
 bool fdstore_enabled(const FdStore *s);
 
 /* The names received and not yet taken: index 0..fdstore_count()-1; NULL for one taken. */
@@ -46,6 +45,7 @@ int fdstore_remove(FdStore *s, const char *name);
 /*
  * Asked on SIGTERM: is systemd stopping memqosd to start it again (a restart job for the unit, and
  * the unit has a file-descriptor store)? 1 yes, 0 no (a stop, shutdown, no store, no systemd),
- * <0 could not tell (the caller treats it as a stop). Queries org.freedesktop.systemd1 on bus.
+ * <0 could not tell (the caller treats it as a stop). Asks org.freedesktop.systemd1 on a system bus
+ * connection of its own.
  */
-int fdstore_stop_is_restart(const FdStore *s, sd_bus *bus);
+int fdstore_stop_is_restart(const FdStore *s);

@@ -1705,7 +1705,7 @@ void manager_stop(Manager *m)
 {
 	size_t n_kept = 0;
 
-	m->handover = !m->stopping && fdstore_stop_is_restart(m->fdstore, m->bus) > 0;
+	m->handover = !m->stopping && fdstore_stop_is_restart(m->fdstore) > 0;
 	(void) sd_notify(false, m->handover ? "STOPPING=1\nSTATUS=Restarting: policies and memory.high/low stay for the next start"
 					    : "STOPPING=1\nSTATUS=Restoring memory.high/low and exiting");
 
