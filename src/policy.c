@@ -835,6 +835,43 @@ static HandoverLink priority_identity(const PolicyEngine *e, const PolicyTenant 
 	};
 }
 
+/*
+ * Swap skel's ops into the struct_ops link link_fd (atomic: the tenant is never without a policy).
+ * The map of a link-based struct_ops gets its value (the ops, with the fds of their programs) only
+ * when libbpf attaches or updates its own bpf_link; for a link we hold as an fd (adopted, or kept
+ * past its bpf_link) the value is written here the way libbpf would, from the skeleton's copy of
+ * the ops, laid out as the kernel's value type (e->ops_offset).
+ */
+static int priority_swap(PolicyEngine *e, int link_fd, struct priority_bpf *skel)
+{
+	const PriorityOps *ops = skel->struct_ops.memqosd_priority;
+	struct bpf_map *map = skel->maps.memqosd_priority;
+	_cleanup_free_ uint8_t *value = NULL;
+	size_t size = bpf_map__value_size(map);
+	uint32_t zero = 0;
+
+	if (e->ops_offset == 0 || size < e->ops_offset + sizeof(PriorityOps))
+		return -EOPNOTSUPP;
+	value = calloc(1, size);
+	if (!value)
+		return -ENOMEM;
+	memcpy(value + e->ops_offset, ops, sizeof(*ops));
+	for (size_t i = 0; i < ELEMENTSOF(priority_prog_slots); i++) {
+		struct bpf_program *prog;
+		uint64_t fd = 0;
+
+		memcpy(&prog, (const uint8_t *) ops + priority_prog_slots[i], sizeof(prog));
+		if (prog)
+			fd = (uint64_t) bpf_program__fd(prog);
+		memcpy(value + e->ops_offset + priority_prog_slots[i], &fd, sizeof(fd));
+	}
+	if (bpf_map_update_elem(bpf_map__fd(map), &zero, value, 0) < 0 && errno != EBUSY)
+		return negative_errno();
+	if (bpf_link_update(link_fd, bpf_map__fd(map), NULL) < 0)
+		return negative_errno();
+	return 0;
+}
+
 /* Hand in's link to the fd store under the name for id (the old name, if any, removed first:
  * systemd ignores a second copy of an fd it already keeps). */
 static void store_link(PolicyEngine *e, PolicyInstance *in, const HandoverLink *id)
@@ -884,7 +921,8 @@ static int instance_install(PolicyEngine *e, PolicyInstance *in, const PolicyTen
 				r = priority_build(e, t, &skel);
 				if (r < 0)
 					return r;
-				if (bpf_link_update(a->fd, bpf_map__fd(skel->maps.memqosd_priority), NULL) >= 0) {
+				r = priority_swap(e, a->fd, skel);
+				if (r >= 0) {
 					in->skel = skel;
 					in->link_fd = TAKE_FD(a->fd);
 					(void) fdstore_remove(e->store, a->name);
@@ -895,7 +933,6 @@ static int instance_install(PolicyEngine *e, PolicyInstance *in, const PolicyTen
 					store_link(e, in, &want);
 					return 0;
 				}
-				r = negative_errno();
 				priority_bpf__destroy(skel);
 				skel = NULL;
 				(void) log_warning_errno(e->log, r, "%s: cannot swap the stored policy link, detaching it and "
@@ -995,9 +1032,8 @@ int policy_tenant_update(PolicyEngine *e, const PolicyTenant *t)
 		r = priority_build(e, t, &skel);
 		if (r < 0)
 			return r;
-		r = bpf_link_update(in->link_fd, bpf_map__fd(skel->maps.memqosd_priority), NULL);
+		r = priority_swap(e, in->link_fd, skel);
 		if (r < 0) {
-			r = negative_errno();
 			priority_bpf__destroy(skel);
 			return log_debug_errno(e->log, r, "%s: failed to swap the priority policy, keeping the old one: %m",
 					       t->name);
