@@ -234,10 +234,11 @@ static void adopt_shared_maps(PolicyEngine *e)
 		closep(shared_fd(e, &shared_maps[i]));
 }
 
-/* Hand the shared maps to the fd store (replacing what is stored under their names). */
+/* Hand the shared maps to the fd store (replacing what is stored under their names). Only the
+ * struct_ops policies are handed over; the tracing ones are loaded again by the next start. */
 static void store_shared_maps(PolicyEngine *e)
 {
-	if (e->maps_adopted || !fdstore_enabled(e->store))
+	if (e->maps_adopted || !fdstore_enabled(e->store) || e->mode != POLICY_MODE_STRUCT_OPS)
 		return;
 	for (size_t i = 0; i < ELEMENTSOF(shared_maps); i++) {
 		(void) fdstore_remove(e->store, shared_maps[i].name);

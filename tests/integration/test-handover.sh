@@ -29,15 +29,14 @@ BUILD=$(dirname "$(dirname "$MEMQOSD")")
 NEXT=$BUILD/src/memqosd-next
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
-[ -x "$MEMQOSD" ] || abort "$MEMQOSD is not executable"
-[ -x "$BUILD/tests/integration/handover-sampler" ] || abort "the sampler is missing (build first)"
-[ -x "$NEXT" ] || abort "$NEXT is missing (built with -Dtests=true on a vmlinux.h with memcg_ops)"
-
 if [ "${MEMQOSD_VM:-0}" != 1 ] || [ ! -d /run/systemd/system ]; then
 	echo "!!! SKIPPED: the handover test installs memqosd system-wide; it runs only in the VM" \
 		"guest booted with systemd (tests/vm/run --systemd) !!!"
 	exit 77
 fi
+[ -x "$MEMQOSD" ] || abort "$MEMQOSD is not executable"
+[ -x "$BUILD/tests/integration/handover-sampler" ] || abort "the sampler is missing (build first)"
+[ -x "$NEXT" ] || abort "$NEXT is missing (built with -Dtests=true on a vmlinux.h with memcg_ops)"
 it_require_root "the handover test"
 export BPFTOOL=${MEMQOSD_CACHE:-/var/cache/memqosd}/tools/sbin/bpftool
 [ -x "$BPFTOOL" ] || abort "bpftool missing at $BPFTOOL"
