@@ -611,6 +611,17 @@ static void tenant_policy_add(ControlLoop *cl, Tenant *t, TenantControl *tc)
 			policy_tenant_describe(cl->engine, tc->tenant_id));
 }
 
+/* The id its policy link had in the previous memqosd if that link waits to be adopted and the id
+ * is free (else the stored program gets swapped for one with the new id), or a new one. */
+static uint32_t tenant_id_for(ControlLoop *cl, const Tenant *t)
+{
+	uint32_t id = policy_engine_adoptable_tenant(cl->engine, t->cgroup_id);
+
+	if (id > 0 && policy_id_take(&cl->ids, id))
+		return id;
+	return policy_id_alloc(&cl->ids);
+}
+
 static int hook_attach(Manager *m, Tenant *t, void *userdata)
 {
 	ControlLoop *cl = userdata;
@@ -632,7 +643,7 @@ static int hook_attach(Manager *m, Tenant *t, void *userdata)
 	 * An id for the BPF maps. None left (more than POLICY_IDS_MAX tenants): the tenant is still
 	 * controlled on PSI with id 0 (write completions find it by name), but without a BPF policy.
 	 */
-	tc->tenant_id = policy_id_alloc(&cl->ids);
+	tc->tenant_id = tenant_id_for(cl, t);
 	t->policy_data = tc;
 	t->no_policy = false;
 	if (tc->tenant_id > 0 && tc->tenant_id < MEMQOSD_MAX_TENANTS)
@@ -649,9 +660,10 @@ static void hook_detach(Manager *m, Tenant *t, void *userdata)
 	ControlLoop *cl = userdata;
 	TenantControl *tc = t->policy_data;
 
-	(void) m;
 	if (!tc)
 		return;
+	if (m->handover)
+		policy_engine_hand_over(cl->engine); /* the links stay attached for the next start */
 	if (cl->engine)
 		policy_tenant_remove(cl->engine, tc->tenant_id);
 	policy_id_free(&cl->ids, tc->tenant_id);
@@ -716,6 +728,15 @@ static void hook_events(Manager *m, Tenant *t, const CgroupMemoryEvents *prev, v
 		note(userdata, CONTROL_EVENT_CHARGE_FAIL, t);
 	else if (t->events.high > prev->high)
 		note(userdata, CONTROL_EVENT_OVER_HIGH, t);
+}
+
+/* Start-up is over: stored policy links no tenant claimed are not wanted any more. */
+static void hook_started(Manager *m, void *userdata)
+{
+	ControlLoop *cl = userdata;
+
+	(void) m;
+	policy_engine_release_unclaimed(cl->engine);
 }
 
 static void hook_housekeeping(Manager *m, void *userdata)
@@ -804,7 +825,7 @@ int control_loop_install(Manager *m, ControlLoop **ret)
 		cl->mode = POLICY_MODE_PSI_ONLY;
 	}
 	if (cl->mode != POLICY_MODE_PSI_ONLY) {
-		r = policy_engine_new(&m->log, cl->mode, on_ring_event, cl, &cl->engine);
+		r = policy_engine_new(&m->log, cl->mode, m->fdstore, on_ring_event, cl, &cl->engine);
 		if (r >= 0)
 			r = policy_engine_attach_event(cl->engine, m->event);
 		if (r < 0) {
@@ -827,6 +848,7 @@ int control_loop_install(Manager *m, ControlLoop **ret)
 		.pressure = hook_pressure,
 		.events = hook_events,
 		.housekeeping = hook_housekeeping,
+		.started = hook_started,
 		.written = hook_written,
 		.userdata = cl,
 	});
@@ -849,6 +871,8 @@ ControlLoop *control_loop_free(ControlLoop *cl)
 	sd_event_source_disable_unref(cl->host_source);
 	sd_event_source_disable_unref(cl->wakeup);
 	sd_event_source_disable_unref(cl->defer);
+	if (cl->m->handover)
+		policy_engine_hand_over(cl->engine); /* also with no tenant active: the maps stay stored */
 	policy_engine_free(cl->engine);
 	free(cl);
 	return NULL;

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "bus.h"
+#include "fdstore.h"
 #include "journal-ids.h"
 #include "state.h"
 #include "util.h"
@@ -1475,6 +1476,10 @@ int manager_new(const ManagerOptions *o, Manager **ret)
 	if (r < 0)
 		return log_error_errno(&m->log, r, "Failed to set up SIGTERM/SIGINT handling: %m");
 
+	r = fdstore_new(&m->log, &m->fdstore);
+	if (r < 0)
+		return r;
+
 	r = writer_new(m->event, &m->log, on_write_done, m, &m->writer);
 	if (r < 0)
 		return log_error_errno(&m->log, r, "Failed to set up the cgroup writer: %m");
@@ -1730,6 +1735,9 @@ int manager_start(Manager *m)
 		if (h->config_applied)
 			h->config_applied(m, NULL, h->userdata);
 	manager_sweep_state(m);
+	FOREACH_HOOK(m, h)
+		if (h->started)
+			h->started(m, h->userdata);
 
 	r = sd_event_add_time_relative(m->event, &m->housekeeping, CLOCK_MONOTONIC,
 				       m->config->daemon.control.housekeeping_usec, USEC_PER_SEC, on_housekeeping, m);
@@ -1905,14 +1913,9 @@ int manager_reload(Manager *m, ConfigErrors *ret_errors)
 	return 0;
 }
 
-void manager_stop(Manager *m)
+/* Removed tenants whose restore waits to be retried: now, once (stopping: no more retries). */
+static void manager_retry_restores_once(Manager *m)
 {
-	(void) sd_notify(false, "STOPPING=1\nSTATUS=Restoring memory.high/low and exiting");
-
-	/* Every restore is queued behind (and interrupts) the write in flight of its cgroup, then
-	 * waited for: each write is bounded by WriteTimeoutSec=. */
-	m->stopping = true;
-	/* Removed tenants whose restore waits to be retried: now, once (stopping: no more retries). */
 	for (bool again = true; again;) {
 		again = false; /* a retry may finish a tenant and reorder m->retired: rescan */
 		for (size_t i = 0; i < m->n_retired && !again; i++)
@@ -1922,8 +1925,31 @@ void manager_stop(Manager *m)
 					again = true;
 				}
 	}
+}
+
+/*
+ * A stop for a restart (systemctl restart, a package upgrade; m->handover): the policies stay
+ * attached in the fd store and memory.high/low stay as they are, with their records, for the next
+ * start, which adopts both. Anything else (stop, shutdown, no store) detaches and restores.
+ */
+void manager_stop(Manager *m)
+{
+	size_t n_kept = 0;
+
+	m->handover = !m->stopping && fdstore_stop_is_restart(m->fdstore) > 0;
+	(void) sd_notify(false, m->handover ? "STOPPING=1\nSTATUS=Restarting: policies and memory.high/low stay for the next start"
+					    : "STOPPING=1\nSTATUS=Restoring memory.high/low and exiting");
+
+	/* Every restore is queued behind (and interrupts) the write in flight of its cgroup, then
+	 * waited for: each write is bounded by WriteTimeoutSec=. */
+	m->stopping = true;
+	manager_retry_restores_once(m);
 	for (size_t i = 0; i < m->n_tenants; i++)
-		(void) tenant_retire(m, m->tenants[i], "daemon stopping");
+		if (m->handover) {
+			n_kept += m->tenants[i]->state == TENANT_ACTIVE;
+			tenant_deactivate(m, m->tenants[i]); /* detach hooks hand over; no restore, the record stays */
+		} else
+			(void) tenant_retire(m, m->tenants[i], "daemon stopping");
 	if (m->writer)
 		writer_drain(m->writer);
 	for (size_t i = 0; i < m->n_tenants; i++)
@@ -1933,7 +1959,11 @@ void manager_stop(Manager *m)
 		m->retired[i] = tenant_free(m->retired[i]);
 	m->n_retired = 0;
 
-	if (m->stop_restore_failures > 0)
+	if (m->handover)
+		log_struct(&m->log, LOG_INFO, MEMQOSD_MESSAGE_STOP, NULL,
+			   "memqosd stopped for a restart: %zu tenant(s) keep their policies (in systemd's fd store) and "
+			   "memory.high/low for the next start", n_kept);
+	else if (m->stop_restore_failures > 0)
 		log_struct(&m->log, LOG_WARNING, MEMQOSD_MESSAGE_STOP, NULL,
 			   "memqosd stopped; %u restore(s) failed, their state records are kept for the next start",
 			   m->stop_restore_failures);
@@ -1965,6 +1995,7 @@ Manager *manager_free(Manager *m)
 	free(m->retired);
 	/* After the tenants (they unlink their targets): interrupts and joins every writer thread. */
 	writer_free(m->writer);
+	fdstore_free(m->fdstore);
 	while (m->settle_waiters) {
 		SettleWaiter *w = m->settle_waiters;
 

@@ -143,6 +143,9 @@ struct memqosd_event;
  * config_applied: a configuration was put in place: at start (old = NULL; after the profiles'
  *   tenants were activated, before stale state records are swept) and after every reload that was
  *   applied (old still valid during the call; the profiles' tenants are already updated).
+ * started: manager_start() took every tenant it could (what was handed over and nobody claimed can go).
+ * On a stop for a restart (m->handover) tenant_detach is called as on any stop; the policy code
+ *   leaves its kernel objects to the fd store then, and the manager restores nothing.
  */
 typedef struct ManagerHooks {
 	int (*tenant_attach)(Manager *m, Tenant *t, void *userdata);
@@ -154,6 +157,7 @@ typedef struct ManagerHooks {
 	void (*policy_event)(Manager *m, Tenant *t, const struct memqosd_event *ev, void *userdata);
 	void (*written)(Manager *m, Tenant *t, const WriterCompletion *c, void *userdata);
 	void (*config_applied)(Manager *m, const Config *old, void *userdata);
+	void (*started)(Manager *m, void *userdata);
 	void *userdata;
 } ManagerHooks;
 
@@ -191,6 +195,8 @@ struct Manager {
 	size_t n_retired;
 
 	Writer *writer;              /* the one path for memory.high/low writes */
+	struct FdStore *fdstore;     /* systemd's file-descriptor store (src/fdstore.h) */
+	bool handover;               /* stopping for a restart: policies and values stay for the next start */
 	bool stopping;               /* manager_stop() runs: a failed restore is not retried (the record is) */
 	unsigned stop_restore_failures; /* restores that failed during manager_stop() (records kept) */
 	struct SettleWaiter *settle_waiters; /* see manager_when_settled() */

@@ -316,32 +316,20 @@ int metrics_install(Manager *m, const ControlLoop *cl, const char *version, Metr
 	return 0;
 }
 
-/* The socket systemd passed under METRICS_SOCKET_NAME, or -EBADF; others are closed, and said so. */
+/* The socket systemd passed under METRICS_SOCKET_NAME (received with the manager's FdStore, which
+ * takes every fd systemd passes), or -EBADF. */
 static int socket_from_systemd(Metrics *ms)
 {
-	char **names = NULL;
-	int n, fd = -EBADF;
+	int fd = fdstore_take(ms->m->fdstore, METRICS_SOCKET_NAME);
 
-	n = sd_listen_fds_with_names(true, &names);
-	if (n < 0) {
-		log_warning_errno(&ms->m->log, n, "Metrics: cannot take the sockets systemd passed: %m");
+	if (fd < 0)
+		return -EBADF;
+	if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0) {
+		log_warning(&ms->m->log, "Metrics: the fd systemd passed as '%s' is not a listening stream socket, "
+			    "closing it", METRICS_SOCKET_NAME);
+		(void) close(fd);
 		return -EBADF;
 	}
-	for (int i = 0; i < n; i++) {
-		int f = SD_LISTEN_FDS_START + i;
-		const char *name = names && names[i] ? names[i] : "";
-
-		if (fd < 0 && streq(name, METRICS_SOCKET_NAME) && sd_is_socket(f, AF_UNSPEC, SOCK_STREAM, 1) > 0)
-			fd = f;
-		else {
-			log_warning(&ms->m->log, "Metrics: closing socket %d named '%s' from systemd: memqosd takes "
-				    "one listening stream socket named '%s'", f, name, METRICS_SOCKET_NAME);
-			(void) close(f);
-		}
-	}
-	for (int i = 0; names && i < n; i++)
-		free(names[i]);
-	free(names);
 	return fd;
 }
 

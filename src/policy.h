@@ -16,10 +16,14 @@
  *   psi-only    no BTF, or loading BPF failed (no privilege): the control loop runs on PSI and
  *               memory.events alone, and says why.
  *
- * When the daemon dies, its fds close: the kernel drops the struct_ops links (the memcg falls back to
- * its parent's ops or the kernel's own behaviour) and detaches the tracing programs. Nothing is
- * pinned, so nothing stays half-applied; memory.high values are restored by the manager on a clean
- * stop (on a crash they stay where they were, within the profile's bounds).
+ * Restarts (src/handover.h, src/fdstore.h): with systemd's fd store (store given to
+ * policy_engine_new()), the shared maps and every struct_ops link are handed to it as they are
+ * created, so a crash or a restart leaves them attached; the next engine adopts the maps, verifies
+ * each stored link (link type, map, cgroup, programs) and, tenant by tenant, keeps it as it is, swaps
+ * a new program into it (bpf_link_update: another build, other parameters) or detaches it (no tenant
+ * wants it, policy_engine_release_unclaimed()). Without a store, or on a stop that is not a restart,
+ * links are detached explicitly when their tenant goes; tracing programs are never handed over (they
+ * only observe) and are attached again by the next start.
  *
  * libbpf's log goes to the Logger given to policy_engine_new() at debug level. libbpf's print
  * callback takes no user pointer, so the logger is kept in one static pointer (the only global state
@@ -31,6 +35,7 @@
 #include <systemd/sd-event.h>
 
 #include "config.h"
+#include "fdstore.h"
 #include "log.h"
 #include "memqosd/event.h"
 #include "memqosd/policy-abi.h"
@@ -80,7 +85,7 @@ typedef void (*PolicyEventHandler)(const struct memqosd_event *ev, void *userdat
  * Create the shared maps and, in tracing mode, load and attach the observe policy. A failure is
  * returned (and described in the log); the caller falls back to PSI-only.
  */
-int policy_engine_new(const Logger *log, PolicyMode mode, PolicyEventHandler handler, void *userdata,
+int policy_engine_new(const Logger *log, PolicyMode mode, FdStore *store, PolicyEventHandler handler, void *userdata,
 		      PolicyEngine **ret);
 PolicyEngine *policy_engine_free(PolicyEngine *e);
 DEFINE_TRIVIAL_CLEANUP_FUNC(PolicyEngine *, policy_engine_free);
@@ -110,6 +115,8 @@ typedef struct PolicyIdAllocator {
 void policy_id_init(PolicyIdAllocator *a);
 /* A free id, or 0 if all POLICY_IDS_MAX are in use. */
 uint32_t policy_id_alloc(PolicyIdAllocator *a);
+/* Mark id used if it is free (a stored policy link's id, adopted): true if it was. */
+bool policy_id_take(PolicyIdAllocator *a, uint32_t id);
 /* Give id back; 0 and ids not in use are ignored. */
 void policy_id_free(PolicyIdAllocator *a, uint32_t id);
 
@@ -136,6 +143,15 @@ int policy_tenant_add(PolicyEngine *e, const PolicyTenant *t);
  * on any failure the old policy stays and the error is returned.
  */
 int policy_tenant_update(PolicyEngine *e, const PolicyTenant *t);
+/* The tenant id of the stored link for cgroup_id waiting to be adopted, or 0. */
+uint32_t policy_engine_adoptable_tenant(const PolicyEngine *e, uint64_t cgroup_id);
+/* Detach the stored links no tenant claimed (after start-up). */
+void policy_engine_release_unclaimed(PolicyEngine *e);
+/* The daemon stops for a restart: from now on removing a tenant or freeing the engine closes its
+ * fds but leaves the links attached (systemd keeps them). No-op without a store. */
+void policy_engine_hand_over(PolicyEngine *e);
+bool policy_engine_handing_over(const PolicyEngine *e);
+
 /* Detach whatever the tenant has. Idempotent. */
 void policy_tenant_remove(PolicyEngine *e, uint32_t tenant_id);
 /* Describe what tenant_id has now: "priority (struct_ops)", "observe (tracing)", "none". */

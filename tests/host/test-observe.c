@@ -95,7 +95,7 @@ static void test_observe_delivers_charges(void **state)
 	int r;
 
 	(void) state;
-	r = policy_engine_new(&logger, POLICY_MODE_TRACING, on_event, &rcv, &e);
+	r = policy_engine_new(&logger, POLICY_MODE_TRACING, NULL, on_event, &rcv, &e);
 	assert_int_equal(r, 0);
 	assert_int_equal(policy_engine_mode(e), POLICY_MODE_TRACING);
 
@@ -254,7 +254,7 @@ int main(void)
 	fprintf(stderr, "test-observe: charges go to memcg %s (cgroup id %llu)\n", path, (unsigned long long) memcg_id);
 
 	/* BPF may be refused (lockdown, seccomp, missing capabilities): that is a skip, said loudly. */
-	r = policy_engine_new(&logger, POLICY_MODE_TRACING, NULL, NULL, &probe);
+	r = policy_engine_new(&logger, POLICY_MODE_TRACING, NULL, NULL, NULL, &probe);
 	if (r == -EPERM || r == -EACCES) {
 		fprintf(stderr, "\n*** SKIP test-observe: loading BPF is not permitted here: %s ***\n\n", strerror(-r));
 		return SKIP_EXIT;
