@@ -166,23 +166,38 @@ relief_phase() {
 	kill "$HIGH_PID" 2>/dev/null
 	HIGH_PID=
 	echo 1 >"$CGR/rel/lo/cgroup.kill"
-	lowest=$(awk '$2 != "max" { print $2 }' "$T/lo-high.log" | sort -n | head -n 1)
-	echo "relief: lo's memory.high went down to $lowest (MemoryHighMin=64M = 67108864)"
-	check "relief: never below MemoryHighMin=64M" [ "${lowest:-0}" -ge 67108864 ]
+	lowest=$(awk 'NF == 2 && $2 ~ /^[0-9]+$/ { print $2 }' "$T/lo-high.log" | sort -n | head -n 1)
+	echo "relief: lo's memory.high went down to $lowest (MemoryHighMin=64M = 67108864; $(wc -l <"$T/lo-high.log") readings)"
+	grep -v -E '^[0-9.]+ ([0-9]+|max)$' "$T/lo-high.log" | head -n 3
+	check "relief: never below MemoryHighMin=64M (readings)" [ "${lowest:-0}" -ge 67108864 ]
 	journalctl -u memqosd.service --no-pager -o cat >"$T/relief.journal" 2>&1
+	# Every write memqosd made to lo's memory.high, from its journal lines ("A -> B (reason)").
+	python3 - "$T/relief.journal" <<'PY' >"$T/relief.writes" 2>&1
+import re, sys
+units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+vals = []
+for line in open(sys.argv[1]):
+    m = re.search(r"Changed memory.high of lo \([^)]*\): \S+ -> (\d+)([KMGT]?) ", line)
+    if m:
+        vals.append(int(m.group(1)) * units[m.group(2)])
+print("lo's memory.high writes: %d, lowest %s" % (len(vals), min(vals) if vals else None))
+print("BOUNDS", "ok" if vals and min(vals) >= 64 << 20 and max(vals) <= 512 << 20 else "bad")
+PY
+	cat "$T/relief.writes"
+	check "relief: every write to lo's memory.high within [64M, 512M] (journal)" grep -q "BOUNDS ok" "$T/relief.writes"
 	grep -E "lo.*forecast to run out of memory|forecast to run out of memory.*lo" "$T/relief.journal" | head -n 3
 	check "relief: the squeeze of lo names hi's forecast (journal)" \
 		grep -q "higher-priority tenant hi is forecast to run out of memory" "$T/relief.journal"
 	# In order: hi's warning, then lo lowered; hi back below warning, then lo at 512M again.
 	python3 - "$T/watch.log" "$T/lo-high.log" <<'PY' >"$T/relief.order" 2>&1
-import json, sys, datetime
+import json, re, sys, datetime
 def t(l):
     return datetime.datetime.strptime(l["time"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc).timestamp()
 hi = [json.loads(x.partition(" ")[2]) for x in open(sys.argv[1]) if '"tenant":"hi"' in x and '"snapshot":false' in x]
 hi = [l for l in hi if not l["repeat"]]
 warn = next(t(l) for l in hi if l["level"] in ("warning", "critical"))
 calm = next(t(l) for l in hi if t(l) > warn and l["level"] in ("ok", "watch"))
-hs = [(float(a), b) for a, b in (x.split() for x in open(sys.argv[2]) if len(x.split()) == 2)]
+hs = [(float(a), b) for a, b in (x.split() for x in open(sys.argv[2]) if re.match(r"^[0-9.]+ ([0-9]+|max)$", x.strip()))]
 low = next(a for a, b in hs if b != "max" and int(b) < 536870912)
 back = next(a for a, b in hs if a > low and b == "536870912")
 print("hi at risk %.1f..%.1f s, lo lowered at %.1f s, restored at %.1f s (relative to hi's warning)" % (0, calm - warn, low - warn, back - warn))
