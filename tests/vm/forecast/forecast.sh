@@ -188,20 +188,28 @@ PY
 	grep -E "lo.*forecast to run out of memory|forecast to run out of memory.*lo" "$T/relief.journal" | head -n 3
 	check "relief: the squeeze of lo names hi's forecast (journal)" \
 		grep -q "higher-priority tenant hi is forecast to run out of memory" "$T/relief.journal"
-	# In order: hi's warning, then lo lowered; hi back below warning, then lo at 512M again.
-	python3 - "$T/watch.log" "$T/lo-high.log" <<'PY' >"$T/relief.order" 2>&1
+	# In order: hi's warning, then lo lowered; hi back below warning, then lo at 512M again. The
+	# times of lo's writes from the journal (-o short-unix), the levels' from the watch stream.
+	journalctl -u memqosd.service --no-pager -o short-unix >"$T/relief.journal-t" 2>&1
+	python3 - "$T/watch.log" "$T/relief.journal-t" <<'PY' >"$T/relief.order" 2>&1
 import json, re, sys, datetime
 def t(l):
     return datetime.datetime.strptime(l["time"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc).timestamp()
+units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 hi = [json.loads(x.partition(" ")[2]) for x in open(sys.argv[1]) if '"tenant":"hi"' in x and '"snapshot":false' in x]
 hi = [l for l in hi if not l["repeat"]]
 warn = next(t(l) for l in hi if l["level"] in ("warning", "critical"))
 calm = next(t(l) for l in hi if t(l) > warn and l["level"] in ("ok", "watch"))
-hs = [(float(a), b) for a, b in (x.split() for x in open(sys.argv[2]) if re.match(r"^[0-9.]+ ([0-9]+|max)$", x.strip()))]
-low = next(a for a, b in hs if b != "max" and int(b) < 536870912)
-back = next(a for a, b in hs if a > low and b == "536870912")
-print("hi at risk %.1f..%.1f s, lo lowered at %.1f s, restored at %.1f s (relative to hi's warning)" % (0, calm - warn, low - warn, back - warn))
-print("ORDER", "ok" if warn <= low + 1 and low < calm and back >= calm else "bad")
+writes = []
+for line in open(sys.argv[2]):
+    m = re.match(r"^([0-9.]+) .*Changed memory.high of lo \([^)]*\): \S+ -> (\d+)([KMGT]?) ", line)
+    if m:
+        writes.append((float(m.group(1)), int(m.group(2)) * units[m.group(3)]))
+low = next(a for a, b in writes if b < 512 << 20)
+back = [a for a, b in writes if a > low and b == 512 << 20]
+print("hi at risk 0.0..%.1f s, lo lowered at %.1f s, back at 512M at %s s (relative to hi's warning; %d writes)"
+      % (calm - warn, low - warn, "%.1f" % (back[-1] - warn) if back else "never", len(writes)))
+print("ORDER", "ok" if warn <= low + 0.5 and low < calm and back and back[-1] >= calm - 0.5 else "bad")
 PY
 	cat "$T/relief.order"
 	check "relief: lowered after hi's warning, restored after hi's risk ended" grep -q "ORDER ok" "$T/relief.order"
