@@ -89,6 +89,7 @@ void BPF_PROG(memqosd_charge, struct mem_cgroup *memcg, struct memcg_charge_info
 	if (memqosd_near_max(usage, max, near_max_permille))
 		memqosd_emit(tenant_id, tenant_cgroup_id, MEMQOSD_EV_NEAR_MAX, usage, max, MEMQOSD_EVF_STRUCT_OPS,
 			     true);
+	memqosd_watch(st, tenant_id, tenant_cgroup_id, memcg, MEMQOSD_EVF_STRUCT_OPS);
 	memqosd_emit(tenant_id, tenant_cgroup_id, MEMQOSD_EV_CHARGE, info->nr_pages, 0, MEMQOSD_EVF_STRUCT_OPS,
 		     true);
 }

@@ -168,7 +168,6 @@ void config_forecast_defaults(ForecastParams *f)
 		.hold_usec = 30 * USEC_PER_SEC,
 		.window_usec = 30 * USEC_PER_SEC,
 		.sample_usec = 1 * USEC_PER_SEC,
-		.screen_usec = 5 * USEC_PER_SEC,
 		.repeat_usec = 30 * USEC_PER_SEC,
 		.min_growth_bytes = UINT64_C(1) << 20,
 		.watch_percent = 80,
@@ -188,7 +187,7 @@ bool forecast_params_equal(const ForecastParams *a, const ForecastParams *b)
 	       a->watch_usec == b->watch_usec && a->min_duration_usec == b->min_duration_usec &&
 	       a->critical_duration_usec == b->critical_duration_usec && a->hold_usec == b->hold_usec &&
 	       a->window_usec == b->window_usec && a->sample_usec == b->sample_usec &&
-	       a->screen_usec == b->screen_usec && a->repeat_usec == b->repeat_usec &&
+	       a->repeat_usec == b->repeat_usec &&
 	       a->min_growth_bytes == b->min_growth_bytes && a->watch_percent == b->watch_percent &&
 	       a->pressure_percent == b->pressure_percent && a->thrash_percent == b->thrash_percent &&
 	       a->hook_timeout_usec == b->hook_timeout_usec && a->hook_interval_usec == b->hook_interval_usec;
@@ -720,7 +719,6 @@ static int item_parse_listen(const ConfigItem *item, const char *value, void *fi
 	FC(T, "WindowSec", item_parse_duration, window_usec, .min = 5 * USEC_PER_SEC, .max = 600 * USEC_PER_SEC), \
 	FC(T, "SampleSec", item_parse_duration, sample_usec, .min = 100 * USEC_PER_MSEC,                 \
 	   .max = 60 * USEC_PER_SEC),                                                                     \
-	FC(T, "ScreenSec", item_parse_duration, screen_usec, .min = 0, .max = 3600 * USEC_PER_SEC),      \
 	FC(T, "RepeatSec", item_parse_duration, repeat_usec, .min = USEC_PER_SEC, .max = 3600 * USEC_PER_SEC), \
 	FC(T, "MinGrowth", item_parse_size, min_growth_bytes, .flags = ITEM_NO_MAX),                      \
 	FC(T, "WatchPercent", item_parse_unsigned, watch_percent, .min = 1, .max = 100),                  \

@@ -55,7 +55,6 @@ typedef struct ForecastParams {
 	uint64_t hold_usec;            /* HoldSec= a level is left once its reason is gone this long (30s) */
 	uint64_t window_usec;          /* WindowSec= growth is fitted over this much history (30s) */
 	uint64_t sample_usec;          /* SampleSec= sampling period of a tenant near its limit (1s) */
-	uint64_t screen_usec;          /* ScreenSec= memory.current check of the others; 0 = events only (5s) */
 	uint64_t repeat_usec;          /* RepeatSec= OomRisk repeated this often while critical (30s) */
 	uint64_t min_growth_bytes;     /* MinGrowth= per second; slower growth forecasts no OOM (1M) */
 	unsigned watch_percent;        /* WatchPercent= of the limit used: watch (80) */

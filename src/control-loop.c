@@ -57,6 +57,10 @@ struct ControlLoop {
 	uint64_t lost_reported;
 	int published_prio;
 	bool published_host;
+	/* The OOM forecast's entry parameters as published to the BPF policies (WATCH records). */
+	unsigned watch_percent;
+	uint64_t watch_usec, watch_growth;
+	bool watch_published;
 
 	ControlUrgencyFn urgent;
 	void *urgent_data;
@@ -531,6 +535,7 @@ static void on_ring_event(const struct memqosd_event *ev, void *userdata)
 	case MEMQOSD_EV_OVER_HIGH:
 	case MEMQOSD_EV_CHARGE_FAIL:
 	case MEMQOSD_EV_NEAR_MAX:
+	case MEMQOSD_EV_WATCH:
 		break;
 	default:
 		return; /* counted in the stats map; not a control input */
@@ -541,6 +546,8 @@ static void on_ring_event(const struct memqosd_event *ev, void *userdata)
 	(void) log_debug(&cl->m->log, "Tenant %s: BPF event %u (pages %llu, value %llu)", t->config->name, ev->kind,
 			 (unsigned long long) ev->pages, (unsigned long long) ev->value);
 	manager_policy_event(cl->m, t, ev); /* the other modules' view of the same record */
+	if (ev->kind == MEMQOSD_EV_WATCH)
+		return; /* the OOM forecast's entry only */
 	note(cl, ev->kind == MEMQOSD_EV_OVER_HIGH ? CONTROL_EVENT_OVER_HIGH : CONTROL_EVENT_CHARGE_FAIL, t);
 }
 
@@ -622,6 +629,33 @@ static uint32_t tenant_id_for(ControlLoop *cl, const Tenant *t)
 	return policy_id_alloc(&cl->ids);
 }
 
+/*
+ * The daemon's [Forecast] WatchPercent=, WatchSec=, MinGrowth= to the BPF policies, which send the
+ * WATCH records the forecast (src/risk.c) starts sampling a tenant on. Called on every attach and
+ * housekeeping tick (a reload may change them); writes only a change.
+ */
+static void publish_watch(ControlLoop *cl)
+{
+	const ForecastParams *f;
+	int r;
+
+	if (!cl->engine || !cl->m->config)
+		return;
+	f = &cl->m->config->daemon.forecast;
+	if (cl->watch_published && cl->watch_percent == f->watch_percent && cl->watch_usec == f->watch_usec &&
+	    cl->watch_growth == f->min_growth_bytes)
+		return;
+	r = policy_engine_set_watch(cl->engine, f->watch_percent, f->watch_usec, f->min_growth_bytes);
+	if (r < 0) {
+		(void) log_warning_errno(&cl->m->log, r, "Cannot pass the forecast's watch settings to the BPF policies: %m");
+		return;
+	}
+	cl->watch_published = true;
+	cl->watch_percent = f->watch_percent;
+	cl->watch_usec = f->watch_usec;
+	cl->watch_growth = f->min_growth_bytes;
+}
+
 static int hook_attach(Manager *m, Tenant *t, void *userdata)
 {
 	ControlLoop *cl = userdata;
@@ -635,6 +669,7 @@ static int hook_attach(Manager *m, Tenant *t, void *userdata)
 		cl->mode = POLICY_MODE_PSI_ONLY;
 		manager_set_mode(m, policy_mode_to_string(cl->mode));
 	}
+	publish_watch(cl);
 
 	tc = calloc(1, sizeof(*tc));
 	if (!tc)
@@ -751,6 +786,7 @@ static void hook_housekeeping(Manager *m, void *userdata)
 					   (unsigned long long) (lost - cl->lost_reported), (unsigned long long) lost);
 			cl->lost_reported = lost;
 		}
+		publish_watch(cl);
 	}
 	note(cl, CONTROL_EVENT_TICK, NULL);
 }

@@ -1129,6 +1129,23 @@ int policy_engine_set_control(PolicyEngine *e, int max_pressured_priority, bool 
 	return 0;
 }
 
+int policy_engine_set_watch(PolicyEngine *e, unsigned watch_percent, uint64_t watch_usec, uint64_t min_growth_bytes)
+{
+	static const uint32_t zero = 0;
+	struct memqosd_control c = {};
+	uint64_t page = (uint64_t) sysconf(_SC_PAGESIZE);
+
+	if (!e || watch_percent > 100)
+		return -EINVAL;
+	(void) bpf_map_lookup_elem(e->control_fd, &zero, &c);
+	c.watch_permille = watch_percent * 10;
+	c.watch_ms = watch_usec / 1000;
+	c.watch_min_growth_pages = min_growth_bytes / page;
+	if (bpf_map_update_elem(e->control_fd, &zero, &c, BPF_ANY) < 0)
+		return negative_errno();
+	return 0;
+}
+
 int policy_engine_read_stats(const PolicyEngine *e, uint32_t tenant_id, struct memqosd_tenant_stats *ret)
 {
 	if (!e || !ret || tenant_id >= MEMQOSD_MAX_TENANTS)

@@ -160,6 +160,12 @@ const char *policy_tenant_describe(const PolicyEngine *e, uint32_t tenant_id);
 /* Publish the control loop's view to the struct_ops instances. */
 int policy_engine_set_control(PolicyEngine *e, int max_pressured_priority, bool host_pressured);
 
+/*
+ * Parameters of the OOM forecast's entry records (WATCH, include/memqosd/policy-abi.h): near at
+ * watch_percent of the tightest memory.max (0 = no WATCH records), or growing at >= min_growth_bytes
+ * per second toward it within watch_usec.
+ */
+int policy_engine_set_watch(PolicyEngine *e, unsigned watch_percent, uint64_t watch_usec, uint64_t min_growth_bytes);
 int policy_engine_read_stats(const PolicyEngine *e, uint32_t tenant_id, struct memqosd_tenant_stats *ret);
 /* Ring-buffer records lost for lack of room, over all tenants (the kernel side counts them). */
 uint64_t policy_engine_lost_events(const PolicyEngine *e);
