@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -454,6 +455,18 @@ static uint64_t now_usec(void)
 	return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
 }
 
+/* *ret = the formatted message, or NULL when there is no memory for it (the caller's errno stands). */
+__attribute__((format(printf, 2, 3)))
+static void set_message(char **ret, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(ret, fmt, ap) < 0)
+		*ret = NULL;
+	va_end(ap);
+}
+
 int sampler_top(Sampler *s, const char *tenant, uint64_t window_usec, size_t n, SampleSort sort, SamplerTop *ret,
 		char **ret_message)
 {
@@ -468,19 +481,19 @@ int sampler_top(Sampler *s, const char *tenant, uint64_t window_usec, size_t n, 
 		Tenant *t = manager_find_tenant(s->m, tenant);
 
 		if (!t) {
-			(void) asprintf(ret_message, "No tenant '%s' is configured", tenant);
+			set_message(ret_message, "No tenant '%s' is configured", tenant);
 			return -ENOENT;
 		}
 		st = tenant_by_ptr(s, t);
 		if (!st) {
 			if (t->config->sampling.enable && s->engine_error < 0)
-				(void) asprintf(ret_message, "Sampling could not start on this system: %s",
+				set_message(ret_message, "Sampling could not start on this system: %s",
 						strerror(-s->engine_error));
 			else if (t->config->sampling.enable)
-				(void) asprintf(ret_message, "Tenant '%s' is not active (state %s): nothing is sampled",
+				set_message(ret_message, "Tenant '%s' is not active (state %s): nothing is sampled",
 						tenant, tenant_state_describe(t));
 			else
-				(void) asprintf(ret_message,
+				set_message(ret_message,
 						"Sampling is off for tenant '%s': set Enable=yes in the [Sampling] section of "
 						"its profile (or of memqosd.conf) and reload", tenant);
 			return s->engine_error < 0 && t->config->sampling.enable ? -EOPNOTSUPP : -ENODATA;
@@ -490,10 +503,10 @@ int sampler_top(Sampler *s, const char *tenant, uint64_t window_usec, size_t n, 
 	} else {
 		if (s->n_tenants == 0 || !s->model) {
 			if (s->engine_error < 0)
-				(void) asprintf(ret_message, "Sampling could not start on this system: %s",
+				set_message(ret_message, "Sampling could not start on this system: %s",
 						strerror(-s->engine_error));
 			else
-				(void) asprintf(ret_message, "Sampling is off for every tenant: set Enable=yes in the "
+				set_message(ret_message, "Sampling is off for every tenant: set Enable=yes in the "
 						"[Sampling] section of memqosd.conf or of a profile, and reload");
 			return s->engine_error < 0 ? -EOPNOTSUPP : -ENODATA;
 		}
@@ -503,7 +516,7 @@ int sampler_top(Sampler *s, const char *tenant, uint64_t window_usec, size_t n, 
 	if (window_usec == 0)
 		window_usec = kept;
 	if (window_usec > kept) {
-		(void) asprintf(ret_message, "Window %s is longer than what is kept%s%s (WindowSec=%s)",
+		set_message(ret_message, "Window %s is longer than what is kept%s%s (WindowSec=%s)",
 				format_duration(a, window_usec), st ? " for tenant " : "", st ? tenant : "",
 				format_duration(b, kept));
 		return -ERANGE;
