@@ -334,22 +334,9 @@ int cgroup_read_keyed(int cg_fd, const char *file, const char *key, uint64_t *re
 	return -ENOKEY;
 }
 
-int cgroup_parse_memory_events(char *buf, CgroupMemoryEvents *ret)
+int cgroup_parse_keyed(char *buf, const char *const *keys, uint64_t *const *values, size_t n, bool strict)
 {
-	static const struct {
-		const char *key;
-		size_t offset;
-	} table[] = {
-		{ "low", offsetof(CgroupMemoryEvents, low) },
-		{ "high", offsetof(CgroupMemoryEvents, high) },
-		{ "max", offsetof(CgroupMemoryEvents, max) },
-		{ "oom", offsetof(CgroupMemoryEvents, oom) },
-		{ "oom_kill", offsetof(CgroupMemoryEvents, oom_kill) },
-		{ "oom_group_kill", offsetof(CgroupMemoryEvents, oom_group_kill) },
-	};
-	CgroupMemoryEvents ev = {};
-	bool any = false;
-	int r;
+	int found = 0;
 
 	for (char *line = buf, *next; line && *line; line = next) {
 		char *sp;
@@ -358,22 +345,43 @@ int cgroup_parse_memory_events(char *buf, CgroupMemoryEvents *ret)
 		if (next)
 			*next++ = '\0';
 		sp = strchr(line, ' ');
-		if (!sp)
-			return -EINVAL;
+		if (!sp) {
+			if (strict)
+				return -EINVAL;
+			continue;
+		}
 		*sp = '\0';
-		for (size_t i = 0; i < ELEMENTSOF(table); i++) {
+		for (size_t i = 0; i < n; i++) {
 			uint64_t v;
+			int r;
 
-			if (!streq(line, table[i].key))
+			if (!streq(line, keys[i]))
 				continue;
-			r = cgroup_parse_u64(sp + 1, &v);
-			if (r < 0)
-				return r;
-			*(uint64_t *) ((char *) &ev + table[i].offset) = v;
-			any = true;
+			if (strict) {
+				r = cgroup_parse_u64(sp + 1, &v);
+				if (r < 0)
+					return r;
+			} else {
+				v = strtoull(sp + 1, NULL, 10);
+			}
+			*values[i] = v;
+			found++;
 		}
 	}
-	if (!any)
+	return found;
+}
+
+int cgroup_parse_memory_events(char *buf, CgroupMemoryEvents *ret)
+{
+	static const char *const keys[] = { "low", "high", "max", "oom", "oom_kill", "oom_group_kill" };
+	CgroupMemoryEvents ev = {};
+	uint64_t *const values[] = { &ev.low, &ev.high, &ev.max, &ev.oom, &ev.oom_kill, &ev.oom_group_kill };
+	int r;
+
+	r = cgroup_parse_keyed(buf, keys, values, ELEMENTSOF(keys), true);
+	if (r < 0)
+		return r;
+	if (r == 0)
 		return -EINVAL;
 	*ret = ev;
 	return 0;

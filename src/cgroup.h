@@ -88,6 +88,13 @@ typedef struct CgroupMemoryEvents {
 	uint64_t low, high, max, oom, oom_kill, oom_group_kill;
 } CgroupMemoryEvents;
 
+/*
+ * Lines of "key value" text (modified in place): *values[i] gets the value of keys[i] (untouched if
+ * absent). Strict: a line without a space or a bad value is -EINVAL/-ERANGE; lenient: such lines are
+ * skipped and a value is its leading digits ("1234 kB" -> 1234). Returns how many keys were found.
+ */
+int cgroup_parse_keyed(char *buf, const char *const *keys, uint64_t *const *values, size_t n, bool strict);
+
 int cgroup_read_memory_events(int cg_fd, CgroupMemoryEvents *ret);
 /* Parse the text of memory.events (modified in place). -EINVAL if no known key or a bad line. */
 int cgroup_parse_memory_events(char *buf, CgroupMemoryEvents *ret);

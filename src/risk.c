@@ -100,25 +100,6 @@ static const ForecastParams *params_of(const RiskTenant *rt)
 
 /* ---- reading ---- */
 
-/* "key value" lines: the values of the keys asked for (absent keys stay 0). */
-static void parse_keyed(char *buf, const char *const *keys, uint64_t *const *values, size_t n, uint64_t mult)
-{
-	for (char *line = buf, *next; line && *line; line = next) {
-		char *sp;
-
-		next = strchr(line, '\n');
-		if (next)
-			*next++ = '\0';
-		sp = strchr(line, ' ');
-		if (!sp)
-			continue;
-		*sp = '\0';
-		for (size_t i = 0; i < n; i++)
-			if (streq(line, keys[i]))
-				*values[i] = strtoull(sp + 1, NULL, 10) * mult;
-	}
-}
-
 static int read_stat(int cg_fd, ForecastRaw *raw, uint64_t *refaults)
 {
 	static const char *const keys[] = { "anon", "shmem", "kernel", "slab_reclaimable", "file",
@@ -131,7 +112,7 @@ static int read_stat(int cg_fd, ForecastRaw *raw, uint64_t *refaults)
 	r = cgroup_read_text(cg_fd, "memory.stat", buf, sizeof(buf));
 	if (r < 0)
 		return r;
-	parse_keyed(buf, keys, values, ELEMENTSOF(keys), 1);
+	(void) cgroup_parse_keyed(buf, keys, values, ELEMENTSOF(keys), false);
 	return 0;
 }
 
@@ -143,15 +124,10 @@ static void read_meminfo(ForecastRaw *raw)
 
 	if (cgroup_read_text(AT_FDCWD, "/proc/meminfo", buf, sizeof(buf)) < 0)
 		return;
-	/* "MemTotal:       16314920 kB": collapse the padding so parse_keyed() sees "key value". */
-	for (char *p = buf, *q = buf; ; p++) {
-		if (*p == ' ' && q > buf && q[-1] == ' ')
-			continue;
-		*q++ = *p;
-		if (!*p)
-			break;
-	}
-	parse_keyed(buf, keys, values, ELEMENTSOF(keys), 1024);
+	/* "MemTotal:       16314920 kB": the value's leading padding and unit are skipped. */
+	(void) cgroup_parse_keyed(buf, keys, values, ELEMENTSOF(keys), false);
+	for (size_t i = 0; i < ELEMENTSOF(values); i++)
+		*values[i] *= 1024;
 }
 
 /*

@@ -201,6 +201,31 @@ static void test_memory_events(void **state)
 	assert_int_equal(cgroup_read_memory_events(fd, &ev), -EINVAL);
 }
 
+static void test_parse_keyed_lenient(void **state)
+{
+	static const char *const keys[] = { "MemTotal:", "SwapFree:", "Absent:" };
+	char meminfo[] = "MemTotal:       16314920 kB\nMemFree:  1 kB\njunk\nSwapFree:   0 kB\n";
+	char stat[] = "anon 4096\nfile 8192\nfile_mapped 1\n";
+	static const char *const skeys[] = { "file", "anon" };
+	uint64_t total = 7, swap = 7, absent = 7, file = 0, anon = 0;
+	uint64_t *const values[] = { &total, &swap, &absent };
+	uint64_t *const svalues[] = { &file, &anon };
+
+	(void) state;
+	/* /proc/meminfo's padded "key: value kB" lines; a line without a value is skipped */
+	assert_int_equal(cgroup_parse_keyed(meminfo, keys, values, ELEMENTSOF(keys), false), 2);
+	assert_int_equal(total, 16314920);
+	assert_int_equal(swap, 0);
+	assert_int_equal(absent, 7);
+	/* memory.stat: whole keys only ("file_mapped" is not "file") */
+	assert_int_equal(cgroup_parse_keyed(stat, skeys, svalues, ELEMENTSOF(skeys), false), 2);
+	assert_int_equal(file, 8192);
+	assert_int_equal(anon, 4096);
+	/* strict: the same junk line is an error */
+	char bad[] = "file 1\njunk\n";
+	assert_int_equal(cgroup_parse_keyed(bad, skeys, svalues, ELEMENTSOF(skeys), true), -EINVAL);
+}
+
 static void test_pressure(void **state)
 {
 	Fixture *f = *state;
@@ -422,6 +447,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_restore_roundtrip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_keyed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_memory_events, setup, teardown),
+		cmocka_unit_test(test_parse_keyed_lenient),
 		cmocka_unit_test_setup_teardown(test_pressure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pressure_trigger_declines_on_fake_tree, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_confined, setup, teardown),
