@@ -34,6 +34,7 @@ __u64 over_cap;			/* reclaim of more than cap pages */
 __u64 cap_twice;		/* a second cap-sized reclaim within one charge */
 __u64 cap_nonblock;		/* cap-sized reclaim with a non-blocking gfp mask */
 __u64 cap_dying;		/* cap-sized reclaim while the task was dying (OOM victim, SIGKILL, exiting) */
+__u64 cap_elsewhere;		/* cap-sized reclaim of a memcg other than the charging one (fail_cg) */
 __u64 last_cap_charge;
 __u64 oom_calls;		/* mem_cgroup_out_of_memory() entries by the test cgroup's tasks */
 __u64 first_oom_seq;
@@ -92,6 +93,8 @@ int BPF_PROG(t8_reclaim, struct mem_cgroup *memcg, unsigned long nr_pages, gfp_t
 	if (nr_pages != cap)
 		return 0;
 	__sync_fetch_and_add(&cap_calls, 1);
+	if (memcg->css.cgroup->kn->id != fail_cg)
+		__sync_fetch_and_add(&cap_elsewhere, 1);
 	if (last_cap_charge == charges)
 		__sync_fetch_and_add(&cap_twice, 1);
 	last_cap_charge = charges;

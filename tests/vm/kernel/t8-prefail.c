@@ -10,6 +10,8 @@
  *     blocking charges, and the write fails with ENOMEM without an OOM kill.
  *  B. The same with a policy that asks for nothing: no extra reclaim at all.
  *  C. An anonymous hog is OOM-killed: no extra reclaim while it is dying.
+ *  D. The limit is on the parent q of the writer's cgroup q/a (policy on q/a): the extra reclaim
+ *     targets q/a, never the parent's whole subtree (siblings included).
  * On the v1 series the hook ran after the OOM killer and gave dying tasks extra reclaim.
  */
 #define _GNU_SOURCE
@@ -92,6 +94,7 @@ static void reset(struct kt2 *s)
 {
 	struct kt2__bss *b = s->bss;
 
+	b->cap_elsewhere = 0;
 	b->fail_calls = b->fail_nonblock = b->fail_dying = b->first_fail_seq = 0;
 	b->charges = b->cap_calls = b->over_cap = b->cap_twice = b->cap_nonblock = b->cap_dying = 0;
 	b->last_cap_charge = (uint64_t)-1;
@@ -110,13 +113,15 @@ static uint64_t event(const char *cg, const char *key)
 static void show(struct kt_report *r, const char *phase, struct kt2__bss *b)
 {
 	kt_note(r, "%s: charges %llu, failing-charge hook calls %llu (non-blocking %llu, dying %llu), "
-		"cap-sized reclaims %llu (over cap %llu, twice in a charge %llu, non-blocking %llu, dying %llu), "
+		"cap-sized reclaims %llu (over cap %llu, twice in a charge %llu, non-blocking %llu, dying %llu, "
+		"of another memcg %llu), "
 		"OOM entries %llu, first hook call at t=%llu, first OOM entry at t=%llu",
 		phase, (unsigned long long)b->charges, (unsigned long long)b->fail_calls,
 		(unsigned long long)b->fail_nonblock, (unsigned long long)b->fail_dying,
 		(unsigned long long)b->cap_calls, (unsigned long long)b->over_cap,
 		(unsigned long long)b->cap_twice, (unsigned long long)b->cap_nonblock,
-		(unsigned long long)b->cap_dying, (unsigned long long)b->oom_calls,
+		(unsigned long long)b->cap_dying, (unsigned long long)b->cap_elsewhere,
+		(unsigned long long)b->oom_calls,
 		(unsigned long long)b->first_fail_seq, (unsigned long long)b->first_oom_seq);
 }
 
@@ -134,9 +139,9 @@ static int wait_child(struct kt_report *r, pid_t pid)
 int main(void)
 {
 	struct kt_report r = { .test = "test8-prefail" };
-	char base[PATH_MAX], p[PATH_MAX];
+	char base[PATH_MAX], p[PATH_MAX], q[PATH_MAX], qa[PATH_MAX];
 	struct bpf_link *ops = NULL, *f1 = NULL, *f2 = NULL, *f3 = NULL;
-	uint64_t pid_cg, kills0, ooms0;
+	uint64_t pid_cg, qa_cg, kills0, ooms0;
 	struct kt2__bss *b;
 	struct kt2 *s;
 	int st, err;
@@ -185,6 +190,7 @@ int main(void)
 	kt_check(&r, b->cap_twice == 0, "at most once per charge");
 	kt_check(&r, b->cap_calls <= b->fail_calls, "no more extra reclaims than failing-charge hook calls");
 	kt_check(&r, b->cap_nonblock == 0, "no extra reclaim for a charge that may not block");
+	kt_check(&r, b->cap_elsewhere == 0, "the extra reclaim targets the charging memcg");
 	kt_check(&r, b->oom_calls > 0, "the OOM path still ran when the extra reclaim did not help");
 	kt_check(&r, b->first_fail_seq && b->first_oom_seq && b->first_fail_seq < b->first_oom_seq,
 		 "the failing-charge hook ran before the OOM killer was entered");
@@ -208,6 +214,36 @@ int main(void)
 	kt_check(&r, WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "C: the hog was OOM-killed (status 0x%x)", st);
 	kt_check(&r, event(p, "oom_kill") > kills0, "C: memory.events oom_kill went up");
 	kt_check(&r, b->cap_dying == 0, "C: no extra reclaim for the dying OOM victim");
+
+	/* D: the limit is on the parent; the policy (moved to q/a) must not reclaim from all of q. */
+	bpf_link__destroy(ops);
+	bpf_link__destroy(f1);
+	bpf_link__destroy(f2);
+	bpf_link__destroy(f3);
+	kt2__destroy(s);
+	kt_sub_cgroup(&r, base, "q", true, q, sizeof(q), NULL);
+	kt_sub_cgroup(&r, q, "a", false, qa, sizeof(qa), &qa_cg);
+	if (cg_write(q, "memory.max", "%llu", 16 * MiB) < 0 || cg_write(q, "memory.swap.max", "0") < 0)
+		kt_die(&r, "setting memory.max/memory.swap.max on %s: %s", q, strerror(errno));
+	s = kt2_open_for(&r, KT2_T8);
+	s->struct_ops.ops_fail->cgroup_id = qa_cg;
+	kt2_load_or_die(&r, s);
+	b = s->bss;
+	f1 = bpf_program__attach(s->progs.t8_charge);
+	f2 = bpf_program__attach(s->progs.t8_reclaim);
+	f3 = bpf_program__attach(s->progs.t8_oom);
+	ops = kt_attach_ops(s->maps.ops_fail, &err);
+	if (!f1 || !f2 || !f3 || !ops)
+		kt_die(&r, "attaching the programs and ops_fail to %s: %s", qa, strerror(errno));
+	b->fail_cg = qa_cg;
+	reset(s);
+	b->ask_pages = 1u << 20;
+	st = wait_child(&r, writer(qa, TMPFS "/d"));
+	show(&r, "D (limit on the parent)", b);
+	kt_check(&r, WIFEXITED(st) && WEXITSTATUS(st) == ENOMEM, "D: the write fails with ENOMEM (status 0x%x)", st);
+	kt_check(&r, b->cap_calls > 0, "D: extra reclaim ran");
+	kt_check(&r, b->cap_elsewhere == 0, "D: it reclaimed from q/a only, not from the parent q's subtree");
+	unlink(TMPFS "/d");
 
 	bpf_link__destroy(ops);
 	bpf_link__destroy(f1);
