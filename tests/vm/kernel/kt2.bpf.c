@@ -86,7 +86,12 @@ int BPF_PROG(t8_charge, struct mem_cgroup *memcg, gfp_t gfp_mask, unsigned int n
 SEC("fentry/try_to_free_mem_cgroup_pages")
 int BPF_PROG(t8_reclaim, struct mem_cgroup *memcg, unsigned long nr_pages, gfp_t gfp_mask)
 {
-	if (!fail_cg || !cap || bpf_get_current_cgroup_id() != fail_cg)
+	if (!fail_cg || !cap)
+		return 0;
+	/* A non-blocking charge may run in any context (softirq): no cgroup filter here. */
+	if (nr_pages == cap && !(gfp_mask & (1U << ___GFP_DIRECT_RECLAIM_BIT)))
+		__sync_fetch_and_add(&cap_nonblock, 1);
+	if (bpf_get_current_cgroup_id() != fail_cg)
 		return 0;
 	if (nr_pages > cap)
 		__sync_fetch_and_add(&over_cap, 1);
@@ -98,8 +103,6 @@ int BPF_PROG(t8_reclaim, struct mem_cgroup *memcg, unsigned long nr_pages, gfp_t
 	if (last_cap_charge == charges)
 		__sync_fetch_and_add(&cap_twice, 1);
 	last_cap_charge = charges;
-	if (!(gfp_mask & (1U << ___GFP_DIRECT_RECLAIM_BIT)))
-		__sync_fetch_and_add(&cap_nonblock, 1);
 	if (task_dying())
 		__sync_fetch_and_add(&cap_dying, 1);
 	return 0;

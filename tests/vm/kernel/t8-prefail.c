@@ -8,6 +8,9 @@
  *     of the failing charge before the OOM killer is entered, the kernel reclaims exactly the cap
  *     (MEMCG_OPS_MAX_RECLAIM_PAGES, read from the kernel's BTF) at most once per charge and only for
  *     blocking charges, and the write fails with ENOMEM without an OOM kill.
+ *     (No charge in this test is GFP_NOWAIT: 6.12 charges socket memory in softirq with GFP_ATOMIC,
+ *     which is forced. The check that no cap-sized reclaim ever runs with a non-blocking gfp mask
+ *     covers any such charge on the system while the test runs.)
  *  B. The same with a policy that asks for nothing: no extra reclaim at all.
  *  C. An anonymous hog is OOM-killed: no extra reclaim while it is dying.
  *  D. The limit is on the parent q of the writer's cgroup q/a (policy on q/a): the extra reclaim
