@@ -142,3 +142,54 @@ static __always_inline bool memqosd_near_max(__u64 usage, __u64 max, __u32 permi
 		return false;
 	return usage * 1000 >= max * permille;
 }
+
+/*
+ * The OOM forecast's entry (src/risk.h): at most once per second per tenant, on a charge, look at
+ * the tightest memory counter of the charged memcg and its ancestors (the least room under a finite
+ * memory.max) and send a WATCH record if its usage is at watch_permille of the limit, or has grown
+ * since the previous look (at least watch_min_growth_pages per second) fast enough to reach the
+ * limit within watch_ms. Parameters come from the control block; watch_permille 0 turns this off.
+ * The daemon starts sampling the tenant on it: a tenant that does not charge costs nothing.
+ */
+static __always_inline void memqosd_watch(struct memqosd_tenant_stats *st, __u32 tenant_id, __u64 cgid,
+					  struct mem_cgroup *memcg, __u16 flags)
+{
+	struct memqosd_control *c = memqosd_control_get();
+	struct page_counter *pc = __builtin_preserve_access_index(&memcg->memory);
+	__u64 now = bpf_ktime_get_ns(), last, prev, usage = 0, max = 0, room = ~0ULL, dt_ms, grown;
+	bool near, growing = false;
+
+	if (!st || !c || c->watch_permille == 0)
+		return;
+	last = st->watch_ns;
+	if (last != 0 && now - last < 1000000000ULL)
+		return;
+	for (int i = 0; i < MEMQOSD_ANCESTOR_DEPTH && pc; i++) {
+		__u64 u = BPF_CORE_READ(pc, usage.counter), m = BPF_CORE_READ(pc, max);
+
+		if (m != 0 && m < (~0UL >> 13)) {
+			__u64 left = m > u ? m - u : 0;
+
+			if (left < room) {
+				room = left;
+				usage = u;
+				max = m;
+			}
+		}
+		pc = BPF_CORE_READ(pc, parent);
+	}
+	prev = st->watch_usage;
+	st->watch_ns = now;
+	st->watch_usage = usage;
+	if (max == 0)
+		return; /* no finite memory.max up to the root: PSI and memory.events cover it */
+	near = usage * 1000 >= max * c->watch_permille;
+	dt_ms = (now - last) / 1000000;
+	if (last != 0 && usage > prev && dt_ms > 0) {
+		grown = usage - prev;
+		growing = grown * 1000 >= c->watch_min_growth_pages * dt_ms && room * dt_ms < grown * c->watch_ms;
+	}
+	if (near || growing)
+		memqosd_emit(tenant_id, cgid, MEMQOSD_EV_WATCH, usage, max, flags | (growing ? MEMQOSD_EVF_GROWING : 0),
+			     false);
+}

@@ -37,6 +37,17 @@ const volatile __u64 delay_floor_jiffies = 0;   /* 0: never throttle harder than
 const volatile __u32 extra_reclaim_pages = 0;   /* on a failed charge; kernel clamps to its maximum */
 const volatile __u32 near_max_permille = 950;
 
+/*
+ * Test builds only: bpf/meson.build compiles this file a second time with MEMQOSD_POLICY_NEXT=1
+ * into memqosd-next, the same policy as a different program (another object, ops name
+ * "memqosd_prio_n"), to test an upgrade that changes the program across a restart
+ * (tests/integration/test-handover.sh).
+ */
+#ifndef MEMQOSD_POLICY_NEXT
+#define MEMQOSD_POLICY_NEXT 0
+#endif
+const volatile __u32 policy_build = MEMQOSD_POLICY_NEXT;
+
 /* Whether someone more important than this tenant is under pressure while the host is. */
 static __always_inline bool outranked_under_pressure(void)
 {
@@ -78,6 +89,7 @@ void BPF_PROG(memqosd_charge, struct mem_cgroup *memcg, struct memcg_charge_info
 	if (memqosd_near_max(usage, max, near_max_permille))
 		memqosd_emit(tenant_id, tenant_cgroup_id, MEMQOSD_EV_NEAR_MAX, usage, max, MEMQOSD_EVF_STRUCT_OPS,
 			     true);
+	memqosd_watch(st, tenant_id, tenant_cgroup_id, memcg, MEMQOSD_EVF_STRUCT_OPS);
 	memqosd_emit(tenant_id, tenant_cgroup_id, MEMQOSD_EV_CHARGE, info->nr_pages, 0, MEMQOSD_EVF_STRUCT_OPS,
 		     true);
 }
@@ -127,5 +139,9 @@ struct memcg_ops memqosd_priority = {
 	.below_low = (void *) memqosd_below_low,
 	.cgroup_id = 0,
 	.flags = 0,
+#if MEMQOSD_POLICY_NEXT
+	.name = "memqosd_prio_n",
+#else
 	.name = "memqosd_prio",
+#endif
 };

@@ -13,6 +13,7 @@
  *       pressure (memory.pressure some avg10 in percent, -1 unknown), policy, state ("active",
  *       "waiting", or "no-policy": active without the BPF policy its profile asks for)
  *       (memory.high/current are UINT64_MAX for "max" and for a waiting tenant)
+ *       Template instances are tenants like the others, named TEMPLATE@SUFFIX (src/template.h).
  *   properties: Mode s, TenantCount u, WaitingCount u, DryRun b, Reloads t (all emit
  *   PropertiesChanged when they change: start, reload, tenant state changes, mode changes)
  */

@@ -12,7 +12,11 @@
 
 #include "bus.h"
 #include "cgroup.h"
+#include "parse-util.h"
+#include "json-util.h"
 #include "risk-bus.h"
+#include "sample.h"
+#include "template.h"
 #include "util.h"
 
 #define RELOAD_TIMEOUT_USEC (120 * USEC_PER_SEC)
@@ -101,11 +105,16 @@ static void print_header(void)
 	       "PRESSURE", "POLICY", "STATE");
 }
 
+static bool row_active(const Row *r)
+{
+	/* A no-policy tenant is active too (values are live), only without its BPF policy. */
+	return streq(r->state, "active") || streq(r->state, TENANT_STATE_NO_POLICY);
+}
+
 static void print_row(const Row *r)
 {
 	char h[32], lo[32], hi[32], cur[32], range[128], p[16];
-	/* A no-policy tenant is active too (values are live), only without its BPF policy. */
-	bool active = streq(r->state, "active") || streq(r->state, TENANT_STATE_NO_POLICY);
+	bool active = row_active(r);
 
 	cgroup_format_bytes(r->high_min, lo, sizeof(lo));
 	cgroup_format_bytes(r->high_max, hi, sizeof(hi));
@@ -131,7 +140,44 @@ static int get_property_string(sd_bus *bus, const char *name, char **ret)
 					  NULL, ret);
 }
 
-int client_status(const char *tenant)
+static void print_row_json(const Row *r, bool first)
+{
+	char tmpl[256];
+	bool active = row_active(r);
+
+	printf("%s{\"name\":", first ? "" : ",");
+	json_string(stdout, r->name);
+	printf(",\"cgroup\":");
+	json_string(stdout, r->cgroup);
+	printf(",\"template\":");
+	json_string(stdout, template_of_instance(r->name, tmpl, sizeof(tmpl)) ? tmpl : NULL);
+	printf(",\"state\":");
+	json_string(stdout, r->state);
+	printf(",\"priority\":%d,\"memory_high\":", r->priority);
+	json_bytes(stdout, r->high, active);
+	printf(",\"memory_high_min\":");
+	json_bytes(stdout, r->high_min, true);
+	printf(",\"memory_high_max\":");
+	json_bytes(stdout, r->high_max, true);
+	printf(",\"memory_current\":");
+	json_bytes(stdout, r->current, active);
+	printf(",\"pressure_some_avg10\":");
+	if (active && r->pressure >= 0)
+		printf("%.2f", r->pressure);
+	else
+		printf("null");
+	printf(",\"policy\":");
+	json_string(stdout, r->policy);
+	printf("}");
+}
+
+static int bad_reply(int r)
+{
+	fprintf(stderr, "memqosd: bad reply from the daemon: %s\n", strerror(-r));
+	return 1;
+}
+
+int client_status(const char *tenant, bool json)
 {
 	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
@@ -156,20 +202,12 @@ int client_status(const char *tenant)
 			}
 			return report_call_error("GetTenant", &error, r);
 		}
-		r = read_row(reply, &row);
-		if (r < 0) {
-			fprintf(stderr, "memqosd: bad reply from the daemon: %s\n", strerror(-r));
-			return 1;
-		}
-		print_header();
-		print_row(&row);
-		return 0;
+	} else {
+		r = sd_bus_call_method(bus, MEMQOSD_BUS_NAME, MEMQOSD_BUS_PATH, MEMQOSD_BUS_INTERFACE, "ListTenants",
+				       &error, &reply, NULL);
+		if (r < 0)
+			return report_call_error("ListTenants", &error, r);
 	}
-
-	r = sd_bus_call_method(bus, MEMQOSD_BUS_NAME, MEMQOSD_BUS_PATH, MEMQOSD_BUS_INTERFACE, "ListTenants", &error,
-			       &reply, NULL);
-	if (r < 0)
-		return report_call_error("ListTenants", &error, r);
 
 	r = get_property_string(bus, "Mode", &mode);
 	if (r >= 0)
@@ -185,21 +223,40 @@ int client_status(const char *tenant)
 		fprintf(stderr, "memqosd: cannot read daemon properties: %s\n", strerror(-r));
 		return 1;
 	}
-	printf("memqosd: mode %s, %" PRIu32 " tenants (%" PRIu32 " waiting)%s\n\n", mode, count, waiting,
-	       dry_run ? ", dry-run (no writes)" : "");
 
-	r = sd_bus_message_enter_container(reply, 'a', MEMQOSD_BUS_TENANT_SIGNATURE);
-	if (r < 0) {
-		fprintf(stderr, "memqosd: bad reply from the daemon: %s\n", strerror(-r));
-		return 1;
+	if (json) {
+		printf("{\"mode\":");
+		json_string(stdout, mode);
+		printf(",\"dry_run\":%s,\"tenant_count\":%" PRIu32 ",\"waiting_count\":%" PRIu32 ",\"tenants\":[",
+		       dry_run ? "true" : "false", count, waiting);
+	} else if (!tenant)
+		printf("memqosd: mode %s, %" PRIu32 " tenants (%" PRIu32 " waiting)%s\n\n", mode, count, waiting,
+		       dry_run ? ", dry-run (no writes)" : "");
+
+	if (!tenant) {
+		r = sd_bus_message_enter_container(reply, 'a', MEMQOSD_BUS_TENANT_SIGNATURE);
+		if (r < 0)
+			return bad_reply(r);
 	}
-	print_header();
-	while ((r = read_row(reply, &row)) > 0)
-		print_row(&row);
-	if (r < 0) {
-		fprintf(stderr, "memqosd: bad reply from the daemon: %s\n", strerror(-r));
-		return 1;
+	if (!json)
+		print_header();
+	for (bool first = true;; first = false) {
+		r = read_row(reply, &row);
+		if (r < 0)
+			return bad_reply(r);
+		if (r == 0)
+			break;
+		if (json)
+			print_row_json(&row, first);
+		else
+			print_row(&row);
+		if (tenant)
+			break;
 	}
+	if (json)
+		printf("]}\n");
+	if (fflush(stdout) != 0)
+		return 1;
 	return 0;
 }
 
@@ -219,24 +276,6 @@ static bool watch_selected(const Watch *w, const char *name)
 		if (streq(*t, name))
 			return true;
 	return false;
-}
-
-static void json_string(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char) *s;
-
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c == '\n')
-			fputs("\\n", f);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
 }
 
 static void format_rfc3339(uint64_t usec, char *buf, size_t n)
@@ -515,4 +554,144 @@ int client_watch(bool json, const char *const *tenants)
 	}
 	code = k;
 	return code;
+}
+
+/* ---- memqosd top ---- */
+
+typedef struct TopReply {
+	SampleRow *rows;
+	const char **names;          /* tenant of each row (borrowed from the reply) */
+	const char ***frames;        /* frames of each row (arrays owned, strings borrowed) */
+	size_t n;
+} TopReply;
+
+static void top_reply_clear(TopReply *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		free(t->frames[i]);
+	free(t->frames);
+	free(t->names);
+	free(t->rows);
+}
+
+static const char *top_row_name(uint32_t id, void *userdata)
+{
+	TopReply *t = userdata;
+
+	return id < t->n ? t->names[id] : NULL;
+}
+
+static int top_read_rows(sd_bus_message *reply, TopReply *t)
+{
+	size_t alloc = 0;
+	int r;
+
+	r = sd_bus_message_enter_container(reply, 'a', MEMQOSD_BUS_SAMPLE_STACK_SIGNATURE);
+	if (r < 0)
+		return r;
+	while ((r = sd_bus_message_enter_container(reply, 'r', "sttxtttsas")) > 0) {
+		SampleRow *row;
+		const char *f;
+		size_t nf = 0, af = 0;
+
+		if (t->n == alloc) {
+			size_t na = alloc ? 2 * alloc : 16;
+			SampleRow *rows = realloc(t->rows, na * sizeof(*rows));
+			const char **names = rows ? realloc(t->names, na * sizeof(*names)) : NULL;
+			const char ***frames = names ? realloc(t->frames, na * sizeof(*frames)) : NULL;
+
+			if (rows)
+				t->rows = rows;
+			if (names)
+				t->names = names;
+			if (!frames)
+				return -ENOMEM;
+			t->frames = frames;
+			alloc = na;
+		}
+		row = &t->rows[t->n];
+		*row = (SampleRow) { .tenant_id = (uint32_t) t->n };
+		t->frames[t->n] = NULL;
+		r = sd_bus_message_read(reply, "sttxttts", &t->names[t->n], &row->alloc_bytes, &row->freed_bytes,
+					&row->growth_bytes, &row->live_bytes, &row->samples, &row->span_usec, &row->comm);
+		if (r < 0)
+			return r;
+		t->n++;
+		r = sd_bus_message_enter_container(reply, 'a', "s");
+		if (r < 0)
+			return r;
+		while ((r = sd_bus_message_read(reply, "s", &f)) > 0) {
+			if (nf == af) {
+				const char **nfr = realloc(t->frames[t->n - 1], (af = af ? 2 * af : 16) * sizeof(*nfr));
+
+				if (!nfr)
+					return -ENOMEM;
+				t->frames[t->n - 1] = nfr;
+			}
+			t->frames[t->n - 1][nf++] = f;
+		}
+		if (r < 0)
+			return r;
+		row->frames = t->frames[t->n - 1];
+		row->n_frames = nf;
+		r = sd_bus_message_exit_container(reply);
+		if (r >= 0)
+			r = sd_bus_message_exit_container(reply);
+		if (r < 0)
+			return r;
+	}
+	if (r < 0)
+		return r;
+	return sd_bus_message_exit_container(reply);
+}
+
+int client_top(const char *tenant, uint64_t window_usec, unsigned n, SampleSort sort, bool json, bool folded)
+{
+	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	_cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+	TopReply t = {};
+	SampleReport rep;
+	uint64_t window, sample_bytes, dropped;
+	int r;
+
+	r = connect_bus(&bus);
+	if (r != 0)
+		return r;
+	r = sd_bus_call_method(bus, MEMQOSD_BUS_NAME, MEMQOSD_BUS_PATH, MEMQOSD_BUS_INTERFACE, "TopAllocations", &error,
+			       &reply, "stus", tenant ?: "", window_usec, n, sample_sort_to_string(sort));
+	if (r < 0) {
+		if (sd_bus_error_has_names(&error, MEMQOSD_BUS_ERROR_NO_SUCH_TENANT, MEMQOSD_BUS_ERROR_SAMPLING_OFF,
+					   SD_BUS_ERROR_INVALID_ARGS, SD_BUS_ERROR_ACCESS_DENIED)) {
+			fprintf(stderr, "memqosd: top: %s\n", error.message);
+			return 1;
+		}
+		return report_call_error("TopAllocations", &error, r);
+	}
+	r = sd_bus_message_read(reply, "ttt", &window, &sample_bytes, &dropped);
+	if (r >= 0)
+		r = top_read_rows(reply, &t);
+	if (r < 0) {
+		fprintf(stderr, "memqosd: top: bad reply from the daemon: %s\n", strerror(-r));
+		top_reply_clear(&t);
+		return 1;
+	}
+	rep = (SampleReport) {
+		.tenant = tenant,
+		.window_usec = window,
+		.sample_bytes = sample_bytes,
+		.dropped = dropped,
+		.rows = t.rows,
+		.n_rows = t.n,
+		.tenant_name = top_row_name,
+		.userdata = &t,
+	};
+	if (json)
+		sample_print_json(stdout, &rep);
+	else if (folded)
+		sample_print_folded(stdout, &rep, sort);
+	else
+		sample_print_table(stdout, &rep, 3);
+	top_reply_clear(&t);
+	return fflush(stdout) == 0 ? 0 : 1;
 }

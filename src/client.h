@@ -7,14 +7,24 @@
  */
 
 #include <stdbool.h>
+#include <stdint.h>
+
+#include "sample-model.h"
 
 #define CLIENT_EXIT_NOT_RUNNING 3
 
 /* memqosd reload: calls Reload(), which returns when the reload finished; prints the errors. */
 int client_reload(void);
 
-/* memqosd status [TENANT]: a table of the tenants (or one). */
-int client_status(const char *tenant);
+/*
+ * memqosd status [--json] [TENANT]: a table of the tenants (or one). With --json one object:
+ *   {"mode":s,"dry_run":b,"tenant_count":n,"waiting_count":n,"tenants":[{"name":s,"cgroup":s,
+ *    "template":s|null,"state":s,"priority":n,"memory_high":BYTES,"memory_high_min":BYTES,
+ *    "memory_high_max":BYTES,"memory_current":BYTES,"pressure_some_avg10":number|null,"policy":s}]}
+ * BYTES: a number of bytes, "max" (no limit), or null (unknown: the tenant is not active).
+ * "template" is the template of an instance, null for a profile's tenant.
+ */
+int client_status(const char *tenant, bool json);
 
 /*
  * memqosd watch [--json] [TENANT...]: subscribe to OomRisk, print a snapshot of every (selected)
@@ -27,3 +37,11 @@ int client_status(const char *tenant);
  * or a bad reply, 3 if the daemon is not running or goes away (message on stderr).
  */
 int client_watch(bool json, const char *const *tenants);
+
+/*
+ * memqosd top [TENANT] [--window DURATION] [-n N] [--sort growth|alloc|live] [--json] [--folded]:
+ * calls TopAllocations (src/sample.h) and prints the table, one JSON object (sample_print_json())
+ * or folded stacks. Exit 1 with the daemon's message for an unknown tenant, sampling off, a window
+ * longer than kept or a caller who is not root; 3 if no daemon runs.
+ */
+int client_top(const char *tenant, uint64_t window_usec, unsigned n, SampleSort sort, bool json, bool folded);

@@ -40,6 +40,7 @@
 
 #include "config.h"
 #include "parse-util.h"
+#include "template.h"
 #include "util.h"
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -167,7 +168,6 @@ void config_forecast_defaults(ForecastParams *f)
 		.hold_usec = 30 * USEC_PER_SEC,
 		.window_usec = 30 * USEC_PER_SEC,
 		.sample_usec = 1 * USEC_PER_SEC,
-		.screen_usec = 5 * USEC_PER_SEC,
 		.repeat_usec = 30 * USEC_PER_SEC,
 		.min_growth_bytes = UINT64_C(1) << 20,
 		.watch_percent = 80,
@@ -187,10 +187,35 @@ bool forecast_params_equal(const ForecastParams *a, const ForecastParams *b)
 	       a->watch_usec == b->watch_usec && a->min_duration_usec == b->min_duration_usec &&
 	       a->critical_duration_usec == b->critical_duration_usec && a->hold_usec == b->hold_usec &&
 	       a->window_usec == b->window_usec && a->sample_usec == b->sample_usec &&
-	       a->screen_usec == b->screen_usec && a->repeat_usec == b->repeat_usec &&
+	       a->repeat_usec == b->repeat_usec &&
 	       a->min_growth_bytes == b->min_growth_bytes && a->watch_percent == b->watch_percent &&
 	       a->pressure_percent == b->pressure_percent && a->thrash_percent == b->thrash_percent &&
 	       a->hook_timeout_usec == b->hook_timeout_usec && a->hook_interval_usec == b->hook_interval_usec;
+}
+
+void config_sampling_defaults(SamplingParams *s)
+{
+	*s = (SamplingParams) {
+		.enable = false,
+		.sample_bytes = UINT64_C(1) << 20,
+		.large_bytes = UINT64_C(256) << 10,
+		.stack_depth = 32,
+		.window_usec = 600 * USEC_PER_SEC,
+		.max_stacks = 1024,
+		.max_per_sec = 5000,
+		.kernel_stacks = false,
+		.growth_alert_bytes = 0,
+		.growth_alert_usec = 120 * USEC_PER_SEC,
+	};
+}
+
+bool sampling_params_equal(const SamplingParams *a, const SamplingParams *b)
+{
+	return a->enable == b->enable && a->sample_bytes == b->sample_bytes && a->large_bytes == b->large_bytes &&
+	       a->stack_depth == b->stack_depth && a->window_usec == b->window_usec &&
+	       a->max_stacks == b->max_stacks && a->max_per_sec == b->max_per_sec &&
+	       a->kernel_stacks == b->kernel_stacks && a->growth_alert_bytes == b->growth_alert_bytes &&
+	       a->growth_alert_usec == b->growth_alert_usec;
 }
 
 static void daemon_config_defaults(DaemonConfig *d)
@@ -199,9 +224,11 @@ static void daemon_config_defaults(DaemonConfig *d)
 		.dry_run = false,
 		.log_level = LOG_INFO,
 		.cgroup_root = NULL,
+		.template_instances_max = CONFIG_TEMPLATE_INSTANCES_MAX_DEFAULT,
 	};
 	config_control_defaults(&d->control);
 	config_forecast_defaults(&d->forecast);
+	config_sampling_defaults(&d->sampling);
 }
 
 /*
@@ -209,8 +236,9 @@ static void daemon_config_defaults(DaemonConfig *d)
  * MemoryHighMin= defaults to whatever MemoryHighMax= ends up as (see tenant_validate()), so a
  * profile that does not say how far down memqosd may push its tenant is never squeezed.
  */
-static void tenant_config_defaults(TenantConfig *t, const ForecastParams *forecast)
+static void tenant_config_defaults(TenantConfig *t, const ForecastParams *forecast, const SamplingParams *sampling)
 {
+	t->sampling = *sampling;  /* [Sampling] of memqosd.conf */
 	t->forecast = *forecast;  /* [Forecast] of memqosd.conf; the hook string is copied by the caller */
 	t->forecast.hook = NULL;
 	t->priority = 0;
@@ -371,6 +399,25 @@ static int item_parse_size(const ConfigItem *item, const char *value, void *fiel
 	return 0;
 }
 
+/* A size within [item->min, item->max] ("max" not accepted). */
+static int item_parse_size_range(const ConfigItem *item, const char *value, void *field, ParseContext *ctx)
+{
+	char lo[FORMAT_VALUE_MAX], hi[FORMAT_VALUE_MAX];
+	uint64_t v;
+	int r;
+
+	r = item_parse_size(item, value, &v, ctx);
+	if (r < 0)
+		return r;
+	if (v < item->min || v > item->max) {
+		parse_error(ctx, item->key, "'%s' is out of range (%s..%s)", value, format_size(lo, item->min),
+			    format_size(hi, item->max));
+		return -ERANGE;
+	}
+	*(uint64_t *) field = v;
+	return 0;
+}
+
 static int item_parse_duration(const ConfigItem *item, const char *value, void *field, ParseContext *ctx)
 {
 	char lo[FORMAT_VALUE_MAX], hi[FORMAT_VALUE_MAX];
@@ -432,13 +479,30 @@ static int parse_absolute_or_empty(const ConfigItem *item, const char *value, ch
 	return 1;
 }
 
+/* Replace *s by a copy of value (NULL for NULL); -ENOMEM is fatal for the whole load. */
+static int item_set_string(ParseContext *ctx, char **s, const char *value)
+{
+	char *copy = NULL;
+
+	if (value) {
+		copy = strdup(value);
+		if (!copy) {
+			ctx->fatal = -ENOMEM;
+			return -ENOMEM;
+		}
+	}
+	free(*s);
+	*s = copy;
+	return 0;
+}
+
 /*
  * Hook=: the absolute path of an executable, run with no arguments (the event is in its
  * environment). Checked here, so a missing hook is an error at `memqosd check` time.
  */
 static int item_parse_hook(const ConfigItem *item, const char *value, void *field, ParseContext *ctx)
 {
-	char **s = field, *copy;
+	char **s = field;
 	struct stat st;
 	int r;
 
@@ -453,14 +517,7 @@ static int item_parse_hook(const ConfigItem *item, const char *value, void *fiel
 		parse_error(ctx, item->key, "%s is not an executable file", value);
 		return -EINVAL;
 	}
-	copy = strdup(value);
-	if (!copy) {
-		ctx->fatal = -ENOMEM;
-		return -ENOMEM;
-	}
-	free(*s);
-	*s = copy;
-	return 0;
+	return item_set_string(ctx, s, value);
 }
 
 /*
@@ -608,9 +665,36 @@ static int item_parse_cgroup(const ConfigItem *item, const char *value, void *fi
 		free(path);
 		return r;
 	}
+	if (template_is_pattern(path)) {
+		const char *why = NULL;
+
+		r = template_pattern_check(path, &why);
+		if (r < 0) {
+			parse_error(ctx, item->key, "'%s' is not a valid cgroup pattern: %s", value, why);
+			free(path);
+			return r;
+		}
+	}
 	free(*s);
 	*s = path;
 	return 0;
+}
+
+/* Listen=: checked here (parse_listen_address()) so that `memqosd check` rejects it; empty = off. */
+static int item_parse_listen(const ConfigItem *item, const char *value, void *field, ParseContext *ctx)
+{
+	struct sockaddr_storage sa;
+	socklen_t len;
+
+	if (value[0] == '\0')
+		return item_set_string(ctx, field, NULL);
+	if (parse_listen_address(value, &sa, &len) < 0) {
+		parse_error(ctx, item->key,
+			    "'%s' is not ADDRESS:PORT (a numeric IPv4 address, or an IPv6 address in [], "
+			    "and a port 1..65535)", value);
+		return -EINVAL;
+	}
+	return item_set_string(ctx, field, value);
 }
 
 #define DAEMON(k, fn, field, ...)                                                        \
@@ -635,7 +719,6 @@ static int item_parse_cgroup(const ConfigItem *item, const char *value, void *fi
 	FC(T, "WindowSec", item_parse_duration, window_usec, .min = 5 * USEC_PER_SEC, .max = 600 * USEC_PER_SEC), \
 	FC(T, "SampleSec", item_parse_duration, sample_usec, .min = 100 * USEC_PER_MSEC,                 \
 	   .max = 60 * USEC_PER_SEC),                                                                     \
-	FC(T, "ScreenSec", item_parse_duration, screen_usec, .min = 0, .max = 3600 * USEC_PER_SEC),      \
 	FC(T, "RepeatSec", item_parse_duration, repeat_usec, .min = USEC_PER_SEC, .max = 3600 * USEC_PER_SEC), \
 	FC(T, "MinGrowth", item_parse_size, min_growth_bytes, .flags = ITEM_NO_MAX),                      \
 	FC(T, "WatchPercent", item_parse_unsigned, watch_percent, .min = 1, .max = 100),                  \
@@ -647,11 +730,32 @@ static int item_parse_cgroup(const ConfigItem *item, const char *value, void *fi
 	FC(T, "HookMinIntervalSec", item_parse_duration, hook_interval_usec, .min = 0,                    \
 	   .max = 24 * 3600 * USEC_PER_SEC)
 
+/* [Sampling]: the same keys in memqosd.conf (defaults) and in profiles (overrides). */
+#define SP(T, k, fn, field, ...)                                                                     \
+	{ .section = "Sampling", .key = k, .parse = fn, .offset = offsetof(T, sampling.field), __VA_ARGS__ }
+#define SAMPLING_ITEMS(T)                                                                                \
+	SP(T, "Enable", item_parse_bool, enable),                                                         \
+	SP(T, "SampleSize", item_parse_size_range, sample_bytes, .flags = ITEM_NO_MAX, .min = 4096,      \
+	   .max = UINT64_C(1) << 30),                                                                     \
+	SP(T, "LargeAllocation", item_parse_size_range, large_bytes, .flags = ITEM_NO_MAX, .min = 0,     \
+	   .max = UINT64_C(1) << 40),                                                                     \
+	SP(T, "StackDepth", item_parse_unsigned, stack_depth, .min = 1, .max = 64),                       \
+	SP(T, "WindowSec", item_parse_duration, window_usec, .min = 60 * USEC_PER_SEC,                    \
+	   .max = 24 * 3600 * USEC_PER_SEC),                                                              \
+	SP(T, "MaxStacks", item_parse_unsigned, max_stacks, .min = 16, .max = 65536),                     \
+	SP(T, "MaxSamplesPerSec", item_parse_unsigned, max_per_sec, .min = 10, .max = 1000000),           \
+	SP(T, "KernelStacks", item_parse_bool, kernel_stacks),                                            \
+	SP(T, "GrowthAlert", item_parse_size_range, growth_alert_bytes, .flags = ITEM_NO_MAX, .min = 0,  \
+	   .max = UINT64_C(1) << 40),                                                                     \
+	SP(T, "GrowthAlertSec", item_parse_duration, growth_alert_usec, .min = 10 * USEC_PER_SEC,         \
+	   .max = 3600 * USEC_PER_SEC)
+
 /* memqosd.conf and its drop-ins. Keep in sync with conf/memqosd.conf and conf/README.md. */
 static const ConfigItem daemon_items[] = {
 	DAEMON("DryRun", item_parse_bool, dry_run),
 	DAEMON("LogLevel", item_parse_log_level, log_level),
 	DAEMON("CgroupRoot", item_parse_cgroup_root, cgroup_root),
+	DAEMON("TemplateInstancesMax", item_parse_unsigned, template_instances_max, .min = 1, .max = 65536),
 
 	CONTROL("PressureType", item_parse_psi_type, psi_full),
 	/* The kernel accepts PSI trigger windows of 500ms..10s and a stall of at most the window. */
@@ -671,6 +775,10 @@ static const ConfigItem daemon_items[] = {
 		.min = 100 * USEC_PER_MSEC, .max = 300 * USEC_PER_SEC),
 
 	FORECAST_ITEMS(DaemonConfig),
+	SAMPLING_ITEMS(DaemonConfig),
+
+	{ .section = "Metrics", .key = "Listen", .parse = item_parse_listen,
+	  .offset = offsetof(DaemonConfig, metrics_listen) },
 };
 
 /* tenants.d/NAME.conf. Keep in sync with conf/tenants.d/ and conf/README.md. */
@@ -684,6 +792,7 @@ static const ConfigItem tenant_items[] = {
 	TENANT("Policy", item_parse_policy, policy),
 
 	FORECAST_ITEMS(TenantConfig),
+	SAMPLING_ITEMS(TenantConfig),
 };
 
 /* Index of a key in a table, for cross-key checks; the key must exist. */
@@ -1214,7 +1323,7 @@ static int daemon_config_load(const char *dir, DaemonConfig *d, ConfigErrors *er
 /* ---------------------------------------------------------------------------------------------- */
 /* Tenants                                                                                          */
 
-static TenantConfig *tenant_config_free(TenantConfig *t)
+TenantConfig *tenant_config_free(TenantConfig *t)
 {
 	if (!t)
 		return NULL;
@@ -1222,8 +1331,27 @@ static TenantConfig *tenant_config_free(TenantConfig *t)
 	free(t->file);
 	free(t->cgroup);
 	free(t->forecast.hook);
+	free(t->template);
 	free(t);
 	return NULL;
+}
+
+TenantConfig *tenant_config_dup(const TenantConfig *t)
+{
+	TenantConfig *c = malloc(sizeof(*c));
+
+	if (!c)
+		return NULL;
+	*c = *t;
+	c->name = strdup(t->name);
+	c->file = strdup(t->file);
+	c->cgroup = strdup(t->cgroup);
+	c->forecast.hook = t->forecast.hook ? strdup(t->forecast.hook) : NULL;
+	c->template = t->template ? strdup(t->template) : NULL;
+	if (!c->name || !c->file || !c->cgroup || (t->forecast.hook && !c->forecast.hook) ||
+	    (t->template && !c->template))
+		return tenant_config_free(c);
+	return c;
 }
 DEFINE_TRIVIAL_CLEANUP_FUNC(TenantConfig *, tenant_config_free);
 
@@ -1276,7 +1404,8 @@ static int tenant_validate(TenantConfig *t, const ItemOrigin *origins, ConfigErr
  * Parse one profile. Returns 0 and the tenant in *ret if it is valid, 0 without touching *ret if it
  * has problems (in errors), negative errno on allocation or I/O failure.
  */
-static int tenant_load(const char *file, const ForecastParams *forecast, ConfigErrors *errors, TenantConfig **ret)
+static int tenant_load(const char *file, const ForecastParams *forecast, const SamplingParams *sampling,
+		       ConfigErrors *errors, TenantConfig **ret)
 {
 	_cleanup_(tenant_config_freep) TenantConfig *t = NULL;
 	ItemOrigin origins[ELEMENTSOF(tenant_items)] = {};
@@ -1287,7 +1416,7 @@ static int tenant_load(const char *file, const ForecastParams *forecast, ConfigE
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
-	tenant_config_defaults(t, forecast);
+	tenant_config_defaults(t, forecast, sampling);
 	base = base ? base + 1 : file;
 	t->name = strndup(base, strlen(base) - strlen(".conf"));
 	t->file = strdup(file);
@@ -1320,6 +1449,7 @@ static int tenant_load(const char *file, const ForecastParams *forecast, ConfigE
 
 	if (errors->n_total == n_errors) {
 		t->cgroup_line = origins[item_index(tenant_items, ELEMENTSOF(tenant_items), "Tenant", "Cgroup")].line;
+		t->is_template = template_is_pattern(t->cgroup);
 		*ret = TAKE_PTR(t);
 	}
 	return 0;
@@ -1355,7 +1485,7 @@ static int tenants_load(Config *c, ConfigErrors *errors)
 	for (int i = 0; i < n; i++) {
 		TenantConfig *t = NULL;
 
-		r = tenant_load(files[i], &c->daemon.forecast, errors, &t);
+		r = tenant_load(files[i], &c->daemon.forecast, &c->daemon.sampling, errors, &t);
 		if (r == -ENOMEM)
 			goto finish;
 		if (r < 0 && io_error == 0)
@@ -1409,6 +1539,7 @@ Config *config_free(Config *c)
 	free(c->tenants);
 	free(c->daemon.cgroup_root);
 	free(c->daemon.forecast.hook);
+	free(c->daemon.metrics_listen);
 	free(c->dir);
 	free(c);
 	return NULL;
@@ -1480,9 +1611,11 @@ bool tenant_config_equal(const TenantConfig *a, const TenantConfig *b)
 	if (!a || !b)
 		return false;
 	return streq(a->name, b->name) && streq(a->cgroup, b->cgroup) && a->priority == b->priority &&
+	       a->is_template == b->is_template && streq_ptr(a->template, b->template) &&
 	       a->memory_high_min == b->memory_high_min && a->memory_high_max == b->memory_high_max &&
 	       a->has_memory_low == b->has_memory_low && (!a->has_memory_low || a->memory_low == b->memory_low) &&
-	       a->policy == b->policy && forecast_params_equal(&a->forecast, &b->forecast);
+	       a->policy == b->policy && forecast_params_equal(&a->forecast, &b->forecast) &&
+	       sampling_params_equal(&a->sampling, &b->sampling);
 }
 
 void config_diff_clear(ConfigDiff *d)

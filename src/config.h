@@ -55,7 +55,6 @@ typedef struct ForecastParams {
 	uint64_t hold_usec;            /* HoldSec= a level is left once its reason is gone this long (30s) */
 	uint64_t window_usec;          /* WindowSec= growth is fitted over this much history (30s) */
 	uint64_t sample_usec;          /* SampleSec= sampling period of a tenant near its limit (1s) */
-	uint64_t screen_usec;          /* ScreenSec= memory.current check of the others; 0 = events only (5s) */
 	uint64_t repeat_usec;          /* RepeatSec= OomRisk repeated this often while critical (30s) */
 	uint64_t min_growth_bytes;     /* MinGrowth= per second; slower growth forecasts no OOM (1M) */
 	unsigned watch_percent;        /* WatchPercent= of the limit used: watch (80) */
@@ -66,12 +65,32 @@ typedef struct ForecastParams {
 	uint64_t hook_interval_usec;   /* HookMinIntervalSec= at most one hook run per tenant per this (10s) */
 } ForecastParams;
 
+/*
+ * Settings of the allocation sampler (job 2: src/sample.h): [Sampling] in memqosd.conf (defaults for
+ * every tenant) and in a tenant profile (overrides). Defaults in config_sampling_defaults().
+ */
+typedef struct SamplingParams {
+	bool enable;                   /* Enable= (no) */
+	uint64_t sample_bytes;         /* SampleSize= mean bytes charged between two samples (1M; 4K..1G) */
+	uint64_t large_bytes;          /* LargeAllocation= every charge of at least this is recorded (256K; 0 = none) */
+	unsigned stack_depth;          /* StackDepth= user frames kept per stack (32; 1..64) */
+	uint64_t window_usec;          /* WindowSec= what `memqosd top` can look back over (10min; 1min..24h) */
+	unsigned max_stacks;           /* MaxStacks= distinct stacks kept per tenant (1024; 16..65536) */
+	unsigned max_per_sec;          /* MaxSamplesPerSec= per CPU; above it the interval doubles (5000) */
+	bool kernel_stacks;            /* KernelStacks= kernel frames before the user frames (no) */
+	uint64_t growth_alert_bytes;   /* GrowthAlert= per minute: journal record when sustained (0 = off; 0) */
+	uint64_t growth_alert_usec;    /* GrowthAlertSec= ... for this long (2min; 10s..1h) */
+} SamplingParams;
+
 typedef struct DaemonConfig {
 	bool dry_run;            /* DryRun= */
 	int log_level;           /* LogLevel= (syslog levels: err, warning, notice, info, debug) */
 	char *cgroup_root;       /* CgroupRoot= absolute path of the cgroup2 root to manage; NULL = discover */
+	unsigned template_instances_max; /* TemplateInstancesMax= instances per template (CONFIG_TEMPLATE_INSTANCES_MAX_DEFAULT) */
 	ControlParams control;
 	ForecastParams forecast; /* defaults for every tenant */
+	SamplingParams sampling; /* defaults for every tenant */
+	char *metrics_listen;    /* [Metrics] Listen= "ADDRESS:PORT" of the Prometheus endpoint; NULL = off */
 } DaemonConfig;
 
 typedef struct TenantConfig {
@@ -86,7 +105,13 @@ typedef struct TenantConfig {
 	uint64_t memory_low;        /* bytes, valid if has_memory_low */
 	PolicyKind policy;
 	ForecastParams forecast;    /* [Forecast] of the profile over the daemon's [Forecast] */
+	SamplingParams sampling;    /* [Sampling] of the profile over the daemon's [Sampling] */
+	bool is_template;           /* cgroup is a glob pattern (src/template.h): no tenant of its own, instances */
+	char *template;             /* an instance's template name; NULL for a profile (set by src/instances.c) */
 } TenantConfig;
+
+/* Default of TemplateInstancesMax=: at most this many instances per template. */
+#define CONFIG_TEMPLATE_INSTANCES_MAX_DEFAULT 256U
 
 typedef struct Config {
 	char *dir;
@@ -127,6 +152,8 @@ char *config_errors_join(const ConfigErrors *e, const char *sep);
 void config_control_defaults(ControlParams *c);
 void config_forecast_defaults(ForecastParams *f);
 bool forecast_params_equal(const ForecastParams *a, const ForecastParams *b);
+void config_sampling_defaults(SamplingParams *s);
+bool sampling_params_equal(const SamplingParams *a, const SamplingParams *b);
 
 /*
  * Load and validate everything under dir. Returns 0 and a Config on success; -EINVAL with every
@@ -138,6 +165,9 @@ Config *config_free(Config *c);
 
 const TenantConfig *config_find_tenant(const Config *c, const char *name);
 bool tenant_config_equal(const TenantConfig *a, const TenantConfig *b);
+/* A deep copy (name, file, cgroup, hook, template are the copy's own); NULL on allocation failure. */
+TenantConfig *tenant_config_dup(const TenantConfig *t);
+TenantConfig *tenant_config_free(TenantConfig *t);
 
 /* Names of tenants added, removed and changed between two configs (borrowed pointers into them). */
 typedef struct ConfigDiff {

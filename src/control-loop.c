@@ -57,6 +57,10 @@ struct ControlLoop {
 	uint64_t lost_reported;
 	int published_prio;
 	bool published_host;
+	/* The OOM forecast's entry parameters as published to the BPF policies (WATCH records). */
+	unsigned watch_percent;
+	uint64_t watch_usec, watch_growth;
+	bool watch_published;
 
 	ControlUrgencyFn urgent;
 	void *urgent_data;
@@ -531,6 +535,7 @@ static void on_ring_event(const struct memqosd_event *ev, void *userdata)
 	case MEMQOSD_EV_OVER_HIGH:
 	case MEMQOSD_EV_CHARGE_FAIL:
 	case MEMQOSD_EV_NEAR_MAX:
+	case MEMQOSD_EV_WATCH:
 		break;
 	default:
 		return; /* counted in the stats map; not a control input */
@@ -541,6 +546,8 @@ static void on_ring_event(const struct memqosd_event *ev, void *userdata)
 	(void) log_debug(&cl->m->log, "Tenant %s: BPF event %u (pages %llu, value %llu)", t->config->name, ev->kind,
 			 (unsigned long long) ev->pages, (unsigned long long) ev->value);
 	manager_policy_event(cl->m, t, ev); /* the other modules' view of the same record */
+	if (ev->kind == MEMQOSD_EV_WATCH)
+		return; /* the OOM forecast's entry only */
 	note(cl, ev->kind == MEMQOSD_EV_OVER_HIGH ? CONTROL_EVENT_OVER_HIGH : CONTROL_EVENT_CHARGE_FAIL, t);
 }
 
@@ -611,6 +618,44 @@ static void tenant_policy_add(ControlLoop *cl, Tenant *t, TenantControl *tc)
 			policy_tenant_describe(cl->engine, tc->tenant_id));
 }
 
+/* The id its policy link had in the previous memqosd if that link waits to be adopted and the id
+ * is free (else the stored program gets swapped for one with the new id), or a new one. */
+static uint32_t tenant_id_for(ControlLoop *cl, const Tenant *t)
+{
+	uint32_t id = policy_engine_adoptable_tenant(cl->engine, t->cgroup_id);
+
+	if (id > 0 && policy_id_take(&cl->ids, id))
+		return id;
+	return policy_id_alloc(&cl->ids);
+}
+
+/*
+ * The daemon's [Forecast] WatchPercent=, WatchSec=, MinGrowth= to the BPF policies, which send the
+ * WATCH records the forecast (src/risk.c) starts sampling a tenant on. Called on every attach and
+ * housekeeping tick (a reload may change them); writes only a change.
+ */
+static void publish_watch(ControlLoop *cl)
+{
+	const ForecastParams *f;
+	int r;
+
+	if (!cl->engine || !cl->m->config)
+		return;
+	f = &cl->m->config->daemon.forecast;
+	if (cl->watch_published && cl->watch_percent == f->watch_percent && cl->watch_usec == f->watch_usec &&
+	    cl->watch_growth == f->min_growth_bytes)
+		return;
+	r = policy_engine_set_watch(cl->engine, f->watch_percent, f->watch_usec, f->min_growth_bytes);
+	if (r < 0) {
+		(void) log_warning_errno(&cl->m->log, r, "Cannot pass the forecast's watch settings to the BPF policies: %m");
+		return;
+	}
+	cl->watch_published = true;
+	cl->watch_percent = f->watch_percent;
+	cl->watch_usec = f->watch_usec;
+	cl->watch_growth = f->min_growth_bytes;
+}
+
 static int hook_attach(Manager *m, Tenant *t, void *userdata)
 {
 	ControlLoop *cl = userdata;
@@ -624,6 +669,7 @@ static int hook_attach(Manager *m, Tenant *t, void *userdata)
 		cl->mode = POLICY_MODE_PSI_ONLY;
 		manager_set_mode(m, policy_mode_to_string(cl->mode));
 	}
+	publish_watch(cl);
 
 	tc = calloc(1, sizeof(*tc));
 	if (!tc)
@@ -632,7 +678,7 @@ static int hook_attach(Manager *m, Tenant *t, void *userdata)
 	 * An id for the BPF maps. None left (more than POLICY_IDS_MAX tenants): the tenant is still
 	 * controlled on PSI with id 0 (write completions find it by name), but without a BPF policy.
 	 */
-	tc->tenant_id = policy_id_alloc(&cl->ids);
+	tc->tenant_id = tenant_id_for(cl, t);
 	t->policy_data = tc;
 	t->no_policy = false;
 	if (tc->tenant_id > 0 && tc->tenant_id < MEMQOSD_MAX_TENANTS)
@@ -649,9 +695,10 @@ static void hook_detach(Manager *m, Tenant *t, void *userdata)
 	ControlLoop *cl = userdata;
 	TenantControl *tc = t->policy_data;
 
-	(void) m;
 	if (!tc)
 		return;
+	if (m->handover)
+		policy_engine_hand_over(cl->engine); /* the links stay attached for the next start */
 	if (cl->engine)
 		policy_tenant_remove(cl->engine, tc->tenant_id);
 	policy_id_free(&cl->ids, tc->tenant_id);
@@ -718,6 +765,15 @@ static void hook_events(Manager *m, Tenant *t, const CgroupMemoryEvents *prev, v
 		note(userdata, CONTROL_EVENT_OVER_HIGH, t);
 }
 
+/* Start-up is over: stored policy links no tenant claimed are not wanted any more. */
+static void hook_started(Manager *m, void *userdata)
+{
+	ControlLoop *cl = userdata;
+
+	(void) m;
+	policy_engine_release_unclaimed(cl->engine);
+}
+
 static void hook_housekeeping(Manager *m, void *userdata)
 {
 	ControlLoop *cl = userdata;
@@ -730,6 +786,7 @@ static void hook_housekeeping(Manager *m, void *userdata)
 					   (unsigned long long) (lost - cl->lost_reported), (unsigned long long) lost);
 			cl->lost_reported = lost;
 		}
+		publish_watch(cl);
 	}
 	note(cl, CONTROL_EVENT_TICK, NULL);
 }
@@ -804,7 +861,7 @@ int control_loop_install(Manager *m, ControlLoop **ret)
 		cl->mode = POLICY_MODE_PSI_ONLY;
 	}
 	if (cl->mode != POLICY_MODE_PSI_ONLY) {
-		r = policy_engine_new(&m->log, cl->mode, on_ring_event, cl, &cl->engine);
+		r = policy_engine_new(&m->log, cl->mode, m->fdstore, on_ring_event, cl, &cl->engine);
 		if (r >= 0)
 			r = policy_engine_attach_event(cl->engine, m->event);
 		if (r < 0) {
@@ -827,6 +884,7 @@ int control_loop_install(Manager *m, ControlLoop **ret)
 		.pressure = hook_pressure,
 		.events = hook_events,
 		.housekeeping = hook_housekeeping,
+		.started = hook_started,
 		.written = hook_written,
 		.userdata = cl,
 	});
@@ -849,6 +907,8 @@ ControlLoop *control_loop_free(ControlLoop *cl)
 	sd_event_source_disable_unref(cl->host_source);
 	sd_event_source_disable_unref(cl->wakeup);
 	sd_event_source_disable_unref(cl->defer);
+	if (cl->m->handover)
+		policy_engine_hand_over(cl->engine); /* also with no tenant active: the maps stay stored */
 	policy_engine_free(cl->engine);
 	free(cl);
 	return NULL;
@@ -873,4 +933,13 @@ PolicyMode control_loop_mode(const ControlLoop *cl)
 const PolicyEngine *control_loop_engine(const ControlLoop *cl)
 {
 	return cl ? cl->engine : NULL;
+}
+
+int control_loop_tenant_stats(const ControlLoop *cl, const Tenant *t, struct memqosd_tenant_stats *ret)
+{
+	const TenantControl *tc = t ? tc_of(t) : NULL;
+
+	if (!cl || !cl->engine || !tc || tc->tenant_id == 0)
+		return -ENOENT;
+	return policy_engine_read_stats(cl->engine, tc->tenant_id, ret);
 }

@@ -40,3 +40,5 @@ void control_loop_reconsider(void *cl);
 
 PolicyMode control_loop_mode(const ControlLoop *cl);
 const PolicyEngine *control_loop_engine(const ControlLoop *cl);
+/* The BPF stats map counters of an ACTIVE tenant's policy; -ENOENT without an engine or tenant id. */
+int control_loop_tenant_stats(const ControlLoop *cl, const Tenant *t, struct memqosd_tenant_stats *ret);

@@ -139,7 +139,7 @@ static bool fit(const ForecastState *s, uint64_t window_usec, size_t min_samples
 		if (newest->t - x->t > window_usec)
 			break;
 		t = -(double) (newest->t - x->t) / 1e6;
-		y = (double) x->demand;
+		y = (double) x->demand + s->hot_fraction * (double) x->file;
 		st += t;
 		sy += y;
 		stt += t * t;
@@ -178,9 +178,10 @@ bool forecast_growth(const ForecastState *s, uint64_t window_usec, uint64_t min_
 	return true;
 }
 
-static void push(ForecastState *s, uint64_t t, uint64_t demand)
+static void push(ForecastState *s, const ForecastInput *in)
 {
-	s->ring[s->head] = (ForecastSample) { .t = t, .demand = demand };
+	s->ring[s->head] = (ForecastSample) { .t = in->now, .demand = in->m.demand, .file = in->file,
+					       .refaults = in->refaults };
 	s->head = (s->head + 1) % FORECAST_MAX_SAMPLES;
 	if (s->n < FORECAST_MAX_SAMPLES)
 		s->n++;
@@ -204,6 +205,36 @@ static void update_thrashing(ForecastState *s, const ForecastParams *p, const Fo
 		s->refault_t = in->now;
 		s->refault_ref = in->refaults;
 	}
+	if (!s->thrashing)
+		s->thrash_since = 0;
+	else if (s->thrash_since == 0)
+		s->thrash_since = s->n > 0 ? sample_at(s, 0)->t : in->now;
+}
+
+/*
+ * The file pages that count as unreclaimable now: while thrashing, what the tenant refaults within
+ * FORECAST_THRASH_WINDOW_USEC at the rate seen since the episode began (at most the last window),
+ * capped at its file pages. The rate, not the count, so the onset is a step, not a ramp as long as
+ * the window (a ramp that long would pass for a trend).
+ */
+static uint64_t hot_file(const ForecastState *s, const ForecastInput *in)
+{
+	const ForecastSample *from = NULL;
+	double rate;
+
+	if (!s->thrashing || s->thrash_since == 0)
+		return 0;
+	for (size_t k = 0; k < s->n; k++) {
+		const ForecastSample *x = sample_at(s, k);
+
+		if (x->t < s->thrash_since || in->now - x->t > FORECAST_THRASH_WINDOW_USEC)
+			break;
+		from = x;
+	}
+	if (!from || in->now - from->t < USEC_PER_SEC || in->refaults < from->refaults)
+		return 0;
+	rate = (double) (in->refaults - from->refaults) * 4096.0 / ((double) (in->now - from->t) / 1e6);
+	return min_u64(in->file, (uint64_t) (rate * (double) FORECAST_THRASH_WINDOW_USEC / 1e6));
 }
 
 static bool held(uint64_t since, uint64_t now, uint64_t duration)
@@ -234,7 +265,7 @@ int forecast_step(ForecastState *s, const ForecastParams *p, const ForecastInput
 	uint64_t now = in ? in->now : 0, total;
 	RiskLevel level = RISK_OK, cur;
 	ForecastResult r = {};
-	char room[32], rate[32];
+	char room[32], rate[32], hot[32];
 
 	if (!s || !p || !in || !ret || now == 0)
 		return -EINVAL;
@@ -253,26 +284,40 @@ int forecast_step(ForecastState *s, const ForecastParams *p, const ForecastInput
 		r.changed = true;
 		r.sampling = true;
 		r.eta_usec = 0;
+		r.m = in->m;
 		(void) snprintf(r.reason, sizeof(r.reason), "memory.events oom_kill +%llu: the kernel OOM-killed in the cgroup",
 				(unsigned long long) in->d_oom_kill);
 		*ret = r;
 		return 0;
 	}
 
-	push(s, now, in->m.demand);
 	update_thrashing(s, p, in);
+	r.hot_file = hot_file(s, in);
+	r.m = in->m;
+	if (r.hot_file > 0) {
+		uint64_t memory_room = sub0(r.m.room, r.m.swap_room);
+
+		/* Hot file pages are resident: they take memory, not swap, and cannot make room. */
+		r.m.demand = add_sat(r.m.demand, r.hot_file);
+		r.m.room = add_sat(sub0(memory_room, r.hot_file), r.m.swap_room);
+	}
+	s->hot_fraction = in->file > 0 ? (double) r.hot_file / (double) in->file : 0;
+	push(s, in);
 
 	have_growth = forecast_growth(s, p->window_usec, p->min_growth_bytes, &growth, &r2) && r2 >= 0.5 &&
 		      growth >= (double) p->min_growth_bytes;
 	if (have_growth)
-		eta_s = (double) in->m.room / growth;
+		eta_s = (double) r.m.room / growth;
 	r.growth = have_growth ? growth : 0;
 	r.fit_r2 = r2;
 	r.eta_usec = have_growth && eta_s * 1e6 < (double) UINT64_MAX / 2 ? (uint64_t) (eta_s * 1e6) : FORECAST_NO_ETA;
 
 	total = add_sat(in->m.demand, in->m.room);
 	near = total > 0 && in->m.demand >= total / 100 * p->watch_percent;
-	/* Stalled at the limit with the unreclaimable part near it (a cache thrasher is not). */
+	/*
+	 * Stalled at the limit with the unreclaimable part near it, hot file pages left out: a cache
+	 * thrasher stalls at its limit for as long as it runs, and that is no OOM coming.
+	 */
 	stalled = near && in->psi_full >= (double) p->pressure_percent && in->d_max > 0;
 	enter[RISK_WATCH] = near ||
 			    eta_s * 1e6 < (double) p->watch_usec || (in->psi_some >= (double) p->pressure_percent) ||
@@ -307,21 +352,24 @@ int forecast_step(ForecastState *s, const ForecastParams *p, const ForecastInput
 	    level < RISK_CRITICAL)
 		level = RISK_CRITICAL;
 
-	format_mib(room, sizeof(room), (double) in->m.room);
+	format_mib(room, sizeof(room), (double) r.m.room);
 	format_mib(rate, sizeof(rate), growth);
+	format_mib(hot, sizeof(hot), (double) r.hot_file);
 	if (critical_event)
 		(void) snprintf(r.reason, sizeof(r.reason), "%s at %s: memory.events oom +%llu, %llu charge failures",
 				in->d_oom > 0 ? "charge failed" : "charges failing",
 				forecast_limit_kind_to_string(in->m.limit_kind), (unsigned long long) in->d_oom,
 				(unsigned long long) in->charge_fails);
 	else if (have_growth)
-		(void) snprintf(r.reason, sizeof(r.reason), "unreclaimable memory growing %s/s, %s left before %s%s",
-				rate, room, forecast_limit_kind_to_string(in->m.limit_kind),
+		(void) snprintf(r.reason, sizeof(r.reason), "unreclaimable memory%s growing %s/s, %s left before %s%s",
+				r.hot_file > 0 ? " (thrashed page cache included)" : "", rate, room,
+				forecast_limit_kind_to_string(in->m.limit_kind),
 				in->m.swap_room > 0 ? " (swap included)" : "");
 	else if (stalled)
 		(void) snprintf(r.reason, sizeof(r.reason), "PSI full %.1f%% with memory.max being hit", in->psi_full);
 	else if (s->thrashing)
-		(void) snprintf(r.reason, sizeof(r.reason), "thrashing on file refaults (page cache; not an OOM risk)");
+		(void) snprintf(r.reason, sizeof(r.reason),
+				"thrashing on file refaults: %s of page cache counted as unreclaimable, not growing", hot);
 	else if (enter[RISK_WATCH])
 		(void) snprintf(r.reason, sizeof(r.reason), "near %s: %s left, no growth trend",
 				forecast_limit_kind_to_string(in->m.limit_kind), room);
@@ -343,22 +391,4 @@ int forecast_step(ForecastState *s, const ForecastParams *p, const ForecastInput
 	r.sampling = now - s->busy_at < p->window_usec;
 	*ret = r;
 	return 0;
-}
-
-bool forecast_screen(const ForecastParams *p, uint64_t prev_usage, uint64_t prev_t, uint64_t usage, uint64_t t,
-		     uint64_t limit)
-{
-	double growth, eta_s;
-
-	if (limit == 0 || limit == UINT64_MAX)
-		return false;
-	if (usage >= limit / 100 * p->watch_percent)
-		return true;
-	if (prev_t == 0 || t <= prev_t || usage <= prev_usage)
-		return false;
-	growth = (double) (usage - prev_usage) / ((double) (t - prev_t) / 1e6);
-	if (growth < (double) p->min_growth_bytes)
-		return false;
-	eta_s = (double) sub0(limit, usage) / growth;
-	return eta_s * 1e6 < (double) p->watch_usec;
 }

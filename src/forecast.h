@@ -19,8 +19,14 @@
  * that explains the data (R^2 >= 0.5), growth above MinGrowth= over the window AND over the last
  * 5 seconds (a step that stopped, or a sawtooth on its way down, is no trend). An entry condition
  * "held" for a duration may miss one sample (a loaded machine samples and leaks unevenly).
- * Page cache never counts toward the ETA: a tenant thrashing on refaults is stalled, not about to
- * be OOM-killed (the kernel keeps reclaiming cache); thrashing shows as the watch level instead.
+ * Page cache counts as reclaimable, unless the tenant is thrashing on it: while file refaults
+ * within FORECAST_THRASH_WINDOW_USEC reach ThrashPercent= of its file pages, the file pages it
+ * refaults at that rate within the window (at most all of them: the "hot" file) count as demand and
+ * leave the room. The growth fit then counts the same share of the file pages of every sample in
+ * its window (the history reread under what is known now: the onset of thrashing is no step). A
+ * thrashing working set that keeps growing is a trend like a leak (the tenant is heading for a
+ * livelock at its limit, if not the OOM killer); a reader thrashing at a steady rate is flat, no
+ * trend. Thrashing alone is watch.
  *
  * Levels, ok < watch < warning < critical < oom. Each sample computes, per level, an entry condition
  * and a (looser) stay condition:
@@ -123,7 +129,8 @@ typedef struct ForecastInput {
 } ForecastInput;
 
 typedef struct ForecastSample {
-	uint64_t t, demand;
+	uint64_t t, demand;          /* ForecastInput.m.demand (hot file pages not included) */
+	uint64_t file, refaults;     /* ForecastInput.file, .refaults */
 } ForecastSample;
 
 typedef struct ForecastState {
@@ -136,6 +143,9 @@ typedef struct ForecastState {
 	uint64_t last_emit;
 	uint64_t busy_at;            /* last sample above ok, with a watch condition or growth (or the first) */
 	uint64_t refault_t, refault_ref; /* start of the current thrashing window */
+	uint64_t thrash_since;       /* first sample of the current thrashing episode (0 = none) */
+	double hot_fraction;         /* hot file pages / file pages now: the fit counts that share of
+				      * every sample's file pages, so the onset of thrashing is no step */
 	bool thrashing;
 } ForecastState;
 
@@ -147,6 +157,8 @@ typedef struct ForecastResult {
 	uint64_t eta_usec;           /* FORECAST_NO_ETA if no OOM is forecast */
 	double growth;               /* bytes per second, fitted */
 	double fit_r2;
+	ForecastMeasure m;           /* the measure used: ForecastInput.m with the hot file pages */
+	uint64_t hot_file;           /* file pages counted as unreclaimable (thrashing), bytes */
 	char reason[FORECAST_REASON_MAX];
 } ForecastResult;
 
@@ -162,10 +174,3 @@ bool forecast_growth(const ForecastState *s, uint64_t window_usec, uint64_t min_
 /* Feed one sample. Returns -EINVAL on bad arguments (time going backwards included). */
 int forecast_step(ForecastState *s, const ForecastParams *p, const ForecastInput *in, ForecastResult *ret);
 
-/*
- * The cheap screen of a tenant that is not sampled: two memory.current readings ScreenSec= apart and
- * its limit. True if it should be sampled: usage >= WatchPercent= of the limit, or growing so fast
- * that it would reach the limit within WatchSec=.
- */
-bool forecast_screen(const ForecastParams *p, uint64_t prev_usage, uint64_t prev_t, uint64_t usage, uint64_t t,
-		     uint64_t limit);

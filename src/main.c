@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * memqosd [OPTIONS] [run]          the daemon, in the foreground (systemd runs it so)
- * memqosd check [--config-dir DIR] validate the configuration
+ * memqosd check [--json] [--config-dir DIR] validate the configuration
  * memqosd reload                   ask the running daemon to reload (D-Bus)
- * memqosd status [TENANT]          show the running daemon's tenants (D-Bus)
+ * memqosd status [--json] [TENANT] show the running daemon's tenants (D-Bus)
  * memqosd watch [--json] [TENANT...] stream OOM risk events (D-Bus signal OomRisk)
+ * memqosd top [TENANT] [--window DURATION] [-n N] [--sort growth|alloc|live] [--json] [--folded]
+ *                                  top allocation stacks (D-Bus TopAllocations, src/sample.h)
  */
 
 #include <getopt.h>
@@ -15,10 +17,13 @@
 #include "client.h"
 #include "config.h"
 #include "control-loop.h"
+#include "instances.h"
 #include "log.h"
 #include "manager.h"
+#include "metrics-http.h"
 #include "risk-bus.h"
 #include "risk.h"
+#include "sample.h"
 #include "state.h"
 #include "util.h"
 #include "verb-check.h"
@@ -29,6 +34,11 @@ typedef struct Args {
 	const char *verb_arg;
 	bool json;
 	char **verb_args;            /* watch: the tenants (NULL-terminated, into argv) */
+	uint64_t window_usec;        /* top --window (0 = the daemon's default) */
+	unsigned top_n;              /* top -n */
+	SampleSort sort;             /* top --sort */
+	bool folded;                 /* top --folded */
+	bool top_options;            /* one of the top options was given */
 } Args;
 
 static void help(void)
@@ -37,12 +47,20 @@ static void help(void)
 	       "Memory QoS daemon: moves memory.high/low of tenant cgroups by priority.\n\n"
 	       "Verbs:\n"
 	       "  run               Run the daemon in the foreground (default)\n"
-	       "  check             Validate the configuration and print one line per tenant\n"
+	       "  check [--json]    Validate the configuration and print one line per tenant\n"
+	       "                    (templates too); --json: one JSON object\n"
 	       "  reload            Make the running daemon reload its configuration\n"
-	       "  status [TENANT]   Show the running daemon's tenants\n"
+	       "  status [--json] [TENANT]\n"
+	       "                    Show the running daemon's tenants (template instances too);\n"
+	       "                    --json: one JSON object\n"
 	       "  watch [--json] [TENANT...]\n"
 	       "                    Stream OOM risk events: a snapshot of every (selected) tenant,\n"
-	       "                    then one line per level change; --json: one JSON object per line\n\n"
+	       "                    then one line per level change; --json: one JSON object per line\n"
+	       "  top [TENANT] [--window DURATION] [-n N] [--sort growth|alloc|live] [--json] [--folded]\n"
+	       "                    Top allocation stacks of a tenant (or every tenant) over the window\n"
+	       "                    (default: the tenant's WindowSec=, 10min), by net growth (default),\n"
+	       "                    bytes allocated or bytes still live; --json: one JSON object;\n"
+	       "                    --folded: folded stacks for flame graphs (root only)\n\n"
 	       "Options:\n"
 	       "  -h --help             Show this help\n"
 	       "     --version          Show the version\n"
@@ -68,7 +86,8 @@ static bool is_absolute_arg(const char *option, const char *arg)
 
 static int parse_argv(int argc, char *argv[], Args *a)
 {
-	enum { ARG_VERSION = 0x100, ARG_CONFIG_DIR, ARG_DRY_RUN, ARG_LOG_LEVEL, ARG_CGROUP_ROOT, ARG_STATE_DIR, ARG_JSON };
+	enum { ARG_VERSION = 0x100, ARG_CONFIG_DIR, ARG_DRY_RUN, ARG_LOG_LEVEL, ARG_CGROUP_ROOT, ARG_STATE_DIR, ARG_JSON,
+	       ARG_WINDOW, ARG_SORT, ARG_FOLDED };
 	static const struct option options[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, ARG_VERSION },
@@ -78,11 +97,14 @@ static int parse_argv(int argc, char *argv[], Args *a)
 		{ "cgroup-root", required_argument, NULL, ARG_CGROUP_ROOT },
 		{ "state-dir", required_argument, NULL, ARG_STATE_DIR },
 		{ "json", no_argument, NULL, ARG_JSON },
+		{ "window", required_argument, NULL, ARG_WINDOW },
+		{ "sort", required_argument, NULL, ARG_SORT },
+		{ "folded", no_argument, NULL, ARG_FOLDED },
 		{}
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+	while ((c = getopt_long(argc, argv, "hn:", options, NULL)) >= 0)
 		switch (c) {
 		case 'h':
 			help();
@@ -116,6 +138,37 @@ static int parse_argv(int argc, char *argv[], Args *a)
 		case ARG_JSON:
 			a->json = true;
 			break;
+		case ARG_WINDOW:
+			if (parse_duration(optarg, &a->window_usec) < 0 || a->window_usec < USEC_PER_SEC) {
+				fprintf(stderr, "memqosd: --window=: invalid duration '%s' (expected e.g. 90s, 10min, 1h)\n",
+					optarg);
+				return -EINVAL;
+			}
+			a->top_options = true;
+			break;
+		case 'n': {
+			int n;
+
+			if (parse_int_range(optarg, 1, 100000, &n) < 0) {
+				fprintf(stderr, "memqosd: -n: '%s' is not a number of stacks (1..100000)\n", optarg);
+				return -EINVAL;
+			}
+			a->top_n = (unsigned) n;
+			a->top_options = true;
+			break;
+		}
+		case ARG_SORT:
+			a->sort = sample_sort_from_string(optarg);
+			if (a->sort < 0) {
+				fprintf(stderr, "memqosd: --sort=: unknown key '%s' (growth, alloc or live)\n", optarg);
+				return -EINVAL;
+			}
+			a->top_options = true;
+			break;
+		case ARG_FOLDED:
+			a->folded = true;
+			a->top_options = true;
+			break;
 		case '?':
 			return -EINVAL;
 		default:
@@ -123,14 +176,23 @@ static int parse_argv(int argc, char *argv[], Args *a)
 		}
 
 	a->verb = optind < argc ? argv[optind++] : "run";
-	if (streq(a->verb, "status") && optind < argc)
+	if ((streq(a->verb, "status") || streq(a->verb, "top")) && optind < argc)
 		a->verb_arg = argv[optind++];
 	if (streq(a->verb, "watch")) {
 		a->verb_args = argv + optind;
 		optind = argc;
 	}
-	if (a->json && !streq(a->verb, "watch")) {
-		fprintf(stderr, "memqosd: --json is an option of watch only\n");
+	if (a->json && !streq(a->verb, "watch") && !streq(a->verb, "top") && !streq(a->verb, "status") &&
+	    !streq(a->verb, "check")) {
+		fprintf(stderr, "memqosd: --json is an option of status, check, watch and top only\n");
+		return -EINVAL;
+	}
+	if (a->top_options && !streq(a->verb, "top")) {
+		fprintf(stderr, "memqosd: --window, -n, --sort and --folded are options of top only\n");
+		return -EINVAL;
+	}
+	if (a->json && a->folded) {
+		fprintf(stderr, "memqosd: top: --json and --folded exclude each other\n");
 		return -EINVAL;
 	}
 	if (optind < argc) {
@@ -146,6 +208,9 @@ static int run_daemon(const ManagerOptions *o)
 	_cleanup_(manager_freep) Manager *m = NULL;
 	_cleanup_(control_loop_freep) ControlLoop *cl = NULL; /* after m: freed before it */
 	_cleanup_(risk_freep) Risk *risk = NULL;              /* likewise */
+	_cleanup_(sampler_freep) Sampler *sampler = NULL;     /* likewise */
+	_cleanup_(metrics_freep) Metrics *metrics = NULL;     /* likewise; stops the HTTP thread first */
+	_cleanup_(instances_freep) Instances *in = NULL;      /* likewise */
 	int r;
 
 	/* A write to a pipe whose reader is gone must fail with EPIPE, not kill the daemon before it
@@ -162,9 +227,17 @@ static int run_daemon(const ManagerOptions *o)
 	r = risk_install(m, &risk);
 	if (r < 0)
 		return EXIT_FAILURE;
+	r = metrics_install(m, cl, MEMQOSD_VERSION, &metrics);
+	/* Last: instances appear at start, once the other modules can attach to them. */
+	r = instances_install(m, &in);
+	if (r < 0)
+		return EXIT_FAILURE;
 	/* The forecast feeds the control loop: tenants at risk get relief from lower priorities. */
 	control_loop_set_urgency(cl, risk_tenant_urgent, risk);
 	risk_set_urgency_listener(risk, control_loop_reconsider, cl);
+	r = sampler_install(m, &sampler);
+	if (r < 0)
+		return EXIT_FAILURE;
 	r = manager_start(m);
 	if (r < 0) {
 		manager_stop(m);
@@ -172,13 +245,15 @@ static int run_daemon(const ManagerOptions *o)
 	}
 	/* Before the loop runs, so no call can find the methods missing. */
 	(void) risk_bus_register(risk, m->bus, &rb);
+	(void) sampler_bus_register(sampler, m->bus);
+	(void) metrics_start(metrics);  /* off unless configured; a failure is logged, the daemon runs on */
 	r = manager_run(m);
 	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
 int main(int argc, char *argv[])
 {
-	Args a = { .o.log_level = -1 };
+	Args a = { .o.log_level = -1, .top_n = 10, .sort = SAMPLE_SORT_GROWTH };
 	int r;
 
 	r = parse_argv(argc, argv, &a);
@@ -188,14 +263,16 @@ int main(int argc, char *argv[])
 	if (streq(a.verb, "run"))
 		return run_daemon(&a.o);
 	if (streq(a.verb, "check"))
-		return verb_check(a.o.config_dir);
+		return verb_check(a.o.config_dir, a.json);
 	if (streq(a.verb, "reload"))
 		return client_reload();
 	if (streq(a.verb, "status"))
-		return client_status(a.verb_arg);
+		return client_status(a.verb_arg, a.json);
 	if (streq(a.verb, "watch"))
 		return client_watch(a.json, (const char *const *) a.verb_args);
+	if (streq(a.verb, "top"))
+		return client_top(a.verb_arg, a.window_usec, a.top_n, a.sort, a.json, a.folded);
 
-	fprintf(stderr, "memqosd: unknown verb '%s' (run, check, reload, status, watch; see --help)\n", a.verb);
+	fprintf(stderr, "memqosd: unknown verb '%s' (run, check, reload, status, watch, top; see --help)\n", a.verb);
 	return EXIT_FAILURE;
 }

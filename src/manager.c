@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "bus.h"
+#include "fdstore.h"
 #include "journal-ids.h"
 #include "state.h"
 #include "util.h"
@@ -88,8 +89,8 @@ static void log_tenant(const Manager *m, const Tenant *t, int level, const char 
 		       const char *old, const char *new, const char *reason, const char *fmt, ...)
 {
 	_cleanup_free_ char *f_tenant = NULL, *f_cgroup = NULL, *f_old = NULL, *f_new = NULL,
-		*f_reason = NULL, *f_id = NULL;
-	const char *fields[8] = {};
+		*f_reason = NULL, *f_id = NULL, *f_template = NULL;
+	const char *fields[9] = {};
 	size_t n = 0;
 	char msg[1024];
 	va_list ap;
@@ -102,6 +103,8 @@ static void log_tenant(const Manager *m, const Tenant *t, int level, const char 
 		fields[n++] = f_tenant;
 	if (asprintf(&f_cgroup, "MEMQOSD_CGROUP=%s", t->config->cgroup) >= 0)
 		fields[n++] = f_cgroup;
+	if (t->config->template && asprintf(&f_template, "MEMQOSD_TEMPLATE=%s", t->config->template) >= 0)
+		fields[n++] = f_template;
 	if (old && asprintf(&f_old, "MEMQOSD_OLD=%s", old) >= 0)
 		fields[n++] = f_old;
 	if (new && asprintf(&f_new, "MEMQOSD_NEW=%s", new) >= 0)
@@ -124,18 +127,8 @@ static void tenant_drop_sources(Tenant *t)
 	t->pressure_source = sd_event_source_disable_unref(t->pressure_source);
 	t->events_source = sd_event_source_disable_unref(t->events_source);
 	t->parent_watch = sd_event_source_disable_unref(t->parent_watch);
+	t->high_watch = sd_event_source_disable_unref(t->high_watch);
 	t->pressure_trigger = false;
-}
-
-static TenantConfig *tenant_config_copy_free(TenantConfig *c)
-{
-	if (!c)
-		return NULL;
-	free(c->name);
-	free(c->file);
-	free(c->cgroup);
-	free(c);
-	return NULL;
 }
 
 /* A retiring tenant may outlive the Config its profile belongs to (reload): keep its own copy. */
@@ -145,17 +138,9 @@ static int tenant_own_config(Tenant *t)
 
 	if (t->own_config)
 		return 0;
-	c = malloc(sizeof(*c));
+	c = tenant_config_dup(t->config);
 	if (!c)
 		return -ENOMEM;
-	*c = *t->config;
-	c->name = strdup(t->config->name);
-	c->file = strdup(t->config->file);
-	c->cgroup = strdup(t->config->cgroup);
-	if (!c->name || !c->file || !c->cgroup) {
-		tenant_config_copy_free(c);
-		return -ENOMEM;
-	}
 	t->own_config = t->config = c;
 	return 0;
 }
@@ -169,7 +154,7 @@ static Tenant *tenant_free(Tenant *t)
 	if (t->cg_fd >= 0)
 		(void) close(t->cg_fd);
 	free(t->retire_reason);
-	tenant_config_copy_free(t->own_config);
+	tenant_config_free(t->own_config);
 	free(t);
 	return NULL;
 }
@@ -193,6 +178,7 @@ static void tenant_release(Manager *m, Tenant *t, const char *why);
 static bool manager_cgroup_retiring(const Manager *m, const char *cgroup);
 static void tenant_refresh_pressure(Tenant *t);
 static void manager_tenants_changed(Manager *m);
+static void manager_add_retired(Manager *m, Tenant *t);
 
 /*
  * Is the cgroup t->cg_fd refers to gone: its path leads nowhere (ENOENT/ENODEV/ENOTDIR) or to
@@ -592,6 +578,19 @@ static void tenant_release(Manager *m, Tenant *t, const char *why)
 {
 	if (t->state != TENANT_ACTIVE)
 		return;
+	if (t->config->template) {
+		/* An instance follows its cgroup: gone with it (a new cgroup of that path is a new instance). */
+		log_tenant(m, t, LOG_NOTICE, MEMQOSD_MESSAGE_TENANT_RELEASED, NULL, NULL, why,
+			   "Tenant %s (instance of template %s) removed: cgroup %s vanished (%s)", t->config->name,
+			   t->config->template, t->config->cgroup, why);
+		tenant_forget_originals(m, t);
+		tenant_deactivate(m, t);
+		t->has_pressure = false;
+		t->gone = true;
+		(void) sd_event_source_set_enabled(m->instance_sweep, SD_EVENT_ONESHOT);
+		manager_tenants_changed(m);
+		return;
+	}
 	log_tenant(m, t, LOG_NOTICE, MEMQOSD_MESSAGE_TENANT_RELEASED, NULL, NULL, why,
 		   "Tenant %s released: cgroup %s vanished (%s); waiting for it to reappear", t->config->name,
 		   t->config->cgroup, why);
@@ -613,7 +612,7 @@ static int on_parent_event(sd_event_source *s, const struct inotify_event *ev, v
 		  ev->len > 0 ? ev->name : "(watched dir)");
 
 	if (t->state == TENANT_WAITING) {
-		if (tenant_activate(m, t, /* log_waiting= */ false) > 0)
+		if (!t->gone && tenant_activate(m, t, /* log_waiting= */ false) > 0)
 			manager_tenants_changed(m);
 	} else if (tenant_is_gone(m, t) > 0)
 		tenant_release(m, t, "cgroup directory removed");
@@ -742,6 +741,60 @@ static int tenant_watch(Manager *m, Tenant *t, bool waiting)
 	return 0;
 }
 
+/*
+ * Someone else wrote memory.high (systemd realizing a unit it has just started or reloaded, an
+ * operator): memqosd takes the value as the one it works from, and brings it back into
+ * [MemoryHighMin, MemoryHighMax] if it is outside. Our own writes are recognised: a write of ours is
+ * outstanding until its completion is handled, and then t->high is its value.
+ */
+static int on_high_modified(sd_event_source *s, const struct inotify_event *ev, void *userdata)
+{
+	Tenant *t = userdata;
+	Manager *m = t->manager;
+	char was[32], now[32];
+	uint64_t v, target;
+	int r;
+
+	(void) s;
+	(void) ev;
+	if (t->state != TENANT_ACTIVE || t->retiring || m->dry_run || manager_tenant_busy(t))
+		return 0;
+	r = cgroup_read_u64(t->cg_fd, "memory.high", &v);
+	if (r < 0) {
+		(void) tenant_handle_io_error(m, t, r, "read memory.high");
+		return 0;
+	}
+	if (v == t->high)
+		return 0;
+	cgroup_format_bytes(t->high, was, sizeof(was));
+	cgroup_format_bytes(v, now, sizeof(now));
+	log_notice(&m->log, "Tenant %s: memory.high of %s set to %s by another writer (memqosd had %s); working from it",
+		   t->config->name, t->config->cgroup, now, was);
+	t->high = t->high_submitted = v;
+	target = clamp_high(v, t->config);
+	if (target != v)
+		(void) manager_apply_high(m, t, target,
+					  "clamp: memory.high set outside [MemoryHighMin, MemoryHighMax] by another writer");
+	return 0;
+}
+
+static void tenant_watch_high(Manager *m, Tenant *t)
+{
+	_cleanup_close_ int fd = -EBADF;
+	int r;
+
+	if (!m->root->cgroupfs)
+		return; /* a fake tree of plain files (or FIFOs, in the fault tests): not watched */
+	fd = openat(t->cg_fd, "memory.high", O_PATH | O_CLOEXEC | O_NOFOLLOW);
+	r = fd < 0 ? negative_errno()
+		   : sd_event_add_inotify_fd(m->event, &t->high_watch, fd, IN_MODIFY, on_high_modified, t);
+	if (r < 0)
+		log_warning_errno(&m->log, r, "Tenant %s: cannot watch memory.high for other writers, ignoring: %m",
+				  t->config->name);
+	else
+		(void) sd_event_source_set_description(t->high_watch, "tenant-memory-high");
+}
+
 static void tenant_arm_sources(Manager *m, Tenant *t)
 {
 	const ControlParams *cp = &m->config->daemon.control;
@@ -749,6 +802,7 @@ static void tenant_arm_sources(Manager *m, Tenant *t)
 	bool use_inotify;
 	int r;
 
+	tenant_watch_high(m, t);
 	r = cgroup_pressure_trigger_open(m->root, t->cg_fd, cp->psi_full, cp->psi_stall_usec,
 					 cp->psi_window_usec, &pfd);
 	if (r == -EOPNOTSUPP) {
@@ -826,6 +880,16 @@ static int tenant_activate(Manager *m, Tenant *t, bool log_waiting)
 	}
 
 	r = cgroup_open(m->root, c->cgroup, &fd);
+	if (r == -ENOENT && c->template) {
+		/* An instance exists for its cgroup only: gone before it could be taken. */
+		log_tenant(m, t, LOG_NOTICE, MEMQOSD_MESSAGE_TENANT_RELEASED, NULL, NULL, "cgroup does not exist",
+			   "Tenant %s (instance of template %s) removed: cgroup %s no longer exists", c->name,
+			   c->template, c->cgroup);
+		t->parent_watch = sd_event_source_disable_unref(t->parent_watch);
+		t->gone = true;
+		(void) sd_event_source_set_enabled(m->instance_sweep, SD_EVENT_ONESHOT);
+		return 0;
+	}
 	if (r == -ENOENT) {
 		if (log_waiting)
 			log_tenant(m, t, LOG_NOTICE, MEMQOSD_MESSAGE_TENANT_WAITING, NULL, NULL, "cgroup does not exist",
@@ -1001,7 +1065,7 @@ static void tenant_finish_retire(Manager *m, Tenant *t)
 			tenant_free(t);
 			/* A tenant of the new configuration may have been waiting for this cgroup. */
 			for (size_t j = 0; j < m->n_tenants; j++)
-				if (m->tenants[j]->state == TENANT_WAITING &&
+				if (m->tenants[j]->state == TENANT_WAITING && !m->tenants[j]->gone &&
 				    tenant_activate(m, m->tenants[j], /* log_waiting= */ false) > 0)
 					manager_tenants_changed(m);
 			return;
@@ -1072,6 +1136,146 @@ Tenant *manager_find_tenant(Manager *m, const char *name)
 			hi = mid;
 	}
 	return NULL;
+}
+
+Tenant *manager_find_tenant_by_cgroup(Manager *m, const char *cgroup)
+{
+	for (size_t i = 0; i < m->n_tenants; i++)
+		if (!m->tenants[i]->gone && streq(m->tenants[i]->config->cgroup, cgroup))
+			return m->tenants[i];
+	return NULL;
+}
+
+/* Sort tenants (and the pending configs that go with them) by name. */
+static void manager_sort_tenants(Tenant **tenants, TenantConfig **pending, size_t n)
+{
+	/* Insertion sort: the list is sorted but for the instances appended at the end. */
+	for (size_t i = 1; i < n; i++) {
+		Tenant *t = tenants[i];
+		TenantConfig *p = pending[i];
+		size_t j = i;
+
+		for (; j > 0 && strcmp(tenants[j - 1]->config->name, t->config->name) > 0; j--) {
+			tenants[j] = tenants[j - 1];
+			pending[j] = pending[j - 1];
+		}
+		tenants[j] = t;
+		pending[j] = p;
+	}
+}
+
+/* Take tenant i out of m->tenants (order kept). */
+static void manager_unlink_tenant(Manager *m, size_t i)
+{
+	memmove(m->tenants + i, m->tenants + i + 1, (m->n_tenants - i - 1) * sizeof(*m->tenants));
+	m->n_tenants--;
+}
+
+static int manager_index_of(const Manager *m, const Tenant *t, size_t *ret)
+{
+	for (size_t i = 0; i < m->n_tenants; i++)
+		if (m->tenants[i] == t) {
+			*ret = i;
+			return 0;
+		}
+	return -ENOENT;
+}
+
+/* Drop instances whose cgroup went away (deferred: they may be on the stack of whoever noticed). */
+static int on_instance_sweep(sd_event_source *s, void *userdata)
+{
+	Manager *m = userdata;
+	size_t j = 0;
+
+	(void) s;
+	for (size_t i = 0; i < m->n_tenants; i++) {
+		Tenant *t = m->tenants[i];
+
+		if (t->gone && t->state == TENANT_WAITING)
+			tenant_free(t);
+		else
+			m->tenants[j++] = t;
+	}
+	m->n_tenants = j;
+	manager_tenants_changed(m);
+	return 0;
+}
+
+int manager_add_instance(Manager *m, TenantConfig *c, Tenant **ret)
+{
+	Tenant *t, *other, **a;
+	size_t i, pos;
+	int r;
+
+	other = manager_find_tenant(m, c->name);
+	if (other && other->gone && manager_index_of(m, other, &i) >= 0) {
+		/* A gone instance of the same name not swept yet: its successor takes the place now. */
+		manager_unlink_tenant(m, i);
+		tenant_free(other);
+		other = NULL;
+	}
+	if (other || manager_find_tenant_by_cgroup(m, c->cgroup)) {
+		tenant_config_free(c);
+		return -EEXIST;
+	}
+
+	a = reallocarray(m->tenants, m->n_tenants + 1, sizeof(*m->tenants));
+	if (!a) {
+		tenant_config_free(c);
+		return -ENOMEM;
+	}
+	m->tenants = a;
+	r = tenant_new(m, c, &t);
+	if (r < 0) {
+		tenant_config_free(c);
+		return r;
+	}
+	t->own_config = c;
+
+	for (pos = 0; pos < m->n_tenants && strcmp(m->tenants[pos]->config->name, c->name) < 0; pos++)
+		;
+	memmove(m->tenants + pos + 1, m->tenants + pos, (m->n_tenants - pos) * sizeof(*m->tenants));
+	m->tenants[pos] = t;
+	m->n_tenants++;
+
+	log_tenant(m, t, LOG_NOTICE, MEMQOSD_MESSAGE_TENANT_ADDED, NULL, NULL, "template instance",
+		   "Tenant %s (instance of template %s, cgroup %s, priority %d) added: its cgroup appeared", c->name,
+		   c->template, c->cgroup, c->priority);
+	(void) tenant_activate(m, t, /* log_waiting= */ true);
+	manager_tenants_changed(m);
+	if (ret)
+		*ret = t;
+	return 0;
+}
+
+void manager_remove_instance(Manager *m, Tenant *t, const char *why)
+{
+	size_t i;
+
+	if (manager_index_of(m, t, &i) < 0)
+		return;
+	log_tenant(m, t, LOG_NOTICE, MEMQOSD_MESSAGE_TENANT_REMOVED, NULL, NULL, why,
+		   "Tenant %s (instance of template %s, cgroup %s) removed (%s)", t->config->name, t->config->template,
+		   t->config->cgroup, why);
+	manager_unlink_tenant(m, i);
+	if (tenant_retire(m, t, why))
+		manager_add_retired(m, t);
+	else
+		tenant_free(t);
+	manager_tenants_changed(m);
+}
+
+void manager_reconfigure_instance(Manager *m, Tenant *t, TenantConfig *c)
+{
+	TenantConfig *old = t->own_config;
+
+	if (tenant_config_equal(old, c)) {
+		tenant_config_free(c);
+		return;
+	}
+	t->own_config = c;
+	tenant_reconfigure(m, t, c);
+	tenant_config_free(old);
 }
 
 size_t manager_count_waiting(const Manager *m)
@@ -1166,7 +1370,7 @@ static int on_housekeeping(sd_event_source *s, uint64_t usec, void *userdata)
 				(void) manager_tenant_refresh(m, t);
 				tenant_refresh_pressure(t);
 			}
-		} else
+		} else if (!t->gone)
 			(void) tenant_activate(m, t, /* log_waiting= */ false);
 	}
 	FOREACH_HOOK(m, h)
@@ -1272,6 +1476,10 @@ int manager_new(const ManagerOptions *o, Manager **ret)
 	if (r < 0)
 		return log_error_errno(&m->log, r, "Failed to set up SIGTERM/SIGINT handling: %m");
 
+	r = fdstore_new(&m->log, &m->fdstore);
+	if (r < 0)
+		return r;
+
 	r = writer_new(m->event, &m->log, on_write_done, m, &m->writer);
 	if (r < 0)
 		return log_error_errno(&m->log, r, "Failed to set up the cgroup writer: %m");
@@ -1279,6 +1487,11 @@ int manager_new(const ManagerOptions *o, Manager **ret)
 	if (r < 0)
 		return log_error_errno(&m->log, r, "Failed to add the settle source: %m");
 	(void) sd_event_source_set_enabled(m->settle_defer, SD_EVENT_OFF);
+	r = sd_event_add_defer(m->event, &m->instance_sweep, on_instance_sweep, m);
+	if (r < 0)
+		return log_error_errno(&m->log, r, "Failed to add the instance sweep source: %m");
+	(void) sd_event_source_set_description(m->instance_sweep, "instance-sweep");
+	(void) sd_event_source_set_enabled(m->instance_sweep, SD_EVENT_OFF);
 
 	*ret = TAKE_PTR(m);
 	return 0;
@@ -1508,6 +1721,8 @@ int manager_start(Manager *m)
 	if (!m->tenants)
 		return -ENOMEM;
 	for (size_t i = 0; i < m->config->n_tenants; i++) {
+		if (m->config->tenants[i]->is_template)
+			continue; /* instances come from src/instances.c (config_applied) */
 		r = tenant_new(m, m->config->tenants[i], &m->tenants[m->n_tenants]);
 		if (r < 0)
 			return r;
@@ -1516,7 +1731,13 @@ int manager_start(Manager *m)
 	manager_open_state(m);
 	for (size_t i = 0; i < m->n_tenants; i++)
 		(void) tenant_activate(m, m->tenants[i], /* log_waiting= */ true);
+	FOREACH_HOOK(m, h)
+		if (h->config_applied)
+			h->config_applied(m, NULL, h->userdata);
 	manager_sweep_state(m);
+	FOREACH_HOOK(m, h)
+		if (h->started)
+			h->started(m, h->userdata);
 
 	r = sd_event_add_time_relative(m->event, &m->housekeeping, CLOCK_MONOTONIC,
 				       m->config->daemon.control.housekeeping_usec, USEC_PER_SEC, on_housekeeping, m);
@@ -1564,6 +1785,9 @@ int manager_reload(Manager *m, ConfigErrors *ret_errors)
 	if (r >= 0 && new->daemon.cgroup_root && !m->cgroup_root_arg &&
 	    (!m->config->daemon.cgroup_root || !streq(new->daemon.cgroup_root, m->config->daemon.cgroup_root)))
 		log_warning(&m->log, "CgroupRoot= changed; it takes effect when memqosd restarts");
+	if (r >= 0 && (!new->daemon.metrics_listen != !m->config->daemon.metrics_listen ||
+		       (new->daemon.metrics_listen && !streq(new->daemon.metrics_listen, m->config->daemon.metrics_listen))))
+		log_warning(&m->log, "[Metrics] Listen= changed; it takes effect when memqosd restarts");
 	if (r >= 0)
 		r = config_diff(m->config, new, &diff);
 
@@ -1572,6 +1796,7 @@ int manager_reload(Manager *m, ConfigErrors *ret_errors)
 		const char *fields[] = { f_n, NULL };
 
 		config_free(new);
+		m->n_reloads_refused++;
 		log_config_errors(m, ret_errors);
 		snprintf(f_n, sizeof(f_n), "MEMQOSD_ERRORS=%zu", ret_errors->n_total);
 		log_struct(&m->log, LOG_ERR, MEMQOSD_MESSAGE_RELOAD_REFUSED, fields,
@@ -1581,8 +1806,8 @@ int manager_reload(Manager *m, ConfigErrors *ret_errors)
 		return r < 0 ? r : -EINVAL;
 	}
 
-	tenants = calloc(new->n_tenants ? new->n_tenants : 1, sizeof(Tenant *));
-	pending = calloc(new->n_tenants ? new->n_tenants : 1, sizeof(TenantConfig *));
+	tenants = calloc(new->n_tenants + m->n_tenants + 1, sizeof(Tenant *));
+	pending = calloc(new->n_tenants + m->n_tenants + 1, sizeof(TenantConfig *));
 	if (!tenants || !pending) {
 		free(tenants);
 		free(pending);
@@ -1603,7 +1828,9 @@ int manager_reload(Manager *m, ConfigErrors *ret_errors)
 		Tenant *t = m->tenants[i];
 		const TenantConfig *nc = config_find_tenant(new, t->config->name);
 
-		if (nc && streq(nc->cgroup, t->config->cgroup))
+		if (t->config->template)
+			continue; /* instances follow their template: src/instances.c (config_applied) */
+		if (nc && !nc->is_template && streq(nc->cgroup, t->config->cgroup))
 			continue;
 		log_tenant(m, t, LOG_NOTICE, MEMQOSD_MESSAGE_TENANT_REMOVED, NULL, NULL,
 			   nc ? "Cgroup= changed" : "profile removed", "Tenant %s (cgroup %s) removed by reload%s",
@@ -1620,6 +1847,8 @@ int manager_reload(Manager *m, ConfigErrors *ret_errors)
 		TenantConfig *nc = new->tenants[i];
 		Tenant *t = NULL;
 
+		if (nc->is_template)
+			continue;
 		for (size_t j = 0; j < m->n_tenants; j++)
 			if (m->tenants[j] && streq(m->tenants[j]->config->name, nc->name)) {
 				t = TAKE_PTR(m->tenants[j]);
@@ -1642,6 +1871,13 @@ int manager_reload(Manager *m, ConfigErrors *ret_errors)
 		}
 		tenants[n++] = t;
 	}
+	/* Instances stay (their configs are their own); then the whole list back in name order. */
+	for (size_t j = 0; j < m->n_tenants; j++)
+		if (m->tenants[j]) {
+			pending[n] = NULL;
+			tenants[n++] = TAKE_PTR(m->tenants[j]);
+		}
+	manager_sort_tenants(tenants, pending, n);
 
 	free(m->tenants);
 	m->tenants = tenants;
@@ -1650,10 +1886,13 @@ int manager_reload(Manager *m, ConfigErrors *ret_errors)
 		if (pending[i])
 			tenant_reconfigure(m, tenants[i], pending[i]);
 	free(pending);
+	FOREACH_HOOK(m, h)
+		if (h->config_applied)
+			h->config_applied(m, old, h->userdata);
 	config_free(old);
 
 	for (size_t i = 0; i < m->n_tenants; i++)
-		if (m->tenants[i]->state == TENANT_WAITING)
+		if (m->tenants[i]->state == TENANT_WAITING && !m->tenants[i]->gone)
 			(void) tenant_activate(m, m->tenants[i], /* log_waiting= */ true);
 
 	m->n_reloads++;
@@ -1674,14 +1913,9 @@ int manager_reload(Manager *m, ConfigErrors *ret_errors)
 	return 0;
 }
 
-void manager_stop(Manager *m)
+/* Removed tenants whose restore waits to be retried: now, once (stopping: no more retries). */
+static void manager_retry_restores_once(Manager *m)
 {
-	(void) sd_notify(false, "STOPPING=1\nSTATUS=Restoring memory.high/low and exiting");
-
-	/* Every restore is queued behind (and interrupts) the write in flight of its cgroup, then
-	 * waited for: each write is bounded by WriteTimeoutSec=. */
-	m->stopping = true;
-	/* Removed tenants whose restore waits to be retried: now, once (stopping: no more retries). */
 	for (bool again = true; again;) {
 		again = false; /* a retry may finish a tenant and reorder m->retired: rescan */
 		for (size_t i = 0; i < m->n_retired && !again; i++)
@@ -1691,8 +1925,31 @@ void manager_stop(Manager *m)
 					again = true;
 				}
 	}
+}
+
+/*
+ * A stop for a restart (systemctl restart, a package upgrade; m->handover): the policies stay
+ * attached in the fd store and memory.high/low stay as they are, with their records, for the next
+ * start, which adopts both. Anything else (stop, shutdown, no store) detaches and restores.
+ */
+void manager_stop(Manager *m)
+{
+	size_t n_kept = 0;
+
+	m->handover = !m->stopping && fdstore_stop_is_restart(m->fdstore) > 0;
+	(void) sd_notify(false, m->handover ? "STOPPING=1\nSTATUS=Restarting: policies and memory.high/low stay for the next start"
+					    : "STOPPING=1\nSTATUS=Restoring memory.high/low and exiting");
+
+	/* Every restore is queued behind (and interrupts) the write in flight of its cgroup, then
+	 * waited for: each write is bounded by WriteTimeoutSec=. */
+	m->stopping = true;
+	manager_retry_restores_once(m);
 	for (size_t i = 0; i < m->n_tenants; i++)
-		(void) tenant_retire(m, m->tenants[i], "daemon stopping");
+		if (m->handover) {
+			n_kept += m->tenants[i]->state == TENANT_ACTIVE;
+			tenant_deactivate(m, m->tenants[i]); /* detach hooks hand over; no restore, the record stays */
+		} else
+			(void) tenant_retire(m, m->tenants[i], "daemon stopping");
 	if (m->writer)
 		writer_drain(m->writer);
 	for (size_t i = 0; i < m->n_tenants; i++)
@@ -1702,7 +1959,11 @@ void manager_stop(Manager *m)
 		m->retired[i] = tenant_free(m->retired[i]);
 	m->n_retired = 0;
 
-	if (m->stop_restore_failures > 0)
+	if (m->handover)
+		log_struct(&m->log, LOG_INFO, MEMQOSD_MESSAGE_STOP, NULL,
+			   "memqosd stopped for a restart: %zu tenant(s) keep their policies (in systemd's fd store) and "
+			   "memory.high/low for the next start", n_kept);
+	else if (m->stop_restore_failures > 0)
 		log_struct(&m->log, LOG_WARNING, MEMQOSD_MESSAGE_STOP, NULL,
 			   "memqosd stopped; %u restore(s) failed, their state records are kept for the next start",
 			   m->stop_restore_failures);
@@ -1734,6 +1995,7 @@ Manager *manager_free(Manager *m)
 	free(m->retired);
 	/* After the tenants (they unlink their targets): interrupts and joins every writer thread. */
 	writer_free(m->writer);
+	fdstore_free(m->fdstore);
 	while (m->settle_waiters) {
 		SettleWaiter *w = m->settle_waiters;
 
@@ -1745,6 +2007,7 @@ Manager *manager_free(Manager *m)
 	sd_event_source_disable_unref(m->settle_defer);
 	manager_disconnect_bus(m);
 	sd_event_source_disable_unref(m->housekeeping);
+	sd_event_source_disable_unref(m->instance_sweep);
 	sd_event_unref(m->event);
 	config_free(m->config);
 	cgroup_root_free(m->root);

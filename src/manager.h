@@ -9,7 +9,8 @@
  *            reload) retries; when it appears the tenant becomes ACTIVE.
  *   ACTIVE   cgroup open (fd beneath the root), memory.high/low recorded as found (original_*), memory.high
  *            brought into [MemoryHighMin, MemoryHighMax] (start-up rule, reason "clamp"), MemoryLow=
- *            written if configured; PSI trigger + memory.events watch armed.
+ *            written if configured; PSI trigger + memory.events watch armed; on cgroupfs memory.high
+ *            is watched too (IN_MODIFY): a value another writer sets is taken as found and clamped.
  *   released: the cgroup vanished (ENOENT/ENODEV on I/O, or removed from its parent dir): logged,
  *            sources dropped, nothing to restore; the tenant goes back to WAITING.
  *   removed (by reload) / daemon stop: everything memqosd changed is restored to original_*: the
@@ -78,6 +79,7 @@ struct Tenant {
 	TenantState state;
 	bool activation_warned;      /* a WAITING tenant's activation problem was logged loudly once */
 	bool no_policy;              /* ACTIVE without the BPF policy its profile asks for (set by the policy code) */
+	bool gone;                   /* a template instance whose cgroup went away: dropped by the next sweep */
 
 	/* ACTIVE only */
 	int cg_fd;                   /* O_DIRECTORY fd of the tenant's cgroup, beneath the root */
@@ -114,6 +116,7 @@ struct Tenant {
 	sd_event_source *pressure_source;  /* POLLPRI on the memory.pressure trigger fd */
 	sd_event_source *events_source;    /* POLLPRI / inotify on memory.events */
 	sd_event_source *parent_watch;     /* inotify on parent (ACTIVE: vanish) or ancestor (WAITING) */
+	sd_event_source *high_watch;       /* inotify IN_MODIFY on memory.high: another writer (cgroupfs only) */
 
 	void *policy_data;           /* owned by the controller/policy code through ManagerHooks */
 	void *risk_data;             /* owned by the OOM forecast (src/risk.c) through ManagerHooks */
@@ -137,6 +140,12 @@ struct memqosd_event;
  * they were added.
  * written: a write submitted with manager_apply_high()/manager_reclaim_more() completed (t->high
  *   already updated on success); not called for restores or for a tenant that left ACTIVE.
+ * config_applied: a configuration was put in place: at start (old = NULL; after the profiles'
+ *   tenants were activated, before stale state records are swept) and after every reload that was
+ *   applied (old still valid during the call; the profiles' tenants are already updated).
+ * started: manager_start() took every tenant it could (what was handed over and nobody claimed can go).
+ * On a stop for a restart (m->handover) tenant_detach is called as on any stop; the policy code
+ *   leaves its kernel objects to the fd store then, and the manager restores nothing.
  */
 typedef struct ManagerHooks {
 	int (*tenant_attach)(Manager *m, Tenant *t, void *userdata);
@@ -147,10 +156,12 @@ typedef struct ManagerHooks {
 	void (*housekeeping)(Manager *m, void *userdata);
 	void (*policy_event)(Manager *m, Tenant *t, const struct memqosd_event *ev, void *userdata);
 	void (*written)(Manager *m, Tenant *t, const WriterCompletion *c, void *userdata);
+	void (*config_applied)(Manager *m, const Config *old, void *userdata);
+	void (*started)(Manager *m, void *userdata);
 	void *userdata;
 } ManagerHooks;
 
-#define MANAGER_HOOKS_MAX 4
+#define MANAGER_HOOKS_MAX 8
 
 typedef struct ManagerOptions {
 	const char *config_dir;      /* NULL = MEMQOSD_DEFAULT_CONFIG_DIR */
@@ -178,12 +189,14 @@ struct Manager {
 	bool dry_run;
 	CgroupRoot *root;
 
-	Tenant **tenants;            /* same order as config->tenants (sorted by name) */
+	Tenant **tenants;            /* profiles (config->tenants without the templates) and template instances, sorted by name */
 	size_t n_tenants;
 	Tenant **retired;            /* removed by a reload, restore writes still outstanding */
 	size_t n_retired;
 
 	Writer *writer;              /* the one path for memory.high/low writes */
+	struct FdStore *fdstore;     /* systemd's file-descriptor store (src/fdstore.h) */
+	bool handover;               /* stopping for a restart: policies and values stay for the next start */
 	bool stopping;               /* manager_stop() runs: a failed restore is not retried (the record is) */
 	unsigned stop_restore_failures; /* restores that failed during manager_stop() (records kept) */
 	struct SettleWaiter *settle_waiters; /* see manager_when_settled() */
@@ -191,7 +204,9 @@ struct Manager {
 	sd_event_source *settle_defer;   /* after a completion: are the waiters' writes done? */
 
 	sd_event_source *housekeeping;
+	sd_event_source *instance_sweep; /* drops template instances whose cgroup went away */
 	uint64_t n_reloads;
+	uint64_t n_reloads_refused;  /* reloads whose configuration had errors (the old one kept running) */
 	char mode[16];               /* "psi-only"; the policy loader sets "struct_ops" / "tracing" */
 
 	ManagerHooks hooks[MANAGER_HOOKS_MAX];
@@ -254,6 +269,23 @@ int manager_when_settled(Manager *m, manager_settled_t cb, void *userdata);
 void manager_set_mode(Manager *m, const char *mode);
 
 Tenant *manager_find_tenant(Manager *m, const char *name);
+
+/*
+ * Template instances (src/instances.h decides when; the manager owns them like any tenant).
+ * manager_add_instance: takes c (an instance's own TenantConfig: c->template set, c->cgroup a real
+ *   cgroup), inserts a tenant in name order and activates it. -EEXIST (c freed) if a tenant of that
+ *   name or on that cgroup exists. When the instance's cgroup goes away, the manager logs it and
+ *   drops the tenant by itself (nothing to restore).
+ * manager_remove_instance: the template was removed or changed its pattern (reload), or the bound
+ *   was lowered: restore what memqosd changed (retire, as a removed profile) and drop the tenant.
+ * manager_reconfigure_instance: the template's settings changed (reload): takes c, as a changed
+ *   profile is applied.
+ */
+int manager_add_instance(Manager *m, TenantConfig *c, Tenant **ret);
+void manager_remove_instance(Manager *m, Tenant *t, const char *why);
+void manager_reconfigure_instance(Manager *m, Tenant *t, TenantConfig *c);
+/* The tenant managing this cgroup (profile or instance), or NULL. */
+Tenant *manager_find_tenant_by_cgroup(Manager *m, const char *cgroup);
 size_t manager_count_waiting(const Manager *m);
 
 /* Refresh t->current (and release the tenant if its cgroup vanished for sure). */

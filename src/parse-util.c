@@ -6,8 +6,10 @@
  * its output argument on failure.
  */
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -269,4 +271,66 @@ const char *format_duration(char buf[static FORMAT_VALUE_MAX], uint64_t usec)
 			break;
 		}
 	return buf;
+}
+
+static int parse_port(const char *s, in_port_t *ret)
+{
+	char *end;
+	unsigned long v;
+
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v == 0 || v > 65535)
+		return -EINVAL;
+	*ret = htons((uint16_t) v);
+	return 0;
+}
+
+int parse_listen_address(const char *s, struct sockaddr_storage *ret, socklen_t *ret_len)
+{
+	char host[INET6_ADDRSTRLEN + 1];
+	const char *colon;
+	in_port_t port;
+	size_t n;
+
+	if (!s)
+		return -EINVAL;
+	memset(ret, 0, sizeof(*ret));
+	if (s[0] == '[') {
+		struct sockaddr_in6 *sa = (struct sockaddr_in6 *) ret;
+		const char *close = strchr(s, ']');
+
+		if (!close || close[1] != ':')
+			return -EINVAL;
+		n = (size_t) (close - s - 1);
+		if (n == 0 || n >= sizeof(host))
+			return -EINVAL;
+		memcpy(host, s + 1, n);
+		host[n] = '\0';
+		if (parse_port(close + 2, &port) < 0 || inet_pton(AF_INET6, host, &sa->sin6_addr) != 1)
+			return -EINVAL;
+		sa->sin6_family = AF_INET6;
+		sa->sin6_port = port;
+		*ret_len = sizeof(*sa);
+		return 0;
+	}
+
+	struct sockaddr_in *sa = (struct sockaddr_in *) ret;
+
+	colon = strrchr(s, ':');
+	if (!colon)
+		return -EINVAL;
+	n = (size_t) (colon - s);
+	if (n == 0 || n >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, s, n);
+	host[n] = '\0';
+	if (parse_port(colon + 1, &port) < 0 || inet_pton(AF_INET, host, &sa->sin_addr) != 1)
+		return -EINVAL;
+	sa->sin_family = AF_INET;
+	sa->sin_port = port;
+	*ret_len = sizeof(*sa);
+	return 0;
 }

@@ -8,7 +8,9 @@
  */
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "config.h"
 
@@ -27,3 +29,10 @@ const char *format_size(char buf[static FORMAT_VALUE_MAX], uint64_t bytes);
  * "100ms", "1s", "90s", "2min". parse_duration(format_duration(x)) == x. Returns buf.
  */
 const char *format_duration(char buf[static FORMAT_VALUE_MAX], uint64_t usec);
+
+/*
+ * Listen=: "ADDRESS:PORT" with an IPv4 address ("127.0.0.1:9262", "0.0.0.0:9262") or a bracketed
+ * IPv6 address ("[::1]:9262", "[::]:9262"); port 1..65535. Numeric only (no host names: nothing is
+ * resolved at start-up). -EINVAL on anything else.
+ */
+int parse_listen_address(const char *s, struct sockaddr_storage *ret, socklen_t *ret_len);

@@ -16,10 +16,15 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
+#include "fdstore.h"
+#include "handover.h"
 #include "policy.h"
 
 #include "observe.skel.h"
-#if __has_include("priority.skel.h")
+#if MEMQOSD_POLICY_NEXT
+#include "priority_next.skel.h" /* test builds: memqosd-next, see bpf/meson.build */
+#define HAVE_PRIORITY_SKEL 1
+#elif __has_include("priority.skel.h")
 #include "priority.skel.h"
 #define HAVE_PRIORITY_SKEL 1
 #else
@@ -32,17 +37,24 @@ typedef struct PolicyInstance {
 	bool traced;               /* in memqosd_tenants for the observe policy */
 	uint64_t cgroup_id;
 #if HAVE_PRIORITY_SKEL
-	struct priority_bpf *skel; /* struct_ops instance */
+	struct priority_bpf *skel; /* struct_ops instance we loaded (NULL: adopted from the fd store) */
 #endif
-	struct bpf_link *link;     /* its attachment */
+	int link_fd;               /* its attachment, a struct_ops link; -EBADF: none */
+	char store_name[HANDOVER_NAME_MAX + 1]; /* the link's name in the fd store; "": not there */
 } PolicyInstance;
+
+/* A link handed back by systemd at start, not yet claimed by a tenant. */
+typedef struct PolicyAdoptable {
+	HandoverLink id;
+	char name[HANDOVER_NAME_MAX + 1];
+	int fd;
+} PolicyAdoptable;
 
 struct PolicyEngine {
 	const Logger *log;
 	PolicyMode mode;
 	int events_fd, tenants_fd, stats_fd, control_fd;
-	struct ring_buffer *rb;
-	sd_event_source *rb_source;
+	PolicyRing ring;
 	struct observe_bpf *observe;
 	bool has_over_high_612, has_over_high, has_try_charge, has_memcg_tracepoints;
 	const char *observe_flavour;      /* "fentry" or "tracepoints" once loaded */
@@ -52,6 +64,13 @@ struct PolicyEngine {
 	void *userdata;
 	uint64_t delivered;
 	unsigned hz;
+	FdStore *store;                   /* systemd's fd store, or NULL */
+	uint64_t program;                 /* identity of the priority object (handover.h) */
+	bool maps_adopted;                /* the shared maps came from the fd store */
+	size_t ops_offset;                /* of the ops in a memcg_ops struct_ops map's value; 0: unknown */
+	bool handing_over;                /* freeing leaves links attached for the next start */
+	PolicyAdoptable *adoptable;
+	size_t n_adoptable;
 };
 
 /*
@@ -73,6 +92,12 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 		buf[--n] = 0;
 	(void) log_debug(libbpf_logger, "%s", buf); /* libbpf prefixes "libbpf: " itself */
 	return 0;
+}
+
+void policy_libbpf_log(const Logger *log)
+{
+	libbpf_logger = log;
+	(void) libbpf_set_print(libbpf_print);
 }
 
 static const char *const mode_names[_POLICY_MODE_MAX] = {
@@ -138,6 +163,7 @@ static int ring_record(void *ctx, void *data, size_t size)
 
 static int create_shared_maps(PolicyEngine *e)
 {
+	e->maps_adopted = false;
 	e->events_fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "memqosd_events", 0, 0, MEMQOSD_RINGBUF_BYTES, NULL);
 	if (e->events_fd < 0)
 		return log_debug_errno(e->log, e->events_fd, "Failed to create the ring buffer: %m");
@@ -154,6 +180,75 @@ static int create_shared_maps(PolicyEngine *e)
 	if (e->control_fd < 0)
 		return log_debug_errno(e->log, e->control_fd, "Failed to create the control map: %m");
 	return 0;
+}
+
+/* The shared maps in the fd store, their names there and what they must be to be adopted. */
+typedef struct SharedMapSpec {
+	const char *name;
+	size_t fd_offset;
+	uint32_t type, key_size, value_size, max_entries;
+} SharedMapSpec;
+
+static const SharedMapSpec shared_maps[] = {
+	{ HANDOVER_MAP_PREFIX "events", offsetof(PolicyEngine, events_fd), BPF_MAP_TYPE_RINGBUF, 0, 0, MEMQOSD_RINGBUF_BYTES },
+	{ HANDOVER_MAP_PREFIX "tenants", offsetof(PolicyEngine, tenants_fd), BPF_MAP_TYPE_HASH, sizeof(uint64_t),
+	  sizeof(struct memqosd_tenant_key), MEMQOSD_MAX_TENANTS },
+	{ HANDOVER_MAP_PREFIX "stats", offsetof(PolicyEngine, stats_fd), BPF_MAP_TYPE_ARRAY, sizeof(uint32_t),
+	  sizeof(struct memqosd_tenant_stats), MEMQOSD_MAX_TENANTS },
+	{ HANDOVER_MAP_PREFIX "control", offsetof(PolicyEngine, control_fd), BPF_MAP_TYPE_ARRAY, sizeof(uint32_t),
+	  sizeof(struct memqosd_control), 1 },
+};
+
+static int *shared_fd(PolicyEngine *e, const SharedMapSpec *m)
+{
+	return (int *) ((char *) e + m->fd_offset);
+}
+
+/*
+ * The shared maps a previous memqosd handed to the fd store, if all of them are there and have the
+ * layout this build uses: the adopted programs report into them, so the ring buffer's unread records
+ * and the counters carry on. Otherwise new maps (and the stored programs get replaced).
+ */
+static void adopt_shared_maps(PolicyEngine *e)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < ELEMENTSOF(shared_maps); i++) {
+		const SharedMapSpec *m = &shared_maps[i];
+		struct bpf_map_info info = {};
+		uint32_t len = sizeof(info);
+		int fd = fdstore_take(e->store, m->name);
+
+		if (fd < 0)
+			continue;
+		if (bpf_map_get_info_by_fd(fd, &info, &len) < 0 || info.type != m->type || info.key_size != m->key_size ||
+		    info.value_size != m->value_size || info.max_entries != m->max_entries) {
+			(void) log_notice(e->log, "Stored map %s has another layout (an older memqosd?), not adopting it", m->name);
+			(void) close(fd);
+			continue;
+		}
+		*shared_fd(e, m) = fd;
+		n++;
+	}
+	if (n == ELEMENTSOF(shared_maps)) {
+		e->maps_adopted = true;
+		(void) log_info(e->log, "Adopted the shared BPF maps from the fd store (ring buffer, tenants, counters, control)");
+		return;
+	}
+	for (size_t i = 0; i < ELEMENTSOF(shared_maps); i++)
+		closep(shared_fd(e, &shared_maps[i]));
+}
+
+/* Hand the shared maps to the fd store (replacing what is stored under their names). Only the
+ * struct_ops policies are handed over; the tracing ones are loaded again by the next start. */
+static void store_shared_maps(PolicyEngine *e)
+{
+	if (e->maps_adopted || !fdstore_enabled(e->store) || e->mode != POLICY_MODE_STRUCT_OPS)
+		return;
+	for (size_t i = 0; i < ELEMENTSOF(shared_maps); i++) {
+		(void) fdstore_remove(e->store, shared_maps[i].name);
+		(void) fdstore_put(e->store, shared_maps[i].name, *shared_fd(e, &shared_maps[i]));
+	}
 }
 
 static int reuse_shared(PolicyEngine *e, struct bpf_map *events, struct bpf_map *tenants, struct bpf_map *stats,
@@ -238,6 +333,199 @@ static int observe_load(PolicyEngine *e)
 	return r;
 }
 
+/* Detach and forget a stored link nobody will use. */
+static void link_discard(PolicyEngine *e, const char *name, int fd)
+{
+	(void) bpf_link_detach(fd);
+	(void) close(fd);
+	(void) fdstore_remove(e->store, name);
+}
+
+#if HAVE_PRIORITY_SKEL
+typedef struct priority_bpf__memqosd_priority__memcg_ops PriorityOps;
+/* A struct_ops map's value (struct bpf_struct_ops_memcg_ops): the kernel's refcount and state, then,
+ * cacheline-aligned at e->ops_offset (from the kernel's BTF), the ops as loaded, with the id of each
+ * program in its function pointer (linux 6.12 bpf_struct_ops_map_update_elem()). */
+static const size_t priority_prog_slots[] = {
+	offsetof(PriorityOps, charge), offsetof(PriorityOps, high_delay), offsetof(PriorityOps, below_low),
+	offsetof(PriorityOps, below_min), offsetof(PriorityOps, online), offsetof(PriorityOps, offline),
+};
+
+/*
+ * Is fd what its name says: a struct_ops link to a memqosd priority map for that cgroup, whose
+ * programs are struct_ops programs of ours? 0, or -EBADMSG with why.
+ */
+static int link_verify(PolicyEngine *e, int fd, const HandoverLink *id, char *why, size_t why_size)
+{
+	struct bpf_link_info li = {};
+	struct bpf_map_info mi = {};
+	uint32_t len = sizeof(li);
+	_cleanup_close_ int mfd = -EBADF;
+	_cleanup_free_ uint8_t *value = NULL;
+	uint32_t zero = 0, map_id;
+	uint64_t cgroup_id;
+	size_t n_progs = 0;
+
+	if (bpf_link_get_info_by_fd(fd, &li, &len) < 0 || li.type != BPF_LINK_TYPE_STRUCT_OPS) {
+		(void) snprintf(why, why_size, "not a struct_ops link");
+		return -EBADMSG;
+	}
+	/* info.struct_ops.map_id (linux 6.4 UAPI) is the first word of the per-type union; the system's
+	 * <linux/bpf.h> may predate it. */
+	memcpy(&map_id, (const char *) &li + offsetof(struct bpf_link_info, raw_tracepoint), sizeof(map_id));
+	mfd = bpf_map_get_fd_by_id(map_id);
+	len = sizeof(mi);
+	if (mfd < 0 || bpf_map_get_info_by_fd(mfd, &mi, &len) < 0) {
+		(void) snprintf(why, why_size, "its struct_ops map %u is not readable: %s", map_id,
+				strerror(errno));
+		return -EBADMSG;
+	}
+	if (mi.type != BPF_MAP_TYPE_STRUCT_OPS || strncmp(mi.name, "memqosd_priority", sizeof(mi.name) - 1) != 0 ||
+	    e->ops_offset == 0 || mi.value_size < e->ops_offset + sizeof(PriorityOps)) {
+		(void) snprintf(why, why_size, "map %u (%s) is not a memqosd priority policy", mi.id, mi.name);
+		return -EBADMSG;
+	}
+	value = calloc(1, mi.value_size);
+	if (!value)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(mfd, &zero, value) < 0) {
+		(void) snprintf(why, why_size, "map %u cannot be read: %s", mi.id, strerror(errno));
+		return -EBADMSG;
+	}
+	memcpy(&cgroup_id, value + e->ops_offset + offsetof(PriorityOps, cgroup_id), sizeof(cgroup_id));
+	if (cgroup_id != id->cgroup_id) {
+		(void) snprintf(why, why_size, "map %u governs cgroup %llu, not %llu", mi.id,
+				(unsigned long long) cgroup_id, (unsigned long long) id->cgroup_id);
+		return -EBADMSG;
+	}
+	for (size_t i = 0; i < ELEMENTSOF(priority_prog_slots); i++) {
+		struct bpf_prog_info pi = {};
+		_cleanup_close_ int pfd = -EBADF;
+		uint64_t prog_id;
+
+		memcpy(&prog_id, value + e->ops_offset + priority_prog_slots[i], sizeof(prog_id));
+		if (prog_id == 0)
+			continue;
+		pfd = bpf_prog_get_fd_by_id((uint32_t) prog_id);
+		len = sizeof(pi);
+		if (pfd < 0 || bpf_prog_get_info_by_fd(pfd, &pi, &len) < 0 || pi.type != BPF_PROG_TYPE_STRUCT_OPS ||
+		    strncmp(pi.name, "memqosd_", 8) != 0) {
+			(void) snprintf(why, why_size, "program %llu of map %u is not a memqosd struct_ops program",
+					(unsigned long long) prog_id, mi.id);
+			return -EBADMSG;
+		}
+		n_progs++;
+	}
+	if (n_progs == 0) {
+		(void) snprintf(why, why_size, "map %u has no programs", mi.id);
+		return -EBADMSG;
+	}
+	(void) log_debug(e->log, "Stored link %u: struct_ops map %u, cgroup %llu, %zu programs", li.id, mi.id,
+			 (unsigned long long) cgroup_id, n_progs);
+	return 0;
+}
+#endif
+
+/*
+ * The policy links a previous memqosd handed to the fd store: verified and kept aside until a tenant
+ * claims its own (instance_install()); policy_engine_release_unclaimed() detaches the rest.
+ */
+static void adopt_links(PolicyEngine *e)
+{
+	for (size_t i = 0; i < fdstore_count(e->store); i++) {
+		const char *name = fdstore_name(e->store, i);
+		char nbuf[HANDOVER_NAME_MAX + 1], why[160] = "";
+		HandoverLink id;
+		PolicyAdoptable *n;
+		int fd, r = -EOPNOTSUPP;
+
+		if (!name || strncmp(name, HANDOVER_LINK_PREFIX, strlen(HANDOVER_LINK_PREFIX)) != 0)
+			continue;
+		(void) snprintf(nbuf, sizeof(nbuf), "%s", name);
+		fd = fdstore_take(e->store, nbuf);
+		if (fd < 0)
+			continue;
+		if (handover_link_parse(nbuf, &id) < 0) {
+			(void) log_notice(e->log, "Stored link %s is not one this memqosd understands, detaching it", nbuf);
+			link_discard(e, nbuf, fd);
+			continue;
+		}
+#if HAVE_PRIORITY_SKEL
+		if (e->mode == POLICY_MODE_STRUCT_OPS)
+			r = link_verify(e, fd, &id, why, sizeof(why));
+		else
+#endif
+			(void) snprintf(why, sizeof(why), "mode %s has no struct_ops policies", policy_mode_to_string(e->mode));
+		if (r < 0) {
+			(void) log_notice(e->log, "Stored link %s cannot be adopted (%s), detaching it", nbuf, why);
+			link_discard(e, nbuf, fd);
+			continue;
+		}
+		n = reallocarray(e->adoptable, e->n_adoptable + 1, sizeof(*e->adoptable));
+		if (!n) {
+			(void) close(fd); /* the store keeps it; the next start may adopt it */
+			continue;
+		}
+		e->adoptable = n;
+		n[e->n_adoptable] = (PolicyAdoptable) { .id = id, .fd = fd };
+		memcpy(n[e->n_adoptable].name, nbuf, sizeof(nbuf));
+		e->n_adoptable++;
+	}
+	if (e->n_adoptable > 0)
+		(void) log_info(e->log, "%zu policy link(s) handed back by systemd, still attached", e->n_adoptable);
+}
+
+static PolicyAdoptable *adoptable_find(PolicyEngine *e, uint64_t cgroup_id)
+{
+	for (size_t i = 0; i < e->n_adoptable; i++)
+		if (e->adoptable[i].id.cgroup_id == cgroup_id)
+			return &e->adoptable[i];
+	return NULL;
+}
+
+static void adoptable_drop(PolicyEngine *e, PolicyAdoptable *a)
+{
+	*a = e->adoptable[--e->n_adoptable];
+}
+
+uint32_t policy_engine_adoptable_tenant(const PolicyEngine *e, uint64_t cgroup_id)
+{
+	if (!e)
+		return 0;
+	for (size_t i = 0; i < e->n_adoptable; i++)
+		if (e->adoptable[i].id.cgroup_id == cgroup_id)
+			return e->adoptable[i].id.tenant_id;
+	return 0;
+}
+
+void policy_engine_release_unclaimed(PolicyEngine *e)
+{
+	if (!e)
+		return;
+	while (e->n_adoptable > 0) {
+		PolicyAdoptable *a = &e->adoptable[e->n_adoptable - 1];
+
+		if (e->handing_over)
+			(void) close(a->fd); /* still in the store for the next start */
+		else {
+			(void) log_info(e->log, "Detaching stored policy link %s: no tenant wants it any more", a->name);
+			link_discard(e, a->name, a->fd);
+		}
+		e->n_adoptable--;
+	}
+}
+
+void policy_engine_hand_over(PolicyEngine *e)
+{
+	if (e && fdstore_enabled(e->store))
+		e->handing_over = true;
+}
+
+bool policy_engine_handing_over(const PolicyEngine *e)
+{
+	return e && e->handing_over;
+}
+
 static unsigned kernel_hz(void)
 {
 	struct timespec ts;
@@ -248,7 +536,30 @@ static unsigned kernel_hz(void)
 	return (unsigned) ((1000000000L + ts.tv_nsec / 2) / ts.tv_nsec);
 }
 
-int policy_engine_new(const Logger *log, PolicyMode mode, PolicyEventHandler handler, void *userdata,
+static void adopt_links(PolicyEngine *e);
+
+/* Byte offset of member "data" (the ops) in the kernel's value type of a struct_ops map; 0: none. */
+static size_t struct_ops_data_offset(const struct btf *btf, const char *value_type)
+{
+	const struct btf_member *m;
+	const struct btf_type *t;
+	int id;
+
+	id = btf__find_by_name_kind(btf, value_type, BTF_KIND_STRUCT);
+	if (id < 0)
+		return 0;
+	t = btf__type_by_id(btf, id);
+	m = btf_members(t);
+	for (unsigned i = 0; i < btf_vlen(t); i++, m++) {
+		const char *name = btf__name_by_offset(btf, m->name_off);
+
+		if (name && streq(name, "data"))
+			return btf_member_bit_offset(t, i) / 8;
+	}
+	return 0;
+}
+
+int policy_engine_new(const Logger *log, PolicyMode mode, FdStore *store, PolicyEventHandler handler, void *userdata,
 		      PolicyEngine **ret)
 {
 	_cleanup_(policy_engine_freep) PolicyEngine *e = NULL;
@@ -277,31 +588,47 @@ int policy_engine_new(const Logger *log, PolicyMode mode, PolicyEventHandler han
 		.handler = handler,
 		.userdata = userdata,
 		.hz = kernel_hz(),
+		.store = store,
 	};
+#if HAVE_PRIORITY_SKEL
+	{
+		size_t sz = 0;
+		const void *elf = priority_bpf__elf_bytes(&sz);
 
-	libbpf_logger = log;
-	(void) libbpf_set_print(libbpf_print);
+		e->program = handover_hash(HANDOVER_HASH_INIT, elf, sz);
+	}
+#endif
+
+	policy_libbpf_log(log);
 
 	btf = btf__load_vmlinux_btf();
 	if (btf) {
 		e->has_over_high_612 = btf__find_by_name_kind(btf, "mem_cgroup_handle_over_high", BTF_KIND_FUNC) >= 0;
 		e->has_over_high = btf__find_by_name_kind(btf, "__mem_cgroup_handle_over_high", BTF_KIND_FUNC) >= 0;
 		e->has_try_charge = btf__find_by_name_kind(btf, "try_charge_memcg", BTF_KIND_FUNC) >= 0;
+		e->ops_offset = struct_ops_data_offset(btf, "bpf_struct_ops_memcg_ops");
 		e->has_memcg_tracepoints =
 			btf__find_by_name_kind(btf, "btf_trace_mod_memcg_lruvec_state", BTF_KIND_TYPEDEF) >= 0 &&
 			btf__find_by_name_kind(btf, "btf_trace_count_memcg_events", BTF_KIND_TYPEDEF) >= 0;
 		btf__free(btf);
 	}
 
-	r = create_shared_maps(e);
-	if (r < 0)
-		return r;
+	if (mode == POLICY_MODE_STRUCT_OPS)
+		adopt_shared_maps(e);
+	if (!e->maps_adopted) {
+		r = create_shared_maps(e);
+		if (r < 0)
+			return r;
+	}
+	store_shared_maps(e);
+	adopt_links(e);
 	r = policy_engine_set_control(e, MEMQOSD_NO_PRIORITY, false);
 	if (r < 0)
 		return r;
 
-	e->rb = ring_buffer__new(e->events_fd, ring_record, e, NULL);
-	if (!e->rb)
+	e->ring = (PolicyRing) { .log = log, .drain_max = 1024, .description = "bpf-ringbuf" };
+	e->ring.rb = ring_buffer__new(e->events_fd, ring_record, e, NULL);
+	if (!e->ring.rb)
 		return log_debug_errno(log, negative_errno(), "Failed to set up the ring buffer reader: %m");
 
 	if (mode == POLICY_MODE_TRACING) {
@@ -320,9 +647,16 @@ static void instance_detach(PolicyEngine *e, PolicyInstance *in)
 		(void) bpf_map_delete_elem(e->tenants_fd, &in->cgroup_id);
 		in->traced = false;
 	}
-	if (in->link) {
-		(void) bpf_link__destroy(in->link);
-		in->link = NULL;
+	if (in->link_fd >= 0) {
+		/* Handing over: the fd store keeps the link attached for the next start. Else detach now,
+		 * whoever else holds the link (the store's copy goes with FDSTOREREMOVE). */
+		if (!e->handing_over) {
+			(void) bpf_link_detach(in->link_fd);
+			if (in->store_name[0])
+				(void) fdstore_remove(e->store, in->store_name);
+		}
+		closep(&in->link_fd);
+		in->store_name[0] = 0;
 	}
 #if HAVE_PRIORITY_SKEL
 	priority_bpf__destroy(in->skel);
@@ -337,8 +671,12 @@ PolicyEngine *policy_engine_free(PolicyEngine *e)
 	for (size_t i = 0; i < e->n_instances; i++)
 		instance_detach(e, &e->instances[i]);
 	free(e->instances);
-	sd_event_source_disable_unref(e->rb_source);
-	ring_buffer__free(e->rb);
+	policy_ring_clear(&e->ring);
+	policy_engine_release_unclaimed(e);
+	free(e->adoptable);
+	if (!e->handing_over && fdstore_enabled(e->store))
+		for (size_t i = 0; i < ELEMENTSOF(shared_maps); i++)
+			(void) fdstore_remove(e->store, shared_maps[i].name);
 	observe_bpf__destroy(e->observe);
 	closep(&e->events_fd);
 	closep(&e->tenants_fd);
@@ -357,44 +695,57 @@ PolicyMode policy_engine_mode(const PolicyEngine *e)
 	return e ? e->mode : POLICY_MODE_PSI_ONLY;
 }
 
-#define POLICY_RING_DRAIN_MAX 1024
-
 static int on_ring_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
-	PolicyEngine *e = userdata;
+	PolicyRing *ring = userdata;
 	int r;
 
 	(void) s;
 	(void) fd;
 	(void) revents;
 	/*
-	 * At most POLICY_RING_DRAIN_MAX records per loop iteration: a flood must not starve signals,
-	 * the bus and the watchdog. The epoll fd is level-triggered, so the rest comes next iteration.
+	 * At most drain_max records per loop iteration: a flood must not starve signals, the bus and
+	 * the watchdog. The epoll fd is level-triggered, so the rest comes next iteration.
 	 */
-	r = ring_buffer__consume_n(e->rb, POLICY_RING_DRAIN_MAX);
+	r = ring_buffer__consume_n(ring->rb, ring->drain_max);
 	if (r < 0)
-		(void) log_warning_errno(e->log, r, "Failed to consume the BPF ring buffer, ignoring: %m");
+		(void) log_warning_errno(ring->log, r, "Failed to consume the BPF ring buffer %s, ignoring: %m",
+					 ring->description);
 	return 0;
+}
+
+int policy_ring_attach(PolicyRing *ring, sd_event *event)
+{
+	int r;
+
+	if (!ring || !ring->rb || !event)
+		return -EINVAL;
+	r = sd_event_add_io(event, &ring->source, ring_buffer__epoll_fd(ring->rb), EPOLLIN, on_ring_io, ring);
+	if (r < 0)
+		return r;
+	(void) sd_event_source_set_description(ring->source, ring->description);
+	return 0;
+}
+
+void policy_ring_clear(PolicyRing *ring)
+{
+	ring->source = sd_event_source_disable_unref(ring->source);
+	ring_buffer__free(ring->rb);
+	ring->rb = NULL;
 }
 
 int policy_engine_attach_event(PolicyEngine *e, sd_event *event)
 {
-	int r;
-
-	if (!e || !event)
+	if (!e)
 		return -EINVAL;
-	r = sd_event_add_io(event, &e->rb_source, ring_buffer__epoll_fd(e->rb), EPOLLIN, on_ring_io, e);
-	if (r < 0)
-		return r;
-	(void) sd_event_source_set_description(e->rb_source, "bpf-ringbuf");
-	return 0;
+	return policy_ring_attach(&e->ring, event);
 }
 
 int policy_engine_poll(PolicyEngine *e, int timeout_ms)
 {
 	if (!e)
 		return -EINVAL;
-	return ring_buffer__poll(e->rb, timeout_ms);
+	return ring_buffer__poll(e->ring.rb, timeout_ms);
 }
 
 static PolicyInstance *instance_find(const PolicyEngine *e, uint32_t tenant_id)
@@ -483,6 +834,78 @@ fail:
 }
 #endif
 
+#if HAVE_PRIORITY_SKEL
+/* What the name of t's link in the fd store says: this build's program, t's parameters. */
+static HandoverLink priority_identity(const PolicyEngine *e, const PolicyTenant *t)
+{
+	uint64_t v[4] = {
+		(uint64_t) (int64_t) t->priority,
+		t->protect_bytes,
+		t->delay_floor_ms * e->hz / 1000,
+		t->extra_reclaim_pages,
+	};
+
+	return (HandoverLink) {
+		.cgroup_id = t->cgroup_id,
+		.tenant_id = t->tenant_id,
+		.program = e->program,
+		.params = handover_hash(HANDOVER_HASH_INIT, v, sizeof(v)),
+	};
+}
+
+/*
+ * Swap skel's ops into the struct_ops link link_fd (atomic: the tenant is never without a policy).
+ * The map of a link-based struct_ops gets its value (the ops, with the fds of their programs) only
+ * when libbpf attaches or updates its own bpf_link; for a link we hold as an fd (adopted, or kept
+ * past its bpf_link) the value is written here the way libbpf would, from the skeleton's copy of
+ * the ops, laid out as the kernel's value type (e->ops_offset).
+ */
+static int priority_swap(PolicyEngine *e, int link_fd, struct priority_bpf *skel)
+{
+	const PriorityOps *ops = skel->struct_ops.memqosd_priority;
+	struct bpf_map *map = skel->maps.memqosd_priority;
+	_cleanup_free_ uint8_t *value = NULL;
+	size_t size = bpf_map__value_size(map);
+	uint32_t zero = 0;
+
+	if (e->ops_offset == 0 || size < e->ops_offset + sizeof(PriorityOps))
+		return -EOPNOTSUPP;
+	value = calloc(1, size);
+	if (!value)
+		return -ENOMEM;
+	memcpy(value + e->ops_offset, ops, sizeof(*ops));
+	for (size_t i = 0; i < ELEMENTSOF(priority_prog_slots); i++) {
+		struct bpf_program *prog;
+		uint64_t fd = 0;
+
+		memcpy(&prog, (const uint8_t *) ops + priority_prog_slots[i], sizeof(prog));
+		if (prog)
+			fd = (uint64_t) bpf_program__fd(prog);
+		memcpy(value + e->ops_offset + priority_prog_slots[i], &fd, sizeof(fd));
+	}
+	if (bpf_map_update_elem(bpf_map__fd(map), &zero, value, 0) < 0 && errno != EBUSY)
+		return negative_errno();
+	if (bpf_link_update(link_fd, bpf_map__fd(map), NULL) < 0)
+		return negative_errno();
+	return 0;
+}
+
+/* Hand in's link to the fd store under the name for id (the old name, if any, removed first:
+ * systemd ignores a second copy of an fd it already keeps). */
+static void store_link(PolicyEngine *e, PolicyInstance *in, const HandoverLink *id)
+{
+	char name[HANDOVER_NAME_MAX + 1];
+
+	if (!fdstore_enabled(e->store) || in->link_fd < 0 || handover_link_name(id, name, sizeof(name)) < 0)
+		return;
+	if (in->store_name[0] && !streq(in->store_name, name))
+		(void) fdstore_remove(e->store, in->store_name);
+	in->store_name[0] = 0;
+	if (fdstore_put(e->store, name, in->link_fd) >= 0)
+		memcpy(in->store_name, name, sizeof(name));
+}
+#endif
+
 static int instance_install(PolicyEngine *e, PolicyInstance *in, const PolicyTenant *t)
 {
 	int r;
@@ -498,6 +921,44 @@ static int instance_install(PolicyEngine *e, PolicyInstance *in, const PolicyTen
 	if (t->kind == POLICY_PRIORITY && e->mode == POLICY_MODE_STRUCT_OPS) {
 		struct priority_bpf *skel = NULL;
 		struct bpf_link *link;
+		PolicyAdoptable *a = adoptable_find(e, t->cgroup_id);
+		HandoverLink want = priority_identity(e, t);
+
+		if (a) {
+			HandoverAction act = handover_decide(&a->id, &want, e->maps_adopted);
+
+			if (act == HANDOVER_ADOPT) {
+				in->link_fd = TAKE_FD(a->fd);
+				memcpy(in->store_name, a->name, sizeof(in->store_name));
+				adoptable_drop(e, a);
+				(void) log_info(e->log, "%s: adopted its policy link from the previous memqosd (%s), never detached",
+						t->name, in->store_name);
+				return 0;
+			}
+			if (act != HANDOVER_CLOSE) {
+				r = priority_build(e, t, &skel);
+				if (r < 0)
+					return r;
+				r = priority_swap(e, a->fd, skel);
+				if (r >= 0) {
+					in->skel = skel;
+					in->link_fd = TAKE_FD(a->fd);
+					(void) fdstore_remove(e->store, a->name);
+					(void) log_info(e->log, "%s: replaced the policy of the previous memqosd atomically (%s: %s)",
+							t->name, handover_action_to_string(act),
+							act == HANDOVER_REPLACE_PROGRAM ? "another program" : "other parameters");
+					adoptable_drop(e, a);
+					store_link(e, in, &want);
+					return 0;
+				}
+				priority_bpf__destroy(skel);
+				skel = NULL;
+				(void) log_warning_errno(e->log, r, "%s: cannot swap the stored policy link, detaching it and "
+							 "attaching anew: %m", t->name);
+			}
+			link_discard(e, a->name, TAKE_FD(a->fd));
+			adoptable_drop(e, a);
+		}
 
 		r = priority_build(e, t, &skel);
 		if (r < 0)
@@ -508,8 +969,12 @@ static int instance_install(PolicyEngine *e, PolicyInstance *in, const PolicyTen
 			priority_bpf__destroy(skel);
 			return log_debug_errno(e->log, r, "%s: failed to attach the priority policy: %m", t->name);
 		}
+		/* The instance owns the link's fd from here on (handed to the fd store, detached explicitly). */
+		in->link_fd = bpf_link__fd(link);
+		(void) bpf_link__disconnect(link);
+		(void) bpf_link__destroy(link);
 		in->skel = skel;
-		in->link = link;
+		store_link(e, in, &want);
 		return 0;
 	}
 #endif
@@ -539,15 +1004,22 @@ int policy_tenant_add(PolicyEngine *e, const PolicyTenant *t)
 	if (instance_find(e, t->tenant_id))
 		return -EEXIST;
 
-	r = stats_reset(e, t->tenant_id);
-	if (r < 0)
-		return r;
+	/* A link adopted as it is keeps reporting into the adopted counters: they carry on. */
+	{
+		PolicyAdoptable *a = adoptable_find(e, t->cgroup_id);
+
+		if (!(a && e->maps_adopted && a->id.tenant_id == t->tenant_id)) {
+			r = stats_reset(e, t->tenant_id);
+			if (r < 0)
+				return r;
+		}
+	}
 	n = reallocarray(e->instances, e->n_instances + 1, sizeof(*e->instances));
 	if (!n)
 		return -ENOMEM;
 	e->instances = n;
 	in = &e->instances[e->n_instances];
-	*in = (PolicyInstance) {};
+	*in = (PolicyInstance) { .link_fd = -EBADF };
 	r = instance_install(e, in, t);
 	if (r < 0) {
 		instance_detach(e, in);
@@ -559,7 +1031,7 @@ int policy_tenant_add(PolicyEngine *e, const PolicyTenant *t)
 
 int policy_tenant_update(PolicyEngine *e, const PolicyTenant *t)
 {
-	PolicyInstance *in, next = {};
+	PolicyInstance *in, next = { .link_fd = -EBADF };
 	int r;
 
 	if (!e || !t)
@@ -570,14 +1042,15 @@ int policy_tenant_update(PolicyEngine *e, const PolicyTenant *t)
 
 #if HAVE_PRIORITY_SKEL
 	/* priority -> priority on the same cgroup: build the new one, then swap it in atomically. */
-	if (in->link && in->skel && t->kind == POLICY_PRIORITY && e->mode == POLICY_MODE_STRUCT_OPS &&
+	if (in->link_fd >= 0 && t->kind == POLICY_PRIORITY && e->mode == POLICY_MODE_STRUCT_OPS &&
 	    in->cgroup_id == t->cgroup_id) {
 		struct priority_bpf *skel = NULL;
+		HandoverLink want = priority_identity(e, t);
 
 		r = priority_build(e, t, &skel);
 		if (r < 0)
 			return r;
-		r = bpf_link__update_map(in->link, skel->maps.memqosd_priority);
+		r = priority_swap(e, in->link_fd, skel);
 		if (r < 0) {
 			priority_bpf__destroy(skel);
 			return log_debug_errno(e->log, r, "%s: failed to swap the priority policy, keeping the old one: %m",
@@ -587,6 +1060,8 @@ int policy_tenant_update(PolicyEngine *e, const PolicyTenant *t)
 		priority_bpf__destroy(in->skel);
 		in->skel = skel;
 		in->kind = t->kind;
+		in->tenant_id = t->tenant_id;
+		store_link(e, in, &want);
 		return 0;
 	}
 #endif
@@ -629,7 +1104,7 @@ const char *policy_tenant_describe(const PolicyEngine *e, uint32_t tenant_id)
 
 	if (!in)
 		return "none";
-	if (in->link)
+	if (in->link_fd >= 0)
 		return "priority (struct_ops)";
 	if (in->traced)
 		return in->kind == POLICY_PRIORITY ? "priority (tracing)" : "observe (tracing)";
@@ -649,6 +1124,23 @@ int policy_engine_set_control(PolicyEngine *e, int max_pressured_priority, bool 
 	c.max_pressured_priority = max_pressured_priority;
 	c.host_pressured = host_pressured;
 	c.generation++;
+	if (bpf_map_update_elem(e->control_fd, &zero, &c, BPF_ANY) < 0)
+		return negative_errno();
+	return 0;
+}
+
+int policy_engine_set_watch(PolicyEngine *e, unsigned watch_percent, uint64_t watch_usec, uint64_t min_growth_bytes)
+{
+	static const uint32_t zero = 0;
+	struct memqosd_control c = {};
+	uint64_t page = (uint64_t) sysconf(_SC_PAGESIZE);
+
+	if (!e || watch_percent > 100)
+		return -EINVAL;
+	(void) bpf_map_lookup_elem(e->control_fd, &zero, &c);
+	c.watch_permille = watch_percent * 10;
+	c.watch_ms = watch_usec / 1000;
+	c.watch_min_growth_pages = min_growth_bytes / page;
 	if (bpf_map_update_elem(e->control_fd, &zero, &c, BPF_ANY) < 0)
 		return negative_errno();
 	return 0;
@@ -722,6 +1214,20 @@ uint32_t policy_id_alloc(PolicyIdAllocator *a)
 		return id;
 	}
 	return 0;  /* not reached: n_used said there was one */
+}
+
+bool policy_id_take(PolicyIdAllocator *a, uint32_t id)
+{
+	uint64_t bit;
+
+	if (id == 0 || id >= MEMQOSD_MAX_TENANTS)
+		return false;
+	bit = UINT64_C(1) << (id % 64);
+	if (a->used[id / 64] & bit)
+		return false;
+	a->used[id / 64] |= bit;
+	a->n_used++;
+	return true;
 }
 
 void policy_id_free(PolicyIdAllocator *a, uint32_t id)

@@ -16,10 +16,14 @@
  *   psi-only    no BTF, or loading BPF failed (no privilege): the control loop runs on PSI and
  *               memory.events alone, and says why.
  *
- * When the daemon dies, its fds close: the kernel drops the struct_ops links (the memcg falls back to
- * its parent's ops or the kernel's own behaviour) and detaches the tracing programs. Nothing is
- * pinned, so nothing stays half-applied; memory.high values are restored by the manager on a clean
- * stop (on a crash they stay where they were, within the profile's bounds).
+ * Restarts (src/handover.h, src/fdstore.h): with systemd's fd store (store given to
+ * policy_engine_new()), the shared maps and every struct_ops link are handed to it as they are
+ * created, so a crash or a restart leaves them attached; the next engine adopts the maps, verifies
+ * each stored link (link type, map, cgroup, programs) and, tenant by tenant, keeps it as it is, swaps
+ * a new program into it (bpf_link_update: another build, other parameters) or detaches it (no tenant
+ * wants it, policy_engine_release_unclaimed()). Without a store, or on a stop that is not a restart,
+ * links are detached explicitly when their tenant goes; tracing programs are never handed over (they
+ * only observe) and are attached again by the next start.
  *
  * libbpf's log goes to the Logger given to policy_engine_new() at debug level. libbpf's print
  * callback takes no user pointer, so the logger is kept in one static pointer (the only global state
@@ -31,6 +35,7 @@
 #include <systemd/sd-event.h>
 
 #include "config.h"
+#include "fdstore.h"
 #include "log.h"
 #include "memqosd/event.h"
 #include "memqosd/policy-abi.h"
@@ -52,6 +57,25 @@ const char *policy_mode_to_string(PolicyMode m);
  */
 PolicyMode policy_detect_mode(const char *btf_path, char *reason, size_t reason_size);
 
+/*
+ * A libbpf ring buffer read from an sd-event io source on its epoll fd, at most drain_max records per
+ * loop iteration (the policies' ring and the sampler's). policy_ring_clear() frees rb and the source.
+ */
+struct ring_buffer;
+typedef struct PolicyRing {
+	struct ring_buffer *rb;
+	sd_event_source *source;
+	const Logger *log;
+	size_t drain_max;
+	const char *description;
+} PolicyRing;
+
+int policy_ring_attach(PolicyRing *ring, sd_event *event);
+void policy_ring_clear(PolicyRing *ring);
+
+/* Send libbpf's messages to log at debug level (another BPF loader, e.g. the sampler, calls this too). */
+void policy_libbpf_log(const Logger *log);
+
 typedef struct PolicyEngine PolicyEngine;
 
 /* Called for every ring-buffer record, on the event loop (or from policy_engine_poll()). */
@@ -61,7 +85,7 @@ typedef void (*PolicyEventHandler)(const struct memqosd_event *ev, void *userdat
  * Create the shared maps and, in tracing mode, load and attach the observe policy. A failure is
  * returned (and described in the log); the caller falls back to PSI-only.
  */
-int policy_engine_new(const Logger *log, PolicyMode mode, PolicyEventHandler handler, void *userdata,
+int policy_engine_new(const Logger *log, PolicyMode mode, FdStore *store, PolicyEventHandler handler, void *userdata,
 		      PolicyEngine **ret);
 PolicyEngine *policy_engine_free(PolicyEngine *e);
 DEFINE_TRIVIAL_CLEANUP_FUNC(PolicyEngine *, policy_engine_free);
@@ -91,6 +115,8 @@ typedef struct PolicyIdAllocator {
 void policy_id_init(PolicyIdAllocator *a);
 /* A free id, or 0 if all POLICY_IDS_MAX are in use. */
 uint32_t policy_id_alloc(PolicyIdAllocator *a);
+/* Mark id used if it is free (a stored policy link's id, adopted): true if it was. */
+bool policy_id_take(PolicyIdAllocator *a, uint32_t id);
 /* Give id back; 0 and ids not in use are ignored. */
 void policy_id_free(PolicyIdAllocator *a, uint32_t id);
 
@@ -117,6 +143,15 @@ int policy_tenant_add(PolicyEngine *e, const PolicyTenant *t);
  * on any failure the old policy stays and the error is returned.
  */
 int policy_tenant_update(PolicyEngine *e, const PolicyTenant *t);
+/* The tenant id of the stored link for cgroup_id waiting to be adopted, or 0. */
+uint32_t policy_engine_adoptable_tenant(const PolicyEngine *e, uint64_t cgroup_id);
+/* Detach the stored links no tenant claimed (after start-up). */
+void policy_engine_release_unclaimed(PolicyEngine *e);
+/* The daemon stops for a restart: from now on removing a tenant or freeing the engine closes its
+ * fds but leaves the links attached (systemd keeps them). No-op without a store. */
+void policy_engine_hand_over(PolicyEngine *e);
+bool policy_engine_handing_over(const PolicyEngine *e);
+
 /* Detach whatever the tenant has. Idempotent. */
 void policy_tenant_remove(PolicyEngine *e, uint32_t tenant_id);
 /* Describe what tenant_id has now: "priority (struct_ops)", "observe (tracing)", "none". */
@@ -125,6 +160,12 @@ const char *policy_tenant_describe(const PolicyEngine *e, uint32_t tenant_id);
 /* Publish the control loop's view to the struct_ops instances. */
 int policy_engine_set_control(PolicyEngine *e, int max_pressured_priority, bool host_pressured);
 
+/*
+ * Parameters of the OOM forecast's entry records (WATCH, include/memqosd/policy-abi.h): near at
+ * watch_percent of the tightest memory.max (0 = no WATCH records), or growing at >= min_growth_bytes
+ * per second toward it within watch_usec.
+ */
+int policy_engine_set_watch(PolicyEngine *e, unsigned watch_percent, uint64_t watch_usec, uint64_t min_growth_bytes);
 int policy_engine_read_stats(const PolicyEngine *e, uint32_t tenant_id, struct memqosd_tenant_stats *ret);
 /* Ring-buffer records lost for lack of room, over all tenants (the kernel side counts them). */
 uint64_t policy_engine_lost_events(const PolicyEngine *e);

@@ -18,6 +18,7 @@
 
 #include "journal-ids.h"
 #include "memqosd/event.h"
+#include "memqosd/policy-abi.h"
 #include "util.h"
 
 #define RISK_LISTENERS_MAX 4
@@ -31,8 +32,6 @@ typedef struct RiskTenant {
 	bool sampling;
 	sd_event_source *timer;
 
-	uint64_t screen_usage, screen_t;  /* previous screen reading */
-	uint64_t screen_limit;            /* lowest memory.max of the tenant and its ancestors */
 	CgroupMemoryEvents last_events;   /* at the previous sample */
 	uint64_t charge_fails;            /* BPF CHARGE_FAIL records since the previous sample */
 	uint64_t last_charge_fails;       /* ... in the last sampling period */
@@ -63,7 +62,6 @@ struct HookRun {
 
 struct Risk {
 	Manager *m;
-	sd_event_source *screen;
 	struct {
 		RiskListener fn;
 		void *userdata;
@@ -158,13 +156,11 @@ static void read_meminfo(ForecastRaw *raw)
 
 /*
  * Ancestors between the cgroup root and the tenant (exclusive), with their memory.max and
- * memory.current; *ret_lowest gets the lowest memory.max of them and of the tenant, *ret_swap_max
- * the lowest memory.swap.max.
+ * memory.current; raw->swap_max gets the lowest memory.swap.max of them and of the tenant.
  */
-static void read_ancestors(Manager *m, const Tenant *t, ForecastRaw *raw, uint64_t *ret_lowest)
+static void read_ancestors(Manager *m, const Tenant *t, ForecastRaw *raw)
 {
 	const char *cg = t->config->cgroup;
-	uint64_t lowest = raw->max;
 
 	raw->n_ancestors = 0;
 	for (const char *p = strchr(cg, '/'); p && raw->n_ancestors < FORECAST_MAX_ANCESTORS; p = strchr(p + 1, '/')) {
@@ -179,13 +175,9 @@ static void read_ancestors(Manager *m, const Tenant *t, ForecastRaw *raw, uint64
 			continue;
 		if (cgroup_read_u64(fd, "memory.swap.max", &swap_max) >= 0 && swap_max < raw->swap_max)
 			raw->swap_max = swap_max;
-		if (a.max < lowest)
-			lowest = a.max;
 		if (a.max != UINT64_MAX)
 			raw->ancestors[raw->n_ancestors++] = a;
 	}
-	if (ret_lowest)
-		*ret_lowest = lowest;
 }
 
 /* One full reading; -ENOENT/-ENODEV if the cgroup vanished. */
@@ -194,7 +186,6 @@ static int read_raw(RiskTenant *rt, ForecastRaw *raw, uint64_t *refaults, double
 	Tenant *t = rt->t;
 	Manager *m = rt->risk->m;
 	CgroupPressure p;
-	uint64_t lowest;
 	int r;
 
 	*raw = (ForecastRaw) { .max = UINT64_MAX, .swap_max = UINT64_MAX };
@@ -212,8 +203,7 @@ static int read_raw(RiskTenant *rt, ForecastRaw *raw, uint64_t *refaults, double
 		raw->swap_current = 0;
 	if (cgroup_read_u64(t->cg_fd, "memory.swap.max", &raw->swap_max) < 0)
 		raw->swap_max = UINT64_MAX;
-	read_ancestors(m, t, raw, &lowest);
-	rt->screen_limit = lowest;
+	read_ancestors(m, t, raw);
 	read_meminfo(raw);
 	/* Without swap configured at all, SwapFree is 0: no swap room. */
 	*psi_some = *psi_full = -1;
@@ -354,14 +344,14 @@ static void sample(RiskTenant *rt)
 
 	if (forecast_step(&rt->st, p, &in, &res) < 0)
 		return;
-	rt->m = in.m;
+	rt->m = res.m;
 	rt->eta_usec = res.eta_usec;
 	rt->growth = res.growth;
 	rt->psi_some = in.psi_some;
 	rt->psi_full = in.psi_full;
 	snprintf(rt->reason, sizeof(rt->reason), "%s", res.reason);
-	log_debug(&r->m->log, "Tenant %s: forecast %s, demand %" PRIu64 ", room %" PRIu64 ", growth %.0f B/s (r2 %.2f), eta %s%.1f s",
-		  t->config->name, risk_level_to_string(res.level), in.m.demand, in.m.room, res.growth, res.fit_r2,
+	log_debug(&r->m->log, "Tenant %s: forecast %s, demand %" PRIu64 " (hot file %" PRIu64 "), room %" PRIu64 ", growth %.0f B/s (r2 %.2f), eta %s%.1f s",
+		  t->config->name, risk_level_to_string(res.level), res.m.demand, res.hot_file, res.m.room, res.growth, res.fit_r2,
 		  res.eta_usec == FORECAST_NO_ETA ? "none " : "", res.eta_usec == FORECAST_NO_ETA ? 0.0 : res.eta_usec / 1e6);
 
 	if (res.changed) {
@@ -409,46 +399,6 @@ static void sampling_start(RiskTenant *rt, const char *why, bool now)
 	}
 }
 
-static int on_screen(sd_event_source *s, uint64_t usec, void *userdata)
-{
-	Risk *r = userdata;
-	Manager *m = r->m;
-	uint64_t now = now_mono();
-
-	(void) usec;
-	for (size_t i = 0; i < m->n_tenants; i++) {
-		RiskTenant *rt = rt_of(m->tenants[i]);
-		const ForecastParams *p;
-		uint64_t cur;
-
-		if (!rt || rt->sampling)
-			continue;
-		p = params_of(rt);
-		/* No memory.max anywhere above: only events start the sampling (nothing to read here). */
-		if (!p->enable || p->screen_usec == 0 || rt->screen_limit == UINT64_MAX)
-			continue;
-		if (cgroup_read_u64(rt->t->cg_fd, "memory.current", &cur) < 0)
-			continue;
-		if (forecast_screen(p, rt->screen_usage, rt->screen_t, cur, now, rt->screen_limit))
-			sampling_start(rt, "screen: near or growing toward its limit", false);
-		rt->screen_usage = cur;
-		rt->screen_t = now;
-	}
-	if (m->config)
-		(void) sd_event_source_set_time_relative(s, m->config->daemon.forecast.screen_usec ?: 3600 * USEC_PER_SEC);
-	return 0;
-}
-
-/* Refresh the cached limit of a tenant that is not sampled. */
-static void refresh_limit(RiskTenant *rt)
-{
-	ForecastRaw raw = { .max = UINT64_MAX, .swap_max = UINT64_MAX };
-
-	if (cgroup_read_u64(rt->t->cg_fd, "memory.max", &raw.max) < 0)
-		return;
-	read_ancestors(rt->risk->m, rt->t, &raw, &rt->screen_limit);
-}
-
 /* ---- hooks into the manager ---- */
 
 static int hook_attach(Manager *m, Tenant *t, void *userdata)
@@ -460,7 +410,7 @@ static int hook_attach(Manager *m, Tenant *t, void *userdata)
 	rt = calloc(1, sizeof(*rt));
 	if (!rt)
 		return -ENOMEM;
-	*rt = (RiskTenant) { .risk = r, .t = t, .screen_limit = UINT64_MAX, .eta_usec = FORECAST_NO_ETA };
+	*rt = (RiskTenant) { .risk = r, .t = t, .eta_usec = FORECAST_NO_ETA };
 	forecast_init(&rt->st);
 	snprintf(rt->reason, sizeof(rt->reason), "not near its limit");
 	k = sd_event_add_time_relative(m->event, &rt->timer, CLOCK_MONOTONIC, 0, 0, on_sample, rt);
@@ -472,7 +422,6 @@ static int hook_attach(Manager *m, Tenant *t, void *userdata)
 	(void) sd_event_source_set_description(rt->timer, "risk-sample");
 	t->risk_data = rt;
 	rt->changed_usec = now_real();
-	refresh_limit(rt);
 	return 0;
 }
 
@@ -540,17 +489,9 @@ static void hook_policy_event(Manager *m, Tenant *t, const struct memqosd_event 
 		sampling_start(rt, "BPF charge failure", false);
 	} else if (ev->kind == MEMQOSD_EV_NEAR_MAX)
 		sampling_start(rt, "BPF near memory.max", false);
-}
-
-static void hook_housekeeping(Manager *m, void *userdata)
-{
-	(void) userdata;
-	for (size_t i = 0; i < m->n_tenants; i++) {
-		RiskTenant *rt = rt_of(m->tenants[i]);
-
-		if (rt && !rt->sampling)
-			refresh_limit(rt);
-	}
+	else if (ev->kind == MEMQOSD_EV_WATCH)
+		sampling_start(rt, ev->flags & MEMQOSD_EVF_GROWING ? "BPF: growing toward its memory.max"
+								   : "BPF: at WatchPercent= of its memory.max", false);
 }
 
 /* ---- the Hook= command ---- */
@@ -787,20 +728,12 @@ int risk_install(Manager *m, Risk **ret)
 	sigaddset(&ss, SIGCHLD);
 	(void) pthread_sigmask(SIG_BLOCK, &ss, NULL);
 
-	k = sd_event_add_time_relative(m->event, &r->screen, CLOCK_MONOTONIC, USEC_PER_SEC, USEC_PER_SEC / 10,
-				       on_screen, r);
-	if (k < 0)
-		return log_error_errno(&m->log, k, "Failed to add the forecast screen timer: %m");
-	(void) sd_event_source_set_description(r->screen, "risk-screen");
-	(void) sd_event_source_set_enabled(r->screen, SD_EVENT_ON);
-
 	k = manager_add_hooks(m, &(ManagerHooks) {
 		.tenant_attach = hook_attach,
 		.tenant_detach = hook_detach,
 		.tenant_changed = hook_changed,
 		.pressure = hook_pressure,
 		.events = hook_events,
-		.housekeeping = hook_housekeeping,
 		.policy_event = hook_policy_event,
 		.userdata = r,
 	});
@@ -831,7 +764,6 @@ Risk *risk_free(Risk *r)
 		r->hooks = h->next;
 		hook_free(h);
 	}
-	sd_event_source_disable_unref(r->screen);
 	free(r);
 	return NULL;
 }

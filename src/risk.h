@@ -7,13 +7,14 @@
  *
  * Which tenants are sampled. Sampling (memory.stat, memory.current, memory.max and memory.current
  * of the ancestors, memory.swap.*, memory.pressure, /proc/meminfo; every SampleSec=) runs only for
- * tenants near their limit. A tenant starts being sampled on evidence the daemon already gets:
+ * tenants near their limit. A tenant starts being sampled on evidence the daemon already gets; there
+ * is no timer over the tenants that are not sampled (they cost nothing):
  *   - its PSI trigger fired (pressure hook),
  *   - memory.events max/oom/oom_kill rose (events hook),
- *   - a BPF NEAR_MAX or CHARGE_FAIL record (policy_event hook),
- *   - the screen: every ScreenSec= one read of memory.current per tenant not sampled, checked
- *     against its cached limit (forecast_screen(): at WatchPercent= of it, or growing toward it
- *     within WatchSec=); the limit cache is refreshed on the housekeeping tick.
+ *   - a BPF NEAR_MAX, CHARGE_FAIL or WATCH record (policy_event hook). WATCH is the forecast's own
+ *     watermark (memqosd_watch() in bpf/memqosd.bpf.h): on a charge, at most once a second, the
+ *     tightest memory.max of the tenant and its ancestors at WatchPercent= or growing toward it
+ *     within WatchSec= (the daemon's [Forecast] values, published by the control loop).
  * It stops once the model is back at ok with no watch condition.
  *
  * Every level change (and every RepeatSec= while critical) is reported: a journal record

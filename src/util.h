@@ -59,6 +59,12 @@ static inline bool streq(const char *a, const char *b)
 	return strcmp(a, b) == 0;
 }
 
+/* Equal strings, or both NULL. */
+static inline bool streq_ptr(const char *a, const char *b)
+{
+	return (!a || !b) ? a == b : strcmp(a, b) == 0;
+}
+
 static inline bool strcaseeq_ascii(const char *a, const char *b)
 {
 	for (; *a && *b; a++, b++) {

@@ -16,6 +16,7 @@ enum memqosd_event_kind {
 	MEMQOSD_EV_RECLAIM = 4,      /* direct memcg reclaim ran on the tenant's behalf */
 	MEMQOSD_EV_PROTECT = 5,      /* the policy granted memory.low/min style protection */
 	MEMQOSD_EV_NEAR_MAX = 6,     /* usage crossed the near-memory.max watermark */
+	MEMQOSD_EV_WATCH = 7,        /* near or growing toward the tightest memory.max: the forecast's entry */
 	_MEMQOSD_EV_MAX,
 };
 

@@ -23,6 +23,10 @@
  *   RECLAIM      pages = pages this reclaim pass freed, value = passes since the previous RECLAIM record
  *   PROTECT      pages = usage, value = effective low the kernel computed
  *   NEAR_MAX     pages = usage, value = memory.max, both in pages
+ *   WATCH        pages = usage, value = memory.max of the tightest counter of the memcg and its
+ *                ancestors, in pages; flags MEMQOSD_EVF_GROWING: growing toward it within watch_ms
+ *                (else: at watch_permille of it). At most one look per second per tenant, on a
+ *                charge (memqosd_watch() in bpf/memqosd.bpf.h); never coalesced
  * Repeated events of one kind and tenant are coalesced: at most one per MEMQOSD_EMIT_INTERVAL_NS
  * (MEMQOSD_CHARGE_INTERVAL_NS for CHARGE); value then counts the occurrences since the previous
  * record. The counters in memqosd_stats are exact either way (best effort under concurrent updates
@@ -43,6 +47,7 @@
 
 #define MEMQOSD_EVF_PENALTY 0x1         /* OVER_HIGH: value is a penalty in jiffies */
 #define MEMQOSD_EVF_STRUCT_OPS 0x2      /* sent by the struct_ops policy */
+#define MEMQOSD_EVF_GROWING 0x4         /* WATCH: growing toward the limit (not only near it) */
 
 struct memqosd_tenant_key {
 	__u32 tenant_id;
@@ -71,6 +76,8 @@ struct memqosd_tenant_stats {
 	__u64 drops;            /* records the ring buffer had no room for */
 	__u64 pending[MEMQOSD_STAT_KINDS];   /* occurrences coalesced since the last emit, per kind */
 	__u64 last_emit_ns[MEMQOSD_STAT_KINDS];
+	__u64 watch_ns;         /* the forecast's entry check (memqosd_watch()): last look */
+	__u64 watch_usage;      /* ... and the usage it saw, pages */
 };
 
 struct memqosd_control {
@@ -78,4 +85,10 @@ struct memqosd_control {
 					* is held (controller_tenant_demand()), or -1 */
 	__u32 host_pressured;          /* the host / common parent is under pressure or near its limit */
 	__u64 generation;              /* bumped by the daemon on every update */
+	/* The OOM forecast's entry (WATCH records): [Forecast] WatchPercent=, WatchSec=, MinGrowth= of
+	 * memqosd.conf; watch_permille 0 = no WATCH records. */
+	__u32 watch_permille;
+	__u32 watch_pad;
+	__u64 watch_ms;
+	__u64 watch_min_growth_pages;  /* per second */
 };

@@ -31,6 +31,7 @@
 #include <systemd/sd-event.h>
 
 #include "log.h"
+#include "memcg-self.h"
 #include "policy.h"
 #include "util.h"
 
@@ -67,74 +68,6 @@ static void on_event(const struct memqosd_event *ev, void *userdata)
 	}
 }
 
-/* Mount point of the hierarchy carrying the memory controller ("" for cgroup2). */
-static int find_memory_mount(bool v2, char *ret, size_t n)
-{
-	_cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
-	char line[4096];
-
-	if (!f)
-		return negative_errno();
-	while (fgets(line, sizeof(line), f)) {
-		char mnt[1024], fstype[64], opts[1024];
-		const char *sep = strstr(line, " - ");
-
-		if (!sep || sscanf(line, "%*s %*s %*s %*s %1023s", mnt) != 1)
-			continue;
-		if (sscanf(sep + 3, "%63s %*s %1023s", fstype, opts) != 2)
-			continue;
-		if ((v2 && streq(fstype, "cgroup2")) ||
-		    (!v2 && streq(fstype, "cgroup") && (strstr(opts, ",memory") || !strncmp(opts, "memory", 6)))) {
-			(void) snprintf(ret, n, "%s", mnt);
-			return 0;
-		}
-	}
-	return -ENOENT;
-}
-
-/* The memcg this process charges, as a cgroup id; -ENOENT if it is the root memcg. */
-static int own_memcg_id(uint64_t *ret, char *path, size_t n)
-{
-	_cleanup_fclose_ FILE *f = fopen("/proc/self/cgroup", "re");
-	char line[4096], mnt[1024], rel[3072] = "";
-	bool v2 = false, found = false;
-	struct stat st;
-	int r;
-
-	if (!f)
-		return negative_errno();
-	while (fgets(line, sizeof(line), f)) {
-		char *ctrl = strchr(line, ':'), *p;
-
-		if (!ctrl || !(p = strchr(ctrl + 1, ':')))
-			continue;
-		*p++ = 0;
-		p[strcspn(p, "\n")] = 0;
-		if (strstr(ctrl + 1, "memory")) { /* v1: "N:memory:/path" (possibly co-mounted) */
-			(void) snprintf(rel, sizeof(rel), "%s", p);
-			found = true;
-			v2 = false;
-			break;
-		}
-		if (streq(ctrl + 1, "") && !found) { /* v2: "0::/path", used if no v1 memory line */
-			(void) snprintf(rel, sizeof(rel), "%s", p);
-			v2 = true;
-		}
-	}
-	if (!found && !v2)
-		return -ENOENT;
-	if (streq(rel, "/"))
-		return -ENOENT;
-	r = find_memory_mount(v2, mnt, sizeof(mnt));
-	if (r < 0)
-		return r;
-	(void) snprintf(path, n, "%s%s", mnt, rel);
-	if (stat(path, &st) < 0)
-		return negative_errno();
-	*ret = st.st_ino;
-	return 0;
-}
-
 static void touch_memory(void)
 {
 	char *p = mmap(NULL, TOUCH_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -162,7 +95,7 @@ static void test_observe_delivers_charges(void **state)
 	int r;
 
 	(void) state;
-	r = policy_engine_new(&logger, POLICY_MODE_TRACING, on_event, &rcv, &e);
+	r = policy_engine_new(&logger, POLICY_MODE_TRACING, NULL, on_event, &rcv, &e);
 	assert_int_equal(r, 0);
 	assert_int_equal(policy_engine_mode(e), POLICY_MODE_TRACING);
 
@@ -321,7 +254,7 @@ int main(void)
 	fprintf(stderr, "test-observe: charges go to memcg %s (cgroup id %llu)\n", path, (unsigned long long) memcg_id);
 
 	/* BPF may be refused (lockdown, seccomp, missing capabilities): that is a skip, said loudly. */
-	r = policy_engine_new(&logger, POLICY_MODE_TRACING, NULL, NULL, &probe);
+	r = policy_engine_new(&logger, POLICY_MODE_TRACING, NULL, NULL, NULL, &probe);
 	if (r == -EPERM || r == -EACCES) {
 		fprintf(stderr, "\n*** SKIP test-observe: loading BPF is not permitted here: %s ***\n\n", strerror(-r));
 		return SKIP_EXIT;

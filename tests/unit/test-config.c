@@ -6,9 +6,11 @@
  * Each loading test gets its own mkdtemp() directory as the configuration directory.
  */
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -633,6 +635,7 @@ static void test_dropin_without_main_and_reset(void **state)
 	write_file(f, "memqosd.conf.d/b.conf", "[Daemon]\nCgroupRoot=\n");
 	load_ok(f);
 	assert_null(f->config->daemon.cgroup_root);
+	assert_null(f->config->daemon.metrics_listen);
 }
 
 /* Values that are fine on their own but contradict each other across files. */
@@ -712,7 +715,7 @@ static void test_daemon_unknown_section_and_key(void **state)
 	assert_load_fails(f,
 		"@/memqosd.conf:2: Verbose=: unknown key in section [Daemon]",
 		"@/memqosd.conf:3: loglevel=: unknown key in section [Daemon] (keys are case-sensitive: LogLevel=)",
-		"@/memqosd.conf:4: [Tenant]: unknown section (expected [Daemon], [Control], [Forecast])",
+		"@/memqosd.conf:4: [Tenant]: unknown section (expected [Daemon], [Control], [Forecast], [Sampling], [Metrics])",
 		"@/memqosd.conf:7: DryRun=: unknown key in section [Control]");
 }
 
@@ -1120,9 +1123,9 @@ static void test_tenant_unknown_section_and_key(void **state)
 	assert_load_fails(f,
 		"@/tenants.d/a.conf:4: MemoryMax=: unknown key in section [Tenant]",
 		"@/tenants.d/a.conf:5: cgroup=: unknown key in section [Tenant] (keys are case-sensitive: Cgroup=)",
-		"@/tenants.d/a.conf:6: [Pressure]: unknown section (expected [Tenant], [Forecast])",
-		"@/tenants.d/a.conf:8: [Empty]: unknown section (expected [Tenant], [Forecast])",
-		"@/tenants.d/a.conf:9: [tenant]: unknown section (expected [Tenant], [Forecast])");
+		"@/tenants.d/a.conf:6: [Pressure]: unknown section (expected [Tenant], [Forecast], [Sampling])",
+		"@/tenants.d/a.conf:8: [Empty]: unknown section (expected [Tenant], [Forecast], [Sampling])",
+		"@/tenants.d/a.conf:9: [tenant]: unknown section (expected [Tenant], [Forecast], [Sampling])");
 }
 
 static void test_tenant_duplicate_key(void **state)
@@ -1238,7 +1241,7 @@ static void test_all_errors_collected(void **state)
 	assert_load_fails(f,
 		"@/memqosd.conf:2: DryRun=: invalid boolean 'perhaps' (expected yes/no, true/false, on/off, 1/0)",
 		"@/memqosd.conf:3: LogLevel=: invalid log level 'chatty' (expected emerg, alert, crit, err, warning, notice, info, debug or 0..7)",
-		"@/memqosd.conf:4: [Nope]: unknown section (expected [Daemon], [Control], [Forecast])",
+		"@/memqosd.conf:4: [Nope]: unknown section (expected [Daemon], [Control], [Forecast], [Sampling], [Metrics])",
 		"@/memqosd.conf.d/50-x.conf:2: StepPercent=: '1000' is out of range (1..100)",
 		"@/tenants.d/one.conf:2: Cgroup=: '/abs' is absolute, expected a path relative to the cgroup root",
 		"@/tenants.d/one.conf:3: Priority=: invalid integer 'x'",
@@ -1430,6 +1433,7 @@ static void test_shipped_conf_documents_defaults(void **state)
 	char line[512], path[PATH_MAX];
 	ControlParams defaults;
 	ForecastParams forecast;
+	SamplingParams sampling;
 	unsigned n_keys = 0;
 
 	in = fopen(MEMQOSD_SOURCE_ROOT "/conf/memqosd.conf", "r");
@@ -1447,16 +1451,54 @@ static void test_shipped_conf_documents_defaults(void **state)
 	fclose(in);
 	assert_int_equal(fclose(out), 0);
 
-	/* Every key in the table is documented: 3 in [Daemon], 11 in [Control], 18 in [Forecast]. */
-	assert_int_equal(n_keys, 32);
+	/* Every key in the table is documented: 4 in [Daemon], 11 in [Control], 17 in [Forecast],
+	 * 10 in [Sampling], 1 in [Metrics]. */
+	assert_int_equal(n_keys, 43);
 	load_ok(f);
 	config_control_defaults(&defaults);
 	assert_control_equal(&f->config->daemon.control, &defaults);
 	config_forecast_defaults(&forecast);
 	assert_true(forecast_params_equal(&f->config->daemon.forecast, &forecast));
+	config_sampling_defaults(&sampling);
+	assert_true(sampling_params_equal(&f->config->daemon.sampling, &sampling));
 	assert_false(f->config->daemon.dry_run);
 	assert_int_equal(f->config->daemon.log_level, LOG_INFO);
 	assert_null(f->config->daemon.cgroup_root);
+	assert_int_equal(f->config->daemon.template_instances_max, CONFIG_TEMPLATE_INSTANCES_MAX_DEFAULT);
+}
+
+/* Templates: a Cgroup= with glob characters; TemplateInstancesMax= and its range. */
+static void test_templates(void **state)
+{
+	Fixture *f = *state;
+	const TenantConfig *t;
+	TenantConfig *copy;
+
+	write_file(f, "memqosd.conf", "[Daemon]\nTemplateInstancesMax=7\n");
+	write_tenant(f, "pods", "kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod*.slice", 10, "");
+	write_tenant(f, "web", "tenants/web", 80, "");
+	load_ok(f);
+	assert_int_equal(f->config->daemon.template_instances_max, 7);
+	t = config_find_tenant(f->config, "pods");
+	assert_true(t->is_template);
+	assert_null(t->template);
+	assert_false(config_find_tenant(f->config, "web")->is_template);
+
+	/* A deep copy is equal and independent. */
+	copy = tenant_config_dup(t);
+	assert_non_null(copy);
+	assert_true(tenant_config_equal(copy, t));
+	assert_ptr_not_equal(copy->cgroup, t->cgroup);
+	copy->template = strdup("pods");
+	assert_false(tenant_config_equal(copy, t));
+	tenant_config_free(copy);
+
+	config_free(f->config);
+	f->config = NULL;
+	write_file(f, "memqosd.conf", "[Daemon]\nTemplateInstancesMax=0\n");
+	assert_int_equal(config_load(f->dir, &f->config, &f->errors), -EINVAL);
+	assert_int_equal(f->errors.n, 1);
+	assert_non_null(strstr(f->errors.lines[0], "memqosd.conf:2: TemplateInstancesMax=: '0' is out of range (1..65536)"));
 }
 
 /* [Forecast]: defaults from memqosd.conf, overridden per tenant; cross-key checks; the hook exists. */
@@ -1501,6 +1543,96 @@ static void test_forecast(void **state)
 	assert_load_fails(f, "@/tenants.d/b.conf:5: WatchSec=: WarningSec= (1min) must not be longer than WatchSec= (30s)");
 }
 
+/* [Sampling]: off by default, defaults from memqosd.conf, overridden per tenant, FILE:LINE errors. */
+static void test_sampling(void **state)
+{
+	Fixture *f = *state;
+
+	write_file(f, "memqosd.conf", "[Sampling]\nSampleSize=512K\nWindowSec=20min\n");
+	write_tenant(f, "a", "a", 10, "");
+	write_tenant(f, "b", "b", 20, "[Sampling]\nEnable=yes\nLargeAllocation=0\nStackDepth=16\nMaxStacks=64\n"
+				      "GrowthAlert=10M\nKernelStacks=yes\n");
+	load_ok(f);
+	assert_false(f->config->daemon.sampling.enable);
+	assert_int_equal(f->config->daemon.sampling.sample_bytes, 512 << 10);
+	assert_false(f->config->tenants[0]->sampling.enable);
+	assert_int_equal(f->config->tenants[0]->sampling.sample_bytes, 512 << 10);
+	assert_int_equal(f->config->tenants[0]->sampling.window_usec, 1200 * USEC_PER_SEC);
+	assert_int_equal(f->config->tenants[0]->sampling.large_bytes, 256 << 10);
+	assert_true(f->config->tenants[1]->sampling.enable);
+	assert_int_equal(f->config->tenants[1]->sampling.large_bytes, 0);
+	assert_int_equal(f->config->tenants[1]->sampling.stack_depth, 16);
+	assert_int_equal(f->config->tenants[1]->sampling.max_stacks, 64);
+	assert_int_equal(f->config->tenants[1]->sampling.growth_alert_bytes, 10 << 20);
+	assert_true(f->config->tenants[1]->sampling.kernel_stacks);
+	assert_int_equal(f->config->tenants[1]->sampling.sample_bytes, 512 << 10);
+	assert_false(tenant_config_equal(f->config->tenants[0], f->config->tenants[1]));
+	config_free(f->config);
+	f->config = NULL;
+
+	write_file(f, "memqosd.conf", "[Sampling]\nEnable=maybe\nSampleSize=1K\nWindowSec=10s\n");
+	write_tenant(f, "a", "a", 10, "[Sampling]\nStackDepth=0\nMaxStacks=1000000\nSampleSize=max\nBogus=1\n");
+	assert_load_fails(f,
+		"@/memqosd.conf:2: Enable=: invalid boolean 'maybe' (expected yes/no, true/false, on/off, 1/0)",
+		"@/memqosd.conf:3: SampleSize=: '1K' is out of range (4K..1G)",
+		"@/memqosd.conf:4: WindowSec=: '10s' is out of range (1min..24h)",
+		"@/tenants.d/a.conf:5: StackDepth=: '0' is out of range (1..64)",
+		"@/tenants.d/a.conf:6: MaxStacks=: '1000000' is out of range (16..65536)",
+		"@/tenants.d/a.conf:7: SampleSize=: invalid size 'max' (expected bytes or a number with suffix K, M, G or T)",
+		"@/tenants.d/a.conf:8: Bogus=: unknown key in section [Sampling]");
+}
+
+/* [Metrics] Listen=: the parser (parse-util.c) and the key. */
+static void test_parse_listen(void **state)
+{
+	static const char *const bad[] = {
+		"", "127.0.0.1", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:65536", "127.0.0.1:80x", ":9262",
+		"localhost:9262", "::1:9262", "[::1]", "[::1]9262", "[]:9262", "[127.0.0.1]:9262", "1.2.3:9262",
+		"127.0.0.1:-1", "127.0.0.1: 80",
+	};
+	struct sockaddr_storage sa;
+	socklen_t len;
+	char buf[INET6_ADDRSTRLEN];
+
+	(void) state;
+	assert_int_equal(parse_listen_address("127.0.0.1:9262", &sa, &len), 0);
+	assert_int_equal(sa.ss_family, AF_INET);
+	assert_int_equal(len, sizeof(struct sockaddr_in));
+	assert_int_equal(ntohs(((struct sockaddr_in *) &sa)->sin_port), 9262);
+	assert_string_equal(inet_ntop(AF_INET, &((struct sockaddr_in *) &sa)->sin_addr, buf, sizeof(buf)), "127.0.0.1");
+
+	assert_int_equal(parse_listen_address("[::1]:65535", &sa, &len), 0);
+	assert_int_equal(sa.ss_family, AF_INET6);
+	assert_int_equal(len, sizeof(struct sockaddr_in6));
+	assert_int_equal(ntohs(((struct sockaddr_in6 *) &sa)->sin6_port), 65535);
+	assert_string_equal(inet_ntop(AF_INET6, &((struct sockaddr_in6 *) &sa)->sin6_addr, buf, sizeof(buf)), "::1");
+
+	assert_int_equal(parse_listen_address("0.0.0.0:1", &sa, &len), 0);
+	assert_int_equal(parse_listen_address("[::]:9262", &sa, &len), 0);
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+		if (parse_listen_address(bad[i], &sa, &len) != -EINVAL)
+			fail_msg("Listen=%s accepted", bad[i]);
+}
+
+static void test_metrics_listen(void **state)
+{
+	Fixture *f = *state;
+
+	write_file(f, "memqosd.conf", "[Metrics]\nListen=[::1]:9262\n");
+	load_ok(f);
+	assert_string_equal(f->config->daemon.metrics_listen, "[::1]:9262");
+
+	write_file(f, "memqosd.conf", "[Metrics]\nListen=127.0.0.1:9262\n");
+	write_file(f, "memqosd.conf.d/off.conf", "[Metrics]\nListen=\n");
+	load_ok(f);
+	assert_null(f->config->daemon.metrics_listen);
+
+	write_file(f, "memqosd.conf", "[Metrics]\nListen=localhost:9262\n");
+	remove_file(f, "memqosd.conf.d/off.conf");
+	assert_load_fails(f, "@/memqosd.conf:2: Listen=: 'localhost:9262' is not ADDRESS:PORT (a numeric IPv4 "
+			  "address, or an IPv6 address in [], and a port 1..65535)");
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1518,6 +1650,7 @@ int main(void)
 		cmocka_unit_test(test_config_errors_add),
 		cmocka_unit_test(test_control_defaults),
 		T(test_forecast),
+		T(test_sampling),
 		cmocka_unit_test(test_tenant_config_equal),
 		T(test_load_empty_dir),
 		T(test_load_empty_subdirs),
@@ -1560,6 +1693,9 @@ int main(void)
 		T(test_diff),
 		T(test_shipped_conf_validates),
 		T(test_shipped_conf_documents_defaults),
+		T(test_metrics_listen),
+		cmocka_unit_test(test_parse_listen),
+		T(test_templates),
 	};
 #undef T
 

@@ -408,21 +408,109 @@ static void test_durations(void **state)
 	assert_true(r.sampling);
 }
 
-static void test_screen(void **state)
+/*
+ * Page cache is reclaimable unless the tenant thrashes on it. Both tenants' file pages grow 4 MiB/s
+ * toward memory.max from 64 MiB of anon: one fills its cache once (no refaults: a reader), the
+ * other refaults half its cache per second (its working set no longer fits: the thrashed part
+ * counts as unreclaimable, and its growth is a trend).
+ */
+static RiskLevel run_file_growth(bool thrash, int *warn_at, double *eta_at_warn, uint64_t *hot_seen)
 {
-	const ForecastParams p = defaults();
+	ForecastParams p = defaults();
+	ForecastState s;
+	ForecastResult r;
+	uint64_t refaults = 0;
+	RiskLevel max = RISK_OK;
+
+	forecast_init(&s);
+	*warn_at = -1;
+	*eta_at_warn = -1;
+	*hot_seen = 0;
+	for (unsigned t = 1; t <= 90; t++) {
+		uint64_t file = MIB(100) + MIB(4) * t;
+		ForecastRaw raw = {
+			.anon = MIB(64), .kernel = MIB(4), .file = file, .current = MIB(68) + file, .max = MIB(512),
+			.swap_max = UINT64_MAX, .mem_total = MIB(64 * 1024), .mem_available = MIB(32 * 1024),
+		};
+		ForecastInput in = { .now = SEC(t), .file = file, .psi_some = -1, .psi_full = -1 };
+
+		if (thrash)
+			refaults += file / 2 / 4096;
+		in.refaults = refaults;
+		forecast_measure(&raw, &in.m);
+		assert_int_equal(forecast_step(&s, &p, &in, &r), 0);
+		if (r.level >= RISK_WARNING && *warn_at < 0) {
+			*warn_at = (int) t;
+			*eta_at_warn = (double) r.eta_usec / 1e6;
+		}
+		if (r.hot_file > *hot_seen)
+			*hot_seen = r.hot_file;
+		/* The measure reported is the input's, with the hot pages moved from room to demand. */
+		assert_int_equal(r.m.demand, in.m.demand + r.hot_file);
+		assert_true(r.m.room <= in.m.room);
+		if (r.level > max)
+			max = r.level;
+		if (file + MIB(68) >= MIB(512))
+			break;
+	}
+	return max;
+}
+
+static void test_thrashing_file(void **state)
+{
+	uint64_t hot;
+	double eta;
+	int warn_at;
 
 	(void) state;
-	/* 80 % of the limit: sample. */
-	assert_true(forecast_screen(&p, 0, 0, MIB(620), SEC(5), MIB(768)));
-	/* Idle at 50 %: not sampled. */
-	assert_false(forecast_screen(&p, MIB(384), SEC(5), MIB(384), SEC(10), MIB(768)));
-	/* 16 MiB/s from 100 MiB: the limit is 40 s away: sample. */
-	assert_true(forecast_screen(&p, MIB(20), SEC(5), MIB(100), SEC(10), MIB(768)));
-	/* 0.5 MiB/s is below MinGrowth=. */
-	assert_false(forecast_screen(&p, MIB(100), SEC(0) + 1, MIB(102), SEC(4) + 1, MIB(768)));
-	/* No limit at all: the host's memory is watched through sampling triggers, not the screen. */
-	assert_false(forecast_screen(&p, 0, 0, MIB(620), SEC(5), UINT64_MAX));
+	/* A page-cache reader filling its limit: watch at most (near the limit), no warning. */
+	assert_true(run_file_growth(false, &warn_at, &eta, &hot) <= RISK_WATCH);
+	assert_int_equal(warn_at, -1);
+	assert_int_equal(hot, 0);
+	/*
+	 * The thrashing working set that keeps growing: warned, with an ETA to the moment its hot
+	 * file pages fill memory.max (512 - 68 - (100 + 4t) = 0 at t = 86).
+	 */
+	assert_true(run_file_growth(true, &warn_at, &eta, &hot) >= RISK_WARNING);
+	print_message("thrashing working set: warning at %d s, ETA %.1f s (file fills the limit at 86 s)\n", warn_at, eta);
+	assert_true(warn_at > 0 && warn_at <= 86 - 15);
+	assert_true(fabs(eta - (86 - warn_at)) <= 0.25 * (86 - warn_at));
+	assert_true(hot > MIB(300));
+}
+
+/*
+ * A reader re-reading a file larger than its limit: the cache fills in 7 s, then from the second
+ * pass on every page read is a refault. Thrashing, at a steady rate: watch, never a warning.
+ */
+static void test_thrashing_reader(void **state)
+{
+	ForecastParams p = defaults();
+	ForecastState s;
+	ForecastResult r;
+	uint64_t refaults = 0, hot = 0;
+
+	(void) state;
+	forecast_init(&s);
+	for (unsigned t = 1; t <= 120; t++) {
+		uint64_t file = t < 7 ? MIB(64) * t : MIB(440);
+		ForecastRaw raw = {
+			.anon = MIB(64), .kernel = MIB(4), .file = file, .current = MIB(68) + file, .max = MIB(512),
+			.swap_max = UINT64_MAX, .mem_total = MIB(64 * 1024), .mem_available = MIB(32 * 1024),
+		};
+		ForecastInput in = { .now = SEC(t), .file = file, .psi_some = 40, .psi_full = 20, .d_max = 50 };
+
+		if (t >= 10)
+			refaults += MIB(100) / 4096;
+		in.refaults = refaults;
+		forecast_measure(&raw, &in.m);
+		assert_int_equal(forecast_step(&s, &p, &in, &r), 0);
+		assert_true(r.level <= RISK_WATCH);
+		if (r.hot_file > hot)
+			hot = r.hot_file;
+	}
+	/* Thrashing, and counted: its whole cache is refaulted within 10 s. */
+	assert_int_equal(hot, MIB(440));
+	assert_non_null(strstr(r.reason, "thrashing"));
 }
 
 static void test_bad_arguments(void **state)
@@ -486,7 +574,8 @@ int main(void)
 		cmocka_unit_test(test_repeat_and_oom),
 		cmocka_unit_test(test_charge_failure_is_critical),
 		cmocka_unit_test(test_durations),
-		cmocka_unit_test(test_screen),
+		cmocka_unit_test(test_thrashing_file),
+		cmocka_unit_test(test_thrashing_reader),
 		cmocka_unit_test(test_stall_rule),
 		cmocka_unit_test(test_bad_arguments),
 	};

@@ -322,6 +322,86 @@ static void test_vanished_cgroup_released(void **state)
 	assert_string_equal(fake_read(f->cg, "tenants/web/memory.high"), "1073741824\n");
 }
 
+/* An instance's own TenantConfig, as src/instances.c makes one. */
+static TenantConfig *instance(Fixture *f, const char *name, const char *cgroup, int priority)
+{
+	TenantConfig *c = tenant_config_dup(config_find_tenant(f->m->config, "batch"));
+
+	assert_non_null(c);
+	free(c->name);
+	free(c->cgroup);
+	c->name = strdup(name);
+	c->cgroup = strdup(cgroup);
+	c->template = strdup("t");
+	c->priority = priority;
+	assert_non_null(c->name);
+	assert_non_null(c->cgroup);
+	assert_non_null(c->template);
+	return c;
+}
+
+/*
+ * Template instances through the manager's API: inserted in name order (found by name), refused on
+ * a cgroup a tenant has, dropped by the sweep when their cgroup goes, restored when removed, and
+ * reconfigured; a reload keeps them.
+ */
+static void test_instances(void **state)
+{
+	Fixture *f = *state;
+	char path[512];
+	Tenant *t, *u;
+
+	start(f, false);
+	make_cgroup(f, "tenants/i1", "max\n");
+	make_cgroup(f, "tenants/i2", "max\n");
+	assert_int_equal(manager_add_instance(f->m, instance(f, "t@i1", "tenants/i1", 5), &t), 0);
+	assert_int_equal(manager_add_instance(f->m, instance(f, "t@i2", "tenants/i2", 5), &u), 0);
+	manager_settle(f->m);
+	assert_int_equal(f->m->n_tenants, 4);
+	for (size_t i = 1; i < f->m->n_tenants; i++)
+		assert_true(strcmp(f->m->tenants[i - 1]->config->name, f->m->tenants[i]->config->name) < 0);
+	assert_ptr_equal(manager_find_tenant(f->m, "t@i1"), t);
+	assert_ptr_equal(manager_find_tenant_by_cgroup(f->m, "tenants/i2"), u);
+	assert_int_equal(t->state, TENANT_ACTIVE);
+	assert_string_equal(fake_read(f->cg, "tenants/i1/memory.high"), "1073741824\n"); /* batch's bounds */
+
+	/* a cgroup a profile has, or a name taken: refused (the config is freed) */
+	assert_int_equal(manager_add_instance(f->m, instance(f, "t@web", "tenants/web", 5), NULL), -EEXIST);
+	assert_int_equal(manager_add_instance(f->m, instance(f, "t@i1", "tenants/other", 5), NULL), -EEXIST);
+
+	/* the profiles' reload keeps the instances */
+	profile(f, "batch", "[Tenant]\nCgroup=tenants/batch\nPriority=25\nMemoryHighMin=256M\nMemoryHighMax=1G\n");
+	assert_int_equal(manager_reload(f->m, &(ConfigErrors) {}), 0);
+	assert_ptr_equal(manager_find_tenant(f->m, "t@i1"), t);
+	assert_int_equal(f->m->n_tenants, 4);
+
+	/* reconfigured: new bounds applied */
+	{
+		TenantConfig *c = instance(f, "t@i1", "tenants/i1", 7);
+
+		c->memory_high_max = 512ULL << 20;
+		manager_reconfigure_instance(f->m, t, c);
+		manager_settle(f->m);
+		assert_int_equal(t->config->priority, 7);
+		assert_string_equal(fake_read(f->cg, "tenants/i1/memory.high"), "536870912\n");
+	}
+
+	/* its cgroup goes: dropped by the sweep, nothing restored */
+	snprintf(path, sizeof(path), "%s/tenants/i2", f->cg);
+	test_rm_rf(path);
+	run_loop(f->m);
+	assert_null(manager_find_tenant(f->m, "t@i2"));
+	assert_int_equal(f->m->n_tenants, 3);
+
+	/* removed (template gone): its memory.high restored */
+	manager_remove_instance(f->m, t, "test: template removed");
+	manager_settle(f->m);
+	run_loop(f->m);
+	assert_null(manager_find_tenant(f->m, "t@i1"));
+	assert_string_equal(fake_read(f->cg, "tenants/i1/memory.high"), "max\n");
+	manager_stop(f->m);
+}
+
 static void test_vanished_during_write(void **state)
 {
 	Fixture *f = *state;
@@ -796,6 +876,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reload_refused_keeps_everything, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_waiting_tenant_picked_up, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vanished_cgroup_released, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_instances, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vanished_during_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_symlink_cgroup_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_state_record_written_and_removed, setup, teardown),

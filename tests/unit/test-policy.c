@@ -107,9 +107,29 @@ static void test_ids_churn(void **state)
 	}
 }
 
+/* An adopted link's id is taken as it was; taken ids are not handed out again, and only once. */
+static void test_ids_take(void **state)
+{
+	PolicyIdAllocator a;
+
+	(void) state;
+	policy_id_init(&a);
+	assert_true(policy_id_take(&a, 2));
+	assert_false(policy_id_take(&a, 2));
+	assert_false(policy_id_take(&a, 0));
+	assert_false(policy_id_take(&a, MEMQOSD_MAX_TENANTS));
+	assert_int_equal(a.n_used, 1);
+	assert_int_equal(policy_id_alloc(&a), 1);
+	assert_int_equal(policy_id_alloc(&a), 3); /* 2 is taken */
+	policy_id_free(&a, 2);
+	assert_int_equal(a.n_used, 2);
+	assert_true(policy_id_take(&a, 2));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_ids_take),
 		cmocka_unit_test(test_ids_all_distinct_then_exhausted),
 		cmocka_unit_test(test_ids_round_robin),
 		cmocka_unit_test(test_ids_churn),

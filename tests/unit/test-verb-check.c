@@ -92,8 +92,8 @@ static void restore(int fd, int saved, const char *tmpl, char *buf, size_t size)
 	assert_int_equal(unlink(tmpl), 0);
 }
 
-/* Run verb_check(dir) and capture what it printed. */
-static int run_check(Fixture *f, const char *dir)
+/* Run verb_check(dir, json) and capture what it printed. */
+static int run_check_json(Fixture *f, const char *dir, bool json)
 {
 	char out_tmpl[] = "/tmp/test-verb-check-out-XXXXXX", err_tmpl[] = "/tmp/test-verb-check-err-XXXXXX";
 	int saved_out, saved_err, r;
@@ -102,12 +102,17 @@ static int run_check(Fixture *f, const char *dir)
 	fflush(stderr);
 	saved_out = redirect(STDOUT_FILENO, out_tmpl);
 	saved_err = redirect(STDERR_FILENO, err_tmpl);
-	r = verb_check(dir);
+	r = verb_check(dir, json);
 	fflush(stdout);
 	fflush(stderr);
 	restore(STDERR_FILENO, saved_err, err_tmpl, f->err, sizeof(f->err));
 	restore(STDOUT_FILENO, saved_out, out_tmpl, f->out, sizeof(f->out));
 	return r;
+}
+
+static int run_check(Fixture *f, const char *dir)
+{
+	return run_check_json(f, dir, false);
 }
 
 static void test_check_ok(void **state)
@@ -174,6 +179,75 @@ static void test_check_shipped_conf(void **state)
 	assert_non_null(strstr(f->out, "batch: cgroup=tenants/batch priority=20 "));
 }
 
+/* A template is listed as one; a broken pattern is an error naming file, line and key. */
+static void test_check_template(void **state)
+{
+	Fixture *f = *state;
+	char expected[2048];
+
+	write_profile(f, "pods", "[Tenant]\nCgroup=kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod*.slice\n"
+				 "Priority=10\nMemoryHighMin=64M\nMemoryHighMax=max\n");
+	assert_int_equal(run_check(f, f->dir), 0);
+	assert_string_equal(f->err, "");
+	assert_string_equal(f->out, "pods: template=kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod*.slice "
+				    "priority=10 memory.high=64M..max memory.low=unset policy=priority\n");
+
+	write_profile(f, "bad", "[Tenant]\nPriority=1\nCgroup=a/[bc/d\n");
+	write_profile(f, "bad2", "[Tenant]\nCgroup=a/**/x.scope\nPriority=1\n");
+	assert_int_equal(run_check(f, f->dir), 1);
+	assert_string_equal(f->out, "");
+	snprintf(expected, sizeof(expected),
+		 "%1$s/tenants.d/bad.conf:3: Cgroup=: 'a/[bc/d' is not a valid cgroup pattern: a '[' is not closed by a "
+		 "']' within its path component (a pattern never matches across '/')\n"
+		 "%1$s/tenants.d/bad2.conf:2: Cgroup=: 'a/**/x.scope' is not a valid cgroup pattern: '**' is not "
+		 "supported: a pattern component matches exactly one path component\n",
+		 f->dir);
+	assert_string_equal(f->err, expected);
+}
+
+/* --json: one object on stdout, valid or not; errors as their text lines. */
+static void test_check_json(void **state)
+{
+	Fixture *f = *state;
+	char expected[4096];
+
+	write_profile(f, "web", "[Tenant]\nCgroup=tenants/web\nPriority=80\nMemoryHighMin=768M\nMemoryHighMax=1536M\nMemoryLow=256M\n");
+	write_profile(f, "pods", "[Tenant]\nCgroup=pods/*.scope\nPriority=10\nMemoryHighMax=max\n");
+	assert_int_equal(run_check_json(f, f->dir, true), 0);
+	assert_string_equal(f->err, "");
+	snprintf(expected, sizeof(expected),
+		 "{\"valid\":true,\"error_count\":0,\"errors\":[],\"tenants\":["
+		 "{\"name\":\"pods\",\"kind\":\"template\",\"cgroup\":\"pods/*.scope\",\"file\":\"%1$s/tenants.d/pods.conf\","
+		 "\"priority\":10,\"memory_high_min\":\"max\",\"memory_high_max\":\"max\",\"memory_low\":null,\"policy\":\"priority\"},"
+		 "{\"name\":\"web\",\"kind\":\"tenant\",\"cgroup\":\"tenants/web\",\"file\":\"%1$s/tenants.d/web.conf\","
+		 "\"priority\":80,\"memory_high_min\":805306368,\"memory_high_max\":1610612736,\"memory_low\":268435456,"
+		 "\"policy\":\"priority\"}]}\n",
+		 f->dir);
+	assert_string_equal(f->out, expected);
+
+	write_profile(f, "bad", "[Tenant]\nCgroup=x/[\nPriority=1\n");
+	assert_int_equal(run_check_json(f, f->dir, true), 1);
+	assert_string_equal(f->err, "");
+	snprintf(expected, sizeof(expected),
+		 "{\"valid\":false,\"error_count\":1,\"errors\":[\"%1$s/tenants.d/bad.conf:2: Cgroup=: 'x/[' is not a valid "
+		 "cgroup pattern: a '[' is not closed by a ']' within its path component (a pattern never matches across "
+		 "'/')\"],\"tenants\":[]}\n",
+		 f->dir);
+	assert_string_equal(f->out, expected);
+}
+
+/* The Kubernetes example (conf/kubernetes) passes `memqosd check`: three templates. */
+static void test_check_kubernetes_example(void **state)
+{
+	Fixture *f = *state;
+
+	assert_int_equal(run_check(f, MEMQOSD_SOURCE_ROOT "/conf/kubernetes"), 0);
+	assert_string_equal(f->err, "");
+	assert_non_null(strstr(f->out, "k8s-besteffort: template=kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod*.slice "));
+	assert_non_null(strstr(f->out, "k8s-burstable: template=kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod*.slice "));
+	assert_non_null(strstr(f->out, "k8s-guaranteed: template=kubepods.slice/kubepods-pod*.slice "));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -182,6 +256,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_check_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_check_missing_dir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_check_shipped_conf, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_check_template, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_check_json, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_check_kubernetes_example, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

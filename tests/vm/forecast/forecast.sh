@@ -15,13 +15,20 @@
 #   zram     leak2: zram swap counted: memory.max=256M, memory.swap.max=256M, 16 MiB/s of incompressible
 #            memory: the free swap is in the forecast's room, and the warning (or critical, when
 #            both are due at the same sample) comes before the OOM kill. (With 192M + 192M the
-#            whole climb took 27 s: too short for the screen, the fit and MinDurationSec=.)
-#   tests/vm/forecast/forecast.sh PATH/TO/memqosd BIGFILE [PHASES]     (default: leak noleak zram)
+#            whole climb took 27 s: too short for the fit and MinDurationSec=.)
+#   relief   the forecast feeds the control loop: under rel (memory.max=900M) hi (Priority=90, no
+#            limit of its own, no swap) leaks 16 MiB/s next to lo (Priority=50, above the other
+#            phases' tenants, whose pressure must not squeeze it; MemoryHighMin=64M,
+#            MemoryHighMax=512M) holding 300M. While hi is at warning or critical against the shared
+#            limit, lo's memory.high is lowered (the squeeze names the forecast), never below 64M;
+#            hi's leak is then stopped (cgroup.kill, as a control plane would), and once hi is no
+#            longer at risk lo's memory.high goes back to 512M.
+#   tests/vm/forecast/forecast.sh PATH/TO/memqosd BIGFILE [PHASES]     (default: leak noleak zram relief)
 set -u
 
 MEMQOSD=$(readlink -f "${1:?usage: $0 PATH/TO/memqosd BIGFILE}")
 BIGFILE=${2:?usage: $0 PATH/TO/memqosd BIGFILE}
-PHASES=${3:-leak noleak zram}
+PHASES=${3:-leak noleak zram relief}
 has() { case " $PHASES " in *" $1 "*) return 0 ;; esac; return 1; }
 BUILD=$(dirname "$(dirname "$MEMQOSD")")
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -42,16 +49,17 @@ MID=ab619dcff73b42a28723c2177367464e
 remove_scratch() {
 	[ -n "${MON_PID:-}" ] && kill "$MON_PID" 2>/dev/null
 	[ -n "${WATCH_PID:-}" ] && kill "$WATCH_PID" 2>/dev/null
+	[ -n "${HIGH_PID:-}" ] && kill "$HIGH_PID" 2>/dev/null
 	for d in "$CGR"/*/; do [ -f "$d/cgroup.kill" ] && echo 1 >"$d/cgroup.kill"; done
 	if [ "$FAILED" -ne 0 ]; then
 		echo "--- journalctl -u memqosd (forecast samples and records) ---"
-		journalctl -u memqosd.service --no-pager -o short-monotonic 2>&1 | grep -E 'forecast|OOM risk|sampling' | tail -n 150
+		journalctl -u memqosd.service --no-pager -o short-monotonic 2>&1 | grep -E 'forecast|OOM risk|sampling|squeeze|relax' | tail -n 150
 		echo "--- watch ---"
 		cat "$T/watch.log" 2>/dev/null
 	fi
 	systemctl stop memqosd.service 2>/dev/null
 	sleep 1
-	rmdir "$CGR"/* "$CGR" 2>/dev/null
+	rmdir "$CGR"/*/* "$CGR"/* "$CGR" 2>/dev/null
 }
 CLEANUP_HOOK=remove_scratch
 
@@ -67,6 +75,12 @@ newcg leak 768M 0
 newcg reader 192M 0
 newcg saw 512M 0
 newcg leak2 256M 256M
+if has relief; then
+	newcg rel 900M max
+	echo +memory >"$CGR/rel/cgroup.subtree_control" || abort "cannot enable memory in $CGR/rel"
+	newcg rel/hi max 0
+	newcg rel/lo max max
+fi
 CONF=/etc/memqosd
 mkdir -p "$CONF/tenants.d"
 printf '[Daemon]\nLogLevel=debug\n' >"$CONF/memqosd.conf"
@@ -75,6 +89,10 @@ for t in leak reader saw leak2; do
 	profile "$t" "[Tenant]\nCgroup=$SCRATCH/$t\nPriority=$prio\n"
 	prio=$((prio + 10))
 done
+if has relief; then
+	profile hi "[Tenant]\nCgroup=$SCRATCH/rel/hi\nPriority=90\n[Forecast]\nHoldSec=5s\n"
+	profile lo "[Tenant]\nCgroup=$SCRATCH/rel/lo\nPriority=50\nMemoryHighMin=64M\nMemoryHighMax=512M\n"
+fi
 check "memqosd starts as a service" systemctl start memqosd.service
 echo "mode: $(busctl --system get-property org.memqosd1 /org/memqosd1 org.memqosd1.Manager Mode 2>&1)"
 
@@ -111,7 +129,13 @@ leak_phase() {
 	echo "$t: leaked for $(python3 -c "print(round($(cat "$T/$t.end") - $start, 1))") s"
 	sleep 2
 }
-has leak && leak_phase leak 16
+if has leak; then
+	leak_phase leak 16
+	# Nothing polls a tenant that is not sampled: the BPF policy's WATCH record started it.
+	journalctl -u memqosd.service --no-pager -o cat | grep "Tenant leak: sampling for the OOM forecast" | head -n 1
+	check "leak: sampling started by the BPF WATCH record (growing toward memory.max)" bash -c \
+		"journalctl -u memqosd.service --no-pager -o cat | grep -m1 'Tenant leak: sampling for the OOM forecast' | grep -q 'BPF: growing toward its memory.max'"
+fi
 if has noleak; then
 	run_in saw "$T/saw.end" "$T/leak" sawtooth 300 8 4 35
 	run_in reader "$T/reader.end" nice -n 19 sh -c 'end=$(($(date +%s) + 35)); while [ $(date +%s) -lt $end ]; do cat "$0" >/dev/null; done' "$BIGFILE"
@@ -119,6 +143,78 @@ if has noleak; then
 	echo "oom_kill of reader and sawtooth: $(grep oom_kill "$CGR/reader/memory.events" "$CGR/saw/memory.events" | tr '\n' ' ')"
 fi
 has zram && leak_phase leak2 16 random
+
+# relief_phase: the forecast's relief from a strictly lower-priority tenant, within its bounds.
+lo_lowered() { local h; h=$(cat "$CGR/rel/lo/memory.high"); [ "$h" != max ] && [ "$h" -lt 536870912 ]; }
+hi_calm() { grep '"tenant":"hi"' "$T/watch.log" | grep -v '"snapshot":true' | tail -n 1 | grep -q '"level":"\(ok\|watch\)"'; }
+relief_phase() {
+	local lowest
+	run_in rel/lo "$T/lo.end" "$T/leak" hold 300 600
+	check "relief: lo starts at its baseline, MemoryHighMax=512M" wait_for 30 grep -qx 536870912 "$CGR/rel/lo/memory.high"
+	sleep 5
+	# lo's memory.high, stamped, every half second
+	( while :; do echo "$(date +%s.%N) $(cat "$CGR/rel/lo/memory.high")"; sleep 0.5; done ) >"$T/lo-high.log" 2>&1 &
+	HIGH_PID=$!
+	run_in rel/hi "$T/hi.end" "$T/leak" leak 16
+	check "relief: hi reaches warning" wait_for 90 grep -q '"tenant":"hi".*"level":"warning"' "$T/watch.log"
+	check "relief: lo's memory.high is lowered while hi is at risk" wait_for 30 lo_lowered
+	grep -q "oom_kill [1-9]" "$CGR/rel/hi/memory.events" && fail "relief: hi was OOM-killed before the control plane stopped it"
+	date +%s.%N >"$T/hi.stop"
+	echo 1 >"$CGR/rel/hi/cgroup.kill"
+	check "relief: hi leaves warning/critical once its leak is gone" wait_for 60 hi_calm
+	check "relief: lo's memory.high is restored to 512M afterwards" wait_for 240 grep -qx 536870912 "$CGR/rel/lo/memory.high"
+	kill "$HIGH_PID" 2>/dev/null
+	HIGH_PID=
+	echo 1 >"$CGR/rel/lo/cgroup.kill"
+	lowest=$(awk 'NF == 2 && $2 ~ /^[0-9]+$/ { print $2 }' "$T/lo-high.log" | sort -n | head -n 1)
+	echo "relief: lo's memory.high went down to $lowest (MemoryHighMin=64M = 67108864; $(wc -l <"$T/lo-high.log") readings)"
+	grep -v -E '^[0-9.]+ ([0-9]+|max)$' "$T/lo-high.log" | head -n 3
+	check "relief: never below MemoryHighMin=64M (readings)" [ "${lowest:-0}" -ge 67108864 ]
+	journalctl -u memqosd.service --no-pager -o cat >"$T/relief.journal" 2>&1
+	# Every write memqosd made to lo's memory.high, from its journal lines ("A -> B (reason)").
+	python3 - "$T/relief.journal" <<'PY' >"$T/relief.writes" 2>&1
+import re, sys
+units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+vals = []
+for line in open(sys.argv[1]):
+    m = re.search(r"Changed memory.high of lo \([^)]*\): \S+ -> (\d+)([KMGT]?) ", line)
+    if m:
+        vals.append(int(m.group(1)) * units[m.group(2)])
+print("lo's memory.high writes: %d, lowest %s" % (len(vals), min(vals) if vals else None))
+print("BOUNDS", "ok" if vals and min(vals) >= 64 << 20 and max(vals) <= 512 << 20 else "bad")
+PY
+	cat "$T/relief.writes"
+	check "relief: every write to lo's memory.high within [64M, 512M] (journal)" grep -q "BOUNDS ok" "$T/relief.writes"
+	grep -E "lo.*forecast to run out of memory|forecast to run out of memory.*lo" "$T/relief.journal" | head -n 3
+	check "relief: the squeeze of lo names hi's forecast (journal)" \
+		grep -q "higher-priority tenant hi is forecast to run out of memory" "$T/relief.journal"
+	# In order: hi's warning, then lo lowered; hi back below warning, then lo at 512M again. The
+	# times of lo's writes from the journal (-o short-unix), the levels' from the watch stream.
+	journalctl -u memqosd.service --no-pager -o short-unix >"$T/relief.journal-t" 2>&1
+	python3 - "$T/watch.log" "$T/relief.journal-t" <<'PY' >"$T/relief.order" 2>&1
+import json, re, sys, datetime
+def t(l):
+    return datetime.datetime.strptime(l["time"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc).timestamp()
+units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+hi = [json.loads(x.partition(" ")[2]) for x in open(sys.argv[1]) if '"tenant":"hi"' in x and '"snapshot":false' in x]
+hi = [l for l in hi if not l["repeat"]]
+warn = next(t(l) for l in hi if l["level"] in ("warning", "critical"))
+calm = next(t(l) for l in hi if t(l) > warn and l["level"] in ("ok", "watch"))
+writes = []
+for line in open(sys.argv[2]):
+    m = re.match(r"^([0-9.]+) .*Changed memory.high of lo \([^)]*\): \S+ -> (\d+)([KMGT]?) ", line)
+    if m:
+        writes.append((float(m.group(1)), int(m.group(2)) * units[m.group(3)]))
+low = next(a for a, b in writes if b < 512 << 20)
+back = [a for a, b in writes if a > low and b == 512 << 20]
+print("hi at risk 0.0..%.1f s, lo lowered at %.1f s, back at 512M at %s s (relative to hi's warning; %d writes)"
+      % (calm - warn, low - warn, "%.1f" % (back[-1] - warn) if back else "never", len(writes)))
+print("ORDER", "ok" if warn <= low + 0.5 and low < calm and back and back[-1] >= calm - 0.5 else "bad")
+PY
+	cat "$T/relief.order"
+	check "relief: lowered after hi's warning, restored after hi's risk ended" grep -q "ORDER ok" "$T/relief.order"
+}
+has relief && relief_phase
 
 python3 - "$T/watch.log" "$T" "$PHASES" >"$T/verdict" 2>&1 <<'EOF'
 import json, os, sys, datetime

@@ -4,6 +4,8 @@
  *   leak RATE_MIB [random]                  allocate and touch RATE MiB/s of anonymous memory, in
  *                                           steps of a tenth of a second, until killed
  *   sawtooth SIZE_MIB RAMP_S PAUSE_S SECONDS grow to SIZE over RAMP_S, free it all, pause, repeat
+ *   hold SIZE_MIB SECONDS                   allocate and touch SIZE, then read a word of every page
+ *                                           once a second (a working set in use) for SECONDS
  * With "random", pages get pseudo-random words, so zram cannot compress them away. The pace is kept
  * by the wall clock: a slow (loaded, emulated) machine catches up instead of drifting.
  */
@@ -96,13 +98,35 @@ static int sawtooth(size_t size, double ramp, double pause, double seconds)
 	return 0;
 }
 
+static int hold(size_t size, double seconds)
+{
+	double start = now();
+	volatile char *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	unsigned long sum = 0;
+
+	if (p == MAP_FAILED) {
+		perror("mmap");
+		return 1;
+	}
+	touch((char *) p, size, 0);
+	while (now() - start < seconds) {
+		for (size_t off = 0; off < size; off += 4096)
+			sum += (unsigned long) p[off];
+		sleep(1);
+	}
+	return sum == 0; /* every page was touched with 1 */
+}
+
 int main(int argc, char *argv[])
 {
 	if (argc >= 3 && !strcmp(argv[1], "leak"))
 		return leak(strtod(argv[2], NULL), argc > 3 && !strcmp(argv[3], "random"));
+	if (argc == 4 && !strcmp(argv[1], "hold"))
+		return hold(strtoul(argv[2], NULL, 10) * MIB, strtod(argv[3], NULL));
 	if (argc == 6 && !strcmp(argv[1], "sawtooth"))
 		return sawtooth(strtoul(argv[2], NULL, 10) * MIB, strtod(argv[3], NULL), strtod(argv[4], NULL),
 				strtod(argv[5], NULL));
-	fprintf(stderr, "usage: leak leak RATE_MIB [random] | leak sawtooth SIZE_MIB RAMP_S PAUSE_S SECONDS\n");
+	fprintf(stderr, "usage: leak leak RATE_MIB [random] | leak sawtooth SIZE_MIB RAMP_S PAUSE_S SECONDS |\n"
+			"       leak hold SIZE_MIB SECONDS\n");
 	return 2;
 }

@@ -1,0 +1,409 @@
+// SPDX-License-Identifier: (LGPL-2.1-or-later OR BSD-2-Clause)
+/*
+ * memqosd "sample" program: sampled allocation stacks per tenant (job 2). Tracing only: it records
+ * which code charges memory to a tenant, the struct_ops policy (if any) keeps doing the decisions.
+ * Sampling rule, records and back-off: include/memqosd/sample.h.
+ *
+ * Two flavours (the loader picks one):
+ *  - fentry/fexit (kernels with BPF trampolines, e.g. the patched 6.12 guest):
+ *    fexit/__mem_cgroup_charge sees every folio charge (user pages and page cache) with its real
+ *    size, once per folio, whatever the per-CPU charge stock did: the stock only batches the page
+ *    counter, the folio is charged either way. The memcg is the one the folio was charged to
+ *    (folio->memcg_data), so a charge to another cgroup than the current task's is attributed right.
+ *    Sampled folios are remembered and their uncharge (fentry/__mem_cgroup_uncharge and
+ *    __mem_cgroup_uncharge_folios) sends a FREE record; tp_btf/mm_filemap_add_to_page_cache names the
+ *    file of a sampled page-cache folio (FILE record). Kernel memory (obj_cgroup_charge) is not
+ *    sampled yet.
+ *  - tracepoint (no trampolines, e.g. this project's 6.18 build host): tp_btf/mod_memcg_lruvec_state,
+ *    positive NR_ANON_MAPPED / NR_FILE_PAGES deltas of a memcg, i.e. memory newly accounted to it
+ *    (about one call per page mapped). No folio there: no FREE or FILE records in this flavour.
+ *
+ * Each ALLOC record carries the user registers at kernel entry and a slice of the user stack above
+ * sp (for DWARF unwinding in user space: Debian's binaries have no frame pointers), the frame-pointer
+ * user stack as a fallback, and the kernel stack.
+ */
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+
+#include "memqosd.bpf.h"
+#include "memqosd/sample.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define PAGE_BYTES 4096ULL
+#define KTHREAD_FLAG 0x00200000 /* PF_KTHREAD */
+#define MEMCG_DATA_FLAGS 3ULL   /* low bits of folio->memcg_data (MEMCG_DATA_OBJEXTS | MEMCG_DATA_KMEM) */
+
+/* Quantiles of Exp(1) in 1/65536 units (sample_exp_table()), filled by the loader. */
+const volatile __u32 exp_table[MEMQOSD_SAMPLE_EXP_TABLE];
+
+struct sampler {
+	__s64 credit;       /* bytes until the next sample point */
+	__u64 win_start_ns; /* back-off window (1 s) */
+	__u32 win_count;    /* samples in this window */
+	__u32 shift;        /* interval = sample_bytes << shift */
+	__u32 armed;
+	__u32 pad;
+};
+
+struct live_entry {
+	__u64 seq;
+	__u64 weight;
+	__u32 tenant_id;
+	__u32 flags;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, MEMQOSD_SAMPLE_RINGBUF_BYTES);
+} memqosd_sample_rb SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MEMQOSD_MAX_TENANTS);
+	__type(key, __u32);
+	__type(value, struct memqosd_sample_conf);
+} memqosd_sample_conf SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MEMQOSD_MAX_TENANTS);
+	__type(key, __u32);
+	__type(value, struct sampler);
+} memqosd_sampler SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct memqosd_sample_counters);
+} memqosd_sample_counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MEMQOSD_SAMPLE_LIVE_ENTRIES);
+	__type(key, __u64);
+	__type(value, struct live_entry);
+} memqosd_sample_live SEC(".maps");
+
+__u64 sample_seq;
+__u64 live_count; /* entries in memqosd_sample_live (approximate; only a shortcut) */
+
+static __always_inline struct memqosd_sample_counters *counters(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&memqosd_sample_counters, &zero);
+}
+
+static __always_inline __u64 draw_gap(__u64 interval)
+{
+	__u32 q = exp_table[bpf_get_prandom_u32() & (MEMQOSD_SAMPLE_EXP_TABLE - 1)];
+
+	return (interval * q) >> 16;
+}
+
+/*
+ * How many bytes a charge of `bytes` to `tenant` stands for in the sample: 0 = not sampled. Large
+ * charges stand for themselves (*large set).
+ */
+static __always_inline __u64 sample_weight(__u32 tenant, const struct memqosd_sample_conf *conf, __u64 bytes,
+					   bool *large)
+{
+	struct sampler *s = bpf_map_lookup_elem(&memqosd_sampler, &tenant);
+	__u64 now, interval;
+	__u32 k = 0;
+
+	*large = false;
+	if (conf->large_bytes && bytes >= conf->large_bytes) {
+		*large = true;
+		return bytes;
+	}
+	if (!s || conf->sample_bytes == 0)
+		return 0;
+
+	now = bpf_ktime_get_ns();
+	if (now - s->win_start_ns >= 1000000000ULL) {
+		if (s->shift > 0 && s->win_count < conf->max_per_sec / 4)
+			s->shift--;
+		s->win_start_ns = now;
+		s->win_count = 0;
+	}
+	interval = conf->sample_bytes << (s->shift & 31);
+	if (!s->armed) {
+		s->credit = draw_gap(interval);
+		s->armed = 1;
+	}
+	s->credit -= bytes;
+	for (int i = 0; i < MEMQOSD_SAMPLE_MAX_POINTS && s->credit <= 0; i++) {
+		k++;
+		s->credit += draw_gap(interval);
+	}
+	if (k == 0)
+		return 0;
+	if (conf->max_per_sec && ++s->win_count > conf->max_per_sec && s->shift < MEMQOSD_SAMPLE_MAX_SHIFT) {
+		struct memqosd_sample_counters *c = counters();
+
+		s->shift++;
+		s->win_count = 0;
+		if (c)
+			c->backoffs++;
+	}
+	return k * interval;
+}
+
+/* Copy the user registers (DWARF order) and a slice of the user stack; false if not a user task. */
+static __always_inline bool copy_user_state(struct memqosd_sample *r)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pt_regs *regs;
+	__u64 sp;
+
+	r->mm_id = (__u64)task->mm;
+	if (!task->mm || (task->flags & KTHREAD_FLAG))
+		return false;
+	r->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	if (task->self_exec_id == task->parent_exec_id)
+		r->h.flags |= MEMQOSD_SAMPLEF_NO_EXEC;
+	regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	if (!regs || (BPF_CORE_READ(regs, cs) & 3) != 3)
+		return false;
+	r->regs[0] = BPF_CORE_READ(regs, ax);
+	r->regs[1] = BPF_CORE_READ(regs, dx);
+	r->regs[2] = BPF_CORE_READ(regs, cx);
+	r->regs[3] = BPF_CORE_READ(regs, bx);
+	r->regs[4] = BPF_CORE_READ(regs, si);
+	r->regs[5] = BPF_CORE_READ(regs, di);
+	r->regs[6] = BPF_CORE_READ(regs, bp);
+	r->regs[7] = sp = BPF_CORE_READ(regs, sp);
+	r->regs[8] = BPF_CORE_READ(regs, r8);
+	r->regs[9] = BPF_CORE_READ(regs, r9);
+	r->regs[10] = BPF_CORE_READ(regs, r10);
+	r->regs[11] = BPF_CORE_READ(regs, r11);
+	r->regs[12] = BPF_CORE_READ(regs, r12);
+	r->regs[13] = BPF_CORE_READ(regs, r13);
+	r->regs[14] = BPF_CORE_READ(regs, r14);
+	r->regs[15] = BPF_CORE_READ(regs, r15);
+	r->regs[16] = BPF_CORE_READ(regs, ip);
+	for (int i = 0; i < MEMQOSD_SAMPLE_STACK_BYTES / MEMQOSD_SAMPLE_STACK_CHUNK; i++) {
+		if (bpf_probe_read_user(&r->ustack[i * MEMQOSD_SAMPLE_STACK_CHUNK], MEMQOSD_SAMPLE_STACK_CHUNK,
+					(void *)(sp + i * MEMQOSD_SAMPLE_STACK_CHUNK)))
+			break;
+		r->ustack_len += MEMQOSD_SAMPLE_STACK_CHUNK;
+	}
+	return true;
+}
+
+static __always_inline void emit_alloc(void *ctx, __u32 tenant, __u64 cgid, __u64 weight, __u64 bytes, __u16 flags,
+				       struct folio *folio)
+{
+	struct memqosd_sample_counters *c = counters();
+	struct memqosd_sample *r;
+	long n;
+
+	r = bpf_ringbuf_reserve(&memqosd_sample_rb, sizeof(*r), 0);
+	if (!r) {
+		if (c)
+			c->dropped++;
+		return;
+	}
+	r->h.kind = MEMQOSD_SAMPLE_ALLOC;
+	r->h.tenant_id = tenant;
+	r->h.seq = __sync_fetch_and_add(&sample_seq, 1) + 1;
+	r->h.ts_ns = bpf_ktime_get_ns();
+	r->cgroup_id = cgid;
+	r->weight = weight;
+	r->bytes = bytes;
+	n = bpf_get_current_pid_tgid();
+	r->pid = (__u64)n >> 32;
+	r->tid = (__u32)n;
+	bpf_get_current_comm(r->comm, sizeof(r->comm));
+	r->ustack_len = 0;
+	r->pad = 0;
+	r->mm_id = 0;
+	r->ppid = 0;
+	r->pad2 = 0;
+	r->h.flags = 0;
+	n = bpf_get_stack(ctx, r->kips, sizeof(r->kips), 0);
+	r->n_kips = n < 0 ? (__s32)n : (__s32)((__u64)n / 8);
+	if (copy_user_state(r)) {
+		flags |= MEMQOSD_SAMPLEF_USER;
+		n = bpf_get_stack(ctx, r->uips, sizeof(r->uips), BPF_F_USER_STACK);
+		r->n_uips = n < 0 ? 0 : (__s32)((__u64)n / 8);
+	} else {
+		r->n_uips = 0;
+	}
+	if (folio) {
+		struct live_entry le = { .seq = r->h.seq, .weight = weight, .tenant_id = tenant, .flags = flags };
+		__u64 key = (__u64)folio;
+
+		if (bpf_map_update_elem(&memqosd_sample_live, &key, &le, BPF_ANY) == 0) {
+			flags |= MEMQOSD_SAMPLEF_TRACKED;
+			__sync_fetch_and_add(&live_count, 1);
+		} else if (c) {
+			c->live_full++;
+		}
+	}
+	r->h.flags |= flags;
+	bpf_ringbuf_submit(r, 0);
+	if (c) {
+		c->samples++;
+		if (flags & MEMQOSD_SAMPLEF_LARGE)
+			c->large++;
+	}
+}
+
+/* A charge of `bytes` to the memcg `memcg`: sample it if its tenant samples. */
+static __always_inline void on_charge(void *ctx, struct mem_cgroup *memcg, __u64 bytes, __u16 flags, struct folio *folio)
+{
+	struct memqosd_sample_counters *c;
+	struct memqosd_sample_conf *conf;
+	__u64 cgid = 0, weight;
+	__u32 tenant;
+	bool large;
+
+	tenant = memqosd_tenant_of_css(&memcg->css, &cgid);
+	if (!tenant)
+		return;
+	conf = bpf_map_lookup_elem(&memqosd_sample_conf, &tenant);
+	if (!conf || !conf->enabled)
+		return;
+	c = counters();
+	if (c) {
+		c->charges++;
+		c->charged_bytes += bytes;
+	}
+	weight = sample_weight(tenant, conf, bytes, &large);
+	if (weight == 0)
+		return;
+	emit_alloc(ctx, tenant, cgid, weight, bytes, flags | (large ? MEMQOSD_SAMPLEF_LARGE : 0), folio);
+}
+
+static __always_inline __u64 folio_bytes(struct folio *folio)
+{
+	unsigned long flags = BPF_CORE_READ(folio, flags);
+
+	if (!(flags & (1UL << bpf_core_enum_value(enum pageflags, PG_head))))
+		return PAGE_BYTES;
+	if (bpf_core_field_exists(folio->_folio_nr_pages))
+		return BPF_CORE_READ(folio, _folio_nr_pages) * PAGE_BYTES;
+	return PAGE_BYTES << (BPF_CORE_READ(folio, _flags_1) & 0xff);
+}
+
+SEC("fexit/__mem_cgroup_charge")
+int BPF_PROG(sample_charge, struct folio *folio, struct mm_struct *mm, gfp_t gfp, int ret)
+{
+	__u64 data;
+
+	if (ret)
+		return 0;
+	data = BPF_CORE_READ(folio, memcg_data);
+	if (!data || (data & MEMCG_DATA_FLAGS))
+		return 0;
+	on_charge(ctx, (struct mem_cgroup *)(data & ~MEMCG_DATA_FLAGS), folio_bytes(folio),
+		  mm ? 0 : MEMQOSD_SAMPLEF_NO_MM, folio);
+	return 0;
+}
+
+static __always_inline void on_uncharge(struct folio *folio)
+{
+	__u64 key = (__u64)folio;
+	struct memqosd_sample_free *f;
+	struct live_entry *le;
+	struct memqosd_sample_counters *c;
+
+	le = bpf_map_lookup_elem(&memqosd_sample_live, &key);
+	if (!le)
+		return;
+	c = counters();
+	f = bpf_ringbuf_reserve(&memqosd_sample_rb, sizeof(*f), 0);
+	if (f) {
+		f->h.kind = MEMQOSD_SAMPLE_FREE;
+		f->h.flags = 0;
+		f->h.tenant_id = le->tenant_id;
+		f->h.seq = le->seq;
+		f->h.ts_ns = bpf_ktime_get_ns();
+		f->weight = le->weight;
+		bpf_ringbuf_submit(f, 0);
+		if (c)
+			c->frees++;
+	} else if (c) {
+		c->dropped++;
+	}
+	if (bpf_map_delete_elem(&memqosd_sample_live, &key) == 0)
+		__sync_fetch_and_sub(&live_count, 1);
+}
+
+SEC("fentry/__mem_cgroup_uncharge")
+int BPF_PROG(sample_uncharge, struct folio *folio)
+{
+	if (live_count)
+		on_uncharge(folio);
+	return 0;
+}
+
+SEC("fentry/__mem_cgroup_uncharge_folios")
+int BPF_PROG(sample_uncharge_folios, struct folio_batch *folios)
+{
+	unsigned int nr;
+
+	if (!live_count)
+		return 0;
+	nr = BPF_CORE_READ(folios, nr);
+	for (int i = 0; i < 31; i++) {
+		if (i >= nr)
+			break;
+		on_uncharge(BPF_CORE_READ(folios, folios[i]));
+	}
+	return 0;
+}
+
+SEC("tp_btf/mm_filemap_add_to_page_cache")
+int BPF_PROG(sample_file, struct folio *folio)
+{
+	struct memqosd_sample_file *f;
+	struct live_entry *le;
+	__u64 key = (__u64)folio;
+
+	if (!live_count)
+		return 0;
+	le = bpf_map_lookup_elem(&memqosd_sample_live, &key);
+	if (!le || !(le->flags & MEMQOSD_SAMPLEF_NO_MM))
+		return 0;
+	le->flags &= ~MEMQOSD_SAMPLEF_NO_MM;
+	f = bpf_ringbuf_reserve(&memqosd_sample_rb, sizeof(*f), 0);
+	if (!f) {
+		struct memqosd_sample_counters *c = counters();
+
+		if (c)
+			c->dropped++;
+		return 0;
+	}
+	f->h.kind = MEMQOSD_SAMPLE_FILE;
+	f->h.flags = 0;
+	f->h.tenant_id = le->tenant_id;
+	f->h.seq = le->seq;
+	f->h.ts_ns = bpf_ktime_get_ns();
+	f->ino = BPF_CORE_READ(folio, mapping, host, i_ino);
+	f->dev = BPF_CORE_READ(folio, mapping, host, i_sb, s_dev);
+	f->pid = bpf_get_current_pid_tgid() >> 32;
+	bpf_ringbuf_submit(f, 0);
+	return 0;
+}
+
+/* ---- tracepoint flavour (no BPF trampolines) ---- */
+
+SEC("tp_btf/mod_memcg_lruvec_state")
+int BPF_PROG(sample_tp_charge, struct mem_cgroup *memcg, int item, int val)
+{
+	if (val <= 0)
+		return 0;
+	if (item != bpf_core_enum_value(enum node_stat_item, NR_ANON_MAPPED) &&
+	    item != bpf_core_enum_value(enum node_stat_item, NR_FILE_PAGES))
+		return 0;
+	on_charge(ctx, memcg, (__u64)val * PAGE_BYTES, 0, NULL);
+	return 0;
+}

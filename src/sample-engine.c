@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#include "policy.h"
+#include "sample-engine.h"
+#include "sample-model.h"
+
+#include "sample.skel.h"
+
+/* Records drained per loop iteration (the epoll fd is level-triggered: the rest comes next time). */
+#define SAMPLE_RING_DRAIN_MAX 512
+
+struct SampleEngine {
+	const Logger *log;
+	struct sample_bpf *skel;
+	PolicyRing ring;
+	const char *flavour;
+	SampleRecordHandler handler;
+	void *userdata;
+};
+
+static int ring_record(void *ctx, void *data, size_t size)
+{
+	SampleEngine *e = ctx;
+
+	if (size >= sizeof(struct memqosd_sample_head) && e->handler)
+		e->handler(data, size, e->userdata);
+	return 0;
+}
+
+static int sample_try(SampleEngine *e, bool fentry)
+{
+	struct sample_bpf *skel = sample_bpf__open();
+	int r;
+
+	if (!skel)
+		return log_debug_errno(e->log, negative_errno(), "Failed to open the sampler: %m");
+	sample_exp_table((uint32_t *) skel->rodata->exp_table, MEMQOSD_SAMPLE_EXP_TABLE);
+	(void) bpf_program__set_autoload(skel->progs.sample_charge, fentry);
+	(void) bpf_program__set_autoload(skel->progs.sample_uncharge, fentry);
+	(void) bpf_program__set_autoload(skel->progs.sample_uncharge_folios, fentry);
+	(void) bpf_program__set_autoload(skel->progs.sample_file, fentry);
+	(void) bpf_program__set_autoload(skel->progs.sample_tp_charge, !fentry);
+	r = sample_bpf__load(skel);
+	if (r >= 0)
+		r = sample_bpf__attach(skel);
+	if (r < 0) {
+		(void) log_debug_errno(e->log, r, "Failed to load or attach the sampler (%s): %m",
+				       fentry ? "fentry" : "tracepoints");
+		sample_bpf__destroy(skel);
+		return r;
+	}
+	e->skel = skel;
+	e->flavour = fentry ? "fentry" : "tracepoints";
+	return 0;
+}
+
+int sample_engine_new(const Logger *log, SampleRecordHandler handler, void *userdata, SampleEngine **ret)
+{
+	_cleanup_(sample_engine_freep) SampleEngine *e = NULL;
+	bool has_charge = false, has_tp = false;
+	struct btf *btf;
+	int r = -EOPNOTSUPP;
+
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	*e = (SampleEngine) { .log = log, .handler = handler, .userdata = userdata };
+	policy_libbpf_log(log);
+
+	btf = btf__load_vmlinux_btf();
+	if (!btf)
+		return log_debug_errno(log, negative_errno(), "sampler: no kernel BTF: %m");
+	has_charge = btf__find_by_name_kind(btf, "__mem_cgroup_charge", BTF_KIND_FUNC) >= 0;
+	has_tp = btf__find_by_name_kind(btf, "btf_trace_mod_memcg_lruvec_state", BTF_KIND_TYPEDEF) >= 0;
+	btf__free(btf);
+
+	if (has_charge)
+		r = sample_try(e, true);
+	if (!e->skel && has_tp)
+		r = sample_try(e, false);
+	if (!e->skel)
+		return r;
+
+	e->ring = (PolicyRing) { .log = log, .drain_max = SAMPLE_RING_DRAIN_MAX, .description = "sample-ringbuf" };
+	e->ring.rb = ring_buffer__new(bpf_map__fd(e->skel->maps.memqosd_sample_rb), ring_record, e, NULL);
+	if (!e->ring.rb)
+		return log_debug_errno(log, negative_errno(), "sampler: failed to set up the ring buffer reader: %m");
+	*ret = TAKE_PTR(e);
+	return 0;
+}
+
+SampleEngine *sample_engine_free(SampleEngine *e)
+{
+	if (!e)
+		return NULL;
+	policy_ring_clear(&e->ring);
+	sample_bpf__destroy(e->skel);
+	free(e);
+	return NULL;
+}
+
+const char *sample_engine_flavour(const SampleEngine *e)
+{
+	return e && e->flavour ? e->flavour : "none";
+}
+
+int sample_engine_set_tenant(SampleEngine *e, uint32_t tenant_id, uint64_t cgroup_id,
+			     const struct memqosd_sample_conf *conf)
+{
+	struct memqosd_tenant_key key = { .tenant_id = tenant_id };
+
+	if (!e || tenant_id == 0 || tenant_id >= MEMQOSD_MAX_TENANTS)
+		return -EINVAL;
+	/* Settings first, so the first charge seen already has them. */
+	if (bpf_map_update_elem(bpf_map__fd(e->skel->maps.memqosd_sample_conf), &tenant_id, conf, BPF_ANY) < 0)
+		return negative_errno();
+	if (bpf_map_update_elem(bpf_map__fd(e->skel->maps.memqosd_tenants), &cgroup_id, &key, BPF_ANY) < 0)
+		return negative_errno();
+	return 0;
+}
+
+void sample_engine_remove_tenant(SampleEngine *e, uint32_t tenant_id, uint64_t cgroup_id)
+{
+	struct memqosd_sample_conf off = {};
+
+	if (!e || tenant_id == 0 || tenant_id >= MEMQOSD_MAX_TENANTS)
+		return;
+	(void) bpf_map_delete_elem(bpf_map__fd(e->skel->maps.memqosd_tenants), &cgroup_id);
+	(void) bpf_map_update_elem(bpf_map__fd(e->skel->maps.memqosd_sample_conf), &tenant_id, &off, BPF_ANY);
+}
+
+int sample_engine_attach_event(SampleEngine *e, sd_event *event)
+{
+	if (!e)
+		return -EINVAL;
+	return policy_ring_attach(&e->ring, event);
+}
+
+int sample_engine_poll(SampleEngine *e, int timeout_ms)
+{
+	if (!e)
+		return -EINVAL;
+	return ring_buffer__poll(e->ring.rb, timeout_ms);
+}
+
+int sample_engine_counters(const SampleEngine *e, struct memqosd_sample_counters *ret)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct memqosd_sample_counters *per, sum = {};
+	uint32_t zero = 0;
+
+	if (!e || ncpu <= 0)
+		return -EINVAL;
+	per = calloc((size_t) ncpu, sizeof(*per));
+	if (!per)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(bpf_map__fd(e->skel->maps.memqosd_sample_counters), &zero, per) < 0) {
+		int r = negative_errno();
+
+		free(per);
+		return r;
+	}
+	for (int i = 0; i < ncpu; i++) {
+		sum.charges += per[i].charges;
+		sum.charged_bytes += per[i].charged_bytes;
+		sum.samples += per[i].samples;
+		sum.large += per[i].large;
+		sum.dropped += per[i].dropped;
+		sum.backoffs += per[i].backoffs;
+		sum.frees += per[i].frees;
+		sum.live_full += per[i].live_full;
+	}
+	free(per);
+	*ret = sum;
+	return 0;
+}

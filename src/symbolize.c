@@ -1,0 +1,543 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <elfutils/libdwfl.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "symbolize.h"
+
+typedef struct UnwindInput {
+	const uint64_t *regs;
+	const uint8_t *stack;
+	size_t stack_len;
+} UnwindInput;
+
+/*
+ * Names of addresses already looked up in a process, direct-mapped: dwfl_module_addrinfo() scans
+ * the module's symbol table on every call (hundreds of microseconds for libc), and the frames of
+ * samples repeat.
+ */
+#define SYM_CACHE_SLOTS 512
+
+typedef struct SymCacheSlot {
+	uint64_t key;                /* pc << 1 | return_address; 0 = empty */
+	char *name;
+} SymCacheSlot;
+
+typedef struct SymProcess {
+	pid_t pid;
+	SymCacheSlot *cache;         /* SYM_CACHE_SLOTS, allocated on first use */
+	uint64_t tag;
+	bool live;                   /* snapshot of /proc/PID/maps (not given text): can be refreshed */
+	uint64_t snap_usec;          /* CLOCK_MONOTONIC when it was taken */
+	Dwfl *dwfl;
+	bool attached;               /* dwfl_attach_state done (once per Dwfl) */
+	UnwindInput in;              /* the sample being unwound */
+	uint64_t last_use;
+} SymProcess;
+
+typedef struct KernelSym {
+	uint64_t addr;
+	char *name;                  /* "func" */
+	char *module;                /* NULL = the kernel */
+} KernelSym;
+
+struct Symbolizer {
+	SymProcess procs[SYMBOLIZER_PROCESSES_MAX];
+	size_t n_procs;
+	uint64_t clock;
+	KernelSym *ksyms;
+	size_t n_ksyms;
+};
+
+static const Dwfl_Callbacks dwfl_callbacks = {
+	.find_elf = dwfl_linux_proc_find_elf,
+	.find_debuginfo = dwfl_standard_find_debuginfo,
+};
+
+int symbolizer_new(Symbolizer **ret)
+{
+	Symbolizer *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return -ENOMEM;
+	*ret = s;
+	return 0;
+}
+
+static void proc_clear(SymProcess *p)
+{
+	if (p->cache)
+		for (size_t i = 0; i < SYM_CACHE_SLOTS; i++)
+			free(p->cache[i].name);
+	free(p->cache);
+	if (p->dwfl)
+		dwfl_end(p->dwfl);
+	*p = (SymProcess) {};
+}
+
+void symbolizer_frames_clear(char **frames, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(frames[i]);
+		frames[i] = NULL;
+	}
+}
+
+Symbolizer *symbolizer_free(Symbolizer *s)
+{
+	if (!s)
+		return NULL;
+	for (size_t i = 0; i < s->n_procs; i++)
+		proc_clear(&s->procs[i]);
+	for (size_t i = 0; i < s->n_ksyms; i++) {
+		free(s->ksyms[i].name);
+		free(s->ksyms[i].module);
+	}
+	free(s->ksyms);
+	free(s);
+	return NULL;
+}
+
+static SymProcess *proc_find(Symbolizer *s, pid_t pid)
+{
+	for (size_t i = 0; i < s->n_procs; i++)
+		if (s->procs[i].pid == pid) {
+			s->procs[i].last_use = ++s->clock;
+			return &s->procs[i];
+		}
+	return NULL;
+}
+
+bool symbolizer_has_process(Symbolizer *s, pid_t pid, uint64_t tag)
+{
+	SymProcess *p = proc_find(s, pid);
+
+	return p && p->tag == tag;
+}
+
+bool symbolizer_knows_pid(Symbolizer *s, pid_t pid)
+{
+	return proc_find(s, pid) != NULL;
+}
+
+void symbolizer_forget_process(Symbolizer *s, pid_t pid)
+{
+	SymProcess *p = proc_find(s, pid);
+
+	if (!p)
+		return;
+	proc_clear(p);
+	*p = s->procs[--s->n_procs];
+	s->procs[s->n_procs] = (SymProcess) {};
+}
+
+/*
+ * /proc/PID/maps, with every file path made "/proc/PID/root/PATH": the files as the process sees
+ * them, in its mount namespace (a container's), whatever the daemon's own namespace hides
+ * (ProtectHome=, PrivateTmp=).
+ */
+static char *read_maps(pid_t pid)
+{
+	char path[64], line[PATH_MAX + 256], *buf = NULL;
+	size_t len = 0;
+	FILE *in, *out;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int) pid);
+	in = fopen(path, "re");
+	if (!in)
+		return NULL;
+	out = open_memstream(&buf, &len);
+	if (!out) {
+		fclose(in);
+		return NULL;
+	}
+	while (fgets(line, sizeof(line), in)) {
+		char *file = strchr(line, '/');
+
+		/* "START-END PERMS OFFSET DEV INODE   /path": the first '/' is the path's. */
+		if (file && file > line && file[-1] == ' ')
+			fprintf(out, "%.*s/proc/%d/root%s", (int) (file - line), line, (int) pid, file);
+		else
+			fputs(line, out);
+	}
+	fclose(in);
+	fclose(out);
+	return buf;
+}
+
+/* Open every module's ELF now, while the process (and its mount namespace) exists. */
+static int open_module_elf(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_Addr start, void *arg)
+{
+	Dwarf_Addr bias;
+
+	(void) userdata;
+	(void) name;
+	(void) start;
+	(void) arg;
+	(void) dwfl_module_getelf(mod, &bias);
+	return DWARF_CB_OK;
+}
+
+static uint64_t now_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}
+
+int symbolizer_add_process(Symbolizer *s, pid_t pid, uint64_t tag, const char *maps_text)
+{
+	bool owned_text_given = maps_text != NULL;
+	_cleanup_free_ char *owned = NULL;
+	SymProcess *p;
+	Dwfl *dwfl;
+	FILE *f;
+	int r;
+
+	if (!maps_text) {
+		owned = read_maps(pid);
+		if (!owned)
+			return errno == ENOENT || errno == ESRCH ? -ENOENT : -errno;
+		maps_text = owned;
+	}
+	dwfl = dwfl_begin(&dwfl_callbacks);
+	if (!dwfl)
+		return -ENOMEM;
+	f = fmemopen((void *) maps_text, strlen(maps_text), "r");
+	if (!f) {
+		dwfl_end(dwfl);
+		return -errno;
+	}
+	dwfl_report_begin(dwfl);
+	r = dwfl_linux_proc_maps_report(dwfl, f);
+	fclose(f);
+	if (r != 0 || dwfl_report_end(dwfl, NULL, NULL) != 0) {
+		dwfl_end(dwfl);
+		return -EINVAL;
+	}
+	if (!owned_text_given)
+		(void) dwfl_getmodules(dwfl, open_module_elf, NULL, 0);
+
+	symbolizer_forget_process(s, pid);
+	if (s->n_procs == SYMBOLIZER_PROCESSES_MAX) {
+		size_t lru = 0;
+
+		for (size_t i = 1; i < s->n_procs; i++)
+			if (s->procs[i].last_use < s->procs[lru].last_use)
+				lru = i;
+		proc_clear(&s->procs[lru]);
+		s->procs[lru] = s->procs[--s->n_procs];
+	}
+	p = &s->procs[s->n_procs++];
+	*p = (SymProcess) { .pid = pid, .tag = tag, .live = !owned_text_given, .snap_usec = now_usec(),
+			    .dwfl = dwfl, .last_use = ++s->clock };
+	return 0;
+}
+
+static const char *basename_of(const char *path)
+{
+	const char *b = strrchr(path, '/');
+
+	return b ? b + 1 : path;
+}
+
+static char *format_user_frame(Dwfl *dwfl, uint64_t pc, bool return_address)
+{
+	uint64_t lookup = return_address && pc > 0 ? pc - 1 : pc;
+	Dwfl_Module *mod = dwfl_addrmodule(dwfl, lookup);
+	const char *modname, *sym = NULL;
+	Dwarf_Addr low = 0;
+	GElf_Off off;
+	GElf_Sym esym;
+	char *ret;
+
+	if (!mod)
+		return strdup("[unknown]");
+	modname = dwfl_module_info(mod, NULL, &low, NULL, NULL, NULL, NULL, NULL);
+	sym = dwfl_module_addrinfo(mod, lookup, &off, &esym, NULL, NULL, NULL);
+	/* "__libc_start_main@@GLIBC_2.34": the symbol version is noise here. */
+	if (asprintf(&ret, "%.*s (%s+0x%" PRIx64 ")", sym ? (int) strcspn(sym, "@") : 9, sym ?: "[unknown]",
+		     basename_of(modname ?: "?"), pc - low) < 0)
+		return NULL;
+	return ret;
+}
+
+/* format_user_frame() through the process's cache; a copy the caller frees. */
+static char *user_frame_cached(SymProcess *p, uint64_t pc, bool return_address)
+{
+	uint64_t key = pc << 1 | (return_address ? 1 : 0);
+	SymCacheSlot *slot;
+	char *name;
+
+	if (!p->cache)
+		p->cache = calloc(SYM_CACHE_SLOTS, sizeof(*p->cache));
+	if (!p->cache)
+		return format_user_frame(p->dwfl, pc, return_address);
+	slot = &p->cache[(key * 0x9E3779B97F4A7C15ULL) >> 55 & (SYM_CACHE_SLOTS - 1)];
+	if (slot->key != key || !slot->name) {
+		name = format_user_frame(p->dwfl, pc, return_address);
+		if (!name)
+			return NULL;
+		free(slot->name);
+		*slot = (SymCacheSlot) { .key = key, .name = name };
+	}
+	return strdup(slot->name);
+}
+
+int symbolizer_user_frame(Symbolizer *s, pid_t pid, uint64_t ip, bool return_address, char **ret)
+{
+	SymProcess *p = proc_find(s, pid);
+	char *f;
+
+	f = p ? user_frame_cached(p, ip, return_address) : strdup("[unknown]");
+	if (!f)
+		return -ENOMEM;
+	*ret = f;
+	return 0;
+}
+
+/* ---- libdw unwinder callbacks: one thread, registers and memory from the sample ---- */
+
+static pid_t cb_next_thread(Dwfl *dwfl, void *arg, void **thread_argp)
+{
+	SymProcess *p = arg;
+
+	(void) dwfl;
+	if (*thread_argp)
+		return 0;
+	*thread_argp = p;
+	return p->pid;
+}
+
+static bool cb_get_thread(Dwfl *dwfl, pid_t tid, void *arg, void **thread_argp)
+{
+	SymProcess *p = arg;
+
+	(void) dwfl;
+	if (tid != p->pid)
+		return false;
+	*thread_argp = p;
+	return true;
+}
+
+static bool cb_memory_read(Dwfl *dwfl, Dwarf_Addr addr, Dwarf_Word *result, void *arg)
+{
+	SymProcess *p = arg;
+	uint64_t sp = p->in.regs[7];
+
+	(void) dwfl;
+	if (addr < sp || addr - sp + sizeof(*result) > p->in.stack_len)
+		return false; /* outside the copied slice */
+	memcpy(result, p->in.stack + (addr - sp), sizeof(*result));
+	return true;
+}
+
+static bool cb_set_initial_registers(Dwfl_Thread *thread, void *thread_arg)
+{
+	SymProcess *p = thread_arg;
+	Dwarf_Word regs[MEMQOSD_SAMPLE_NREGS];
+
+	for (int i = 0; i < MEMQOSD_SAMPLE_NREGS; i++)
+		regs[i] = p->in.regs[i];
+	return dwfl_thread_state_registers(thread, 0, MEMQOSD_SAMPLE_NREGS, regs);
+}
+
+static const Dwfl_Thread_Callbacks thread_callbacks = {
+	.next_thread = cb_next_thread,
+	.get_thread = cb_get_thread,
+	.memory_read = cb_memory_read,
+	.set_initial_registers = cb_set_initial_registers,
+};
+
+typedef struct FrameWalk {
+	SymProcess *p;
+	char **frames;
+	size_t n, max;
+	uint64_t last_pc;
+	bool failed;
+	bool no_module;              /* a pc in no module of the snapshot: mapped after it was taken? */
+} FrameWalk;
+
+static int frame_cb(Dwfl_Frame *frame, void *arg)
+{
+	FrameWalk *w = arg;
+	bool activation = false;
+	Dwarf_Addr pc;
+	char *f;
+
+	if (w->n >= w->max)
+		return DWARF_CB_ABORT;
+	if (!dwfl_frame_pc(frame, &pc, &activation) || pc == 0)
+		return DWARF_CB_ABORT;
+	if (w->n > 0 && pc == w->last_pc && !activation)
+		return DWARF_CB_ABORT; /* no progress */
+	if (!dwfl_addrmodule(w->p->dwfl, !activation && pc > 0 ? pc - 1 : pc))
+		w->no_module = true;
+	f = user_frame_cached(w->p, pc, !activation);
+	if (!f) {
+		w->failed = true;
+		return DWARF_CB_ABORT;
+	}
+	w->frames[w->n++] = f;
+	w->last_pc = pc;
+	return DWARF_CB_OK;
+}
+
+static int unwind(Symbolizer *s, pid_t pid, const uint64_t *regs, const uint8_t *stack, size_t stack_len,
+		  char **frames, size_t max, bool may_refresh)
+{
+	SymProcess *p = proc_find(s, pid);
+	FrameWalk w = { .p = p, .frames = frames, .max = max };
+
+	if (max == 0)
+		return 0;
+	if (!p)
+		return -ESRCH;
+	if (!p->attached) {
+		if (!dwfl_attach_state(p->dwfl, NULL, pid, &thread_callbacks, p)) {
+			/* No module tells the architecture (nothing mapped): only the first frame. */
+			char *f = format_user_frame(p->dwfl, regs[16], false);
+
+			if (!f)
+				return -ENOMEM;
+			frames[0] = f;
+			return 1;
+		}
+		p->attached = true;
+	}
+	p->in = (UnwindInput) { .regs = regs, .stack = stack, .stack_len = stack_len };
+	(void) dwfl_getthread_frames(p->dwfl, pid, frame_cb, &w);
+	p->in = (UnwindInput) {};
+	if (w.failed) {
+		symbolizer_frames_clear(frames, w.n);
+		return -ENOMEM;
+	}
+	/*
+	 * A frame in no known module: the process mapped it after the snapshot (the first sample of a
+	 * process often comes from the dynamic loader, before the libraries are mapped). Take a new
+	 * snapshot, at most once a second per process, and unwind again.
+	 */
+	if (w.no_module && may_refresh && p->live && now_usec() - p->snap_usec >= 1000000) {
+		uint64_t tag = p->tag;
+
+		if (symbolizer_add_process(s, pid, tag, NULL) >= 0) {
+			symbolizer_frames_clear(frames, w.n);
+			return unwind(s, pid, regs, stack, stack_len, frames, max, false);
+		}
+		p = proc_find(s, pid);
+		if (p)
+			p->snap_usec = now_usec(); /* gone: do not try again for a while */
+		else
+			return -ESRCH;
+	}
+	if (w.n == 0) {
+		char *f = format_user_frame(p->dwfl, regs[16], false);
+
+		if (!f)
+			return -ENOMEM;
+		frames[w.n++] = f;
+	}
+	return (int) w.n;
+}
+
+int symbolizer_unwind_user(Symbolizer *s, pid_t pid, const uint64_t *regs, const uint8_t *stack, size_t stack_len,
+			   char **frames, size_t max)
+{
+	return unwind(s, pid, regs, stack, stack_len, frames, max, true);
+}
+
+/* ---- kernel ---- */
+
+static int ksym_cmp(const void *a, const void *b)
+{
+	const KernelSym *x = a, *y = b;
+
+	return x->addr < y->addr ? -1 : x->addr > y->addr;
+}
+
+int symbolizer_load_kallsyms(Symbolizer *s, const char *path)
+{
+	_cleanup_free_ char *line = NULL;
+	size_t cap = 0, n = 0, alloc = 0;
+	KernelSym *syms = NULL;
+	FILE *f;
+
+	f = fopen(path ?: "/proc/kallsyms", "re");
+	if (!f)
+		return -errno;
+	while (getline(&line, &cap, f) > 0) {
+		char type, name[256], module[128] = "";
+		unsigned long long addr;
+		int k = sscanf(line, "%llx %c %255s [%127[^]]]", &addr, &type, name, module);
+
+		if (k < 3 || addr == 0)
+			continue; /* zeros: kptr_restrict hides the addresses */
+		if (type != 't' && type != 'T' && type != 'w' && type != 'W')
+			continue;
+		if (n == alloc) {
+			size_t na = alloc ? 2 * alloc : 4096;
+			KernelSym *ns = realloc(syms, na * sizeof(*ns));
+
+			if (!ns)
+				goto oom;
+			syms = ns;
+			alloc = na;
+		}
+		syms[n] = (KernelSym) { .addr = addr, .name = strdup(name), .module = k == 4 ? strdup(module) : NULL };
+		if (!syms[n].name || (k == 4 && !syms[n].module))
+			goto oom;
+		n++;
+	}
+	fclose(f);
+	qsort(syms, n, sizeof(*syms), ksym_cmp);
+	for (size_t i = 0; i < s->n_ksyms; i++) {
+		free(s->ksyms[i].name);
+		free(s->ksyms[i].module);
+	}
+	free(s->ksyms);
+	s->ksyms = syms;
+	s->n_ksyms = n;
+	return n ? 0 : -EPERM;
+oom:
+	fclose(f);
+	for (size_t i = 0; i <= n && i < alloc; i++) {
+		free(syms[i].name);
+		free(syms[i].module);
+	}
+	free(syms);
+	return -ENOMEM;
+}
+
+int symbolizer_kernel_frame(Symbolizer *s, uint64_t ip, char **ret)
+{
+	size_t lo = 0, hi = s->n_ksyms;
+	char *f;
+	int r;
+
+	/* The last symbol at or below ip. */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (s->ksyms[mid].addr <= ip)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0)
+		r = asprintf(&f, "[unknown] ([kernel]+0x%" PRIx64 ")", ip);
+	else {
+		const KernelSym *k = &s->ksyms[lo - 1];
+
+		r = asprintf(&f, "%s ([%s]+0x%" PRIx64 ")", k->name, k->module ?: "kernel", ip - k->addr);
+	}
+	if (r < 0)
+		return -ENOMEM;
+	*ret = f;
+	return 0;
+}

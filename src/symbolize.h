@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * Job 2: stacks a person can read. Symbolisation and DWARF unwinding with libdw (elfutils' dwfl).
+ *
+ * User stacks: the sampler (bpf/sample.bpf.c) copies the user registers and a slice of the user stack
+ * above sp; symbolizer_unwind_user() unwinds from them with libdw's unwinder (.eh_frame / .debug_frame
+ * CFI), the way `perf --call-graph=dwarf` does, so binaries built without frame pointers (Debian's)
+ * unwind past their first frame. The process's mappings come from a snapshot of /proc/PID/maps taken
+ * when memqosd first sees the process (or from maps text, for tests). The files are opened at once
+ * through /proc/PID/root (the process's own mount namespace: a container's files, or /home and /tmp
+ * that the service's sandbox hides), so its samples still resolve after it has exited.
+ *
+ * Frames are strings that start with the function name, then the module (file basename) and the
+ * offset of the address from the module's load address: "parse_row (libfoo.so+0x1a2b)";
+ * "[unknown] (libfoo.so+0x1a2b)" where the module has no symbol there, "[unknown]" where no module.
+ * Kernel frames come from /proc/kallsyms (or a given file), the offset from the symbol:
+ * "handle_mm_fault ([kernel]+0x1f)", "xfs_file_read_iter ([xfs]+0x8)".
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "memqosd/sample.h"
+#include "util.h"
+
+#define SYMBOLIZER_PROCESSES_MAX 512
+
+typedef struct Symbolizer Symbolizer;
+
+int symbolizer_new(Symbolizer **ret);
+Symbolizer *symbolizer_free(Symbolizer *s);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Symbolizer *, symbolizer_free);
+
+/*
+ * Snapshot the mappings of pid: from maps_text (the /proc/PID/maps format) or, if NULL, from
+ * /proc/PID/maps now. tag tells address spaces of one pid apart (the sampler passes the address
+ * of the task's mm, new after exec or pid reuse). Replaces an older snapshot of that pid. Beyond
+ * SYMBOLIZER_PROCESSES_MAX the least recently used snapshot goes. -ENOENT: the process is gone.
+ */
+int symbolizer_add_process(Symbolizer *s, pid_t pid, uint64_t tag, const char *maps_text);
+/* A snapshot of pid with this tag exists. */
+bool symbolizer_has_process(Symbolizer *s, pid_t pid, uint64_t tag);
+/* A snapshot of pid exists, whatever its tag. */
+bool symbolizer_knows_pid(Symbolizer *s, pid_t pid);
+void symbolizer_forget_process(Symbolizer *s, pid_t pid);
+
+/*
+ * Unwind a user stack from its registers (DWARF order, MEMQOSD_SAMPLE_NREGS) and the stack bytes
+ * from regs[7] (sp) on. Writes up to max frames (malloc'ed strings, innermost first) to frames and
+ * returns their number (>= 1 when the pid is known: the first frame is regs[16]), or <0.
+ */
+int symbolizer_unwind_user(Symbolizer *s, pid_t pid, const uint64_t *regs, const uint8_t *stack, size_t stack_len,
+			   char **frames, size_t max);
+
+/* One user address; return_address: it is a return address (looked up at ip - 1). */
+int symbolizer_user_frame(Symbolizer *s, pid_t pid, uint64_t ip, bool return_address, char **ret);
+
+/* Load kernel symbols from a kallsyms file (NULL = /proc/kallsyms). */
+int symbolizer_load_kallsyms(Symbolizer *s, const char *path);
+int symbolizer_kernel_frame(Symbolizer *s, uint64_t ip, char **ret);
+
+/* Free an array of n frame strings (not the array). */
+void symbolizer_frames_clear(char **frames, size_t n);

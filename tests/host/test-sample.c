@@ -1,0 +1,250 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Host BPF test (root, this machine's kernel): the allocation sampler (bpf/sample.bpf.c through
+ * src/sample-engine.c) samples the memory this test touches in its own memcg, by bytes: the sum of
+ * the weights of the samples of this process estimates the bytes it touched (within +-25 %); the user
+ * stacks, unwound with libdw from the recorded registers and stack slice (this test is built -O2,
+ * without frame pointers), name the function that touched the memory; a tenant with sampling off
+ * gets no samples; under a storm the interval backs off and the estimate stays within +-35 %.
+ *
+ * Like test-observe it only READS /proc/self/cgroup to find its memcg and changes no cgroup; other
+ * processes in that memcg are sampled too and ignored here (only this pid's samples count).
+ * Exit 77 (meson: SKIP) with the reason on stderr when it cannot run: not root, no BTF, BPF refused,
+ * root memcg.
+ */
+
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "log.h"
+#include "memcg-self.h"
+#include "sample-engine.h"
+#include "symbolize.h"
+#include "util.h"
+
+#define SKIP_EXIT 77
+#define TOUCH_BYTES (64ULL << 20)
+
+static uint64_t memcg_id;
+static Logger logger;
+
+typedef struct Seen {
+	Symbolizer *sym;
+	uint64_t records, ours, weight, large;
+	uint64_t with_function;      /* our samples whose unwound stack names touch_here */
+	uint64_t frames;             /* frames of our samples, summed */
+	uint64_t resolved;           /* ... that resolved to a symbol */
+	uint64_t user;               /* our samples with user state */
+	bool printed;
+} Seen;
+
+static void on_record(const void *data, size_t size, void *userdata)
+{
+	const struct memqosd_sample *s = data;
+	Seen *seen = userdata;
+	char *frames[48] = {};
+	int n;
+
+	seen->records++;
+	if (s->h.kind != MEMQOSD_SAMPLE_ALLOC || size < sizeof(*s) || s->pid != (uint32_t) getpid())
+		return;
+	seen->ours++;
+	seen->weight += s->weight;
+	if (s->h.flags & MEMQOSD_SAMPLEF_LARGE)
+		seen->large++;
+	if (!(s->h.flags & MEMQOSD_SAMPLEF_USER))
+		return;
+	seen->user++;
+	n = symbolizer_unwind_user(seen->sym, s->pid, (const uint64_t *) s->regs, s->ustack, s->ustack_len, frames, 48);
+	if (n <= 0)
+		return;
+	seen->frames += (uint64_t) n;
+	for (int i = 0; i < n; i++) {
+		if (!strstr(frames[i], "[unknown]"))
+			seen->resolved++;
+		/* "touch_here (test-sample+0x..)" or a clone: "touch_here.constprop.0 (..)" */
+		if (strncmp(frames[i], "touch_here", 10) == 0 && (frames[i][10] == ' ' || frames[i][10] == '.'))
+			seen->with_function++;
+	}
+	if (!seen->printed) {
+		seen->printed = true;
+		print_message("first sample: weight %llu, %d user frames (ustack %u bytes):\n",
+			      (unsigned long long) s->weight, n, s->ustack_len);
+		for (int i = 0; i < n; i++)
+			print_message("  #%d %s\n", i, frames[i]);
+	}
+	symbolizer_frames_clear(frames, (size_t) n);
+}
+
+/*
+ * Touch fresh anonymous memory: the charges the sampler must see, from this function. The ring buffer
+ * holds about 450 records of ~9 KiB: it is drained after every MiB, as the daemon's loop would.
+ */
+__attribute__((noinline)) static void touch_here(uint64_t bytes, SampleEngine *e)
+{
+	char *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	assert_true(p != MAP_FAILED);
+	(void) madvise(p, bytes, MADV_NOHUGEPAGE); /* page by page, as a steady leak would */
+	for (uint64_t off = 0; off < bytes; off += 4096) {
+		((volatile char *) p)[off] = 1;
+		if ((off & ((1 << 20) - 1)) == (1 << 20) - 4096)
+			(void) sample_engine_poll(e, 0);
+	}
+	assert_int_equal(munmap(p, bytes), 0);
+}
+
+static void drain(SampleEngine *e)
+{
+	while (sample_engine_poll(e, 200) > 0)
+		;
+}
+
+static void run(const struct memqosd_sample_conf *conf, Seen *seen, struct memqosd_sample_counters *ret)
+{
+	_cleanup_(sample_engine_freep) SampleEngine *e = NULL;
+	_cleanup_(symbolizer_freep) Symbolizer *sym = NULL;
+
+	assert_int_equal(symbolizer_new(&sym), 0);
+	assert_int_equal(symbolizer_add_process(sym, getpid(), 0, NULL), 0);
+	seen->sym = sym;
+	assert_int_equal(sample_engine_new(&logger, on_record, seen, &e), 0);
+	print_message("sampler flavour: %s\n", sample_engine_flavour(e));
+	assert_int_equal(sample_engine_set_tenant(e, 1, memcg_id, conf), 0);
+	touch_here(TOUCH_BYTES, e);
+	drain(e);
+	assert_int_equal(sample_engine_counters(e, ret), 0);
+	seen->sym = NULL;
+}
+
+static void test_sample_bytes(void **state)
+{
+	struct memqosd_sample_conf conf = {
+		.sample_bytes = 256 << 10, .large_bytes = 0, .enabled = 1, .max_per_sec = 100000,
+	};
+	struct memqosd_sample_counters c;
+	Seen seen = {};
+	double ratio;
+
+	(void) state;
+	run(&conf, &seen, &c);
+	ratio = (double) seen.weight / (double) TOUCH_BYTES;
+	print_message("touched %llu MiB: %llu samples of this pid (of %llu records), estimate %.1f MiB (%.2fx); "
+		      "%llu of %llu stacks name touch_here; frames %llu, resolved %llu; counters: samples %llu "
+		      "dropped %llu backoffs %llu\n",
+		      (unsigned long long) (TOUCH_BYTES >> 20), (unsigned long long) seen.ours,
+		      (unsigned long long) seen.records, seen.weight / 1048576.0, ratio,
+		      (unsigned long long) seen.with_function, (unsigned long long) seen.user,
+		      (unsigned long long) seen.frames, (unsigned long long) seen.resolved,
+		      (unsigned long long) c.samples, (unsigned long long) c.dropped, (unsigned long long) c.backoffs);
+	assert_true(seen.ours >= 100);
+	assert_true(ratio > 0.75 && ratio < 1.25);
+	assert_int_equal(c.dropped, 0);
+	assert_int_equal(seen.large, 0);
+	/* Stacks: nearly every sample of ours unwinds through touch_here. */
+	assert_true(seen.user >= seen.ours * 9 / 10);
+	assert_true(seen.with_function >= seen.user * 9 / 10);
+}
+
+static void test_sample_off(void **state)
+{
+	struct memqosd_sample_conf conf = { .sample_bytes = 4096, .enabled = 0, .max_per_sec = 100000 };
+	struct memqosd_sample_counters c;
+	Seen seen = {};
+
+	(void) state;
+	run(&conf, &seen, &c);
+	assert_int_equal(seen.ours, 0);
+	assert_int_equal(c.samples, 0);
+}
+
+static void test_sample_large(void **state)
+{
+	/* Every charge is "large" (>= 4 KiB): each is recorded at its own size, none sampled. */
+	struct memqosd_sample_conf conf = { .sample_bytes = 1 << 30, .large_bytes = 4096, .enabled = 1,
+					    .max_per_sec = 100000 };
+	struct memqosd_sample_counters c;
+	Seen seen = {};
+
+	(void) state;
+	run(&conf, &seen, &c);
+	print_message("large: %llu records of this pid, %llu bytes, dropped %llu\n", (unsigned long long) seen.ours,
+		      (unsigned long long) seen.weight, (unsigned long long) c.dropped);
+	assert_int_equal(seen.large, seen.ours);
+	/* Every page arrives (the ring is drained every MiB); should other processes of this memcg fill
+	 * the ring meanwhile, what did not fit is counted as dropped. */
+	assert_true(seen.ours > 0);
+	assert_true(seen.weight + c.dropped * 4096 >= TOUCH_BYTES);
+	if (c.dropped == 0)
+		assert_int_equal(seen.weight, TOUCH_BYTES);
+}
+
+static void test_sample_backoff(void **state)
+{
+	/* One sample per page asked, at most 200 per second per CPU: the interval must grow. */
+	struct memqosd_sample_conf conf = { .sample_bytes = 4096, .enabled = 1, .max_per_sec = 200 };
+	struct memqosd_sample_counters c;
+	Seen seen = {};
+	double ratio;
+
+	(void) state;
+	run(&conf, &seen, &c);
+	ratio = (double) seen.weight / (double) TOUCH_BYTES;
+	print_message("back-off: %llu samples of this pid, estimate %.2fx, backoffs %llu, dropped %llu\n",
+		      (unsigned long long) seen.ours, ratio, (unsigned long long) c.backoffs,
+		      (unsigned long long) c.dropped);
+	assert_true(c.backoffs >= 1);
+	assert_true(seen.ours < 16384 / 4);
+	assert_int_equal(c.dropped, 0);
+	assert_true(ratio > 0.65 && ratio < 1.35);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_sample_bytes),
+		cmocka_unit_test(test_sample_off),
+		cmocka_unit_test(test_sample_large),
+		cmocka_unit_test(test_sample_backoff),
+	};
+	_cleanup_(sample_engine_freep) SampleEngine *probe = NULL;
+	char path[4096];
+	int r;
+
+	logger_init(&logger, LOG_INFO);
+	if (geteuid() != 0) {
+		fprintf(stderr, "\n*** SKIP test-sample: needs root (CAP_BPF, CAP_PERFMON) to load BPF ***\n\n");
+		return SKIP_EXIT;
+	}
+	r = own_memcg_id(&memcg_id, path, sizeof(path));
+	if (r == -ENOENT) {
+		fprintf(stderr, "\n*** SKIP test-sample: this process is in the root memcg (or no memory controller) ***\n\n");
+		return SKIP_EXIT;
+	}
+	if (r < 0) {
+		fprintf(stderr, "test-sample: cannot find own memcg: %s\n", strerror(-r));
+		return 1;
+	}
+	fprintf(stderr, "test-sample: charges go to memcg %s (cgroup id %llu)\n", path, (unsigned long long) memcg_id);
+	r = sample_engine_new(&logger, NULL, NULL, &probe);
+	if (r == -EPERM || r == -EACCES) {
+		fprintf(stderr, "\n*** SKIP test-sample: loading BPF is not permitted here: %s ***\n\n", strerror(-r));
+		return SKIP_EXIT;
+	}
+	if (r < 0) {
+		fprintf(stderr, "test-sample: the sampler does not load on this kernel: %s\n", strerror(-r));
+		return 1;
+	}
+	probe = sample_engine_free(probe);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

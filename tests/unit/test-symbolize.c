@@ -1,0 +1,299 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Tests of src/symbolize.c: a small program is built by the test twice, -O2 without and with frame
+ * pointers. In its innermost function it records its registers (DWARF order) and the stack slice
+ * above sp, as the BPF sampler does, and copies its /proc/self/maps; then it exits. The test unwinds
+ * the recorded state with libdw after the process is gone and checks the frames, innermost first:
+ * level3, level2, level1, main. It prints how many frames each build resolves, next to what a
+ * frame-pointer walk of the same state gives. Kernel frames against a kallsyms file written here.
+ */
+
+#include <errno.h>
+#include <inttypes.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "symbolize.h"
+#include "util.h"
+
+static const char program[] =
+	"#include <stdint.h>\n"
+	"#include <stdio.h>\n"
+	"#include <stdlib.h>\n"
+	"#include <string.h>\n"
+	"static uint64_t regs[17];\n"
+	"static unsigned char stack[8192];\n"
+	"static uint64_t stack_len;\n"
+	"static uint64_t stack_top(uint64_t sp) {\n"
+	"	char line[512]; uint64_t lo, hi, top = sp + sizeof(stack);\n"
+	"	FILE *f = fopen(\"/proc/self/maps\", \"r\");\n"
+	"	while (f && fgets(line, sizeof(line), f))\n"
+	"		if (sscanf(line, \"%lx-%lx\", &lo, &hi) == 2 && lo <= sp && sp < hi) top = hi;\n"
+	"	if (f) fclose(f);\n"
+	"	return top;\n"
+	"}\n"
+	"__attribute__((noinline)) int level3(int x) {\n"
+	"	volatile int pad[16];\n"
+	"	for (int i = 0; i < 16; i++) pad[i] = x + i;\n"
+	"	__asm__ volatile(\"lea 0(%%rip), %%rax\\n\\tmov %%rax, %0\\n\\tmov %%rsp, %1\\n\\tmov %%rbp, %2\\n\\t\"\n"
+	"		\"mov %%rbx, %3\\n\\tmov %%r12, %4\\n\\tmov %%r13, %5\\n\\tmov %%r14, %6\\n\\tmov %%r15, %7\"\n"
+	"		: \"=m\"(regs[16]), \"=m\"(regs[7]), \"=m\"(regs[6]), \"=m\"(regs[3]), \"=m\"(regs[12]),\n"
+	"		  \"=m\"(regs[13]), \"=m\"(regs[14]), \"=m\"(regs[15]) : : \"rax\", \"memory\");\n"
+	"	stack_len = stack_top(regs[7]) - regs[7];\n"
+	"	if (stack_len > sizeof(stack)) stack_len = sizeof(stack);\n"
+	"	memcpy(stack, (void *)regs[7], stack_len);\n"
+	"	return pad[3] + pad[7];\n"
+	"}\n"
+	"__attribute__((noinline)) int level2(int x) { int r = level3(x * 3); return r + x; }\n"
+	"__attribute__((noinline)) int level1(int x) { int r = level2(x + 5); return r * 2; }\n"
+	"int main(int argc, char **argv) {\n"
+	"	int r = level1(argc);\n"
+	"	FILE *o = fopen(argv[1], \"w\"), *m = fopen(\"/proc/self/maps\", \"r\"), *mo = fopen(argv[2], \"w\");\n"
+	"	char buf[4096]; size_t n;\n"
+	"	fwrite(regs, sizeof(regs), 1, o); fwrite(&stack_len, 8, 1, o); fwrite(stack, 1, stack_len, o); fclose(o);\n"
+	"	while ((n = fread(buf, 1, sizeof(buf), m)) > 0) fwrite(buf, 1, n, mo);\n"
+	"	fclose(m); fclose(mo);\n"
+	"	return r == 12345 ? 1 : 0;\n"
+	"}\n";
+
+typedef struct Dump {
+	uint64_t regs[MEMQOSD_SAMPLE_NREGS];
+	uint64_t stack_len;
+	uint8_t stack[8192];
+	char *maps;
+	pid_t pid;
+} Dump;
+
+static char tmpdir[] = "/tmp/memqosd-test-symbolize.XXXXXX";
+
+static char *slurp(const char *path)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *in = fopen(path, "re"), *out;
+	int c;
+
+	assert_non_null(in);
+	out = open_memstream(&buf, &len);
+	while ((c = getc(in)) != EOF)
+		putc(c, out);
+	fclose(in);
+	fclose(out);
+	return buf;
+}
+
+/* Build the program with these flags, run it, read what it recorded. */
+static void build_and_run(const char *name, const char *flags, Dump *d)
+{
+	char src[256], exe[256], dump[256], maps[256], cmd[1024];
+	FILE *f;
+	int status;
+	pid_t pid;
+
+	snprintf(src, sizeof(src), "%s/prog.c", tmpdir);
+	snprintf(exe, sizeof(exe), "%s/%s", tmpdir, name);
+	snprintf(dump, sizeof(dump), "%s/%s.dump", tmpdir, name);
+	snprintf(maps, sizeof(maps), "%s/%s.maps", tmpdir, name);
+	f = fopen(src, "we");
+	assert_non_null(f);
+	fputs(program, f);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "%s %s -o %s %s", TEST_CC, flags, exe, src);
+	if (system(cmd) != 0)
+		fail_msg("could not build the test program: %s", cmd);
+
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		execl(exe, exe, dump, maps, (char *) NULL);
+		_exit(127);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+	f = fopen(dump, "re");
+	assert_non_null(f);
+	assert_int_equal(fread(d->regs, sizeof(d->regs), 1, f), 1);
+	assert_int_equal(fread(&d->stack_len, 8, 1, f), 1);
+	assert_true(d->stack_len > 64 && d->stack_len <= sizeof(d->stack));
+	assert_int_equal(fread(d->stack, 1, d->stack_len, f), d->stack_len);
+	fclose(f);
+	d->maps = slurp(maps);
+	d->pid = pid;
+}
+
+/* What a frame-pointer walk of the same state finds: frames whose function is a level or main. */
+static size_t fp_walk(Symbolizer *s, const Dump *d, char **names, size_t max)
+{
+	uint64_t sp = d->regs[7], bp = d->regs[6];
+	size_t n = 0;
+
+	if (symbolizer_user_frame(s, d->pid, d->regs[16], false, &names[n]) == 0)
+		n++;
+	while (n < max && bp >= sp && bp + 16 <= sp + d->stack_len) {
+		uint64_t next, ret;
+
+		memcpy(&next, d->stack + (bp - sp), 8);
+		memcpy(&ret, d->stack + (bp - sp) + 8, 8);
+		if (symbolizer_user_frame(s, d->pid, ret, true, &names[n]) < 0)
+			break;
+		n++;
+		if (next <= bp)
+			break;
+		bp = next;
+	}
+	return n;
+}
+
+static bool starts(const char *frame, const char *fn)
+{
+	size_t l = strlen(fn);
+
+	return strncmp(frame, fn, l) == 0 && frame[l] == ' ';
+}
+
+static void check_unwind(const char *name, const char *flags)
+{
+	_cleanup_(symbolizer_freep) Symbolizer *s = NULL;
+	char *frames[32] = {}, *fp[32] = {};
+	Dump d = {};
+	size_t n_fp, resolved = 0;
+	int n;
+
+	build_and_run(name, flags, &d);
+	assert_int_equal(symbolizer_new(&s), 0);
+	assert_int_equal(symbolizer_add_process(s, d.pid, 1, d.maps), 0);
+	assert_true(symbolizer_has_process(s, d.pid, 1));
+	assert_false(symbolizer_has_process(s, d.pid, 2)); /* another address space of that pid */
+
+	n = symbolizer_unwind_user(s, d.pid, d.regs, d.stack, d.stack_len, frames, 32);
+	assert_true(n >= 4);
+	for (int i = 0; i < n; i++) {
+		fprintf(stderr, "  %s dwarf #%d %s\n", name, i, frames[i]);
+		if (!strstr(frames[i], "[unknown]"))
+			resolved++;
+	}
+	assert_true(starts(frames[0], "level3"));
+	assert_true(starts(frames[1], "level2"));
+	assert_true(starts(frames[2], "level1"));
+	assert_true(starts(frames[3], "main"));
+	/* The module is the executable's basename, with the offset from its load address. */
+	{
+		char want[64];
+
+		snprintf(want, sizeof(want), "(%s+0x", name);
+		assert_non_null(strstr(frames[0], want));
+	}
+	n_fp = fp_walk(s, &d, fp, 32);
+	fprintf(stderr, "%s (%s): DWARF unwinding resolved %zu of %d frames; a frame-pointer walk gives %zu\n",
+		name, flags, resolved, n, n_fp);
+	if (strstr(flags, "-fomit-frame-pointer"))
+		assert_true(n_fp < (size_t) n);
+	symbolizer_frames_clear(fp, n_fp);
+	symbolizer_frames_clear(frames, (size_t) n);
+	free(d.maps);
+}
+
+static void test_unwind_no_frame_pointers(void **state)
+{
+	(void) state;
+	check_unwind("nofp", "-O2 -fomit-frame-pointer -fno-inline");
+}
+
+static void test_unwind_frame_pointers(void **state)
+{
+	(void) state;
+	check_unwind("fp", "-O2 -fno-omit-frame-pointer -fno-inline");
+}
+
+static void test_unknown(void **state)
+{
+	_cleanup_(symbolizer_freep) Symbolizer *s = NULL;
+	uint64_t regs[MEMQOSD_SAMPLE_NREGS] = {};
+	char *frames[4] = {}, *f = NULL;
+
+	(void) state;
+	assert_int_equal(symbolizer_new(&s), 0);
+	assert_int_equal(symbolizer_unwind_user(s, 424242, regs, NULL, 0, frames, 4), -ESRCH);
+	assert_int_equal(symbolizer_user_frame(s, 424242, 0x1000, false, &f), 0);
+	assert_string_equal(f, "[unknown]");
+	free(f);
+	/* A process that does not exist cannot be snapshotted. */
+	assert_int_equal(symbolizer_add_process(s, 0x3fffffff, 0, NULL), -ENOENT);
+	/* A known process with nothing mapped at the address. */
+	assert_int_equal(symbolizer_add_process(s, 7, 0, ""), 0);
+	assert_int_equal(symbolizer_user_frame(s, 7, 0x1000, false, &f), 0);
+	assert_string_equal(f, "[unknown]");
+	free(f);
+	symbolizer_forget_process(s, 7);
+	assert_false(symbolizer_has_process(s, 7, 0));
+}
+
+static void test_kernel(void **state)
+{
+	_cleanup_(symbolizer_freep) Symbolizer *s = NULL;
+	char path[256], *f = NULL;
+	FILE *k;
+
+	(void) state;
+	snprintf(path, sizeof(path), "%s/kallsyms", tmpdir);
+	k = fopen(path, "we");
+	assert_non_null(k);
+	fputs("ffffffff81000000 T _text\n"
+	      "ffffffff81200000 T handle_mm_fault\n"
+	      "ffffffff81200400 t __handle_mm_fault\n"
+	      "ffffffff81300000 D some_data\n"
+	      "ffffffffc0100000 t xfs_file_read_iter\t[xfs]\n", k);
+	fclose(k);
+	assert_int_equal(symbolizer_new(&s), 0);
+	assert_int_equal(symbolizer_load_kallsyms(s, path), 0);
+	assert_int_equal(symbolizer_kernel_frame(s, 0xffffffff8120001fULL, &f), 0);
+	assert_string_equal(f, "handle_mm_fault ([kernel]+0x1f)");
+	free(f);
+	assert_int_equal(symbolizer_kernel_frame(s, 0xffffffff81200408ULL, &f), 0);
+	assert_string_equal(f, "__handle_mm_fault ([kernel]+0x8)");
+	free(f);
+	assert_int_equal(symbolizer_kernel_frame(s, 0xffffffffc0100010ULL, &f), 0);
+	assert_string_equal(f, "xfs_file_read_iter ([xfs]+0x10)");
+	free(f);
+	assert_int_equal(symbolizer_kernel_frame(s, 0x1000, &f), 0);
+	assert_string_equal(f, "[unknown] ([kernel]+0x1000)");
+	free(f);
+	assert_int_equal(symbolizer_load_kallsyms(s, "/nonexistent/kallsyms"), -ENOENT);
+}
+
+static int setup(void **state)
+{
+	(void) state;
+	return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	char cmd[256];
+
+	(void) state;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_unwind_no_frame_pointers),
+		cmocka_unit_test(test_unwind_frame_pointers),
+		cmocka_unit_test(test_unknown),
+		cmocka_unit_test(test_kernel),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
