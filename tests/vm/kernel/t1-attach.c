@@ -70,7 +70,7 @@ int main(void)
 	kt_check(&r, kt_cnt(s, KT_TAG_A, KT_HOOK_CHARGE, 0) == 0,
 		 "charge hook did not fire for any other cgroup");
 	kt_check(&r, kt_anomalies(s, 1) == 0,
-		 "memcg_charge_info consistent on every call (nr_pages>0, reclaim_pages==0 on entry, over_limit iff failure)");
+		 "memcg_charge_info consistent on every call (nr_pages>0, reclaim_pages==0 on entry, over_limit set on every failure)");
 
 	/* Phase 2: `a` gets a child `c`; run c and b at the same time. */
 	if (cg_write(a, "cgroup.subtree_control", "+memory") < 0)
