@@ -216,8 +216,9 @@ static void hook_written(Manager *m, Tenant *t, const WriterCompletion *c, void 
 		tc->last_write_usec = now_usec(cl);
 		tc->continuations = 0;
 	}
+	/* This write counts as outstanding until the hooks return: busy means another one is queued. */
 	if (c->result < 0 || t->high != c->value || m->dry_run || manager_tenant_refresh(m, t) < 0 || !tc_of(t) ||
-	    manager_tenant_busy(t))
+	    writer_target_outstanding(t->writer) > 1)
 		goto out;
 	if (c->paused)
 		(void) log_info(&m->log, "Tenant %s: reclaimed with it paused for %llu ms%s: memory.current %llu, "
