@@ -243,6 +243,7 @@ run_one() { # run_one SCENARIO K N
 		"low ${lr:-?}${mr:+, mid $mr} MiB/s;" \
 		"low memory.high min $(mib "${low_min:-max}") while high ran${relaxed:+; relaxed to max ${relaxed}s after it ended};" \
 		"reversals while high ran: $rev in ${secs}s = $rpm/min; writes: $squeezes squeeze, $relaxes relax"
+	echo "# paused reclaim rounds of low: $(grep -c "Tenant low: reclaimed with it paused" "$W/daemon.log")"
 	echo "$sc $cratio $rpm ${relaxed:--} $ratio $tratio" >> "$W/summary"
 	echo "--- $sc $k: trace (seconds, low memory.high/current, high current and refaults) ---"; cat "$W/trace"
 
@@ -266,7 +267,8 @@ run_one() { # run_one SCENARIO K N
 	done
 	if [ "$failures" -gt "$failures_before" ]; then
 		echo "--- $sc $k: trace (seconds, low memory.high/current, high current) ---"; cat "$W/trace"
-		echo "--- $sc $k: daemon log, memory.high changes ---"; grep "Changed memory.high" "$W/daemon.log"
+		echo "--- $sc $k: daemon log, memory.high changes and paused reclaim ---"
+		grep -E "Changed memory.high|paused" "$W/daemon.log"
 	fi
 	n_runs=$(( n_runs + 1 ))
 }
