@@ -216,9 +216,7 @@ static void hook_written(Manager *m, Tenant *t, const WriterCompletion *c, void 
 		tc->last_write_usec = now_usec(cl);
 		tc->continuations = 0;
 	}
-	/* This write counts as outstanding until the hooks return: busy means another one is queued. */
-	if (c->result < 0 || t->high != c->value || m->dry_run || manager_tenant_refresh(m, t) < 0 || !tc_of(t) ||
-	    writer_target_outstanding(t->writer) > 1)
+	if (c->result < 0 || t->high != c->value || m->dry_run || manager_tenant_refresh(m, t) < 0 || !tc_of(t))
 		goto out;
 	if (c->paused)
 		(void) log_info(&m->log, "Tenant %s: reclaimed with it paused for %llu ms%s: memory.current %llu, "
@@ -226,6 +224,9 @@ static void hook_written(Manager *m, Tenant *t, const WriterCompletion *c, void 
 				(unsigned long long) (c->duration_usec / USEC_PER_MSEC),
 				c->interrupted ? " (interrupted at the write timeout)" : "",
 				(unsigned long long) t->current, (unsigned long long) c->value);
+	/* This write counts as outstanding until the hooks return: busy means another one is queued. */
+	if (writer_target_outstanding(t->writer) > 1)
+		goto out;
 	next = controller_reclaim_after_write(c->value, t->current, c->interrupted, c->paused, tc->continuations);
 	if (next == CONTROL_RECLAIM_DONE)
 		goto out;
