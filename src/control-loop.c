@@ -23,16 +23,13 @@
 
 /* Over-high sleep floor the priority policy applies to outranked tenants while it matters. */
 #define CONTROL_DELAY_FLOOR_MS 50
-/* At most this many extra bounded reclaim rounds after an interrupted write (then the kernel's own
- * over-high reclaim on the tenant's charges has to do, and the controller gets its turn again). */
-#define MAX_CONTINUATIONS 6
 
 typedef struct TenantControl {
 	uint32_t tenant_id;
 	bool pressured;
 	uint64_t last_pressure_usec;
 	uint64_t last_write_usec;
-	unsigned continuations;         /* reclaim rounds after an interrupted write (bounded) */
+	unsigned continuations;         /* reclaim rounds after the last change (controller_reclaim_after_write()) */
 	ControlHistory hist;            /* demand and learned ceiling (controller_note_sample()) */
 } TenantControl;
 
@@ -201,28 +198,49 @@ static void note(ControlLoop *cl, ControlEventKind kind, const Tenant *t)
 /* ---- memory.high writes: through the manager, to the writer ---- */
 
 /*
- * A write of ours completed. Interrupted while still above the new limit: a tenant that only
- * touches memory it already has never charges, so nothing else would reclaim it. Write the same
- * value again (another bounded round of reclaim) until it is below, as long as the limit is ours.
+ * A write of ours completed. A tenant that only touches memory it already has never charges, so
+ * nothing else reclaims what is above its new memory.high: the controller decides whether another
+ * bounded round of reclaim is due, and whether with the tenant paused
+ * (controller_reclaim_after_write()), as long as the limit is ours.
  */
 static void hook_written(Manager *m, Tenant *t, const WriterCompletion *c, void *userdata)
 {
 	ControlLoop *cl = userdata;
 	TenantControl *tc = tc_of(t);
+	bool cont = c->kind == WRITER_KIND_CONTINUE || c->kind == WRITER_KIND_CONTINUE_PAUSED;
+	ControlReclaim next;
 
 	if (!tc || c->file != WRITER_MEMORY_HIGH)
 		return;
-	tc->last_write_usec = now_usec(cl);
-	if (c->kind != WRITER_KIND_CONTINUE)
+	if (!cont) {
+		tc->last_write_usec = now_usec(cl);
 		tc->continuations = 0;
-	if (c->interrupted && c->result >= 0 && t->high == c->value && tc->continuations < MAX_CONTINUATIONS &&
-	    !m->dry_run && manager_tenant_refresh(m, t) >= 0 && tc_of(t) && t->current > c->value &&
-	    !manager_tenant_busy(t)) {
+	}
+	if (c->result < 0 || t->high != c->value || m->dry_run || manager_tenant_refresh(m, t) < 0 || !tc_of(t))
+		goto out;
+	if (c->paused)
+		(void) log_info(&m->log, "Tenant %s: reclaimed with it paused for %llu ms%s: memory.current %llu, "
+				"memory.high %llu", t->config->name,
+				(unsigned long long) (c->duration_usec / USEC_PER_MSEC),
+				c->interrupted ? " (interrupted at the write timeout)" : "",
+				(unsigned long long) t->current, (unsigned long long) c->value);
+	/* This write counts as outstanding until the hooks return: busy means another one is queued. */
+	if (writer_target_outstanding(t->writer) > 1)
+		goto out;
+	next = controller_reclaim_after_write(c->value, t->current, c->interrupted, c->paused, tc->continuations);
+	if (next == CONTROL_RECLAIM_DONE)
+		goto out;
+	if (next == CONTROL_RECLAIM_PAUSED)
+		(void) log_info(&m->log, "Tenant %s: %llu bytes above memory.high %llu after reclaim %s; reclaiming "
+				"with it paused (cgroup.freeze) for at most the write timeout", t->config->name,
+				(unsigned long long) (t->current - c->value), (unsigned long long) c->value,
+				c->interrupted ? "was interrupted" : "found only recently used pages");
+	else
 		(void) log_debug(&m->log, "Tenant %s: still %llu bytes above memory.high, reclaiming on", t->config->name,
 				 (unsigned long long) (t->current - c->value));
-		if (manager_reclaim_more(m, t, c->value, c->reason) >= 0)
-			tc->continuations++;
-	}
+	if (manager_reclaim_more(m, t, c->value, c->reason, next == CONTROL_RECLAIM_PAUSED) >= 0)
+		tc->continuations++;
+out:
 	schedule_decision(cl);
 }
 

@@ -6,9 +6,10 @@
  * manager's cgroup sources) and the decision function (controller.c) to memory.high writes, through
  * ManagerHooks. All on the manager's sd-event loop. Its memory.high writes go through the manager to
  * the writer (src/writer.h), off the loop and bounded by WriteTimeoutSec=; the controller sees a
- * tenant with a write outstanding as busy, and hooks.written reports each completion. A write
- * interrupted while the tenant is still above the new limit is followed by at most
- * MAX_CONTINUATIONS further bounded rounds of the same value.
+ * tenant with a write outstanding as busy, and hooks.written reports each completion. A write that
+ * left the tenant above the new limit is followed by at most CONTROL_RECLAIM_ROUNDS_MAX further
+ * bounded rounds of the same value, with the tenant paused (cgroup.freeze) when reclaim found only
+ * recently used pages (controller_reclaim_after_write()).
  *
  * Inputs, all event driven: the tenant's PSI trigger (pressure), memory.events changes (high -> over
  * high, max/oom -> charge failure), ring-buffer records (OVER_HIGH, CHARGE_FAIL, NEAR_MAX), a PSI

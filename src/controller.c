@@ -625,6 +625,18 @@ int controller_step(ControlState *s, const ControlParams *p, const ControlEvent 
 	return controller_decide(s, p, now, actions, n_actions, ret_next_wakeup);
 }
 
+ControlReclaim controller_reclaim_after_write(uint64_t high, uint64_t current, bool interrupted, bool paused,
+					      unsigned rounds)
+{
+	if (high == MEMQOSD_BYTES_MAX || current <= sat_add(high, CONTROL_RECLAIM_SLACK))
+		return CONTROL_RECLAIM_DONE;
+	if (rounds >= CONTROL_RECLAIM_ROUNDS_MAX)
+		return CONTROL_RECLAIM_DONE;
+	if (paused)
+		return interrupted ? CONTROL_RECLAIM_PAUSED : CONTROL_RECLAIM_DONE;
+	return interrupted ? CONTROL_RECLAIM_AGAIN : CONTROL_RECLAIM_PAUSED;
+}
+
 void controller_write_done(ControlState *s, size_t tenant, uint64_t new_high, uint64_t now)
 {
 	if (!s || tenant >= s->n_tenants)

@@ -207,5 +207,35 @@ bool controller_tenant_demand(const ControlTenant *t, const ControlParams *p, ui
 /* A write finished: memory.high is now new_high (as read back or as written). */
 void controller_write_done(ControlState *s, size_t tenant, uint64_t new_high, uint64_t now);
 
+/*
+ * STALLED RECLAIM (issue 17). Writing a memory.high below memory.current makes the writer reclaim the
+ * difference, in bounded rounds; a tenant that only touches memory it already has never charges, so
+ * nothing else reclaims it. After each completed round of ours, whether another is due:
+ *  - DONE: memory.current is within CONTROL_RECLAIM_SLACK of memory.high, or
+ *    CONTROL_RECLAIM_ROUNDS_MAX rounds followed the change, or a round with the tenant paused came
+ *    back before its timeout and left it above (nothing more is reclaimable now: swap full or off);
+ *  - AGAIN: the round was interrupted at the write timeout with the tenant running (it was making
+ *    progress); the next round runs the same way;
+ *  - PAUSED: the kernel gave up before the timeout with the tenant running: its pages are all
+ *    recently used (a hot working set touched faster than reclaim ages it), so reclaim rotates them
+ *    instead of freeing them. The next round freezes the tenant (cgroup.freeze) for its duration,
+ *    bounded by the write timeout, then thaws it; likewise after an interrupted paused round.
+ * `rounds` counts the rounds made after the change so far.
+ */
+typedef enum ControlReclaim {
+	CONTROL_RECLAIM_DONE,
+	CONTROL_RECLAIM_AGAIN,
+	CONTROL_RECLAIM_PAUSED,
+	_CONTROL_RECLAIM_MAX,
+	_CONTROL_RECLAIM_INVALID = -22,
+} ControlReclaim;
+
+#define CONTROL_RECLAIM_ROUNDS_MAX 6
+/* Above memory.high by at most this much is "at it" (per-CPU charge stocks, in-flight charges). */
+#define CONTROL_RECLAIM_SLACK (2ULL * 1024ULL * 1024ULL)
+
+ControlReclaim controller_reclaim_after_write(uint64_t high, uint64_t current, bool interrupted, bool paused,
+					      unsigned rounds);
+
 /* Whether tenant i counts as under pressure at `now` (episode open and not expired). */
 bool controller_tenant_pressured(const ControlTenant *t, const ControlParams *p, uint64_t now);

@@ -337,11 +337,12 @@ int manager_apply_high(Manager *m, Tenant *t, uint64_t new_high, const char *rea
 	return tenant_submit(m, t, WRITER_MEMORY_HIGH, WRITER_KIND_CHANGE, new_high, reason);
 }
 
-int manager_reclaim_more(Manager *m, Tenant *t, uint64_t high, const char *reason)
+int manager_reclaim_more(Manager *m, Tenant *t, uint64_t high, const char *reason, bool paused)
 {
 	if (t->state != TENANT_ACTIVE || t->retiring || m->dry_run)
 		return -ENOENT;
-	return tenant_submit(m, t, WRITER_MEMORY_HIGH, WRITER_KIND_CONTINUE, high, reason);
+	return tenant_submit(m, t, WRITER_MEMORY_HIGH, paused ? WRITER_KIND_CONTINUE_PAUSED : WRITER_KIND_CONTINUE,
+			     high, reason);
 }
 
 int manager_apply_low(Manager *m, Tenant *t, uint64_t new_low, const char *reason)
@@ -527,6 +528,10 @@ static void on_write_done(WriterTarget *wt, void *owner, const WriterCompletion 
 	/* The write counts as outstanding until this returns: look at the waiters afterwards. */
 	if (m->settle_waiters)
 		(void) sd_event_source_set_enabled(m->settle_defer, SD_EVENT_ONESHOT);
+	if (c->paused && c->thaw_result < 0)
+		log_error_errno(&m->log, c->thaw_result,
+				"Tenant %s: cannot thaw its cgroup after reclaiming with it paused (cgroup.freeze=0): %m",
+				t->config->name);
 	if (c->kind == WRITER_KIND_RESTORE) {
 		tenant_restore_done(m, t, c);
 		return;
@@ -541,7 +546,7 @@ static void on_write_done(WriterTarget *wt, void *owner, const WriterCompletion 
 		(void) tenant_handle_io_error(m, t, c->result, c->file == WRITER_MEMORY_HIGH ? "write memory.high" : "write memory.low");
 	} else if (c->file == WRITER_MEMORY_HIGH) {
 		t->high = c->value;
-		if (c->kind != WRITER_KIND_CONTINUE)
+		if (c->kind != WRITER_KIND_CONTINUE && c->kind != WRITER_KIND_CONTINUE_PAUSED)
 			log_value_change(m, t, c->file, c->old_value, c->value, c->reason);
 	} else {
 		t->low = c->value;

@@ -247,8 +247,12 @@ int manager_reload(Manager *m, ConfigErrors *ret_errors);
  * is not ACTIVE (or retiring).
  */
 int manager_apply_high(Manager *m, Tenant *t, uint64_t new_high, const char *reason);
-/* Write the same memory.high again (more bounded reclaim after an interrupted write); no record. */
-int manager_reclaim_more(Manager *m, Tenant *t, uint64_t high, const char *reason);
+/*
+ * Write the same memory.high again (another bounded round of reclaim, see
+ * controller_reclaim_after_write()); paused: with the tenant's cgroup frozen while it runs. No record
+ * of a change (the value does not change); the caller logs a paused round.
+ */
+int manager_reclaim_more(Manager *m, Tenant *t, uint64_t high, const char *reason, bool paused);
 /* Same for memory.low (MEMQOSD_MESSAGE_LOW_CHANGED on completion). */
 int manager_apply_low(Manager *m, Tenant *t, uint64_t new_low, const char *reason);
 /* A write of this tenant is queued or in flight. */

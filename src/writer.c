@@ -165,6 +165,26 @@ static void ready_remove(Writer *w, WriterTarget *t)
 	t->ready_next = NULL;
 }
 
+/* Freeze the cgroup for a paused write, unless it is frozen already. Whether we froze it. */
+static bool pause_target(int cg_fd)
+{
+	uint64_t frozen;
+
+	if (cgroup_read_u64(cg_fd, "cgroup.freeze", &frozen) < 0 || frozen != 0)
+		return false;
+	return cgroup_write_u64(cg_fd, "cgroup.freeze", 1) >= 0;
+}
+
+/* Thaw what pause_target() froze. The interrupt signal may cut a write short: try again. */
+static int thaw_target(int cg_fd)
+{
+	int r = -EINTR;
+
+	for (unsigned i = 0; i < 100 && r == -EINTR; i++)
+		r = cgroup_write_u64(cg_fd, "cgroup.freeze", 0);
+	return r;
+}
+
 static void *worker_main(void *userdata)
 {
 	WriterWorker *k = userdata;
@@ -200,7 +220,11 @@ static void *worker_main(void *userdata)
 		k->job = job;
 		pthread_mutex_unlock(&w->lock);
 
+		if (job->c.kind == WRITER_KIND_CONTINUE_PAUSED)
+			job->c.paused = pause_target(t->fd);
 		r = cgroup_write_u64(t->fd, writer_file_to_string(job->c.file), job->c.value);
+		if (job->c.paused)
+			job->c.thaw_result = thaw_target(t->fd);
 
 		pthread_mutex_lock(&w->lock);
 		k->job = NULL;

@@ -24,6 +24,13 @@
  * cgroup is gone, or the owner has been told every write completed): queued writes are dropped, a
  * write in flight finishes unreported, and the writer frees the target once idle.
  *
+ * A WRITER_KIND_CONTINUE_PAUSED write freezes the cgroup (cgroup.freeze) around the write, so that
+ * reclaim is not racing a task that touches its whole working set faster than reclaim can age it;
+ * only if the cgroup was not frozen already (by anyone else), and the worker thaws it before it
+ * reports the write, retrying an interrupted thaw, whatever the write's result. The freeze is thus
+ * bounded by the write timeout; writer_free() interrupts and joins the workers, so a stopping daemon
+ * thaws too (a daemon killed by SIGKILL in that window leaves the cgroup frozen: README, Limits).
+ *
  * Test builds may simulate a slow kernel without one: a memory.high that is a FIFO in a fake tree
  * blocks the writer's open() until a reader comes (tests/integration/test-faults.sh).
  */
@@ -55,6 +62,7 @@ const char *writer_file_to_string(WriterFile f);
 typedef enum WriterKind {
 	WRITER_KIND_CHANGE,        /* a new value (clamp, control loop, MemoryLow=) */
 	WRITER_KIND_CONTINUE,      /* the same value again, to keep reclaiming after an interrupt */
+	WRITER_KIND_CONTINUE_PAUSED, /* the same, with the cgroup frozen (cgroup.freeze) while it runs */
 	WRITER_KIND_RESTORE,       /* an original put back */
 	_WRITER_KIND_MAX,
 	_WRITER_KIND_INVALID = -22,
@@ -68,6 +76,8 @@ typedef struct WriterCompletion {
 	char reason[WRITER_REASON_MAX];
 	int result;                /* 0 or negative errno of the open/write */
 	bool interrupted;          /* it ran past the timeout and was signalled */
+	bool paused;               /* WRITER_KIND_CONTINUE_PAUSED: the writer froze the cgroup for it */
+	int thaw_result;           /* and thawed it: 0, or the negative errno of the last attempt */
 	uint64_t duration_usec;
 } WriterCompletion;
 

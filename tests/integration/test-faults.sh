@@ -322,8 +322,31 @@ fault_rostate() {
 	outcome "state directory unwritable (read-only mount)" "$f0" "runs, clean stop restores"
 }
 
+# --- 10. reclaim that stalls (issue 17): usage stays above the squeezed memory.high -----------------------
+# batch's memory.current is a plain file: every write "returns" with batch still above, before the
+# write timeout, as the kernel's reclaim does on a hot working set; the next round must pause it.
+fault_stall() {
+	local f0=$FAILED
+	setup stall
+	echo 0 >"$CG/tenants/batch/cgroup.freeze"
+	start
+	squeeze
+	wait_for 10 contains "$LOG" "reclaimed with it paused for" || true
+	check "stall: batch squeezed" contains "$LOG" "Changed memory.high of batch"
+	check "stall: a paused round after reclaim gave up" \
+		contains "$LOG" "after reclaim found only recently used pages; reclaiming with it paused"
+	check "stall: the round ran paused (writer froze and thawed batch)" contains "$LOG" "reclaimed with it paused for"
+	check "stall: no round after a paused one that gave up" \
+		bash -c "[ \$(grep -c 'reclaiming with it paused' '$LOG') -le \$(grep -c 'Changed memory.high of batch' '$LOG') ]"
+	check "stall: batch thawed" file_is "$CG/tenants/batch/cgroup.freeze" 0
+	stop_timed "stall" 10
+	check "stall: batch still thawed after the stop" file_is "$CG/tenants/batch/cgroup.freeze" 0
+	originals_back "stall"
+	outcome "reclaim stalled above a squeezed memory.high" "$f0" "one paused round per change, thawed, restored"
+}
+
 # FAULTS="name ..." runs only those (for debugging); the others are listed as not run, loudly.
-for name in inflight-stop inflight-reload removed epipe stuck sigkill storm fds bus rostate; do
+for name in inflight-stop inflight-reload removed epipe stuck sigkill storm fds bus rostate stall; do
 	if [ -n "${FAULTS:-}" ] && ! [[ " $FAULTS " == *" $name "* ]]; then
 		row "$name" "NOT RUN (FAULTS=$FAULTS)"
 		continue

@@ -1197,6 +1197,47 @@ static void test_note_sample(void **state)
 	assert_int_equal(t[1].hist.ceiling_usec, 0);
 }
 
+/* Issue 17's stall: after a round of reclaim of ours, is another due, and with the tenant paused? */
+static void test_reclaim_after_write(void **state)
+{
+	static const struct {
+		const char *name;
+		uint64_t high, current;
+		bool interrupted, paused;
+		unsigned rounds;
+		ControlReclaim want;
+	} rows[] = {
+		{ "below the new memory.high: done", MIB(168), MIB(160), false, false, 0, CONTROL_RECLAIM_DONE },
+		{ "above by the per-CPU stock only: done", MIB(168), MIB(168) + CONTROL_RECLAIM_SLACK, false, false, 0,
+		  CONTROL_RECLAIM_DONE },
+		{ "memory.high max: nothing to reclaim", MEMQOSD_BYTES_MAX, MIB(500), false, false, 0, CONTROL_RECLAIM_DONE },
+		/* The VM stall: 168M written, 200M still used, the kernel gave up (pgscan 237k, pgsteal 18). */
+		{ "stall: kernel gave up on a running tenant: pause it", MIB(168), MIB(200), false, false, 0,
+		  CONTROL_RECLAIM_PAUSED },
+		{ "interrupted at the timeout while running: again, running", MIB(168), MIB(190), true, false, 0,
+		  CONTROL_RECLAIM_AGAIN },
+		{ "paused round cut by the timeout: paused again", MIB(168), MIB(180), true, true, 1,
+		  CONTROL_RECLAIM_PAUSED },
+		{ "paused round gave up: nothing reclaimable (swap full or off)", MIB(168), MIB(200), false, true, 1,
+		  CONTROL_RECLAIM_DONE },
+		{ "bounded: no round after the last", MIB(168), MIB(200), false, false, CONTROL_RECLAIM_ROUNDS_MAX,
+		  CONTROL_RECLAIM_DONE },
+		{ "bounded, interrupted: none either", MIB(168), MIB(200), true, true, CONTROL_RECLAIM_ROUNDS_MAX,
+		  CONTROL_RECLAIM_DONE },
+		{ "one round before the bound: still one", MIB(168), MIB(200), true, false,
+		  CONTROL_RECLAIM_ROUNDS_MAX - 1, CONTROL_RECLAIM_AGAIN },
+	};
+
+	(void) state;
+	for (size_t i = 0; i < ELEMENTSOF(rows); i++) {
+		ControlReclaim got = controller_reclaim_after_write(rows[i].high, rows[i].current, rows[i].interrupted,
+								      rows[i].paused, rows[i].rounds);
+
+		if (got != rows[i].want)
+			fail_msg("%s: got %d, want %d", rows[i].name, got, rows[i].want);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1208,6 +1249,7 @@ int main(void)
 		cmocka_unit_test(test_baseline_and_unlimited),
 		cmocka_unit_test(test_at_risk_gets_relief),
 		cmocka_unit_test(test_note_sample),
+		cmocka_unit_test(test_reclaim_after_write),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

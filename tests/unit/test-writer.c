@@ -5,7 +5,8 @@
  * file; a write blocked (memory.high a FIFO with a full pipe: the "slow kernel" of the integration
  * tests) is interrupted after the timeout and reported as failed (-EINTR) without blocking the
  * caller; an unlinked target is never reported (a recycled tenant cannot be credited with an old
- * cgroup's write); writer_free() joins a worker stuck in a write.
+ * cgroup's write); writer_free() joins a worker stuck in a write; a paused round freezes the cgroup
+ * only while it runs.
  */
 
 #include <setjmp.h>
@@ -234,6 +235,65 @@ static void test_unlinked_never_reported(void **state)
 	close(fifo);
 }
 
+/*
+ * A paused round (issue 17): the cgroup is frozen while the write runs (it blocks in a FIFO here,
+ * as memory.high does in the kernel's reclaim) and thawed before it is reported, even when the
+ * timeout cut it short; a cgroup frozen by someone else stays frozen and is not counted as paused;
+ * without cgroup.freeze (not cgroupfs) the write runs unpaused; only the paused kind freezes.
+ */
+static void test_paused_write(void **state)
+{
+	Fixture *f = *state;
+	WriterTarget *t;
+	char path[256];
+	int owner, fifo;
+
+	test_write_file(f->dir, "cg/cgroup.freeze", "0\n");
+	fifo = make_slow(f);
+	assert_int_equal(writer_target_new(f->w, f->cg_fd, "cg", &owner, &t), 0);
+	assert_int_equal(writer_submit(t, WRITER_MEMORY_HIGH, WRITER_KIND_CONTINUE_PAUSED, 100, 100, "paused"), 0);
+	usleep(100 * 1000);
+	assert_string_equal(fake_read(f->dir, "cg/cgroup.freeze"), "1\n"); /* frozen while it runs */
+	writer_drain(f->w);
+	assert_int_equal(f->rep.n, 1);
+	assert_true(f->rep.c[0].interrupted);
+	assert_true(f->rep.c[0].paused);
+	assert_int_equal(f->rep.c[0].thaw_result, 0);
+	assert_string_equal(fake_read(f->dir, "cg/cgroup.freeze"), "0\n"); /* thawed before the report */
+	close(fifo);
+
+	/* Frozen by someone else: left alone. */
+	snprintf(path, sizeof(path), "%s/cg/memory.high", f->dir);
+	assert_int_equal(unlink(path), 0);
+	test_write_file(f->dir, "cg/memory.high", "100\n");
+	test_write_file(f->dir, "cg/cgroup.freeze", "1\n");
+	assert_int_equal(writer_submit(t, WRITER_MEMORY_HIGH, WRITER_KIND_CONTINUE_PAUSED, 100, 100, "theirs"), 0);
+	writer_drain(f->w);
+	assert_int_equal(f->rep.n, 2);
+	assert_false(f->rep.c[1].paused);
+	assert_int_equal(f->rep.c[1].result, 0);
+	assert_string_equal(fake_read(f->dir, "cg/cgroup.freeze"), "1\n");
+
+	/* The unpaused kind never freezes. */
+	test_write_file(f->dir, "cg/cgroup.freeze", "0\n");
+	assert_int_equal(writer_submit(t, WRITER_MEMORY_HIGH, WRITER_KIND_CONTINUE, 100, 90, "running"), 0);
+	writer_drain(f->w);
+	assert_int_equal(f->rep.n, 3);
+	assert_false(f->rep.c[2].paused);
+	assert_string_equal(fake_read(f->dir, "cg/cgroup.freeze"), "0\n");
+
+	/* No cgroup.freeze: written, unpaused. */
+	snprintf(path, sizeof(path), "%s/cg/cgroup.freeze", f->dir);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(writer_submit(t, WRITER_MEMORY_HIGH, WRITER_KIND_CONTINUE_PAUSED, 90, 80, "no freezer"), 0);
+	writer_drain(f->w);
+	assert_int_equal(f->rep.n, 4);
+	assert_false(f->rep.c[3].paused);
+	assert_int_equal(f->rep.c[3].result, 0);
+	assert_string_equal(fake_read(f->dir, "cg/memory.high"), "80\n");
+	writer_target_unlink(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -242,6 +302,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_queue_order_and_supersede, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout_interrupts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unlinked_never_reported, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_paused_write, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

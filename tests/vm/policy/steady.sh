@@ -79,6 +79,30 @@ ratio() { awk -v a="${1:-0}" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b;
 # MiB of a memory.high value ("max" stays "max").
 mib() { case "$1" in max) echo max ;; *) echo $(( $1 / MIB ))M ;; esac; }
 
+# probe T0: with MEMQOSD_STEADY_PROBE=1, once a second until killed, what decides whether the low
+# tenant's memory can be reclaimed: its and the parent's memory files, swap and zram, the daemon's
+# threads (a memory.high write in progress shows in their wait channel).
+probe() {
+	while :; do
+		echo "## $(( $(date +%s) - $1 )) s"
+		for c in low high; do
+			echo "$c high=$(cat $CG/mq/$c/memory.high) cur=$(cat $CG/mq/$c/memory.current)" \
+				"swap=$(cat $CG/mq/$c/memory.swap.current)/$(cat $CG/mq/$c/memory.swap.max)" \
+				"events: $(tr '\n' ' ' < $CG/mq/$c/memory.events)"
+			grep -E '^(anon|file|active_anon|inactive_anon|pgscan|pgsteal|pgmajfault|workingset_refault_anon|pswpin|pswpout|zswpout|workingset_activate_anon|workingset_restore_anon) ' \
+				"$CG/mq/$c/memory.stat" | tr '\n' ' '; echo
+		done
+		echo "mq cur=$(cat $CG/mq/memory.current) max=$(cat $CG/mq/memory.max) high=$(cat $CG/mq/memory.high)" \
+			"events: $(tr '\n' ' ' < $CG/mq/memory.events)"
+		tail -n +2 /proc/swaps | tr '\n' ' '; echo "zram mm_stat: $(cat /sys/block/zram0/mm_stat 2>/dev/null)"
+		grep -E '^(MemFree|SwapFree)' /proc/meminfo | tr '\n' ' '; echo
+		[ -n "$DAEMON_PID" ] && for t in /proc/$DAEMON_PID/task/*; do
+			printf '%s:%s:%s ' "$(cat $t/comm)" "$(cut -d' ' -f3 $t/stat)" "$(cat $t/wchan)"
+		done; echo
+		sleep 1
+	done
+}
+
 # Solo: the high tenant alone in the parent (no other memory user), twice, the best counts. The
 # low tenant's cgroup runs a CPU-only neighbour meanwhile (a 1 MiB hog), so that both vCPUs are
 # busy as in the contended runs: on 2 emulated vCPUs of a shared host the CPU share, not memory,
@@ -149,6 +173,11 @@ run_one() { # run_one SCENARIO K N
 	hp=$!
 	: > "$W/low-high.samples"
 	: > "$W/trace"
+	pp=
+	if [ -n "${MEMQOSD_STEADY_PROBE:-}" ]; then
+		probe "$t0" > "$W/probe" 2>&1 &
+		pp=$!
+	fi
 	deadline=$(( t0 + hdur + 60 ))
 	for _ in $(seq 1 100); do populated high && break; sleep 0.1; done
 	# (Its cgroup empties when it exits; kill -0 would still see the unreaped subshell.)
@@ -180,6 +209,11 @@ run_one() { # run_one SCENARIO K N
 	for o in $others; do kill -TERM $(cat "$CG/mq/$o/cgroup.procs") 2>/dev/null; done
 	wait $lp $mp
 	all_to=$(wc -l < "$W/daemon.log")
+	if [ -n "$pp" ]; then
+		kill $pp 2>/dev/null; wait $pp
+		echo "--- $sc $k: probe ---"; cat "$W/probe"
+		echo "--- $sc $k: daemon log ---"; grep -v "^$" "$W/daemon.log" | tail -n 200
+	fi
 	stop_daemon
 
 	hr=$(rate "$W/high.out"); lr=$(rate "$W/low.out"); mr=
@@ -209,6 +243,7 @@ run_one() { # run_one SCENARIO K N
 		"low ${lr:-?}${mr:+, mid $mr} MiB/s;" \
 		"low memory.high min $(mib "${low_min:-max}") while high ran${relaxed:+; relaxed to max ${relaxed}s after it ended};" \
 		"reversals while high ran: $rev in ${secs}s = $rpm/min; writes: $squeezes squeeze, $relaxes relax"
+	echo "# paused reclaim rounds of low: $(grep -c "Tenant low: reclaimed with it paused" "$W/daemon.log")"
 	echo "$sc $cratio $rpm ${relaxed:--} $ratio $tratio" >> "$W/summary"
 	echo "--- $sc $k: trace (seconds, low memory.high/current, high current and refaults) ---"; cat "$W/trace"
 
@@ -232,7 +267,8 @@ run_one() { # run_one SCENARIO K N
 	done
 	if [ "$failures" -gt "$failures_before" ]; then
 		echo "--- $sc $k: trace (seconds, low memory.high/current, high current) ---"; cat "$W/trace"
-		echo "--- $sc $k: daemon log, memory.high changes ---"; grep "Changed memory.high" "$W/daemon.log"
+		echo "--- $sc $k: daemon log, memory.high changes and paused reclaim ---"
+		grep -E "Changed memory.high|paused" "$W/daemon.log"
 	fi
 	n_runs=$(( n_runs + 1 ))
 }
