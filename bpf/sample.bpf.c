@@ -10,13 +10,19 @@
  *    size, once per folio, whatever the per-CPU charge stock did: the stock only batches the page
  *    counter, the folio is charged either way. The memcg is the one the folio was charged to
  *    (folio->memcg_data), so a charge to another cgroup than the current task's is attributed right.
- *    Sampled folios are remembered and their uncharge (fentry/__mem_cgroup_uncharge and
- *    __mem_cgroup_uncharge_folios) sends a FREE record; tp_btf/mm_filemap_add_to_page_cache names the
- *    file of a sampled page-cache folio (FILE record). Kernel memory (obj_cgroup_charge) is not
- *    sampled yet.
+ *    Kernel memory: fexit/__memcg_slab_post_alloc_hook (slab objects of accounted caches, at their
+ *    charged size) and fexit/__memcg_kmem_charge_page (__GFP_ACCOUNT pages), where the kernel has
+ *    them. Sampled folios, kmem pages and slab objects are remembered and their uncharge
+ *    (fentry/__mem_cgroup_uncharge[_folios], __memcg_kmem_uncharge_page, __memcg_slab_free_hook)
+ *    sends a FREE record; tp_btf/mm_filemap_add_to_page_cache names the file of a sampled page-cache
+ *    folio (FILE record).
  *  - tracepoint (no trampolines, e.g. this project's 6.18 build host): tp_btf/mod_memcg_lruvec_state,
- *    positive NR_ANON_MAPPED / NR_FILE_PAGES deltas of a memcg, i.e. memory newly accounted to it
- *    (about one call per page mapped). No folio there: no FREE or FILE records in this flavour.
+ *    positive NR_ANON_MAPPED / NR_FILE_PAGES deltas of a memcg (memory newly accounted to it, about
+ *    one call per page mapped) and NR_SLAB_{UN,}RECLAIMABLE_B (the kernel flushing its per-CPU slab
+ *    byte stock, in pages). Page cache gets its folio from mm_filemap_add_to_page_cache right after
+ *    (same CPU and task: the sample waits for it), hence its file and, at
+ *    mm_filemap_delete_from_page_cache, its free. No tracepoint names the folio of an anonymous
+ *    charge or the objects of a slab flush: those have no FREE records in this flavour.
  *
  * Each ALLOC record carries the user registers at kernel entry and a slice of the user stack above
  * sp (for DWARF unwinding in user space: Debian's binaries have no frame pointers), the frame-pointer
@@ -197,23 +203,79 @@ static __always_inline bool copy_user_state(struct memqosd_sample *r)
 	return true;
 }
 
+/*
+ * Reserve a record of `size` bytes (a constant) in the sampler's ring buffer and fill its head; NULL
+ * when the ring buffer is full (counted as dropped). Every record goes through here.
+ */
+static __always_inline void *reserve_record(__u32 size, __u16 kind, __u32 tenant, __u64 seq)
+{
+	struct memqosd_sample_head *h = bpf_ringbuf_reserve(&memqosd_sample_rb, size, 0);
+
+	if (!h) {
+		struct memqosd_sample_counters *c = counters();
+
+		if (c)
+			c->dropped++;
+		return NULL;
+	}
+	h->kind = kind;
+	h->flags = 0;
+	h->tenant_id = tenant;
+	h->seq = seq;
+	h->ts_ns = bpf_ktime_get_ns();
+	return h;
+}
+
+/*
+ * The tenant a charge to `memcg` belongs to, if that tenant samples: its settings (NULL otherwise),
+ * *ret_tenant and *ret_cgid (its cgroup). Every charge handler of both flavours starts here.
+ */
+static __always_inline struct memqosd_sample_conf *sampling_tenant(struct mem_cgroup *memcg, __u32 *ret_tenant,
+								   __u64 *ret_cgid)
+{
+	struct memqosd_sample_conf *conf;
+	__u32 tenant;
+
+	if (!memcg)
+		return NULL;
+	tenant = memqosd_tenant_of_css(&memcg->css, ret_cgid);
+	if (!tenant)
+		return NULL;
+	conf = bpf_map_lookup_elem(&memqosd_sample_conf, &tenant);
+	if (!conf || !conf->enabled)
+		return NULL;
+	*ret_tenant = tenant;
+	return conf;
+}
+
+/* Remember a sampled object (folio, kmem page, slab object) so that its uncharge sends a FREE record. */
+static __always_inline bool track(__u64 key, __u64 seq, __u64 weight, __u32 tenant, __u16 flags)
+{
+	struct live_entry le = { .seq = seq, .weight = weight, .tenant_id = tenant, .flags = flags };
+	struct memqosd_sample_counters *c;
+
+	if (bpf_map_update_elem(&memqosd_sample_live, &key, &le, BPF_ANY) == 0) {
+		__sync_fetch_and_add(&live_count, 1);
+		return true;
+	}
+	c = counters();
+	if (c)
+		c->live_full++;
+	return false;
+}
+
+/* An ALLOC record: the sample's stacks; `key` (0: none) is the object whose uncharge frees it. */
 static __always_inline void emit_alloc(void *ctx, __u32 tenant, __u64 cgid, __u64 weight, __u64 bytes, __u16 flags,
-				       struct folio *folio)
+				       __u64 key)
 {
 	struct memqosd_sample_counters *c = counters();
 	struct memqosd_sample *r;
+	__u64 seq = __sync_fetch_and_add(&sample_seq, 1) + 1;
 	long n;
 
-	r = bpf_ringbuf_reserve(&memqosd_sample_rb, sizeof(*r), 0);
-	if (!r) {
-		if (c)
-			c->dropped++;
+	r = reserve_record(sizeof(*r), MEMQOSD_SAMPLE_ALLOC, tenant, seq);
+	if (!r)
 		return;
-	}
-	r->h.kind = MEMQOSD_SAMPLE_ALLOC;
-	r->h.tenant_id = tenant;
-	r->h.seq = __sync_fetch_and_add(&sample_seq, 1) + 1;
-	r->h.ts_ns = bpf_ktime_get_ns();
 	r->cgroup_id = cgid;
 	r->weight = weight;
 	r->bytes = bytes;
@@ -226,7 +288,6 @@ static __always_inline void emit_alloc(void *ctx, __u32 tenant, __u64 cgid, __u6
 	r->mm_id = 0;
 	r->ppid = 0;
 	r->pad2 = 0;
-	r->h.flags = 0;
 	n = bpf_get_stack(ctx, r->kips, sizeof(r->kips), 0);
 	r->n_kips = n < 0 ? (__s32)n : (__s32)((__u64)n / 8);
 	if (copy_user_state(r)) {
@@ -236,17 +297,8 @@ static __always_inline void emit_alloc(void *ctx, __u32 tenant, __u64 cgid, __u6
 	} else {
 		r->n_uips = 0;
 	}
-	if (folio) {
-		struct live_entry le = { .seq = r->h.seq, .weight = weight, .tenant_id = tenant, .flags = flags };
-		__u64 key = (__u64)folio;
-
-		if (bpf_map_update_elem(&memqosd_sample_live, &key, &le, BPF_ANY) == 0) {
-			flags |= MEMQOSD_SAMPLEF_TRACKED;
-			__sync_fetch_and_add(&live_count, 1);
-		} else if (c) {
-			c->live_full++;
-		}
-	}
+	if (key && track(key, seq, weight, tenant, flags))
+		flags |= MEMQOSD_SAMPLEF_TRACKED;
 	r->h.flags |= flags;
 	bpf_ringbuf_submit(r, 0);
 	if (c) {
@@ -256,30 +308,59 @@ static __always_inline void emit_alloc(void *ctx, __u32 tenant, __u64 cgid, __u6
 	}
 }
 
-/* A charge of `bytes` to the memcg `memcg`: sample it if its tenant samples. */
-static __always_inline void on_charge(void *ctx, struct mem_cgroup *memcg, __u64 bytes, __u16 flags, struct folio *folio)
+/* The sampling decision for a charge to `conf`'s tenant: 0 = not sampled, else the record's weight. */
+static __always_inline __u64 charge_weight(__u32 tenant, const struct memqosd_sample_conf *conf, __u64 bytes,
+					   __u16 *flags)
 {
-	struct memqosd_sample_counters *c;
-	struct memqosd_sample_conf *conf;
-	__u64 cgid = 0, weight;
-	__u32 tenant;
+	struct memqosd_sample_counters *c = counters();
 	bool large;
+	__u64 weight;
 
-	tenant = memqosd_tenant_of_css(&memcg->css, &cgid);
-	if (!tenant)
-		return;
-	conf = bpf_map_lookup_elem(&memqosd_sample_conf, &tenant);
-	if (!conf || !conf->enabled)
-		return;
-	c = counters();
 	if (c) {
 		c->charges++;
 		c->charged_bytes += bytes;
 	}
 	weight = sample_weight(tenant, conf, bytes, &large);
-	if (weight == 0)
+	if (large)
+		*flags |= MEMQOSD_SAMPLEF_LARGE;
+	return weight;
+}
+
+/* A charge of `bytes` to the memcg `memcg`: sample it if its tenant samples. */
+static __always_inline void on_charge(void *ctx, struct mem_cgroup *memcg, __u64 bytes, __u16 flags, __u64 key)
+{
+	struct memqosd_sample_conf *conf;
+	__u64 cgid = 0, weight;
+	__u32 tenant = 0;
+
+	conf = sampling_tenant(memcg, &tenant, &cgid);
+	if (!conf)
 		return;
-	emit_alloc(ctx, tenant, cgid, weight, bytes, flags | (large ? MEMQOSD_SAMPLEF_LARGE : 0), folio);
+	weight = charge_weight(tenant, conf, bytes, &flags);
+	if (weight)
+		emit_alloc(ctx, tenant, cgid, weight, bytes, flags, key);
+}
+
+/* An object was uncharged: if it was sampled, a FREE record returns its weight. */
+static __always_inline void on_uncharge(__u64 key)
+{
+	struct memqosd_sample_free *f;
+	struct live_entry *le;
+	struct memqosd_sample_counters *c;
+
+	le = bpf_map_lookup_elem(&memqosd_sample_live, &key);
+	if (!le)
+		return;
+	f = reserve_record(sizeof(*f), MEMQOSD_SAMPLE_FREE, le->tenant_id, le->seq);
+	if (f) {
+		f->weight = le->weight;
+		bpf_ringbuf_submit(f, 0);
+		c = counters();
+		if (c)
+			c->frees++;
+	}
+	if (bpf_map_delete_elem(&memqosd_sample_live, &key) == 0)
+		__sync_fetch_and_sub(&live_count, 1);
 }
 
 static __always_inline __u64 folio_bytes(struct folio *folio)
@@ -293,6 +374,13 @@ static __always_inline __u64 folio_bytes(struct folio *folio)
 	return PAGE_BYTES << (BPF_CORE_READ(folio, _flags_1) & 0xff);
 }
 
+/* The memcg of an obj_cgroup pointer (low bits are flags). */
+static __always_inline struct mem_cgroup *objcg_memcg(__u64 objcg)
+{
+	objcg &= ~MEMCG_DATA_FLAGS;
+	return objcg ? BPF_CORE_READ((struct obj_cgroup *)objcg, memcg) : NULL;
+}
+
 SEC("fexit/__mem_cgroup_charge")
 int BPF_PROG(sample_charge, struct folio *folio, struct mm_struct *mm, gfp_t gfp, int ret)
 {
@@ -304,44 +392,53 @@ int BPF_PROG(sample_charge, struct folio *folio, struct mm_struct *mm, gfp_t gfp
 	if (!data || (data & MEMCG_DATA_FLAGS))
 		return 0;
 	on_charge(ctx, (struct mem_cgroup *)(data & ~MEMCG_DATA_FLAGS), folio_bytes(folio),
-		  mm ? 0 : MEMQOSD_SAMPLEF_NO_MM, folio);
+		  mm ? 0 : MEMQOSD_SAMPLEF_NO_MM, (__u64)folio);
 	return 0;
 }
 
-static __always_inline void on_uncharge(struct folio *folio)
+/*
+ * Kernel memory, fentry flavour: pages charged as kmem (__GFP_ACCOUNT page allocations: pipe buffers,
+ * page tables, vmalloc'd kernel stacks...), the memcg from the page's obj_cgroup.
+ */
+SEC("fexit/__memcg_kmem_charge_page")
+int BPF_PROG(sample_kmem_page, struct page *page, gfp_t gfp, int order, int ret)
 {
-	__u64 key = (__u64)folio;
-	struct memqosd_sample_free *f;
-	struct live_entry *le;
-	struct memqosd_sample_counters *c;
+	if (ret)
+		return 0;
+	on_charge(ctx, objcg_memcg(BPF_CORE_READ(page, memcg_data)), PAGE_BYTES << (order & 15),
+		  MEMQOSD_SAMPLEF_KMEM, (__u64)page);
+	return 0;
+}
 
-	le = bpf_map_lookup_elem(&memqosd_sample_live, &key);
-	if (!le)
-		return;
-	c = counters();
-	f = bpf_ringbuf_reserve(&memqosd_sample_rb, sizeof(*f), 0);
-	if (f) {
-		f->h.kind = MEMQOSD_SAMPLE_FREE;
-		f->h.flags = 0;
-		f->h.tenant_id = le->tenant_id;
-		f->h.seq = le->seq;
-		f->h.ts_ns = bpf_ktime_get_ns();
-		f->weight = le->weight;
-		bpf_ringbuf_submit(f, 0);
-		if (c)
-			c->frees++;
-	} else if (c) {
-		c->dropped++;
-	}
-	if (bpf_map_delete_elem(&memqosd_sample_live, &key) == 0)
-		__sync_fetch_and_sub(&live_count, 1);
+/*
+ * Slab objects charged to a memcg (SLAB_ACCOUNT caches, __GFP_ACCOUNT kmalloc): `size` objects of
+ * s->size bytes plus the obj_cgroup pointer each (what obj_cgroup_charge was given), charged to the
+ * current task's obj_cgroup. The first object is remembered: its free returns the sample's weight
+ * (bulk allocations, size > 1, are rare for accounted caches; then the weight returns with it).
+ */
+SEC("fexit/__memcg_slab_post_alloc_hook")
+int BPF_PROG(sample_slab, struct kmem_cache *s, struct list_lru *lru, gfp_t flags, size_t size)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u64 ret = 0, p = 0;
+	void *obj = NULL;
+
+	/* p (void **) is no struct pointer: the verifier lets it be read only as a raw argument. */
+	if (bpf_get_func_ret(ctx, &ret) || !(ret & 0xff) || !size || bpf_get_func_arg(ctx, 4, &p))
+		return 0;
+	bpf_probe_read_kernel(&obj, sizeof(obj), (void *)p);
+	if (!obj)
+		return 0;
+	on_charge(ctx, objcg_memcg((__u64)BPF_CORE_READ(task, objcg)), size * (BPF_CORE_READ(s, size) + sizeof(void *)),
+		  MEMQOSD_SAMPLEF_KMEM, (__u64)obj);
+	return 0;
 }
 
 SEC("fentry/__mem_cgroup_uncharge")
 int BPF_PROG(sample_uncharge, struct folio *folio)
 {
 	if (live_count)
-		on_uncharge(folio);
+		on_uncharge((__u64)folio);
 	return 0;
 }
 
@@ -356,54 +453,176 @@ int BPF_PROG(sample_uncharge_folios, struct folio_batch *folios)
 	for (int i = 0; i < 31; i++) {
 		if (i >= nr)
 			break;
-		on_uncharge(BPF_CORE_READ(folios, folios[i]));
+		on_uncharge((__u64)BPF_CORE_READ(folios, folios[i]));
 	}
 	return 0;
 }
 
+SEC("fentry/__memcg_kmem_uncharge_page")
+int BPF_PROG(sample_kmem_uncharge, struct page *page, int order)
+{
+	if (live_count)
+		on_uncharge((__u64)page);
+	return 0;
+}
+
+SEC("fentry/__memcg_slab_free_hook")
+int BPF_PROG(sample_slab_free, struct kmem_cache *s, struct slab *slab)
+{
+	__u64 p = 0, objects = 0;
+
+	if (!live_count || bpf_get_func_arg(ctx, 2, &p) || bpf_get_func_arg(ctx, 3, &objects))
+		return 0;
+	for (int i = 0; i < 16; i++) {
+		void *obj = NULL;
+
+		if (i >= (int)objects)
+			break;
+		bpf_probe_read_kernel(&obj, sizeof(obj), (void **)p + i);
+		on_uncharge((__u64)obj);
+	}
+	return 0;
+}
+
+/* ---- tracepoint flavour (no BPF trampolines) ---- */
+
+/*
+ * A sampled page-cache charge waits here (per CPU) for the folio: the tracepoint flavour sees
+ * NR_FILE_PAGES rise in __filemap_add_folio before mm_filemap_add_to_page_cache names the folio, on
+ * the same CPU and task. Shmem has no such tracepoint: its NR_SHMEM rise right after sends the
+ * sample without a folio.
+ */
+struct pending_file {
+	__u64 weight;
+	__u64 bytes;
+	__u64 cgid;
+	__u64 ts_ns;
+	__u32 tenant;
+	__u32 tid;
+	__u16 flags;
+	__u16 pad[3];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pending_file);
+} memqosd_sample_pending SEC(".maps");
+
+#define PENDING_MAX_NS 100000000ULL /* a pending sample older than this is dropped */
+
+static __always_inline struct pending_file *pending(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&memqosd_sample_pending, &zero);
+}
+
+/* Take this CPU's pending sample if it is the current task's: weight 0 if none. */
+static __always_inline struct pending_file take_pending(void)
+{
+	struct pending_file *p = pending(), none = {};
+	struct pending_file got;
+
+	if (!p || !p->weight)
+		return none;
+	got = *p;
+	p->weight = 0;
+	if (got.tid != (__u32)bpf_get_current_pid_tgid() || bpf_ktime_get_ns() - got.ts_ns > PENDING_MAX_NS)
+		return none;
+	return got;
+}
+
+SEC("tp_btf/mod_memcg_lruvec_state")
+int BPF_PROG(sample_tp_charge, struct mem_cgroup *memcg, int item, int val)
+{
+	struct memqosd_sample_conf *conf;
+	struct pending_file *p;
+	__u64 cgid = 0, weight, bytes;
+	__u32 tenant = 0;
+	__u16 flags = 0;
+
+	if (val <= 0)
+		return 0;
+	if (item == bpf_core_enum_value(enum node_stat_item, NR_SHMEM)) {
+		struct pending_file got = take_pending();
+
+		if (got.weight)
+			emit_alloc(ctx, got.tenant, got.cgid, got.weight, got.bytes, got.flags, 0);
+		return 0;
+	}
+	if (item == bpf_core_enum_value(enum node_stat_item, NR_SLAB_RECLAIMABLE_B) ||
+	    item == bpf_core_enum_value(enum node_stat_item, NR_SLAB_UNRECLAIMABLE_B)) {
+		/* The kernel flushes its per-CPU slab byte stock here, the value in pages (rounded). */
+		bytes = (__u64)val * PAGE_BYTES;
+		flags = MEMQOSD_SAMPLEF_KMEM;
+	} else if (item == bpf_core_enum_value(enum node_stat_item, NR_ANON_MAPPED) ||
+		   item == bpf_core_enum_value(enum node_stat_item, NR_FILE_PAGES)) {
+		bytes = (__u64)val * PAGE_BYTES;
+	} else {
+		return 0;
+	}
+	if (item == bpf_core_enum_value(enum node_stat_item, NR_FILE_PAGES)) {
+		p = pending();
+		if (p)
+			p->weight = 0; /* whatever waited was not this CPU's next page-cache folio */
+	}
+	conf = sampling_tenant(memcg, &tenant, &cgid);
+	if (!conf)
+		return 0;
+	weight = charge_weight(tenant, conf, bytes, &flags);
+	if (!weight)
+		return 0;
+	if (item == bpf_core_enum_value(enum node_stat_item, NR_FILE_PAGES) && (p = pending())) {
+		*p = (struct pending_file){ .weight = weight, .bytes = bytes, .cgid = cgid,
+					    .ts_ns = bpf_ktime_get_ns(), .tenant = tenant,
+					    .tid = (__u32)bpf_get_current_pid_tgid(),
+					    .flags = flags | MEMQOSD_SAMPLEF_NO_MM };
+		return 0;
+	}
+	emit_alloc(ctx, tenant, cgid, weight, bytes, flags, 0);
+	return 0;
+}
+
+/* Page cache leaving (tracepoint flavour): the folio is uncharged from the tenant's file pages. */
+SEC("tp_btf/mm_filemap_delete_from_page_cache")
+int BPF_PROG(sample_tp_file_free, struct folio *folio)
+{
+	if (live_count)
+		on_uncharge((__u64)folio);
+	return 0;
+}
+
+/* ---- both flavours ---- */
+
+/*
+ * A folio went into a file's page cache. Tracepoint flavour: a sampled charge waiting for it is sent
+ * now, with the folio (so its removal frees it). Both: a sampled folio charged without an mm gets
+ * its file (FILE record).
+ */
 SEC("tp_btf/mm_filemap_add_to_page_cache")
 int BPF_PROG(sample_file, struct folio *folio)
 {
 	struct memqosd_sample_file *f;
 	struct live_entry *le;
 	__u64 key = (__u64)folio;
+	struct pending_file got = take_pending();
 
+	if (got.weight)
+		emit_alloc(ctx, got.tenant, got.cgid, got.weight, got.bytes, got.flags, key);
 	if (!live_count)
 		return 0;
 	le = bpf_map_lookup_elem(&memqosd_sample_live, &key);
 	if (!le || !(le->flags & MEMQOSD_SAMPLEF_NO_MM))
 		return 0;
 	le->flags &= ~MEMQOSD_SAMPLEF_NO_MM;
-	f = bpf_ringbuf_reserve(&memqosd_sample_rb, sizeof(*f), 0);
-	if (!f) {
-		struct memqosd_sample_counters *c = counters();
-
-		if (c)
-			c->dropped++;
+	f = reserve_record(sizeof(*f), MEMQOSD_SAMPLE_FILE, le->tenant_id, le->seq);
+	if (!f)
 		return 0;
-	}
-	f->h.kind = MEMQOSD_SAMPLE_FILE;
-	f->h.flags = 0;
-	f->h.tenant_id = le->tenant_id;
-	f->h.seq = le->seq;
-	f->h.ts_ns = bpf_ktime_get_ns();
 	f->ino = BPF_CORE_READ(folio, mapping, host, i_ino);
 	f->dev = BPF_CORE_READ(folio, mapping, host, i_sb, s_dev);
 	f->pid = bpf_get_current_pid_tgid() >> 32;
 	bpf_ringbuf_submit(f, 0);
-	return 0;
-}
-
-/* ---- tracepoint flavour (no BPF trampolines) ---- */
-
-SEC("tp_btf/mod_memcg_lruvec_state")
-int BPF_PROG(sample_tp_charge, struct mem_cgroup *memcg, int item, int val)
-{
-	if (val <= 0)
-		return 0;
-	if (item != bpf_core_enum_value(enum node_stat_item, NR_ANON_MAPPED) &&
-	    item != bpf_core_enum_value(enum node_stat_item, NR_FILE_PAGES))
-		return 0;
-	on_charge(ctx, memcg, (__u64)val * PAGE_BYTES, 0, NULL);
 	return 0;
 }

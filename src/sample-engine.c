@@ -34,7 +34,16 @@ static int ring_record(void *ctx, void *data, size_t size)
 	return 0;
 }
 
-static int sample_try(SampleEngine *e, bool fentry)
+/* What the running kernel offers the sampler (BTF). */
+typedef struct SampleHooks {
+	bool charge;     /* __mem_cgroup_charge: the fentry flavour */
+	bool kmem_page;  /* __memcg_kmem_charge_page / __memcg_kmem_uncharge_page */
+	bool slab;       /* __memcg_slab_post_alloc_hook / __memcg_slab_free_hook */
+	bool tp;         /* the mod_memcg_lruvec_state tracepoint: the tracepoint flavour */
+	bool tp_delete;  /* the mm_filemap_delete_from_page_cache tracepoint */
+} SampleHooks;
+
+static int sample_try(SampleEngine *e, bool fentry, const SampleHooks *hooks)
 {
 	struct sample_bpf *skel = sample_bpf__open();
 	int r;
@@ -45,8 +54,12 @@ static int sample_try(SampleEngine *e, bool fentry)
 	(void) bpf_program__set_autoload(skel->progs.sample_charge, fentry);
 	(void) bpf_program__set_autoload(skel->progs.sample_uncharge, fentry);
 	(void) bpf_program__set_autoload(skel->progs.sample_uncharge_folios, fentry);
-	(void) bpf_program__set_autoload(skel->progs.sample_file, fentry);
+	(void) bpf_program__set_autoload(skel->progs.sample_kmem_page, fentry && hooks->kmem_page);
+	(void) bpf_program__set_autoload(skel->progs.sample_kmem_uncharge, fentry && hooks->kmem_page);
+	(void) bpf_program__set_autoload(skel->progs.sample_slab, fentry && hooks->slab);
+	(void) bpf_program__set_autoload(skel->progs.sample_slab_free, fentry && hooks->slab);
 	(void) bpf_program__set_autoload(skel->progs.sample_tp_charge, !fentry);
+	(void) bpf_program__set_autoload(skel->progs.sample_tp_file_free, !fentry && hooks->tp_delete);
 	r = sample_bpf__load(skel);
 	if (r >= 0)
 		r = sample_bpf__attach(skel);
@@ -64,7 +77,7 @@ static int sample_try(SampleEngine *e, bool fentry)
 int sample_engine_new(const Logger *log, SampleRecordHandler handler, void *userdata, SampleEngine **ret)
 {
 	_cleanup_(sample_engine_freep) SampleEngine *e = NULL;
-	bool has_charge = false, has_tp = false;
+	SampleHooks hooks;
 	struct btf *btf;
 	int r = -EOPNOTSUPP;
 
@@ -77,14 +90,22 @@ int sample_engine_new(const Logger *log, SampleRecordHandler handler, void *user
 	btf = btf__load_vmlinux_btf();
 	if (!btf)
 		return log_debug_errno(log, negative_errno(), "sampler: no kernel BTF: %m");
-	has_charge = btf__find_by_name_kind(btf, "__mem_cgroup_charge", BTF_KIND_FUNC) >= 0;
-	has_tp = btf__find_by_name_kind(btf, "btf_trace_mod_memcg_lruvec_state", BTF_KIND_TYPEDEF) >= 0;
+	hooks = (SampleHooks) {
+		.charge = btf__find_by_name_kind(btf, "__mem_cgroup_charge", BTF_KIND_FUNC) >= 0,
+		.kmem_page = btf__find_by_name_kind(btf, "__memcg_kmem_charge_page", BTF_KIND_FUNC) >= 0 &&
+			     btf__find_by_name_kind(btf, "__memcg_kmem_uncharge_page", BTF_KIND_FUNC) >= 0,
+		.slab = btf__find_by_name_kind(btf, "__memcg_slab_post_alloc_hook", BTF_KIND_FUNC) >= 0 &&
+			btf__find_by_name_kind(btf, "__memcg_slab_free_hook", BTF_KIND_FUNC) >= 0,
+		.tp = btf__find_by_name_kind(btf, "btf_trace_mod_memcg_lruvec_state", BTF_KIND_TYPEDEF) >= 0,
+		.tp_delete = btf__find_by_name_kind(btf, "btf_trace_mm_filemap_delete_from_page_cache",
+						    BTF_KIND_TYPEDEF) >= 0,
+	};
 	btf__free(btf);
 
-	if (has_charge)
-		r = sample_try(e, true);
-	if (!e->skel && has_tp)
-		r = sample_try(e, false);
+	if (hooks.charge)
+		r = sample_try(e, true, &hooks);
+	if (!e->skel && hooks.tp)
+		r = sample_try(e, false, &hooks);
 	if (!e->skel)
 		return r;
 

@@ -226,7 +226,7 @@ static int hook_changed(Manager *m, Tenant *t, const TenantConfig *old, void *us
 
 /* ---- records ---- */
 
-/* Kernel frames of a record (innermost first), skipping none: the charge path is what it is. */
+/* Kernel frames of a record (innermost first), but for BPF's own (the sampler, its trampoline). */
 static size_t kernel_frames(Sampler *s, const struct memqosd_sample *r, char **frames, size_t max)
 {
 	size_t n = 0;
@@ -236,9 +236,17 @@ static size_t kernel_frames(Sampler *s, const struct memqosd_sample *r, char **f
 		if (symbolizer_load_kallsyms(s->sym, NULL) < 0)
 			log_info(&s->m->log, "Kernel symbols are not readable (kptr_restrict?): kernel frames stay addresses");
 	}
-	for (int i = 0; i < r->n_kips && i < MEMQOSD_SAMPLE_KSTACK_DEPTH && n < max; i++)
-		if (symbolizer_kernel_frame(s->sym, r->kips[i], &frames[n]) == 0)
-			n++;
+	for (int i = 0; i < r->n_kips && i < MEMQOSD_SAMPLE_KSTACK_DEPTH && n < max; i++) {
+		if (symbolizer_kernel_frame(s->sym, r->kips[i], &frames[n]) < 0)
+			continue;
+		/* The sampler's own program and trampoline: no part of the charge path. */
+		if (strstr(frames[n], " ([bpf]+")) {
+			free(frames[n]);
+			frames[n] = NULL;
+			continue;
+		}
+		n++;
+	}
 	return n;
 }
 
@@ -297,7 +305,8 @@ static void handle_alloc(Sampler *s, const struct memqosd_sample *r)
 		s->unknown++;
 		return;
 	}
-	if (st->p.kernel_stacks)
+	/* Kernel memory is named by its kernel stack, whatever KernelStacks= says. */
+	if (st->p.kernel_stacks || (r->h.flags & MEMQOSD_SAMPLEF_KMEM))
 		n = kernel_frames(s, r, frames, SAMPLER_KERNEL_FRAMES);
 	n += user_frames(s, r, frames + n, MIN((size_t) st->p.stack_depth, SAMPLE_FRAMES_MAX - n));
 	memcpy(comm, r->comm, sizeof(r->comm));

@@ -13,8 +13,8 @@
  * on a CPU) the interval doubles, up to 2^MEMQOSD_SAMPLE_MAX_SHIFT; it halves again after a quiet
  * second. Records the ring buffer has no room for are counted in memqosd_sample_counters.dropped.
  *
- * Frees: a sampled folio is remembered (memqosd_sample_live: folio address -> seq, weight); when it is
- * uncharged a FREE record returns its weight to the sample with that seq.
+ * Frees: a sampled folio, kmem page or slab object is remembered (memqosd_sample_live: its address ->
+ * seq, weight); when it is uncharged a FREE record returns its weight to the sample with that seq.
  */
 #pragma once
 
@@ -44,6 +44,7 @@ enum {
 #define MEMQOSD_SAMPLEF_TRACKED 0x4    /* in memqosd_sample_live: a FREE record will follow the uncharge */
 #define MEMQOSD_SAMPLEF_NO_MM 0x8      /* charged without an mm (page cache): a FILE record may follow */
 #define MEMQOSD_SAMPLEF_NO_EXEC 0x10   /* the process has not exec'd since its fork: ppid's mappings are its own */
+#define MEMQOSD_SAMPLEF_KMEM 0x20      /* kernel memory (slab objects, kmem pages): the kernel stack tells what */
 
 /* The first bytes of every record. */
 struct memqosd_sample_head {

@@ -6,6 +6,9 @@
  * stacks, unwound with libdw from the recorded registers and stack slice (this test is built -O2,
  * without frame pointers), name the function that touched the memory; a tenant with sampling off
  * gets no samples; under a storm the interval backs off and the estimate stays within +-35 %.
+ * Page cache and kernel memory: a file read through the page cache is sampled with its file (FILE
+ * records name its inode) and its eviction frees the samples (FREE records); creating files charges
+ * slab objects (dentries, inodes), sampled as kernel memory with their kernel stack.
  *
  * Like test-observe it only READS /proc/self/cgroup to find its memcg and changes no cgroup; other
  * processes in that memcg are sampled too and ignored here (only this pid's samples count).
@@ -14,6 +17,7 @@
  */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -45,8 +50,24 @@ typedef struct Seen {
 	uint64_t frames;             /* frames of our samples, summed */
 	uint64_t resolved;           /* ... that resolved to a symbol */
 	uint64_t user;               /* our samples with user state */
+	uint64_t nomm_tracked;       /* our page-cache samples, remembered for their free */
+	uint64_t nomm_weight;
+	uint64_t kmem, kmem_weight;  /* our kernel-memory samples */
+	uint64_t kmem_kstack;        /* ... with a kernel stack */
+	uint64_t files, frees;       /* FILE records naming ino, FREE records, of our samples */
+	uint64_t ino;                /* the inode FILE records should name */
+	uint64_t seqs[8192];         /* seqs of our page-cache samples */
+	size_t n_seqs;
 	bool printed;
 } Seen;
+
+static bool our_seq(const Seen *seen, uint64_t seq)
+{
+	for (size_t i = 0; i < seen->n_seqs; i++)
+		if (seen->seqs[i] == seq)
+			return true;
+	return false;
+}
 
 static void on_record(const void *data, size_t size, void *userdata)
 {
@@ -56,15 +77,42 @@ static void on_record(const void *data, size_t size, void *userdata)
 	int n;
 
 	seen->records++;
+	if (s->h.kind == MEMQOSD_SAMPLE_FILE && size >= sizeof(struct memqosd_sample_file)) {
+		const struct memqosd_sample_file *f = data;
+
+		if (our_seq(seen, f->h.seq) && f->ino == seen->ino)
+			seen->files++;
+		return;
+	}
+	if (s->h.kind == MEMQOSD_SAMPLE_FREE) {
+		if (our_seq(seen, s->h.seq))
+			seen->frees++;
+		return;
+	}
 	if (s->h.kind != MEMQOSD_SAMPLE_ALLOC || size < sizeof(*s) || s->pid != (uint32_t) getpid())
 		return;
 	seen->ours++;
 	seen->weight += s->weight;
+	if (s->h.flags & MEMQOSD_SAMPLEF_KMEM) {
+		seen->kmem++;
+		seen->kmem_weight += s->weight;
+		if (s->n_kips > 0)
+			seen->kmem_kstack++;
+		return;
+	}
+	if ((s->h.flags & MEMQOSD_SAMPLEF_NO_MM) && (s->h.flags & MEMQOSD_SAMPLEF_TRACKED) &&
+	    seen->n_seqs < sizeof(seen->seqs) / sizeof(seen->seqs[0])) {
+		seen->nomm_tracked++;
+		seen->nomm_weight += s->weight;
+		seen->seqs[seen->n_seqs++] = s->h.seq;
+	}
 	if (s->h.flags & MEMQOSD_SAMPLEF_LARGE)
 		seen->large++;
 	if (!(s->h.flags & MEMQOSD_SAMPLEF_USER))
 		return;
 	seen->user++;
+	if (!seen->sym)
+		return;
 	n = symbolizer_unwind_user(seen->sym, s->pid, (const uint64_t *) s->regs, s->ustack, s->ustack_len, frames, 48);
 	if (n <= 0)
 		return;
@@ -209,6 +257,121 @@ static void test_sample_backoff(void **state)
 	assert_true(ratio > 0.65 && ratio < 1.35);
 }
 
+/* A 32 MiB file of our own, written and synced, not in the page cache; its inode in *ret_ino. */
+static int cold_file(char *path, uint64_t *ret_ino)
+{
+	static char buf[1 << 20];
+	struct stat st;
+	int fd;
+
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	memset(buf, 0x5a, sizeof(buf));
+	for (int i = 0; i < 32; i++)
+		assert_int_equal(write(fd, buf, sizeof(buf)), (ssize_t) sizeof(buf));
+	assert_int_equal(fdatasync(fd), 0);
+	assert_int_equal(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	*ret_ino = st.st_ino;
+	return fd;
+}
+
+__attribute__((noinline)) static void read_here(int fd, SampleEngine *e)
+{
+	static char buf[1 << 20];
+
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	while (read(fd, buf, sizeof(buf)) > 0)
+		(void) sample_engine_poll(e, 0);
+}
+
+static void test_sample_page_cache(void **state)
+{
+	struct memqosd_sample_conf conf = { .sample_bytes = 256 << 10, .enabled = 1, .max_per_sec = 100000 };
+	_cleanup_(sample_engine_freep) SampleEngine *e = NULL;
+	char path[] = "/var/tmp/memqosd-test-sample.XXXXXX";
+	static Seen seen;
+	double ratio;
+	int fd;
+
+	(void) state;
+	memset(&seen, 0, sizeof(seen));
+	fd = cold_file(path, &seen.ino);
+	assert_int_equal(sample_engine_new(&logger, on_record, &seen, &e), 0);
+	print_message("sampler flavour: %s\n", sample_engine_flavour(e));
+	assert_int_equal(sample_engine_set_tenant(e, 1, memcg_id, &conf), 0);
+	read_here(fd, e);
+	drain(e);
+	ratio = (double) seen.nomm_weight / (32 << 20);
+	print_message("read 32 MiB through the page cache: %llu page-cache samples of this pid (%.2fx of the file), "
+		      "%llu FILE records naming the file\n", (unsigned long long) seen.nomm_tracked, ratio,
+		      (unsigned long long) seen.files);
+	assert_int_equal(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+	drain(e);
+	print_message("evicted: %llu FREE records of those samples\n", (unsigned long long) seen.frees);
+	close(fd);
+	unlink(path);
+	assert_true(ratio > 0.75 && ratio < 1.5); /* readahead may read past the end: a little more */
+	assert_true(seen.files >= seen.nomm_tracked * 9 / 10);
+	assert_true(seen.frees >= seen.nomm_tracked * 9 / 10);
+}
+
+__attribute__((noinline)) static void create_files(const char *dir, int n, SampleEngine *e)
+{
+	char path[4200];
+
+	for (int i = 0; i < n; i++) {
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/f%d", dir, i);
+		fd = open(path, O_CREAT | O_WRONLY | O_EXCL, 0600);
+		assert_true(fd >= 0);
+		close(fd);
+		if (i % 256 == 0)
+			(void) sample_engine_poll(e, 0);
+	}
+}
+
+static void test_sample_kmem(void **state)
+{
+	/* Every file costs a dentry (192 bytes) and an inode (hundreds of bytes), both accounted slab. */
+	struct memqosd_sample_conf conf = { .sample_bytes = 64 << 10, .enabled = 1, .max_per_sec = 100000 };
+	_cleanup_(sample_engine_freep) SampleEngine *e = NULL;
+	char dir[] = "/var/tmp/memqosd-test-kmem.XXXXXX", path[4200];
+	const int n = 20000;
+	static Seen seen;
+
+	(void) state;
+	memset(&seen, 0, sizeof(seen));
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(sample_engine_new(&logger, on_record, &seen, &e), 0);
+	print_message("sampler flavour: %s\n", sample_engine_flavour(e));
+	assert_int_equal(sample_engine_set_tenant(e, 1, memcg_id, &conf), 0);
+	struct memqosd_sample_counters c0, c1;
+
+	assert_int_equal(sample_engine_counters(e, &c0), 0);
+	create_files(dir, n, e);
+	drain(e);
+	assert_int_equal(sample_engine_counters(e, &c1), 0);
+	print_message("charges seen meanwhile (this memcg, every kind): %llu, %llu bytes; samples %llu, records %llu, ours %llu\n",
+		      (unsigned long long) (c1.charges - c0.charges),
+		      (unsigned long long) (c1.charged_bytes - c0.charged_bytes), (unsigned long long) (c1.samples - c0.samples), (unsigned long long) seen.records, (unsigned long long) seen.ours);
+	print_message("%d files created: %llu kernel-memory samples of this pid (%llu with a kernel stack), "
+		      "%.1f MiB (%.0f bytes per file)\n", n, (unsigned long long) seen.kmem,
+		      (unsigned long long) seen.kmem_kstack, seen.kmem_weight / 1048576.0,
+		      (double) seen.kmem_weight / n);
+	for (int i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "%s/f%d", dir, i);
+		unlink(path);
+	}
+	rmdir(dir);
+	assert_true(seen.kmem >= 20);
+	assert_int_equal(seen.kmem_kstack, seen.kmem);
+	/* at least the dentries, at most a page per file */
+	assert_true(seen.kmem_weight >= (uint64_t) n * 192 / 2);
+	assert_true(seen.kmem_weight <= (uint64_t) n * 4096);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -216,6 +379,8 @@ int main(void)
 		cmocka_unit_test(test_sample_off),
 		cmocka_unit_test(test_sample_large),
 		cmocka_unit_test(test_sample_backoff),
+		cmocka_unit_test(test_sample_page_cache),
+		cmocka_unit_test(test_sample_kmem),
 	};
 	_cleanup_(sample_engine_freep) SampleEngine *probe = NULL;
 	char path[4096];

@@ -5,8 +5,9 @@
 # memqosd (private system bus, real cgroup v2) samples tenant "app" ([Sampling] Enable=yes,
 # SampleSize=256K), which runs tests/vm/sample/workload.c built -O2 -fomit-frame-pointer: a steady
 # leak (leak_steady, 2 MiB/s), a churner (churn, 20 MiB/s allocated and freed), a file reader
-# (read_file, a 32 MiB file through the page cache) and short-lived forked children (short_lived,
-# 4 MiB, exit after 40 ms). Checks, 45 s in (within 60 s):
+# (read_file, a 32 MiB file through the page cache), short-lived forked children (short_lived,
+# 4 MiB, exit after 40 ms) and kernel memory (make_files: 8,000 empty files on tmpfs, a dentry and
+# an inode each, slab). Checks, 45 s in (within 60 s):
 #   - `top app --sort growth --json`: the first stack is the leak's; the leak's growth within +-25 %
 #     of what the workload really leaked;
 #   - `top app --sort alloc --json`: the first stack is the churner's; its growth is near 0 (frees
@@ -16,6 +17,8 @@
 #   - the short-lived children: their samples resolve to short_lived (>= 80 % of them);
 #   - frames resolved (not "[unknown]") over all stacks: printed, >= 90 % of the frames of the
 #     workload's stacks;
+#   - kernel memory (where the kernel has the kmem hooks: fentry flavour): stacks through make_files
+#     whose leading frames are kernel frames (named), between 96 and 4,096 bytes per file;
 #   - after the workload frees the leak, the leak's live bytes fall to <= 10 % within 10 s;
 #   - the growth alert: a record names leak_steady; at most one per GrowthAlertSec= (rate limit);
 #   - the table and --folded outputs are printed (README example).
@@ -59,9 +62,10 @@ DAEMON_PID=$!
 check "daemon is on the bus" wait_for 30 sh -c 'busctl --system status org.memqosd1 >/dev/null 2>&1'
 check "the sampler starts" wait_for 30 grep -q 'Allocation sampling started' "$LOG"
 grep -o 'Allocation sampling started ([a-z]*)' "$LOG"
+FLAVOUR=$(grep -o 'Allocation sampling started ([a-z]*)' "$LOG" | head -1 | sed 's/.*(\(.*\))/\1/')
 echo "mode: $(busctl --system get-property org.memqosd1 /org/memqosd1 org.memqosd1.Manager Mode 2>&1)"
 
-sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$CGR/app" "$T/workload" 2 40 "$FILE" "$T/leaked" \
+sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$CGR/app" "$T/workload" 2 40 "$FILE" "$T/leaked" 8000 \
 	>"$T/workload.log" 2>&1 &
 WL_PID=$!
 START=$(date +%s)
@@ -78,7 +82,7 @@ echo "--- memqosd top app ---"
 echo "--- memqosd top app --folded (leading 5) ---"
 "$MEMQOSD" top app --folded -n 5 | cut -c1-300
 
-python3 - "$T/growth.json" "$T/alloc.json" "$LEAKED0" "$LEAKED" "$FILE" >"$T/verdict" 2>&1 <<'PY'
+python3 - "$T/growth.json" "$T/alloc.json" "$LEAKED0" "$LEAKED" "$FILE" "$FLAVOUR" >"$T/verdict" 2>&1 <<'PY'
 import json, sys
 growth = json.load(open(sys.argv[1]))
 alloc = json.load(open(sys.argv[2]))
@@ -120,6 +124,19 @@ n_short_ok = sum(s["samples"] for s in short if has(s, "short_lived"))
 report("short-lived: children that exit after 40 ms resolve (>= 80 %)", n_short > 0 and n_short_ok >= 0.8 * n_short,
        f"{n_short_ok} of {n_short} samples")
 ours = [s for s in alloc["stacks"] if s["comm"] in ("workload", "short-lived")]
+frames = [f for s in ours for f in s["frames"]]
+known = [f for f in frames if not f.startswith("[unknown]")]
+depth = sum(len(s["frames"]) for s in ours) / max(1, len(ours))
+kmem = [s for s in alloc["stacks"] if has(s, "make_files", 16) and s["frames"][0].split(" ")[-1].startswith("([")]
+k_bytes = sum(s["alloc_bytes"] for s in kmem)
+if sys.argv[6] == "fentry":
+    report("kmem: slab charged by make_files sampled with named kernel frames (96..4096 bytes per file)",
+           bool(kmem) and all(not s["frames"][0].startswith("[unknown]") for s in kmem) and 96 * 8000 <= k_bytes <= 4096 * 8000,
+           f"{len(kmem)} stacks, {k_bytes / 2**20:.1f} MiB ({k_bytes / 8000:.0f} bytes per file): " +
+           " | ".join(" <- ".join(s["frames"][:4]) for s in kmem[:2]))
+else:
+    print(f"# kmem: flavour {sys.argv[6]}: {len(kmem)} stacks, {k_bytes / 2**20:.1f} MiB (not checked: no kmem hooks)")
+ours = [s for s in ours if not s["frames"][0].split(" ")[-1].startswith("([")]
 frames = [f for s in ours for f in s["frames"]]
 known = [f for f in frames if not f.startswith("[unknown]")]
 depth = sum(len(s["frames"]) for s in ours) / max(1, len(ours))

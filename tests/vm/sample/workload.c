@@ -6,10 +6,12 @@
  *   churn         allocates and frees 10 x RATE MiB per second (4 MiB at a time), keeps nothing
  *   read_file     maps FILE and reads it (page cache charged to the tenant), once, and keeps it mapped
  *   short_lived   every second a child that allocates 4 MiB and exits after 40 ms
+ *   make_files    once, creates FILES empty files in STATUS.d (kernel memory: a dentry and an inode
+ *                 each, slab objects charged to the tenant), kept until exit
  * for SECONDS seconds; then it holds what it leaked until SIGUSR1, frees it all, and waits for
  * SIGTERM. Progress (bytes leaked so far) goes to STATUS, rewritten every tick.
  *
- *   workload RATE_MIB SECONDS FILE STATUS
+ *   workload RATE_MIB SECONDS FILE STATUS [FILES]
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -96,6 +98,26 @@ __attribute__((noinline)) static unsigned long read_file(const char *path)
 	return sum;
 }
 
+__attribute__((noinline)) static int make_files(const char *dir, int n)
+{
+	char path[4096];
+	int made = 0;
+
+	if (mkdir(dir, 0700) < 0)
+		return 0;
+	for (int i = 0; i < n; i++) {
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/f%d", dir, i);
+		fd = open(path, O_CREAT | O_WRONLY | O_EXCL, 0600);
+		if (fd >= 0) {
+			close(fd);
+			made++;
+		}
+	}
+	return made;
+}
+
 __attribute__((noinline)) static void short_lived(void)
 {
 	char *p = alloc_bytes(4 << 20);
@@ -121,9 +143,11 @@ int main(int argc, char **argv)
 	const char *file, *status;
 	unsigned long sum;
 	long leaked_target, churned = 0;
+	char dir[4096];
+	int files = 0;
 
-	if (argc != 5) {
-		fprintf(stderr, "usage: workload RATE_MIB SECONDS FILE STATUS\n");
+	if (argc != 5 && argc != 6) {
+		fprintf(stderr, "usage: workload RATE_MIB SECONDS FILE STATUS [FILES]\n");
 		return 2;
 	}
 	rate = atof(argv[1]);
@@ -135,6 +159,11 @@ int main(int argc, char **argv)
 	signal(SIGCHLD, SIG_DFL);
 
 	sum = read_file(file);
+	if (argc == 6) {
+		snprintf(dir, sizeof(dir), "%s.d", status);
+		files = make_files(dir, atoi(argv[5]));
+		printf("workload: created %d files in %s\n", files, dir);
+	}
 	start = now();
 	next_short = start;
 	while (now() - start < seconds && !stop) {
