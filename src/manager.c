@@ -150,9 +150,8 @@ static Tenant *tenant_free(Tenant *t)
 	if (!t)
 		return NULL;
 	tenant_drop_sources(t);
-	t->writer = writer_target_unlink(t->writer);
-	if (t->cg_fd >= 0)
-		(void) close(t->cg_fd);
+	t->writer = writer_target_unlink(t->writer); /* closes cg_fd (the writer's) once idle */
+	t->cg_fd = -EBADF;
 	free(t->retire_reason);
 	tenant_config_free(t->own_config);
 	free(t);
@@ -562,9 +561,7 @@ static void tenant_deactivate(Manager *m, Tenant *t)
 			if (h->tenant_detach)
 				h->tenant_detach(m, t, h->userdata);
 	tenant_drop_sources(t);
-	t->writer = writer_target_unlink(t->writer);
-	if (t->cg_fd >= 0)
-		(void) close(t->cg_fd);
+	t->writer = writer_target_unlink(t->writer); /* closes cg_fd (the writer's) once idle */
 	t->cg_fd = -EBADF;
 	t->state = TENANT_WAITING;
 	t->high_written = t->low_written = false;
@@ -937,14 +934,15 @@ static int tenant_activate(Manager *m, Tenant *t, bool log_waiting)
 	found_low = t->original_low;
 	found_has_low = t->has_original_low;
 
-	r = writer_target_new(m->writer, fd, c->name, t, &t->writer);
+	/* One fd per cgroup: the writer keeps it, the tenant borrows it (t->cg_fd) while active. */
+	r = writer_target_adopt(m->writer, &fd, c->name, t, &t->writer);
 	if (r < 0) {
 		r = log_full_errno(&m->log, t->activation_warned ? LOG_DEBUG : LOG_WARNING, r,
 				   "Tenant %s: cannot set up writes to %s, retrying later: %m", c->name, c->cgroup);
 		t->activation_warned = true;
 		return r;
 	}
-	t->cg_fd = TAKE_FD(fd);
+	t->cg_fd = writer_target_fd(t->writer);
 	t->state = TENANT_ACTIVE;
 	t->activation_warned = false;
 	t->pressured = false;
@@ -1595,13 +1593,13 @@ static int manager_restore_orphan(Manager *m, const StateRecord *rec)
 		r = tenant_own_config(t);
 	}
 	if (r >= 0)
-		r = writer_target_new(m->writer, fd, rec->cgroup, t, &t->writer);
+		r = writer_target_adopt(m->writer, &fd, rec->cgroup, t, &t->writer);
 	if (r < 0) {
 		tenant_free(t);
 		return log_warning_errno(&m->log, r, "Cannot restore the originals of cgroup %s recorded in %s/%" PRIu64
 					 ", keeping the record: %m", rec->cgroup, m->state_dir, rec->id);
 	}
-	t->cg_fd = TAKE_FD(fd);
+	t->cg_fd = writer_target_fd(t->writer);
 	t->state = TENANT_ACTIVE;
 	t->cgroup_id = rec->id;
 	t->original_high = rec->high;
@@ -1729,8 +1727,15 @@ int manager_start(Manager *m)
 		m->n_tenants++;
 	}
 	manager_open_state(m);
-	for (size_t i = 0; i < m->n_tenants; i++)
+	for (size_t i = 0; i < m->n_tenants; i++) {
 		(void) tenant_activate(m, m->tenants[i], /* log_waiting= */ true);
+		/*
+		 * sd-event keeps a copy of the fd of every inode newly watched with inotify until its loop
+		 * next prepares: one loop iteration per batch, or thousands of tenants run out of fds.
+		 */
+		if ((i + 1) % MANAGER_START_BATCH == 0)
+			(void) sd_event_run(m->event, 0);
+	}
 	FOREACH_HOOK(m, h)
 		if (h->config_applied)
 			h->config_applied(m, NULL, h->userdata);

@@ -52,6 +52,9 @@
 /* A restore that fails for a transient reason while the daemon runs on is retried this often. */
 #define MANAGER_RESTORE_RETRIES 3
 
+/* Tenants activated at start between two iterations of the loop (see manager_start()). */
+#define MANAGER_START_BATCH 512
+
 typedef struct Manager Manager;
 
 typedef enum TenantState {
