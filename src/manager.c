@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "bus.h"
+#include "dir-watch.h"
 #include "fdstore.h"
 #include "journal-ids.h"
 #include "state.h"
@@ -126,7 +127,7 @@ static void tenant_drop_sources(Tenant *t)
 		t->retry_source[i] = sd_event_source_disable_unref(t->retry_source[i]);
 	t->pressure_source = sd_event_source_disable_unref(t->pressure_source);
 	t->events_source = sd_event_source_disable_unref(t->events_source);
-	t->parent_watch = sd_event_source_disable_unref(t->parent_watch);
+	t->parent_watch = dir_watch_remove(t->parent_watch);
 	t->high_watch = sd_event_source_disable_unref(t->high_watch);
 	t->pressure_trigger = false;
 }
@@ -150,9 +151,8 @@ static Tenant *tenant_free(Tenant *t)
 	if (!t)
 		return NULL;
 	tenant_drop_sources(t);
-	t->writer = writer_target_unlink(t->writer);
-	if (t->cg_fd >= 0)
-		(void) close(t->cg_fd);
+	t->writer = writer_target_unlink(t->writer); /* closes cg_fd (the writer's) once idle */
+	t->cg_fd = -EBADF;
 	free(t->retire_reason);
 	tenant_config_free(t->own_config);
 	free(t);
@@ -567,9 +567,7 @@ static void tenant_deactivate(Manager *m, Tenant *t)
 			if (h->tenant_detach)
 				h->tenant_detach(m, t, h->userdata);
 	tenant_drop_sources(t);
-	t->writer = writer_target_unlink(t->writer);
-	if (t->cg_fd >= 0)
-		(void) close(t->cg_fd);
+	t->writer = writer_target_unlink(t->writer); /* closes cg_fd (the writer's) once idle */
 	t->cg_fd = -EBADF;
 	t->state = TENANT_WAITING;
 	t->high_written = t->low_written = false;
@@ -607,12 +605,11 @@ static void tenant_release(Manager *m, Tenant *t, const char *why)
 	manager_tenants_changed(m);
 }
 
-static int on_parent_event(sd_event_source *s, const struct inotify_event *ev, void *userdata)
+static void on_parent_event(const struct inotify_event *ev, void *userdata)
 {
 	Tenant *t = userdata;
 	Manager *m = t->manager;
 
-	(void) s;
 	log_debug(&m->log, "Tenant %s: inotify mask 0x%x on %s", t->config->name, ev->mask,
 		  ev->len > 0 ? ev->name : "(watched dir)");
 
@@ -621,7 +618,6 @@ static int on_parent_event(sd_event_source *s, const struct inotify_event *ev, v
 			manager_tenants_changed(m);
 	} else if (tenant_is_gone(m, t) > 0)
 		tenant_release(m, t, "cgroup directory removed");
-	return 0;
 }
 
 static int on_pressure(sd_event_source *s, int fd, uint32_t revents, void *userdata)
@@ -719,9 +715,10 @@ static int tenant_watch(Manager *m, Tenant *t, bool waiting)
 {
 	_cleanup_close_ int fd = -EBADF;
 	_cleanup_free_ char *parent = NULL;
+	const char *slash;
 	int r;
 
-	t->parent_watch = sd_event_source_disable_unref(t->parent_watch);
+	t->parent_watch = dir_watch_remove(t->parent_watch);
 
 	if (waiting)
 		r = cgroup_open_existing_ancestor(m->root, t->config->cgroup, &fd);
@@ -735,14 +732,13 @@ static int tenant_watch(Manager *m, Tenant *t, bool waiting)
 		return log_warning_errno(&m->log, r, "Tenant %s: cannot open a directory to watch for %s: %m",
 					 t->config->name, t->config->cgroup);
 
-	r = sd_event_add_inotify_fd(m->event, &t->parent_watch, fd,
-				    IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_MOVED_FROM | IN_DELETE_SELF |
-				    IN_MOVE_SELF | IN_ONLYDIR,
-				    on_parent_event, t);
+	/* ACTIVE: only its own entry in the parent matters; WAITING: any entry of the ancestor may lead to it. */
+	slash = strrchr(t->config->cgroup, '/');
+	r = dir_watch_add(m->dir_watches, fd, waiting ? NULL : slash ? slash + 1 : t->config->cgroup,
+			  on_parent_event, t, &t->parent_watch);
 	if (r < 0)
 		return log_warning_errno(&m->log, r, "Tenant %s: cannot watch for cgroup %s: %m", t->config->name,
 					 t->config->cgroup);
-	(void) sd_event_source_set_description(t->parent_watch, "tenant-parent-watch");
 	return 0;
 }
 
@@ -890,7 +886,7 @@ static int tenant_activate(Manager *m, Tenant *t, bool log_waiting)
 		log_tenant(m, t, LOG_NOTICE, MEMQOSD_MESSAGE_TENANT_RELEASED, NULL, NULL, "cgroup does not exist",
 			   "Tenant %s (instance of template %s) removed: cgroup %s no longer exists", c->name,
 			   c->template, c->cgroup);
-		t->parent_watch = sd_event_source_disable_unref(t->parent_watch);
+		t->parent_watch = dir_watch_remove(t->parent_watch);
 		t->gone = true;
 		(void) sd_event_source_set_enabled(m->instance_sweep, SD_EVENT_ONESHOT);
 		return 0;
@@ -942,14 +938,15 @@ static int tenant_activate(Manager *m, Tenant *t, bool log_waiting)
 	found_low = t->original_low;
 	found_has_low = t->has_original_low;
 
-	r = writer_target_new(m->writer, fd, c->name, t, &t->writer);
+	/* One fd per cgroup: the writer keeps it, the tenant borrows it (t->cg_fd) while active. */
+	r = writer_target_adopt(m->writer, &fd, c->name, t, &t->writer);
 	if (r < 0) {
 		r = log_full_errno(&m->log, t->activation_warned ? LOG_DEBUG : LOG_WARNING, r,
 				   "Tenant %s: cannot set up writes to %s, retrying later: %m", c->name, c->cgroup);
 		t->activation_warned = true;
 		return r;
 	}
-	t->cg_fd = TAKE_FD(fd);
+	t->cg_fd = writer_target_fd(t->writer);
 	t->state = TENANT_ACTIVE;
 	t->activation_warned = false;
 	t->pressured = false;
@@ -1091,7 +1088,7 @@ static bool tenant_retire(Manager *m, Tenant *t, const char *why)
 		if (h->tenant_detach)
 			h->tenant_detach(m, t, h->userdata);
 	tenant_drop_sources(t);
-	t->parent_watch = sd_event_source_disable_unref(t->parent_watch);
+	t->parent_watch = dir_watch_remove(t->parent_watch);
 	if (tenant_own_config(t) < 0 || !(t->retire_reason = strdup(why))) {
 		/* Cannot keep the tenant around: keep its record instead, the next start restores. */
 		log_error(&m->log, "Tenant %s: out of memory, not restoring now; its state record stays", t->config->name);
@@ -1485,6 +1482,9 @@ int manager_new(const ManagerOptions *o, Manager **ret)
 	if (r < 0)
 		return r;
 
+	r = dir_watches_new(m->event, &m->dir_watches);
+	if (r < 0)
+		return log_error_errno(&m->log, r, "Failed to set up directory watches: %m");
 	r = writer_new(m->event, &m->log, on_write_done, m, &m->writer);
 	if (r < 0)
 		return log_error_errno(&m->log, r, "Failed to set up the cgroup writer: %m");
@@ -1600,13 +1600,13 @@ static int manager_restore_orphan(Manager *m, const StateRecord *rec)
 		r = tenant_own_config(t);
 	}
 	if (r >= 0)
-		r = writer_target_new(m->writer, fd, rec->cgroup, t, &t->writer);
+		r = writer_target_adopt(m->writer, &fd, rec->cgroup, t, &t->writer);
 	if (r < 0) {
 		tenant_free(t);
 		return log_warning_errno(&m->log, r, "Cannot restore the originals of cgroup %s recorded in %s/%" PRIu64
 					 ", keeping the record: %m", rec->cgroup, m->state_dir, rec->id);
 	}
-	t->cg_fd = TAKE_FD(fd);
+	t->cg_fd = writer_target_fd(t->writer);
 	t->state = TENANT_ACTIVE;
 	t->cgroup_id = rec->id;
 	t->original_high = rec->high;
@@ -1734,8 +1734,15 @@ int manager_start(Manager *m)
 		m->n_tenants++;
 	}
 	manager_open_state(m);
-	for (size_t i = 0; i < m->n_tenants; i++)
+	for (size_t i = 0; i < m->n_tenants; i++) {
 		(void) tenant_activate(m, m->tenants[i], /* log_waiting= */ true);
+		/*
+		 * sd-event keeps a copy of the fd of every inode newly watched with inotify until its loop
+		 * next prepares: one loop iteration per batch, or thousands of tenants run out of fds.
+		 */
+		if ((i + 1) % MANAGER_START_BATCH == 0)
+			(void) sd_event_run(m->event, 0);
+	}
 	FOREACH_HOOK(m, h)
 		if (h->config_applied)
 			h->config_applied(m, NULL, h->userdata);
@@ -1998,6 +2005,7 @@ Manager *manager_free(Manager *m)
 	for (size_t i = 0; i < m->n_retired; i++)
 		tenant_free(m->retired[i]);
 	free(m->retired);
+	dir_watches_free(m->dir_watches);
 	/* After the tenants (they unlink their targets): interrupts and joins every writer thread. */
 	writer_free(m->writer);
 	fdstore_free(m->fdstore);

@@ -52,6 +52,9 @@
 /* A restore that fails for a transient reason while the daemon runs on is retried this often. */
 #define MANAGER_RESTORE_RETRIES 3
 
+/* Tenants activated at start between two iterations of the loop (see manager_start()). */
+#define MANAGER_START_BATCH 512
+
 typedef struct Manager Manager;
 
 typedef enum TenantState {
@@ -115,7 +118,7 @@ struct Tenant {
 
 	sd_event_source *pressure_source;  /* POLLPRI on the memory.pressure trigger fd */
 	sd_event_source *events_source;    /* POLLPRI / inotify on memory.events */
-	sd_event_source *parent_watch;     /* inotify on parent (ACTIVE: vanish) or ancestor (WAITING) */
+	struct DirWatch *parent_watch;     /* inotify on parent (ACTIVE: vanish) or ancestor (WAITING) */
 	sd_event_source *high_watch;       /* inotify IN_MODIFY on memory.high: another writer (cgroupfs only) */
 
 	void *policy_data;           /* owned by the controller/policy code through ManagerHooks */
@@ -195,6 +198,7 @@ struct Manager {
 	size_t n_retired;
 
 	Writer *writer;              /* the one path for memory.high/low writes */
+	struct DirWatches *dir_watches; /* the tenants' parent/ancestor watches, shared per directory */
 	struct FdStore *fdstore;     /* systemd's file-descriptor store (src/fdstore.h) */
 	bool handover;               /* stopping for a restart: policies and values stay for the next start */
 	bool stopping;               /* manager_stop() runs: a failed restore is not retried (the record is) */

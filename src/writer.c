@@ -499,7 +499,7 @@ void writer_set_timeout(Writer *w, uint64_t usec)
 	pthread_mutex_unlock(&w->lock);
 }
 
-int writer_target_new(Writer *w, int cg_fd, const char *name, void *owner, WriterTarget **ret)
+int writer_target_adopt(Writer *w, int *cg_fd, const char *name, void *owner, WriterTarget **ret)
 {
 	WriterTarget *t;
 
@@ -509,21 +509,31 @@ int writer_target_new(Writer *w, int cg_fd, const char *name, void *owner, Write
 	t->w = w;
 	t->owner = owner;
 	t->name = strdup(name);
-	t->fd = fcntl(cg_fd, F_DUPFD_CLOEXEC, 3);
-	if (!t->name || t->fd < 0) {
-		int r = t->fd < 0 ? -errno : -ENOMEM;
-
-		free(t->name);
-		closep(&t->fd);
+	if (!t->name) {
 		free(t);
-		return r;
+		return -ENOMEM;
 	}
+	t->fd = TAKE_FD(*cg_fd);
 	t->all_next = w->all;
 	if (w->all)
 		w->all->all_prev = t;
 	w->all = t;
 	*ret = t;
 	return 0;
+}
+
+int writer_target_new(Writer *w, int cg_fd, const char *name, void *owner, WriterTarget **ret)
+{
+	_cleanup_close_ int fd = fcntl(cg_fd, F_DUPFD_CLOEXEC, 3);
+
+	if (fd < 0)
+		return -errno;
+	return writer_target_adopt(w, &fd, name, owner, ret);
+}
+
+int writer_target_fd(const WriterTarget *t)
+{
+	return t ? t->fd : -EBADF;
 }
 
 WriterTarget *writer_target_unlink(WriterTarget *t)

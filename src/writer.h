@@ -20,7 +20,8 @@
  *    completed and been reported; writer_free() interrupts and joins every worker thread.
  *
  * Lifetime of a target: writer_target_new() when a cgroup is taken into management (the fd is
- * duplicated: the owner may close its own); writer_target_unlink() when the owner lets go (the
+ * duplicated: the owner may close its own; writer_target_adopt() takes the owner's fd instead, which
+ * the owner then borrows through writer_target_fd() until it unlinks); writer_target_unlink() when the owner lets go (the
  * cgroup is gone, or the owner has been told every write completed): queued writes are dropped, a
  * write in flight finishes unreported, and the writer frees the target once idle.
  *
@@ -93,6 +94,10 @@ void writer_set_timeout(Writer *w, uint64_t usec);
 
 /* A cgroup to write to: cg_fd is duplicated. owner is passed to the completion callback. */
 int writer_target_new(Writer *w, int cg_fd, const char *name, void *owner, WriterTarget **ret);
+/* The same, taking over cg_fd on success (one fd per cgroup instead of two; *cg_fd set to -EBADF). */
+int writer_target_adopt(Writer *w, int *cg_fd, const char *name, void *owner, WriterTarget **ret);
+/* The cgroup's fd, valid until writer_target_unlink() (the writer closes it once idle). */
+int writer_target_fd(const WriterTarget *wt);
 /* The owner lets go; see above. NULL-safe; returns NULL. */
 WriterTarget *writer_target_unlink(WriterTarget *wt);
 

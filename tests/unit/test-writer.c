@@ -107,6 +107,32 @@ static void test_write_reported_once(void **state)
 	writer_target_unlink(t);
 }
 
+/* adopt: the writer takes the owner's fd (no second one), lends it, and closes it once unlinked and idle. */
+static void test_adopt_owns_fd(void **state)
+{
+	Fixture *f = *state;
+	WriterTarget *t;
+	struct stat a, b;
+	int owner, fd, lent;
+
+	fd = fcntl(f->cg_fd, F_DUPFD_CLOEXEC, 3);
+	assert_true(fd >= 0);
+	assert_int_equal(writer_target_adopt(f->w, &fd, "cg", &owner, &t), 0);
+	assert_int_equal(fd, -EBADF);
+	lent = writer_target_fd(t);
+	assert_true(lent >= 0);
+	assert_int_equal(fstat(lent, &a), 0);
+	assert_int_equal(fstat(f->cg_fd, &b), 0);
+	assert_true(a.st_ino == b.st_ino);
+	assert_int_equal(writer_submit(t, WRITER_MEMORY_HIGH, WRITER_KIND_CHANGE, UINT64_MAX, 1ULL << 20, "adopt"), 0);
+	writer_drain(f->w);
+	assert_int_equal(f->rep.n, 1);
+	assert_string_equal(fake_read(f->dir, "cg/memory.high"), "1048576\n");
+	writer_target_unlink(t);
+	assert_int_equal(fcntl(lent, F_GETFD), -1);
+	assert_int_equal(errno, EBADF);
+}
+
 static void test_error_reported(void **state)
 {
 	Fixture *f = *state;
@@ -298,6 +324,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_write_reported_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_adopt_owns_fd, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_error_reported, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_order_and_supersede, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout_interrupts, setup, teardown),
