@@ -45,7 +45,7 @@ check "the image package is linux-image-\$(uname -r) ($pkg)" [ "$pkg" = "linux-i
 check "the headers package is linux-headers-\$(uname -r) ($hpkg)" [ "$hpkg" = "linux-headers-$release" ]
 check "their source package is linux-memqosd" sh -c \
 	"[ \"\$(dpkg-deb -f '$IMAGE' Source)\" = linux-memqosd ] && [ \"\$(dpkg-deb -f '$HEADERS' Source)\" = linux-memqosd ]"
-check "no Debian package is installed under these names" sh -c \
+check "no package of these names was installed before (a new install, not an upgrade of one)" sh -c \
 	"! dpkg -s '$pkg' >/dev/null 2>&1 && ! dpkg -s '$hpkg' >/dev/null 2>&1"
 check "the kernel has BTF and memcg_ops (struct_ops mode's needs)" sh -c \
 	"[ -s /sys/kernel/btf/vmlinux ] && grep -q memcg_ops /proc/kallsyms"
