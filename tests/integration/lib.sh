@@ -68,6 +68,34 @@ it_require_root() {
 	fi
 }
 
+# it_memqosd_arg PATH: the memqosd binary a test was given, as $MEMQOSD (absolute), and its meson
+# build directory (PATH is BUILD/src/memqosd) as $BUILD; aborts unless PATH is an executable.
+it_memqosd_arg() {
+	if [ -z "${1:-}" ]; then
+		echo "usage: $0 PATH/TO/BUILD/src/memqosd" >&2
+		exit 2
+	fi
+	MEMQOSD=$(readlink -f "$1")
+	BUILD=$(dirname "$(dirname "$MEMQOSD")")
+	[ -x "$MEMQOSD" ] || abort "$MEMQOSD is not executable"
+}
+
+# it_require_systemd_guest WHAT: WHAT installs into the system, so it runs only in the VM guest booted
+# with systemd (tests/vm/run --systemd), whose root is thrown away at power-off: elsewhere it exits
+# 77 loudly. It must run as root, and the guest must have the cgroup v2 memory controller.
+it_require_systemd_guest() {
+	if [ "${MEMQOSD_VM:-0}" != 1 ] || [ ! -d /run/systemd/system ]; then
+		echo "!!! SKIPPED: $1 installs into the system; it runs only in the VM guest booted" \
+			"with systemd (tests/vm/run --systemd) !!!"
+		exit 77
+	fi
+	it_require_root "$1"
+	if [ "$(stat -f -c %T /sys/fs/cgroup)" != cgroup2fs ] ||
+		! grep -qw memory /sys/fs/cgroup/cgroup.controllers; then
+		abort "the VM guest has no cgroup v2 memory controller"
+	fi
+}
+
 it_require_tools() {
 	local tool
 	for tool in "$@"; do

@@ -16,20 +16,9 @@
 # systemd; elsewhere it exits 77 loudly.
 set -u
 
-MEMQOSD=$(readlink -f "${1:?usage: $0 PATH/TO/BUILD/src/memqosd}")
-BUILD=$(dirname "$(dirname "$MEMQOSD")")
 . "$(dirname "$0")/lib.sh"
-[ -x "$MEMQOSD" ] || abort "$MEMQOSD is not executable"
-
-if [ "${MEMQOSD_VM:-0}" != 1 ] || [ ! -d /run/systemd/system ]; then
-	echo "!!! SKIPPED: the systemd service test installs memqosd system-wide; it runs only in the VM" \
-		"guest booted with systemd (tests/vm/run --systemd) !!!"
-	exit 77
-fi
-if [ "$(stat -f -c %T /sys/fs/cgroup)" != cgroup2fs ] || ! grep -qw memory /sys/fs/cgroup/cgroup.controllers; then
-	abort "the VM guest has no cgroup v2 memory controller"
-fi
-it_require_root "the systemd service test"
+it_memqosd_arg "${1:-}"
+it_require_systemd_guest "the systemd service test"
 
 SCRATCH=memqosd-sd-$$
 CGR=/sys/fs/cgroup/$SCRATCH

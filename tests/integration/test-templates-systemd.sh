@@ -20,20 +20,9 @@
 # Only where MEMQOSD_VM=1 and PID 1 is systemd; elsewhere it exits 77 loudly.
 set -u
 
-MEMQOSD=$(readlink -f "${1:?usage: $0 PATH/TO/BUILD/src/memqosd}")
-BUILD=$(dirname "$(dirname "$MEMQOSD")")
 . "$(dirname "$0")/lib.sh"
-[ -x "$MEMQOSD" ] || abort "$MEMQOSD is not executable"
-
-if [ "${MEMQOSD_VM:-0}" != 1 ] || [ ! -d /run/systemd/system ]; then
-	echo "!!! SKIPPED: the template test with transient units installs memqosd system-wide; it runs only" \
-		"in the VM guest booted with systemd (tests/vm/run --systemd) !!!"
-	exit 77
-fi
-if [ "$(stat -f -c %T /sys/fs/cgroup)" != cgroup2fs ] || ! grep -qw memory /sys/fs/cgroup/cgroup.controllers; then
-	abort "the VM guest has no cgroup v2 memory controller"
-fi
-it_require_root "the template test with transient units"
+it_memqosd_arg "${1:-}"
+it_require_systemd_guest "the template test with transient units"
 it_require_tools systemd-run python3 busctl journalctl
 
 SRC=$(cd "$(dirname "$0")/../.." && pwd)

@@ -19,12 +19,7 @@ DEB=$(readlink -f "${1:?usage: $0 PATH/TO/memqosd.deb}")
 . "$(dirname "$0")/../integration/lib.sh"
 [ -f "$DEB" ] || abort "$DEB does not exist (tests/packaging/build-deb builds it)"
 
-if [ "${MEMQOSD_VM:-0}" != 1 ] || [ ! -d /run/systemd/system ]; then
-	echo "!!! SKIPPED: the package test installs memqosd with dpkg; it runs only in the VM guest booted" \
-		"with systemd (tests/vm/run --systemd) !!!"
-	exit 77
-fi
-it_require_root "the package test"
+it_require_systemd_guest "the package test"
 it_require_tools dpkg curl promtool journalctl
 
 not() { ! "$@"; }
