@@ -14,6 +14,7 @@
 #include "cgroup.h"
 #include "parse-util.h"
 #include "json-util.h"
+#include "reclaim.h"
 #include "risk-bus.h"
 #include "sample.h"
 #include "template.h"
@@ -177,6 +178,63 @@ static int bad_reply(int r)
 	return 1;
 }
 
+/*
+ * Proactive reclaim's per-tenant counters (ListReclaim), after the tenants: a table, or the JSON
+ * member "reclaim" (an array; empty when no tenant has reclaim on). tenant: only that one.
+ */
+static int print_reclaim(sd_bus *bus, const char *tenant, bool json)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	_cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+	bool first = true;
+	int r;
+
+	r = sd_bus_call_method(bus, MEMQOSD_BUS_NAME, MEMQOSD_BUS_PATH, MEMQOSD_BUS_INTERFACE, "ListReclaim", &error,
+			       &reply, NULL);
+	if (r < 0)
+		return report_call_error("ListReclaim", &error, r);
+	r = sd_bus_message_enter_container(reply, 'a', MEMQOSD_BUS_RECLAIM_SIGNATURE);
+	if (r < 0)
+		return bad_reply(r);
+	if (json)
+		printf(",\"reclaim\":[");
+	for (;;) {
+		const char *name, *phase;
+		uint64_t reclaimed, saved, refaulted, steps, backoffs, latency, floor;
+		char a[32], b[32], c[32], d[32];
+
+		r = sd_bus_message_read(reply, MEMQOSD_BUS_RECLAIM_SIGNATURE, &name, &phase, &reclaimed, &saved,
+					&refaulted, &steps, &backoffs, &latency, &floor);
+		if (r < 0)
+			return bad_reply(r);
+		if (r == 0)
+			break;
+		if (tenant && !streq(tenant, name))
+			continue;
+		if (json) {
+			printf("%s{\"name\":", first ? "" : ",");
+			json_string(stdout, name);
+			printf(",\"phase\":");
+			json_string(stdout, phase);
+			printf(",\"reclaimed_bytes\":%" PRIu64 ",\"saved_bytes\":%" PRIu64 ",\"refaulted_bytes\":%" PRIu64
+			       ",\"steps\":%" PRIu64 ",\"backoffs\":%" PRIu64 ",\"last_backoff_usec\":%" PRIu64
+			       ",\"floor_bytes\":%" PRIu64 "}", reclaimed, saved, refaulted, steps, backoffs, latency, floor);
+		} else {
+			if (first)
+				printf("\n%-16s %-8s %10s %10s %10s %8s %8s %12s %10s\n", "RECLAIM", "PHASE", "RECLAIMED",
+				       "SAVED", "REFAULTED", "STEPS", "BACKOFFS", "BACKOFF-LAT", "FLOOR");
+			printf("%-16s %-8s %10s %10s %10s %8" PRIu64 " %8" PRIu64 " %9" PRIu64 " ms %10s\n", name, phase,
+			       cgroup_format_bytes(reclaimed, a, sizeof(a)), cgroup_format_bytes(saved, b, sizeof(b)),
+			       cgroup_format_bytes(refaulted, c, sizeof(c)), steps, backoffs, latency / 1000,
+			       cgroup_format_bytes(floor, d, sizeof(d)));
+		}
+		first = false;
+	}
+	if (json)
+		printf("]");
+	return 0;
+}
+
 int client_status(const char *tenant, bool json)
 {
 	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
@@ -254,7 +312,12 @@ int client_status(const char *tenant, bool json)
 			break;
 	}
 	if (json)
-		printf("]}\n");
+		printf("]");
+	r = print_reclaim(bus, tenant, json);
+	if (r != 0)
+		return r;
+	if (json)
+		printf("}\n");
 	if (fflush(stdout) != 0)
 		return 1;
 	return 0;

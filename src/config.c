@@ -218,6 +218,28 @@ bool sampling_params_equal(const SamplingParams *a, const SamplingParams *b)
 	       a->growth_alert_usec == b->growth_alert_usec;
 }
 
+void config_reclaim_defaults(ReclaimParams *r)
+{
+	*r = (ReclaimParams) {
+		.enable = false,
+		.pressure_target = 10,
+		.step_percent = 2,
+		.step_max_bytes = UINT64_C(64) << 20,
+		.floor_bytes = 0,
+		.interval_usec = 1 * USEC_PER_SEC,
+		.hold_usec = 30 * USEC_PER_SEC,
+		.refault_percent = 5,
+	};
+}
+
+bool reclaim_params_equal(const ReclaimParams *a, const ReclaimParams *b)
+{
+	return a->enable == b->enable && a->pressure_target == b->pressure_target &&
+	       a->step_percent == b->step_percent && a->step_max_bytes == b->step_max_bytes &&
+	       a->floor_bytes == b->floor_bytes && a->interval_usec == b->interval_usec &&
+	       a->hold_usec == b->hold_usec && a->refault_percent == b->refault_percent;
+}
+
 static void daemon_config_defaults(DaemonConfig *d)
 {
 	*d = (DaemonConfig) {
@@ -229,6 +251,7 @@ static void daemon_config_defaults(DaemonConfig *d)
 	config_control_defaults(&d->control);
 	config_forecast_defaults(&d->forecast);
 	config_sampling_defaults(&d->sampling);
+	config_reclaim_defaults(&d->reclaim);
 }
 
 /*
@@ -236,8 +259,10 @@ static void daemon_config_defaults(DaemonConfig *d)
  * MemoryHighMin= defaults to whatever MemoryHighMax= ends up as (see tenant_validate()), so a
  * profile that does not say how far down memqosd may push its tenant is never squeezed.
  */
-static void tenant_config_defaults(TenantConfig *t, const ForecastParams *forecast, const SamplingParams *sampling)
+static void tenant_config_defaults(TenantConfig *t, const ForecastParams *forecast, const SamplingParams *sampling,
+				   const ReclaimParams *reclaim)
 {
+	t->reclaim = *reclaim;    /* [Reclaim] of memqosd.conf */
 	t->sampling = *sampling;  /* [Sampling] of memqosd.conf */
 	t->forecast = *forecast;  /* [Forecast] of memqosd.conf; the hook string is copied by the caller */
 	t->forecast.hook = NULL;
@@ -436,6 +461,21 @@ static int item_parse_duration(const ConfigItem *item, const char *value, void *
 	}
 
 	*(uint64_t *) field = v;
+	return 0;
+}
+
+/* A percentage with at most two decimals ("0.1", "0.25%"), in hundredths, within [item->min, item->max]. */
+static int item_parse_hundredths(const ConfigItem *item, const char *value, void *field, ParseContext *ctx)
+{
+	unsigned v;
+
+	if (parse_hundredths(value, &v) < 0 || v < item->min || v > item->max) {
+		parse_error(ctx, item->key, "invalid percentage '%s' (expected %u.%02u..%u.%02u, at most two decimals, "
+			    "e.g. 0.1 or 0.25%%)", value, (unsigned) item->min / 100, (unsigned) item->min % 100,
+			    (unsigned) item->max / 100, (unsigned) item->max % 100);
+		return -EINVAL;
+	}
+	*(unsigned *) field = v;
 	return 0;
 }
 
@@ -750,6 +790,22 @@ static int item_parse_listen(const ConfigItem *item, const char *value, void *fi
 	SP(T, "GrowthAlertSec", item_parse_duration, growth_alert_usec, .min = 10 * USEC_PER_SEC,         \
 	   .max = 3600 * USEC_PER_SEC)
 
+/* [Reclaim]: the same keys in memqosd.conf (defaults) and in profiles (overrides). */
+#define RC(T, k, fn, field, ...)                                                                     \
+	{ .section = "Reclaim", .key = k, .parse = fn, .offset = offsetof(T, reclaim.field), __VA_ARGS__ }
+#define RECLAIM_ITEMS(T)                                                                                 \
+	RC(T, "Enable", item_parse_bool, enable),                                                         \
+	RC(T, "PressureTarget", item_parse_hundredths, pressure_target, .min = 1, .max = 10000),         \
+	RC(T, "StepPercent", item_parse_unsigned, step_percent, .min = 1, .max = 50),                     \
+	RC(T, "StepMax", item_parse_size_range, step_max_bytes, .flags = ITEM_NO_MAX, .min = 64 << 10,   \
+	   .max = UINT64_C(4) << 30),                                                                     \
+	RC(T, "Floor", item_parse_size_range, floor_bytes, .flags = ITEM_NO_MAX, .min = 0,               \
+	   .max = UINT64_C(1) << 50),                                                                     \
+	RC(T, "IntervalSec", item_parse_duration, interval_usec, .min = 100 * USEC_PER_MSEC,              \
+	   .max = 3600 * USEC_PER_SEC),                                                                   \
+	RC(T, "HoldSec", item_parse_duration, hold_usec, .min = USEC_PER_SEC, .max = 3600 * USEC_PER_SEC), \
+	RC(T, "RefaultPercent", item_parse_unsigned, refault_percent, .min = 1, .max = 100)
+
 /* memqosd.conf and its drop-ins. Keep in sync with conf/memqosd.conf and conf/README.md. */
 static const ConfigItem daemon_items[] = {
 	DAEMON("DryRun", item_parse_bool, dry_run),
@@ -776,6 +832,7 @@ static const ConfigItem daemon_items[] = {
 
 	FORECAST_ITEMS(DaemonConfig),
 	SAMPLING_ITEMS(DaemonConfig),
+	RECLAIM_ITEMS(DaemonConfig),
 
 	{ .section = "Metrics", .key = "Listen", .parse = item_parse_listen,
 	  .offset = offsetof(DaemonConfig, metrics_listen) },
@@ -793,6 +850,7 @@ static const ConfigItem tenant_items[] = {
 
 	FORECAST_ITEMS(TenantConfig),
 	SAMPLING_ITEMS(TenantConfig),
+	RECLAIM_ITEMS(TenantConfig),
 };
 
 /* Index of a key in a table, for cross-key checks; the key must exist. */
@@ -1405,7 +1463,7 @@ static int tenant_validate(TenantConfig *t, const ItemOrigin *origins, ConfigErr
  * has problems (in errors), negative errno on allocation or I/O failure.
  */
 static int tenant_load(const char *file, const ForecastParams *forecast, const SamplingParams *sampling,
-		       ConfigErrors *errors, TenantConfig **ret)
+		       const ReclaimParams *reclaim, ConfigErrors *errors, TenantConfig **ret)
 {
 	_cleanup_(tenant_config_freep) TenantConfig *t = NULL;
 	ItemOrigin origins[ELEMENTSOF(tenant_items)] = {};
@@ -1416,7 +1474,7 @@ static int tenant_load(const char *file, const ForecastParams *forecast, const S
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
-	tenant_config_defaults(t, forecast, sampling);
+	tenant_config_defaults(t, forecast, sampling, reclaim);
 	base = base ? base + 1 : file;
 	t->name = strndup(base, strlen(base) - strlen(".conf"));
 	t->file = strdup(file);
@@ -1485,7 +1543,8 @@ static int tenants_load(Config *c, ConfigErrors *errors)
 	for (int i = 0; i < n; i++) {
 		TenantConfig *t = NULL;
 
-		r = tenant_load(files[i], &c->daemon.forecast, &c->daemon.sampling, errors, &t);
+		r = tenant_load(files[i], &c->daemon.forecast, &c->daemon.sampling, &c->daemon.reclaim, errors,
+				&t);
 		if (r == -ENOMEM)
 			goto finish;
 		if (r < 0 && io_error == 0)
@@ -1615,7 +1674,7 @@ bool tenant_config_equal(const TenantConfig *a, const TenantConfig *b)
 	       a->memory_high_min == b->memory_high_min && a->memory_high_max == b->memory_high_max &&
 	       a->has_memory_low == b->has_memory_low && (!a->has_memory_low || a->memory_low == b->memory_low) &&
 	       a->policy == b->policy && forecast_params_equal(&a->forecast, &b->forecast) &&
-	       sampling_params_equal(&a->sampling, &b->sampling);
+	       sampling_params_equal(&a->sampling, &b->sampling) && reclaim_params_equal(&a->reclaim, &b->reclaim);
 }
 
 void config_diff_clear(ConfigDiff *d)

@@ -82,6 +82,22 @@ typedef struct SamplingParams {
 	uint64_t growth_alert_usec;    /* GrowthAlertSec= ... for this long (2min; 10s..1h) */
 } SamplingParams;
 
+/*
+ * Settings of proactive reclaim (issue 14: src/reclaim.h, src/reclaim-model.h): [Reclaim] in
+ * memqosd.conf (defaults for every tenant) and in a tenant profile (overrides). Defaults in
+ * config_reclaim_defaults().
+ */
+typedef struct ReclaimParams {
+	bool enable;                   /* Enable= (no) */
+	unsigned pressure_target;      /* PressureTarget= PSI some avg10, hundredths of a percent (0.10% = 10) */
+	unsigned step_percent;         /* StepPercent= of what lies above the floor, per step (2; 1..50) */
+	uint64_t step_max_bytes;       /* StepMax= one step reclaims at most this (64M; 64K..4G) */
+	uint64_t floor_bytes;          /* Floor= never reclaim below this (0; MemoryHighMin=/MemoryLow= too) */
+	uint64_t interval_usec;        /* IntervalSec= between two steps while reclaiming (1s; 100ms..1h) */
+	uint64_t hold_usec;            /* HoldSec= no step for this long after a back-off (30s; 1s..1h) */
+	unsigned refault_percent;      /* RefaultPercent= refaults after a step, % of its pages, that back off (5) */
+} ReclaimParams;
+
 typedef struct DaemonConfig {
 	bool dry_run;            /* DryRun= */
 	int log_level;           /* LogLevel= (syslog levels: err, warning, notice, info, debug) */
@@ -90,6 +106,7 @@ typedef struct DaemonConfig {
 	ControlParams control;
 	ForecastParams forecast; /* defaults for every tenant */
 	SamplingParams sampling; /* defaults for every tenant */
+	ReclaimParams reclaim;   /* defaults for every tenant */
 	char *metrics_listen;    /* [Metrics] Listen= "ADDRESS:PORT" of the Prometheus endpoint; NULL = off */
 } DaemonConfig;
 
@@ -106,6 +123,7 @@ typedef struct TenantConfig {
 	PolicyKind policy;
 	ForecastParams forecast;    /* [Forecast] of the profile over the daemon's [Forecast] */
 	SamplingParams sampling;    /* [Sampling] of the profile over the daemon's [Sampling] */
+	ReclaimParams reclaim;      /* [Reclaim] of the profile over the daemon's [Reclaim] */
 	bool is_template;           /* cgroup is a glob pattern (src/template.h): no tenant of its own, instances */
 	char *template;             /* an instance's template name; NULL for a profile (set by src/instances.c) */
 } TenantConfig;
@@ -154,6 +172,8 @@ void config_forecast_defaults(ForecastParams *f);
 bool forecast_params_equal(const ForecastParams *a, const ForecastParams *b);
 void config_sampling_defaults(SamplingParams *s);
 bool sampling_params_equal(const SamplingParams *a, const SamplingParams *b);
+void config_reclaim_defaults(ReclaimParams *r);
+bool reclaim_params_equal(const ReclaimParams *a, const ReclaimParams *b);
 
 /*
  * Load and validate everything under dir. Returns 0 and a Config on success; -EINVAL with every
@@ -188,3 +208,4 @@ int parse_int_range(const char *s, int min, int max, int *ret);
 int parse_boolean(const char *s, bool *ret);                /* yes/no/true/false/1/0/on/off */
 int parse_duration(const char *s, uint64_t *ret_usec);      /* "100ms", "1s", "2min", "500us"; bare = seconds */
 int parse_log_level(const char *s, int *ret);
+int parse_hundredths(const char *s, unsigned *ret);          /* "0.1", "0.25%", "2" -> 10, 25, 200 */

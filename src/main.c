@@ -23,6 +23,7 @@
 #include "metrics-http.h"
 #include "risk-bus.h"
 #include "risk.h"
+#include "reclaim.h"
 #include "sample.h"
 #include "state.h"
 #include "util.h"
@@ -209,6 +210,7 @@ static int run_daemon(const ManagerOptions *o)
 	_cleanup_(control_loop_freep) ControlLoop *cl = NULL; /* after m: freed before it */
 	_cleanup_(risk_freep) Risk *risk = NULL;              /* likewise */
 	_cleanup_(sampler_freep) Sampler *sampler = NULL;     /* likewise */
+	_cleanup_(reclaim_freep) Reclaim *reclaim = NULL;     /* likewise */
 	_cleanup_(metrics_freep) Metrics *metrics = NULL;     /* likewise; stops the HTTP thread first */
 	_cleanup_(instances_freep) Instances *in = NULL;      /* likewise */
 	int r;
@@ -238,6 +240,9 @@ static int run_daemon(const ManagerOptions *o)
 	r = sampler_install(m, &sampler);
 	if (r < 0)
 		return EXIT_FAILURE;
+	r = reclaim_install(m, &reclaim);
+	if (r < 0)
+		return EXIT_FAILURE;
 	r = manager_start(m);
 	if (r < 0) {
 		manager_stop(m);
@@ -246,6 +251,7 @@ static int run_daemon(const ManagerOptions *o)
 	/* Before the loop runs, so no call can find the methods missing. */
 	(void) risk_bus_register(risk, m->bus, &rb);
 	(void) sampler_bus_register(sampler, m->bus);
+	(void) reclaim_bus_register(reclaim, m->bus);
 	(void) metrics_start(metrics);  /* off unless configured; a failure is logged, the daemon runs on */
 	r = manager_run(m);
 	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;

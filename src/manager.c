@@ -307,7 +307,7 @@ static void log_value_change(Manager *m, Tenant *t, WriterFile file, uint64_t ol
 /* Hand one write to the writer. The record of the originals is on disk before the first write. */
 static int tenant_submit(Manager *m, Tenant *t, WriterFile file, WriterKind kind, uint64_t value, const char *reason)
 {
-	uint64_t old = file == WRITER_MEMORY_HIGH ? t->high_submitted : t->low;
+	uint64_t old = file == WRITER_MEMORY_HIGH ? t->high_submitted : file == WRITER_MEMORY_LOW ? t->low : 0;
 	int r;
 
 	if (t->state != TENANT_ACTIVE || !t->writer || (t->retiring && kind != WRITER_KIND_RESTORE))
@@ -320,7 +320,7 @@ static int tenant_submit(Manager *m, Tenant *t, WriterFile file, WriterKind kind
 	if (file == WRITER_MEMORY_HIGH) {
 		t->high_written = true; /* from now on a restore is due, even while the write is in flight */
 		t->high_submitted = value;
-	} else
+	} else if (file == WRITER_MEMORY_LOW)
 		t->low_written = true;
 	return 0;
 }
@@ -354,6 +354,15 @@ int manager_apply_low(Manager *m, Tenant *t, uint64_t new_low, const char *reaso
 		return 0;
 	}
 	return tenant_submit(m, t, WRITER_MEMORY_LOW, WRITER_KIND_CHANGE, new_low, reason);
+}
+
+int manager_reclaim(Manager *m, Tenant *t, uint64_t bytes, const char *reason)
+{
+	if (t->state != TENANT_ACTIVE || t->retiring)
+		return -ENOENT;
+	if (m->dry_run)
+		return -EROFS;
+	return tenant_submit(m, t, WRITER_MEMORY_RECLAIM, WRITER_KIND_CHANGE, bytes, reason);
 }
 
 bool manager_tenant_busy(const Tenant *t)
@@ -536,7 +545,12 @@ static void on_write_done(WriterTarget *wt, void *owner, const WriterCompletion 
 		tenant_restore_done(m, t, c);
 		return;
 	}
-	if (c->result < 0) {
+	if (c->file == WRITER_MEMORY_RECLAIM) {
+		/* -EAGAIN (less than asked could be reclaimed) and -EINTR (the timeout) are answers, not
+		 * failures: the hook judges them. Only a vanished cgroup concerns the manager. */
+		if (cgroup_errno_is_gone(c->result))
+			(void) tenant_handle_io_error(m, t, c->result, "write memory.reclaim");
+	} else if (c->result < 0) {
 		/* Not written: what the file holds is what the last completed write left. */
 		if (c->file == WRITER_MEMORY_HIGH && writer_target_outstanding(t->writer) <= 1)
 			t->high_submitted = t->high;

@@ -259,6 +259,14 @@ int manager_apply_high(Manager *m, Tenant *t, uint64_t new_high, const char *rea
 int manager_reclaim_more(Manager *m, Tenant *t, uint64_t high, const char *reason, bool paused);
 /* Same for memory.low (MEMQOSD_MESSAGE_LOW_CHANGED on completion). */
 int manager_apply_low(Manager *m, Tenant *t, uint64_t new_low, const char *reason);
+/*
+ * Ask the kernel to reclaim bytes from the tenant (memory.reclaim), through the writer like every
+ * write: off the loop, bounded by WriteTimeoutSec=, a queued one superseded by a newer one. Nothing
+ * to restore, no record; hooks.written gets the completion (result -EAGAIN: the kernel reclaimed
+ * less; -EINTR: interrupted at the timeout). -EROFS in dry-run (nothing is written), -ENOENT if the
+ * tenant is not ACTIVE.
+ */
+int manager_reclaim(Manager *m, Tenant *t, uint64_t bytes, const char *reason);
 /* A write of this tenant is queued or in flight. */
 bool manager_tenant_busy(const Tenant *t);
 /* Wait (blocking, bounded by the writer's timeouts) until every submitted write completed. Tests. */

@@ -215,6 +215,37 @@ int parse_duration(const char *s, uint64_t *ret_usec)
 	return 0;
 }
 
+/* A non-negative decimal with at most two decimals and an optional '%', in hundredths. */
+int parse_hundredths(const char *s, unsigned *ret)
+{
+	uint64_t whole, frac = 0;
+	const char *p = s;
+	int r;
+
+	if (!s)
+		return -EINVAL;
+	r = parse_digits(&p, &whole);
+	if (r < 0)
+		return r;
+	if (*p == '.') {
+		const char *q = ++p;
+
+		r = parse_digits(&p, &frac);
+		if (r < 0 || p - q > 2)
+			return -EINVAL;
+		if (p - q == 1)
+			frac *= 10;
+	}
+	if (*p == '%')
+		p++;
+	if (*p != '\0')
+		return -EINVAL;
+	if (whole > UINT32_MAX / 100 - 1)
+		return -ERANGE;
+	*ret = (unsigned) (whole * 100 + frac);
+	return 0;
+}
+
 int parse_log_level(const char *s, int *ret)
 {
 	static const char *const names[] = {

@@ -94,6 +94,7 @@ struct Writer {
 static const char *const writer_file_table[_WRITER_FILE_MAX] = {
 	[WRITER_MEMORY_HIGH] = "memory.high",
 	[WRITER_MEMORY_LOW] = "memory.low",
+	[WRITER_MEMORY_RECLAIM] = "memory.reclaim",
 };
 
 const char *writer_file_to_string(WriterFile f)

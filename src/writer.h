@@ -2,7 +2,7 @@
 #pragma once
 
 /*
- * The writer: the only path by which memqosd writes memory.high and memory.low. Every write runs
+ * The writer: the only path by which memqosd writes memory.high, memory.low and memory.reclaim. Every write runs
  * off the event loop, on a small pool of worker threads, because writing memory.high below the
  * usage makes the writer reclaim synchronously (seconds, in the kernel's reclaim) and the loop must
  * keep answering signals, the bus and the watchdog meanwhile.
@@ -53,6 +53,7 @@ typedef struct WriterTarget WriterTarget;
 typedef enum WriterFile {
 	WRITER_MEMORY_HIGH,
 	WRITER_MEMORY_LOW,
+	WRITER_MEMORY_RECLAIM,     /* proactive reclaim (src/reclaim.h): bytes to reclaim, never restored */
 	_WRITER_FILE_MAX,
 	_WRITER_FILE_INVALID = -22,
 } WriterFile;

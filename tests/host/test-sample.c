@@ -228,13 +228,15 @@ static void test_sample_large(void **state)
 	run(&conf, &seen, &c);
 	print_message("large: %llu records of this pid, %llu bytes, dropped %llu\n", (unsigned long long) seen.ours,
 		      (unsigned long long) seen.weight, (unsigned long long) c.dropped);
-	assert_int_equal(seen.large, seen.ours);
+	/* Kernel-memory records of this pid (page tables, slab flushes of a page or more) are large
+	 * too but are counted apart: every other record of ours is a large one. */
+	assert_int_equal(seen.large, seen.ours - seen.kmem);
 	/* Every page arrives (the ring is drained every MiB); should other processes of this memcg fill
 	 * the ring meanwhile, what did not fit is counted as dropped. */
-	assert_true(seen.ours > 0);
-	assert_true(seen.weight + c.dropped * 4096 >= TOUCH_BYTES);
+	assert_true(seen.ours > seen.kmem);
+	assert_true(seen.weight - seen.kmem_weight + c.dropped * 4096 >= TOUCH_BYTES);
 	if (c.dropped == 0)
-		assert_int_equal(seen.weight, TOUCH_BYTES);
+		assert_int_equal(seen.weight - seen.kmem_weight, TOUCH_BYTES);
 }
 
 static void test_sample_backoff(void **state)
@@ -247,13 +249,16 @@ static void test_sample_backoff(void **state)
 
 	(void) state;
 	run(&conf, &seen, &c);
-	ratio = (double) seen.weight / (double) TOUCH_BYTES;
-	print_message("back-off: %llu samples of this pid, estimate %.2fx, backoffs %llu, dropped %llu\n",
-		      (unsigned long long) seen.ours, ratio, (unsigned long long) c.backoffs,
-		      (unsigned long long) c.dropped);
+	/* the anonymous pages touched; kernel memory of this pid is sampled too, and counted apart */
+	ratio = (double) (seen.weight - seen.kmem_weight) / (double) TOUCH_BYTES;
+	print_message("back-off: %llu samples of this pid (%llu kernel memory), estimate %.2fx, backoffs %llu, dropped %llu\n",
+		      (unsigned long long) seen.ours, (unsigned long long) seen.kmem, ratio,
+		      (unsigned long long) c.backoffs, (unsigned long long) c.dropped);
 	assert_true(c.backoffs >= 1);
 	assert_true(seen.ours < 16384 / 4);
-	assert_int_equal(c.dropped, 0);
+	/* The memcg is shared with whatever else runs on this host (every process's kernel memory is
+	 * sampled at this rate too): a few of its records may not fit the ring, not many. */
+	assert_true(c.dropped * 10 <= seen.ours);
 	assert_true(ratio > 0.65 && ratio < 1.35);
 }
 

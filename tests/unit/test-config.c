@@ -715,7 +715,7 @@ static void test_daemon_unknown_section_and_key(void **state)
 	assert_load_fails(f,
 		"@/memqosd.conf:2: Verbose=: unknown key in section [Daemon]",
 		"@/memqosd.conf:3: loglevel=: unknown key in section [Daemon] (keys are case-sensitive: LogLevel=)",
-		"@/memqosd.conf:4: [Tenant]: unknown section (expected [Daemon], [Control], [Forecast], [Sampling], [Metrics])",
+		"@/memqosd.conf:4: [Tenant]: unknown section (expected [Daemon], [Control], [Forecast], [Sampling], [Reclaim], [Metrics])",
 		"@/memqosd.conf:7: DryRun=: unknown key in section [Control]");
 }
 
@@ -1123,9 +1123,9 @@ static void test_tenant_unknown_section_and_key(void **state)
 	assert_load_fails(f,
 		"@/tenants.d/a.conf:4: MemoryMax=: unknown key in section [Tenant]",
 		"@/tenants.d/a.conf:5: cgroup=: unknown key in section [Tenant] (keys are case-sensitive: Cgroup=)",
-		"@/tenants.d/a.conf:6: [Pressure]: unknown section (expected [Tenant], [Forecast], [Sampling])",
-		"@/tenants.d/a.conf:8: [Empty]: unknown section (expected [Tenant], [Forecast], [Sampling])",
-		"@/tenants.d/a.conf:9: [tenant]: unknown section (expected [Tenant], [Forecast], [Sampling])");
+		"@/tenants.d/a.conf:6: [Pressure]: unknown section (expected [Tenant], [Forecast], [Sampling], [Reclaim])",
+		"@/tenants.d/a.conf:8: [Empty]: unknown section (expected [Tenant], [Forecast], [Sampling], [Reclaim])",
+		"@/tenants.d/a.conf:9: [tenant]: unknown section (expected [Tenant], [Forecast], [Sampling], [Reclaim])");
 }
 
 static void test_tenant_duplicate_key(void **state)
@@ -1241,7 +1241,7 @@ static void test_all_errors_collected(void **state)
 	assert_load_fails(f,
 		"@/memqosd.conf:2: DryRun=: invalid boolean 'perhaps' (expected yes/no, true/false, on/off, 1/0)",
 		"@/memqosd.conf:3: LogLevel=: invalid log level 'chatty' (expected emerg, alert, crit, err, warning, notice, info, debug or 0..7)",
-		"@/memqosd.conf:4: [Nope]: unknown section (expected [Daemon], [Control], [Forecast], [Sampling], [Metrics])",
+		"@/memqosd.conf:4: [Nope]: unknown section (expected [Daemon], [Control], [Forecast], [Sampling], [Reclaim], [Metrics])",
 		"@/memqosd.conf.d/50-x.conf:2: StepPercent=: '1000' is out of range (1..100)",
 		"@/tenants.d/one.conf:2: Cgroup=: '/abs' is absolute, expected a path relative to the cgroup root",
 		"@/tenants.d/one.conf:3: Priority=: invalid integer 'x'",
@@ -1434,6 +1434,7 @@ static void test_shipped_conf_documents_defaults(void **state)
 	ControlParams defaults;
 	ForecastParams forecast;
 	SamplingParams sampling;
+	ReclaimParams reclaim;
 	unsigned n_keys = 0;
 
 	in = fopen(MEMQOSD_SOURCE_ROOT "/conf/memqosd.conf", "r");
@@ -1452,8 +1453,8 @@ static void test_shipped_conf_documents_defaults(void **state)
 	assert_int_equal(fclose(out), 0);
 
 	/* Every key in the table is documented: 4 in [Daemon], 11 in [Control], 17 in [Forecast],
-	 * 10 in [Sampling], 1 in [Metrics]. */
-	assert_int_equal(n_keys, 43);
+	 * 10 in [Sampling], 8 in [Reclaim], 1 in [Metrics]. */
+	assert_int_equal(n_keys, 51);
 	load_ok(f);
 	config_control_defaults(&defaults);
 	assert_control_equal(&f->config->daemon.control, &defaults);
@@ -1461,6 +1462,8 @@ static void test_shipped_conf_documents_defaults(void **state)
 	assert_true(forecast_params_equal(&f->config->daemon.forecast, &forecast));
 	config_sampling_defaults(&sampling);
 	assert_true(sampling_params_equal(&f->config->daemon.sampling, &sampling));
+	config_reclaim_defaults(&reclaim);
+	assert_true(reclaim_params_equal(&f->config->daemon.reclaim, &reclaim));
 	assert_false(f->config->daemon.dry_run);
 	assert_int_equal(f->config->daemon.log_level, LOG_INFO);
 	assert_null(f->config->daemon.cgroup_root);
@@ -1582,6 +1585,69 @@ static void test_sampling(void **state)
 		"@/tenants.d/a.conf:8: Bogus=: unknown key in section [Sampling]");
 }
 
+/* [Reclaim]: off by default, defaults from memqosd.conf, overridden per tenant, FILE:LINE errors. */
+static void test_reclaim(void **state)
+{
+	static const struct {
+		const char *s;
+		int r;
+		unsigned v;
+	} pct[] = {
+		{ "0.1", 0, 10 }, { "0.10", 0, 10 }, { "0.25%", 0, 25 }, { "2", 0, 200 }, { "100%", 0, 10000 },
+		{ "0.05", 0, 5 }, { "", -EINVAL, 0 }, { ".5", -EINVAL, 0 }, { "0.125", -EINVAL, 0 },
+		{ "1.", -EINVAL, 0 }, { "-1", -EINVAL, 0 }, { "1%%", -EINVAL, 0 }, { "1 %", -EINVAL, 0 },
+		{ "99999999999", -ERANGE, 0 },
+	};
+	Fixture *f = *state;
+
+	for (size_t i = 0; i < ELEMENTSOF(pct); i++) {
+		unsigned v = 4242;
+		int r = parse_hundredths(pct[i].s, &v);
+
+		if (r != pct[i].r || (r == 0 && v != pct[i].v) || (r < 0 && v != 4242))
+			fail_msg("parse_hundredths(\"%s\") = %d, %u", pct[i].s, r, v);
+	}
+
+	write_file(f, "memqosd.conf", "[Reclaim]\nPressureTarget=0.2%\nHoldSec=10s\n");
+	write_tenant(f, "a", "a", 10, "");
+	write_tenant(f, "b", "b", 20, "[Reclaim]\nEnable=yes\nStepPercent=5\nStepMax=16M\nFloor=100M\n"
+				      "IntervalSec=500ms\nRefaultPercent=20\n");
+	load_ok(f);
+	assert_false(f->config->daemon.reclaim.enable);
+	assert_int_equal(f->config->daemon.reclaim.pressure_target, 20);
+	assert_false(f->config->tenants[0]->reclaim.enable);
+	assert_int_equal(f->config->tenants[0]->reclaim.pressure_target, 20);
+	assert_int_equal(f->config->tenants[0]->reclaim.hold_usec, 10 * USEC_PER_SEC);
+	assert_int_equal(f->config->tenants[0]->reclaim.step_percent, 2);
+	assert_true(f->config->tenants[1]->reclaim.enable);
+	assert_int_equal(f->config->tenants[1]->reclaim.pressure_target, 20);
+	assert_int_equal(f->config->tenants[1]->reclaim.step_percent, 5);
+	assert_int_equal(f->config->tenants[1]->reclaim.step_max_bytes, 16 << 20);
+	assert_int_equal(f->config->tenants[1]->reclaim.floor_bytes, 100 << 20);
+	assert_int_equal(f->config->tenants[1]->reclaim.interval_usec, 500 * USEC_PER_MSEC);
+	assert_int_equal(f->config->tenants[1]->reclaim.refault_percent, 20);
+	assert_false(tenant_config_equal(f->config->tenants[0], f->config->tenants[1]));
+	config_free(f->config);
+	f->config = NULL;
+
+	write_file(f, "memqosd.conf", "[Reclaim]\nEnable=sometimes\nPressureTarget=0\nStepMax=1K\n");
+	write_tenant(f, "a", "a", 10, "[Reclaim]\nStepPercent=60\nIntervalSec=10ms\nHoldSec=0\n"
+				      "PressureTarget=0.125\nRefaultPercent=0\nFloor=max\nBogus=1\n");
+	assert_load_fails(f,
+		"@/memqosd.conf:2: Enable=: invalid boolean 'sometimes' (expected yes/no, true/false, on/off, 1/0)",
+		"@/memqosd.conf:3: PressureTarget=: invalid percentage '0' (expected 0.01..100.00, at most two "
+		"decimals, e.g. 0.1 or 0.25%)",
+		"@/memqosd.conf:4: StepMax=: '1K' is out of range (64K..4G)",
+		"@/tenants.d/a.conf:5: StepPercent=: '60' is out of range (1..50)",
+		"@/tenants.d/a.conf:6: IntervalSec=: '10ms' is out of range (100ms..1h)",
+		"@/tenants.d/a.conf:7: HoldSec=: '0' is out of range (1s..1h)",
+		"@/tenants.d/a.conf:8: PressureTarget=: invalid percentage '0.125' (expected 0.01..100.00, at most two "
+		"decimals, e.g. 0.1 or 0.25%)",
+		"@/tenants.d/a.conf:9: RefaultPercent=: '0' is out of range (1..100)",
+		"@/tenants.d/a.conf:10: Floor=: invalid size 'max' (expected bytes or a number with suffix K, M, G or T)",
+		"@/tenants.d/a.conf:11: Bogus=: unknown key in section [Reclaim]");
+}
+
 /* [Metrics] Listen=: the parser (parse-util.c) and the key. */
 static void test_parse_listen(void **state)
 {
@@ -1651,6 +1717,7 @@ int main(void)
 		cmocka_unit_test(test_control_defaults),
 		T(test_forecast),
 		T(test_sampling),
+		T(test_reclaim),
 		cmocka_unit_test(test_tenant_config_equal),
 		T(test_load_empty_dir),
 		T(test_load_empty_subdirs),

@@ -133,6 +133,33 @@ static void test_adopt_owns_fd(void **state)
 	assert_int_equal(errno, EBADF);
 }
 
+/* memory.reclaim goes through the same path: its own file, reported with its value and kind. */
+static void test_reclaim_file(void **state)
+{
+	Fixture *f = *state;
+	WriterTarget *t;
+	int owner, fd;
+
+	assert_string_equal(writer_file_to_string(WRITER_MEMORY_RECLAIM), "memory.reclaim");
+	assert_null(writer_file_to_string(_WRITER_FILE_MAX));
+	fd = openat(f->cg_fd, "memory.reclaim", O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(writer_target_new(f->w, f->cg_fd, "cg", &owner, &t), 0);
+	assert_int_equal(writer_submit(t, WRITER_MEMORY_RECLAIM, WRITER_KIND_CHANGE, 0, 8 << 20, "reclaim"), 0);
+	assert_int_equal(writer_submit(t, WRITER_MEMORY_HIGH, WRITER_KIND_CHANGE, UINT64_MAX, 1ULL << 30, "high"), 0);
+	writer_drain(f->w);
+	assert_int_equal(f->rep.n, 2);
+	assert_int_equal(f->rep.c[0].file, WRITER_MEMORY_RECLAIM);
+	assert_int_equal(f->rep.c[0].result, 0);
+	assert_int_equal(f->rep.c[0].value, 8 << 20);
+	assert_string_equal(fake_read(f->dir, "cg/memory.reclaim"), "8388608\n");
+	/* the memory.high write is its own, not superseded by the reclaim (another file) */
+	assert_int_equal(f->rep.c[1].file, WRITER_MEMORY_HIGH);
+	assert_string_equal(fake_read(f->dir, "cg/memory.high"), "1073741824\n");
+	writer_target_unlink(t);
+}
+
 static void test_error_reported(void **state)
 {
 	Fixture *f = *state;
@@ -325,6 +352,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_write_reported_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_adopt_owns_fd, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reclaim_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_error_reported, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_order_and_supersede, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout_interrupts, setup, teardown),

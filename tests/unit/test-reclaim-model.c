@@ -1,0 +1,258 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Tests of src/reclaim-model.c: step sizing (floor, cap, host pressure by priority), the refault
+ * budget, back-off and its hold, settling and waking, the priority order under host pressure and
+ * the "saved" estimate.
+ */
+
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <inttypes.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "reclaim-model.h"
+#include "util.h"
+
+#define SEC(x) ((uint64_t) (x) * USEC_PER_SEC)
+#define MIB(x) ((uint64_t) (x) << 20)
+#define KIB(x) ((uint64_t) (x) << 10)
+
+static ReclaimParams params(void)
+{
+	ReclaimParams p;
+
+	config_reclaim_defaults(&p);
+	return p;
+}
+
+static void test_step_table(void **state)
+{
+	static const struct {
+		uint64_t current, floor;
+		int priority;
+		bool host;
+		unsigned percent;
+		uint64_t step_max;
+		uint64_t want;
+	} rows[] = {
+		/* 2 % of what lies above the floor, page-rounded */
+		{ MIB(1000), 0, 50, false, 2, MIB(64), 20971520 },
+		{ MIB(1000), MIB(500), 50, false, 2, MIB(64), 10485760 },
+		/* capped at StepMax= */
+		{ MIB(8000), 0, 50, false, 2, MIB(64), MIB(64) },
+		/* at the floor, below it, or too little above it: nothing */
+		{ MIB(100), MIB(100), 50, false, 2, MIB(64), 0 },
+		{ MIB(90), MIB(100), 50, false, 2, MIB(64), 0 },
+		{ MIB(110), MIB(100), 50, false, 2, MIB(64), 0 },  /* 2 % of 10M < 256K */
+		/* host pressure: priority 0 five times, 100 once, 50 three times; cap 4x StepMax= */
+		{ MIB(1000), 0, 0, true, 2, MIB(64), MIB(100) },
+		{ MIB(1000), 0, 100, true, 2, MIB(64), 20971520 },
+		{ MIB(1000), 0, 50, true, 2, MIB(64), 62914560 },
+		{ MIB(8000), 0, 0, true, 2, MIB(64), MIB(256) },
+		/* a step never exceeds what lies above the floor */
+		{ MIB(101), MIB(100), 0, true, 50, MIB(64), MIB(1) },
+		/* odd sizes are rounded down to pages */
+		{ MIB(1000) + 12345, 0, 50, false, 2, MIB(64), 20971520 },
+	};
+
+	(void) state;
+	for (size_t i = 0; i < ELEMENTSOF(rows); i++) {
+		ReclaimParams p = params();
+		uint64_t got;
+
+		p.step_percent = rows[i].percent;
+		p.step_max_bytes = rows[i].step_max;
+		got = reclaim_model_step(&p, rows[i].current, rows[i].floor, rows[i].priority, rows[i].host);
+		if (got != rows[i].want)
+			fail_msg("row %zu: step %" PRIu64 ", expected %" PRIu64, i, got, rows[i].want);
+		assert_int_equal(got % 4096, 0);
+	}
+}
+
+static void test_floor(void **state)
+{
+	TenantConfig c = { .memory_high_min = MEMQOSD_BYTES_MAX, .memory_high_max = MEMQOSD_BYTES_MAX };
+
+	(void) state;
+	config_reclaim_defaults(&c.reclaim);
+	assert_int_equal(reclaim_model_floor(&c), 0);
+	c.reclaim.floor_bytes = MIB(100);
+	assert_int_equal(reclaim_model_floor(&c), MIB(100));
+	c.has_memory_low = true;
+	c.memory_low = MIB(200);
+	assert_int_equal(reclaim_model_floor(&c), MIB(200));
+	c.memory_high_min = MIB(300);
+	assert_int_equal(reclaim_model_floor(&c), MIB(300));
+	c.memory_high_min = MIB(50);
+	assert_int_equal(reclaim_model_floor(&c), MIB(200));
+}
+
+static void test_refault_budget(void **state)
+{
+	ReclaimParams p = params();
+
+	(void) state;
+	/* 5 % of a 20M step (5120 pages) is 256 pages */
+	assert_int_equal(reclaim_model_refault_budget(&p, MIB(20)), 256);
+	/* never 0: one refault is the least that counts */
+	assert_int_equal(reclaim_model_refault_budget(&p, 4096), 1);
+	p.refault_percent = 100;
+	assert_int_equal(reclaim_model_refault_budget(&p, MIB(1)), 256);
+	/* PressureTarget= is inclusive */
+	assert_false(reclaim_model_over_target(&p, 9));
+	assert_true(reclaim_model_over_target(&p, 10));
+}
+
+static void test_step_done(void **state)
+{
+	ReclaimModel m;
+
+	(void) state;
+	reclaim_model_init(&m);
+	/* counted: the drop, at most what was asked for */
+	assert_int_equal(reclaim_model_step_done(&m, MIB(10), MIB(500), MIB(490), 0), MIB(10));
+	assert_int_equal(reclaim_model_step_done(&m, MIB(10), MIB(490), MIB(400), 0), MIB(10));
+	/* memory.current went up meanwhile: nothing counted */
+	assert_int_equal(reclaim_model_step_done(&m, MIB(10), MIB(400), MIB(420), 0), 0);
+	/* a failed write counts nothing and is no step */
+	assert_int_equal(reclaim_model_step_done(&m, MIB(10), MIB(420), MIB(300), -EBUSY), 0);
+	assert_int_equal(m.steps, 3);
+	assert_int_equal(m.reclaimed_bytes, MIB(20));
+	assert_int_equal(m.phase, RECLAIM_PROBING);
+	/* -EAGAIN: partial, counted, and the tenant settles where it is */
+	assert_int_equal(reclaim_model_step_done(&m, MIB(10), MIB(420), MIB(416), -EAGAIN), MIB(4));
+	assert_int_equal(m.phase, RECLAIM_SETTLED);
+	assert_int_equal(m.settled_current, MIB(416));
+	assert_int_equal(m.reclaimed_bytes, MIB(24));
+}
+
+static void test_backoff_hold(void **state)
+{
+	ReclaimParams p = params();
+	ReclaimModel m;
+
+	(void) state;
+	reclaim_model_init(&m);
+	(void) reclaim_model_step_done(&m, MIB(10), MIB(500), MIB(490), 0);
+	/* progress before it: plain hold */
+	assert_true(reclaim_model_backoff(&m, &p, RECLAIM_CAUSE_REFAULT, SEC(100)));
+	assert_false(reclaim_model_backoff(&m, &p, RECLAIM_CAUSE_PRESSURE, SEC(101)));  /* already */
+	assert_int_equal(m.phase, RECLAIM_BACKOFF);
+	assert_int_equal(m.hold_until_usec, SEC(130));
+	assert_int_equal(m.last_cause, RECLAIM_CAUSE_REFAULT);
+	assert_int_equal(m.backoffs, 1);
+	reclaim_model_hold_over(&m, MIB(490), SEC(129));
+	assert_int_equal(m.phase, RECLAIM_BACKOFF);
+	reclaim_model_hold_over(&m, MIB(490), SEC(130));
+	assert_int_equal(m.phase, RECLAIM_PROBING);
+
+	/* futile back-offs in a row: hold 30, 60, then settle after the third */
+	assert_true(reclaim_model_backoff(&m, &p, RECLAIM_CAUSE_REFAULT, SEC(200)));
+	assert_int_equal(m.futile, 1);
+	assert_int_equal(m.hold_until_usec, SEC(230));
+	reclaim_model_hold_over(&m, MIB(490), SEC(230));
+	assert_true(reclaim_model_backoff(&m, &p, RECLAIM_CAUSE_PRESSURE, SEC(300)));
+	assert_int_equal(m.hold_until_usec, SEC(360));
+	reclaim_model_hold_over(&m, MIB(490), SEC(360));
+	assert_int_equal(m.phase, RECLAIM_PROBING);
+	assert_true(reclaim_model_backoff(&m, &p, RECLAIM_CAUSE_REFAULT, SEC(400)));
+	assert_int_equal(m.hold_until_usec, SEC(400) + SEC(120));
+	reclaim_model_hold_over(&m, MIB(480), SEC(520));
+	assert_int_equal(m.phase, RECLAIM_SETTLED);
+	assert_int_equal(m.settled_current, MIB(480));
+}
+
+static void test_wake(void **state)
+{
+	ReclaimModel m;
+
+	(void) state;
+	reclaim_model_init(&m);
+	/* only a settled tenant wakes */
+	assert_false(reclaim_model_wake(&m, MIB(1000), true));
+	(void) reclaim_model_step_done(&m, MIB(10), MIB(410), MIB(400), -EAGAIN);
+	assert_int_equal(m.phase, RECLAIM_SETTLED);
+	/* grown less than 10 %: stays */
+	assert_false(reclaim_model_wake(&m, MIB(439), false));
+	assert_int_equal(m.phase, RECLAIM_SETTLED);
+	/* 10 %: probes again */
+	assert_true(reclaim_model_wake(&m, MIB(440), false));
+	assert_int_equal(m.phase, RECLAIM_PROBING);
+	/* host pressure wakes it whatever its size */
+	(void) reclaim_model_step_done(&m, MIB(10), MIB(410), MIB(400), -EAGAIN);
+	assert_true(reclaim_model_wake(&m, MIB(300), true));
+	/* a tiny tenant needs RECLAIM_STEP_MIN of growth, not 10 % of nothing */
+	reclaim_model_init(&m);
+	(void) reclaim_model_step_done(&m, KIB(8), KIB(8), KIB(4), -EAGAIN);
+	assert_false(reclaim_model_wake(&m, KIB(100), false));
+	assert_true(reclaim_model_wake(&m, KIB(4) + RECLAIM_STEP_MIN, false));
+}
+
+static void test_priority_order(void **state)
+{
+	/* low (10) probing with cold memory, mid (50) probing, high (90) probing */
+	ReclaimCandidate c[] = {
+		{ .priority = 90, .phase = RECLAIM_PROBING, .above_floor = true },
+		{ .priority = 10, .phase = RECLAIM_PROBING, .above_floor = true },
+		{ .priority = 50, .phase = RECLAIM_PROBING, .above_floor = true },
+	};
+
+	(void) state;
+	/* no host pressure: everyone at its own pace */
+	for (size_t i = 0; i < ELEMENTSOF(c); i++)
+		assert_true(reclaim_model_may_step(c, ELEMENTSOF(c), i, false));
+	/* host pressure: only the lowest */
+	assert_false(reclaim_model_may_step(c, ELEMENTSOF(c), 0, true));
+	assert_true(reclaim_model_may_step(c, ELEMENTSOF(c), 1, true));
+	assert_false(reclaim_model_may_step(c, ELEMENTSOF(c), 2, true));
+	/* the lowest backs off (at its working set): the next one goes */
+	c[1].phase = RECLAIM_BACKOFF;
+	assert_true(reclaim_model_may_step(c, ELEMENTSOF(c), 2, true));
+	assert_false(reclaim_model_may_step(c, ELEMENTSOF(c), 0, true));
+	/* the middle one reached its floor: the highest goes */
+	c[2].above_floor = false;
+	assert_true(reclaim_model_may_step(c, ELEMENTSOF(c), 0, true));
+	/* equal priorities do not wait for each other */
+	c[1] = (ReclaimCandidate) { .priority = 90, .phase = RECLAIM_PROBING, .above_floor = true };
+	assert_true(reclaim_model_may_step(c, ELEMENTSOF(c), 0, true));
+	assert_true(reclaim_model_may_step(c, ELEMENTSOF(c), 1, true));
+}
+
+static void test_saved(void **state)
+{
+	ReclaimModel m;
+
+	(void) state;
+	reclaim_model_init(&m);
+	assert_int_equal(reclaim_model_saved(&m), 0);
+	(void) reclaim_model_step_done(&m, MIB(64), MIB(1000), MIB(900), 0);
+	(void) reclaim_model_step_done(&m, MIB(64), MIB(900), MIB(836), 0);
+	assert_int_equal(reclaim_model_saved(&m), MIB(128));
+	m.refaulted_bytes = MIB(28);
+	assert_int_equal(reclaim_model_saved(&m), MIB(100));
+	m.refaulted_bytes = MIB(500);
+	assert_int_equal(reclaim_model_saved(&m), 0);
+	assert_string_equal(reclaim_phase_to_string(RECLAIM_SETTLED), "settled");
+	assert_string_equal(reclaim_cause_to_string(RECLAIM_CAUSE_REFAULT), "refault");
+	assert_null(reclaim_phase_to_string(_RECLAIM_PHASE_MAX));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_step_table),
+		cmocka_unit_test(test_floor),
+		cmocka_unit_test(test_refault_budget),
+		cmocka_unit_test(test_step_done),
+		cmocka_unit_test(test_backoff_hold),
+		cmocka_unit_test(test_wake),
+		cmocka_unit_test(test_priority_order),
+		cmocka_unit_test(test_saved),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

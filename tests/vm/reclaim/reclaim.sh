@@ -1,0 +1,245 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# Proactive reclaim on a real kernel (issue 14), in a plain VM guest (tests/vm/reclaim/run): memqosd
+# on a private system bus, real cgroup v2, zram swap (the guest's), classic LRU (the guest kernel
+# has no CONFIG_LRU_GEN, see the README). tests/vm/reclaim/workload.c allocates a set and keeps part
+# of it hot. Scenarios, one after the other, each with its reference tenant (same workload, reclaim
+# off) running at the same time so both see the same (emulated, shared) CPU:
+#   quarter   256 MiB, 64 MiB hot: within QUARTER_SEC, memory.current near the hot set (ratio
+#             printed, <= 1.6), throughput over the last 20 s >= 0.95x the reference's, PSI some
+#             avg10 under PressureTarget= at the end;
+#   phase     256 MiB, 32 MiB hot, small steps (reclaim goes on for long): then SIGUSR1 makes the
+#             whole set hot: a back-off (refault) record follows, and the time from the first refault
+#             (BPF) to the back-off is < 1 s; printed;
+#   allhot    128 MiB, all hot: saved <= 10 % of the set, memory.current >= 90 % of it, throughput
+#             >= 0.95x the reference's;
+#   priority  two quarter-hot tenants, priority 10 and 90, enabled (reload) while a hog keeps the
+#             whole guest under memory pressure: the lower one is reclaimed first (the higher one
+#             has reclaimed nothing when the lower one first has), and more.
+# Also: status --json carries the counters, the journal records (stderr here) are rate-limited.
+#   tests/vm/reclaim/reclaim.sh PATH/TO/memqosd [SCENARIO...]
+set -u
+
+MEMQOSD=$(readlink -f "${1:?usage: $0 PATH/TO/memqosd [SCENARIO...]}")
+shift
+SCENARIOS=${*:-quarter phase allhot priority}
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/../../integration/lib.sh"
+
+if [ "${MEMQOSD_VM:-0}" != 1 ]; then
+	echo "!!! SKIPPED: runs only in the VM guest (tests/vm/reclaim/run) !!!"
+	exit 77
+fi
+it_require_root "the reclaim VM test"
+it_require_tools dbus-daemon python3 cc busctl taskset
+
+QUARTER_SEC=${QUARTER_SEC:-75}
+START_ALL=$(date +%s)
+SCRATCH=reclaim-$$
+CGR=/sys/fs/cgroup/$SCRATCH
+CONF=$T/conf
+PIDS=
+remove_scratch() {
+	for p in $PIDS; do kill "$p" 2>/dev/null; done
+	for d in "$CGR"/*/; do [ -f "$d/cgroup.kill" ] && echo 1 >"$d/cgroup.kill"; done
+	sleep 0.5
+	rmdir "$CGR"/*/ "$CGR" 2>/dev/null
+}
+CLEANUP_HOOK=remove_scratch
+
+cc -O2 -o "$T/workload" "$HERE/workload.c" || abort "cannot build workload.c"
+WL=$T/workload
+mkdir "$CGR" && echo +memory >"$CGR/cgroup.subtree_control" || abort "cannot create $CGR"
+swapon --show=NAME,SIZE --noheadings | sed 's/^/# swap: /'
+[ -d /sys/kernel/mm/lru_gen ] && echo "# MGLRU: $(cat /sys/kernel/mm/lru_gen/enabled)" ||
+	echo "# MGLRU: not in this kernel (CONFIG_LRU_GEN unset): classic LRU only"
+
+# start NAME SIZE_MIB HOT_MIB [CPU]: the workload in cgroup NAME; its progress in $T/NAME.out. The
+# workloads run on CPU 0 (default) and memqosd on CPU 1: a tenant and its reference share one vCPU
+# fairly, so the throughput ratio does not depend on how fast each emulated vCPU happens to run.
+start() {
+	mkdir -p "$CGR/$1"
+	taskset -c "${4:-0}" sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$CGR/$1" "$WL" "$2" "$3" "$T/$1.out" 2>"$T/$1.err" &
+	PIDS="$PIDS $!"
+	eval "PID_$1=$!"
+}
+# touches NAME: cumulative page touches so far
+touches() { cut -d' ' -f2 "$T/$1.out" 2>/dev/null || echo 0; }
+current() { cat "$CGR/$1/memory.current"; }
+avg10() { sed -n 's/^some avg10=\([0-9.]*\) .*/\1/p' "$CGR/$1/memory.pressure"; }
+# field NAME KEY: a value of tenant NAME in status --json's "reclaim" array
+field() {
+	"$MEMQOSD" status --json | python3 -c '
+import json, sys
+o = json.load(sys.stdin)
+r = [x for x in o["reclaim"] if x["name"] == sys.argv[1]]
+print(r[0][sys.argv[2]] if r else "none")' "$1" "$2"
+}
+reclaimed_ge() { [ "$(field "$1" reclaimed_bytes)" -ge "$2" ] 2>/dev/null; }
+backoffs_gt() { [ "$(field "$1" backoffs)" -gt "$2" ] 2>/dev/null; }
+mib() { python3 -c "print(f'{$1 / 2**20:.1f}')"; }
+ratio() { python3 -c "print(f'{$1 / max(1, $2):.3f}')"; }
+ge() { python3 -c "import sys; sys.exit(0 if $1 >= $2 else 1)"; }
+stop_wl() { for n in "$@"; do eval "kill \$PID_$n" 2>/dev/null; done; sleep 0.3; }
+
+mkdir -p "$CONF/tenants.d"
+printf '[Daemon]\nLogLevel=info\n[Control]\nHousekeepingSec=5s\n' >"$CONF/memqosd.conf"
+# Policy=none: the BPF policies are not what is tested here; the reclaim program loads regardless.
+common="[Tenant]\nPriority=50\nPolicy=none\n"
+for n in quarter quarterref phase allhot allhotref low high hog; do mkdir -p "$CGR/$n"; done
+profile quarter "${common}Cgroup=$SCRATCH/quarter\n[Reclaim]\nEnable=yes\nStepPercent=10\nIntervalSec=500ms\nHoldSec=5s\nPressureTarget=0.5%\n"
+profile quarterref "${common}Cgroup=$SCRATCH/quarterref\n"
+profile phase "${common}Cgroup=$SCRATCH/phase\n[Reclaim]\nEnable=yes\nStepPercent=1\nStepMax=1M\nIntervalSec=500ms\nHoldSec=5s\nPressureTarget=0.5%\n"
+profile allhot "${common}Cgroup=$SCRATCH/allhot\n[Reclaim]\nEnable=yes\nStepPercent=10\nIntervalSec=500ms\nHoldSec=5s\nPressureTarget=0.5%\n"
+profile allhotref "${common}Cgroup=$SCRATCH/allhotref\n"
+prio_profiles() {
+	profile low "[Tenant]\nPriority=10\nPolicy=none\nCgroup=$SCRATCH/low\n[Reclaim]\nEnable=$1\nStepPercent=5\nIntervalSec=3s\nHoldSec=5s\nPressureTarget=5%\n"
+	profile high "[Tenant]\nPriority=90\nPolicy=none\nCgroup=$SCRATCH/high\n[Reclaim]\nEnable=$1\nStepPercent=5\nIntervalSec=3s\nHoldSec=5s\nPressureTarget=5%\n"
+}
+prio_profiles no
+
+start_private_bus
+taskset -c 1 "$MEMQOSD" --config-dir "$CONF" --state-dir "$T/state" >"$LOG" 2>&1 &
+DAEMON_PID=$!
+check "daemon is on the bus" wait_for 60 sh -c 'busctl --system status org.memqosd1 >/dev/null 2>&1'
+check "refaults are counted in the kernel" wait_for 30 grep -q 'Proactive reclaim: refaults counted in the kernel' "$LOG"
+grep -o 'refaults counted in the kernel ([a-z]*)' "$LOG" | sed 's/^/# /'
+
+for s in $SCENARIOS; do
+case $s in
+quarter)
+	echo "--- quarter: 256 MiB, 64 MiB hot ---"
+	start quarter 256 64
+	start quarterref 256 64
+	T0=$(date +%s)
+	sleep $((QUARTER_SEC - 20))
+	a0=$(touches quarter) b0=$(touches quarterref) s0=$(field quarter steps) ph0=$(field quarter phase)
+	sleep 20
+	a1=$(touches quarter) b1=$(touches quarterref) s1=$(field quarter steps)
+	cur=$(current quarter) ref=$(current quarterref) psi=$(avg10 quarter)
+	rec=$(field quarter reclaimed_bytes) saved=$(field quarter saved_bytes)
+	r_mem=$(ratio "$cur" $((64 << 20)))
+	r_tp=$(ratio $((a1 - a0)) $((b1 - b0)))
+	echo "# quarter after $(($(date +%s) - T0)) s: memory.current $(mib "$cur") MiB (reference $(mib "$ref") MiB), hot set 64 MiB: ratio $r_mem"
+	echo "# quarter: reclaimed $(mib "$rec") MiB, saved $(mib "$saved") MiB, phase $(field quarter phase), back-offs $(field quarter backoffs)"
+	echo "# quarter: throughput over the last 20 s $((a1 - a0)) vs reference $((b1 - b0)) touches: ${r_tp}x; PSI some avg10 $psi % (target 0.5 %)"
+	check "quarter: memory.current near the hot set (ratio $r_mem <= 1.6)" ge 1.6 "$r_mem"
+	check "quarter: throughput >= 0.95x without reclaim (${r_tp}x)" ge "$r_tp" 0.95
+	check "quarter: PSI some avg10 under the target ($psi < 0.5)" ge 0.5 "$psi"
+	check "quarter: the reference was not touched (memory.current >= 250 MiB)" ge "$ref" $((250 << 20))
+	if [ "$ph0" = settled ]; then
+		check "quarter: settled, it costs nothing: no step in the last 20 s ($s0 -> $s1)" [ "$s0" = "$s1" ]
+	else
+		echo "# quarter: not settled 20 s before the end ($ph0): the no-step check does not apply"
+	fi
+	stop_wl quarter quarterref
+	;;
+phase)
+	echo "--- phase change: 256 MiB, 32 MiB hot, then all of it ---"
+	start phase 256 32
+	# Reclaim is under way (small steps): at least 8 MiB taken.
+	wait_for 120 reclaimed_ge phase $((8 << 20)) || fail "phase: reclaim did not get going (reclaimed $(field phase reclaimed_bytes))"
+	b0=$(field phase backoffs) l0=$(field phase last_backoff_usec)
+	echo "# phase: before the change: reclaimed $(mib "$(field phase reclaimed_bytes)") MiB, phase $(field phase phase), back-offs $b0"
+	kill -USR1 "$PID_phase"
+	T0=$(date +%s.%N)
+	if wait_for 30 backoffs_gt phase "$b0"; then
+		T1=$(date +%s.%N)
+		us=$(field phase last_backoff_usec)
+		echo "# phase: back-off $(python3 -c "print(f'{$us / 1000:.1f}')") ms after the first refault (BPF clock); seen in status $(python3 -c "print(f'{$T1 - $T0:.2f}')") s after SIGUSR1"
+		grep 'phase: reclaim backed off' "$LOG" | tail -n1 | sed 's/^/# /'
+		check "phase: the back-off was on refaults (a new latency measured)" [ "$us" != "$l0" ]
+		check "phase: reclaim backs off within a second of the first refaults ($us us)" ge 1000000 "$us"
+	else
+		fail "phase: no back-off within 30 s of the phase change; phase $(field phase phase)"
+	fi
+	stop_wl phase
+	;;
+allhot)
+	echo "--- all hot: 128 MiB ---"
+	start allhot 128 128
+	start allhotref 128 128
+	sleep 25
+	a0=$(touches allhot) b0=$(touches allhotref)
+	sleep 20
+	a1=$(touches allhot) b1=$(touches allhotref)
+	cur=$(current allhot) saved=$(field allhot saved_bytes) rec=$(field allhot reclaimed_bytes)
+	r_tp=$(ratio $((a1 - a0)) $((b1 - b0)))
+	echo "# allhot: memory.current $(mib "$cur") MiB of 128, reclaimed $(mib "$rec") MiB, saved $(mib "$saved") MiB, back-offs $(field allhot backoffs), phase $(field allhot phase)"
+	echo "# allhot: throughput over the last 20 s ${r_tp}x the reference's"
+	check "allhot: almost nothing saved (saved <= 12.8 MiB)" ge $(((128 << 20) / 10)) "$saved"
+	check "allhot: memory.current >= 90 % of the set" ge "$cur" $(((128 << 20) * 9 / 10))
+	check "allhot: throughput >= 0.95x without reclaim (${r_tp}x)" ge "$r_tp" 0.95
+	stop_wl allhot allhotref
+	;;
+priority)
+	echo "--- two priorities under host pressure ---"
+	start low 200 50
+	start high 200 50
+	sleep 10
+	total=$(sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo)
+	# More than the RAM the two tenants leave: the rest goes to zram, the whole guest feels it.
+	hog=$(( total / 1024 - 400 + 100 ))
+	echo "# host: MemTotal $((total / 1024)) MiB; hog of $hog MiB, all hot"
+	start hog "$hog" "$hog" 1
+	wait_for 90 sh -c 'v=$(sed -n "s/^some avg10=\([0-9]*\).*/\1/p" /proc/pressure/memory); [ "${v:-0}" -ge 5 ]' ||
+		fail "priority: no host pressure (/proc/pressure/memory: $(head -1 /proc/pressure/memory))"
+	echo "# host: $(head -1 /proc/pressure/memory)"
+	prio_profiles yes
+	"$MEMQOSD" reload >/dev/null || fail "priority: reload failed"
+	: >"$T/timeline"
+	end=$(($(date +%s) + 40))
+	while [ "$(date +%s)" -lt "$end" ]; do
+		"$MEMQOSD" status --json >>"$T/timeline" 2>/dev/null
+		sleep 0.5
+	done
+	python3 - "$T/timeline" >"$T/verdict" <<'PY'
+import json, sys
+rows = []
+for line in open(sys.argv[1]):
+    try:
+        o = json.loads(line)
+    except ValueError:
+        continue
+    r = {x["name"]: x for x in o["reclaim"]}
+    if "low" in r and "high" in r:
+        rows.append((r["low"]["reclaimed_bytes"], r["high"]["reclaimed_bytes"], r["low"]["phase"]))
+if not rows:
+    print("FAIL - priority: no status samples with both tenants")
+    sys.exit()
+first_low = next((i for i, x in enumerate(rows) if x[0] > 0), None)
+first_high = next((i for i, x in enumerate(rows) if x[1] > 0), None)
+print(f"# priority: {len(rows)} samples; low first reclaimed at sample {first_low}, high at {first_high}; "
+      f"at the end low {rows[-1][0] / 2**20:.1f} MiB, high {rows[-1][1] / 2**20:.1f} MiB")
+ok = first_low is not None and (first_high is None or first_low < first_high)
+print(("ok" if ok else "FAIL") + " - priority: the lower priority is reclaimed first")
+ok = rows[-1][0] > rows[-1][1]
+print(("ok" if ok else "FAIL") + " - priority: the lower priority gave more")
+if first_high is not None:
+    print(f"# priority: when high first reclaimed, low was {rows[first_high][2]} with {rows[first_high][0] / 2**20:.1f} MiB reclaimed")
+PY
+	while read -r line; do
+		case $line in
+		"ok - "*) ok "${line#ok - }" ;;
+		"FAIL - "*) fail "${line#FAIL - }" ;;
+		*) echo "$line" ;;
+		esac
+	done <"$T/verdict"
+	check "priority: host pressure was seen by memqosd" grep -q 'host memory pressure, lower priorities first' "$LOG"
+	stop_wl hog low high
+	;;
+*) abort "unknown scenario $s" ;;
+esac
+done
+
+echo "--- memqosd status ---"
+"$MEMQOSD" status | sed -n '/RECLAIM/,$p'
+n_prog=$(grep -c 'quarter: reclaimed' "$LOG")
+echo "# records: $(grep -c 'reclaimed .*(total' "$LOG") progress, $(grep -c 'reclaim backed off' "$LOG") back-off"
+grep -E 'reclaim backed off|: reclaimed ' "$LOG" | head -8 | sed 's/^/# /'
+check "progress records are rate-limited (quarter: $n_prog in the run, at most one a minute + settling)" \
+	[ "$n_prog" -le $(( ($(date +%s) - ${START_ALL:-$(date +%s)}) / 60 + 6 )) ]
+stop_daemon
+check "daemon exits 0" [ "$DAEMON_RC" -eq 0 ]
+it_finish
