@@ -218,6 +218,55 @@ bool sampling_params_equal(const SamplingParams *a, const SamplingParams *b)
 	       a->growth_alert_usec == b->growth_alert_usec;
 }
 
+void config_guard_defaults(GuardParams *g)
+{
+	*g = (GuardParams) {
+		.enable = false,
+		.charge_rate = UINT64_C(256) << 20,
+		.charge_burst = UINT64_C(1) << 30,
+		.fork_rate = 100,
+		.fork_burst = 500,
+		.uid_charge_rate = 0,
+		.uid_charge_burst = 0,
+		.uid_fork_rate = 0,
+		.uid_fork_burst = 0,
+		.actions = GUARD_ACTION_PIDS | GUARD_ACTION_FREEZE,
+		.pids_allowance = 16,
+		.escalate_usec = 5 * USEC_PER_SEC,
+		.hold_usec = 30 * USEC_PER_SEC,
+	};
+}
+
+bool guard_params_equal(const GuardParams *a, const GuardParams *b)
+{
+	return a->enable == b->enable && a->charge_rate == b->charge_rate && a->charge_burst == b->charge_burst &&
+	       a->fork_rate == b->fork_rate && a->fork_burst == b->fork_burst &&
+	       a->uid_charge_rate == b->uid_charge_rate && a->uid_charge_burst == b->uid_charge_burst &&
+	       a->uid_fork_rate == b->uid_fork_rate && a->uid_fork_burst == b->uid_fork_burst &&
+	       a->actions == b->actions && a->pids_allowance == b->pids_allowance &&
+	       a->escalate_usec == b->escalate_usec && a->hold_usec == b->hold_usec;
+}
+
+static const char *const guard_action_names[] = { "pids", "freeze", "kill" };
+
+const char *guard_actions_to_string(unsigned actions, char *buf, size_t n)
+{
+	size_t l = 0;
+
+	if (n == 0)
+		return buf;
+	buf[0] = '\0';
+	for (size_t i = 0; i < ELEMENTSOF(guard_action_names); i++)
+		if (actions & (1U << i)) {
+			int k = snprintf(buf + l, n - l, "%s%s", l ? " " : "", guard_action_names[i]);
+
+			if (k < 0 || (size_t) k >= n - l)
+				break;
+			l += (size_t) k;
+		}
+	return buf;
+}
+
 static void daemon_config_defaults(DaemonConfig *d)
 {
 	*d = (DaemonConfig) {
@@ -229,6 +278,7 @@ static void daemon_config_defaults(DaemonConfig *d)
 	config_control_defaults(&d->control);
 	config_forecast_defaults(&d->forecast);
 	config_sampling_defaults(&d->sampling);
+	config_guard_defaults(&d->guard);
 }
 
 /*
@@ -236,8 +286,10 @@ static void daemon_config_defaults(DaemonConfig *d)
  * MemoryHighMin= defaults to whatever MemoryHighMax= ends up as (see tenant_validate()), so a
  * profile that does not say how far down memqosd may push its tenant is never squeezed.
  */
-static void tenant_config_defaults(TenantConfig *t, const ForecastParams *forecast, const SamplingParams *sampling)
+static void tenant_config_defaults(TenantConfig *t, const ForecastParams *forecast, const SamplingParams *sampling,
+				   const GuardParams *guard)
 {
+	t->guard = *guard;        /* [Guard] of memqosd.conf */
 	t->sampling = *sampling;  /* [Sampling] of memqosd.conf */
 	t->forecast = *forecast;  /* [Forecast] of memqosd.conf; the hook string is copied by the caller */
 	t->forecast.hook = NULL;
@@ -477,6 +529,32 @@ static int parse_absolute_or_empty(const ConfigItem *item, const char *value, ch
 		return -EINVAL;
 	}
 	return 1;
+}
+
+/* Actions=: a list of pids, freeze and kill (spaces or commas); empty = detect and report only. */
+static int item_parse_guard_actions(const ConfigItem *item, const char *value, void *field, ParseContext *ctx)
+{
+	unsigned actions = 0;
+
+	for (const char *p = value; *p;) {
+		size_t l, i;
+
+		p += strspn(p, " \t,");
+		l = strcspn(p, " \t,");
+		if (l == 0)
+			break;
+		for (i = 0; i < ELEMENTSOF(guard_action_names); i++)
+			if (strlen(guard_action_names[i]) == l && strncmp(p, guard_action_names[i], l) == 0)
+				break;
+		if (i == ELEMENTSOF(guard_action_names)) {
+			parse_error(ctx, item->key, "unknown action '%.*s' (expected pids, freeze or kill)", (int) l, p);
+			return -EINVAL;
+		}
+		actions |= 1U << i;
+		p += l;
+	}
+	*(unsigned *) field = actions;
+	return 0;
 }
 
 /* Replace *s by a copy of value (NULL for NULL); -ENOMEM is fatal for the whole load. */
@@ -750,6 +828,29 @@ static int item_parse_listen(const ConfigItem *item, const char *value, void *fi
 	SP(T, "GrowthAlertSec", item_parse_duration, growth_alert_usec, .min = 10 * USEC_PER_SEC,         \
 	   .max = 3600 * USEC_PER_SEC)
 
+/* [Guard]: the same keys in memqosd.conf (defaults) and in profiles (overrides). */
+#define GD(T, k, fn, field, ...)                                                                     \
+	{ .section = "Guard", .key = k, .parse = fn, .offset = offsetof(T, guard.field), __VA_ARGS__ }
+#define GUARD_ITEMS(T)                                                                                   \
+	GD(T, "Enable", item_parse_bool, enable),                                                         \
+	GD(T, "ChargeRate", item_parse_size_range, charge_rate, .flags = ITEM_NO_MAX, .min = 0,          \
+	   .max = UINT64_C(1) << 40),                                                                     \
+	GD(T, "ChargeBurst", item_parse_size_range, charge_burst, .flags = ITEM_NO_MAX, .min = 1 << 20,  \
+	   .max = UINT64_C(1) << 40),                                                                     \
+	GD(T, "ForkRate", item_parse_unsigned, fork_rate, .min = 0, .max = 1000000),                      \
+	GD(T, "ForkBurst", item_parse_unsigned, fork_burst, .min = 1, .max = 1000000),                    \
+	GD(T, "PerUidChargeRate", item_parse_size_range, uid_charge_rate, .flags = ITEM_NO_MAX, .min = 0,\
+	   .max = UINT64_C(1) << 40),                                                                     \
+	GD(T, "PerUidChargeBurst", item_parse_size_range, uid_charge_burst, .flags = ITEM_NO_MAX,        \
+	   .min = 0, .max = UINT64_C(1) << 40),                                                           \
+	GD(T, "PerUidForkRate", item_parse_unsigned, uid_fork_rate, .min = 0, .max = 1000000),            \
+	GD(T, "PerUidForkBurst", item_parse_unsigned, uid_fork_burst, .min = 0, .max = 1000000),          \
+	GD(T, "Actions", item_parse_guard_actions, actions),                                              \
+	GD(T, "PidsAllowance", item_parse_unsigned, pids_allowance, .min = 1, .max = 100000),             \
+	GD(T, "EscalateSec", item_parse_duration, escalate_usec, .min = 100 * USEC_PER_MSEC,              \
+	   .max = 3600 * USEC_PER_SEC),                                                                   \
+	GD(T, "HoldSec", item_parse_duration, hold_usec, .min = USEC_PER_SEC, .max = 24 * 3600 * USEC_PER_SEC)
+
 /* memqosd.conf and its drop-ins. Keep in sync with conf/memqosd.conf and conf/README.md. */
 static const ConfigItem daemon_items[] = {
 	DAEMON("DryRun", item_parse_bool, dry_run),
@@ -776,6 +877,7 @@ static const ConfigItem daemon_items[] = {
 
 	FORECAST_ITEMS(DaemonConfig),
 	SAMPLING_ITEMS(DaemonConfig),
+	GUARD_ITEMS(DaemonConfig),
 
 	{ .section = "Metrics", .key = "Listen", .parse = item_parse_listen,
 	  .offset = offsetof(DaemonConfig, metrics_listen) },
@@ -793,6 +895,7 @@ static const ConfigItem tenant_items[] = {
 
 	FORECAST_ITEMS(TenantConfig),
 	SAMPLING_ITEMS(TenantConfig),
+	GUARD_ITEMS(TenantConfig),
 };
 
 /* Index of a key in a table, for cross-key checks; the key must exist. */
@@ -1405,7 +1508,7 @@ static int tenant_validate(TenantConfig *t, const ItemOrigin *origins, ConfigErr
  * has problems (in errors), negative errno on allocation or I/O failure.
  */
 static int tenant_load(const char *file, const ForecastParams *forecast, const SamplingParams *sampling,
-		       ConfigErrors *errors, TenantConfig **ret)
+		       const GuardParams *guard, ConfigErrors *errors, TenantConfig **ret)
 {
 	_cleanup_(tenant_config_freep) TenantConfig *t = NULL;
 	ItemOrigin origins[ELEMENTSOF(tenant_items)] = {};
@@ -1416,7 +1519,7 @@ static int tenant_load(const char *file, const ForecastParams *forecast, const S
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
-	tenant_config_defaults(t, forecast, sampling);
+	tenant_config_defaults(t, forecast, sampling, guard);
 	base = base ? base + 1 : file;
 	t->name = strndup(base, strlen(base) - strlen(".conf"));
 	t->file = strdup(file);
@@ -1485,7 +1588,7 @@ static int tenants_load(Config *c, ConfigErrors *errors)
 	for (int i = 0; i < n; i++) {
 		TenantConfig *t = NULL;
 
-		r = tenant_load(files[i], &c->daemon.forecast, &c->daemon.sampling, errors, &t);
+		r = tenant_load(files[i], &c->daemon.forecast, &c->daemon.sampling, &c->daemon.guard, errors, &t);
 		if (r == -ENOMEM)
 			goto finish;
 		if (r < 0 && io_error == 0)
@@ -1615,7 +1718,7 @@ bool tenant_config_equal(const TenantConfig *a, const TenantConfig *b)
 	       a->memory_high_min == b->memory_high_min && a->memory_high_max == b->memory_high_max &&
 	       a->has_memory_low == b->has_memory_low && (!a->has_memory_low || a->memory_low == b->memory_low) &&
 	       a->policy == b->policy && forecast_params_equal(&a->forecast, &b->forecast) &&
-	       sampling_params_equal(&a->sampling, &b->sampling);
+	       sampling_params_equal(&a->sampling, &b->sampling) && guard_params_equal(&a->guard, &b->guard);
 }
 
 void config_diff_clear(ConfigDiff *d)

@@ -82,6 +82,34 @@ typedef struct SamplingParams {
 	uint64_t growth_alert_usec;    /* GrowthAlertSec= ... for this long (2min; 10s..1h) */
 } SamplingParams;
 
+/* Containment steps the storm guard may take ([Guard] Actions=), bit flags. */
+enum {
+	GUARD_ACTION_PIDS = 1 << 0,    /* pids.max = current + PidsAllowance= */
+	GUARD_ACTION_FREEZE = 1 << 1,  /* cgroup.freeze = 1 */
+	GUARD_ACTION_KILL = 1 << 2,    /* cgroup.kill */
+};
+
+/*
+ * Settings of the storm guard (job 4: src/guard.h): [Guard] in memqosd.conf (defaults for every
+ * tenant) and in a tenant profile (overrides). Defaults in config_guard_defaults(). Rates 0 = not
+ * checked; a per-uid burst of 0 = the tenant's.
+ */
+typedef struct GuardParams {
+	bool enable;                   /* Enable= (no) */
+	uint64_t charge_rate;          /* ChargeRate= bytes per second (256M) */
+	uint64_t charge_burst;         /* ChargeBurst= bytes (1G) */
+	unsigned fork_rate;            /* ForkRate= forks per second (100) */
+	unsigned fork_burst;           /* ForkBurst= forks (500) */
+	uint64_t uid_charge_rate;      /* PerUidChargeRate= per uid in the tenant (0 = off) */
+	uint64_t uid_charge_burst;     /* PerUidChargeBurst= (0 = ChargeBurst=) */
+	unsigned uid_fork_rate;        /* PerUidForkRate= (0 = off) */
+	unsigned uid_fork_burst;       /* PerUidForkBurst= (0 = ForkBurst=) */
+	unsigned actions;              /* Actions= GUARD_ACTION_* (pids freeze) */
+	unsigned pids_allowance;       /* PidsAllowance= pids.max = current + this (16) */
+	uint64_t escalate_usec;        /* EscalateSec= time between two steps while the storm lasts (5s) */
+	uint64_t hold_usec;            /* HoldSec= quiet this long before every step is undone (30s) */
+} GuardParams;
+
 typedef struct DaemonConfig {
 	bool dry_run;            /* DryRun= */
 	int log_level;           /* LogLevel= (syslog levels: err, warning, notice, info, debug) */
@@ -90,6 +118,7 @@ typedef struct DaemonConfig {
 	ControlParams control;
 	ForecastParams forecast; /* defaults for every tenant */
 	SamplingParams sampling; /* defaults for every tenant */
+	GuardParams guard;       /* defaults for every tenant */
 	char *metrics_listen;    /* [Metrics] Listen= "ADDRESS:PORT" of the Prometheus endpoint; NULL = off */
 } DaemonConfig;
 
@@ -106,6 +135,7 @@ typedef struct TenantConfig {
 	PolicyKind policy;
 	ForecastParams forecast;    /* [Forecast] of the profile over the daemon's [Forecast] */
 	SamplingParams sampling;    /* [Sampling] of the profile over the daemon's [Sampling] */
+	GuardParams guard;          /* [Guard] of the profile over the daemon's [Guard] */
 	bool is_template;           /* cgroup is a glob pattern (src/template.h): no tenant of its own, instances */
 	char *template;             /* an instance's template name; NULL for a profile (set by src/instances.c) */
 } TenantConfig;
@@ -154,6 +184,10 @@ void config_forecast_defaults(ForecastParams *f);
 bool forecast_params_equal(const ForecastParams *a, const ForecastParams *b);
 void config_sampling_defaults(SamplingParams *s);
 bool sampling_params_equal(const SamplingParams *a, const SamplingParams *b);
+void config_guard_defaults(GuardParams *g);
+bool guard_params_equal(const GuardParams *a, const GuardParams *b);
+/* "pids freeze kill" (the set bits, in that order; "" for none) into buf; returns buf. */
+const char *guard_actions_to_string(unsigned actions, char *buf, size_t n);
 
 /*
  * Load and validate everything under dir. Returns 0 and a Config on success; -EINVAL with every
