@@ -35,7 +35,6 @@ char LICENSE[] SEC("license") = "GPL";
 
 #define PAGE_BYTES 4096ULL
 #define KTHREAD_FLAG 0x00200000 /* PF_KTHREAD */
-#define MEMCG_DATA_FLAGS 3ULL   /* low bits of folio->memcg_data (MEMCG_DATA_OBJEXTS | MEMCG_DATA_KMEM) */
 
 /* Quantiles of Exp(1) in 1/65536 units (sample_exp_table()), filled by the loader. */
 const volatile __u32 exp_table[MEMQOSD_SAMPLE_EXP_TABLE];
@@ -282,29 +281,17 @@ static __always_inline void on_charge(void *ctx, struct mem_cgroup *memcg, __u64
 	emit_alloc(ctx, tenant, cgid, weight, bytes, flags | (large ? MEMQOSD_SAMPLEF_LARGE : 0), folio);
 }
 
-static __always_inline __u64 folio_bytes(struct folio *folio)
-{
-	unsigned long flags = BPF_CORE_READ(folio, flags);
-
-	if (!(flags & (1UL << bpf_core_enum_value(enum pageflags, PG_head))))
-		return PAGE_BYTES;
-	if (bpf_core_field_exists(folio->_folio_nr_pages))
-		return BPF_CORE_READ(folio, _folio_nr_pages) * PAGE_BYTES;
-	return PAGE_BYTES << (BPF_CORE_READ(folio, _flags_1) & 0xff);
-}
-
 SEC("fexit/__mem_cgroup_charge")
 int BPF_PROG(sample_charge, struct folio *folio, struct mm_struct *mm, gfp_t gfp, int ret)
 {
-	__u64 data;
+	struct mem_cgroup *memcg;
 
 	if (ret)
 		return 0;
-	data = BPF_CORE_READ(folio, memcg_data);
-	if (!data || (data & MEMCG_DATA_FLAGS))
+	memcg = memqosd_folio_memcg(folio);
+	if (!memcg)
 		return 0;
-	on_charge(ctx, (struct mem_cgroup *)(data & ~MEMCG_DATA_FLAGS), folio_bytes(folio),
-		  mm ? 0 : MEMQOSD_SAMPLEF_NO_MM, folio);
+	on_charge(ctx, memcg, memqosd_folio_bytes(folio), mm ? 0 : MEMQOSD_SAMPLEF_NO_MM, folio);
 	return 0;
 }
 
@@ -399,10 +386,7 @@ int BPF_PROG(sample_file, struct folio *folio)
 SEC("tp_btf/mod_memcg_lruvec_state")
 int BPF_PROG(sample_tp_charge, struct mem_cgroup *memcg, int item, int val)
 {
-	if (val <= 0)
-		return 0;
-	if (item != bpf_core_enum_value(enum node_stat_item, NR_ANON_MAPPED) &&
-	    item != bpf_core_enum_value(enum node_stat_item, NR_FILE_PAGES))
+	if (!memqosd_lruvec_item_is_charge(item, val))
 		return 0;
 	on_charge(ctx, memcg, (__u64)val * PAGE_BYTES, 0, NULL);
 	return 0;

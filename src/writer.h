@@ -45,6 +45,9 @@ typedef struct WriterTarget WriterTarget;
 typedef enum WriterFile {
 	WRITER_MEMORY_HIGH,
 	WRITER_MEMORY_LOW,
+	WRITER_PIDS_MAX,           /* the storm guard (src/guard.c) */
+	WRITER_CGROUP_FREEZE,
+	WRITER_CGROUP_KILL,
 	_WRITER_FILE_MAX,
 	_WRITER_FILE_INVALID = -22,
 } WriterFile;
@@ -83,6 +86,8 @@ void writer_set_timeout(Writer *w, uint64_t usec);
 
 /* A cgroup to write to: cg_fd is duplicated. owner is passed to the completion callback. */
 int writer_target_new(Writer *w, int cg_fd, const char *name, void *owner, WriterTarget **ret);
+/* Completions of this target go to done (with its userdata) instead of the writer's callback. */
+void writer_target_set_done(WriterTarget *wt, writer_done_t done, void *userdata);
 /* The owner lets go; see above. NULL-safe; returns NULL. */
 WriterTarget *writer_target_unlink(WriterTarget *wt);
 
