@@ -30,10 +30,17 @@
 #define GUARD_RECORD_PREFIX "guard-"
 #define GUARD_PROCS_DEPTH 16         /* nesting walked below a tenant for a uid's processes */
 
+/* Rates measured from a bucket pair's totals between two looks. */
+typedef struct GuardRates {
+	uint64_t last_charge_total, last_fork_total, last_sample_usec;
+	double charge_bps, fork_rate;
+} GuardRates;
+
 typedef struct GuardUid {
 	uint32_t uid;
 	GuardState s;
 	bool stopped;                /* its processes were sent SIGSTOP */
+	GuardRates rates;
 } GuardUid;
 
 typedef struct GuardTenant {
@@ -55,8 +62,7 @@ typedef struct GuardTenant {
 	bool recovering;             /* undoing what a previous memqosd left */
 	uint64_t pids_limit;         /* the value written */
 
-	uint64_t last_charge_total, last_fork_total, last_sample_usec;
-	double charge_bps, fork_rate;
+	GuardRates rates;
 } GuardTenant;
 
 struct Guard {
@@ -361,6 +367,8 @@ static void emit(GuardTenant *gt, const GuardUid *u, const char *action, const c
 	const char *fields[13];
 	size_t n = 0;
 	uint32_t uid = u ? u->uid : MEMQOSD_GUARD_NO_UID;
+	const GuardRates *rt = u ? &u->rates : &gt->rates;
+	struct memqosd_guard_conf conf = conf_of(&gt->p);
 	uint64_t pids_current = 0;
 
 	if (gt->t)
@@ -368,8 +376,8 @@ static void emit(GuardTenant *gt, const GuardUid *u, const char *action, const c
 	snprintf(f[n], sizeof(f[n]), "MEMQOSD_TENANT=%s", gt->name), n++;
 	snprintf(f[n], sizeof(f[n]), "MEMQOSD_CGROUP=%s", gt->cgroup), n++;
 	snprintf(f[n], sizeof(f[n]), "MEMQOSD_GUARD_ACTION=%s", action), n++;
-	snprintf(f[n], sizeof(f[n]), "MEMQOSD_CHARGE_BPS=%.0f", gt->charge_bps), n++;
-	snprintf(f[n], sizeof(f[n]), "MEMQOSD_FORK_RATE=%.1f", gt->fork_rate), n++;
+	snprintf(f[n], sizeof(f[n]), "MEMQOSD_CHARGE_BPS=%.0f", rt->charge_bps), n++;
+	snprintf(f[n], sizeof(f[n]), "MEMQOSD_FORK_RATE=%.1f", rt->fork_rate), n++;
 	snprintf(f[n], sizeof(f[n]), "MEMQOSD_CHARGE_RATE=%" PRIu64, u ? gt->p.uid_charge_rate : gt->p.charge_rate), n++;
 	snprintf(f[n], sizeof(f[n]), "MEMQOSD_FORK_LIMIT=%u", u ? gt->p.uid_fork_rate : gt->p.fork_rate), n++;
 	snprintf(f[n], sizeof(f[n]), "MEMQOSD_RESULT=%s", result < 0 ? strerror(-result) : "ok"), n++;
@@ -384,7 +392,7 @@ static void emit(GuardTenant *gt, const GuardUid *u, const char *action, const c
 	else
 		snprintf(who, sizeof(who), "tenant %s", gt->name);
 	snprintf(msg, sizeof(msg), "Storm guard: %s on %s (%s): %s; measured %.1f MiB/s, %.0f forks/s%s%s", action, who,
-		 gt->cgroup, reason, gt->charge_bps / (1 << 20), gt->fork_rate, result < 0 ? "; failed: " : "",
+		 gt->cgroup, reason, rt->charge_bps / (1 << 20), rt->fork_rate, result < 0 ? "; failed: " : "",
 		 result < 0 ? strerror(-result) : "");
 	log_struct(&g->m->log, result < 0 ? LOG_WARNING : LOG_NOTICE, MEMQOSD_MESSAGE_GUARD_ACTION, fields, "%s", msg);
 
@@ -397,15 +405,15 @@ static void emit(GuardTenant *gt, const GuardUid *u, const char *action, const c
 			k = sd_bus_message_append(sig, "sssuts", gt->name, gt->cgroup, action, uid,
 						  now_usec(CLOCK_REALTIME), reason);
 		if (k >= 0)
-			k = sd_bus_message_append(sig, "a{sv}", 4, "charge_bytes_per_sec", "d", gt->charge_bps,
-						  "forks_per_sec", "d", gt->fork_rate, "pids_current", "t", pids_current,
+			k = sd_bus_message_append(sig, "a{sv}", 4, "charge_bytes_per_sec", "d", rt->charge_bps,
+						  "forks_per_sec", "d", rt->fork_rate, "pids_current", "t", pids_current,
 						  "ok", "b", (int) (result >= 0));
 		if (k >= 0)
 			k = sd_bus_message_append(sig, "a{sv}", 7,
-						  "charge_rate", "t", u ? gt->p.uid_charge_rate : gt->p.charge_rate,
-						  "charge_burst", "t", conf_of(&gt->p).charge_burst,
-						  "fork_rate", "t", (uint64_t) (u ? gt->p.uid_fork_rate : gt->p.fork_rate),
-						  "fork_burst", "t", (uint64_t) gt->p.fork_burst,
+						  "charge_rate", "t", u ? conf.uid_charge_rate : conf.charge_rate,
+						  "charge_burst", "t", u ? conf.uid_charge_burst : conf.charge_burst,
+						  "fork_rate", "t", u ? conf.uid_fork_rate : conf.fork_rate,
+						  "fork_burst", "t", u ? conf.uid_fork_burst : conf.fork_burst,
 						  "pids_max", "t", gt->pids_limit,
 						  "actions", "s", guard_actions_to_string(gt->p.actions, acts, sizeof(acts)),
 						  "mode", "s", "user-space");
@@ -626,20 +634,19 @@ static void restop_uids(GuardTenant *gt)
 			(void) signal_uid(gt->t->cg_fd, gt->uids[i].uid, SIGSTOP, 0);
 }
 
-static void sample_rates(GuardTenant *gt, const struct memqosd_guard_state *st, uint64_t now)
+static void sample_rates(GuardRates *g, const struct memqosd_guard_state *st, uint64_t now)
 {
-	if (gt->last_sample_usec && now > gt->last_sample_usec) {
-		double dt = (double) (now - gt->last_sample_usec) / USEC_PER_SEC;
+	if (g->last_sample_usec && now > g->last_sample_usec) {
+		double dt = (double) (now - g->last_sample_usec) / USEC_PER_SEC;
 
-		if (dt >= 0.05) {
-			gt->charge_bps = (double) (st->charge.total - gt->last_charge_total) / dt;
-			gt->fork_rate = (double) (st->fork.total - gt->last_fork_total) / dt;
-		} else
+		if (dt < 0.05)
 			return;
+		g->charge_bps = (double) (st->charge.total - g->last_charge_total) / dt;
+		g->fork_rate = (double) (st->fork.total - g->last_fork_total) / dt;
 	}
-	gt->last_charge_total = st->charge.total;
-	gt->last_fork_total = st->fork.total;
-	gt->last_sample_usec = now;
+	g->last_charge_total = st->charge.total;
+	g->last_fork_total = st->fork.total;
+	g->last_sample_usec = now;
 }
 
 static GuardUid *uid_get(GuardTenant *gt, uint32_t uid, bool create)
@@ -675,7 +682,7 @@ static void evaluate(GuardTenant *gt)
 	if (!gt->t || !g->skel)
 		return;
 	storm = stormy(g, gt, NULL, &st);
-	sample_rates(gt, &st, now);
+	sample_rates(&gt->rates, &st, now);
 	d = guard_model_step(&gt->s, &gt->p, storm, now);
 	if (d.step != GUARD_STEP_NONE)
 		do_tenant_step(gt, d);
@@ -685,6 +692,7 @@ static void evaluate(GuardTenant *gt)
 		struct memqosd_guard_state ust = {};
 
 		storm = stormy(g, gt, u, &ust);
+		sample_rates(&u->rates, &ust, now);
 		d = guard_model_step(&u->s, &gt->p, storm, now);
 		if (d.step != GUARD_STEP_NONE)
 			do_uid_step(gt, u, d);
