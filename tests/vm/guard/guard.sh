@@ -7,6 +7,7 @@
 # by memory.max and pids.max of its cgroup and by its own time limit, and killed at the end.
 #   1. burst:  1 GiB at once (as fast as the guest allows: several times ChargeRate=32M), then
 #              16 MiB/s, with the default ChargeBurst=1G: no step.
+#   1b. the same storm in a cgroup without a profile, 4 s: its charge rate, for comparison.
 #   2. storm:  300 forks/s x 16 MiB (ChargeRate=64M, ChargeBurst=128M, ForkRate=50, ForkBurst=50,
 #              Actions=pids freeze, EscalateSec=1s, HoldSec=8s): the first step within 1 s of the
 #              storm's start, pids.max lowered, then frozen; its charge rate 2..4 s after the first
@@ -35,7 +36,7 @@ CONF=$T/conf
 WATCH_PID=
 remove_scratch() {
 	[ -n "$WATCH_PID" ] && kill "$WATCH_PID" 2>/dev/null
-	for c in storm burst users; do
+	for c in storm burst users noguard; do
 		[ -d "$CGR/$c" ] || continue
 		echo 0 >"$CGR/$c/cgroup.freeze" 2>/dev/null
 		echo 1 >"$CGR/$c/cgroup.kill" 2>/dev/null
@@ -49,13 +50,14 @@ cc -O2 -o "$T/storm" "$HERE/storm.c" || abort "cannot build storm.c"
 chmod 755 "$T" "$T/storm"
 mkdir -m 1777 "$T/logs"
 mkdir "$CGR" && echo "+memory +pids" >"$CGR/cgroup.subtree_control" || abort "cannot create $CGR"
-for c in storm burst users; do
+for c in storm burst users noguard; do
 	mkdir "$CGR/$c" || abort "cannot create $CGR/$c"
 	echo 4096 >"$CGR/$c/pids.max"                                     # backstops
 done
 echo 768M >"$CGR/storm/memory.max"
 echo 1536M >"$CGR/burst/memory.max"
 echo 768M >"$CGR/users/memory.max"
+echo 768M >"$CGR/noguard/memory.max"
 
 mkdir -p "$CONF/tenants.d"
 printf '[Daemon]\nLogLevel=debug\n[Control]\nHousekeepingSec=1h\n[Forecast]\nEnable=no\n' >"$CONF/memqosd.conf"
@@ -120,6 +122,12 @@ check "burst: 1 GiB at once then 16 MiB/s (ChargeRate=32M, ChargeBurst=1G): no g
 	[ -z "$(guard_lines burst)" ]
 check "burst: no guard record in the journal stream" [ "$(grep -c 'Storm guard: .* on tenant burst' "$LOG")" = 0 ]
 
+# --- 1b. the same storm without the guard (a cgroup no profile names), for comparison: 4 s ---
+in_cgroup noguard "$T/storm" storm 300 16 64 4 "$T/logs/noguard.log" 2>/dev/null
+N0=$(first_ms "$T/logs/noguard.log")
+NOGUARD=$(rate "$T/logs/noguard.log" "$((N0 + 1000))" "$((N0 + 3000))")
+echo "without the guard: $((NOGUARD >> 20)) MiB/s charged from 1 to 3 s after the start, $(tail -n1 "$T/logs/noguard.log" | cut -d' ' -f3) forks in 4 s"
+
 # --- 2. the storm (it ends by itself 6 s after its start; frozen, it exits once thawed) ---
 in_cgroup storm "$T/storm" storm 300 16 64 6 "$T/logs/storm.log" &
 STORM=$!
@@ -136,7 +144,7 @@ check "storm: the first step is pids" [ -n "$(guard_lines storm pids)" ]
 sleep 5
 BEFORE=$(rate "$T/logs/storm.log" "$T0" "$((ACT > T0 + 100 ? ACT : T0 + 100))")
 AFTER=$(rate "$T/logs/storm.log" "$((ACT + 2000))" "$((ACT + 4000))")
-echo "storm charge rate: $((BEFORE >> 20)) MiB/s before the first step, $((AFTER >> 20)) MiB/s from 2 to 4 s after it"
+echo "storm charge rate: $((BEFORE >> 20)) MiB/s before the first step, $((AFTER >> 20)) MiB/s from 2 to 4 s after it (without the guard: $((NOGUARD >> 20)) MiB/s)"
 tail -n1 "$T/logs/storm.log"
 check "storm: charge rate 2..4 s after the first step at most ChargeRate=64M ($((AFTER >> 20)) MiB/s)" \
 	[ "$AFTER" -le $((64 << 20)) ]
