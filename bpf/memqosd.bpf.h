@@ -193,3 +193,32 @@ static __always_inline void memqosd_watch(struct memqosd_tenant_stats *st, __u32
 		memqosd_emit(tenant_id, cgid, MEMQOSD_EV_WATCH, usage, max, flags | (growing ? MEMQOSD_EVF_GROWING : 0),
 			     false);
 }
+
+/* Bytes of a folio (a head page's order, or one page). */
+static __always_inline __u64 memqosd_folio_bytes(struct folio *folio)
+{
+	unsigned long flags = BPF_CORE_READ(folio, flags);
+
+	if (!(flags & (1UL << bpf_core_enum_value(enum pageflags, PG_head))))
+		return 4096ULL;
+	if (bpf_core_field_exists(folio->_folio_nr_pages))
+		return BPF_CORE_READ(folio, _folio_nr_pages) * 4096ULL;
+	return 4096ULL << (BPF_CORE_READ(folio, _flags_1) & 0xff);
+}
+
+/* The memcg a folio was charged to (plain memcg_data, not objcg/kmem); NULL if none. */
+static __always_inline struct mem_cgroup *memqosd_folio_memcg(struct folio *folio)
+{
+	__u64 data = BPF_CORE_READ(folio, memcg_data);
+
+	if (!data || (data & 3ULL)) /* MEMCG_DATA_OBJEXTS | MEMCG_DATA_KMEM */
+		return NULL;
+	return (struct mem_cgroup *)data;
+}
+
+/* A mod_memcg_lruvec_state update that accounts new memory to a memcg (anon mapped, page cache). */
+static __always_inline bool memqosd_lruvec_item_is_charge(int item, int val)
+{
+	return val > 0 && (item == bpf_core_enum_value(enum node_stat_item, NR_ANON_MAPPED) ||
+			   item == bpf_core_enum_value(enum node_stat_item, NR_FILE_PAGES));
+}

@@ -363,17 +363,6 @@ static __always_inline void on_uncharge(__u64 key)
 		__sync_fetch_and_sub(&live_count, 1);
 }
 
-static __always_inline __u64 folio_bytes(struct folio *folio)
-{
-	unsigned long flags = BPF_CORE_READ(folio, flags);
-
-	if (!(flags & (1UL << bpf_core_enum_value(enum pageflags, PG_head))))
-		return PAGE_BYTES;
-	if (bpf_core_field_exists(folio->_folio_nr_pages))
-		return BPF_CORE_READ(folio, _folio_nr_pages) * PAGE_BYTES;
-	return PAGE_BYTES << (BPF_CORE_READ(folio, _flags_1) & 0xff);
-}
-
 /* The memcg of an obj_cgroup pointer (low bits are flags). */
 static __always_inline struct mem_cgroup *objcg_memcg(__u64 objcg)
 {
@@ -384,15 +373,14 @@ static __always_inline struct mem_cgroup *objcg_memcg(__u64 objcg)
 SEC("fexit/__mem_cgroup_charge")
 int BPF_PROG(sample_charge, struct folio *folio, struct mm_struct *mm, gfp_t gfp, int ret)
 {
-	__u64 data;
+	struct mem_cgroup *memcg;
 
 	if (ret)
 		return 0;
-	data = BPF_CORE_READ(folio, memcg_data);
-	if (!data || (data & MEMCG_DATA_FLAGS))
+	memcg = memqosd_folio_memcg(folio);
+	if (!memcg)
 		return 0;
-	on_charge(ctx, (struct mem_cgroup *)(data & ~MEMCG_DATA_FLAGS), folio_bytes(folio),
-		  mm ? 0 : MEMQOSD_SAMPLEF_NO_MM, (__u64)folio);
+	on_charge(ctx, memcg, memqosd_folio_bytes(folio), mm ? 0 : MEMQOSD_SAMPLEF_NO_MM, (__u64)folio);
 	return 0;
 }
 
@@ -557,8 +545,7 @@ int BPF_PROG(sample_tp_charge, struct mem_cgroup *memcg, int item, int val)
 		/* The kernel flushes its per-CPU slab byte stock here, the value in pages (rounded). */
 		bytes = (__u64)val * PAGE_BYTES;
 		flags = MEMQOSD_SAMPLEF_KMEM;
-	} else if (item == bpf_core_enum_value(enum node_stat_item, NR_ANON_MAPPED) ||
-		   item == bpf_core_enum_value(enum node_stat_item, NR_FILE_PAGES)) {
+	} else if (memqosd_lruvec_item_is_charge(item, val)) {
 		bytes = (__u64)val * PAGE_BYTES;
 	} else {
 		return 0;

@@ -12,6 +12,7 @@
 
 #include "bus.h"
 #include "cgroup.h"
+#include "guard.h"
 #include "parse-util.h"
 #include "json-util.h"
 #include "reclaim.h"
@@ -83,6 +84,31 @@ int client_reload(void)
 		return report_call_error("Reload", &error, r);
 	}
 	printf("memqosd: configuration reloaded\n");
+	return 0;
+}
+
+int client_thaw(const char *tenant)
+{
+	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	_cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+	int r;
+
+	r = connect_bus(&bus);
+	if (r != 0)
+		return r;
+	r = sd_bus_call_method(bus, MEMQOSD_BUS_NAME, MEMQOSD_BUS_PATH, MEMQOSD_BUS_INTERFACE, "Thaw", &error, &reply,
+			       "s", tenant);
+	if (r < 0) {
+		if (sd_bus_error_has_name(&error, MEMQOSD_BUS_ERROR_NO_SUCH_TENANT) ||
+		    sd_bus_error_has_name(&error, MEMQOSD_BUS_ERROR_NOT_FROZEN) ||
+		    sd_bus_error_has_name(&error, SD_BUS_ERROR_ACCESS_DENIED)) {
+			fprintf(stderr, "memqosd: thaw: %s\n", error.message);
+			return 1;
+		}
+		return report_call_error("Thaw", &error, r);
+	}
+	printf("memqosd: %s thawed\n", tenant);
 	return 0;
 }
 
@@ -436,27 +462,45 @@ static int read_evidence(sd_bus_message *msg, FILE *f, bool *ret_repeat)
 	return sd_bus_message_exit_container(msg);
 }
 
+/* read_evidence() into a malloc'ed JSON object text. */
+static int read_evidence_text(sd_bus_message *msg, char **ret, bool *ret_repeat)
+{
+	size_t size = 0;
+	FILE *f;
+	int k;
+
+	f = open_memstream(ret, &size);
+	if (!f)
+		return -ENOMEM;
+	k = read_evidence(msg, f, ret_repeat);
+	fclose(f);
+	return k;
+}
+
+/* The members every JSON line of watch starts with. */
+static void watch_json_head(const char *event, const char *when, const char *tenant, const char *cgroup)
+{
+	printf("{\"event\":\"%s\",\"time\":\"%s\",\"tenant\":", event, when);
+	json_string(stdout, tenant);
+	printf(",\"cgroup\":");
+	json_string(stdout, cgroup);
+}
+
 /* Print one risk record (msg positioned at its fields). Returns <0 on a bad message, -EPIPE if stdout is gone. */
 static int watch_print(Watch *w, sd_bus_message *msg, bool snapshot)
 {
 	const char *tenant, *cgroup, *level, *previous, *reason;
 	uint64_t time_usec, eta, usage, limit;
 	_cleanup_free_ char *evidence = NULL;
-	size_t evidence_size = 0;
 	char when[64], u[32], l[32];
 	bool repeat;
-	FILE *ev;
 	int k;
 
 	k = sd_bus_message_read(msg, "sssstttts", &tenant, &cgroup, &level, &previous, &time_usec, &eta, &usage, &limit,
 				&reason);
 	if (k < 0)
 		return k;
-	ev = open_memstream(&evidence, &evidence_size);
-	if (!ev)
-		return -ENOMEM;
-	k = read_evidence(msg, ev, &repeat);
-	fclose(ev);
+	k = read_evidence_text(msg, &evidence, &repeat);
 	if (k < 0)
 		return k;
 	if (!watch_selected(w, tenant))
@@ -464,10 +508,7 @@ static int watch_print(Watch *w, sd_bus_message *msg, bool snapshot)
 
 	format_rfc3339(time_usec, when, sizeof(when));
 	if (w->json) {
-		printf("{\"event\":\"risk\",\"time\":\"%s\",\"tenant\":", when);
-		json_string(stdout, tenant);
-		printf(",\"cgroup\":");
-		json_string(stdout, cgroup);
+		watch_json_head("risk", when, tenant, cgroup);
 		printf(",\"level\":\"%s\",\"previous\":\"%s\",\"eta_seconds\":", level, previous);
 		if (eta == UINT64_MAX)
 			printf("null");
@@ -501,18 +542,71 @@ static int watch_print(Watch *w, sd_bus_message *msg, bool snapshot)
 	return 0;
 }
 
-static int watch_on_signal(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+/* After printing one signal: a closed stdout ends the stream, a malformed signal is skipped. */
+static int watch_printed(Watch *w, int k, const char *signal_name)
 {
-	Watch *w = userdata;
-	int k;
-
-	(void) error;
-	k = watch_print(w, msg, /* snapshot= */ false);
 	if (k == -EPIPE)
 		return sd_event_exit(w->event, 0);
 	if (k < 0)
-		fprintf(stderr, "memqosd: ignoring a malformed OomRisk signal: %s\n", strerror(-k));
+		fprintf(stderr, "memqosd: ignoring a malformed %s signal: %s\n", signal_name, strerror(-k));
 	return 0;
+}
+
+static int watch_on_signal(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	(void) error;
+	return watch_printed(userdata, watch_print(userdata, msg, /* snapshot= */ false), "OomRisk");
+}
+
+/* One Guard signal (src/guard.h) as a line. */
+static int watch_print_guard(Watch *w, sd_bus_message *msg)
+{
+	const char *tenant, *cgroup, *action, *reason;
+	_cleanup_free_ char *measured = NULL, *limits = NULL;
+	uint64_t time_usec;
+	uint32_t uid;
+	char when[64];
+	bool repeat;
+	int k;
+
+	k = sd_bus_message_read(msg, "sssuts", &tenant, &cgroup, &action, &uid, &time_usec, &reason);
+	if (k < 0)
+		return k;
+	k = read_evidence_text(msg, &measured, &repeat);
+	if (k >= 0)
+		k = read_evidence_text(msg, &limits, &repeat);
+	if (k < 0)
+		return k;
+	if (!watch_selected(w, tenant))
+		return 0;
+	format_rfc3339(time_usec, when, sizeof(when));
+	if (w->json) {
+		watch_json_head("guard", when, tenant, cgroup);
+		if (uid == UINT32_MAX)
+			printf(",\"uid\":null");
+		else
+			printf(",\"uid\":%" PRIu32, uid);
+		printf(",\"action\":");
+		json_string(stdout, action);
+		printf(",\"reason\":");
+		json_string(stdout, reason);
+		printf(",\"measured\":%s,\"limits\":%s}\n", measured ? measured : "{}", limits ? limits : "{}");
+	} else {
+		char who[32] = "";
+
+		if (uid != UINT32_MAX)
+			snprintf(who, sizeof(who), " uid %" PRIu32, uid);
+		printf("%s %s (%s)%s: guard %s: %s\n", when, tenant, cgroup, who, action, reason);
+	}
+	if (fflush(stdout) != 0 || ferror(stdout))
+		return -EPIPE;
+	return 0;
+}
+
+static int watch_on_guard(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	(void) error;
+	return watch_printed(userdata, watch_print_guard(userdata, msg), "Guard");
 }
 
 static int watch_on_owner(sd_bus_message *msg, void *userdata, sd_bus_error *error)
@@ -553,6 +647,9 @@ int client_watch(bool json, const char *const *tenants)
 	/* Subscribe first: nothing that happens after the snapshot is missed. */
 	k = sd_bus_match_signal(bus, NULL, MEMQOSD_BUS_NAME, MEMQOSD_BUS_PATH, MEMQOSD_BUS_INTERFACE, "OomRisk",
 				watch_on_signal, &w);
+	if (k >= 0)
+		k = sd_bus_match_signal(bus, NULL, MEMQOSD_BUS_NAME, MEMQOSD_BUS_PATH, MEMQOSD_BUS_INTERFACE, "Guard",
+					watch_on_guard, &w);
 	if (k >= 0)
 		k = sd_bus_match_signal(bus, NULL, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
 					"NameOwnerChanged", watch_on_owner, &w);

@@ -32,6 +32,11 @@ int client_status(const char *tenant, bool json);
  *   {"event":"risk","time":RFC 3339,"tenant":...,"cgroup":...,"level":...,"previous":...,
  *    "eta_seconds":number|null,"usage_bytes":...,"limit_bytes":...,"reason":...,
  *    "snapshot":bool,"repeat":bool,"evidence":{...}}
+ * and, for every step of the storm guard (src/guard.h, signal Guard):
+ *   {"event":"guard","time":RFC 3339,"tenant":...,"cgroup":...,"uid":number|null,"action":...,
+ *    "reason":...,"measured":{"charge_bytes_per_sec":..,"forks_per_sec":..,"pids_current":..,"ok":b},
+ *    "limits":{"charge_rate":..,"charge_burst":..,"fork_rate":..,"fork_burst":..,"pids_max":..,
+ *    "actions":s,"mode":s}}
  * "event" names the kind; other kinds may join the stream later, consumers skip the ones they do
  * not know. Exit: 0 on SIGINT/SIGTERM or a closed stdout (SIGPIPE/EPIPE), 1 for an unknown tenant
  * or a bad reply, 3 if the daemon is not running or goes away (message on stderr).
@@ -44,4 +49,7 @@ int client_watch(bool json, const char *const *tenants);
  * or folded stacks. Exit 1 with the daemon's message for an unknown tenant, sampling off, a window
  * longer than kept or a caller who is not root; 3 if no daemon runs.
  */
+/* memqosd thaw TENANT: calls Thaw (root only). Exit 1 unknown tenant / not frozen / denied, 3 no daemon. */
+int client_thaw(const char *tenant);
+
 int client_top(const char *tenant, uint64_t window_usec, unsigned n, SampleSort sort, bool json, bool folded);

@@ -240,6 +240,55 @@ bool reclaim_params_equal(const ReclaimParams *a, const ReclaimParams *b)
 	       a->hold_usec == b->hold_usec && a->refault_percent == b->refault_percent;
 }
 
+void config_guard_defaults(GuardParams *g)
+{
+	*g = (GuardParams) {
+		.enable = false,
+		.charge_rate = UINT64_C(256) << 20,
+		.charge_burst = UINT64_C(1) << 30,
+		.fork_rate = 100,
+		.fork_burst = 500,
+		.uid_charge_rate = 0,
+		.uid_charge_burst = 0,
+		.uid_fork_rate = 0,
+		.uid_fork_burst = 0,
+		.actions = GUARD_ACTION_PIDS | GUARD_ACTION_FREEZE,
+		.pids_allowance = 16,
+		.escalate_usec = 5 * USEC_PER_SEC,
+		.hold_usec = 30 * USEC_PER_SEC,
+	};
+}
+
+bool guard_params_equal(const GuardParams *a, const GuardParams *b)
+{
+	return a->enable == b->enable && a->charge_rate == b->charge_rate && a->charge_burst == b->charge_burst &&
+	       a->fork_rate == b->fork_rate && a->fork_burst == b->fork_burst &&
+	       a->uid_charge_rate == b->uid_charge_rate && a->uid_charge_burst == b->uid_charge_burst &&
+	       a->uid_fork_rate == b->uid_fork_rate && a->uid_fork_burst == b->uid_fork_burst &&
+	       a->actions == b->actions && a->pids_allowance == b->pids_allowance &&
+	       a->escalate_usec == b->escalate_usec && a->hold_usec == b->hold_usec;
+}
+
+static const char *const guard_action_names[] = { "pids", "freeze", "kill" };
+
+const char *guard_actions_to_string(unsigned actions, char *buf, size_t n)
+{
+	size_t l = 0;
+
+	if (n == 0)
+		return buf;
+	buf[0] = '\0';
+	for (size_t i = 0; i < ELEMENTSOF(guard_action_names); i++)
+		if (actions & (1U << i)) {
+			int k = snprintf(buf + l, n - l, "%s%s", l ? " " : "", guard_action_names[i]);
+
+			if (k < 0 || (size_t) k >= n - l)
+				break;
+			l += (size_t) k;
+		}
+	return buf;
+}
+
 static void daemon_config_defaults(DaemonConfig *d)
 {
 	*d = (DaemonConfig) {
@@ -252,6 +301,7 @@ static void daemon_config_defaults(DaemonConfig *d)
 	config_forecast_defaults(&d->forecast);
 	config_sampling_defaults(&d->sampling);
 	config_reclaim_defaults(&d->reclaim);
+	config_guard_defaults(&d->guard);
 }
 
 /*
@@ -260,9 +310,10 @@ static void daemon_config_defaults(DaemonConfig *d)
  * profile that does not say how far down memqosd may push its tenant is never squeezed.
  */
 static void tenant_config_defaults(TenantConfig *t, const ForecastParams *forecast, const SamplingParams *sampling,
-				   const ReclaimParams *reclaim)
+				   const ReclaimParams *reclaim, const GuardParams *guard)
 {
 	t->reclaim = *reclaim;    /* [Reclaim] of memqosd.conf */
+	t->guard = *guard;        /* [Guard] of memqosd.conf */
 	t->sampling = *sampling;  /* [Sampling] of memqosd.conf */
 	t->forecast = *forecast;  /* [Forecast] of memqosd.conf; the hook string is copied by the caller */
 	t->forecast.hook = NULL;
@@ -517,6 +568,32 @@ static int parse_absolute_or_empty(const ConfigItem *item, const char *value, ch
 		return -EINVAL;
 	}
 	return 1;
+}
+
+/* Actions=: a list of pids, freeze and kill (spaces or commas); empty = detect and report only. */
+static int item_parse_guard_actions(const ConfigItem *item, const char *value, void *field, ParseContext *ctx)
+{
+	unsigned actions = 0;
+
+	for (const char *p = value; *p;) {
+		size_t l, i;
+
+		p += strspn(p, " \t,");
+		l = strcspn(p, " \t,");
+		if (l == 0)
+			break;
+		for (i = 0; i < ELEMENTSOF(guard_action_names); i++)
+			if (strlen(guard_action_names[i]) == l && strncmp(p, guard_action_names[i], l) == 0)
+				break;
+		if (i == ELEMENTSOF(guard_action_names)) {
+			parse_error(ctx, item->key, "unknown action '%.*s' (expected pids, freeze or kill)", (int) l, p);
+			return -EINVAL;
+		}
+		actions |= 1U << i;
+		p += l;
+	}
+	*(unsigned *) field = actions;
+	return 0;
 }
 
 /* Replace *s by a copy of value (NULL for NULL); -ENOMEM is fatal for the whole load. */
@@ -806,6 +883,29 @@ static int item_parse_listen(const ConfigItem *item, const char *value, void *fi
 	RC(T, "HoldSec", item_parse_duration, hold_usec, .min = USEC_PER_SEC, .max = 3600 * USEC_PER_SEC), \
 	RC(T, "RefaultPercent", item_parse_unsigned, refault_percent, .min = 1, .max = 100)
 
+/* [Guard]: the same keys in memqosd.conf (defaults) and in profiles (overrides). */
+#define GD(T, k, fn, field, ...)                                                                     \
+	{ .section = "Guard", .key = k, .parse = fn, .offset = offsetof(T, guard.field), __VA_ARGS__ }
+#define GUARD_ITEMS(T)                                                                                   \
+	GD(T, "Enable", item_parse_bool, enable),                                                         \
+	GD(T, "ChargeRate", item_parse_size_range, charge_rate, .flags = ITEM_NO_MAX, .min = 0,          \
+	   .max = UINT64_C(1) << 40),                                                                     \
+	GD(T, "ChargeBurst", item_parse_size_range, charge_burst, .flags = ITEM_NO_MAX, .min = 1 << 20,  \
+	   .max = UINT64_C(1) << 40),                                                                     \
+	GD(T, "ForkRate", item_parse_unsigned, fork_rate, .min = 0, .max = 1000000),                      \
+	GD(T, "ForkBurst", item_parse_unsigned, fork_burst, .min = 1, .max = 1000000),                    \
+	GD(T, "PerUidChargeRate", item_parse_size_range, uid_charge_rate, .flags = ITEM_NO_MAX, .min = 0,\
+	   .max = UINT64_C(1) << 40),                                                                     \
+	GD(T, "PerUidChargeBurst", item_parse_size_range, uid_charge_burst, .flags = ITEM_NO_MAX,        \
+	   .min = 0, .max = UINT64_C(1) << 40),                                                           \
+	GD(T, "PerUidForkRate", item_parse_unsigned, uid_fork_rate, .min = 0, .max = 1000000),            \
+	GD(T, "PerUidForkBurst", item_parse_unsigned, uid_fork_burst, .min = 0, .max = 1000000),          \
+	GD(T, "Actions", item_parse_guard_actions, actions),                                              \
+	GD(T, "PidsAllowance", item_parse_unsigned, pids_allowance, .min = 1, .max = 100000),             \
+	GD(T, "EscalateSec", item_parse_duration, escalate_usec, .min = 100 * USEC_PER_MSEC,              \
+	   .max = 3600 * USEC_PER_SEC),                                                                   \
+	GD(T, "HoldSec", item_parse_duration, hold_usec, .min = USEC_PER_SEC, .max = 24 * 3600 * USEC_PER_SEC)
+
 /* memqosd.conf and its drop-ins. Keep in sync with conf/memqosd.conf and conf/README.md. */
 static const ConfigItem daemon_items[] = {
 	DAEMON("DryRun", item_parse_bool, dry_run),
@@ -833,6 +933,7 @@ static const ConfigItem daemon_items[] = {
 	FORECAST_ITEMS(DaemonConfig),
 	SAMPLING_ITEMS(DaemonConfig),
 	RECLAIM_ITEMS(DaemonConfig),
+	GUARD_ITEMS(DaemonConfig),
 
 	{ .section = "Metrics", .key = "Listen", .parse = item_parse_listen,
 	  .offset = offsetof(DaemonConfig, metrics_listen) },
@@ -851,6 +952,7 @@ static const ConfigItem tenant_items[] = {
 	FORECAST_ITEMS(TenantConfig),
 	SAMPLING_ITEMS(TenantConfig),
 	RECLAIM_ITEMS(TenantConfig),
+	GUARD_ITEMS(TenantConfig),
 };
 
 /* Index of a key in a table, for cross-key checks; the key must exist. */
@@ -1463,7 +1565,7 @@ static int tenant_validate(TenantConfig *t, const ItemOrigin *origins, ConfigErr
  * has problems (in errors), negative errno on allocation or I/O failure.
  */
 static int tenant_load(const char *file, const ForecastParams *forecast, const SamplingParams *sampling,
-		       const ReclaimParams *reclaim, ConfigErrors *errors, TenantConfig **ret)
+		       const ReclaimParams *reclaim, const GuardParams *guard, ConfigErrors *errors, TenantConfig **ret)
 {
 	_cleanup_(tenant_config_freep) TenantConfig *t = NULL;
 	ItemOrigin origins[ELEMENTSOF(tenant_items)] = {};
@@ -1474,7 +1576,7 @@ static int tenant_load(const char *file, const ForecastParams *forecast, const S
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
-	tenant_config_defaults(t, forecast, sampling, reclaim);
+	tenant_config_defaults(t, forecast, sampling, reclaim, guard);
 	base = base ? base + 1 : file;
 	t->name = strndup(base, strlen(base) - strlen(".conf"));
 	t->file = strdup(file);
@@ -1543,8 +1645,8 @@ static int tenants_load(Config *c, ConfigErrors *errors)
 	for (int i = 0; i < n; i++) {
 		TenantConfig *t = NULL;
 
-		r = tenant_load(files[i], &c->daemon.forecast, &c->daemon.sampling, &c->daemon.reclaim, errors,
-				&t);
+		r = tenant_load(files[i], &c->daemon.forecast, &c->daemon.sampling, &c->daemon.reclaim,
+				&c->daemon.guard, errors, &t);
 		if (r == -ENOMEM)
 			goto finish;
 		if (r < 0 && io_error == 0)
@@ -1674,7 +1776,8 @@ bool tenant_config_equal(const TenantConfig *a, const TenantConfig *b)
 	       a->memory_high_min == b->memory_high_min && a->memory_high_max == b->memory_high_max &&
 	       a->has_memory_low == b->has_memory_low && (!a->has_memory_low || a->memory_low == b->memory_low) &&
 	       a->policy == b->policy && forecast_params_equal(&a->forecast, &b->forecast) &&
-	       sampling_params_equal(&a->sampling, &b->sampling) && reclaim_params_equal(&a->reclaim, &b->reclaim);
+	       sampling_params_equal(&a->sampling, &b->sampling) && reclaim_params_equal(&a->reclaim, &b->reclaim) &&
+	       guard_params_equal(&a->guard, &b->guard);
 }
 
 void config_diff_clear(ConfigDiff *d)

@@ -97,6 +97,33 @@ typedef struct ReclaimParams {
 	uint64_t hold_usec;            /* HoldSec= no step for this long after a back-off (30s; 1s..1h) */
 	unsigned refault_percent;      /* RefaultPercent= refaults after a step, % of its pages, that back off (5) */
 } ReclaimParams;
+/* Containment steps the storm guard may take ([Guard] Actions=), bit flags. */
+enum {
+	GUARD_ACTION_PIDS = 1 << 0,    /* pids.max = current + PidsAllowance= */
+	GUARD_ACTION_FREEZE = 1 << 1,  /* cgroup.freeze = 1 */
+	GUARD_ACTION_KILL = 1 << 2,    /* cgroup.kill */
+};
+
+/*
+ * Settings of the storm guard (job 4: src/guard.h): [Guard] in memqosd.conf (defaults for every
+ * tenant) and in a tenant profile (overrides). Defaults in config_guard_defaults(). Rates 0 = not
+ * checked; a per-uid burst of 0 = the tenant's.
+ */
+typedef struct GuardParams {
+	bool enable;                   /* Enable= (no) */
+	uint64_t charge_rate;          /* ChargeRate= bytes per second (256M) */
+	uint64_t charge_burst;         /* ChargeBurst= bytes (1G) */
+	unsigned fork_rate;            /* ForkRate= forks per second (100) */
+	unsigned fork_burst;           /* ForkBurst= forks (500) */
+	uint64_t uid_charge_rate;      /* PerUidChargeRate= per uid in the tenant (0 = off) */
+	uint64_t uid_charge_burst;     /* PerUidChargeBurst= (0 = ChargeBurst=) */
+	unsigned uid_fork_rate;        /* PerUidForkRate= (0 = off) */
+	unsigned uid_fork_burst;       /* PerUidForkBurst= (0 = ForkBurst=) */
+	unsigned actions;              /* Actions= GUARD_ACTION_* (pids freeze) */
+	unsigned pids_allowance;       /* PidsAllowance= pids.max = current + this (16) */
+	uint64_t escalate_usec;        /* EscalateSec= time between two steps while the storm lasts (5s) */
+	uint64_t hold_usec;            /* HoldSec= quiet this long before every step is undone (30s) */
+} GuardParams;
 
 typedef struct DaemonConfig {
 	bool dry_run;            /* DryRun= */
@@ -107,6 +134,7 @@ typedef struct DaemonConfig {
 	ForecastParams forecast; /* defaults for every tenant */
 	SamplingParams sampling; /* defaults for every tenant */
 	ReclaimParams reclaim;   /* defaults for every tenant */
+	GuardParams guard;       /* defaults for every tenant */
 	char *metrics_listen;    /* [Metrics] Listen= "ADDRESS:PORT" of the Prometheus endpoint; NULL = off */
 } DaemonConfig;
 
@@ -124,6 +152,7 @@ typedef struct TenantConfig {
 	ForecastParams forecast;    /* [Forecast] of the profile over the daemon's [Forecast] */
 	SamplingParams sampling;    /* [Sampling] of the profile over the daemon's [Sampling] */
 	ReclaimParams reclaim;      /* [Reclaim] of the profile over the daemon's [Reclaim] */
+	GuardParams guard;          /* [Guard] of the profile over the daemon's [Guard] */
 	bool is_template;           /* cgroup is a glob pattern (src/template.h): no tenant of its own, instances */
 	char *template;             /* an instance's template name; NULL for a profile (set by src/instances.c) */
 } TenantConfig;
@@ -174,6 +203,10 @@ void config_sampling_defaults(SamplingParams *s);
 bool sampling_params_equal(const SamplingParams *a, const SamplingParams *b);
 void config_reclaim_defaults(ReclaimParams *r);
 bool reclaim_params_equal(const ReclaimParams *a, const ReclaimParams *b);
+void config_guard_defaults(GuardParams *g);
+bool guard_params_equal(const GuardParams *a, const GuardParams *b);
+/* "pids freeze kill" (the set bits, in that order; "" for none) into buf; returns buf. */
+const char *guard_actions_to_string(unsigned actions, char *buf, size_t n);
 
 /*
  * Load and validate everything under dir. Returns 0 and a Config on success; -EINVAL with every

@@ -7,6 +7,7 @@
  * memqosd watch [--json] [TENANT...] stream OOM risk events (D-Bus signal OomRisk)
  * memqosd top [TENANT] [--window DURATION] [-n N] [--sort growth|alloc|live] [--json] [--folded]
  *                                  top allocation stacks (D-Bus TopAllocations, src/sample.h)
+ * memqosd thaw TENANT              lift the storm guard's freeze of a tenant (D-Bus Thaw, src/guard.h)
  */
 
 #include <getopt.h>
@@ -17,6 +18,7 @@
 #include "client.h"
 #include "config.h"
 #include "control-loop.h"
+#include "guard.h"
 #include "instances.h"
 #include "log.h"
 #include "manager.h"
@@ -61,7 +63,8 @@ static void help(void)
 	       "                    Top allocation stacks of a tenant (or every tenant) over the window\n"
 	       "                    (default: the tenant's WindowSec=, 10min), by net growth (default),\n"
 	       "                    bytes allocated or bytes still live; --json: one JSON object;\n"
-	       "                    --folded: folded stacks for flame graphs (root only)\n\n"
+	       "                    --folded: folded stacks for flame graphs (root only)\n"
+	       "  thaw TENANT       Lift the storm guard's freeze of a tenant at once (root only)\n\n"
 	       "Options:\n"
 	       "  -h --help             Show this help\n"
 	       "     --version          Show the version\n"
@@ -177,8 +180,12 @@ static int parse_argv(int argc, char *argv[], Args *a)
 		}
 
 	a->verb = optind < argc ? argv[optind++] : "run";
-	if ((streq(a->verb, "status") || streq(a->verb, "top")) && optind < argc)
+	if ((streq(a->verb, "status") || streq(a->verb, "top") || streq(a->verb, "thaw")) && optind < argc)
 		a->verb_arg = argv[optind++];
+	if (streq(a->verb, "thaw") && !a->verb_arg) {
+		fprintf(stderr, "memqosd: thaw needs a TENANT\n");
+		return -EINVAL;
+	}
 	if (streq(a->verb, "watch")) {
 		a->verb_args = argv + optind;
 		optind = argc;
@@ -211,6 +218,7 @@ static int run_daemon(const ManagerOptions *o)
 	_cleanup_(risk_freep) Risk *risk = NULL;              /* likewise */
 	_cleanup_(sampler_freep) Sampler *sampler = NULL;     /* likewise */
 	_cleanup_(reclaim_freep) Reclaim *reclaim = NULL;     /* likewise */
+	_cleanup_(guard_freep) Guard *guard = NULL;           /* likewise */
 	_cleanup_(metrics_freep) Metrics *metrics = NULL;     /* likewise; stops the HTTP thread first */
 	_cleanup_(instances_freep) Instances *in = NULL;      /* likewise */
 	int r;
@@ -241,6 +249,7 @@ static int run_daemon(const ManagerOptions *o)
 	if (r < 0)
 		return EXIT_FAILURE;
 	r = reclaim_install(m, &reclaim);
+	r = guard_install(m, &guard);
 	if (r < 0)
 		return EXIT_FAILURE;
 	r = manager_start(m);
@@ -252,6 +261,7 @@ static int run_daemon(const ManagerOptions *o)
 	(void) risk_bus_register(risk, m->bus, &rb);
 	(void) sampler_bus_register(sampler, m->bus);
 	(void) reclaim_bus_register(reclaim, m->bus);
+	(void) guard_bus_register(guard, m->bus);
 	(void) metrics_start(metrics);  /* off unless configured; a failure is logged, the daemon runs on */
 	r = manager_run(m);
 	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
@@ -279,6 +289,9 @@ int main(int argc, char *argv[])
 	if (streq(a.verb, "top"))
 		return client_top(a.verb_arg, a.window_usec, a.top_n, a.sort, a.json, a.folded);
 
-	fprintf(stderr, "memqosd: unknown verb '%s' (run, check, reload, status, watch, top; see --help)\n", a.verb);
+	if (streq(a.verb, "thaw"))
+		return client_thaw(a.verb_arg);
+
+	fprintf(stderr, "memqosd: unknown verb '%s' (run, check, reload, status, watch, top, thaw; see --help)\n", a.verb);
 	return EXIT_FAILURE;
 }

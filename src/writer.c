@@ -60,6 +60,8 @@ struct WriterTarget {
 	int fd;
 	char *name;
 	void *owner;                 /* NULL once unlinked */
+	writer_done_t done;          /* NULL: the writer's */
+	void *done_userdata;
 	WriterJob *queue;            /* not started, in submission order */
 	WriterJob *running;
 	unsigned outstanding;        /* queued + running + done and not yet dispatched */
@@ -95,6 +97,9 @@ static const char *const writer_file_table[_WRITER_FILE_MAX] = {
 	[WRITER_MEMORY_HIGH] = "memory.high",
 	[WRITER_MEMORY_LOW] = "memory.low",
 	[WRITER_MEMORY_RECLAIM] = "memory.reclaim",
+	[WRITER_PIDS_MAX] = "pids.max",
+	[WRITER_CGROUP_FREEZE] = "cgroup.freeze",
+	[WRITER_CGROUP_KILL] = "cgroup.kill",
 };
 
 const char *writer_file_to_string(WriterFile f)
@@ -368,7 +373,9 @@ static void dispatch_done(Writer *w)
 		bool free_target;
 
 		list = job->next;
-		if (t->owner)
+		if (t->owner && t->done)
+			t->done(t, t->owner, &job->c, t->done_userdata);
+		else if (t->owner)
 			w->done(t, t->owner, &job->c, w->userdata);
 		pthread_mutex_lock(&w->lock);
 		t->outstanding--;
@@ -535,6 +542,12 @@ int writer_target_new(Writer *w, int cg_fd, const char *name, void *owner, Write
 int writer_target_fd(const WriterTarget *t)
 {
 	return t ? t->fd : -EBADF;
+}
+
+void writer_target_set_done(WriterTarget *t, writer_done_t done, void *userdata)
+{
+	t->done = done;
+	t->done_userdata = userdata;
 }
 
 WriterTarget *writer_target_unlink(WriterTarget *t)

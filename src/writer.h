@@ -54,6 +54,9 @@ typedef enum WriterFile {
 	WRITER_MEMORY_HIGH,
 	WRITER_MEMORY_LOW,
 	WRITER_MEMORY_RECLAIM,     /* proactive reclaim (src/reclaim.h): bytes to reclaim, never restored */
+	WRITER_PIDS_MAX,           /* the storm guard (src/guard.c) */
+	WRITER_CGROUP_FREEZE,
+	WRITER_CGROUP_KILL,
 	_WRITER_FILE_MAX,
 	_WRITER_FILE_INVALID = -22,
 } WriterFile;
@@ -99,6 +102,8 @@ int writer_target_new(Writer *w, int cg_fd, const char *name, void *owner, Write
 int writer_target_adopt(Writer *w, int *cg_fd, const char *name, void *owner, WriterTarget **ret);
 /* The cgroup's fd, valid until writer_target_unlink() (the writer closes it once idle). */
 int writer_target_fd(const WriterTarget *wt);
+/* Completions of this target go to done (with its userdata) instead of the writer's callback. */
+void writer_target_set_done(WriterTarget *wt, writer_done_t done, void *userdata);
 /* The owner lets go; see above. NULL-safe; returns NULL. */
 WriterTarget *writer_target_unlink(WriterTarget *wt);
 

@@ -715,7 +715,7 @@ static void test_daemon_unknown_section_and_key(void **state)
 	assert_load_fails(f,
 		"@/memqosd.conf:2: Verbose=: unknown key in section [Daemon]",
 		"@/memqosd.conf:3: loglevel=: unknown key in section [Daemon] (keys are case-sensitive: LogLevel=)",
-		"@/memqosd.conf:4: [Tenant]: unknown section (expected [Daemon], [Control], [Forecast], [Sampling], [Reclaim], [Metrics])",
+		"@/memqosd.conf:4: [Tenant]: unknown section (expected [Daemon], [Control], [Forecast], [Sampling], [Reclaim], [Guard], [Metrics])",
 		"@/memqosd.conf:7: DryRun=: unknown key in section [Control]");
 }
 
@@ -1066,6 +1066,57 @@ static void test_tenant_bad_sizes(void **state)
 		"@/tenants.d/b.conf:5: MemoryLow=: invalid size '' (expected bytes or a number with suffix K, M, G or T, or max)");
 }
 
+/* [Guard]: defaults from memqosd.conf, overrides in a profile, every key validated. */
+static void test_guard(void **state)
+{
+	Fixture *f = *state;
+	const TenantConfig *a, *b;
+	char buf[64];
+
+	write_file(f, "memqosd.conf", "[Guard]\nEnable=yes\nChargeRate=64M\nForkRate=50\nActions=pids,freeze,kill\n");
+	write_tenant(f, "a", "a", 1, "[Guard]\nChargeBurst=512M\nPerUidChargeRate=32M\nPerUidForkRate=20\n"
+		     "Actions=freeze\nPidsAllowance=4\nEscalateSec=500ms\nHoldSec=3s\n");
+	write_tenant(f, "b", "b", 1, "");
+	load_ok(f);
+	a = config_find_tenant(f->config, "a");
+	b = config_find_tenant(f->config, "b");
+	assert_true(a->guard.enable);
+	assert_int_equal(a->guard.charge_rate, 64 << 20);
+	assert_int_equal(a->guard.charge_burst, 512 << 20);
+	assert_int_equal(a->guard.fork_rate, 50);
+	assert_int_equal(a->guard.fork_burst, 500);
+	assert_int_equal(a->guard.uid_charge_rate, 32 << 20);
+	assert_int_equal(a->guard.uid_fork_rate, 20);
+	assert_int_equal(a->guard.actions, GUARD_ACTION_FREEZE);
+	assert_int_equal(a->guard.pids_allowance, 4);
+	assert_int_equal(a->guard.escalate_usec, 500 * USEC_PER_MSEC);
+	assert_int_equal(a->guard.hold_usec, 3 * USEC_PER_SEC);
+	assert_true(b->guard.enable);
+	assert_int_equal(b->guard.actions, GUARD_ACTION_PIDS | GUARD_ACTION_FREEZE | GUARD_ACTION_KILL);
+	assert_string_equal(guard_actions_to_string(b->guard.actions, buf, sizeof(buf)), "pids freeze kill");
+	assert_false(tenant_config_equal(a, b));
+	assert_string_equal(guard_actions_to_string(0, buf, sizeof(buf)), "");
+
+	config_free(f->config);
+	f->config = NULL;
+	write_file(f, "memqosd.conf", "");
+	write_tenant(f, "a", "a", 1, "[Guard]\nEnable=maybe\nChargeRate=fast\nChargeBurst=1K\nForkRate=-1\n"
+		     "ForkBurst=0\nActions=pids stop\nPidsAllowance=0\nEscalateSec=1ms\nHoldSec=2d\nRate=1\n");
+	write_tenant(f, "b", "b", 1, "[Guard]\nActions=\nChargeRate=max\n");
+	assert_load_fails(f,
+		"@/tenants.d/a.conf:5: Enable=: invalid boolean 'maybe' (expected yes/no, true/false, on/off, 1/0)",
+		"@/tenants.d/a.conf:6: ChargeRate=: invalid size 'fast' (expected bytes or a number with suffix K, M, G or T)",
+		"@/tenants.d/a.conf:7: ChargeBurst=: '1K' is out of range (1M..1T)",
+		"@/tenants.d/a.conf:8: ForkRate=: '-1' is out of range (0..1000000)",
+		"@/tenants.d/a.conf:9: ForkBurst=: '0' is out of range (1..1000000)",
+		"@/tenants.d/a.conf:10: Actions=: unknown action 'stop' (expected pids, freeze or kill)",
+		"@/tenants.d/a.conf:11: PidsAllowance=: '0' is out of range (1..100000)",
+		"@/tenants.d/a.conf:12: EscalateSec=: '1ms' is out of range (100ms..1h)",
+		"@/tenants.d/a.conf:13: HoldSec=: invalid duration '2d' (expected e.g. 500ms, 1s, 1.5s, 2min)",
+		"@/tenants.d/a.conf:14: Rate=: unknown key in section [Guard]",
+		"@/tenants.d/b.conf:6: ChargeRate=: invalid size 'max' (expected bytes or a number with suffix K, M, G or T)");
+}
+
 static void test_tenant_min_above_max(void **state)
 {
 	Fixture *f = *state;
@@ -1123,9 +1174,9 @@ static void test_tenant_unknown_section_and_key(void **state)
 	assert_load_fails(f,
 		"@/tenants.d/a.conf:4: MemoryMax=: unknown key in section [Tenant]",
 		"@/tenants.d/a.conf:5: cgroup=: unknown key in section [Tenant] (keys are case-sensitive: Cgroup=)",
-		"@/tenants.d/a.conf:6: [Pressure]: unknown section (expected [Tenant], [Forecast], [Sampling], [Reclaim])",
-		"@/tenants.d/a.conf:8: [Empty]: unknown section (expected [Tenant], [Forecast], [Sampling], [Reclaim])",
-		"@/tenants.d/a.conf:9: [tenant]: unknown section (expected [Tenant], [Forecast], [Sampling], [Reclaim])");
+		"@/tenants.d/a.conf:6: [Pressure]: unknown section (expected [Tenant], [Forecast], [Sampling], [Reclaim], [Guard])",
+		"@/tenants.d/a.conf:8: [Empty]: unknown section (expected [Tenant], [Forecast], [Sampling], [Reclaim], [Guard])",
+		"@/tenants.d/a.conf:9: [tenant]: unknown section (expected [Tenant], [Forecast], [Sampling], [Reclaim], [Guard])");
 }
 
 static void test_tenant_duplicate_key(void **state)
@@ -1241,7 +1292,7 @@ static void test_all_errors_collected(void **state)
 	assert_load_fails(f,
 		"@/memqosd.conf:2: DryRun=: invalid boolean 'perhaps' (expected yes/no, true/false, on/off, 1/0)",
 		"@/memqosd.conf:3: LogLevel=: invalid log level 'chatty' (expected emerg, alert, crit, err, warning, notice, info, debug or 0..7)",
-		"@/memqosd.conf:4: [Nope]: unknown section (expected [Daemon], [Control], [Forecast], [Sampling], [Reclaim], [Metrics])",
+		"@/memqosd.conf:4: [Nope]: unknown section (expected [Daemon], [Control], [Forecast], [Sampling], [Reclaim], [Guard], [Metrics])",
 		"@/memqosd.conf.d/50-x.conf:2: StepPercent=: '1000' is out of range (1..100)",
 		"@/tenants.d/one.conf:2: Cgroup=: '/abs' is absolute, expected a path relative to the cgroup root",
 		"@/tenants.d/one.conf:3: Priority=: invalid integer 'x'",
@@ -1435,6 +1486,7 @@ static void test_shipped_conf_documents_defaults(void **state)
 	ForecastParams forecast;
 	SamplingParams sampling;
 	ReclaimParams reclaim;
+	GuardParams guard;
 	unsigned n_keys = 0;
 
 	in = fopen(MEMQOSD_SOURCE_ROOT "/conf/memqosd.conf", "r");
@@ -1453,8 +1505,8 @@ static void test_shipped_conf_documents_defaults(void **state)
 	assert_int_equal(fclose(out), 0);
 
 	/* Every key in the table is documented: 4 in [Daemon], 11 in [Control], 17 in [Forecast],
-	 * 10 in [Sampling], 8 in [Reclaim], 1 in [Metrics]. */
-	assert_int_equal(n_keys, 51);
+	 * 10 in [Sampling], 8 in [Reclaim], 13 in [Guard], 1 in [Metrics]. */
+	assert_int_equal(n_keys, 64);
 	load_ok(f);
 	config_control_defaults(&defaults);
 	assert_control_equal(&f->config->daemon.control, &defaults);
@@ -1464,6 +1516,8 @@ static void test_shipped_conf_documents_defaults(void **state)
 	assert_true(sampling_params_equal(&f->config->daemon.sampling, &sampling));
 	config_reclaim_defaults(&reclaim);
 	assert_true(reclaim_params_equal(&f->config->daemon.reclaim, &reclaim));
+	config_guard_defaults(&guard);
+	assert_true(guard_params_equal(&f->config->daemon.guard, &guard));
 	assert_false(f->config->daemon.dry_run);
 	assert_int_equal(f->config->daemon.log_level, LOG_INFO);
 	assert_null(f->config->daemon.cgroup_root);
@@ -1746,6 +1800,7 @@ int main(void)
 		T(test_tenant_missing_required),
 		T(test_tenant_bad_numbers),
 		T(test_tenant_bad_sizes),
+		T(test_guard),
 		T(test_tenant_min_above_max),
 		T(test_tenant_low_above_max),
 		T(test_tenant_bad_policy),

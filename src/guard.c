@@ -1,0 +1,1094 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#include "bus.h"
+#include "guard-model.h"
+#include "guard.h"
+#include "journal-ids.h"
+#include "memqosd/guard.h"
+#include "parse-util.h"
+#include "policy.h"
+
+#include "guard.skel.h"
+
+#define GUARD_RING_DRAIN_MAX 256
+#define GUARD_UIDS_MAX 64            /* uids of one tenant tracked in user space */
+#define GUARD_RECORD_PREFIX "guard-"
+#define GUARD_PROCS_DEPTH 16         /* nesting walked below a tenant for a uid's processes */
+
+/* Rates measured from a bucket pair's totals between two looks. */
+typedef struct GuardRates {
+	uint64_t last_charge_total, last_fork_total, last_sample_usec;
+	double charge_bps, fork_rate;
+} GuardRates;
+
+typedef struct GuardUid {
+	uint32_t uid;
+	GuardState s;
+	bool stopped;                /* its processes were sent SIGSTOP */
+	GuardRates rates;
+} GuardUid;
+
+typedef struct GuardTenant {
+	Guard *g;
+	Tenant *t;                   /* NULL once detached (retiring: undo writes outstanding) */
+	char *name, *cgroup;         /* copies, for records after detach */
+	uint32_t id;
+	uint64_t cgroup_id;
+	GuardParams p;
+	GuardState s;
+	WriterTarget *wt;
+	GuardUid uids[GUARD_UIDS_MAX];
+	size_t n_uids;
+
+	uint64_t orig_pids_max;      /* pids.max before the guard lowered it */
+	bool pids_saved;             /* orig_pids_max is valid and on disk */
+	bool pids_lowered;           /* pids.max write submitted (restore due) */
+	bool frozen;                 /* cgroup.freeze = 1 submitted (thaw due) */
+	bool recovering;             /* undoing what a previous memqosd left */
+	uint64_t pids_limit;         /* the value written */
+
+	GuardRates rates;
+} GuardTenant;
+
+struct Guard {
+	Manager *m;
+	struct guard_bpf *skel;
+	PolicyRing ring;
+	const char *flavour;
+	int engine_error;
+	PolicyIdAllocator ids;
+	GuardTenant **tenants;       /* attached and retiring */
+	size_t n_tenants;
+	sd_event_source *timer;
+	sd_bus *bus;
+	sd_bus_slot *slot;
+	uint64_t records;
+};
+
+static uint64_t now_usec(clockid_t clock)
+{
+	struct timespec ts;
+
+	(void) clock_gettime(clock, &ts);
+	return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
+}
+
+static GuardTenant *tenant_by_id(Guard *g, uint32_t id)
+{
+	for (size_t i = 0; i < g->n_tenants; i++)
+		if (g->tenants[i]->id == id && g->tenants[i]->t)
+			return g->tenants[i];
+	return NULL;
+}
+
+static GuardTenant *tenant_by_ptr(Guard *g, const Tenant *t)
+{
+	for (size_t i = 0; i < g->n_tenants; i++)
+		if (g->tenants[i]->t == t)
+			return g->tenants[i];
+	return NULL;
+}
+
+/* ---- the BPF side ---- */
+
+static int ring_record(void *ctx, void *data, size_t size);
+
+static int engine_try(Guard *g, bool fentry)
+{
+	struct guard_bpf *skel = guard_bpf__open();
+	int r;
+
+	if (!skel)
+		return log_debug_errno(&g->m->log, negative_errno(), "Failed to open the guard: %m");
+	(void) bpf_program__set_autoload(skel->progs.guard_charge, fentry);
+	(void) bpf_program__set_autoload(skel->progs.guard_tp_charge, !fentry);
+	r = guard_bpf__load(skel);
+	if (r >= 0)
+		r = guard_bpf__attach(skel);
+	if (r < 0) {
+		(void) log_debug_errno(&g->m->log, r, "Failed to load or attach the guard (%s): %m",
+				       fentry ? "fentry" : "tracepoints");
+		guard_bpf__destroy(skel);
+		return r;
+	}
+	g->skel = skel;
+	g->flavour = fentry ? "fentry" : "tracepoints";
+	return 0;
+}
+
+static int ensure_engine(Guard *g)
+{
+	bool has_charge, has_tp;
+	struct btf *btf;
+	int r = -EOPNOTSUPP;
+
+	if (g->skel)
+		return 0;
+	if (g->engine_error < 0)
+		return g->engine_error;
+	policy_libbpf_log(&g->m->log);
+	btf = btf__load_vmlinux_btf();
+	if (!btf) {
+		r = negative_errno();
+		goto fail;
+	}
+	has_charge = btf__find_by_name_kind(btf, "__mem_cgroup_charge", BTF_KIND_FUNC) >= 0;
+	has_tp = btf__find_by_name_kind(btf, "btf_trace_mod_memcg_lruvec_state", BTF_KIND_TYPEDEF) >= 0;
+	btf__free(btf);
+	if (has_charge)
+		r = engine_try(g, true);
+	if (!g->skel && has_tp)
+		r = engine_try(g, false);
+	if (!g->skel)
+		goto fail;
+	g->ring = (PolicyRing) { .log = &g->m->log, .drain_max = GUARD_RING_DRAIN_MAX, .description = "guard-ringbuf" };
+	g->ring.rb = ring_buffer__new(bpf_map__fd(g->skel->maps.memqosd_guard_rb), ring_record, g, NULL);
+	if (!g->ring.rb) {
+		r = negative_errno();
+		goto fail;
+	}
+	r = policy_ring_attach(&g->ring, g->m->event);
+	if (r < 0)
+		goto fail;
+	log_info(&g->m->log, "Storm guard started (%s; containment from user space: pids.max, cgroup.freeze, cgroup.kill)",
+		 g->flavour);
+	return 0;
+fail:
+	policy_ring_clear(&g->ring);
+	guard_bpf__destroy(g->skel);
+	g->skel = NULL;
+	g->engine_error = r < 0 ? r : -EOPNOTSUPP;
+	return log_warning_errno(&g->m->log, g->engine_error,
+				 "Storm guard cannot start (BPF tracing refused or unsupported here): %m");
+}
+
+static struct memqosd_guard_conf conf_of(const GuardParams *p)
+{
+	return (struct memqosd_guard_conf) {
+		.charge_rate = p->charge_rate,
+		.charge_burst = p->charge_burst,
+		.fork_rate = p->fork_rate,
+		.fork_burst = p->fork_burst,
+		.uid_charge_rate = p->uid_charge_rate,
+		.uid_charge_burst = p->uid_charge_burst ? p->uid_charge_burst : p->charge_burst,
+		.uid_fork_rate = p->uid_fork_rate,
+		.uid_fork_burst = p->uid_fork_burst ? p->uid_fork_burst : p->fork_burst,
+		.enabled = p->enable,
+	};
+}
+
+static int engine_set(Guard *g, GuardTenant *gt)
+{
+	struct memqosd_guard_conf conf = conf_of(&gt->p);
+	struct memqosd_tenant_key key = { .tenant_id = gt->id };
+	struct memqosd_guard_state zero = {};
+
+	if (bpf_map_update_elem(bpf_map__fd(g->skel->maps.memqosd_guard_state), &gt->id, &zero, BPF_ANY) < 0 ||
+	    bpf_map_update_elem(bpf_map__fd(g->skel->maps.memqosd_guard_conf), &gt->id, &conf, BPF_ANY) < 0 ||
+	    bpf_map_update_elem(bpf_map__fd(g->skel->maps.memqosd_tenants), &gt->cgroup_id, &key, BPF_ANY) < 0)
+		return negative_errno();
+	return 0;
+}
+
+static void engine_remove(Guard *g, GuardTenant *gt)
+{
+	struct memqosd_guard_conf off = {};
+	struct memqosd_guard_uid_key k, next;
+	int fd;
+
+	if (!g->skel)
+		return;
+	(void) bpf_map_delete_elem(bpf_map__fd(g->skel->maps.memqosd_tenants), &gt->cgroup_id);
+	(void) bpf_map_update_elem(bpf_map__fd(g->skel->maps.memqosd_guard_conf), &gt->id, &off, BPF_ANY);
+	fd = bpf_map__fd(g->skel->maps.memqosd_guard_uid);
+	for (int r = bpf_map_get_next_key(fd, NULL, &k); r == 0; k = next) {
+		r = bpf_map_get_next_key(fd, &k, &next);
+		if (k.tenant_id == gt->id)
+			(void) bpf_map_delete_elem(fd, &k);
+	}
+}
+
+/* The bucket as it stands now (refilled to now, as the BPF side would): still in a storm? */
+static bool bucket_stormy(const struct memqosd_guard_bucket *b, uint64_t rate, uint64_t burst, uint64_t now_ns)
+{
+	uint64_t ms;
+	__int128 t;
+
+	if (!b->storm || rate == 0)
+		return false;
+	ms = now_ns > b->last_ns ? (now_ns - b->last_ns) / 1000000 : 0;
+	t = (__int128) b->tokens + (__int128) rate * ms / 1000;
+	return t < (__int128) (burst / 2);
+}
+
+static int read_state(Guard *g, GuardTenant *gt, const GuardUid *u, struct memqosd_guard_state *ret)
+{
+	if (!u)
+		return bpf_map_lookup_elem_flags(bpf_map__fd(g->skel->maps.memqosd_guard_state), &gt->id, ret,
+						 BPF_F_LOCK) < 0 ? negative_errno() : 0;
+	struct memqosd_guard_uid_key k = { .tenant_id = gt->id, .uid = u->uid };
+
+	return bpf_map_lookup_elem_flags(bpf_map__fd(g->skel->maps.memqosd_guard_uid), &k, ret, BPF_F_LOCK) < 0 ?
+		negative_errno() : 0;
+}
+
+/* Is the tenant (u = NULL) or the uid in a storm now? */
+static bool stormy(Guard *g, GuardTenant *gt, const GuardUid *u, struct memqosd_guard_state *st)
+{
+	struct memqosd_guard_conf c = conf_of(&gt->p);
+	uint64_t now_ns = now_usec(CLOCK_MONOTONIC) * NSEC_PER_USEC;
+
+	if (read_state(g, gt, u, st) < 0)
+		return false;
+	if (!u)
+		return bucket_stormy(&st->charge, c.charge_rate, c.charge_burst, now_ns) ||
+		       bucket_stormy(&st->fork, c.fork_rate * MEMQOSD_GUARD_FORK_UNIT,
+				     c.fork_burst * MEMQOSD_GUARD_FORK_UNIT, now_ns);
+	return bucket_stormy(&st->charge, c.uid_charge_rate, c.uid_charge_burst, now_ns) ||
+	       bucket_stormy(&st->fork, c.uid_fork_rate * MEMQOSD_GUARD_FORK_UNIT,
+			     c.uid_fork_burst * MEMQOSD_GUARD_FORK_UNIT, now_ns);
+}
+
+/* ---- the state record: what to undo after a crash ---- */
+
+static void record_name(const GuardTenant *gt, char *buf, size_t n)
+{
+	snprintf(buf, n, GUARD_RECORD_PREFIX "%" PRIu64, gt->cgroup_id);
+}
+
+static int record_write(GuardTenant *gt)
+{
+	Manager *m = gt->g->m;
+	char name[64], tmp[80], text[1024];
+	_cleanup_close_ int fd = -EBADF;
+	size_t l = 0;
+	bool any_stopped = false;
+
+	if (m->state_fd < 0)
+		return -EBADF;
+	record_name(gt, name, sizeof(name));
+	snprintf(tmp, sizeof(tmp), ".#%s.tmp", name);
+	l += (size_t) snprintf(text + l, sizeof(text) - l, "[Guard]\n");
+	if (gt->pids_saved) {
+		if (gt->orig_pids_max == UINT64_MAX)
+			l += (size_t) snprintf(text + l, sizeof(text) - l, "PidsMax=max\n");
+		else
+			l += (size_t) snprintf(text + l, sizeof(text) - l, "PidsMax=%" PRIu64 "\n", gt->orig_pids_max);
+	}
+	l += (size_t) snprintf(text + l, sizeof(text) - l, "Frozen=%d\nStoppedUids=", gt->frozen);
+	for (size_t i = 0; i < gt->n_uids && l < sizeof(text) - 16; i++)
+		if (gt->uids[i].stopped) {
+			l += (size_t) snprintf(text + l, sizeof(text) - l, "%s%" PRIu32, any_stopped ? " " : "", gt->uids[i].uid);
+			any_stopped = true;
+		}
+	l += (size_t) snprintf(text + l, sizeof(text) - l, "\n");
+	fd = openat(m->state_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return negative_errno();
+	if (write(fd, text, l) != (ssize_t) l || fsync(fd) < 0) {
+		int r = errno ? -errno : -EIO;
+
+		(void) unlinkat(m->state_fd, tmp, 0);
+		return r;
+	}
+	if (renameat(m->state_fd, tmp, m->state_fd, name) < 0)
+		return negative_errno();
+	(void) fsync(m->state_fd);
+	return 0;
+}
+
+static void record_remove(GuardTenant *gt)
+{
+	char name[64];
+
+	if (gt->g->m->state_fd < 0)
+		return;
+	record_name(gt, name, sizeof(name));
+	(void) unlinkat(gt->g->m->state_fd, name, 0);
+}
+
+/* Read a record left by a previous memqosd: 1 found (fields set), 0 none, <0 unreadable. */
+static int record_read(GuardTenant *gt, uint32_t *uids, size_t *n_uids)
+{
+	char name[64], buf[1024], *line, *save = NULL;
+	_cleanup_close_ int fd = -EBADF;
+	ssize_t n;
+
+	*n_uids = 0;
+	if (gt->g->m->state_fd < 0)
+		return 0;
+	record_name(gt, name, sizeof(name));
+	fd = openat(gt->g->m->state_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : negative_errno();
+	n = read(fd, buf, sizeof(buf) - 1);
+	if (n < 0)
+		return negative_errno();
+	buf[n] = '\0';
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (strncmp(line, "PidsMax=", 8) == 0 && cgroup_parse_u64(line + 8, &gt->orig_pids_max) >= 0) {
+			gt->pids_saved = gt->pids_lowered = true;
+		} else if (streq(line, "Frozen=1")) {
+			gt->frozen = true;
+		} else if (strncmp(line, "StoppedUids=", 12) == 0) {
+			for (char *p = line + 12, *end; *p && *n_uids < GUARD_UIDS_MAX; p = end) {
+				unsigned long v = strtoul(p, &end, 10);
+
+				if (end == p)
+					break;
+				uids[(*n_uids)++] = (uint32_t) v;
+			}
+		}
+	}
+	return 1;
+}
+
+/* ---- records, signals ---- */
+
+static void emit(GuardTenant *gt, const GuardUid *u, const char *action, const char *reason, int result)
+{
+	Guard *g = gt->g;
+	char f[12][96], acts[32], msg[512], who[48];
+	const char *fields[13];
+	size_t n = 0;
+	uint32_t uid = u ? u->uid : MEMQOSD_GUARD_NO_UID;
+	const GuardRates *rt = u ? &u->rates : &gt->rates;
+	struct memqosd_guard_conf conf = conf_of(&gt->p);
+	uint64_t pids_current = 0;
+
+	if (gt->t)
+		(void) cgroup_read_u64(gt->t->cg_fd, "pids.current", &pids_current);
+	snprintf(f[n], sizeof(f[n]), "MEMQOSD_TENANT=%s", gt->name), n++;
+	snprintf(f[n], sizeof(f[n]), "MEMQOSD_CGROUP=%s", gt->cgroup), n++;
+	snprintf(f[n], sizeof(f[n]), "MEMQOSD_GUARD_ACTION=%s", action), n++;
+	snprintf(f[n], sizeof(f[n]), "MEMQOSD_CHARGE_BPS=%.0f", rt->charge_bps), n++;
+	snprintf(f[n], sizeof(f[n]), "MEMQOSD_FORK_RATE=%.1f", rt->fork_rate), n++;
+	snprintf(f[n], sizeof(f[n]), "MEMQOSD_CHARGE_RATE=%" PRIu64, u ? gt->p.uid_charge_rate : gt->p.charge_rate), n++;
+	snprintf(f[n], sizeof(f[n]), "MEMQOSD_FORK_LIMIT=%u", u ? gt->p.uid_fork_rate : gt->p.fork_rate), n++;
+	snprintf(f[n], sizeof(f[n]), "MEMQOSD_RESULT=%s", result < 0 ? strerror(-result) : "ok"), n++;
+	snprintf(f[n], sizeof(f[n]), "MEMQOSD_CGROUP_ID=%" PRIu64, gt->cgroup_id), n++;
+	if (u)
+		snprintf(f[n], sizeof(f[n]), "MEMQOSD_UID=%" PRIu32, u->uid), n++;
+	for (size_t i = 0; i < n; i++)
+		fields[i] = f[i];
+	fields[n] = NULL;
+	if (u)
+		snprintf(who, sizeof(who), "uid %" PRIu32 " of tenant %s", u->uid, gt->name);
+	else
+		snprintf(who, sizeof(who), "tenant %s", gt->name);
+	snprintf(msg, sizeof(msg), "Storm guard: %s on %s (%s): %s; measured %.1f MiB/s, %.0f forks/s%s%s", action, who,
+		 gt->cgroup, reason, rt->charge_bps / (1 << 20), rt->fork_rate, result < 0 ? "; failed: " : "",
+		 result < 0 ? strerror(-result) : "");
+	log_struct(&g->m->log, result < 0 ? LOG_WARNING : LOG_NOTICE, MEMQOSD_MESSAGE_GUARD_ACTION, fields, "%s", msg);
+
+	if (g->bus) {
+		_cleanup_(sd_bus_message_unrefp) sd_bus_message *sig = NULL;
+		int k;
+
+		k = sd_bus_message_new_signal(g->bus, &sig, MEMQOSD_BUS_PATH, MEMQOSD_BUS_INTERFACE, "Guard");
+		if (k >= 0)
+			k = sd_bus_message_append(sig, "sssuts", gt->name, gt->cgroup, action, uid,
+						  now_usec(CLOCK_REALTIME), reason);
+		if (k >= 0)
+			k = sd_bus_message_append(sig, "a{sv}", 4, "charge_bytes_per_sec", "d", rt->charge_bps,
+						  "forks_per_sec", "d", rt->fork_rate, "pids_current", "t", pids_current,
+						  "ok", "b", (int) (result >= 0));
+		if (k >= 0)
+			k = sd_bus_message_append(sig, "a{sv}", 7,
+						  "charge_rate", "t", u ? conf.uid_charge_rate : conf.charge_rate,
+						  "charge_burst", "t", u ? conf.uid_charge_burst : conf.charge_burst,
+						  "fork_rate", "t", u ? conf.uid_fork_rate : conf.fork_rate,
+						  "fork_burst", "t", u ? conf.uid_fork_burst : conf.fork_burst,
+						  "pids_max", "t", gt->pids_limit,
+						  "actions", "s", guard_actions_to_string(gt->p.actions, acts, sizeof(acts)),
+						  "mode", "s", "user-space");
+		if (k >= 0)
+			k = sd_bus_send(g->bus, sig, NULL);
+		if (k < 0)
+			log_warning_errno(&g->m->log, k, "Cannot send the Guard signal for tenant %s: %m", gt->name);
+	}
+}
+
+/* ---- carrying out the steps ---- */
+
+typedef enum GuardWrite {
+	GW_PIDS = 1,
+	GW_FREEZE,
+	GW_KILL,
+	GW_RESTORE_PIDS,
+	GW_THAW,
+} GuardWrite;
+
+static const char *const write_action[] = {
+	[GW_PIDS] = "pids", [GW_FREEZE] = "freeze", [GW_KILL] = "kill", [GW_RESTORE_PIDS] = "undo", [GW_THAW] = "undo",
+};
+
+static int submit(GuardTenant *gt, WriterFile file, uint64_t value, GuardWrite what, const char *reason)
+{
+	char r[WRITER_REASON_MAX];
+
+	if (!gt->wt)
+		return -EBADF;
+	/* The reason carries the step (parsed back on completion) and the text for the record. */
+	snprintf(r, sizeof(r), "%d:%s", (int) what, reason);
+	return writer_submit(gt->wt, file, WRITER_KIND_CHANGE, 0, value, r);
+}
+
+static void tenant_maybe_retire(GuardTenant *gt);
+
+static void on_written(WriterTarget *wt, void *owner, const WriterCompletion *c, void *userdata)
+{
+	GuardTenant *gt = owner;
+	const char *reason;
+	char *end;
+	long what;
+
+	(void) wt;
+	(void) userdata;
+	what = strtol(c->reason, &end, 10);
+	reason = *end == ':' ? end + 1 : c->reason;
+	if (what < GW_PIDS || what > GW_THAW)
+		return;
+	if (gt->recovering)
+		emit(gt, NULL, "recover", reason, c->result);
+	else
+		emit(gt, NULL, write_action[what], reason, c->result);
+	if (writer_target_outstanding(gt->wt) <= 1 && !gt->pids_lowered && !gt->frozen) {
+		bool stopped = false;
+
+		for (size_t i = 0; i < gt->n_uids; i++)
+			stopped |= gt->uids[i].stopped;
+		if (!stopped && c->result >= 0)
+			record_remove(gt);
+		gt->recovering = false;
+	}
+	tenant_maybe_retire(gt);
+}
+
+/* Signal every process of uid in the tenant's cgroup and below. Returns processes signalled or <0. */
+static int signal_uid(int dir_fd, uint32_t uid, int sig, unsigned depth)
+{
+	_cleanup_close_ int procs = -EBADF;
+	struct dirent *de;
+	DIR *d;
+	FILE *f;
+	int n = 0, fd;
+	char line[64];
+
+	procs = openat(dir_fd, "cgroup.procs", O_RDONLY | O_CLOEXEC);
+	if (procs >= 0 && (f = fdopen(TAKE_FD(procs), "r"))) {
+		while (fgets(line, sizeof(line), f)) {
+			char path[64], st[256];
+			pid_t pid = (pid_t) strtol(line, NULL, 10);
+			FILE *s;
+			unsigned ruid = UINT32_MAX;
+
+			if (pid <= 0)
+				continue;
+			snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+			s = fopen(path, "re");
+			if (!s)
+				continue;
+			while (fgets(st, sizeof(st), s))
+				if (sscanf(st, "Uid: %u", &ruid) == 1)
+					break;
+			fclose(s);
+			if (ruid == uid && kill(pid, sig) == 0)
+				n++;
+		}
+		fclose(f);
+	}
+	if (depth >= GUARD_PROCS_DEPTH)
+		return n;
+	fd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 3);
+	if (fd < 0)
+		return n;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return n;
+	}
+	while ((de = readdir(d))) {
+		int sub;
+
+		if (de->d_type != DT_DIR || de->d_name[0] == '.')
+			continue;
+		sub = openat(dir_fd, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+		if (sub < 0)
+			continue;
+		n += signal_uid(sub, uid, sig, depth + 1);
+		close(sub);
+	}
+	closedir(d);
+	return n;
+}
+
+static void do_tenant_step(GuardTenant *gt, GuardDecision d)
+{
+	Tenant *t = gt->t;
+	char reason[160];
+	uint64_t cur = 0;
+	int r;
+
+	switch (d.step) {
+	case GUARD_STEP_PIDS:
+		if (cgroup_read_u64(t->cg_fd, "pids.current", &cur) < 0) {
+			emit(gt, NULL, "pids", "pids.current unreadable (pids controller not enabled for this cgroup?)", -ENOENT);
+			return;
+		}
+		if (!gt->pids_saved) {
+			r = cgroup_read_u64(t->cg_fd, "pids.max", &gt->orig_pids_max);
+			if (r < 0) {
+				emit(gt, NULL, "pids", "pids.max unreadable", r);
+				return;
+			}
+			gt->pids_saved = true;
+		}
+		gt->pids_limit = cur + gt->p.pids_allowance;
+		if (gt->orig_pids_max != UINT64_MAX && gt->orig_pids_max < gt->pids_limit)
+			gt->pids_limit = gt->orig_pids_max; /* never above what the operator set */
+		gt->pids_lowered = true;
+		(void) record_write(gt);
+		snprintf(reason, sizeof(reason), "storm: pids.max %" PRIu64 " (pids.current %" PRIu64 " + %u)",
+			 gt->pids_limit, cur, gt->p.pids_allowance);
+		r = submit(gt, WRITER_PIDS_MAX, gt->pids_limit, GW_PIDS, reason);
+		break;
+	case GUARD_STEP_FREEZE:
+		gt->frozen = true;
+		(void) record_write(gt);
+		r = submit(gt, WRITER_CGROUP_FREEZE, 1, GW_FREEZE, "storm went on: cgroup.freeze");
+		break;
+	case GUARD_STEP_KILL:
+		r = submit(gt, WRITER_CGROUP_KILL, 1, GW_KILL, "storm went on while frozen, kill allowed: cgroup.kill");
+		break;
+	case GUARD_STEP_UNDO:
+		r = 0;
+		if ((d.undo & GUARD_ACTION_PIDS) && gt->pids_lowered) {
+			gt->pids_lowered = false;
+			r = submit(gt, WRITER_PIDS_MAX, gt->orig_pids_max, GW_RESTORE_PIDS,
+				   "storm over for HoldSec=: pids.max restored");
+		}
+		if ((d.undo & GUARD_ACTION_FREEZE) && gt->frozen) {
+			gt->frozen = false;
+			r = submit(gt, WRITER_CGROUP_FREEZE, 0, GW_THAW, "storm over for HoldSec=: thawed");
+		}
+		break;
+	default:
+		return;
+	}
+	if (r < 0)
+		emit(gt, NULL, guard_step_to_string(d.step), "cannot submit the write", r);
+}
+
+static void do_uid_step(GuardTenant *gt, GuardUid *u, GuardDecision d)
+{
+	int n;
+
+	switch (d.step) {
+	case GUARD_STEP_PIDS:
+		emit(gt, u, "pids", "skipped: pids.max is tenant-wide, not applied for one uid", 0);
+		break;
+	case GUARD_STEP_FREEZE:
+		u->stopped = true;
+		(void) record_write(gt);
+		n = signal_uid(gt->t->cg_fd, u->uid, SIGSTOP, 0);
+		emit(gt, u, "freeze", "uid storm: its processes stopped (SIGSTOP)", n < 0 ? n : 0);
+		break;
+	case GUARD_STEP_KILL:
+		n = signal_uid(gt->t->cg_fd, u->uid, SIGKILL, 0);
+		emit(gt, u, "kill", "uid storm went on, kill allowed: its processes killed (SIGKILL)", n < 0 ? n : 0);
+		break;
+	case GUARD_STEP_UNDO:
+		if (u->stopped) {
+			n = signal_uid(gt->t->cg_fd, u->uid, SIGCONT, 0);
+			u->stopped = false;
+			(void) record_write(gt);
+			emit(gt, u, "undo", "uid storm over for HoldSec=: its processes continued (SIGCONT)", n < 0 ? n : 0);
+		}
+		break;
+	default:
+		break;
+	}
+}
+
+/* While a uid is stopped, its new processes (forked just before) are stopped too. */
+static void restop_uids(GuardTenant *gt)
+{
+	for (size_t i = 0; i < gt->n_uids; i++)
+		if (gt->uids[i].stopped)
+			(void) signal_uid(gt->t->cg_fd, gt->uids[i].uid, SIGSTOP, 0);
+}
+
+static void sample_rates(GuardRates *g, const struct memqosd_guard_state *st, uint64_t now)
+{
+	if (g->last_sample_usec && now > g->last_sample_usec) {
+		double dt = (double) (now - g->last_sample_usec) / USEC_PER_SEC;
+
+		if (dt < 0.05)
+			return;
+		g->charge_bps = (double) (st->charge.total - g->last_charge_total) / dt;
+		g->fork_rate = (double) (st->fork.total - g->last_fork_total) / dt;
+	}
+	g->last_charge_total = st->charge.total;
+	g->last_fork_total = st->fork.total;
+	g->last_sample_usec = now;
+}
+
+static GuardUid *uid_get(GuardTenant *gt, uint32_t uid, bool create)
+{
+	for (size_t i = 0; i < gt->n_uids; i++)
+		if (gt->uids[i].uid == uid)
+			return &gt->uids[i];
+	if (!create || gt->n_uids >= GUARD_UIDS_MAX)
+		return NULL;
+	gt->uids[gt->n_uids] = (GuardUid) { .uid = uid };
+	return &gt->uids[gt->n_uids++];
+}
+
+static bool tenant_busy(const GuardTenant *gt)
+{
+	if (!guard_model_idle(&gt->s))
+		return true;
+	for (size_t i = 0; i < gt->n_uids; i++)
+		if (!guard_model_idle(&gt->uids[i].s))
+			return true;
+	return false;
+}
+
+/* Evaluate one tenant now: detection, rates, the model, the step. */
+static void evaluate(GuardTenant *gt)
+{
+	Guard *g = gt->g;
+	struct memqosd_guard_state st = {};
+	uint64_t now = now_usec(CLOCK_MONOTONIC);
+	GuardDecision d;
+	bool storm;
+
+	if (!gt->t || !g->skel)
+		return;
+	storm = stormy(g, gt, NULL, &st);
+	sample_rates(&gt->rates, &st, now);
+	d = guard_model_step(&gt->s, &gt->p, storm, now);
+	if (d.step != GUARD_STEP_NONE)
+		do_tenant_step(gt, d);
+
+	for (size_t i = 0; i < gt->n_uids; i++) {
+		GuardUid *u = &gt->uids[i];
+		struct memqosd_guard_state ust = {};
+
+		storm = stormy(g, gt, u, &ust);
+		sample_rates(&u->rates, &ust, now);
+		d = guard_model_step(&u->s, &gt->p, storm, now);
+		if (d.step != GUARD_STEP_NONE)
+			do_uid_step(gt, u, d);
+	}
+	restop_uids(gt);
+	/* Forget uids at rest. */
+	for (size_t i = 0; i < gt->n_uids;)
+		if (guard_model_idle(&gt->uids[i].s) && !gt->uids[i].stopped)
+			gt->uids[i] = gt->uids[--gt->n_uids];
+		else
+			i++;
+}
+
+static void arm_timer(Guard *g)
+{
+	uint64_t period = GUARD_IDLE_TICK_USEC;
+	bool any = false;
+
+	for (size_t i = 0; i < g->n_tenants; i++)
+		if (g->tenants[i]->t) {
+			any = true;
+			if (tenant_busy(g->tenants[i]))
+				period = GUARD_TICK_USEC;
+		}
+	if (!g->timer)
+		return;
+	if (!any) {
+		(void) sd_event_source_set_enabled(g->timer, SD_EVENT_OFF);
+		return;
+	}
+	(void) sd_event_source_set_time_relative(g->timer, period);
+	(void) sd_event_source_set_enabled(g->timer, SD_EVENT_ONESHOT);
+}
+
+static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	Guard *g = userdata;
+
+	(void) s;
+	(void) usec;
+	for (size_t i = 0; i < g->n_tenants; i++)
+		evaluate(g->tenants[i]);
+	arm_timer(g);
+	return 0;
+}
+
+static int ring_record(void *ctx, void *data, size_t size)
+{
+	const struct memqosd_guard_event *e = data;
+	Guard *g = ctx;
+	GuardTenant *gt;
+
+	if (size < sizeof(*e))
+		return 0;
+	g->records++;
+	gt = tenant_by_id(g, e->tenant_id);
+	if (!gt)
+		return 0;
+	log_debug(&g->m->log, "Guard: tenant %s uid %" PRIu32 " %s bucket %s (tokens %" PRIi64 ")", gt->name, e->uid,
+		  e->bucket == MEMQOSD_GUARD_FORK ? "fork" : "charge", e->kind == MEMQOSD_GUARD_START ? "in debt" : "refilled",
+		  (int64_t) e->tokens);
+	if (e->uid != MEMQOSD_GUARD_NO_UID && e->kind == MEMQOSD_GUARD_START && !uid_get(gt, e->uid, true))
+		log_warning(&g->m->log, "Guard: tenant %s: more than %d uids storming, uid %" PRIu32 " not contained",
+			    gt->name, GUARD_UIDS_MAX, e->uid);
+	evaluate(gt);
+	arm_timer(g);
+	return 0;
+}
+
+/* ---- tenants ---- */
+
+static GuardTenant *tenant_free(GuardTenant *gt)
+{
+	if (!gt)
+		return NULL;
+	writer_target_unlink(gt->wt);
+	free(gt->name);
+	free(gt->cgroup);
+	free(gt);
+	return NULL;
+}
+
+static void tenant_drop(Guard *g, GuardTenant *gt)
+{
+	for (size_t i = 0; i < g->n_tenants; i++)
+		if (g->tenants[i] == gt) {
+			g->tenants[i] = g->tenants[--g->n_tenants];
+			break;
+		}
+	tenant_free(gt);
+}
+
+/* A detached tenant goes once its undo writes are done. */
+static void tenant_maybe_retire(GuardTenant *gt)
+{
+	if (gt->t || writer_target_outstanding(gt->wt) > 1)
+		return;
+	tenant_drop(gt->g, gt);
+}
+
+/* Undo what a previous memqosd left in place (its record), at once. */
+static void recover(GuardTenant *gt)
+{
+	uint32_t uids[GUARD_UIDS_MAX];
+	size_t n_uids = 0;
+	int r, n;
+
+	r = record_read(gt, uids, &n_uids);
+	if (r <= 0) {
+		if (r < 0)
+			log_warning_errno(&gt->g->m->log, r, "Guard: cannot read the record of tenant %s: %m", gt->name);
+		return;
+	}
+	gt->recovering = true;
+	for (size_t i = 0; i < n_uids; i++) {
+		GuardUid u = { .uid = uids[i] };
+
+		n = signal_uid(gt->t->cg_fd, uids[i], SIGCONT, 0);
+		emit(gt, &u, "recover", "left stopped by a previous memqosd: continued (SIGCONT)", n < 0 ? n : 0);
+	}
+	if (gt->pids_lowered) {
+		gt->pids_lowered = false;
+		(void) submit(gt, WRITER_PIDS_MAX, gt->orig_pids_max, GW_RESTORE_PIDS,
+			      "left by a previous memqosd: pids.max restored");
+	}
+	if (gt->frozen) {
+		gt->frozen = false;
+		(void) submit(gt, WRITER_CGROUP_FREEZE, 0, GW_THAW, "left frozen by a previous memqosd: thawed");
+	}
+	gt->pids_saved = false;
+	if (writer_target_outstanding(gt->wt) == 0) {
+		record_remove(gt);
+		gt->recovering = false;
+	}
+}
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(GuardTenant *, tenant_free);
+
+static int tenant_start(Guard *g, Tenant *t)
+{
+	_cleanup_(tenant_freep) GuardTenant *gt = NULL;
+	char rate[FORMAT_VALUE_MAX], burst[FORMAT_VALUE_MAX];
+	GuardTenant **n;
+	int r;
+
+	gt = calloc(1, sizeof(*gt));
+	if (!gt)
+		return -ENOMEM;
+	*gt = (GuardTenant) { .g = g, .t = t, .cgroup_id = t->cgroup_id, .p = t->config->guard };
+	gt->name = strdup(t->config->name);
+	gt->cgroup = strdup(t->config->cgroup);
+	if (!gt->name || !gt->cgroup)
+		return -ENOMEM;
+	r = writer_target_new(g->m->writer, t->cg_fd, t->config->name, gt, &gt->wt);
+	if (r < 0)
+		return r;
+	writer_target_set_done(gt->wt, on_written, g);
+
+	/* Leftovers of a crashed memqosd are undone whether or not the guard is still enabled. */
+	recover(gt);
+	if (gt->p.enable) {
+		r = ensure_engine(g);
+		if (r >= 0) {
+			gt->id = policy_id_alloc(&g->ids);
+			if (gt->id == 0)
+				r = log_warning_errno(&g->m->log, -ENOSPC, "Tenant %s: no guard slot left", gt->name);
+		}
+		if (r >= 0) {
+			r = engine_set(g, gt);
+			if (r < 0) {
+				log_warning_errno(&g->m->log, r, "Tenant %s: cannot start the storm guard: %m", gt->name);
+				policy_id_free(&g->ids, gt->id);
+				gt->id = 0;
+			}
+		}
+		if (r >= 0)
+			log_info(&g->m->log, "Tenant %s: storm guard on (%s/s burst %s, %u forks/s burst %u)", gt->name,
+				 format_size(rate, gt->p.charge_rate), format_size(burst, gt->p.charge_burst), gt->p.fork_rate,
+				 gt->p.fork_burst);
+	}
+	if (gt->id == 0 && !gt->recovering) {
+		return 0; /* not guarded, nothing to finish: gt goes */
+	}
+	n = realloc(g->tenants, (g->n_tenants + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	g->tenants = n;
+	g->tenants[g->n_tenants++] = TAKE_PTR(gt);
+	arm_timer(g);
+	return 0;
+}
+
+/* The tenant leaves (stop, release, reload): undo what is in place now, through the writer. */
+static void tenant_stop(Guard *g, GuardTenant *gt, const char *why)
+{
+	char reason[128];
+
+	if (gt->id) {
+		engine_remove(g, gt);
+		policy_id_free(&g->ids, gt->id);
+		gt->id = 0;
+	}
+	for (size_t i = 0; i < gt->n_uids; i++)
+		if (gt->uids[i].stopped) {
+			int n = signal_uid(gt->t->cg_fd, gt->uids[i].uid, SIGCONT, 0);
+
+			gt->uids[i].stopped = false;
+			snprintf(reason, sizeof(reason), "%s: its processes continued (SIGCONT)", why);
+			emit(gt, &gt->uids[i], "undo", reason, n < 0 ? n : 0);
+		}
+	if (gt->pids_lowered) {
+		gt->pids_lowered = false;
+		snprintf(reason, sizeof(reason), "%s: pids.max restored", why);
+		(void) submit(gt, WRITER_PIDS_MAX, gt->orig_pids_max, GW_RESTORE_PIDS, reason);
+	}
+	if (gt->frozen) {
+		gt->frozen = false;
+		snprintf(reason, sizeof(reason), "%s: thawed", why);
+		(void) submit(gt, WRITER_CGROUP_FREEZE, 0, GW_THAW, reason);
+	}
+	gt->s = (GuardState) {};
+	gt->n_uids = 0;
+	gt->t = NULL;
+	if (writer_target_outstanding(gt->wt) == 0) {
+		if (!gt->recovering)
+			record_remove(gt);
+		tenant_drop(g, gt);
+	}
+}
+
+static int hook_attach(Manager *m, Tenant *t, void *userdata)
+{
+	(void) m;
+	return tenant_start(userdata, t);
+}
+
+static void hook_detach(Manager *m, Tenant *t, void *userdata)
+{
+	Guard *g = userdata;
+	GuardTenant *gt = tenant_by_ptr(g, t);
+
+	(void) m;
+	if (gt)
+		tenant_stop(g, gt, "tenant no longer managed");
+	arm_timer(g);
+}
+
+static int hook_changed(Manager *m, Tenant *t, const TenantConfig *old, void *userdata)
+{
+	Guard *g = userdata;
+	GuardTenant *gt = tenant_by_ptr(g, t);
+
+	(void) m;
+	if (guard_params_equal(&old->guard, &t->config->guard))
+		return 0;
+	if (gt && gt->id && t->config->guard.enable) {
+		gt->p = t->config->guard; /* new limits; the escalation in progress goes on */
+		return engine_set(g, gt);
+	}
+	if (gt)
+		tenant_stop(g, gt, "[Guard] changed");
+	return tenant_start(g, t);
+}
+
+/* ---- thaw ---- */
+
+int guard_thaw(Guard *g, const char *tenant)
+{
+	Tenant *t = manager_find_tenant(g->m, tenant);
+	GuardTenant *gt = t ? tenant_by_ptr(g, t) : NULL;
+	bool any = false;
+	uint64_t now = now_usec(CLOCK_MONOTONIC);
+
+	if (!t)
+		return -ENOENT;
+	if (!gt)
+		return -ENODATA;
+	for (size_t i = 0; i < gt->n_uids; i++)
+		if (gt->uids[i].stopped) {
+			int n = signal_uid(t->cg_fd, gt->uids[i].uid, SIGCONT, 0);
+
+			gt->uids[i].stopped = false;
+			guard_model_thaw(&gt->uids[i].s, now);
+			emit(gt, &gt->uids[i], "thaw", "memqosd thaw: its processes continued (SIGCONT)", n < 0 ? n : 0);
+			any = true;
+		}
+	if (gt->frozen) {
+		gt->frozen = false;
+		guard_model_thaw(&gt->s, now);
+		(void) submit(gt, WRITER_CGROUP_FREEZE, 0, GW_THAW, "memqosd thaw: the freeze lifted by hand");
+		any = true;
+	}
+	if (!any)
+		return -ENODATA;
+	(void) record_write(gt);
+	arm_timer(g);
+	return 0;
+}
+
+static int method_thaw(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	_cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
+	Guard *g = userdata;
+	const char *name;
+	uid_t euid;
+	int r;
+
+	r = sd_bus_query_sender_creds(msg, SD_BUS_CREDS_EUID, &creds);
+	if (r >= 0)
+		r = sd_bus_creds_get_euid(creds, &euid);
+	if (r < 0)
+		return r;
+	if (euid != 0)
+		return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
+					 "Only root may thaw a tenant; caller's uid is %u", (unsigned) euid);
+	r = sd_bus_message_read(msg, "s", &name);
+	if (r < 0)
+		return r;
+	r = guard_thaw(g, name);
+	if (r == -ENOENT)
+		return sd_bus_error_setf(error, MEMQOSD_BUS_ERROR_NO_SUCH_TENANT, "No tenant '%s' is configured", name);
+	if (r == -ENODATA)
+		return sd_bus_error_setf(error, MEMQOSD_BUS_ERROR_NOT_FROZEN,
+					 "Tenant '%s' is not frozen by the storm guard", name);
+	if (r < 0)
+		return r;
+	return sd_bus_reply_method_return(msg, NULL);
+}
+
+static const sd_bus_vtable guard_vtable[] = {
+	SD_BUS_VTABLE_START(0),
+	SD_BUS_METHOD_WITH_NAMES("Thaw", "s", SD_BUS_PARAM(tenant), NULL, , method_thaw, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_SIGNAL_WITH_NAMES("Guard", MEMQOSD_BUS_GUARD_FIELDS,
+				 SD_BUS_PARAM(tenant) SD_BUS_PARAM(cgroup) SD_BUS_PARAM(action) SD_BUS_PARAM(uid)
+				 SD_BUS_PARAM(time_usec) SD_BUS_PARAM(reason) SD_BUS_PARAM(measured) SD_BUS_PARAM(limits),
+				 0),
+	SD_BUS_VTABLE_END,
+};
+
+int guard_bus_register(Guard *g, sd_bus *bus)
+{
+	int r;
+
+	if (!bus)
+		return 0;
+	g->bus = sd_bus_ref(bus);
+	r = sd_bus_add_object_vtable(bus, &g->slot, MEMQOSD_BUS_PATH, MEMQOSD_BUS_INTERFACE, guard_vtable, g);
+	if (r < 0)
+		return log_warning_errno(&g->m->log, r, "Cannot register Thaw/Guard on D-Bus: %m");
+	return 0;
+}
+
+/* ---- lifetime ---- */
+
+int guard_install(Manager *m, Guard **ret)
+{
+	_cleanup_(guard_freep) Guard *g = NULL;
+	int r;
+
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		return -ENOMEM;
+	g->m = m;
+	policy_id_init(&g->ids);
+	r = sd_event_add_time_relative(m->event, &g->timer, CLOCK_MONOTONIC, GUARD_IDLE_TICK_USEC, 10 * USEC_PER_MSEC,
+				       on_timer, g);
+	if (r < 0)
+		return log_error_errno(&m->log, r, "Failed to add the guard timer: %m");
+	(void) sd_event_source_set_description(g->timer, "guard");
+	(void) sd_event_source_set_enabled(g->timer, SD_EVENT_OFF);
+	r = manager_add_hooks(m, &(ManagerHooks) {
+		.tenant_attach = hook_attach,
+		.tenant_detach = hook_detach,
+		.tenant_changed = hook_changed,
+		.userdata = g,
+	});
+	if (r < 0)
+		return log_error_errno(&m->log, r, "Cannot register the storm guard's hooks: %m");
+	*ret = TAKE_PTR(g);
+	return 0;
+}
+
+Guard *guard_free(Guard *g)
+{
+	if (!g)
+		return NULL;
+	if (g->m)
+		manager_remove_hooks(g->m, g);
+	for (size_t i = 0; i < g->n_tenants; i++)
+		tenant_free(g->tenants[i]);
+	free(g->tenants);
+	sd_bus_slot_unref(g->slot);
+	sd_bus_unref(g->bus);
+	sd_event_source_disable_unref(g->timer);
+	policy_ring_clear(&g->ring);
+	guard_bpf__destroy(g->skel);
+	free(g);
+	return NULL;
+}

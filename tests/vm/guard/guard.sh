@@ -1,0 +1,230 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# The storm guard (issue 11) on a stock-style kernel, in a plain VM guest (tests/vm/guard/run): detection
+# in BPF (tracing), containment from user space only. memqosd runs on a private system bus with three
+# guarded tenants; `memqosd watch --json` records every Guard signal. Every workload (storm.c) is bounded
+# by memory.max and pids.max of its cgroup and by its own time limit, and killed at the end.
+#   1. burst:  1 GiB at once (as fast as the guest allows: several times ChargeRate=32M), then
+#              16 MiB/s, with the default ChargeBurst=1G: no step.
+#   1b. the same storm in a cgroup without a profile, 4 s: its charge rate, for comparison.
+#   2. storm:  300 forks/s x 16 MiB (ChargeRate=64M, ChargeBurst=128M, ForkRate=50, ForkBurst=50,
+#              Actions=pids freeze, EscalateSec=1s, HoldSec=8s): the first step within 1 s of the
+#              storm's start, pids.max lowered, then frozen; its charge rate 2..4 s after the first
+#              step at most ChargeRate=; after it is killed, pids.max and the freeze are undone.
+#   3. per uid: uid 1001 allocates 8 MiB/s, uid 1002 storms in the same tenant (PerUidChargeRate=32M,
+#              Actions=freeze, HoldSec=10s): only uid 1002 is stopped; uid 1001 keeps >= 90 % of its rate.
+#   4. crash:  a storm is frozen, memqosd is SIGKILLed, the storm killed; the restarted memqosd undoes
+#              the freeze and pids.max from its state directory.
+#   tests/vm/guard/guard.sh PATH/TO/memqosd
+set -u
+
+MEMQOSD=$(readlink -f "${1:?usage: $0 PATH/TO/memqosd}")
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/../../integration/lib.sh"
+
+if [ "${MEMQOSD_VM:-0}" != 1 ]; then
+	echo "!!! SKIPPED: runs only in the VM guest (tests/vm/guard/run) !!!"
+	exit 77
+fi
+it_require_root "the storm-guard VM test"
+it_require_tools dbus-daemon python3 cc setpriv
+
+SCRATCH=guard-$$
+CGR=/sys/fs/cgroup/$SCRATCH
+CONF=$T/conf
+WATCH_PID=
+remove_scratch() {
+	[ -n "$WATCH_PID" ] && kill "$WATCH_PID" 2>/dev/null
+	for c in storm burst users noguard; do
+		[ -d "$CGR/$c" ] || continue
+		echo 0 >"$CGR/$c/cgroup.freeze" 2>/dev/null
+		echo 1 >"$CGR/$c/cgroup.kill" 2>/dev/null
+	done
+	sleep 0.5
+	rmdir "$CGR"/* "$CGR" 2>/dev/null
+}
+CLEANUP_HOOK=remove_scratch
+
+cc -O2 -o "$T/storm" "$HERE/storm.c" || abort "cannot build storm.c"
+chmod 755 "$T" "$T/storm"
+mkdir -m 1777 "$T/logs"
+mkdir "$CGR" && echo "+memory +pids" >"$CGR/cgroup.subtree_control" || abort "cannot create $CGR"
+for c in storm burst users noguard; do
+	mkdir "$CGR/$c" || abort "cannot create $CGR/$c"
+	echo 4096 >"$CGR/$c/pids.max"                                     # backstops
+done
+echo 768M >"$CGR/storm/memory.max"
+echo 1536M >"$CGR/burst/memory.max"
+echo 768M >"$CGR/users/memory.max"
+echo 768M >"$CGR/noguard/memory.max"
+
+mkdir -p "$CONF/tenants.d"
+printf '[Daemon]\nLogLevel=debug\n[Control]\nHousekeepingSec=1h\n[Forecast]\nEnable=no\n' >"$CONF/memqosd.conf"
+profile storm "[Tenant]\nCgroup=$SCRATCH/storm\nPriority=10\nPolicy=none\n[Guard]\nEnable=yes\nChargeRate=64M\nChargeBurst=128M\nForkRate=50\nForkBurst=50\nActions=pids freeze\nEscalateSec=1s\nHoldSec=8s\nPidsAllowance=8\n"
+profile burst "[Tenant]\nCgroup=$SCRATCH/burst\nPriority=10\nPolicy=none\n[Guard]\nEnable=yes\nChargeRate=32M\n"
+profile users "[Tenant]\nCgroup=$SCRATCH/users\nPriority=10\nPolicy=none\n[Guard]\nEnable=yes\nChargeRate=0\nForkRate=0\nPerUidChargeRate=32M\nPerUidChargeBurst=64M\nPerUidForkRate=20\nPerUidForkBurst=40\nActions=freeze\nEscalateSec=1s\nHoldSec=10s\n"
+"$MEMQOSD" check --config-dir "$CONF" || abort "memqosd check refuses the test's configuration"
+
+start_private_bus
+start_daemon() {
+	"$MEMQOSD" --config-dir "$CONF" --state-dir "$T/state" >>"$LOG" 2>&1 &
+	DAEMON_PID=$!
+	wait_for 30 sh -c 'busctl --system status org.memqosd1 >/dev/null 2>&1'
+}
+start_daemon || abort "daemon is not on the bus"
+check "the storm guard starts (BPF tracing)" wait_for 30 grep -q 'Storm guard started' "$LOG"
+grep -o 'Storm guard started ([a-z]*' "$LOG" | head -1
+"$MEMQOSD" watch --json >"$T/watch.json" 2>"$T/watch.err" &
+WATCH_PID=$!
+sleep 1
+
+# in_cgroup CGROUP [setpriv args] -- CMD...: run CMD in CGROUP (background)
+in_cgroup() {
+	local cg=$1
+	shift
+	sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$CGR/$cg" "$@"
+}
+# guard_lines TENANT [ACTION]: the watch lines of TENANT (and ACTION)
+guard_lines() {
+	python3 - "$T/watch.json" "$1" "${2:-}" <<'EOP'
+import json, sys
+for line in open(sys.argv[1]):
+    o = json.loads(line)
+    if o.get("event") == "guard" and o["tenant"] == sys.argv[2] and (not sys.argv[3] or o["action"] == sys.argv[3]):
+        print(line.strip())
+EOP
+}
+# ms_of RFC3339: epoch milliseconds
+ms_of() { python3 -c 'import sys, datetime; print(int(datetime.datetime.strptime(sys.argv[1], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc).timestamp() * 1000))' "$1"; }
+# rate LOG FROM_MS TO_MS: bytes/s of a storm.c log between two times (last line at or before each)
+rate() {
+	python3 - "$@" <<'EOP'
+import sys
+rows = [tuple(map(float, l.split())) for l in open(sys.argv[1]) if l.strip()]
+def at(t):
+    v = rows[0][1]
+    for r in rows:
+        if r[0] <= t: v = r[1]
+    return v
+a, b = float(sys.argv[2]), float(sys.argv[3])
+print(int((at(b) - at(a)) / ((b - a) / 1000)))
+EOP
+}
+first_ms() { head -n1 "$1" | cut -d' ' -f1; }
+
+# --- 1. a legitimate burst triggers nothing ---
+in_cgroup burst "$T/storm" burst 1024 16 6 "$T/logs/burst.log" 2>"$T/logs/burst.err"
+cat "$T/logs/burst.err"
+sleep 1
+echo 1 >"$CGR/burst/cgroup.kill"
+check "burst: 1 GiB at once then 16 MiB/s (ChargeRate=32M, ChargeBurst=1G): no guard step" \
+	[ -z "$(guard_lines burst)" ]
+check "burst: no guard record in the journal stream" [ "$(grep -c 'Storm guard: .* on tenant burst' "$LOG")" = 0 ]
+
+# --- 1b. the same storm without the guard (a cgroup no profile names), for comparison: 4 s ---
+in_cgroup noguard "$T/storm" storm 300 16 64 4 "$T/logs/noguard.log" 2>/dev/null
+N0=$(first_ms "$T/logs/noguard.log")
+NOGUARD=$(rate "$T/logs/noguard.log" "$((N0 + 1000))" "$((N0 + 3000))")
+echo "without the guard: $((NOGUARD >> 20)) MiB/s charged from 1 to 3 s after the start, $(tail -n1 "$T/logs/noguard.log" | cut -d' ' -f3) forks in 4 s"
+
+# --- 2. the storm (it ends by itself 6 s after its start; frozen, it exits once thawed) ---
+in_cgroup storm "$T/storm" storm 300 16 64 6 "$T/logs/storm.log" &
+STORM=$!
+wait_for 30 sh -c "grep -q '\"tenant\":\"storm\".*\"action\":\"freeze\"' '$T/watch.json'"
+check "storm: frozen (pids, then freeze)" [ -n "$(guard_lines storm freeze)" ]
+# At once (python is slow under emulation; HoldSec=8s runs from the freeze):
+check "storm: cgroup.freeze is 1 while contained" file_is "$CGR/storm/cgroup.freeze" 1
+check "storm: pids.max was lowered" [ "$(cat "$CGR/storm/pids.max")" != 4096 ]
+check "storm: the state directory keeps what to undo" sh -c "ls '$T/state' | grep -q '^guard-'"
+guard_lines storm | head -3
+T0=$(first_ms "$T/logs/storm.log")
+FIRST=$(guard_lines storm | head -n1)
+ACT=$(ms_of "$(echo "$FIRST" | python3 -c 'import json,sys; print(json.load(sys.stdin)["time"])')")
+DELAY=$((ACT - T0))
+echo "storm started at $T0, first step ($(echo "$FIRST" | python3 -c 'import json,sys; print(json.load(sys.stdin)["action"])')) at +$DELAY ms"
+check "storm: the first step within 1 s of the storm's start ($DELAY ms)" [ "$DELAY" -le 1000 ]
+check "storm: the first step is pids" [ -n "$(guard_lines storm pids)" ]
+sleep 5
+BEFORE=$(rate "$T/logs/storm.log" "$T0" "$((ACT > T0 + 100 ? ACT : T0 + 100))")
+AFTER=$(rate "$T/logs/storm.log" "$((ACT + 2000))" "$((ACT + 4000))")
+echo "storm charge rate: $((BEFORE >> 20)) MiB/s before the first step, $((AFTER >> 20)) MiB/s from 2 to 4 s after it (without the guard: $((NOGUARD >> 20)) MiB/s)"
+tail -n1 "$T/logs/storm.log"
+check "storm: charge rate 2..4 s after the first step at most ChargeRate=64M ($((AFTER >> 20)) MiB/s)" \
+	[ "$AFTER" -le $((64 << 20)) ]
+check "storm: no OOM kill outside the storm tenant" sh -c "! grep -q '^oom_kill [1-9]' '$CGR/burst/memory.events' '$CGR/users/memory.events'"
+echo 1 >"$CGR/storm/cgroup.kill"
+wait "$STORM" 2>/dev/null
+check "storm: undone after the storm (pids.max back to 4096, thawed) within HoldSec=8s + 5 s" \
+	wait_for 14 sh -c "[ \"\$(cat '$CGR/storm/pids.max')\" = 4096 ] && [ \"\$(cat '$CGR/storm/cgroup.freeze')\" = 0 ]"
+check "storm: the undo is reported" wait_for 3 sh -c "grep -q '\"tenant\":\"storm\".*\"action\":\"undo\"' '$T/watch.json'"
+check "storm: the state record is removed after the undo" wait_for 3 sh -c "! ls '$T/state' | grep -q '^guard-'"
+guard_lines storm undo | head -1
+
+# --- 3. per uid ---
+in_cgroup users setpriv --reuid 1001 --regid 1001 --clear-groups "$T/storm" steady 8 20 "$T/logs/u1001.log" &
+U1=$!
+sleep 6
+in_cgroup users setpriv --reuid 1002 --regid 1002 --clear-groups "$T/storm" storm 100 8 32 10 "$T/logs/u1002.log" &
+U2=$!
+S0=$(($(date +%s%3N)))
+wait_for 20 sh -c "grep -q '\"tenant\":\"users\",[^}]*\"uid\":1002,\"action\":\"freeze\"' '$T/watch.json'"
+check "per uid: uid 1002 is frozen (SIGSTOP)" [ -n "$(guard_lines users freeze | grep '"uid":1002')" ]
+# uid_procs UID: the processes of UID in the users cgroup
+uid_procs() {
+	for p in $(cat "$CGR/users/cgroup.procs"); do
+		[ "$(awk '/^Uid:/ { print $2 }' "/proc/$p/status" 2>/dev/null)" = "$1" ] && echo "$p"
+	done
+}
+all_stopped() {
+	local n=0 p
+	for p in $(uid_procs 1002); do
+		grep -q '^State:.*T (stopped)' "/proc/$p/status" || return 1
+		n=$((n + 1))
+	done
+	[ "$n" -gt 0 ]
+}
+check "per uid: uid 1002's processes are all stopped ($(uid_procs 1002 | wc -l))" all_stopped
+check "per uid: uid 1001's process runs" sh -c "! grep -q '^State:.*T (stopped)' /proc/$(uid_procs 1001 | head -n1)/status"
+sleep 6
+U1T0=$(first_ms "$T/logs/u1001.log")
+R_BEFORE=$(rate "$T/logs/u1001.log" "$((U1T0 + 500))" "$((U1T0 + 5500))")
+R_DURING=$(rate "$T/logs/u1001.log" "$((S0 + 2000))" "$((S0 + 8000))")
+echo "uid 1001: $((R_BEFORE >> 10)) KiB/s alone, $((R_DURING >> 10)) KiB/s while uid 1002 storms and is contained"
+check "per uid: only uid 1002 is contained (no step for uid 1001 or the whole tenant)" \
+	[ -z "$(guard_lines users | grep -v '"uid":1002')" ]
+check "per uid: uid 1001 keeps >= 90 % of its rate" [ $((R_DURING * 10)) -ge $((R_BEFORE * 9)) ]
+for p in $(uid_procs 1002); do kill -KILL "$p"; done
+check "per uid: uid 1002 is continued after the storm (undo)" \
+	wait_for 15 sh -c "grep -q '\"tenant\":\"users\",[^}]*\"uid\":1002,\"action\":\"undo\"' '$T/watch.json'"
+kill "$U1" 2>/dev/null
+echo 1 >"$CGR/users/cgroup.kill"
+
+# --- 4. SIGKILL of memqosd mid-containment, restart undoes ---
+in_cgroup storm "$T/storm" storm 300 16 64 6 "$T/logs/storm2.log" &
+STORM=$!
+N_FREEZE=$(guard_lines storm freeze | wc -l)
+wait_for 30 sh -c "[ \$(grep -c '\"tenant\":\"storm\".*\"action\":\"freeze\"' '$T/watch.json') -gt $N_FREEZE ]"
+check "crash: frozen again" file_is "$CGR/storm/cgroup.freeze" 1
+kill -KILL "$DAEMON_PID"
+wait "$DAEMON_PID" 2>/dev/null
+DAEMON_PID=
+echo 1 >"$CGR/storm/cgroup.kill"
+wait "$STORM" 2>/dev/null
+check "crash: still frozen, pids.max still lowered after the SIGKILL" \
+	sh -c "[ \"\$(cat '$CGR/storm/cgroup.freeze')\" = 1 ] && [ \"\$(cat '$CGR/storm/pids.max')\" != 4096 ]"
+start_daemon || abort "daemon does not come back"
+check "crash: the restarted daemon undoes (thawed, pids.max 4096)" \
+	wait_for 15 sh -c "[ \"\$(cat '$CGR/storm/pids.max')\" = 4096 ] && [ \"\$(cat '$CGR/storm/cgroup.freeze')\" = 0 ]"
+check "crash: the undo is recorded (recover)" grep -q 'Storm guard: recover on tenant storm' "$LOG"
+check "crash: the record is removed" wait_for 5 sh -c "! ls '$T/state' | grep -q '^guard-'"
+
+echo "--- watch --json (guard lines) ---"
+grep '"event":"guard"' "$T/watch.json" | cut -c1-400
+echo "--- daemon log (guard) ---"
+grep -i 'guard' "$LOG" | tail -n 25
+kill "$WATCH_PID" 2>/dev/null
+WATCH_PID=
+stop_daemon
+check "daemon exits 0" [ "$DAEMON_RC" -eq 0 ]
+it_finish
