@@ -346,20 +346,28 @@ fault_stall() {
 }
 
 # --- 11. SIGKILL inside a paused round (issue 17 follow-up): no tenant left frozen ------------------------
-# As in 10, batch stays above every squeeze, so the round after one runs paused; here each write of
-# batch's memory.high also blocks up to 3 s (slow kernel), and memqosd is SIGKILLed while the paused
-# write blocks: batch is left frozen, its record marked Frozen=yes. pause_killed NAME does that.
+# As in 10, batch stays above every squeeze, so the round after one runs paused; here batch's
+# memory.high holds every write (slow kernel, hold mode): the squeeze write is let through once it
+# blocks (a writer thread in pipe_write), the paused write after it stays blocked, and memqosd is
+# SIGKILLed then: batch is left frozen, its record marked Frozen=yes. pause_killed NAME does that.
+writer_blocked() {
+	grep -qs pipe_write /proc/"$DAEMON_PID"/task/*/wchan
+}
+
 pause_killed() {
 	WTO=10s setup "$1"
 	echo 0 >"$CG/tenants/batch/cgroup.freeze"
 	start
 	REC=$STATE/$(stat -c %i "$CG/tenants/batch")
 	check "$1: batch's record written at start, unmarked" bash -c "[ -f '$REC' ] && ! grep -q Frozen '$REC'"
-	slow_kernel "$CG/tenants/batch/memory.high" slow 3
+	slow_kernel "$CG/tenants/batch/memory.high" hold 0
 	squeeze
+	check "$1: the squeeze write of batch blocks" wait_for 20 writer_blocked
+	kill -USR1 "$SLOW_PID"
 	check "$1: a paused round started" wait_for 20 contains "$LOG" "reclaiming with it paused"
 	check "$1: record marked Frozen=yes while the writer has batch frozen" wait_for 10 \
 		bash -c "grep -qx Frozen=yes '$REC' && [ \"\$(cat '$CG/tenants/batch/cgroup.freeze')\" = 1 ]"
+	check "$1: the paused write blocks" wait_for 10 writer_blocked
 	kill -KILL "$DAEMON_PID"
 	wait "$DAEMON_PID" 2>/dev/null
 	DAEMON_PID=
