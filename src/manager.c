@@ -221,8 +221,8 @@ static int tenant_handle_io_error(Manager *m, Tenant *t, int r, const char *what
 /*
  * Originals on disk (src/state.h), so that a restart after an unclean exit does not take memqosd's
  * own leftovers for them. Never fatal: without a usable state directory memqosd works as before.
+ * tenant_write_record() writes the tenant's record: its originals, and Frozen=yes if frozen.
  */
-/* Write the tenant's record: its originals, and Frozen=yes if frozen. */
 static int tenant_write_record(Manager *m, Tenant *t, bool frozen)
 {
 	StateRecord rec = {
