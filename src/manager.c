@@ -221,8 +221,9 @@ static int tenant_handle_io_error(Manager *m, Tenant *t, int r, const char *what
 /*
  * Originals on disk (src/state.h), so that a restart after an unclean exit does not take memqosd's
  * own leftovers for them. Never fatal: without a usable state directory memqosd works as before.
+ * tenant_write_record() writes the tenant's record: its originals, and Frozen=yes if frozen.
  */
-static void tenant_record_originals(Manager *m, Tenant *t)
+static int tenant_write_record(Manager *m, Tenant *t, bool frozen)
 {
 	StateRecord rec = {
 		.id = t->cgroup_id,
@@ -231,12 +232,19 @@ static void tenant_record_originals(Manager *m, Tenant *t)
 		.high = t->original_high,
 		.low = t->original_low,
 		.has_low = t->has_original_low,
+		.frozen = frozen,
 	};
+
+	return state_record_write(m->state_fd, &rec);
+}
+
+static void tenant_record_originals(Manager *m, Tenant *t)
+{
 	int r;
 
 	if (t->recorded || m->state_fd < 0 || m->dry_run || t->state != TENANT_ACTIVE)
 		return;
-	r = state_record_write(m->state_fd, &rec);
+	r = tenant_write_record(m, t, t->frozen_marked);
 	if (r < 0) {
 		log_warning_errno(&m->log, r,
 				  "Tenant %s: cannot record its original memory.high/low in %s, continuing without "
@@ -244,6 +252,105 @@ static void tenant_record_originals(Manager *m, Tenant *t)
 		return;
 	}
 	t->recorded = true;
+}
+
+/*
+ * Before a paused write is handed to the writer: mark the record Frozen=yes, so that a memqosd
+ * killed inside the round leaves a mark by which the next start thaws the cgroup. A cgroup frozen
+ * already (by someone else) is not marked: the writer does not pause it, and a restart must not
+ * thaw it either. Without a state directory (or if the record cannot be written) the round still
+ * runs paused, and the log says what a crash inside it would leave.
+ */
+static void tenant_mark_paused(Manager *m, Tenant *t)
+{
+	uint64_t frozen;
+	int r;
+
+	t->paused_pending++;
+	if (t->frozen_marked)
+		return;
+	if (cgroup_read_u64(t->cg_fd, "cgroup.freeze", &frozen) < 0 || frozen != 0)
+		return; /* no freezer, or frozen by someone else: the writer will not pause it */
+	r = m->state_fd < 0 ? -EBADF : tenant_write_record(m, t, true);
+	if (r >= 0) {
+		t->frozen_marked = t->recorded = true;
+		return;
+	}
+	if (t->pause_unmarked_warned)
+		return;
+	if (m->state_fd < 0)
+		log_warning(&m->log, "Tenant %s: no state directory, so a memqosd killed inside a paused round of "
+			    "reclaim would leave cgroup %s frozen until 0 is written to its cgroup.freeze",
+			    t->config->name, t->config->cgroup);
+	else
+		log_warning_errno(&m->log, r, "Tenant %s: cannot mark state record %s/%" PRIu64 " Frozen=yes (%m), "
+				  "so a memqosd killed inside a paused round of reclaim would leave cgroup %s frozen "
+				  "until 0 is written to its cgroup.freeze", t->config->name, m->state_dir,
+				  t->cgroup_id, t->config->cgroup);
+	t->pause_unmarked_warned = true;
+}
+
+/* A paused write was reported: once none is left, the record loses its mark (unless still frozen). */
+static void tenant_unmark_paused(Manager *m, Tenant *t, const WriterCompletion *c)
+{
+	int r;
+
+	if (t->paused_pending > 0)
+		t->paused_pending--;
+	if (!t->frozen_marked || t->paused_pending > 0)
+		return;
+	if (c->paused && c->thaw_result < 0 && !cgroup_errno_is_gone(c->thaw_result))
+		return; /* it may still be frozen: the mark stays, so a restart thaws it */
+	if (!t->recorded || m->state_fd < 0) {
+		t->frozen_marked = false;
+		return;
+	}
+	r = tenant_write_record(m, t, false);
+	if (r < 0) {
+		log_warning_errno(&m->log, r, "Tenant %s: cannot clear Frozen=yes in state record %s/%" PRIu64
+				  " (a restart will check its cgroup.freeze): %m", t->config->name, m->state_dir,
+				  t->cgroup_id);
+		return;
+	}
+	t->frozen_marked = false;
+}
+
+/*
+ * A record marked Frozen=yes: the memqosd that wrote it died inside a paused round. Thaw the cgroup
+ * if it still reads frozen (even if someone else froze it since: the mark says the last freeze
+ * seen was ours; README, Limits). Whether the mark may be cleared. Dry-run writes nothing.
+ */
+static bool manager_thaw_leftover(Manager *m, int cg_fd, const char *name, const StateRecord *rec)
+{
+	uint64_t frozen;
+	int r;
+
+	r = cgroup_read_u64(cg_fd, "cgroup.freeze", &frozen);
+	if (r >= 0 && frozen == 0) {
+		log_info(&m->log, "Tenant %s: state record %s/%" PRIu64 " says a paused round was running at an "
+			 "unclean exit; cgroup %s is not frozen", name, m->state_dir, rec->id, rec->cgroup);
+		return true;
+	}
+	if (r >= 0 && m->dry_run) {
+		log_warning(&m->log, "Tenant %s: cgroup %s was left frozen by a memqosd that died inside a paused "
+			    "round of reclaim (state record %s/%" PRIu64 "); dry-run does not thaw it: write 0 to its "
+			    "cgroup.freeze", name, rec->cgroup, m->state_dir, rec->id);
+		return false;
+	}
+	if (r >= 0)
+		r = cgroup_write_u64(cg_fd, "cgroup.freeze", 0);
+	if (cgroup_errno_is_gone(r))
+		return true; /* the cgroup (or its freezer) is gone: nothing left frozen */
+	if (r < 0) {
+		log_error_errno(&m->log, r, "Tenant %s: cgroup %s was left frozen by a memqosd that died inside a "
+				"paused round of reclaim, and cannot be thawed (keeping Frozen=yes in %s/%" PRIu64 "): %m",
+				name, rec->cgroup, m->state_dir, rec->id);
+		return false;
+	}
+	log_notice(&m->log, "Tenant %s: thawed cgroup %s (cgroup.freeze 1 -> 0), left frozen by a memqosd that "
+		   "died inside a paused round of reclaim (state record %s/%" PRIu64 ")", name, rec->cgroup,
+		   m->state_dir, rec->id);
+	return true;
 }
 
 static void tenant_forget_originals(Manager *m, Tenant *t)
@@ -289,6 +396,12 @@ static void tenant_recover_originals(Manager *m, Tenant *t)
 		}
 		t->recovered = true;
 		t->recorded = !m->dry_run;
+		if (rec.frozen && manager_thaw_leftover(m, t->cg_fd, t->config->name, &rec) && !m->dry_run) {
+			r = tenant_write_record(m, t, false);
+			if (r < 0)
+				log_warning_errno(&m->log, r, "Tenant %s: cannot clear Frozen=yes in state record %s/%"
+						  PRIu64 ": %m", t->config->name, m->state_dir, t->cgroup_id);
+		}
 	}
 	state_record_done(&rec);
 }
@@ -313,7 +426,11 @@ static int tenant_submit(Manager *m, Tenant *t, WriterFile file, WriterKind kind
 	if (t->state != TENANT_ACTIVE || !t->writer || (t->retiring && kind != WRITER_KIND_RESTORE))
 		return -ENOENT;
 	tenant_record_originals(m, t); /* no-op unless DryRun= was switched off by a reload */
+	if (kind == WRITER_KIND_CONTINUE_PAUSED)
+		tenant_mark_paused(m, t);
 	r = writer_submit(t->writer, file, kind, old, value, reason);
+	if (r < 0 && kind == WRITER_KIND_CONTINUE_PAUSED)
+		tenant_unmark_paused(m, t, &(WriterCompletion) { .kind = kind });
 	if (r < 0)
 		return log_warning_errno(&m->log, r, "Tenant %s: cannot queue the write %s=%" PRIu64 " (%s): %m",
 					 t->config->name, writer_file_to_string(file), value, reason);
@@ -541,6 +658,8 @@ static void on_write_done(WriterTarget *wt, void *owner, const WriterCompletion 
 		log_error_errno(&m->log, c->thaw_result,
 				"Tenant %s: cannot thaw its cgroup after reclaiming with it paused (cgroup.freeze=0): %m",
 				t->config->name);
+	if (c->kind == WRITER_KIND_CONTINUE_PAUSED)
+		tenant_unmark_paused(m, t, c);
 	if (c->kind == WRITER_KIND_RESTORE) {
 		tenant_restore_done(m, t, c);
 		return;
@@ -586,6 +705,8 @@ static void tenant_deactivate(Manager *m, Tenant *t)
 	t->state = TENANT_WAITING;
 	t->high_written = t->low_written = false;
 	t->recorded = t->recovered = false;
+	t->frozen_marked = false; /* writes in flight finish unreported: a restart checks the mark */
+	t->paused_pending = 0;
 	t->pressured = false;
 	t->retiring = t->restore_failed = false;
 	t->restores_pending = t->restore_retries = 0;
@@ -1607,6 +1728,16 @@ static int manager_restore_orphan(Manager *m, const StateRecord *rec)
 		r = -ENOENT;
 	if (cgroup_errno_is_gone(r))
 		return state_record_remove(m->state_fd, rec->id);
+	if (r >= 0 && rec->frozen && manager_thaw_leftover(m, fd, c.name, rec)) {
+		StateRecord cleared = *rec;
+		int k;
+
+		cleared.frozen = false;
+		k = state_record_write(m->state_fd, &cleared);
+		if (k < 0)
+			log_warning_errno(&m->log, k, "Cannot clear Frozen=yes in state record %s/%" PRIu64 ": %m",
+					  m->state_dir, rec->id);
+	}
 	if (r >= 0)
 		r = tenant_new(m, &c, &t);
 	if (r >= 0) {

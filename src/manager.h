@@ -94,6 +94,9 @@ struct Tenant {
 	bool low_written;            /* memqosd wrote memory.low: restore on stop */
 	bool recorded;               /* originals are in the state directory (ours to remove once restored) */
 	bool recovered;              /* originals came from a record left by an unclean exit */
+	bool frozen_marked;          /* the record on disk says Frozen=yes (paused round in flight) */
+	bool pause_unmarked_warned;  /* told that a crash inside a pause would leave it frozen */
+	unsigned paused_pending;     /* WRITER_KIND_CONTINUE_PAUSED writes submitted, not yet reported */
 	uint64_t high;               /* memory.high as memqosd last wrote (completed)/read it (intended value in dry-run) */
 	uint64_t high_submitted;     /* the last memory.high handed to the writer (= high when idle) */
 	uint64_t low;                /* memory.low as last written (completed) or read */

@@ -110,6 +110,8 @@ int state_record_format(const StateRecord *r, char **ret, size_t *ret_len)
 		fputs("\nMemoryLow=", f);
 		put_value(f, r->low);
 	}
+	if (r->frozen)
+		fputs("\nFrozen=yes", f);
 	fputc('\n', f);
 	if (fclose(f) != 0) {
 		free(s);
@@ -194,7 +196,7 @@ static int parse_value(const char *s, size_t n, uint64_t *ret)
 int state_record_parse(const char *buf, size_t size, uint64_t id, StateRecord *ret)
 {
 	StateRecord r = { .id = id };
-	bool in_section = false, has_high = false;
+	bool in_section = false, has_high = false, has_frozen = false;
 	const char *p = buf, *end = buf + size;
 	int k = 0;
 
@@ -232,6 +234,13 @@ int state_record_parse(const char *buf, size_t size, uint64_t id, StateRecord *r
 			} else if (kl == 9 && memcmp(p, "MemoryLow", 9) == 0 && !r.has_low) {
 				k = parse_value(v, vl, &r.low);
 				r.has_low = k >= 0;
+			} else if (kl == 6 && memcmp(p, "Frozen", 6) == 0 && !has_frozen) {
+				/* Only ever written as "yes"; anything else is not ours. */
+				has_frozen = true;
+				if (vl == 3 && memcmp(v, "yes", 3) == 0)
+					r.frozen = true;
+				else
+					k = -EBADMSG;
 			} else
 				k = -EBADMSG;
 		}

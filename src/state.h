@@ -15,6 +15,8 @@
  *   Path=tenants/web           below that root
  *   MemoryHigh=max             memory.high before memqosd changed anything
  *   MemoryLow=0                memory.low likewise (absent: memory.low was not readable)
+ *   Frozen=yes                 optional: a paused round of reclaim (cgroup.freeze) may be running;
+ *                              the only value is "yes", absent means no
  *
  * Every line ends with '\n'; '#' lines are comments. Root= and Path= are written with every byte
  * outside '!'..'~', and '%' itself, as %XX (uppercase hex), so any path round-trips exactly,
@@ -22,6 +24,10 @@
  * The reader is strict: anything else (unknown or repeated keys, a missing key, a bad escape, a
  * torn last line, more than STATE_RECORD_SIZE_MAX bytes) makes the record corrupt.
  * A record whose paths have no such bytes reads the same as in the earlier (inih) format.
+ *
+ * Frozen=yes is set (record rewritten) before a paused write is handed to the writer and cleared
+ * when it completes, so that a memqosd killed inside the round leaves a mark the next start finds:
+ * it thaws the cgroup (cgroup.freeze 0) and clears the mark (manager.c).
  *
  * The state directory must be owned by root or the daemon's euid and not writable by group or
  * others: a record names a cgroup and the value memqosd writes back into it, so whoever can plant
@@ -44,6 +50,7 @@ typedef struct StateRecord {
 	uint64_t high;
 	uint64_t low;
 	bool has_low;
+	bool frozen;     /* Frozen=yes: a paused round may have left the cgroup frozen */
 } StateRecord;
 
 void state_record_done(StateRecord *r);

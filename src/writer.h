@@ -30,7 +30,8 @@
  * only if the cgroup was not frozen already (by anyone else), and the worker thaws it before it
  * reports the write, retrying an interrupted thaw, whatever the write's result. The freeze is thus
  * bounded by the write timeout; writer_free() interrupts and joins the workers, so a stopping daemon
- * thaws too (a daemon killed by SIGKILL in that window leaves the cgroup frozen: README, Limits).
+ * thaws too. A daemon killed by SIGKILL in that window leaves the cgroup frozen; the manager marks
+ * the state record Frozen=yes around such a write so that the next start thaws it (state.h).
  *
  * Test builds may simulate a slow kernel without one: a memory.high that is a FIFO in a fake tree
  * blocks the writer's open() until a reader comes (tests/integration/test-faults.sh).

@@ -20,6 +20,7 @@ static void check_equal(const StateRecord *a, const StateRecord *b)
 	FUZZ_CHECK(a->high == b->high);
 	FUZZ_CHECK(a->has_low == b->has_low);
 	FUZZ_CHECK(!a->has_low || a->low == b->low);
+	FUZZ_CHECK(a->frozen == b->frozen);
 }
 
 static void round_trip(const StateRecord *r)
@@ -69,7 +70,7 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 
 		FUZZ_CHECK(asprintf(&root, "/%s", s) > 0);
 		r = (StateRecord) { .id = v[0] ^ v[1], .root = root, .cgroup = (char *) sep + 1, .high = v[0],
-				    .low = v[1], .has_low = v[1] & 1 };
+				    .low = v[1], .has_low = v[1] & 1, .frozen = (v[1] >> 1) & 1 };
 		if (r.cgroup[0])
 			round_trip(&r);
 		free(root);

@@ -8,6 +8,9 @@
 #   slow-kernel.py FILE MODE DELAY LOG
 #     MODE slow:  drain every DELAY seconds (each write takes up to DELAY)
 #     MODE stuck: never drain (every write blocks until interrupted)
+#     MODE hold:  like stuck, but on SIGUSR1 let the write blocked now through and hold the next
+#                 (a new full FIFO is renamed over FILE first, then the old one drained: the next
+#                 write, which opens FILE anew, cannot slip in between)
 #   Each value that got through is appended to LOG. On SIGTERM: drain once more, put a regular
 #   file holding the last value (or the one found) back in place of the FIFO, exit.
 import os
@@ -22,6 +25,8 @@ os.unlink(path)
 os.mkfifo(path, 0o644)
 fd = os.open(path, os.O_RDWR | os.O_NONBLOCK)
 stop = False
+release = False
+released = []  # hold mode: FIFOs replaced, kept open (a writer woken late must not get EPIPE)
 
 
 def on_term(*_):
@@ -29,7 +34,13 @@ def on_term(*_):
     stop = True
 
 
+def on_usr1(*_):
+    global release
+    release = True
+
+
 signal.signal(signal.SIGTERM, on_term)
+signal.signal(signal.SIGUSR1, on_usr1)
 
 
 def fill():
@@ -41,12 +52,12 @@ def fill():
             pass
 
 
-def drain():
+def drain(src=None):
     global last
     data = b''
     while True:
         try:
-            c = os.read(fd, 65536)
+            c = os.read(fd if src is None else src, 65536)
         except BlockingIOError:
             break
         if not c:
@@ -71,9 +82,21 @@ while not stop:
         time.sleep(delay)
         drain()
         fill()
+    elif mode == 'hold' and release:
+        release = False
+        os.mkfifo(path + '.next', 0o644)
+        released.append(fd)
+        fd = os.open(path + '.next', os.O_RDWR | os.O_NONBLOCK)
+        fill()
+        os.rename(path + '.next', path)
+        drain(released[-1])
     else:
         time.sleep(0.05)
+        for old in released:
+            drain(old)  # the released write lands after the first drain
 time.sleep(0.2)
+for old in released:
+    drain(old)
 drain()
 try:
     os.unlink(path)

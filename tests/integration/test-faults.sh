@@ -345,8 +345,78 @@ fault_stall() {
 	outcome "reclaim stalled above a squeezed memory.high" "$f0" "one paused round per change, thawed, restored"
 }
 
+# --- 11. SIGKILL inside a paused round (issue 17 follow-up): no tenant left frozen ------------------------
+# As in 10, batch stays above every squeeze, so the round after one runs paused; here batch's
+# memory.high holds every write (slow kernel, hold mode): the squeeze write is let through once it
+# blocks (a writer thread in pipe_write), the paused write after it stays blocked, and memqosd is
+# SIGKILLed then: batch is left frozen, its record marked Frozen=yes. pause_killed NAME does that.
+writer_blocked() {
+	grep -qs pipe_write /proc/"$DAEMON_PID"/task/*/wchan
+}
+
+pause_killed() {
+	WTO=10s setup "$1"
+	echo 0 >"$CG/tenants/batch/cgroup.freeze"
+	start
+	REC=$STATE/$(stat -c %i "$CG/tenants/batch")
+	check "$1: batch's record written at start, unmarked" bash -c "[ -f '$REC' ] && ! grep -q Frozen '$REC'"
+	slow_kernel "$CG/tenants/batch/memory.high" hold 0
+	squeeze
+	check "$1: the squeeze write of batch blocks" wait_for 20 writer_blocked
+	kill -USR1 "$SLOW_PID"
+	check "$1: a paused round started" wait_for 20 contains "$LOG" "reclaiming with it paused"
+	check "$1: record marked Frozen=yes while the writer has batch frozen" wait_for 10 \
+		bash -c "grep -qx Frozen=yes '$REC' && [ \"\$(cat '$CG/tenants/batch/cgroup.freeze')\" = 1 ]"
+	check "$1: the paused write blocks" wait_for 10 writer_blocked
+	kill -KILL "$DAEMON_PID"
+	wait "$DAEMON_PID" 2>/dev/null
+	DAEMON_PID=
+	stop_slow
+	check "$1: batch left frozen by the SIGKILL" file_is "$CG/tenants/batch/cgroup.freeze" 1
+	check "$1: the record still says Frozen=yes" grep -qx Frozen=yes "$REC"
+	check "$1: batch left squeezed" bash -c "[ \$(cat '$CG/tenants/batch/memory.high') -lt 536870912 ]"
+	# calm: the restart has no reason to squeeze again
+	echo 'some avg10=0.00 avg60=0.00 avg300=0.00 total=99999' >"$CG/tenants/web/memory.pressure"
+	echo 'some avg10=0.00 avg60=0.00 avg300=0.00 total=99999' >"$CG/memory.pressure"
+	: >"$NOTIFY_LOG"
+}
+
+# the tenant configured again: its own record thaws it
+fault_sigkill_paused() {
+	local f0=$FAILED
+	pause_killed sigkill-paused
+	start
+	check "sigkill-paused: the restart thawed batch (logged)" \
+		contains "$LOG" "Tenant batch: thawed cgroup tenants/batch (cgroup.freeze 1 -> 0)"
+	check "sigkill-paused: batch thawed" file_is "$CG/tenants/batch/cgroup.freeze" 0
+	check "sigkill-paused: mark cleared, record kept" bash -c "[ -f '$REC' ] && ! grep -q Frozen '$REC'"
+	check "sigkill-paused: the restart recovers batch's original" contains "$LOG" "memory.high 512M (found"
+	stop_timed "sigkill-paused" 10
+	check "sigkill-paused: batch still thawed after the stop" file_is "$CG/tenants/batch/cgroup.freeze" 0
+	originals_back "sigkill-paused"
+	outcome "SIGKILL in a paused round, restart" "$f0" "thawed, mark cleared, original restored"
+}
+
+# the tenant no longer configured: the sweep of leftover records thaws it
+fault_sigkill_paused_orphan() {
+	local f0=$FAILED
+	pause_killed sigkill-paused-orphan
+	rm "$CONF/tenants.d/batch.conf"
+	start
+	check "sigkill-paused-orphan: the sweep thawed batch (logged)" \
+		wait_for 10 contains "$LOG" "thawed cgroup tenants/batch (cgroup.freeze 1 -> 0)"
+	check "sigkill-paused-orphan: batch thawed" file_is "$CG/tenants/batch/cgroup.freeze" 0
+	check "sigkill-paused-orphan: batch's original restored" wait_for 10 \
+		file_is "$CG/tenants/batch/memory.high" 536870912
+	check "sigkill-paused-orphan: batch's record removed" wait_for 10 bash -c "[ ! -e '$REC' ]"
+	stop_timed "sigkill-paused-orphan" 10
+	originals_back "sigkill-paused-orphan"
+	outcome "SIGKILL in a paused round, tenant unconfigured" "$f0" "sweep thaws, restores, removes the record"
+}
+
 # FAULTS="name ..." runs only those (for debugging); the others are listed as not run, loudly.
-for name in inflight-stop inflight-reload removed epipe stuck sigkill storm fds bus rostate stall; do
+for name in inflight-stop inflight-reload removed epipe stuck sigkill storm fds bus rostate stall sigkill-paused \
+	sigkill-paused-orphan; do
 	if [ -n "${FAULTS:-}" ] && ! [[ " $FAULTS " == *" $name "* ]]; then
 		row "$name" "NOT RUN (FAULTS=$FAULTS)"
 		continue

@@ -614,6 +614,86 @@ static void test_crash_then_restart_restores_originals(void **state)
 	assert_false(record_exists(f, batch_id));
 }
 
+/* The record of id says Frozen=yes (1), not (0); the record must exist. */
+static int record_frozen(Fixture *f, uint64_t id)
+{
+	_cleanup_close_ int dfd = open(f->state, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+	StateRecord rec = {};
+	int frozen;
+
+	assert_true(dfd >= 0);
+	assert_int_equal(state_record_read(dfd, id, &rec), 0);
+	frozen = rec.frozen;
+	state_record_done(&rec);
+	return frozen;
+}
+
+/*
+ * A paused write marks the record Frozen=yes before it is handed to the writer and clears it when
+ * reported; a cgroup frozen by someone else is not marked. A crash leaving the mark and the cgroup
+ * frozen: the restart thaws it and clears the mark.
+ */
+static void test_paused_write_marks_record(void **state)
+{
+	Fixture *f = *state;
+	_cleanup_free_ char *log = NULL;
+	uint64_t batch_id = fake_id(f, "tenants/batch");
+	_cleanup_close_ int dfd = -EBADF;
+	StateRecord rec = {};
+	Tenant *batch;
+
+	test_write_file(f->cg, "tenants/batch/cgroup.freeze", "0\n");
+	start(f, false);
+	batch = manager_find_tenant(f->m, "batch");
+	assert_int_equal(record_frozen(f, batch_id), 0);
+
+	assert_int_equal(manager_reclaim_more(f->m, batch, 300ULL << 20, "test paused", true), 0);
+	assert_int_equal(record_frozen(f, batch_id), 1); /* on disk before the writer runs it */
+	manager_settle(f->m);
+	assert_int_equal(record_frozen(f, batch_id), 0);
+	assert_false(batch->frozen_marked);
+	assert_string_equal(fake_read(f->cg, "tenants/batch/cgroup.freeze"), "0\n"); /* the writer thawed */
+
+	/* someone else's freeze: neither paused by the writer nor marked */
+	test_write_file(f->cg, "tenants/batch/cgroup.freeze", "1\n");
+	assert_int_equal(manager_reclaim_more(f->m, batch, 300ULL << 20, "test paused", true), 0);
+	assert_int_equal(record_frozen(f, batch_id), 0);
+	manager_settle(f->m);
+	assert_string_equal(fake_read(f->cg, "tenants/batch/cgroup.freeze"), "1\n");
+
+	/* killed inside a round: the mark and the freeze stay behind */
+	crash(f);
+	dfd = open(f->state, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+	assert_true(dfd >= 0);
+	assert_int_equal(state_record_read(dfd, batch_id, &rec), 0);
+	rec.frozen = true;
+	assert_int_equal(state_record_write(dfd, &rec), 0);
+	state_record_done(&rec);
+
+	log = start_logged(f, f->state);
+	assert_non_null(strstr(log, "Tenant batch: thawed cgroup tenants/batch (cgroup.freeze 1 -> 0)"));
+	assert_string_equal(fake_read(f->cg, "tenants/batch/cgroup.freeze"), "0\n");
+	assert_int_equal(record_frozen(f, batch_id), 0);
+	batch = manager_find_tenant(f->m, "batch");
+	assert_int_equal(batch->original_high, 512ULL << 20);
+
+	/* a mark whose cgroup is not frozen (killed after the thaw): cleared, nothing written */
+	crash(f);
+	assert_int_equal(state_record_read(dfd, batch_id, &rec), 0);
+	rec.frozen = true;
+	assert_int_equal(state_record_write(dfd, &rec), 0);
+	state_record_done(&rec);
+	free(log);
+	log = start_logged(f, f->state);
+	assert_null(strstr(log, "thawed cgroup"));
+	assert_non_null(strstr(log, "cgroup tenants/batch is not frozen"));
+	assert_int_equal(record_frozen(f, batch_id), 0);
+
+	manager_stop(f->m);
+	assert_string_equal(fake_read(f->cg, "tenants/batch/memory.high"), "536870912\n");
+	assert_false(record_exists(f, batch_id));
+}
+
 static void test_crash_then_profile_changes(void **state)
 {
 	Fixture *f = *state;
@@ -885,6 +965,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_corrupt_record_ignored, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_record_of_another_cgroup_ignored, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unusable_state_dir_not_fatal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_paused_write_marks_record, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vanished_cgroup_record_removed, setup, teardown),
 	};
 

@@ -2,7 +2,7 @@
 /*
  * Unit tests for src/state.c: the record format round-trips every value a record can hold (paths
  * with spaces at either end, '=', ';', '#', '%', newlines, every byte 1..255), the reader refuses
- * anything the writer cannot have written, records that are not regular files do not block, and
+ * anything the writer cannot have written (Frozen= other than "yes" included), records that are not regular files do not block, and
  * an unsafe state directory (wrong owner, group/other-writable) is refused.
  */
 
@@ -113,6 +113,51 @@ static void test_reader_strict(void **state)
 	assert_bad("[Cgroup]\n[Cgroup]\nRoot=/r\nPath=p\nMemoryHigh=1\n");
 }
 
+/* Frozen=yes (a paused round may be running) round-trips; a record without it reads as not frozen. */
+static void test_frozen_mark(void **state)
+{
+	StateRecord in = { .id = 9, .root = (char *) "/sys/fs/cgroup", .cgroup = (char *) "tenants/batch",
+			   .high = 536870912 }, out = {};
+
+	(void) state;
+	for (int frozen = 0; frozen <= 1; frozen++) {
+		_cleanup_free_ char *text = NULL;
+		size_t len;
+
+		in.frozen = frozen;
+		assert_int_equal(state_record_format(&in, &text, &len), 0);
+		assert_int_equal(strstr(text, "\nFrozen=yes\n") != NULL, frozen);
+		assert_int_equal(strstr(text, "Frozen") != NULL, frozen);
+		assert_int_equal(state_record_parse(text, len, 9, &out), 0);
+		assert_int_equal(out.frozen, frozen);
+		assert_string_equal(out.cgroup, "tenants/batch");
+		assert_true(out.high == 536870912 && !out.has_low);
+		state_record_done(&out);
+	}
+
+	/* Anywhere in the section, with or without MemoryLow=. */
+	static const char mid[] = "[Cgroup]\nFrozen=yes\nRoot=/r\nPath=p\nMemoryHigh=1\nMemoryLow=2\n";
+	assert_int_equal(state_record_parse(mid, strlen(mid), 1, &out), 0);
+	assert_true(out.frozen && out.has_low && out.low == 2);
+	state_record_done(&out);
+}
+
+static void test_frozen_strict(void **state)
+{
+	(void) state;
+	assert_bad("[Cgroup]\nRoot=/r\nPath=p\nMemoryHigh=1\nFrozen=no\n");    /* never written */
+	assert_bad("[Cgroup]\nRoot=/r\nPath=p\nMemoryHigh=1\nFrozen=\n");
+	assert_bad("[Cgroup]\nRoot=/r\nPath=p\nMemoryHigh=1\nFrozen=1\n");
+	assert_bad("[Cgroup]\nRoot=/r\nPath=p\nMemoryHigh=1\nFrozen=Yes\n");
+	assert_bad("[Cgroup]\nRoot=/r\nPath=p\nMemoryHigh=1\nFrozen=yes \n");
+	assert_bad("[Cgroup]\nRoot=/r\nPath=p\nMemoryHigh=1\nFrozen= yes\n");
+	assert_bad("[Cgroup]\nRoot=/r\nPath=p\nMemoryHigh=1\nFrozen=yess\n");
+	assert_bad("[Cgroup]\nRoot=/r\nPath=p\nMemoryHigh=1\nFrozen=yes\nFrozen=yes\n"); /* repeated */
+	assert_bad("[Cgroup]\nRoot=/r\nPath=p\nMemoryHigh=1\nFrozen=yes");      /* torn last line */
+	assert_bad("Frozen=yes\n[Cgroup]\nRoot=/r\nPath=p\nMemoryHigh=1\n");   /* before the section */
+	assert_bad("[Cgroup]\nRoot=/r\nPath=p\nFrozen=yes\n");                  /* still needs MemoryHigh */
+}
+
 typedef struct Fixture {
 	char dir[64];
 } Fixture;
@@ -213,6 +258,8 @@ int main(void)
 		cmocka_unit_test(test_round_trip_hostile),
 		cmocka_unit_test(test_reads_earlier_format),
 		cmocka_unit_test(test_reader_strict),
+		cmocka_unit_test(test_frozen_mark),
+		cmocka_unit_test(test_frozen_strict),
 		cmocka_unit_test_setup_teardown(test_write_read_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unsafe_dir_refused, setup, teardown),
 	};
