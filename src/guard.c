@@ -21,6 +21,7 @@
 #include "journal-ids.h"
 #include "memqosd/guard.h"
 #include "parse-util.h"
+#include "state.h"
 #include "policy.h"
 
 #include "guard.skel.h"
@@ -274,15 +275,13 @@ static void record_name(const GuardTenant *gt, char *buf, size_t n)
 static int record_write(GuardTenant *gt)
 {
 	Manager *m = gt->g->m;
-	char name[64], tmp[80], text[1024];
-	_cleanup_close_ int fd = -EBADF;
+	char name[64], text[1024];
 	size_t l = 0;
 	bool any_stopped = false;
 
 	if (m->state_fd < 0)
 		return -EBADF;
 	record_name(gt, name, sizeof(name));
-	snprintf(tmp, sizeof(tmp), ".#%s.tmp", name);
 	l += (size_t) snprintf(text + l, sizeof(text) - l, "[Guard]\n");
 	if (gt->pids_saved) {
 		if (gt->orig_pids_max == UINT64_MAX)
@@ -297,19 +296,7 @@ static int record_write(GuardTenant *gt)
 			any_stopped = true;
 		}
 	l += (size_t) snprintf(text + l, sizeof(text) - l, "\n");
-	fd = openat(m->state_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return negative_errno();
-	if (write(fd, text, l) != (ssize_t) l || fsync(fd) < 0) {
-		int r = errno ? -errno : -EIO;
-
-		(void) unlinkat(m->state_fd, tmp, 0);
-		return r;
-	}
-	if (renameat(m->state_fd, tmp, m->state_fd, name) < 0)
-		return negative_errno();
-	(void) fsync(m->state_fd);
-	return 0;
+	return state_file_write(m->state_fd, name, text, l);
 }
 
 static void record_remove(GuardTenant *gt)

@@ -258,20 +258,15 @@ int state_record_parse(const char *buf, size_t size, uint64_t id, StateRecord *r
 
 /* ---- files ---- */
 
-int state_record_write(int dir_fd, const StateRecord *r)
+int state_file_write(int dir_fd, const char *name, const char *text, size_t len)
 {
 	_cleanup_close_ int fd = -EBADF;
-	_cleanup_free_ char *text = NULL;
-	char name[32], tmp[64];
-	size_t len, done = 0;
+	char tmp[NAME_MAX + 1];
+	size_t done = 0;
 	int k;
 
-	k = state_record_format(r, &text, &len);
-	if (k < 0)
-		return k;
-
-	snprintf(name, sizeof(name), "%" PRIu64, r->id);
-	snprintf(tmp, sizeof(tmp), STATE_TMP_PREFIX "%s", name);
+	if (snprintf(tmp, sizeof(tmp), STATE_TMP_PREFIX "%s", name) >= (int) sizeof(tmp))
+		return -ENAMETOOLONG;
 
 	fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
@@ -305,6 +300,20 @@ fail:
 	k = negative_errno();
 	(void) unlinkat(dir_fd, tmp, 0);
 	return k;
+}
+
+int state_record_write(int dir_fd, const StateRecord *r)
+{
+	_cleanup_free_ char *text = NULL;
+	char name[32];
+	size_t len;
+	int k;
+
+	k = state_record_format(r, &text, &len);
+	if (k < 0)
+		return k;
+	snprintf(name, sizeof(name), "%" PRIu64, r->id);
+	return state_file_write(dir_fd, name, text, len);
 }
 
 int state_record_read(int dir_fd, uint64_t id, StateRecord *ret)

@@ -72,6 +72,13 @@ int state_record_format(const StateRecord *r, char **ret, size_t *ret_len);
 /* Parse the text of a record (pure): 0, -EBADMSG (not a valid record) or -ENOMEM. */
 int state_record_parse(const char *buf, size_t size, uint64_t id, StateRecord *ret);
 
+/*
+ * Replace dir_fd/name by len bytes of text atomically (a temporary file that state_list() sweeps,
+ * fsync, renameat(), fsync of the directory). Shared by the records below and other modules'
+ * records in the state directory (the storm guard's).
+ */
+int state_file_write(int dir_fd, const char *name, const char *text, size_t len);
+
 /* Write r (r->id names the file) atomically. */
 int state_record_write(int dir_fd, const StateRecord *r);
 
