@@ -186,42 +186,88 @@ static const sd_bus_vtable manager_vtable[] = {
 	SD_BUS_VTABLE_END,
 };
 
-int manager_connect_bus(Manager *m)
+struct Bus {
+	Manager *m;
+	sd_bus *bus;
+};
+
+static int bus_connect(Bus *b)
 {
+	Manager *m = b->m;
 	int r;
 
-	r = sd_bus_open_system(&m->bus);
+	r = sd_bus_open_system(&b->bus);
 	if (r < 0)
 		return log_warning_errno(&m->log, r, "Cannot connect to the system bus, continuing without the D-Bus API: %m");
 
-	r = sd_bus_add_object_vtable(m->bus, NULL, MEMQOSD_BUS_PATH, MEMQOSD_BUS_INTERFACE, manager_vtable, m);
+	r = sd_bus_add_object_vtable(b->bus, NULL, MEMQOSD_BUS_PATH, MEMQOSD_BUS_INTERFACE, manager_vtable, m);
 	if (r < 0)
 		return log_warning_errno(&m->log, r, "Cannot register the D-Bus object, continuing without the D-Bus API: %m");
 
-	r = sd_bus_request_name(m->bus, MEMQOSD_BUS_NAME, 0);
+	r = sd_bus_request_name(b->bus, MEMQOSD_BUS_NAME, 0);
 	if (r < 0)
 		return log_warning_errno(&m->log, r, "Cannot acquire bus name %s (another memqosd running?), continuing without the D-Bus API: %m",
 					 MEMQOSD_BUS_NAME);
 
-	r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
+	r = sd_bus_attach_event(b->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
 	if (r < 0)
 		return log_warning_errno(&m->log, r, "Cannot attach the bus to the event loop, continuing without the D-Bus API: %m");
 	return 0;
 }
 
-void manager_bus_emit_changed(Manager *m)
+static void bus_on_started(Manager *m, void *userdata)
 {
+	Bus *b = userdata;
+
+	(void) m;
+	if (bus_connect(b) < 0)
+		b->bus = sd_bus_flush_close_unref(b->bus); /* logged; SIGHUP still reloads */
+}
+
+static void bus_on_status_changed(Manager *m, void *userdata)
+{
+	Bus *b = userdata;
 	int r;
 
-	if (!m->bus)
+	if (!b->bus)
 		return;
-	r = sd_bus_emit_properties_changed(m->bus, MEMQOSD_BUS_PATH, MEMQOSD_BUS_INTERFACE, "Mode", "TenantCount",
+	r = sd_bus_emit_properties_changed(b->bus, MEMQOSD_BUS_PATH, MEMQOSD_BUS_INTERFACE, "Mode", "TenantCount",
 					   "WaitingCount", "DryRun", "Reloads", NULL);
 	if (r < 0)
 		log_debug_errno(&m->log, r, "Cannot emit PropertiesChanged, ignoring: %m");
 }
 
-void manager_disconnect_bus(Manager *m)
+int bus_install(Manager *m, Bus **ret)
 {
-	m->bus = sd_bus_flush_close_unref(m->bus);
+	_cleanup_free_ Bus *b = NULL;
+	int r;
+
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	b->m = m;
+	r = manager_add_hooks(m, &(ManagerHooks) {
+		.started = bus_on_started,
+		.status_changed = bus_on_status_changed,
+		.userdata = b,
+	});
+	if (r < 0)
+		return log_error_errno(&m->log, r, "Cannot register the D-Bus API's hooks: %m");
+	*ret = TAKE_PTR(b);
+	return 0;
+}
+
+sd_bus *bus_get(const Bus *b)
+{
+	return b ? b->bus : NULL;
+}
+
+Bus *bus_free(Bus *b)
+{
+	if (!b)
+		return NULL;
+	manager_remove_hooks(b->m, b);
+	sd_bus_flush_close_unref(b->bus);
+	free(b);
+	return NULL;
 }

@@ -11,7 +11,6 @@
 #include <systemd/sd-daemon.h>
 #include <time.h>
 
-#include "bus.h"
 #include "dir-watch.h"
 #include "fdstore.h"
 #include "journal-ids.h"
@@ -63,6 +62,13 @@ void manager_remove_hooks(Manager *m, const void *userdata)
 		if (m->hooks[i].userdata != userdata)
 			m->hooks[j++] = m->hooks[i];
 	m->n_hooks = j;
+}
+
+static void manager_status_changed(Manager *m)
+{
+	FOREACH_HOOK(m, h)
+		if (h->status_changed)
+			h->status_changed(m, h->userdata);
 }
 
 void manager_policy_event(Manager *m, Tenant *t, const struct memqosd_event *ev)
@@ -1430,7 +1436,7 @@ void manager_set_mode(Manager *m, const char *mode)
 	if (streq(m->mode, mode))
 		return;
 	snprintf(m->mode, sizeof(m->mode), "%s", mode);
-	manager_bus_emit_changed(m);
+	manager_status_changed(m);
 }
 
 void manager_status_line(const Manager *m, char *buf, size_t n)
@@ -1447,7 +1453,7 @@ static void manager_notify_status(Manager *m, const char *state)
 
 	manager_status_line(m, line, sizeof(line));
 	(void) sd_notifyf(false, "%sSTATUS=%s", state ? state : "", line);
-	manager_bus_emit_changed(m);
+	manager_status_changed(m);
 }
 
 /* A tenant changed state: STATUS= and the bus properties follow. */
@@ -1903,10 +1909,6 @@ int manager_start(Manager *m)
 	(void) sd_event_source_set_description(m->housekeeping, "housekeeping");
 	(void) sd_event_source_set_enabled(m->housekeeping, SD_EVENT_ON);
 
-	r = manager_connect_bus(m);
-	if (r < 0)
-		manager_disconnect_bus(m); /* logged by manager_connect_bus(); SIGHUP still reloads */
-
 	manager_status_line(m, line, sizeof(line));
 	{
 		char f_mode[64], f_dir[512];
@@ -2163,7 +2165,6 @@ Manager *manager_free(Manager *m)
 	}
 	sd_event_source_disable_unref(m->settle_timer);
 	sd_event_source_disable_unref(m->settle_defer);
-	manager_disconnect_bus(m);
 	sd_event_source_disable_unref(m->housekeeping);
 	sd_event_source_disable_unref(m->instance_sweep);
 	sd_event_unref(m->event);

@@ -2,7 +2,8 @@
 #pragma once
 
 /*
- * The Manager: one sd-event loop, the bus connection, the loaded Config and one Tenant per profile.
+ * The Manager: one sd-event loop, the loaded Config and one Tenant per profile. The D-Bus API (src/bus.h)
+ * and the other faces are modules on its hook table; the manager calls none of them directly.
  *
  * Tenant lifecycle:
  *   WAITING  cgroup does not exist (yet): an inotify watch on its deepest existing ancestor (and every
@@ -150,6 +151,8 @@ struct memqosd_event;
  *   tenants were activated, before stale state records are swept) and after every reload that was
  *   applied (old still valid during the call; the profiles' tenants are already updated).
  * started: manager_start() took every tenant it could (what was handed over and nobody claimed can go).
+ * status_changed: the mode, the tenant count or states, dry-run or the reload count changed (what
+ *   STATUS= and the bus properties show).
  * On a stop for a restart (m->handover) tenant_detach is called as on any stop; the policy code
  *   leaves its kernel objects to the fd store then, and the manager restores nothing.
  */
@@ -164,10 +167,11 @@ typedef struct ManagerHooks {
 	void (*written)(Manager *m, Tenant *t, const WriterCompletion *c, void *userdata);
 	void (*config_applied)(Manager *m, const Config *old, void *userdata);
 	void (*started)(Manager *m, void *userdata);
+	void (*status_changed)(Manager *m, void *userdata);
 	void *userdata;
 } ManagerHooks;
 
-#define MANAGER_HOOKS_MAX 8
+#define MANAGER_HOOKS_MAX 16
 
 typedef struct ManagerOptions {
 	const char *config_dir;      /* NULL = MEMQOSD_DEFAULT_CONFIG_DIR */
@@ -180,7 +184,6 @@ typedef struct ManagerOptions {
 struct Manager {
 	Logger log;
 	sd_event *event;
-	sd_bus *bus;
 
 	char *config_dir;
 	char *cgroup_root_arg;
@@ -231,7 +234,7 @@ int manager_new(const ManagerOptions *o, Manager **ret);
 Manager *manager_free(Manager *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
 
-/* Load config, open the cgroup root, set up tenants, connect the bus, READY=1. */
+/* Load config, open the cgroup root, set up tenants, call the started hooks (the bus connects), READY=1. */
 int manager_start(Manager *m);
 /* Run the loop until SIGTERM/SIGINT; then restore everything. Returns the loop's exit code. */
 int manager_run(Manager *m);
