@@ -4,7 +4,7 @@
  * allocates SIZE MiB of anonymous memory (filled with compressible but not trivial data, so zram
  * has work to do), then touches the first HOT MiB over and over, one write per page, and counts the
  * page touches. SIGUSR1 is the phase change: from then on the whole set is hot. Every second it
- * writes "SECONDS TOUCHES" (cumulative) to OUT (rewritten in place), so the test can take
+ * writes "SECONDS TOUCHES" (cumulative) to OUT (replaced by a rename), so the test can take
  * throughput over any window.
  *
  *   workload SIZE_MIB HOT_MIB OUT
@@ -41,12 +41,15 @@ int main(int argc, char *argv[])
 	unsigned long size, hot, pages, hot_pages, touches = 0;
 	double start, last;
 	unsigned char *p;
+	char tmp[4096];
 	FILE *out;
 
 	if (argc != 4) {
 		fprintf(stderr, "usage: %s SIZE_MIB HOT_MIB OUT\n", argv[0]);
 		return 2;
 	}
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", argv[3]) >= (int) sizeof(tmp))
+		return 2;
 	size = strtoul(argv[1], NULL, 10) << 20;
 	hot = strtoul(argv[2], NULL, 10) << 20;
 	if (hot > size || hot == 0)
@@ -72,10 +75,12 @@ int main(int argc, char *argv[])
 			double t = now();
 
 			if (t - last >= 1.0) {
-				out = fopen(argv[3], "w");
+				/* Written aside and renamed over OUT: a reader never sees it empty. */
+				out = fopen(tmp, "w");
 				if (out) {
 					fprintf(out, "%.3f %lu\n", t - start, touches);
-					fclose(out);
+					if (fclose(out) == 0)
+						(void) rename(tmp, argv[3]);
 				}
 				last = t;
 			}
