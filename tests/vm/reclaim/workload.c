@@ -4,8 +4,11 @@
  * allocates SIZE MiB of anonymous memory (filled with compressible but not trivial data, so zram
  * has work to do), then touches the first HOT MiB over and over, one write per page, and counts the
  * page touches. SIGUSR1 is the phase change: from then on the whole set is hot. Every second it
- * writes "SECONDS TOUCHES" (cumulative) to OUT (replaced by a rename), so the test can take
- * throughput over any window.
+ * writes "SECONDS TOUCHES CPU CAL_CPU CAL_STEPS" (cumulative) to OUT (replaced by a rename), so the
+ * test can take throughput over any window: CPU is its thread's CPU time, CAL_CPU the part of it
+ * spent in a register-only loop of CAL_ITERS steps run every CAL_EVERY checkpoints, CAL_STEPS its
+ * steps. Under qemu TCG the guest's CPU time includes the time the host did not run the vCPU;
+ * touches per (CPU - CAL_CPU) x CAL_STEPS / CAL_CPU divide that out, but not faults or TLB misses.
  *
  *   workload SIZE_MIB HOT_MIB OUT
  */
@@ -20,12 +23,39 @@
 
 #define PAGE 4096UL
 
+#define CAL_ITERS 16384UL
+#define CAL_EVERY 4
+
 static volatile sig_atomic_t all_hot;
+static volatile unsigned long cal_sink;
 
 static void on_usr1(int sig)
 {
 	(void) sig;
 	all_hot = 1;
+}
+
+static double thread_cpu(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+/* CAL_ITERS xorshift steps, registers only; returns the CPU time they took. */
+static double calibrate(void)
+{
+	unsigned long y = cal_sink | 1;
+	double t0 = thread_cpu();
+
+	for (unsigned long k = 0; k < CAL_ITERS; k++) {
+		y ^= y << 13;
+		y ^= y >> 7;
+		y ^= y << 17;
+	}
+	cal_sink = y;
+	return thread_cpu() - t0;
 }
 
 static double now(void)
@@ -38,8 +68,8 @@ static double now(void)
 
 int main(int argc, char *argv[])
 {
-	unsigned long size, hot, pages, hot_pages, touches = 0;
-	double start, last;
+	unsigned long size, hot, pages, hot_pages, touches = 0, checkpoints = 0, cal_steps = 0;
+	double start, last, cpu0, cal_cpu = 0;
 	unsigned char *p;
 	char tmp[4096];
 	FILE *out;
@@ -65,6 +95,7 @@ int main(int argc, char *argv[])
 		for (unsigned long j = 0; j < PAGE; j += 64)
 			memset(p + i * PAGE + j, (int) ((i * 31 + j) & 0xff), 16);
 	start = last = now();
+	cpu0 = thread_cpu();
 	fprintf(stderr, "workload: %lu MiB allocated, %lu MiB hot\n", size >> 20, hot >> 20);
 	for (unsigned long i = 0;; i++) {
 		unsigned long n = all_hot ? pages : hot_pages;
@@ -74,11 +105,16 @@ int main(int argc, char *argv[])
 		if ((touches & 0xfff) == 0) {
 			double t = now();
 
+			if (++checkpoints % CAL_EVERY == 0) {
+				cal_cpu += calibrate();
+				cal_steps += CAL_ITERS;
+			}
 			if (t - last >= 1.0) {
 				/* Written aside and renamed over OUT: a reader never sees it empty. */
 				out = fopen(tmp, "w");
 				if (out) {
-					fprintf(out, "%.3f %lu\n", t - start, touches);
+					fprintf(out, "%.3f %lu %.6f %.6f %lu\n", t - start, touches, thread_cpu() - cpu0, cal_cpu,
+						cal_steps);
 					if (fclose(out) == 0)
 						(void) rename(tmp, argv[3]);
 				}
