@@ -28,12 +28,12 @@
 #include <sys/resource.h>
 #include <time.h>
 
-/* The calibration loop: steps per run, and how often it runs (in checkpoints of 1024 pages). */
-#define CAL_ITERS 16384UL
+#include "../lib/cpu-calibrate.h"
+
+/* How often the calibration loop runs, in checkpoints of 1024 pages. */
 #define CAL_EVERY 8
 
 static volatile sig_atomic_t stop;
-static volatile unsigned long cal_sink;
 
 static void on_stop(int sig)
 {
@@ -56,29 +56,6 @@ static double cpu_seconds(void)
 	getrusage(RUSAGE_SELF, &ru);
 	return (double) ru.ru_utime.tv_sec + (double) ru.ru_utime.tv_usec / 1e6 + (double) ru.ru_stime.tv_sec +
 	       (double) ru.ru_stime.tv_usec / 1e6;
-}
-
-static double thread_cpu(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
-
-/* CAL_ITERS xorshift steps, registers only; returns the CPU time they took. */
-static double calibrate(void)
-{
-	unsigned long y = cal_sink | 1;
-	double t0 = thread_cpu();
-
-	for (unsigned long k = 0; k < CAL_ITERS; k++) {
-		y ^= y << 13;
-		y ^= y >> 7;
-		y ^= y << 17;
-	}
-	cal_sink = y;
-	return thread_cpu() - t0;
 }
 
 static double now(void)

@@ -19,43 +19,21 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+
+#include "../lib/cpu-calibrate.h"
 #include <unistd.h>
 
 #define PAGE 4096UL
 
-#define CAL_ITERS 16384UL
+/* How often the calibration loop runs, in checkpoints of 4096 touches. */
 #define CAL_EVERY 4
 
 static volatile sig_atomic_t all_hot;
-static volatile unsigned long cal_sink;
 
 static void on_usr1(int sig)
 {
 	(void) sig;
 	all_hot = 1;
-}
-
-static double thread_cpu(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
-
-/* CAL_ITERS xorshift steps, registers only; returns the CPU time they took. */
-static double calibrate(void)
-{
-	unsigned long y = cal_sink | 1;
-	double t0 = thread_cpu();
-
-	for (unsigned long k = 0; k < CAL_ITERS; k++) {
-		y ^= y << 13;
-		y ^= y >> 7;
-		y ^= y << 17;
-	}
-	cal_sink = y;
-	return thread_cpu() - t0;
 }
 
 static double now(void)
