@@ -21,6 +21,10 @@ TRIALS=${MEMQOSD_BENCH_TRIALS:-6}
 NT=${MEMQOSD_BENCH_TENANTS:-1000}
 IDLE=${MEMQOSD_BENCH_IDLE_SECONDS:-60}
 DUR=${MEMQOSD_BENCH_SECONDS:-90}
+# Which parts to run (letters of a, b, c; default all): e.g. MEMQOSD_BENCH_PARTS=c for (c) alone.
+PARTS=${MEMQOSD_BENCH_PARTS:-abc}
+case "$PARTS" in *[!abc]* | '') echo "MEMQOSD_BENCH_PARTS: letters of a, b, c, not '$PARTS'"; exit 2 ;; esac
+part() { case "$PARTS" in *"$1"*) return 0 ;; esac; return 1; }
 
 cc -O2 -o "$W/poller" "$BENCH/poller.c" && cc -O2 -o "$W/probe" "$BENCH/latency-probe.c" || exit 1
 
@@ -59,6 +63,7 @@ stats() { # stats FILE -> "median p90 max n" of the numeric lines
 }
 for who in memqosd poller; do
 	: > "$W/lat-$who"
+	part a || continue
 	for i in $(seq 1 "$TRIALS"); do
 		l=$(trial $who); echo "# (a) $who trial $i: ${l:-?} ms ($(cat "$W/probe.out" | tail -n 1))"
 		echo "${l:-timeout}" >> "$W/lat-$who"
@@ -67,6 +72,7 @@ done
 
 # ---- (b) idle CPU ----
 cpu_ms() { awk '{ print ($14 + $15) * 10 }' "/proc/$1/stat"; } # USER_HZ = 100
+if part b; then
 mkparent idle max
 rm -rf "$W/iconf"; conf "$W/iconf" "$CG/idle"
 sed -i 's/^LogLevel=debug/LogLevel=info/' "$W/iconf/memqosd.conf"
@@ -89,6 +95,7 @@ stop_daemon
 # shellcheck disable=SC2086
 p_cpu=$("$W/poller" 1000 "$IDLE" $dirs | sed -n 's/.*cpu_ms=\([0-9]*\).*/\1/p')
 p_cpu=$(( p_cpu * 60 / IDLE ))
+fi
 
 # ---- (c) throughput ----
 phase() { # phase NAME -> "high_rate low_rate [reversals_per_min reversals seconds writes]"
@@ -125,7 +132,7 @@ phase() { # phase NAME -> "high_rate low_rate [reversals_per_min reversals secon
 	echo 0 > "$CG/mq/high/memory.low"
 	echo "$(rate "$W/c-high.out") $(rate "$W/c-low.out") $rev"
 }
-r_none=$(phase none); r_static=$(phase static); r_mq=$(phase memqosd); r_none2=$(phase none)
+part c && { r_none=$(phase none); r_static=$(phase static); r_mq=$(phase memqosd); r_none2=$(phase none); }
 
 # ---- table ----
 set -- $(stats "$W/lat-memqosd"); lm=$1 lp90=$2 lmax=$3 ln=$4
@@ -137,6 +144,7 @@ mean() { grep -E '^[0-9.]+$' "$1" | awk '{ s += $1 } END { if (NR) printf "%.0f"
 ahead() { grep -cx 0 "$1"; }
 echo
 echo "memqosd daemon benchmark (qemu TCG guest, kernel $(uname -r), $(nproc) vCPU, mode ${mode:-?})"
+if part a; then
 echo
 echo "(a) over-high event -> memory.high write, ms   median    p90    max  trials (0 = acted before it)"
 printf "    %-40s %6s %6s %6s  %s/%s\n" "memqosd (PSI + BPF events)" "$lm" "$lp90" "$lmax" "$ln" "$TRIALS"
@@ -144,6 +152,8 @@ printf "    %-40s %6s %6s %6s  %s/%s\n" "1 s poller" "$pm" "$pp90" "$pmax" "$pn"
 printf "    %-40s %6s   (mean %s vs %s ms; memqosd acted before the over-high event %s times)\n" \
 	"poller / memqosd (mean)" "$(ratio "$(mean "$W/lat-poller")" "$(mean "$W/lat-memqosd")")" \
 	"$(mean "$W/lat-memqosd")" "$(mean "$W/lat-poller")" "$(ahead "$W/lat-memqosd")"
+fi
+if part b; then
 echo
 echo "(b) CPU time per minute, $NT idle tenants          ms/min"
 printf "    %-40s %6s   (start-up with %s tenants: %ss; %s of them with a BPF policy)\n" "memqosd ($mode)" \
@@ -151,6 +161,8 @@ printf "    %-40s %6s   (start-up with %s tenants: %ss; %s of them with a BPF po
 printf "    %-40s %6s\n" "senpai-style 1 s poller" "$p_cpu"
 printf "    %-40s %6s   (CPU time resolution 10 ms per %ss)\n" "poller / memqosd" \
 	"$(ratio "$p_cpu" "$d_cpu" $(( 10 * 60 / IDLE )))" "$IDLE"
+fi
+if part c; then
 echo
 echo "(c) priority scenario, MiB/s (2 x 360M in 512M)   high    low  reversals/min"
 set -- $r_none; printf "    %-40s %6s %6s\n" "no policy" "$1" "$2"
@@ -158,4 +170,5 @@ set -- $r_static; printf "    %-40s %6s %6s\n" "static memory.low=300M on high" 
 set -- $r_mq; printf "    %-40s %6s %6s %6s   (%s in %ss while both ran; %s memory.high writes of low in the %ss phase)\n" \
 	"memqosd" "$1" "$2" "${3:-?}" "${4:-?}" "${5:-?}" "${6:-?}" "$DUR"
 set -- $r_none2; printf "    %-40s %6s %6s\n" "no policy (again, after)" "$1" "$2"
+fi
 exit 0
