@@ -135,6 +135,8 @@ phase() { # phase NAME -> "high_rate low_rate [reversals_per_min reversals secon
 part c && { r_none=$(phase none); r_static=$(phase static); r_mq=$(phase memqosd); r_none2=$(phase none); }
 
 # ---- table ----
+# Without (b), the mode from the last daemon log (that of (c) or (a)).
+[ -n "${mode:-}" ] || mode=$(sed -n 's/.*Policy mode \([a-z_-]*\).*/\1/p' "$W/daemon.log" 2>/dev/null | head -n 1)
 set -- $(stats "$W/lat-memqosd"); lm=$1 lp90=$2 lmax=$3 ln=$4
 set -- $(stats "$W/lat-poller"); pm=$1 pp90=$2 pmax=$3 pn=$4
 # ratio A B [RESOLUTION]: A / B, or a lower bound when B is 0 (below the measurement resolution).
