@@ -359,6 +359,7 @@ static int on_step(sd_event_source *s, uint64_t usec, void *userdata)
 	if (rt->model.phase == RECLAIM_BACKOFF) {
 		if (manager_tenant_refresh(m, t) < 0 || t->state != TENANT_ACTIVE)
 			return 0;
+		tenant_read_refaults(rt);  /* the hold's refaults decide whether the round was futile */
 		reclaim_model_hold_over(&rt->model, t->current, now);
 		if (rt->model.phase == RECLAIM_SETTLED) {
 			tenant_settle(rt);
@@ -539,6 +540,7 @@ static int hook_changed(Manager *m, Tenant *t, const TenantConfig *old, void *us
 	if (rt->model.phase == RECLAIM_SETTLED) {
 		rt->model.phase = RECLAIM_PROBING;
 		rt->model.futile = 0;
+		rt->model.refault_mark = rt->model.refaulted_bytes;
 		tenant_step_later(rt, t->config->reclaim.interval_usec);
 	}
 	return 0;
