@@ -28,8 +28,6 @@
 
 #define GUARD_RING_DRAIN_MAX 256
 #define GUARD_UIDS_MAX 64            /* uids of one tenant tracked in user space */
-#define GUARD_RECORD_PREFIX "guard-"
-#define GUARD_PROCS_DEPTH 16         /* nesting walked below a tenant for a uid's processes */
 
 /* Rates measured from a bucket pair's totals between two looks. */
 typedef struct GuardRates {
@@ -60,7 +58,6 @@ typedef struct GuardTenant {
 	bool pids_saved;             /* orig_pids_max is valid and on disk */
 	bool pids_lowered;           /* pids.max write submitted (restore due) */
 	bool frozen;                 /* cgroup.freeze = 1 submitted (thaw due) */
-	bool recovering;             /* undoing what a previous memqosd left */
 	uint64_t pids_limit;         /* the value written */
 
 	GuardRates rates;
@@ -265,84 +262,35 @@ static bool stormy(Guard *g, GuardTenant *gt, const GuardUid *u, struct memqosd_
 			     c.uid_fork_burst * MEMQOSD_GUARD_FORK_UNIT, now_ns);
 }
 
-/* ---- the state record: what to undo after a crash ---- */
-
-static void record_name(const GuardTenant *gt, char *buf, size_t n)
-{
-	snprintf(buf, n, GUARD_RECORD_PREFIX "%" PRIu64, gt->cgroup_id);
-}
+/* ---- the state record (src/state.h, kind guard): what to undo after a crash ---- */
 
 static int record_write(GuardTenant *gt)
 {
 	Manager *m = gt->g->m;
-	char name[64], text[1024];
-	size_t l = 0;
-	bool any_stopped = false;
+	StateRecord rec = {
+		.kind = STATE_RECORD_GUARD,
+		.id = gt->cgroup_id,
+		.root = m->root->path,
+		.cgroup = gt->cgroup,
+		.frozen = gt->frozen,
+		.has_pids_max = gt->pids_saved,
+		.pids_max = gt->orig_pids_max,
+	};
 
-	if (m->state_fd < 0)
+	if (m->state_fd < 0 || m->dry_run)
 		return -EBADF;
-	record_name(gt, name, sizeof(name));
-	l += (size_t) snprintf(text + l, sizeof(text) - l, "[Guard]\n");
-	if (gt->pids_saved) {
-		if (gt->orig_pids_max == UINT64_MAX)
-			l += (size_t) snprintf(text + l, sizeof(text) - l, "PidsMax=max\n");
-		else
-			l += (size_t) snprintf(text + l, sizeof(text) - l, "PidsMax=%" PRIu64 "\n", gt->orig_pids_max);
-	}
-	l += (size_t) snprintf(text + l, sizeof(text) - l, "Frozen=%d\nStoppedUids=", gt->frozen);
-	for (size_t i = 0; i < gt->n_uids && l < sizeof(text) - 16; i++)
-		if (gt->uids[i].stopped) {
-			l += (size_t) snprintf(text + l, sizeof(text) - l, "%s%" PRIu32, any_stopped ? " " : "", gt->uids[i].uid);
-			any_stopped = true;
-		}
-	l += (size_t) snprintf(text + l, sizeof(text) - l, "\n");
-	return state_file_write(m->state_fd, name, text, l);
+	for (size_t i = 0; i < gt->n_uids && rec.n_stopped_uids < STATE_UIDS_MAX; i++)
+		if (gt->uids[i].stopped)
+			rec.stopped_uids[rec.n_stopped_uids++] = gt->uids[i].uid;
+	return state_record_write(m->state_fd, &rec);
 }
 
 static void record_remove(GuardTenant *gt)
 {
-	char name[64];
+	Manager *m = gt->g->m;
 
-	if (gt->g->m->state_fd < 0)
-		return;
-	record_name(gt, name, sizeof(name));
-	(void) unlinkat(gt->g->m->state_fd, name, 0);
-}
-
-/* Read a record left by a previous memqosd: 1 found (fields set), 0 none, <0 unreadable. */
-static int record_read(GuardTenant *gt, uint32_t *uids, size_t *n_uids)
-{
-	char name[64], buf[1024], *line, *save = NULL;
-	_cleanup_close_ int fd = -EBADF;
-	ssize_t n;
-
-	*n_uids = 0;
-	if (gt->g->m->state_fd < 0)
-		return 0;
-	record_name(gt, name, sizeof(name));
-	fd = openat(gt->g->m->state_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : negative_errno();
-	n = read(fd, buf, sizeof(buf) - 1);
-	if (n < 0)
-		return negative_errno();
-	buf[n] = '\0';
-	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		if (strncmp(line, "PidsMax=", 8) == 0 && cgroup_parse_u64(line + 8, &gt->orig_pids_max) >= 0) {
-			gt->pids_saved = gt->pids_lowered = true;
-		} else if (streq(line, "Frozen=1")) {
-			gt->frozen = true;
-		} else if (strncmp(line, "StoppedUids=", 12) == 0) {
-			for (char *p = line + 12, *end; *p && *n_uids < GUARD_UIDS_MAX; p = end) {
-				unsigned long v = strtoul(p, &end, 10);
-
-				if (end == p)
-					break;
-				uids[(*n_uids)++] = (uint32_t) v;
-			}
-		}
-	}
-	return 1;
+	if (m->state_fd >= 0 && !m->dry_run)
+		(void) state_record_remove(m->state_fd, STATE_RECORD_GUARD, gt->cgroup_id);
 }
 
 /* ---- records, signals ---- */
@@ -451,10 +399,7 @@ static void on_written(WriterTarget *wt, void *owner, const WriterCompletion *c,
 	reason = *end == ':' ? end + 1 : c->reason;
 	if (what < GW_PIDS || what > GW_THAW)
 		return;
-	if (gt->recovering)
-		emit(gt, NULL, "recover", reason, c->result);
-	else
-		emit(gt, NULL, write_action[what], reason, c->result);
+	emit(gt, NULL, write_action[what], reason, c->result);
 	if (writer_target_outstanding(gt->wt) <= 1 && !gt->pids_lowered && !gt->frozen) {
 		bool stopped = false;
 
@@ -462,67 +407,8 @@ static void on_written(WriterTarget *wt, void *owner, const WriterCompletion *c,
 			stopped |= gt->uids[i].stopped;
 		if (!stopped && c->result >= 0)
 			record_remove(gt);
-		gt->recovering = false;
 	}
 	tenant_maybe_retire(gt);
-}
-
-/* Signal every process of uid in the tenant's cgroup and below. Returns processes signalled or <0. */
-static int signal_uid(int dir_fd, uint32_t uid, int sig, unsigned depth)
-{
-	_cleanup_close_ int procs = -EBADF;
-	struct dirent *de;
-	DIR *d;
-	FILE *f;
-	int n = 0, fd;
-	char line[64];
-
-	procs = openat(dir_fd, "cgroup.procs", O_RDONLY | O_CLOEXEC);
-	if (procs >= 0 && (f = fdopen(TAKE_FD(procs), "r"))) {
-		while (fgets(line, sizeof(line), f)) {
-			char path[64], st[256];
-			pid_t pid = (pid_t) strtol(line, NULL, 10);
-			FILE *s;
-			unsigned ruid = UINT32_MAX;
-
-			if (pid <= 0)
-				continue;
-			snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
-			s = fopen(path, "re");
-			if (!s)
-				continue;
-			while (fgets(st, sizeof(st), s))
-				if (sscanf(st, "Uid: %u", &ruid) == 1)
-					break;
-			fclose(s);
-			if (ruid == uid && kill(pid, sig) == 0)
-				n++;
-		}
-		fclose(f);
-	}
-	if (depth >= GUARD_PROCS_DEPTH)
-		return n;
-	fd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 3);
-	if (fd < 0)
-		return n;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return n;
-	}
-	while ((de = readdir(d))) {
-		int sub;
-
-		if (de->d_type != DT_DIR || de->d_name[0] == '.')
-			continue;
-		sub = openat(dir_fd, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-		if (sub < 0)
-			continue;
-		n += signal_uid(sub, uid, sig, depth + 1);
-		close(sub);
-	}
-	closedir(d);
-	return n;
 }
 
 static void do_tenant_step(GuardTenant *gt, GuardDecision d)
@@ -593,16 +479,16 @@ static void do_uid_step(GuardTenant *gt, GuardUid *u, GuardDecision d)
 	case GUARD_STEP_FREEZE:
 		u->stopped = true;
 		(void) record_write(gt);
-		n = signal_uid(gt->t->cg_fd, u->uid, SIGSTOP, 0);
+		n = cgroup_signal_uid(gt->t->cg_fd, u->uid, SIGSTOP);
 		emit(gt, u, "freeze", "uid storm: its processes stopped (SIGSTOP)", n < 0 ? n : 0);
 		break;
 	case GUARD_STEP_KILL:
-		n = signal_uid(gt->t->cg_fd, u->uid, SIGKILL, 0);
+		n = cgroup_signal_uid(gt->t->cg_fd, u->uid, SIGKILL);
 		emit(gt, u, "kill", "uid storm went on, kill allowed: its processes killed (SIGKILL)", n < 0 ? n : 0);
 		break;
 	case GUARD_STEP_UNDO:
 		if (u->stopped) {
-			n = signal_uid(gt->t->cg_fd, u->uid, SIGCONT, 0);
+			n = cgroup_signal_uid(gt->t->cg_fd, u->uid, SIGCONT);
 			u->stopped = false;
 			(void) record_write(gt);
 			emit(gt, u, "undo", "uid storm over for HoldSec=: its processes continued (SIGCONT)", n < 0 ? n : 0);
@@ -618,7 +504,7 @@ static void restop_uids(GuardTenant *gt)
 {
 	for (size_t i = 0; i < gt->n_uids; i++)
 		if (gt->uids[i].stopped)
-			(void) signal_uid(gt->t->cg_fd, gt->uids[i].uid, SIGSTOP, 0);
+			(void) cgroup_signal_uid(gt->t->cg_fd, gt->uids[i].uid, SIGSTOP);
 }
 
 static void sample_rates(GuardRates *g, const struct memqosd_guard_state *st, uint64_t now)
@@ -780,40 +666,67 @@ static void tenant_maybe_retire(GuardTenant *gt)
 	tenant_drop(gt->g, gt);
 }
 
-/* Undo what a previous memqosd left in place (its record), at once. */
+/*
+ * Undo what a previous memqosd left in place, at once (its record, src/state.h; the same undo as
+ * the manager's for a paused round: state_record_undo()), each step recorded as "recover". A record
+ * that is corrupt, or names another cgroup (the id was reused), is removed; one whose undo failed
+ * stays for the next start.
+ */
 static void recover(GuardTenant *gt)
 {
-	uint32_t uids[GUARD_UIDS_MAX];
-	size_t n_uids = 0;
-	int r, n;
+	Manager *m = gt->g->m;
+	StateRecord rec = {};
+	StateUndo u = {};
+	int r;
 
-	r = record_read(gt, uids, &n_uids);
-	if (r <= 0) {
-		if (r < 0)
-			log_warning_errno(&gt->g->m->log, r, "Guard: cannot read the record of tenant %s: %m", gt->name);
+	if (m->state_fd < 0)
+		return;
+	r = state_record_read(m->state_fd, STATE_RECORD_GUARD, gt->cgroup_id, &rec);
+	if (r == -ENOENT)
+		return;
+	if (r < 0) {
+		log_error_errno(&m->log, r, "Guard: tenant %s: state record %s/guard-%" PRIu64 " is unreadable or corrupt "
+				"(%m), removing it: check pids.max, cgroup.freeze and stopped processes of cgroup %s by hand",
+				gt->name, m->state_dir, gt->cgroup_id, gt->cgroup);
+		if (r == -EBADMSG && !m->dry_run)
+			(void) state_record_remove(m->state_fd, STATE_RECORD_GUARD, gt->cgroup_id);
 		return;
 	}
-	gt->recovering = true;
-	for (size_t i = 0; i < n_uids; i++) {
-		GuardUid u = { .uid = uids[i] };
+	if (!rec.legacy && (!streq(rec.root, m->root->path) || !streq(rec.cgroup, gt->cgroup))) {
+		log_notice(&m->log, "Guard: tenant %s: state record %s/guard-%" PRIu64 " is for cgroup %s under %s (cgroup id "
+			   "reused), removing it", gt->name, m->state_dir, gt->cgroup_id, rec.cgroup, rec.root);
+		if (!m->dry_run)
+			(void) state_record_remove(m->state_fd, STATE_RECORD_GUARD, gt->cgroup_id);
+		state_record_done(&rec);
+		return;
+	}
+	if (m->dry_run) {
+		log_warning(&m->log, "Guard: tenant %s: a previous memqosd left pids.max, a freeze or stopped processes in "
+			    "cgroup %s (state record %s/guard-%" PRIu64 "); dry-run does not undo them", gt->name,
+			    gt->cgroup, m->state_dir, gt->cgroup_id);
+		state_record_done(&rec);
+		return;
+	}
+	r = state_record_undo(gt->t->cg_fd, &rec, &u);
+	for (size_t i = 0; i < rec.n_stopped_uids; i++) {
+		GuardUid uid = { .uid = rec.stopped_uids[i] };
 
-		n = signal_uid(gt->t->cg_fd, uids[i], SIGCONT, 0);
-		emit(gt, &u, "recover", "left stopped by a previous memqosd: continued (SIGCONT)", n < 0 ? n : 0);
+		emit(gt, &uid, "recover", "left stopped by a previous memqosd: continued (SIGCONT)", u.uids < 0 ? u.uids : 0);
 	}
-	if (gt->pids_lowered) {
-		gt->pids_lowered = false;
-		(void) submit(gt, WRITER_PIDS_MAX, gt->orig_pids_max, GW_RESTORE_PIDS,
-			      "left by a previous memqosd: pids.max restored");
+	if (rec.has_pids_max) {
+		gt->pids_limit = rec.pids_max;
+		emit(gt, NULL, "recover", "left by a previous memqosd: pids.max restored", u.pids_max < 0 ? u.pids_max : 0);
 	}
-	if (gt->frozen) {
-		gt->frozen = false;
-		(void) submit(gt, WRITER_CGROUP_FREEZE, 0, GW_THAW, "left frozen by a previous memqosd: thawed");
-	}
-	gt->pids_saved = false;
-	if (writer_target_outstanding(gt->wt) == 0) {
+	if (rec.frozen)
+		emit(gt, NULL, "recover", u.thaw > 0 ? "left frozen by a previous memqosd: thawed" :
+		     "marked frozen by a previous memqosd: not frozen now", u.thaw < 0 ? u.thaw : 0);
+	if (r >= 0)
 		record_remove(gt);
-		gt->recovering = false;
-	}
+	else
+		log_error_errno(&m->log, r, "Guard: tenant %s: cannot undo all a previous memqosd left in cgroup %s, "
+				"keeping state record %s/guard-%" PRIu64 " for the next start: %m", gt->name, gt->cgroup,
+				m->state_dir, gt->cgroup_id);
+	state_record_done(&rec);
 }
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(GuardTenant *, tenant_free);
@@ -860,9 +773,8 @@ static int tenant_start(Guard *g, Tenant *t)
 				 format_size(rate, gt->p.charge_rate), format_size(burst, gt->p.charge_burst), gt->p.fork_rate,
 				 gt->p.fork_burst);
 	}
-	if (gt->id == 0 && !gt->recovering) {
-		return 0; /* not guarded, nothing to finish: gt goes */
-	}
+	if (gt->id == 0)
+		return 0; /* not guarded: gt goes (leftovers were undone at once) */
 	n = realloc(g->tenants, (g->n_tenants + 1) * sizeof(*n));
 	if (!n)
 		return -ENOMEM;
@@ -884,7 +796,7 @@ static void tenant_stop(Guard *g, GuardTenant *gt, const char *why)
 	}
 	for (size_t i = 0; i < gt->n_uids; i++)
 		if (gt->uids[i].stopped) {
-			int n = signal_uid(gt->t->cg_fd, gt->uids[i].uid, SIGCONT, 0);
+			int n = cgroup_signal_uid(gt->t->cg_fd, gt->uids[i].uid, SIGCONT);
 
 			gt->uids[i].stopped = false;
 			snprintf(reason, sizeof(reason), "%s: its processes continued (SIGCONT)", why);
@@ -904,8 +816,7 @@ static void tenant_stop(Guard *g, GuardTenant *gt, const char *why)
 	gt->n_uids = 0;
 	gt->t = NULL;
 	if (writer_target_outstanding(gt->wt) == 0) {
-		if (!gt->recovering)
-			record_remove(gt);
+		record_remove(gt);
 		tenant_drop(g, gt);
 	}
 }
@@ -959,7 +870,7 @@ int guard_thaw(Guard *g, const char *tenant)
 		return -ENODATA;
 	for (size_t i = 0; i < gt->n_uids; i++)
 		if (gt->uids[i].stopped) {
-			int n = signal_uid(t->cg_fd, gt->uids[i].uid, SIGCONT, 0);
+			int n = cgroup_signal_uid(t->cg_fd, gt->uids[i].uid, SIGCONT);
 
 			gt->uids[i].stopped = false;
 			guard_model_thaw(&gt->uids[i].s, now);

@@ -22,9 +22,13 @@
  * actions (s), mode (s: "user-space": contained from user space only, no kernel throttling).
  * `memqosd watch --json` prints each as {"event":"guard",...}.
  *
- * What to undo survives a crash: before the first step the guard writes guard-CGROUPID in the state
- * directory (the pids.max found, whether it froze, the uids it stopped); a restarted memqosd that
- * finds the record when the tenant becomes active undoes it (action "recover") and removes it.
+ * What to undo survives a crash: before the first step the guard writes its record guard-CGROUPID
+ * in the state directory (src/state.h, kind guard: the pids.max found, Frozen=yes, the uids it
+ * stopped), through the same writer and reader as the cgroup's originals. A restarted memqosd that
+ * finds the record when the tenant becomes active undoes it at once with state_record_undo() (the
+ * same undo as for a paused round of reclaim; action "recover") and removes it; the start's sweep
+ * (manager.c) does the same for the record of a cgroup no profile names any more. Records in the
+ * previous release's format are read too (an upgrade undoes what the old daemon left).
  *
  * Thaw(s tenant) (root only; `memqosd thaw TENANT`): lifts the freeze (and SIGCONTs stopped uids) at
  * once; the rest is undone after HoldSec= as usual.

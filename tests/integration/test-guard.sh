@@ -8,7 +8,8 @@
 #  - the undo after a crash: a guard record planted in the state directory (pids.max and a freeze
 #    left by a "dead" memqosd) is undone when the tenant becomes active (pids.max written back,
 #    cgroup.freeze 0, a "recover" record), and the record removed; a tenant without [Guard] is
-#    recovered too;
+#    recovered too, from a record in the previous release's format (an upgrade); a record of a
+#    cgroup no profile names any more is undone by the start's sweep; a corrupt one is removed;
 #  - `memqosd thaw`: no daemon (3), unknown tenant (1), a tenant the guard has not frozen (1), a
 #    caller who is not root (1).
 # Runs as root; exits 77 (skip) loudly otherwise.
@@ -24,7 +25,7 @@ CG=$T/cg
 CONF=$T/conf
 mkdir -p "$CG/tenants" "$CONF/tenants.d" "$T/state"
 chmod 700 "$T/state"
-for t in guarded plain; do
+for t in guarded plain orphan; do
 	make_fake_cgroup "$CG/tenants/$t" max
 	echo 20 >"$CG/tenants/$t/pids.max"
 	echo 12 >"$CG/tenants/$t/pids.current"
@@ -56,10 +57,14 @@ check "thaw without a daemon exits 3" [ $? -eq 3 ]
 check "thaw without a tenant is refused" bash -c "[ $? -eq 1 ] && grep -q 'thaw needs a TENANT' '$T/err'"
 
 # --- the undo after a crash ---------------------------------------------------------------------
-for t in guarded plain; do
-	id=$(stat -c %i "$CG/tenants/$t")
-	printf '[Guard]\nPidsMax=max\nFrozen=1\nStoppedUids=\n' >"$T/state/guard-$id"
-done
+# guarded: this release's format; plain: the previous release's (upgrade); orphan: no profile.
+id=$(stat -c %i "$CG/tenants/guarded")
+printf '[Cgroup]\nRoot=%s\nPath=tenants/guarded\nFrozen=yes\nPidsMax=max\n' "$CG" >"$T/state/guard-$id"
+id=$(stat -c %i "$CG/tenants/plain")
+printf '[Guard]\nPidsMax=max\nFrozen=1\nStoppedUids=\n' >"$T/state/guard-$id"
+id=$(stat -c %i "$CG/tenants/orphan")
+printf '[Cgroup]\nRoot=%s\nPath=tenants/orphan\nFrozen=yes\nPidsMax=max\n' "$CG" >"$T/state/guard-$id"
+printf '[Cgroup]\nRoot=%s\nPath=tenants/gone\nFrozen=1\n' "$CG" >"$T/state/guard-999999999"
 "$MEMQOSD" --config-dir "$CONF" --cgroup-root "$CG" --state-dir "$T/state" >"$LOG" 2>&1 &
 DAEMON_PID=$!
 check "daemon is on the bus" wait_for 10 busctl --system status org.memqosd1
@@ -68,6 +73,10 @@ for t in guarded plain; do
 	check "recover ($t): thawed" wait_for 10 file_is "$CG/tenants/$t/cgroup.freeze" 0
 	check "recover ($t): recorded" wait_for 10 grep -q "Storm guard: recover on tenant $t" "$LOG"
 done
+check "recover (orphan, no profile): pids.max written back by the sweep" wait_for 10 file_is "$CG/tenants/orphan/pids.max" max
+check "recover (orphan): thawed" wait_for 10 file_is "$CG/tenants/orphan/cgroup.freeze" 0
+check "recover (orphan): logged" grep -q "Undid what the storm guard left in cgroup tenants/orphan" "$LOG"
+check "recover: a corrupt guard record is removed, named in the log" grep -q "guard-999999999 is corrupt, removing it" "$LOG"
 check "recover: the records are removed" wait_for 10 bash -c "! ls '$T/state' | grep -q '^guard-'"
 
 # --- thaw ---------------------------------------------------------------------------------------
