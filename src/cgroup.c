@@ -579,6 +579,7 @@ static int signal_uid_at(int dir_fd, uint32_t uid, int sig, unsigned depth)
 			pid_t pid = (pid_t) strtol(line, NULL, 10);
 			FILE *s;
 			unsigned ruid = UINT32_MAX;
+			char state = '?';
 
 			if (pid <= 0)
 				continue;
@@ -586,11 +587,13 @@ static int signal_uid_at(int dir_fd, uint32_t uid, int sig, unsigned depth)
 			s = fopen(path, "re");
 			if (!s)
 				continue;
+			/* State: comes before Uid: */
 			while (fgets(st, sizeof(st), s))
-				if (sscanf(st, "Uid: %u", &ruid) == 1)
+				if (sscanf(st, "State: %c", &state) != 1 && sscanf(st, "Uid: %u", &ruid) == 1)
 					break;
 			fclose(s);
-			if (ruid == uid && kill(pid, sig) == 0)
+			/* A zombie (or dead) process has nothing left to signal: not counted. */
+			if (ruid == uid && state != 'Z' && state != 'X' && kill(pid, sig) == 0)
 				n++;
 		}
 		fclose(f);

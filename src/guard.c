@@ -27,6 +27,9 @@
 #include "guard.skel.h"
 
 #define GUARD_RING_DRAIN_MAX 256
+/* How long a kill may take until every process is gone, and how often it is repeated meanwhile. */
+#define GUARD_KILL_WAIT_USEC (5 * USEC_PER_SEC)
+#define GUARD_KILL_REPEAT_USEC (1 * USEC_PER_SEC)
 #define GUARD_UIDS_MAX 64            /* uids of one tenant tracked in user space */
 
 /* Rates measured from a bucket pair's totals between two looks. */
@@ -39,6 +42,9 @@ typedef struct GuardUid {
 	uint32_t uid;
 	GuardState s;
 	bool stopped;                /* its processes were sent SIGSTOP */
+	bool killing;                /* SIGKILLed, not all gone yet: SIGKILL again on every tick */
+	uint64_t kill_since_usec;
+	unsigned killed;             /* processes signalled by the first pass */
 	GuardRates rates;
 } GuardUid;
 
@@ -58,6 +64,10 @@ typedef struct GuardTenant {
 	bool pids_saved;             /* orig_pids_max is valid and on disk */
 	bool pids_lowered;           /* pids.max write submitted (restore due) */
 	bool frozen;                 /* cgroup.freeze = 1 submitted (thaw due) */
+	bool killing;                /* cgroup.kill written, cgroup.events not yet "populated 0" */
+	uint64_t kill_since_usec;    /* first cgroup.kill write completed */
+	uint64_t kill_last_usec;     /* last cgroup.kill write submitted */
+	unsigned kill_writes;
 	uint64_t pids_limit;         /* the value written */
 
 	GuardRates rates;
@@ -367,10 +377,12 @@ typedef enum GuardWrite {
 	GW_KILL,
 	GW_RESTORE_PIDS,
 	GW_THAW,
+	GW_HAND_THAW,                /* memqosd thaw */
 } GuardWrite;
 
 static const char *const write_action[] = {
 	[GW_PIDS] = "pids", [GW_FREEZE] = "freeze", [GW_KILL] = "kill", [GW_RESTORE_PIDS] = "undo", [GW_THAW] = "undo",
+	[GW_HAND_THAW] = "thaw",
 };
 
 static int submit(GuardTenant *gt, WriterFile file, uint64_t value, GuardWrite what, const char *reason)
@@ -385,6 +397,7 @@ static int submit(GuardTenant *gt, WriterFile file, uint64_t value, GuardWrite w
 }
 
 static void tenant_maybe_retire(GuardTenant *gt);
+static void arm_timer(Guard *g);
 
 static void on_written(WriterTarget *wt, void *owner, const WriterCompletion *c, void *userdata)
 {
@@ -397,9 +410,17 @@ static void on_written(WriterTarget *wt, void *owner, const WriterCompletion *c,
 	(void) userdata;
 	what = strtol(c->reason, &end, 10);
 	reason = *end == ':' ? end + 1 : c->reason;
-	if (what < GW_PIDS || what > GW_THAW)
+	if (what < GW_PIDS || what > GW_HAND_THAW)
 		return;
-	emit(gt, NULL, write_action[what], reason, c->result);
+	if (what == GW_KILL && c->result >= 0 && gt->t) {
+		/* Reported once every process is gone (or not, after GUARD_KILL_WAIT_USEC): kill_check(). */
+		if (!gt->killing) {
+			gt->killing = true;
+			gt->kill_since_usec = now_usec(CLOCK_MONOTONIC);
+		}
+		arm_timer(gt->g);
+	} else
+		emit(gt, NULL, write_action[what], reason, c->result);
 	if (writer_target_outstanding(gt->wt) <= 1 && !gt->pids_lowered && !gt->frozen) {
 		bool stopped = false;
 
@@ -447,6 +468,8 @@ static void do_tenant_step(GuardTenant *gt, GuardDecision d)
 		r = submit(gt, WRITER_CGROUP_FREEZE, 1, GW_FREEZE, "storm went on: cgroup.freeze");
 		break;
 	case GUARD_STEP_KILL:
+		gt->kill_writes = 1;
+		gt->kill_last_usec = now_usec(CLOCK_MONOTONIC);
 		r = submit(gt, WRITER_CGROUP_KILL, 1, GW_KILL, "storm went on while frozen, kill allowed: cgroup.kill");
 		break;
 	case GUARD_STEP_UNDO:
@@ -483,8 +506,18 @@ static void do_uid_step(GuardTenant *gt, GuardUid *u, GuardDecision d)
 		emit(gt, u, "freeze", "uid storm: its processes stopped (SIGSTOP)", n < 0 ? n : 0);
 		break;
 	case GUARD_STEP_KILL:
+		/*
+		 * One pass misses children forked after cgroup.procs was read (by processes not stopped
+		 * yet): SIGKILL again on every tick until none is left (kill_check()), then report.
+		 */
 		n = cgroup_signal_uid(gt->t->cg_fd, u->uid, SIGKILL);
-		emit(gt, u, "kill", "uid storm went on, kill allowed: its processes killed (SIGKILL)", n < 0 ? n : 0);
+		if (n < 0) {
+			emit(gt, u, "kill", "uid storm went on, kill allowed: cannot list its processes", n);
+			break;
+		}
+		u->killing = true;
+		u->killed = (unsigned) n;
+		u->kill_since_usec = now_usec(CLOCK_MONOTONIC);
 		break;
 	case GUARD_STEP_UNDO:
 		if (u->stopped) {
@@ -535,12 +568,65 @@ static GuardUid *uid_get(GuardTenant *gt, uint32_t uid, bool create)
 
 static bool tenant_busy(const GuardTenant *gt)
 {
-	if (!guard_model_idle(&gt->s))
+	if (!guard_model_idle(&gt->s) || gt->killing)
 		return true;
 	for (size_t i = 0; i < gt->n_uids; i++)
-		if (!guard_model_idle(&gt->uids[i].s))
+		if (!guard_model_idle(&gt->uids[i].s) || gt->uids[i].killing)
 			return true;
 	return false;
+}
+
+/*
+ * A kill is reported once it is done: for the tenant, once cgroup.events says "populated 0" (every
+ * process exited; cgroup.kill is written again every GUARD_KILL_REPEAT_USEC meanwhile); for a uid,
+ * once a SIGKILL pass finds none of its processes left. After GUARD_KILL_WAIT_USEC it is reported
+ * as failed (-EBUSY) with what is left.
+ */
+static void kill_check(GuardTenant *gt, uint64_t now)
+{
+	char reason[160];
+
+	if (gt->killing && writer_target_outstanding(gt->wt) == 0) {
+		uint64_t populated = 1, left = 0;
+		int r = cgroup_read_keyed(gt->t->cg_fd, "cgroup.events", "populated", &populated);
+
+		if (r >= 0 && populated == 0) {
+			snprintf(reason, sizeof(reason), "storm went on while frozen, kill allowed: cgroup.kill, every process "
+				 "gone after %" PRIu64 " ms (%u writes)", (uint64_t) ((now - gt->kill_since_usec) / USEC_PER_MSEC),
+				 gt->kill_writes);
+			gt->killing = false;
+			emit(gt, NULL, "kill", reason, 0);
+		} else if (now - gt->kill_since_usec >= GUARD_KILL_WAIT_USEC) {
+			(void) cgroup_read_u64(gt->t->cg_fd, "pids.current", &left);
+			snprintf(reason, sizeof(reason), "cgroup.kill written %u times: %" PRIu64 " tasks still there after %"
+				 PRIu64 " ms", gt->kill_writes, left, (uint64_t) ((now - gt->kill_since_usec) / USEC_PER_MSEC));
+			gt->killing = false;
+			emit(gt, NULL, "kill", reason, r < 0 ? r : -EBUSY);
+		} else if (now - gt->kill_last_usec >= GUARD_KILL_REPEAT_USEC) {
+			gt->kill_writes++;
+			gt->kill_last_usec = now;
+			(void) submit(gt, WRITER_CGROUP_KILL, 1, GW_KILL, "cgroup.kill again: processes left");
+		}
+	}
+	for (size_t i = 0; i < gt->n_uids; i++) {
+		GuardUid *u = &gt->uids[i];
+		int n;
+
+		if (!u->killing)
+			continue;
+		n = cgroup_signal_uid(gt->t->cg_fd, u->uid, SIGKILL);
+		if (n == 0) {
+			snprintf(reason, sizeof(reason), "uid storm went on, kill allowed: its %u processes killed (SIGKILL), "
+				 "none left after %" PRIu64 " ms", u->killed, (uint64_t) ((now - u->kill_since_usec) / USEC_PER_MSEC));
+			u->killing = false;
+			emit(gt, u, "kill", reason, 0);
+		} else if (now - u->kill_since_usec >= GUARD_KILL_WAIT_USEC) {
+			snprintf(reason, sizeof(reason), "uid storm went on, kill allowed: %d of its processes still there "
+				 "after %" PRIu64 " ms of SIGKILL", n, (uint64_t) ((now - u->kill_since_usec) / USEC_PER_MSEC));
+			u->killing = false;
+			emit(gt, u, "kill", reason, n < 0 ? n : -EBUSY);
+		}
+	}
 }
 
 /* Evaluate one tenant now: detection, rates, the model, the step. */
@@ -571,9 +657,10 @@ static void evaluate(GuardTenant *gt)
 			do_uid_step(gt, u, d);
 	}
 	restop_uids(gt);
+	kill_check(gt, now);
 	/* Forget uids at rest. */
 	for (size_t i = 0; i < gt->n_uids;)
-		if (guard_model_idle(&gt->uids[i].s) && !gt->uids[i].stopped)
+		if (guard_model_idle(&gt->uids[i].s) && !gt->uids[i].stopped && !gt->uids[i].killing)
 			gt->uids[i] = gt->uids[--gt->n_uids];
 		else
 			i++;
@@ -880,7 +967,7 @@ int guard_thaw(Guard *g, const char *tenant)
 	if (gt->frozen) {
 		gt->frozen = false;
 		guard_model_thaw(&gt->s, now);
-		(void) submit(gt, WRITER_CGROUP_FREEZE, 0, GW_THAW, "memqosd thaw: the freeze lifted by hand");
+		(void) submit(gt, WRITER_CGROUP_FREEZE, 0, GW_HAND_THAW, "memqosd thaw: the freeze lifted by hand");
 		any = true;
 	}
 	if (!any)
