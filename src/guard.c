@@ -69,6 +69,10 @@ typedef struct GuardTenant {
 	uint64_t kill_last_usec;     /* last cgroup.kill write submitted */
 	unsigned kill_writes;
 	uint64_t pids_limit;         /* the value written */
+	uint64_t orig_cpu_quota;     /* cpu.max's quota before the guard lowered it (UINT64_MAX = max) */
+	bool cpu_saved;              /* orig_cpu_quota is valid and on disk */
+	bool cpu_lowered;            /* cpu.max write submitted (restore due) */
+	uint64_t cpu_limit;          /* the quota written */
 
 	GuardRates rates;
 } GuardTenant;
@@ -173,7 +177,7 @@ static int ensure_engine(Guard *g)
 	r = policy_ring_attach(&g->ring, g->m->event);
 	if (r < 0)
 		goto fail;
-	log_info(&g->m->log, "Storm guard started (%s; containment from user space: pids.max, cgroup.freeze, cgroup.kill)",
+	log_info(&g->m->log, "Storm guard started (%s; containment from user space: pids.max, cpu.max, cgroup.freeze, cgroup.kill)",
 		 g->flavour);
 	return 0;
 fail:
@@ -285,6 +289,8 @@ static int record_write(GuardTenant *gt)
 		.frozen = gt->frozen,
 		.has_pids_max = gt->pids_saved,
 		.pids_max = gt->orig_pids_max,
+		.has_cpu_max = gt->cpu_saved,
+		.cpu_max = gt->orig_cpu_quota,
 	};
 
 	if (m->state_fd < 0 || m->dry_run)
@@ -354,12 +360,13 @@ static void emit(GuardTenant *gt, const GuardUid *u, const char *action, const c
 						  "forks_per_sec", "d", rt->fork_rate, "pids_current", "t", pids_current,
 						  "ok", "b", (int) (result >= 0));
 		if (k >= 0)
-			k = sd_bus_message_append(sig, "a{sv}", 7,
+			k = sd_bus_message_append(sig, "a{sv}", 8,
 						  "charge_rate", "t", u ? conf.uid_charge_rate : conf.charge_rate,
 						  "charge_burst", "t", u ? conf.uid_charge_burst : conf.charge_burst,
 						  "fork_rate", "t", u ? conf.uid_fork_rate : conf.fork_rate,
 						  "fork_burst", "t", u ? conf.uid_fork_burst : conf.fork_burst,
 						  "pids_max", "t", gt->pids_limit,
+						  "cpu_max", "t", gt->cpu_limit,
 						  "actions", "s", guard_actions_to_string(gt->p.actions, acts, sizeof(acts)),
 						  "mode", "s", "user-space");
 		if (k >= 0)
@@ -378,11 +385,13 @@ typedef enum GuardWrite {
 	GW_RESTORE_PIDS,
 	GW_THAW,
 	GW_HAND_THAW,                /* memqosd thaw */
+	GW_CPU,
+	GW_RESTORE_CPU,
 } GuardWrite;
 
 static const char *const write_action[] = {
 	[GW_PIDS] = "pids", [GW_FREEZE] = "freeze", [GW_KILL] = "kill", [GW_RESTORE_PIDS] = "undo", [GW_THAW] = "undo",
-	[GW_HAND_THAW] = "thaw",
+	[GW_HAND_THAW] = "thaw", [GW_CPU] = "cpu", [GW_RESTORE_CPU] = "undo",
 };
 
 static int submit(GuardTenant *gt, WriterFile file, uint64_t value, GuardWrite what, const char *reason)
@@ -410,7 +419,7 @@ static void on_written(WriterTarget *wt, void *owner, const WriterCompletion *c,
 	(void) userdata;
 	what = strtol(c->reason, &end, 10);
 	reason = *end == ':' ? end + 1 : c->reason;
-	if (what < GW_PIDS || what > GW_HAND_THAW)
+	if (what < GW_PIDS || what > GW_RESTORE_CPU)
 		return;
 	if (what == GW_KILL && c->result >= 0 && gt->t) {
 		/* Reported once every process is gone (or not, after GUARD_KILL_WAIT_USEC): kill_check(). */
@@ -421,15 +430,44 @@ static void on_written(WriterTarget *wt, void *owner, const WriterCompletion *c,
 		arm_timer(gt->g);
 	} else
 		emit(gt, NULL, write_action[what], reason, c->result);
-	if (writer_target_outstanding(gt->wt) <= 1 && !gt->pids_lowered && !gt->frozen) {
+	if (writer_target_outstanding(gt->wt) <= 1 && !gt->pids_lowered && !gt->cpu_lowered && !gt->frozen) {
 		bool stopped = false;
 
 		for (size_t i = 0; i < gt->n_uids; i++)
 			stopped |= gt->uids[i].stopped;
-		if (!stopped && c->result >= 0)
+		if (!stopped && c->result >= 0) {
 			record_remove(gt);
+			gt->pids_saved = gt->cpu_saved = false; /* the next storm saves them afresh */
+		}
 	}
 	tenant_maybe_retire(gt);
+}
+
+/* A limit the guard sets is never above what the operator had set (orig; UINT64_MAX = max). */
+static uint64_t not_above(uint64_t limit, uint64_t orig)
+{
+	return orig != UINT64_MAX && orig < limit ? orig : limit;
+}
+
+/* cpu.max: "QUOTA PERIOD", QUOTA "max" or microseconds. */
+static int read_cpu_max(int cg_fd, uint64_t *ret_quota, uint64_t *ret_period)
+{
+	char buf[64], *sp;
+	int r;
+
+	r = cgroup_read_text(cg_fd, "cpu.max", buf, sizeof(buf));
+	if (r < 0)
+		return r;
+	sp = strchr(buf, ' ');
+	if (!sp)
+		return -EINVAL;
+	*sp++ = '\0';
+	r = cgroup_parse_u64(buf, ret_quota);
+	if (r >= 0)
+		r = cgroup_parse_u64(sp, ret_period);
+	if (r >= 0 && (*ret_period == 0 || *ret_period == UINT64_MAX))
+		r = -EINVAL;
+	return r;
 }
 
 static void do_tenant_step(GuardTenant *gt, GuardDecision d)
@@ -453,15 +491,34 @@ static void do_tenant_step(GuardTenant *gt, GuardDecision d)
 			}
 			gt->pids_saved = true;
 		}
-		gt->pids_limit = cur + gt->p.pids_allowance;
-		if (gt->orig_pids_max != UINT64_MAX && gt->orig_pids_max < gt->pids_limit)
-			gt->pids_limit = gt->orig_pids_max; /* never above what the operator set */
+		gt->pids_limit = not_above(cur + gt->p.pids_allowance, gt->orig_pids_max);
 		gt->pids_lowered = true;
 		(void) record_write(gt);
 		snprintf(reason, sizeof(reason), "storm: pids.max %" PRIu64 " (pids.current %" PRIu64 " + %u)",
 			 gt->pids_limit, cur, gt->p.pids_allowance);
 		r = submit(gt, WRITER_PIDS_MAX, gt->pids_limit, GW_PIDS, reason);
 		break;
+	case GUARD_STEP_CPU: {
+		uint64_t quota, period;
+
+		r = read_cpu_max(t->cg_fd, &quota, &period);
+		if (r < 0) {
+			emit(gt, NULL, "cpu", "cpu.max unreadable (cpu controller not enabled for this cgroup?)", r);
+			return;
+		}
+		if (!gt->cpu_saved) {
+			gt->orig_cpu_quota = quota;
+			gt->cpu_saved = true;
+		}
+		/* CpuMax= of one CPU; the kernel's floor is 1 ms per period. */
+		gt->cpu_limit = not_above(MAX(period * gt->p.cpu_max_percent / 100, (uint64_t) 1000), gt->orig_cpu_quota);
+		gt->cpu_lowered = true;
+		(void) record_write(gt);
+		snprintf(reason, sizeof(reason), "storm went on: cpu.max %" PRIu64 " %" PRIu64 " (CpuMax=%u%% of one CPU)",
+			 gt->cpu_limit, period, gt->p.cpu_max_percent);
+		r = submit(gt, WRITER_CPU_MAX, gt->cpu_limit, GW_CPU, reason);
+		break;
+	}
 	case GUARD_STEP_FREEZE:
 		gt->frozen = true;
 		(void) record_write(gt);
@@ -478,6 +535,11 @@ static void do_tenant_step(GuardTenant *gt, GuardDecision d)
 			gt->pids_lowered = false;
 			r = submit(gt, WRITER_PIDS_MAX, gt->orig_pids_max, GW_RESTORE_PIDS,
 				   "storm over for HoldSec=: pids.max restored");
+		}
+		if ((d.undo & GUARD_ACTION_CPU) && gt->cpu_lowered) {
+			gt->cpu_lowered = false;
+			r = submit(gt, WRITER_CPU_MAX, gt->orig_cpu_quota, GW_RESTORE_CPU,
+				   "storm over for HoldSec=: cpu.max restored");
 		}
 		if ((d.undo & GUARD_ACTION_FREEZE) && gt->frozen) {
 			gt->frozen = false;
@@ -498,6 +560,9 @@ static void do_uid_step(GuardTenant *gt, GuardUid *u, GuardDecision d)
 	switch (d.step) {
 	case GUARD_STEP_PIDS:
 		emit(gt, u, "pids", "skipped: pids.max is tenant-wide, not applied for one uid", 0);
+		break;
+	case GUARD_STEP_CPU:
+		emit(gt, u, "cpu", "skipped: cpu.max is tenant-wide, not applied for one uid", 0);
 		break;
 	case GUARD_STEP_FREEZE:
 		u->stopped = true;
@@ -788,7 +853,7 @@ static void recover(GuardTenant *gt)
 		return;
 	}
 	if (m->dry_run) {
-		log_warning(&m->log, "Guard: tenant %s: a previous memqosd left pids.max, a freeze or stopped processes in "
+		log_warning(&m->log, "Guard: tenant %s: a previous memqosd left pids.max, cpu.max, a freeze or stopped processes in "
 			    "cgroup %s (state record %s/guard-%" PRIu64 "); dry-run does not undo them", gt->name,
 			    gt->cgroup, m->state_dir, gt->cgroup_id);
 		state_record_done(&rec);
@@ -800,6 +865,8 @@ static void recover(GuardTenant *gt)
 
 		emit(gt, &uid, "recover", "left stopped by a previous memqosd: continued (SIGCONT)", u.uids < 0 ? u.uids : 0);
 	}
+	if (rec.has_cpu_max)
+		emit(gt, NULL, "recover", "left by a previous memqosd: cpu.max restored", u.cpu_max < 0 ? u.cpu_max : 0);
 	if (rec.has_pids_max) {
 		gt->pids_limit = rec.pids_max;
 		emit(gt, NULL, "recover", "left by a previous memqosd: pids.max restored", u.pids_max < 0 ? u.pids_max : 0);
@@ -893,6 +960,11 @@ static void tenant_stop(Guard *g, GuardTenant *gt, const char *why)
 		gt->pids_lowered = false;
 		snprintf(reason, sizeof(reason), "%s: pids.max restored", why);
 		(void) submit(gt, WRITER_PIDS_MAX, gt->orig_pids_max, GW_RESTORE_PIDS, reason);
+	}
+	if (gt->cpu_lowered) {
+		gt->cpu_lowered = false;
+		snprintf(reason, sizeof(reason), "%s: cpu.max restored", why);
+		(void) submit(gt, WRITER_CPU_MAX, gt->orig_cpu_quota, GW_RESTORE_CPU, reason);
 	}
 	if (gt->frozen) {
 		gt->frozen = false;

@@ -118,7 +118,7 @@ int state_record_format(const StateRecord *r, char **ret, size_t *ret_len)
 		return -EINVAL;
 	if (!r->root || !r->cgroup || r->root[0] != '/' || r->cgroup[0] == '\0')
 		return -EINVAL;
-	if (guard ? r->has_low : r->has_pids_max || r->n_stopped_uids > 0)
+	if (guard ? r->has_low : r->has_pids_max || r->has_cpu_max || r->n_stopped_uids > 0)
 		return -EINVAL;
 	if (!uids_valid(r->stopped_uids, r->n_stopped_uids))
 		return -EINVAL;
@@ -147,6 +147,10 @@ int state_record_format(const StateRecord *r, char **ret, size_t *ret_len)
 	if (r->has_pids_max) {
 		fputs("\nPidsMax=", f);
 		put_value(f, r->pids_max);
+	}
+	if (r->has_cpu_max) {
+		fputs("\nCpuMax=", f);
+		put_value(f, r->cpu_max);
 	}
 	if (r->n_stopped_uids > 0) {
 		fputs("\nStoppedUids=", f);
@@ -364,6 +368,9 @@ int state_record_parse(const char *buf, size_t size, StateRecordKind kind, uint6
 			} else if (key_is(p, kl, "PidsMax") && guard && !r.has_pids_max) {
 				k = parse_value(v, vl, &r.pids_max);
 				r.has_pids_max = k >= 0;
+			} else if (key_is(p, kl, "CpuMax") && guard && !r.has_cpu_max) {
+				k = parse_value(v, vl, &r.cpu_max);
+				r.has_cpu_max = k >= 0;
 			} else if (key_is(p, kl, "StoppedUids") && guard && !has_uids) {
 				/* Only written with at least one uid. */
 				k = vl == 0 ? -EBADMSG : parse_uids(v, vl, r.stopped_uids, &r.n_stopped_uids);
@@ -598,6 +605,10 @@ int state_record_undo(int cg_fd, const StateRecord *r, StateUndo *ret)
 				u.uids = 1;
 		}
 	}
+	if (r->has_cpu_max) {
+		k = cgroup_write_u64(cg_fd, "cpu.max", r->cpu_max);
+		u.cpu_max = k < 0 && !cgroup_errno_is_gone(k) ? k : 1;
+	}
 	if (r->has_pids_max) {
 		k = cgroup_write_u64(cg_fd, "pids.max", r->pids_max);
 		u.pids_max = k < 0 && !cgroup_errno_is_gone(k) ? k : 1;
@@ -613,5 +624,5 @@ int state_record_undo(int cg_fd, const StateRecord *r, StateUndo *ret)
 			u.thaw = k;
 	}
 	*ret = u;
-	return u.uids < 0 ? u.uids : u.pids_max < 0 ? u.pids_max : u.thaw < 0 ? u.thaw : 0;
+	return u.uids < 0 ? u.uids : u.cpu_max < 0 ? u.cpu_max : u.pids_max < 0 ? u.pids_max : u.thaw < 0 ? u.thaw : 0;
 }

@@ -22,6 +22,8 @@
  *   Frozen=yes                 optional, either kind: memqosd may have left the cgroup frozen (a paused
  *                              round of reclaim; the guard's freeze); the only value is "yes"
  *   PidsMax=max                guard only, optional: pids.max before the guard lowered it
+ *   CpuMax=max                 guard only, optional: the quota of cpu.max (its first field) before the
+ *                              guard lowered it (the period is never changed)
  *   StoppedUids=1001 1002      guard only, optional: uids whose processes the guard SIGSTOPped (decimal,
  *                              one space apart, no repeats, at most STATE_UIDS_MAX)
  *
@@ -74,6 +76,8 @@ typedef struct StateRecord {
 	bool frozen;     /* Frozen=yes: memqosd may have left the cgroup frozen */
 	bool has_pids_max; /* guard: PidsMax= */
 	uint64_t pids_max;
+	bool has_cpu_max;  /* guard: CpuMax= (the quota; UINT64_MAX = max) */
+	uint64_t cpu_max;
 	uint32_t stopped_uids[STATE_UIDS_MAX]; /* guard: StoppedUids= */
 	size_t n_stopped_uids;
 	bool legacy;     /* a guard record in the previous release's format */
@@ -136,13 +140,14 @@ int state_record_cgroup_exists(const StateRecord *r);
 typedef struct StateUndo {
 	int uids;        /* SIGCONT to the processes of every stopped uid (below the cgroup too) */
 	unsigned continued; /* processes continued */
+	int cpu_max;     /* cpu.max = CpuMax= (the quota alone: the period stays) */
 	int pids_max;    /* pids.max = PidsMax= */
 	int thaw;        /* cgroup.freeze 1 -> 0 (0 also when Frozen=yes but it reads 0 now) */
 } StateUndo;
 
 /*
  * Put back, in cgroup cg_fd, everything record r says memqosd left changed, in this order: continue
- * stopped uids, pids.max, thaw (last, so nothing runs into the limits before they are back). The
+ * stopped uids, cpu.max, pids.max, thaw (last, so nothing runs into the limits before they are back). The
  * one undo after an unclean exit, for both kinds (manager.c, guard.c). Synchronous: each write is a
  * single small cgroup-file write that does not block on reclaim. 0 if every step succeeded, else
  * the first error (every step is tried).

@@ -5,7 +5,7 @@
  *    (a guard record in the previous release's format is accepted but never written: formatting it
  *    is refused);
  *  - the writer on arbitrary values (root and path carved out of the input, any bytes but NUL,
- *    numbers and a uid list from its first bytes): format then parse gives back exactly those values
+ *    numbers, pids.max, cpu.max and a uid list from its first bytes): format then parse gives back exactly those values
  *    (the round trip defect 6 broke).
  */
 
@@ -27,6 +27,8 @@ static void check_equal(const StateRecord *a, const StateRecord *b)
 	FUZZ_CHECK(a->frozen == b->frozen);
 	FUZZ_CHECK(a->has_pids_max == b->has_pids_max);
 	FUZZ_CHECK(!a->has_pids_max || a->pids_max == b->pids_max);
+	FUZZ_CHECK(a->has_cpu_max == b->has_cpu_max);
+	FUZZ_CHECK(!a->has_cpu_max || a->cpu_max == b->cpu_max);
 	FUZZ_CHECK(a->n_stopped_uids == b->n_stopped_uids);
 	FUZZ_CHECK(memcmp(a->stopped_uids, b->stopped_uids, a->n_stopped_uids * sizeof(uint32_t)) == 0);
 	FUZZ_CHECK(!b->legacy);
@@ -48,7 +50,7 @@ static void round_trip(const StateRecord *r)
 	check_equal(r, &back);
 	state_record_done(&back);
 	/* The other kind never takes it (MemoryHigh= missing or a guard key present, or vice versa). */
-	if (r->kind == STATE_RECORD_ORIGINALS || r->has_pids_max || r->n_stopped_uids > 0)
+	if (r->kind == STATE_RECORD_ORIGINALS || r->has_pids_max || r->has_cpu_max || r->n_stopped_uids > 0)
 		FUZZ_CHECK(state_record_parse(text, len, !r->kind, r->id, &back) == -EBADMSG);
 	free(text);
 }
@@ -98,7 +100,8 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 
 		/* The guard's record: pids.max from v[0], distinct uids from the bytes of v[1]. */
 		r = (StateRecord) { .kind = STATE_RECORD_GUARD, .id = v[0] ^ v[1], .root = root, .cgroup = (char *) sep + 1,
-				    .frozen = (v[1] >> 1) & 1, .has_pids_max = v[1] & 1, .pids_max = v[0] };
+				    .frozen = (v[1] >> 1) & 1, .has_pids_max = v[1] & 1, .pids_max = v[0],
+				    .has_cpu_max = (v[1] >> 5) & 1, .cpu_max = v[1] };
 		for (unsigned i = 0; i < (v[1] >> 2 & 7); i++)
 			r.stopped_uids[r.n_stopped_uids++] = (uint32_t) (v[0] >> (8 * i) & 0xff) * 8 + i;
 		if (r.cgroup[0])

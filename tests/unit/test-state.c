@@ -170,19 +170,20 @@ static void test_guard_round_trip(void **state)
 {
 	StateRecord in = { .kind = STATE_RECORD_GUARD, .id = 77, .root = (char *) "/sys/fs/cgroup",
 			   .cgroup = (char *) "t s/%storm", .frozen = true, .has_pids_max = true, .pids_max = UINT64_MAX,
-			   .stopped_uids = { 1001, 0, 4294967294u }, .n_stopped_uids = 3 }, out = {};
+			   .has_cpu_max = true, .cpu_max = 50000, .stopped_uids = { 1001, 0, 4294967294u }, .n_stopped_uids = 3 }, out = {};
 	_cleanup_free_ char *text = NULL;
 	size_t len;
 
 	(void) state;
 	assert_int_equal(state_record_format(&in, &text, &len), 0);
 	assert_non_null(strstr(text, "[Cgroup]\nRoot=/sys/fs/cgroup\nPath=t%20s/%25storm\nFrozen=yes\nPidsMax=max\n"
-				     "StoppedUids=1001 0 4294967294\n"));
+				     "CpuMax=50000\nStoppedUids=1001 0 4294967294\n"));
 	assert_null(strstr(text, "MemoryHigh"));
 	assert_int_equal(state_record_parse(text, len, STATE_RECORD_GUARD, 77, &out), 0);
 	assert_int_equal(out.kind, STATE_RECORD_GUARD);
 	assert_string_equal(out.cgroup, "t s/%storm");
 	assert_true(out.frozen && out.has_pids_max && out.pids_max == UINT64_MAX && !out.legacy);
+	assert_true(out.has_cpu_max && out.cpu_max == 50000);
 	assert_int_equal(out.n_stopped_uids, 3);
 	assert_true(out.stopped_uids[0] == 1001 && out.stopped_uids[1] == 0 && out.stopped_uids[2] == 4294967294u);
 	state_record_done(&out);
@@ -197,6 +198,7 @@ static void test_guard_round_trip(void **state)
 	assert_int_equal(state_record_format(&in, &text, &len), 0);
 	assert_null(strstr(text, "Frozen"));
 	assert_null(strstr(text, "StoppedUids"));
+	assert_null(strstr(text, "CpuMax"));
 	assert_int_equal(state_record_parse(text, len, STATE_RECORD_GUARD, 1, &out), 0);
 	assert_true(!out.frozen && out.pids_max == 20 && out.n_stopped_uids == 0);
 	state_record_done(&out);
@@ -225,6 +227,10 @@ static void test_guard_format_refuses(void **state)
 	r = (StateRecord) { .kind = STATE_RECORD_ORIGINALS, .id = 1, .root = (char *) "/r", .cgroup = (char *) "p",
 			    .has_pids_max = true };  /* a guard key */
 	assert_int_equal(state_record_format(&r, &text, &len), -EINVAL);
+	r.has_pids_max = false;
+	r.has_cpu_max = true;
+	assert_int_equal(state_record_format(&r, &text, &len), -EINVAL);
+	r.has_cpu_max = false;
 	r.kind = _STATE_RECORD_KIND_MAX;
 	r.has_pids_max = false;
 	assert_int_equal(state_record_format(&r, &text, &len), -EINVAL);
@@ -258,6 +264,9 @@ static void test_guard_reader_strict(void **state)
 	assert_bad_guard(G "MemoryHigh=1\n");                            /* an originals key */
 	assert_bad_guard(G "MemoryLow=1\n");
 	assert_bad_guard(G "PidsMax=1\nPidsMax=1\n");                    /* repeated */
+	assert_bad_guard(G "CpuMax=1\nCpuMax=1\n");
+	assert_bad_guard(G "CpuMax=50000 100000\n");                      /* the quota alone */
+	assert_bad_guard(G "CpuMax=\n");
 	assert_bad_guard(G "PidsMax=-1\n");
 	assert_bad_guard(G "PidsMax=\n");
 	assert_bad_guard(G "Frozen=1\n");                                /* the legacy value */
@@ -286,6 +295,7 @@ static void test_guard_reader_strict(void **state)
 	assert_bad_guard(G "MemoryHigh=1\nFrozen=yes\n");
 	assert_bad(G "MemoryHigh=1\nPidsMax=1\n");
 	assert_bad(G "MemoryHigh=1\nStoppedUids=1\n");
+	assert_bad(G "MemoryHigh=1\nCpuMax=max\n");
 	assert_bad("[Guard]\nFrozen=1\nStoppedUids=\n");                 /* the legacy form is guard only */
 }
 
@@ -479,8 +489,8 @@ static void test_undo(void **state)
 	Fixture *f = *state;
 	char procs[32];
 	StateRecord g = { .kind = STATE_RECORD_GUARD, .id = 1, .root = (char *) "/x", .cgroup = (char *) "y",
-			  .frozen = true, .has_pids_max = true, .pids_max = UINT64_MAX,
-			  .stopped_uids = { (uint32_t) getuid() }, .n_stopped_uids = 1 };
+			  .frozen = true, .has_pids_max = true, .pids_max = UINT64_MAX, .has_cpu_max = true,
+			  .cpu_max = UINT64_MAX, .stopped_uids = { (uint32_t) getuid() }, .n_stopped_uids = 1 };
 	StateRecord o = { .kind = STATE_RECORD_ORIGINALS, .id = 1, .root = (char *) "/x", .cgroup = (char *) "y",
 			  .high = 5, .frozen = true };
 	_cleanup_close_ int cg = -EBADF;
@@ -502,6 +512,7 @@ static void test_undo(void **state)
 	snprintf(procs, sizeof(procs), "%d\n", (int) child);
 	write_file(f->dir, "cgroup.procs", procs);
 	write_file(f->dir, "pids.max", "12\n");
+	write_file(f->dir, "cpu.max", "10000 100000\n");
 	write_file(f->dir, "cgroup.freeze", "1\n");
 	cg = open(f->dir, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
 	assert_true(cg >= 0);
@@ -510,8 +521,10 @@ static void test_undo(void **state)
 	assert_int_equal(u.uids, 1);
 	assert_int_equal(u.continued, 1);
 	assert_int_equal(u.pids_max, 1);
+	assert_int_equal(u.cpu_max, 1);
 	assert_int_equal(u.thaw, 1);
 	assert_file(f->dir, "pids.max", "max\n");
+	assert_file(f->dir, "cpu.max", "max\n");   /* the quota alone: the kernel keeps the period */
 	assert_file(f->dir, "cgroup.freeze", "0\n");
 	for (int i = 0; i < 200 && proc_state(child) == 'T'; i++)
 		usleep(10000);
@@ -525,7 +538,7 @@ static void test_undo(void **state)
 	write_file(f->dir, "pids.max", "12\n");
 	write_file(f->dir, "cgroup.freeze", "1\n");
 	assert_int_equal(state_record_undo(cg, &o, &u), 0);
-	assert_true(u.thaw == 1 && u.pids_max == 0 && u.uids == 0);
+	assert_true(u.thaw == 1 && u.pids_max == 0 && u.cpu_max == 0 && u.uids == 0);
 	assert_file(f->dir, "cgroup.freeze", "0\n");
 	assert_file(f->dir, "pids.max", "12\n");
 

@@ -14,9 +14,10 @@
 #              step at most ChargeRate=; `memqosd thaw storm` lifts the freeze at once, the storm
 #              (past its time limit) ends by itself, and HoldSec= later pids.max is restored
 #              (the undo in watch and journal).
-#   2b. kill:  the same storm with no time limit of its own in a tenant with Actions=pids freeze kill
-#              (EscalateSec=1s, HoldSec=4s): frozen, then cgroup.kill; the kill is reported once
-#              cgroup.events says "populated 0"; every process of it is gone; then undone.
+#   2b. kill:  the same storm, 60 s, in a tenant with Actions=pids cpu freeze kill (CpuMax=10%,
+#              EscalateSec=1s, HoldSec=4s): pids.max, then cpu.max 10000 (of 100000), frozen, then
+#              cgroup.kill; the kill is reported once cgroup.events says "populated 0"; every process
+#              of it is gone; then pids.max and cpu.max are restored and the cgroup thawed.
 #   3. per uid: uid 1001 allocates 8 MiB/s, uid 1002 storms in the same tenant (PerUidChargeRate=32M,
 #              Actions=freeze, HoldSec=10s): only uid 1002 is stopped; uid 1001 keeps >= 90 % of its rate.
 #   4. crash:  a storm is frozen, memqosd is SIGKILLed, the storm killed; the restarted memqosd undoes
@@ -55,6 +56,8 @@ cc -O2 -o "$T/storm" "$HERE/storm.c" || abort "cannot build storm.c"
 chmod 755 "$T" "$T/storm"
 mkdir -m 1777 "$T/logs"
 mkdir "$CGR" && echo "+memory +pids" >"$CGR/cgroup.subtree_control" || abort "cannot create $CGR"
+# The cpu step (2b) needs cpu.max; without the cpu controller its checks fail, loudly.
+echo "+cpu" >"$CGR/cgroup.subtree_control" || echo "!!! cannot enable the cpu controller: the cpu step's checks will fail !!!"
 for c in storm burst users noguard killer; do
 	mkdir "$CGR/$c" || abort "cannot create $CGR/$c"
 	echo 4096 >"$CGR/$c/pids.max"                                     # backstops
@@ -68,7 +71,7 @@ echo 768M >"$CGR/killer/memory.max"
 mkdir -p "$CONF/tenants.d"
 printf '[Daemon]\nLogLevel=debug\n[Control]\nHousekeepingSec=1h\n[Forecast]\nEnable=no\n' >"$CONF/memqosd.conf"
 profile storm "[Tenant]\nCgroup=$SCRATCH/storm\nPriority=10\nPolicy=none\n[Guard]\nEnable=yes\nChargeRate=64M\nChargeBurst=128M\nForkRate=50\nForkBurst=50\nActions=pids freeze\nEscalateSec=1s\nHoldSec=10s\nPidsAllowance=8\n"
-profile killer "[Tenant]\nCgroup=$SCRATCH/killer\nPriority=10\nPolicy=none\n[Guard]\nEnable=yes\nChargeRate=64M\nChargeBurst=128M\nForkRate=50\nForkBurst=50\nActions=pids freeze kill\nEscalateSec=1s\nHoldSec=4s\nPidsAllowance=8\n"
+profile killer "[Tenant]\nCgroup=$SCRATCH/killer\nPriority=10\nPolicy=none\n[Guard]\nEnable=yes\nChargeRate=64M\nChargeBurst=128M\nForkRate=50\nForkBurst=50\nActions=pids cpu freeze kill\nCpuMax=10%\nEscalateSec=1s\nHoldSec=4s\nPidsAllowance=8\n"
 profile burst "[Tenant]\nCgroup=$SCRATCH/burst\nPriority=10\nPolicy=none\n[Guard]\nEnable=yes\nChargeRate=32M\n"
 profile users "[Tenant]\nCgroup=$SCRATCH/users\nPriority=10\nPolicy=none\n[Guard]\nEnable=yes\nChargeRate=0\nForkRate=0\nPerUidChargeRate=32M\nPerUidChargeBurst=64M\nPerUidForkRate=20\nPerUidForkBurst=40\nActions=freeze\nEscalateSec=1s\nHoldSec=10s\n"
 "$MEMQOSD" check --config-dir "$CONF" || abort "memqosd check refuses the test's configuration"
@@ -180,19 +183,24 @@ check "storm: the undo is recorded in the journal stream" grep -q 'Storm guard: 
 check "storm: the state record is removed after the undo" wait_for 3 sh -c "! ls '$T/state' | grep -q '^guard-'"
 guard_lines storm undo | head -1
 
-# --- 2b. kill: frozen, then cgroup.kill (Actions=pids freeze kill); a storm that would run 60 s ---
+# --- 2b. kill: cpu.max, frozen, then cgroup.kill (Actions=pids cpu freeze kill); a storm of 60 s ---
+CPU0=$(cat "$CGR/killer/cpu.max")
 in_cgroup killer "$T/storm" storm 300 16 64 60 "$T/logs/killer.log" &
 KSTORM=$!
 check "kill: frozen, then killed" wait_for 30 sh -c "grep -q '\"tenant\":\"killer\".*\"action\":\"kill\"' '$T/watch.json'"
 KLINE=$(guard_lines killer kill | head -n1)
 echo "$KLINE" | cut -c1-400
 check "kill: the kill came after the freeze" [ -n "$(guard_lines killer freeze)" ]
+check "kill: cpu.max was lowered to 10% before the freeze (cpu line, write ok)" \
+	sh -c 'printf "%s\n" "$1" | grep -q "cpu.max 10000 100000.*\"ok\":true"' _ "$(guard_lines killer cpu)"
+check "kill: steps in order pids, cpu, freeze, kill" [ "$(guard_lines killer | python3 -c 'import json,sys; print(" ".join(json.loads(l)["action"] for l in sys.stdin))' | cut -d' ' -f1-4)" = "pids cpu freeze kill" ]
 check "kill: reported as done (every process gone)" sh -c 'printf "%s\n" "$1" | grep -q "every process gone.*\"ok\":true"' _ "$KLINE"
 check "kill: cgroup.events populated 0" grep -q '^populated 0' "$CGR/killer/cgroup.events"
 check "kill: the storm's main process is gone" sh -c "! kill -0 $KSTORM 2>/dev/null"
 wait "$KSTORM" 2>/dev/null
 check "kill: then undone (pids.max 4096, thawed) within HoldSec=4s + 5 s" \
 	wait_for 10 sh -c "[ \"\$(cat '$CGR/killer/pids.max')\" = 4096 ] && [ \"\$(cat '$CGR/killer/cgroup.freeze')\" = 0 ]"
+check "kill: cpu.max restored ($CPU0)" wait_for 3 file_is "$CGR/killer/cpu.max" "$CPU0"
 check "kill: no OOM kill outside the storm tenants" sh -c "! grep -q '^oom_kill [1-9]' '$CGR/burst/memory.events' '$CGR/users/memory.events'"
 
 # --- 3. per uid ---
