@@ -511,7 +511,8 @@ static void do_tenant_step(GuardTenant *gt, GuardDecision d)
 			gt->cpu_saved = true;
 		}
 		/* CpuMax= of one CPU; the kernel's floor is 1 ms per period. */
-		gt->cpu_limit = not_above(MAX(period * gt->p.cpu_max_percent / 100, (uint64_t) 1000), gt->orig_cpu_quota);
+		quota = period * gt->p.cpu_max_percent / 100;
+		gt->cpu_limit = not_above(quota < 1000 ? 1000 : quota, gt->orig_cpu_quota);
 		gt->cpu_lowered = true;
 		(void) record_write(gt);
 		snprintf(reason, sizeof(reason), "storm went on: cpu.max %" PRIu64 " %" PRIu64 " (CpuMax=%u%% of one CPU)",
