@@ -600,7 +600,12 @@ static int signal_uid_at(int dir_fd, uint32_t uid, int sig, unsigned depth)
 	}
 	if (depth >= CGROUP_SIGNAL_DEPTH)
 		return n;
-	fd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 3);
+	/*
+	 * A new open file description, not a dup: a dup shares the directory offset with dir_fd, so
+	 * the second walk of the same cgroup fd (the next tick's SIGSTOP, a kill's next pass) found
+	 * no subdirectories at all.
+	 */
+	fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return n;
 	d = fdopendir(fd);
