@@ -15,7 +15,7 @@
 #              (past its time limit) ends by itself, and HoldSec= later pids.max is restored
 #              (the undo in watch and journal).
 #   2b. kill:  the same storm, 60 s, in a tenant with Actions=pids cpu freeze kill (CpuMax=10%,
-#              EscalateSec=1s, HoldSec=4s): pids.max, then cpu.max 10000 (of 100000), frozen, then
+#              EscalateSec=500ms, HoldSec=3s): pids.max, then cpu.max 10000 (of 100000), frozen, then
 #              cgroup.kill; the kill is reported once cgroup.events says "populated 0"; every process
 #              of it is gone; then pids.max and cpu.max are restored and the cgroup thawed.
 #   3. per uid: uid 1001 allocates 8 MiB/s, uid 1002 storms in the same tenant (PerUidChargeRate=32M,
@@ -65,7 +65,7 @@ echo 768M >"$CGR/killer/memory.max"
 mkdir -p "$CONF/tenants.d"
 printf '[Daemon]\nLogLevel=debug\n[Control]\nHousekeepingSec=1h\n[Forecast]\nEnable=no\n' >"$CONF/memqosd.conf"
 profile storm "[Tenant]\nCgroup=$SCRATCH/storm\nPriority=10\nPolicy=none\n[Guard]\nEnable=yes\nChargeRate=64M\nChargeBurst=128M\nForkRate=50\nForkBurst=50\nActions=pids freeze\nEscalateSec=1s\nHoldSec=10s\nPidsAllowance=8\n"
-profile killer "[Tenant]\nCgroup=$SCRATCH/killer\nPriority=10\nPolicy=none\n[Guard]\nEnable=yes\nChargeRate=64M\nChargeBurst=128M\nForkRate=50\nForkBurst=50\nActions=pids cpu freeze kill\nCpuMax=10%\nEscalateSec=1s\nHoldSec=4s\nPidsAllowance=8\n"
+profile killer "[Tenant]\nCgroup=$SCRATCH/killer\nPriority=10\nPolicy=none\n[Guard]\nEnable=yes\nChargeRate=64M\nChargeBurst=128M\nForkRate=50\nForkBurst=50\nActions=pids cpu freeze kill\nCpuMax=10%\nEscalateSec=500ms\nHoldSec=3s\nPidsAllowance=8\n"
 profile burst "[Tenant]\nCgroup=$SCRATCH/burst\nPriority=10\nPolicy=none\n[Guard]\nEnable=yes\nChargeRate=32M\n"
 profile users "[Tenant]\nCgroup=$SCRATCH/users\nPriority=10\nPolicy=none\n[Guard]\nEnable=yes\nChargeRate=0\nForkRate=0\nPerUidChargeRate=32M\nPerUidChargeBurst=64M\nPerUidForkRate=20\nPerUidForkBurst=40\nActions=freeze\nEscalateSec=1s\nHoldSec=10s\n"
 "$MEMQOSD" check --config-dir "$CONF" || abort "memqosd check refuses the test's configuration"
@@ -175,7 +175,7 @@ check "kill: reported as done (every process gone)" sh -c 'printf "%s\n" "$1" | 
 check "kill: cgroup.events populated 0" grep -q '^populated 0' "$CGR/killer/cgroup.events"
 check "kill: the storm's main process is gone" sh -c "! kill -0 $KSTORM 2>/dev/null"
 wait "$KSTORM" 2>/dev/null
-check "kill: then undone (pids.max 4096, thawed) within HoldSec=4s + 5 s" \
+check "kill: then undone (pids.max 4096, thawed) within HoldSec=3s + 6 s" \
 	wait_for 10 sh -c "[ \"\$(cat '$CGR/killer/pids.max')\" = 4096 ] && [ \"\$(cat '$CGR/killer/cgroup.freeze')\" = 0 ]"
 [ -z "$CPU0" ] || check "kill: cpu.max restored ($CPU0)" wait_for 3 file_is "$CGR/killer/cpu.max" "$CPU0"
 check "kill: no OOM kill outside the storm tenants" sh -c "! grep -q '^oom_kill [1-9]' '$CGR/burst/memory.events' '$CGR/users/memory.events'"
