@@ -198,7 +198,8 @@ uid_procs() {
 all_stopped() {
 	local n=0 p
 	for p in $(uid_procs 1002); do
-		grep -q '^State:.*T (stopped)' "/proc/$p/status" || return 1
+		# A zombie (a child that exited while its parent was stopped) runs nothing either.
+		grep -q '^State:.*\(T (stopped)\|Z (zombie)\)' "/proc/$p/status" || return 1
 		n=$((n + 1))
 	done
 	[ "$n" -gt 0 ]
