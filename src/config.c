@@ -254,6 +254,7 @@ void config_guard_defaults(GuardParams *g)
 		.uid_fork_burst = 0,
 		.actions = GUARD_ACTION_PIDS | GUARD_ACTION_FREEZE,
 		.pids_allowance = 16,
+		.cpu_max_percent = 10,
 		.escalate_usec = 5 * USEC_PER_SEC,
 		.hold_usec = 30 * USEC_PER_SEC,
 	};
@@ -266,10 +267,12 @@ bool guard_params_equal(const GuardParams *a, const GuardParams *b)
 	       a->uid_charge_rate == b->uid_charge_rate && a->uid_charge_burst == b->uid_charge_burst &&
 	       a->uid_fork_rate == b->uid_fork_rate && a->uid_fork_burst == b->uid_fork_burst &&
 	       a->actions == b->actions && a->pids_allowance == b->pids_allowance &&
+	       a->cpu_max_percent == b->cpu_max_percent &&
 	       a->escalate_usec == b->escalate_usec && a->hold_usec == b->hold_usec;
 }
 
-static const char *const guard_action_names[] = { "pids", "freeze", "kill" };
+/* Indexed by the bit of GUARD_ACTION_*. */
+static const char *const guard_action_names[] = { "pids", "freeze", "kill", "cpu" };
 
 const char *guard_actions_to_string(unsigned actions, char *buf, size_t n)
 {
@@ -278,14 +281,21 @@ const char *guard_actions_to_string(unsigned actions, char *buf, size_t n)
 	if (n == 0)
 		return buf;
 	buf[0] = '\0';
-	for (size_t i = 0; i < ELEMENTSOF(guard_action_names); i++)
-		if (actions & (1U << i)) {
-			int k = snprintf(buf + l, n - l, "%s%s", l ? " " : "", guard_action_names[i]);
+	/* In the order they are taken (src/guard-model.h). */
+	static const unsigned order[] = { 0, 3, 1, 2 };
 
-			if (k < 0 || (size_t) k >= n - l)
-				break;
-			l += (size_t) k;
-		}
+	_Static_assert(ELEMENTSOF(order) == ELEMENTSOF(guard_action_names), "one place per action");
+	for (size_t j = 0; j < ELEMENTSOF(order); j++) {
+		unsigned i = order[j];
+		int k;
+
+		if (!(actions & (1U << i)))
+			continue;
+		k = snprintf(buf + l, n - l, "%s%s", l ? " " : "", guard_action_names[i]);
+		if (k < 0 || (size_t) k >= n - l)
+			break;
+		l += (size_t) k;
+	}
 	return buf;
 }
 
@@ -570,7 +580,7 @@ static int parse_absolute_or_empty(const ConfigItem *item, const char *value, ch
 	return 1;
 }
 
-/* Actions=: a list of pids, freeze and kill (spaces or commas); empty = detect and report only. */
+/* Actions=: a list of pids, cpu, freeze and kill (spaces or commas); empty = detect and report only. */
 static int item_parse_guard_actions(const ConfigItem *item, const char *value, void *field, ParseContext *ctx)
 {
 	unsigned actions = 0;
@@ -586,13 +596,37 @@ static int item_parse_guard_actions(const ConfigItem *item, const char *value, v
 			if (strlen(guard_action_names[i]) == l && strncmp(p, guard_action_names[i], l) == 0)
 				break;
 		if (i == ELEMENTSOF(guard_action_names)) {
-			parse_error(ctx, item->key, "unknown action '%.*s' (expected pids, freeze or kill)", (int) l, p);
+			parse_error(ctx, item->key, "unknown action '%.*s' (expected pids, cpu, freeze or kill)", (int) l, p);
 			return -EINVAL;
 		}
 		actions |= 1U << i;
 		p += l;
 	}
 	*(unsigned *) field = actions;
+	return 0;
+}
+
+/* CpuMax=: "N%" of one CPU, item->min..item->max (the '%' is required: it is not a time). */
+static int item_parse_cpu_percent(const ConfigItem *item, const char *value, void *field, ParseContext *ctx)
+{
+	size_t l = strlen(value);
+	char num[16];
+	int r, v;
+
+	if (l < 2 || l - 1 >= sizeof(num) || value[l - 1] != '%') {
+		parse_error(ctx, item->key, "invalid CPU share '%s' (expected a percentage of one CPU, e.g. 10%%)", value);
+		return -EINVAL;
+	}
+	memcpy(num, value, l - 1);
+	num[l - 1] = '\0';
+	r = parse_int_range(num, (int) item->min, (int) item->max, &v);
+	if (r == -ERANGE)
+		parse_error(ctx, item->key, "'%s' is out of range (%d%%..%d%%)", value, (int) item->min, (int) item->max);
+	else if (r < 0)
+		parse_error(ctx, item->key, "invalid CPU share '%s' (expected a percentage of one CPU, e.g. 10%%)", value);
+	if (r < 0)
+		return r;
+	*(unsigned *) field = (unsigned) v;
 	return 0;
 }
 
@@ -902,6 +936,7 @@ static int item_parse_listen(const ConfigItem *item, const char *value, void *fi
 	GD(T, "PerUidForkBurst", item_parse_unsigned, uid_fork_burst, .min = 0, .max = 1000000),          \
 	GD(T, "Actions", item_parse_guard_actions, actions),                                              \
 	GD(T, "PidsAllowance", item_parse_unsigned, pids_allowance, .min = 1, .max = 100000),             \
+	GD(T, "CpuMax", item_parse_cpu_percent, cpu_max_percent, .min = 1, .max = 10000),                 \
 	GD(T, "EscalateSec", item_parse_duration, escalate_usec, .min = 100 * USEC_PER_MSEC,              \
 	   .max = 3600 * USEC_PER_SEC),                                                                   \
 	GD(T, "HoldSec", item_parse_duration, hold_usec, .min = USEC_PER_SEC, .max = 24 * 3600 * USEC_PER_SEC)
