@@ -48,6 +48,9 @@ struct ControlLoop {
 
 	sd_event_source *wakeup;
 	sd_event_source *defer;
+	/* manager_start() is taking the tenants: one decision once it is done (hook_started), not one
+	 * per batch of activations (each an O(tenants) view: O(N^2) over a start; issue 12). */
+	bool starting;
 
 	Tenant *by_id[MEMQOSD_MAX_TENANTS]; /* tenant_id -> Tenant, for ring-buffer events */
 
@@ -764,7 +767,8 @@ static int hook_attach(Manager *m, Tenant *t, void *userdata)
 
 	if (cl->engine && t->config->policy != POLICY_NONE)
 		tenant_policy_add(cl, t, tc);
-	schedule_decision(cl);
+	if (!cl->starting)
+		schedule_decision(cl);
 	return 0;
 }
 
@@ -857,6 +861,8 @@ static void hook_started(Manager *m, void *userdata)
 
 	(void) m;
 	policy_engine_release_unclaimed(cl->engine);
+	cl->starting = false;
+	schedule_decision(cl);
 }
 
 static void hook_housekeeping(Manager *m, void *userdata)
@@ -924,6 +930,7 @@ int control_loop_install(Manager *m, ControlLoop **ret)
 		.m = m,
 		.host_fd = -EBADF,
 		.published_prio = MEMQOSD_NO_PRIORITY - 1,
+		.starting = true,
 	};
 	policy_id_init(&cl->ids);
 	r = sd_event_add_defer(m->event, &cl->defer, on_defer, cl);
