@@ -8,17 +8,19 @@
 #include "util.h"
 
 /*
- * From the manager's cached state only: no file I/O, nothing that could release a tenant. Any
- * local user may call ListTenants/GetTenant as often as they like; what that costs the loop is
- * building the reply. memory.high is what memqosd last wrote or read; memory.current and pressure
- * are the last values read (control decisions, housekeeping tick).
+ * From the manager's cached state, nothing that could release a tenant. memory.high is what memqosd
+ * last wrote or read; memory.current and pressure are the last values read, read again here when
+ * older than HousekeepingSec= (the tick does not read them: issue 12). Any local user may call
+ * ListTenants/GetTenant as often as they like: at most two file reads per tenant per
+ * HousekeepingSec=, else only building the reply.
  */
 static int append_tenant(sd_bus_message *reply, Manager *m, Tenant *t)
 {
 	const TenantConfig *c = t->config;
 	bool active = t->state == TENANT_ACTIVE;
 
-	(void) m;
+	if (active && m->config)
+		manager_tenant_observe(m, t, m->config->daemon.control.housekeeping_usec);
 	return sd_bus_message_append(reply, MEMQOSD_BUS_TENANT_SIGNATURE, c->name, c->cgroup, c->priority,
 				     active ? t->high : UINT64_MAX, c->memory_high_min, c->memory_high_max,
 				     active ? t->current : UINT64_MAX,

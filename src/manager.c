@@ -1471,7 +1471,7 @@ static void notify_ready_when_settled(Manager *m, bool timed_out, void *userdata
 		manager_notify_status(m, "READY=1\n");
 }
 
-/* The bus serves the last values read; memory.pressure is read on the slow tick only. */
+/* The bus serves the last values read: at activation, and on demand (manager_tenant_observe()). */
 static void tenant_refresh_pressure(Tenant *t)
 {
 	CgroupPressure p;
@@ -1479,6 +1479,21 @@ static void tenant_refresh_pressure(Tenant *t)
 	t->has_pressure = t->state == TENANT_ACTIVE && cgroup_read_pressure(t->cg_fd, &p) >= 0;
 	if (t->has_pressure)
 		t->pressure_avg10 = p.some_avg10;
+	t->observed_usec = now_usec();
+}
+
+void manager_tenant_observe(Manager *m, Tenant *t, uint64_t max_age_usec)
+{
+	uint64_t v;
+
+	(void) m;
+	if (t->state != TENANT_ACTIVE || t->retiring || t->cg_fd < 0)
+		return;
+	if (max_age_usec > 0 && t->observed_usec > 0 && now_usec() - t->observed_usec < max_age_usec)
+		return;
+	if (cgroup_read_u64(t->cg_fd, "memory.current", &v) >= 0)
+		t->current = v;
+	tenant_refresh_pressure(t);
 }
 
 int manager_tenant_refresh(Manager *m, Tenant *t)
@@ -1501,19 +1516,12 @@ static int on_housekeeping(sd_event_source *s, uint64_t usec, void *userdata)
 	for (size_t i = 0; i < m->n_tenants; i++) {
 		Tenant *t = m->tenants[i];
 
-		if (t->state == TENANT_ACTIVE) {
-			int g = tenant_is_gone(m, t);
-
-			if (g > 0)
-				tenant_release(m, t, "cgroup gone (housekeeping)");
-			else {
-				if (g < 0)
-					log_warning_errno(&m->log, g, "Tenant %s: cannot check cgroup %s now, keeping it: %m",
-							  t->config->name, t->config->cgroup);
-				(void) manager_tenant_refresh(m, t);
-				tenant_refresh_pressure(t);
-			}
-		} else if (!t->gone)
+		/*
+		 * An active tenant costs the tick nothing (issue 12): a removed cgroup is seen by the
+		 * watch on its parent directory (an inotify queue overflow reaches every watch) and by
+		 * its PSI trigger; the values the bus shows are read when asked for.
+		 */
+		if (t->state != TENANT_ACTIVE && !t->gone)
 			(void) tenant_activate(m, t, /* log_waiting= */ false);
 	}
 	FOREACH_HOOK(m, h)
@@ -2068,18 +2076,22 @@ int manager_reload(Manager *m, ConfigErrors *ret_errors)
 			tenant_free(t);
 	}
 
-	/* Build the new list in the new config's order. */
-	for (size_t i = 0; i < new->n_tenants; i++) {
+	/*
+	 * Build the new list in the new config's order. Both lists are sorted by name (m->tenants by
+	 * manager_sort_tenants(), new->tenants by config_load()): one merge pass, not a scan per profile.
+	 */
+	for (size_t i = 0, j = 0; i < new->n_tenants; i++) {
 		TenantConfig *nc = new->tenants[i];
 		Tenant *t = NULL;
+		int cmp = 1;
 
 		if (nc->is_template)
 			continue;
-		for (size_t j = 0; j < m->n_tenants; j++)
-			if (m->tenants[j] && streq(m->tenants[j]->config->name, nc->name)) {
-				t = TAKE_PTR(m->tenants[j]);
+		for (; j < m->n_tenants; j++)
+			if (m->tenants[j] && (cmp = strcmp(m->tenants[j]->config->name, nc->name)) >= 0)
 				break;
-			}
+		if (j < m->n_tenants && cmp == 0)
+			t = TAKE_PTR(m->tenants[j]);
 		if (t) {
 			/* Changed profiles are applied once the new list is in place (hooks may walk it). */
 			if (tenant_config_equal(t->config, nc))

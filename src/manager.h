@@ -104,6 +104,7 @@ struct Tenant {
 	uint64_t current;            /* memory.current at the last read */
 	unsigned pressure_avg10;     /* memory.pressure some avg10 (hundredths of %) at the last read */
 	bool has_pressure;           /* pressure_avg10 is valid */
+	uint64_t observed_usec;      /* CLOCK_MONOTONIC of the last read of both (manager_tenant_observe()) */
 	WriterTarget *writer;        /* this cgroup in the writer (ACTIVE and retiring) */
 
 	/* Retiring (removed by reload / stop, restore writes outstanding) */
@@ -140,7 +141,8 @@ struct memqosd_event;
  *   during the call.
  * pressure: the PSI trigger fired (t->pressured, t->last_pressure_usec set).
  * events: memory.events changed (t->events updated; old counters in prev).
- * housekeeping: the slow tick (memory.current refreshed for every active tenant).
+ * housekeeping: the slow tick. It reads no file of an active tenant (issue 12: idle cost independent
+ *   of the number of quiet tenants): a hook that needs fresh values reads them itself.
  * policy_event: a BPF ring-buffer record about the tenant, passed on by whoever owns the policies
  *   (manager_policy_event()).
  * Several modules may register a table each (manager_add_hooks()); they are called in the order
@@ -312,6 +314,13 @@ size_t manager_count_waiting(const Manager *m);
 
 /* Refresh t->current (and release the tenant if its cgroup vanished for sure). */
 int manager_tenant_refresh(Manager *m, Tenant *t);
+/*
+ * For readers of the cached values (the bus, the metrics, the housekeeping hooks): read
+ * memory.current and memory.pressure of an active tenant again if the last read is more than
+ * max_age_usec old (0: always). Never releases the tenant (its directory watch and PSI trigger
+ * notice a removed cgroup); on an error the previous values stay. Safe while walking m->tenants.
+ */
+void manager_tenant_observe(Manager *m, Tenant *t, uint64_t max_age_usec);
 
 /* One-line summary for STATUS= and the start record. */
 void manager_status_line(const Manager *m, char *buf, size_t n);
