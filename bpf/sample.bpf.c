@@ -126,6 +126,19 @@ __u64 sample_seq;
 __u64 live_count; /* entries in memqosd_sample_live (approximate; only a shortcut) */
 volatile __u64 tenants_gen; /* bumped by the loader after every change of memqosd_tenants */
 
+/*
+ * The filter hashes an object's address, which the verifier lets no program shift or multiply while
+ * it knows it for a pointer: keys reach it as plain numbers (bpf_get_func_arg, copies of batches),
+ * or through as_number() where that is rare (the sample path, page-cache removal).
+ */
+static __always_inline __u64 as_number(__u64 v)
+{
+	__u64 n = 0;
+
+	bpf_probe_read_kernel(&n, sizeof(n), &v);
+	return n;
+}
+
 static __always_inline __u32 *live_filter_slot(__u64 key)
 {
 	__u32 slot = (__u32)((key >> 6) * 0x9E3779B97F4A7C15ULL >> 40) & (LIVE_FILTER_SLOTS - 1);
@@ -317,8 +330,12 @@ static __always_inline bool track(__u64 key, __u64 seq, __u64 weight, __u32 tena
 	struct live_entry le = { .seq = seq, .weight = weight, .tenant_id = tenant, .flags = flags };
 	struct memqosd_sample_counters *c;
 
-	struct live_entry *old = bpf_map_lookup_elem(&memqosd_sample_live, &key);
-	__u32 *slot = live_filter_slot(key);
+	struct live_entry *old;
+	__u32 *slot;
+
+	key = as_number(key);
+	old = bpf_map_lookup_elem(&memqosd_sample_live, &key);
+	slot = live_filter_slot(key);
 
 	/* Replacing an entry (the object was freed without an uncharge seen) keeps its filter count. */
 	if (bpf_map_update_elem(&memqosd_sample_live, &key, &le, BPF_ANY) == 0) {
@@ -411,7 +428,10 @@ static __always_inline void on_charge(void *ctx, struct mem_cgroup *memcg, __u64
 		emit_alloc(ctx, tenant, cgid, weight, bytes, flags, key);
 }
 
-/* An object was uncharged: if it was sampled, a FREE record returns its weight. */
+/*
+ * An object was uncharged: if it was sampled, a FREE record returns its weight. key: the object's
+ * address as a number (see as_number()).
+ */
 static __always_inline void on_uncharge(__u64 key)
 {
 	struct memqosd_sample_free *f;
@@ -512,8 +532,10 @@ int BPF_PROG(sample_slab, struct kmem_cache *s, struct list_lru *lru, gfp_t flag
 SEC("fentry/__mem_cgroup_uncharge")
 int BPF_PROG(sample_uncharge, struct folio *folio)
 {
-	if (live_count)
-		on_uncharge((__u64)folio);
+	__u64 key = 0;
+
+	if (live_count && !bpf_get_func_arg(ctx, 0, &key))
+		on_uncharge(key);
 	return 0;
 }
 
@@ -540,8 +562,10 @@ int BPF_PROG(sample_uncharge_folios, struct folio_batch *folios)
 SEC("fentry/__memcg_kmem_uncharge_page")
 int BPF_PROG(sample_kmem_uncharge, struct page *page, int order)
 {
-	if (live_count)
-		on_uncharge((__u64)page);
+	__u64 key = 0;
+
+	if (live_count && !bpf_get_func_arg(ctx, 0, &key))
+		on_uncharge(key);
 	return 0;
 }
 
@@ -668,7 +692,7 @@ SEC("tp_btf/mm_filemap_delete_from_page_cache")
 int BPF_PROG(sample_tp_file_free, struct folio *folio)
 {
 	if (live_count)
-		on_uncharge((__u64)folio);
+		on_uncharge(as_number((__u64)folio));
 	return 0;
 }
 
