@@ -268,8 +268,13 @@ static pid_t mappings_of(Sampler *s, const struct memqosd_sample *r)
 {
 	pid_t pid = (pid_t) r->pid, ppid = (pid_t) r->ppid;
 
-	if (symbolizer_has_process(s->sym, pid, r->mm_id))
+	if (symbolizer_has_process(s->sym, pid, r->mm_id)) {
+		/* Rebuilt from build-ids: this sample's frames may name files the earlier ones did not. */
+		if (symbolizer_rebuilt(s->sym, pid))
+			(void) symbolizer_add_process_build_ids(s->sym, pid, r->mm_id, r->bids, (const uint64_t *) r->uips,
+								build_id_frames(r));
 		return pid;
+	}
 	if (symbolizer_add_process(s->sym, pid, r->mm_id, NULL) >= 0)
 		return pid;
 	if ((r->h.flags & MEMQOSD_SAMPLEF_NO_EXEC) && ppid > 1 &&

@@ -44,7 +44,17 @@ typedef struct SymProcess {
 	UnwindInput in;              /* the sample being unwound */
 	uint64_t last_use;
 	uint64_t use_usec;           /* CLOCK_MONOTONIC of the last use: idle ones go (age) */
+	struct Place *places;        /* rebuilt from build-ids: the files placed (NULL: a snapshot) */
+	size_t n_places;
 } SymProcess;
+
+/* A file of a process rebuilt from build-ids, and where it is loaded. */
+typedef struct Place {
+	uint8_t build_id[MEMQOSD_SAMPLE_BUILD_ID_SIZE];
+	uint64_t bias;
+} Place;
+
+#define SYMBOLIZER_PLACES_MAX 32
 
 /*
  * An ELF file by build-id: opened once, while a process that maps it exists (through its
@@ -109,6 +119,7 @@ static void sym_cache_free(SymCacheSlot *cache)
 static void proc_clear(SymProcess *p)
 {
 	sym_cache_free(p->cache);
+	free(p->places);
 	if (p->dwfl)
 		dwfl_end(p->dwfl);
 	*p = (SymProcess) {};
@@ -485,42 +496,73 @@ int symbolizer_build_id_frame(Symbolizer *s, const struct memqosd_sample_build_i
 	return 0;
 }
 
+static bool placed(const Place *places, size_t n, const uint8_t *build_id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (memcmp(places[i].build_id, build_id, MEMQOSD_SAMPLE_BUILD_ID_SIZE) == 0)
+			return true;
+	return false;
+}
+
 int symbolizer_add_process_build_ids(Symbolizer *s, pid_t pid, uint64_t tag,
 				     const struct memqosd_sample_build_id *bids, const uint64_t *ips, size_t n)
 {
-	uint8_t done[MEMQOSD_SAMPLE_BUILD_ID_DEPTH][MEMQOSD_SAMPLE_BUILD_ID_SIZE];
-	size_t n_done = 0;
-	Dwfl *dwfl = dwfl_begin(&dwfl_file_callbacks);
+	SymProcess *old = proc_find(s, pid);
+	_cleanup_free_ Place *places = calloc(SYMBOLIZER_PLACES_MAX, sizeof(*places));
+	size_t n_places = 0, n_old;
+	Dwfl *dwfl;
 
+	if (!places)
+		return -ENOMEM;
+	/* The same address space rebuilt before: keep its files, add the ones these frames name. */
+	if (old && old->tag == tag && old->places) {
+		n_places = MIN(old->n_places, (size_t) SYMBOLIZER_PLACES_MAX);
+		memcpy(places, old->places, n_places * sizeof(*places));
+	}
+	n_old = n_places;
+	for (size_t i = 0; i < n && n_places < SYMBOLIZER_PLACES_MAX; i++) {
+		ElfEntry *e;
+		uint64_t vaddr;
+
+		if (bids[i].status != MEMQOSD_SAMPLE_BUILD_ID_VALID || placed(places, n_places, bids[i].build_id))
+			continue;
+		e = elf_find(s, bids[i].build_id);
+		if (!e || !file_vaddr(e, bids[i].offset, &vaddr))
+			continue;
+		/* The load bias: where the frame is, less where the file puts that offset. */
+		places[n_places++] = (Place) { .bias = ips[i] - vaddr };
+		memcpy(places[n_places - 1].build_id, bids[i].build_id, MEMQOSD_SAMPLE_BUILD_ID_SIZE);
+	}
+	if (n_places == 0)
+		return -ENOENT;
+	if (n_places == n_old)
+		return (int) n_places; /* nothing new: the process stays as it is */
+
+	dwfl = dwfl_begin(&dwfl_file_callbacks);
 	if (!dwfl)
 		return -ENOMEM;
 	dwfl_report_begin(dwfl);
-	for (size_t i = 0; i < n && n_done < MEMQOSD_SAMPLE_BUILD_ID_DEPTH; i++) {
-		ElfEntry *e = bids[i].status == MEMQOSD_SAMPLE_BUILD_ID_VALID ? elf_find(s, bids[i].build_id) : NULL;
-		bool seen = false;
-		uint64_t vaddr;
-		int fd;
+	for (size_t i = 0; i < n_places; i++) {
+		ElfEntry *e = elf_find(s, places[i].build_id);
+		int fd = e ? fcntl(e->fd, F_DUPFD_CLOEXEC, 3) : -1;
 
-		for (size_t j = 0; j < n_done; j++)
-			seen = seen || memcmp(done[j], bids[i].build_id, MEMQOSD_SAMPLE_BUILD_ID_SIZE) == 0;
-		if (!e || seen || !file_vaddr(e, bids[i].offset, &vaddr))
-			continue;
-		/* The load bias: where the frame is, less where the file puts that offset. */
-		fd = fcntl(e->fd, F_DUPFD_CLOEXEC, 3);
-		if (fd < 0)
-			continue;
-		if (!dwfl_report_elf(dwfl, e->name, e->name, fd, ips[i] - vaddr, true)) {
+		if (fd >= 0 && !dwfl_report_elf(dwfl, e->name, e->name, fd, places[i].bias, true))
 			close(fd);
-			continue;
-		}
-		memcpy(done[n_done++], bids[i].build_id, MEMQOSD_SAMPLE_BUILD_ID_SIZE);
 	}
-	if (dwfl_report_end(dwfl, NULL, NULL) != 0 || n_done == 0) {
+	if (dwfl_report_end(dwfl, NULL, NULL) != 0) {
 		dwfl_end(dwfl);
 		return -ENOENT;
 	}
-	proc_insert(s, &(SymProcess) { .pid = pid, .tag = tag, .snap_usec = now_usec(), .dwfl = dwfl });
-	return (int) n_done;
+	proc_insert(s, &(SymProcess) { .pid = pid, .tag = tag, .snap_usec = now_usec(), .dwfl = dwfl,
+				       .places = TAKE_PTR(places), .n_places = n_places });
+	return (int) n_places;
+}
+
+bool symbolizer_rebuilt(Symbolizer *s, pid_t pid)
+{
+	SymProcess *p = proc_find(s, pid);
+
+	return p && p->places;
 }
 
 int symbolizer_user_frame(Symbolizer *s, pid_t pid, uint64_t ip, bool return_address, char **ret)

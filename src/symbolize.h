@@ -71,14 +71,16 @@ int symbolizer_unwind_user(Symbolizer *s, pid_t pid, const uint64_t *regs, const
  * added, 0 known already, -ENOEXEC not ELF or no build-id, <0 errno.
  * symbolizer_add_process_build_ids(): a process of pid/tag rebuilt from frames (bids[i] with the
  * address ips[i]): each file of a VALID frame whose build-id is cached is placed where that frame
- * shows it is loaded; symbolizer_unwind_user() then unwinds through those files. Returns the
- * number of files placed, -ENOENT none.
+ * shows it is loaded; symbolizer_unwind_user() then unwinds through those files. Called again for
+ * the same pid/tag (symbolizer_rebuilt()), it adds the files of the new frames to those placed.
+ * Returns the number of files placed, -ENOENT none.
  * symbolizer_build_id_frame(): the frame string of one build-id frame ("[unknown]" if its file is
  * not cached).
  */
 int symbolizer_cache_file(Symbolizer *s, const char *path, uint8_t ret_build_id[MEMQOSD_SAMPLE_BUILD_ID_SIZE]);
 int symbolizer_add_process_build_ids(Symbolizer *s, pid_t pid, uint64_t tag,
 				     const struct memqosd_sample_build_id *bids, const uint64_t *ips, size_t n);
+bool symbolizer_rebuilt(Symbolizer *s, pid_t pid);
 int symbolizer_build_id_frame(Symbolizer *s, const struct memqosd_sample_build_id *bid, bool return_address,
 			      char **ret);
 

@@ -233,6 +233,21 @@ static uint64_t file_offset(const char *maps, uint64_t ip)
 	return 0;
 }
 
+/* Unwind d's state as d.pid (32 frames), print, check at least min frames: level3 .. main first. */
+static int unwind_levels(Symbolizer *s, const Dump *d, char **frames, const char *what, int min)
+{
+	int n = symbolizer_unwind_user(s, d->pid, d->regs, d->stack, d->stack_len, frames, 32);
+
+	for (int i = 0; i < n; i++)
+		fprintf(stderr, "  %s: #%d %s\n", what, i, frames[i]);
+	assert_true(n >= min);
+	assert_true(starts(frames[0], "level3"));
+	assert_true(starts(frames[1], "level2"));
+	assert_true(starts(frames[2], "level1"));
+	assert_true(starts(frames[3], "main"));
+	return n;
+}
+
 /*
  * A process gone before its mappings were read: only its sample's first frame as build-id + file
  * offset (what the sampler's BPF_F_USER_BUILD_ID stack gives) and its registers and stack. With the
@@ -278,14 +293,8 @@ static void test_build_id(void **state)
 
 	assert_int_equal(symbolizer_add_process_build_ids(s, d.pid, 9, &bid, &d.regs[16], 1), 1);
 	assert_true(symbolizer_has_process(s, d.pid, 9));
-	n = symbolizer_unwind_user(s, d.pid, d.regs, d.stack, d.stack_len, frames, 32);
-	for (int i = 0; i < n; i++)
-		fprintf(stderr, "  gone process, by build-id: #%d %s\n", i, frames[i]);
-	assert_true(n >= 4);
-	assert_true(starts(frames[0], "level3"));
-	assert_true(starts(frames[1], "level2"));
-	assert_true(starts(frames[2], "level1"));
-	assert_true(starts(frames[3], "main"));
+	assert_true(symbolizer_rebuilt(s, d.pid));
+	n = unwind_levels(s, &d, frames, "gone process, by build-id", 4);
 	/* The same names as from the live process's mappings: module and offset from its load address. */
 	{
 		_cleanup_(symbolizer_freep) Symbolizer *live = NULL;
@@ -297,7 +306,41 @@ static void test_build_id(void **state)
 		assert_string_equal(g, frames[0]);
 		free(g);
 	}
+	/* Unwinding stopped where main returns into libc, which no frame named. */
+	assert_true(n == 4 || strstr(frames[4], "[unknown]"));
 	symbolizer_frames_clear(frames, (size_t) n);
+
+	/*
+	 * A later sample of that process with a frame in libc (cached by build-id too): libc is placed
+	 * beside the executable, and the unwinder goes on into it.
+	 */
+	{
+		struct memqosd_sample_build_id lbid = { .status = MEMQOSD_SAMPLE_BUILD_ID_VALID };
+		const char *line = d.maps;
+		uint64_t lip = 0;
+
+		while (line && *line && !lip) {
+			unsigned long long lo, hi, off;
+			char perms[8], path[512];
+
+			if (sscanf(line, "%llx-%llx %7s %llx %*s %*s %511s", &lo, &hi, perms, &off, path) == 5 &&
+			    perms[2] == 'x' && strstr(path, "/libc.so")) {
+				assert_int_equal(symbolizer_cache_file(s, path, lbid.build_id), 1);
+				lip = lo + 0x10;
+				lbid.offset = off + 0x10;
+			}
+			line = strchr(line, '\n');
+			if (line)
+				line++;
+		}
+		assert_true(lip != 0);
+		assert_int_equal(symbolizer_add_process_build_ids(s, d.pid, 9, &bid, &d.regs[16], 1), 1); /* nothing new */
+		assert_int_equal(symbolizer_add_process_build_ids(s, d.pid, 9, &lbid, &lip, 1), 2);
+		n = unwind_levels(s, &d, frames, "gone process, libc placed too", 5);
+		assert_non_null(strstr(frames[4], "(libc.so.6+0x"));
+		assert_null(strstr(frames[4], "[unknown]"));
+		symbolizer_frames_clear(frames, (size_t) n);
+	}
 	free(d.maps);
 }
 
