@@ -152,6 +152,8 @@ ours = [s for s in ours if not s["frames"][0].split(" ")[-1].startswith("([")]
 frames = [f for s in ours for f in s["frames"]]
 known = [f for f in frames if not f.startswith("[unknown]")]
 depth = sum(len(s["frames"]) for s in ours) / max(1, len(ours))
+for s in [s for s in ours if any(f.startswith("[unknown]") for f in s["frames"])][:5]:
+    print(f"# with [unknown] frames ({s['comm']}, {s['samples']} samples): " + " <- ".join(s["frames"][:6]))
 report("frames resolved (-O2, no frame pointers) >= 90 %", len(frames) > 0 and len(known) >= 0.9 * len(frames),
        f"{len(known)} of {len(frames)} frames ({100 * len(known) / max(1, len(frames)):.1f} %), {depth:.1f} frames per stack")
 PY
