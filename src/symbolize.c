@@ -10,8 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/param.h>
-#include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -67,7 +65,6 @@ typedef struct ElfEntry {
 	uint8_t build_id[MEMQOSD_SAMPLE_BUILD_ID_SIZE]; /* zero-padded */
 	char *name;                  /* the file's basename: the module's name in frames */
 	int fd;
-	uint64_t dev, ino;           /* as /proc/PID/maps shows the file: found again without reading it */
 	Dwfl *dwfl;
 	Dwfl_Module *mod;
 	SymCacheSlot *cache;         /* names by file address */
@@ -287,12 +284,8 @@ static bool module_build_id(Dwfl_Module *mod, uint8_t out[MEMQOSD_SAMPLE_BUILD_I
 	return true;
 }
 
-/* symbolizer_cache_file(); dev/ino: the file's identity in /proc/PID/maps (0/0: from fstat). */
-static int cache_file(Symbolizer *s, const char *path, uint64_t dev, uint64_t ino,
-		      uint8_t ret_build_id[MEMQOSD_SAMPLE_BUILD_ID_SIZE])
+int symbolizer_cache_file(Symbolizer *s, const char *path, uint8_t ret_build_id[MEMQOSD_SAMPLE_BUILD_ID_SIZE])
 {
-	struct stat st;
-	ElfEntry *known;
 	uint8_t id[MEMQOSD_SAMPLE_BUILD_ID_SIZE];
 	ElfEntry e = { .fd = -1 };
 	int fd2;
@@ -300,12 +293,6 @@ static int cache_file(Symbolizer *s, const char *path, uint64_t dev, uint64_t in
 	e.fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (e.fd < 0)
 		return -errno;
-	if (dev == 0 && ino == 0 && fstat(e.fd, &st) == 0) {
-		dev = st.st_dev;
-		ino = st.st_ino;
-	}
-	e.dev = dev;
-	e.ino = ino;
 	e.name = strdup(basename_of(path));
 	e.dwfl = dwfl_begin(&dwfl_file_callbacks);
 	fd2 = fcntl(e.fd, F_DUPFD_CLOEXEC, 3);
@@ -324,8 +311,7 @@ static int cache_file(Symbolizer *s, const char *path, uint64_t dev, uint64_t in
 	memcpy(e.build_id, id, sizeof(id));
 	if (ret_build_id)
 		memcpy(ret_build_id, id, sizeof(id));
-	known = elf_find(s, id);
-	if (known) {
+	if (elf_find(s, id)) {
 		elf_entry_clear(&e);
 		return 0;
 	}
@@ -340,58 +326,26 @@ static int cache_file(Symbolizer *s, const char *path, uint64_t dev, uint64_t in
 	return 1;
 }
 
-int symbolizer_cache_file(Symbolizer *s, const char *path, uint8_t ret_build_id[MEMQOSD_SAMPLE_BUILD_ID_SIZE])
-{
-	return cache_file(s, path, 0, 0, ret_build_id);
-}
-
-static bool file_known(Symbolizer *s, uint64_t dev, uint64_t ino)
-{
-	for (size_t i = 0; i < s->n_files; i++)
-		if (s->files[i].dev == dev && s->files[i].ino == ino) {
-			s->files[i].last_use = ++s->clock;
-			return true;
-		}
-	return false;
-}
-
 /*
- * Keep the executable files of a snapshot by build-id, now, while the process (and its mount
- * namespace) exists: they name the samples of processes that are gone before their mappings could
- * be read. Files already kept are recognised by their device and inode in the maps text, without
- * reading them again.
+ * Open every module's ELF now, while the process (and its mount namespace) exists, and keep the
+ * files not yet known by build-id: they name the samples of processes that are gone before their
+ * mappings could be read.
  */
-static void cache_maps_files(Symbolizer *s, const char *maps_text)
-{
-	for (const char *line = maps_text; line && *line;) {
-		const char *end = strchrnul(line, '\n');
-		unsigned maj, min;
-		unsigned long long ino;
-		char perms[8];
-		int path_at = 0;
-
-		if (sscanf(line, "%*x-%*x %7s %*x %x:%x %llu %n", perms, &maj, &min, &ino, &path_at) == 4 &&
-		    path_at > 0 && line + path_at < end && line[path_at] == '/' && perms[2] == 'x' && ino != 0 &&
-		    !file_known(s, makedev(maj, min), ino)) {
-			_cleanup_free_ char *path = strndup(line + path_at, (size_t) (end - line - path_at));
-
-			if (path)
-				(void) cache_file(s, path, makedev(maj, min), ino, NULL);
-		}
-		line = *end ? end + 1 : end;
-	}
-}
-
-/* Open every module's ELF now, while the process (and its mount namespace) exists. */
 static int open_module_elf(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_Addr start, void *arg)
 {
+	Symbolizer *s = arg;
+	uint8_t id[MEMQOSD_SAMPLE_BUILD_ID_SIZE];
+	const char *file = NULL;
 	Dwarf_Addr bias;
 
 	(void) userdata;
 	(void) name;
 	(void) start;
-	(void) arg;
-	(void) dwfl_module_getelf(mod, &bias);
+	if (!dwfl_module_getelf(mod, &bias) || !s || !module_build_id(mod, id) || elf_find(s, id))
+		return DWARF_CB_OK;
+	(void) dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL, &file, NULL);
+	if (file)
+		(void) symbolizer_cache_file(s, file, NULL);
 	return DWARF_CB_OK;
 }
 
@@ -449,10 +403,8 @@ int symbolizer_add_process(Symbolizer *s, pid_t pid, uint64_t tag, const char *m
 		dwfl_end(dwfl);
 		return -EINVAL;
 	}
-	if (!owned_text_given) {
-		(void) dwfl_getmodules(dwfl, open_module_elf, NULL, 0);
-		cache_maps_files(s, maps_text);
-	}
+	if (!owned_text_given)
+		(void) dwfl_getmodules(dwfl, open_module_elf, s, 0);
 
 	proc_insert(s, &(SymProcess) { .pid = pid, .tag = tag, .live = !owned_text_given, .snap_usec = now_usec(),
 				       .dwfl = dwfl });
@@ -502,20 +454,8 @@ static char *frame_cached(SymCacheSlot **cache, Dwfl *dwfl, uint64_t pc, bool re
 	return strdup(slot->name);
 }
 
-/*
- * A frame of a process: named through the file's build-id entry where the file is kept (its symbol
- * table is read once for every process that maps it, and its names are cached once), else through
- * the process's own view of it.
- */
-static char *user_frame_cached(Symbolizer *s, SymProcess *p, uint64_t pc, bool return_address)
+static char *user_frame_cached(SymProcess *p, uint64_t pc, bool return_address)
 {
-	Dwfl_Module *mod = dwfl_addrmodule(p->dwfl, return_address && pc > 0 ? pc - 1 : pc);
-	uint8_t id[MEMQOSD_SAMPLE_BUILD_ID_SIZE];
-	Dwarf_Addr bias;
-	ElfEntry *e;
-
-	if (mod && dwfl_module_getelf(mod, &bias) && module_build_id(mod, id) && (e = elf_find(s, id)))
-		return frame_cached(&e->cache, e->dwfl, pc - bias, return_address);
 	return frame_cached(&p->cache, p->dwfl, pc, return_address);
 }
 
@@ -630,7 +570,7 @@ int symbolizer_user_frame(Symbolizer *s, pid_t pid, uint64_t ip, bool return_add
 	SymProcess *p = proc_find(s, pid);
 	char *f;
 
-	f = p ? user_frame_cached(s, p, ip, return_address) : strdup("[unknown]");
+	f = p ? user_frame_cached(p, ip, return_address) : strdup("[unknown]");
 	if (!f)
 		return -ENOMEM;
 	*ret = f;
@@ -691,7 +631,6 @@ static const Dwfl_Thread_Callbacks thread_callbacks = {
 };
 
 typedef struct FrameWalk {
-	Symbolizer *s;
 	SymProcess *p;
 	char **frames;
 	size_t n, max;
@@ -715,7 +654,7 @@ static int frame_cb(Dwfl_Frame *frame, void *arg)
 		return DWARF_CB_ABORT; /* no progress */
 	if (!dwfl_addrmodule(w->p->dwfl, !activation && pc > 0 ? pc - 1 : pc))
 		w->no_module = true;
-	f = user_frame_cached(w->s, w->p, pc, !activation);
+	f = user_frame_cached(w->p, pc, !activation);
 	if (!f) {
 		w->failed = true;
 		return DWARF_CB_ABORT;
@@ -729,7 +668,7 @@ static int unwind(Symbolizer *s, pid_t pid, const uint64_t *regs, const uint8_t 
 		  char **frames, size_t max, bool may_refresh)
 {
 	SymProcess *p = proc_find(s, pid);
-	FrameWalk w = { .s = s, .p = p, .frames = frames, .max = max };
+	FrameWalk w = { .p = p, .frames = frames, .max = max };
 
 	if (max == 0)
 		return 0;
@@ -738,7 +677,7 @@ static int unwind(Symbolizer *s, pid_t pid, const uint64_t *regs, const uint8_t 
 	if (!p->attached) {
 		if (!dwfl_attach_state(p->dwfl, NULL, pid, &thread_callbacks, p)) {
 			/* No module tells the architecture (nothing mapped): only the first frame. */
-			char *f = user_frame_cached(s, p, regs[16], false);
+			char *f = format_user_frame(p->dwfl, regs[16], false);
 
 			if (!f)
 				return -ENOMEM;
@@ -773,7 +712,7 @@ static int unwind(Symbolizer *s, pid_t pid, const uint64_t *regs, const uint8_t 
 			return -ESRCH;
 	}
 	if (w.n == 0) {
-		char *f = user_frame_cached(s, p, regs[16], false);
+		char *f = format_user_frame(p->dwfl, regs[16], false);
 
 		if (!f)
 			return -ENOMEM;
