@@ -272,11 +272,20 @@ int main(void)
 	}
 	fprintf(stderr, "test-observe: charges go to memcg %s (cgroup id %llu)\n", path, (unsigned long long) memcg_id);
 
-	/* BPF may be refused (lockdown, seccomp, missing capabilities): that is a skip, said loudly. */
 	r = policy_engine_new(&logger, POLICY_MODE_TRACING, NULL, NULL, NULL, &probe);
-	if (r == -EPERM || r == -EACCES) {
+	/* EPERM: BPF refused here (lockdown, seccomp, no capability): a skip, said loudly. EACCES as root is
+	 * the verifier rejecting our programs: a failure, never a skip. */
+	if (r == -EPERM) {
 		fprintf(stderr, "\n*** SKIP test-observe: loading BPF is not permitted here: %s ***\n\n", strerror(-r));
 		return SKIP_EXIT;
+	}
+	if (r == -EACCES) {
+		fprintf(stderr, "test-observe: the verifier rejected the programs (EACCES; the log is above)\n");
+		return 1;
+	}
+	if (r < 0) {
+		fprintf(stderr, "test-observe: the tracing policy does not load on this kernel: %s\n", strerror(-r));
+		return 1;
 	}
 	probe = policy_engine_free(probe);
 

@@ -448,9 +448,15 @@ int main(void)
 	}
 	fprintf(stderr, "test-sample: charges go to memcg %s (cgroup id %llu)\n", path, (unsigned long long) memcg_id);
 	r = sample_engine_new(&logger, NULL, NULL, &probe);
-	if (r == -EPERM || r == -EACCES) {
+	/* EPERM: BPF refused here (lockdown, seccomp, no capability): a skip, said loudly. EACCES as root is
+	 * the verifier rejecting our programs: a failure, never a skip. */
+	if (r == -EPERM) {
 		fprintf(stderr, "\n*** SKIP test-sample: loading BPF is not permitted here: %s ***\n\n", strerror(-r));
 		return SKIP_EXIT;
+	}
+	if (r == -EACCES) {
+		fprintf(stderr, "test-sample: the verifier rejected the programs (EACCES; the log is above)\n");
+		return 1;
 	}
 	if (r < 0) {
 		fprintf(stderr, "test-sample: the sampler does not load on this kernel: %s\n", strerror(-r));
