@@ -35,7 +35,6 @@
 #include "policy.h"
 #include "util.h"
 
-#define SKIP_EXIT 77
 #define TOUCH_BYTES (64ULL << 20)
 
 typedef struct Received {
@@ -273,20 +272,9 @@ int main(void)
 	fprintf(stderr, "test-observe: charges go to memcg %s (cgroup id %llu)\n", path, (unsigned long long) memcg_id);
 
 	r = policy_engine_new(&logger, POLICY_MODE_TRACING, NULL, NULL, NULL, &probe);
-	/* EPERM: BPF refused here (lockdown, seccomp, no capability): a skip, said loudly. EACCES as root is
-	 * the verifier rejecting our programs: a failure, never a skip. */
-	if (r == -EPERM) {
-		fprintf(stderr, "\n*** SKIP test-observe: loading BPF is not permitted here: %s ***\n\n", strerror(-r));
-		return SKIP_EXIT;
-	}
-	if (r == -EACCES) {
-		fprintf(stderr, "test-observe: the verifier rejected the programs (EACCES; the log is above)\n");
-		return 1;
-	}
-	if (r < 0) {
-		fprintf(stderr, "test-observe: the tracing policy does not load on this kernel: %s\n", strerror(-r));
-		return 1;
-	}
+	r = bpf_load_verdict("test-observe", "the tracing policy", r);
+	if (r >= 0)
+		return r;
 	probe = policy_engine_free(probe);
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

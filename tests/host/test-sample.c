@@ -41,7 +41,6 @@
 #include "symbolize.h"
 #include "util.h"
 
-#define SKIP_EXIT 77
 #define TOUCH_BYTES (64ULL << 20)
 
 static uint64_t memcg_id;
@@ -448,20 +447,9 @@ int main(void)
 	}
 	fprintf(stderr, "test-sample: charges go to memcg %s (cgroup id %llu)\n", path, (unsigned long long) memcg_id);
 	r = sample_engine_new(&logger, NULL, NULL, &probe);
-	/* EPERM: BPF refused here (lockdown, seccomp, no capability): a skip, said loudly. EACCES as root is
-	 * the verifier rejecting our programs: a failure, never a skip. */
-	if (r == -EPERM) {
-		fprintf(stderr, "\n*** SKIP test-sample: loading BPF is not permitted here: %s ***\n\n", strerror(-r));
-		return SKIP_EXIT;
-	}
-	if (r == -EACCES) {
-		fprintf(stderr, "test-sample: the verifier rejected the programs (EACCES; the log is above)\n");
-		return 1;
-	}
-	if (r < 0) {
-		fprintf(stderr, "test-sample: the sampler does not load on this kernel: %s\n", strerror(-r));
-		return 1;
-	}
+	r = bpf_load_verdict("test-sample", "the sampler", r);
+	if (r >= 0)
+		return r;
 	probe = sample_engine_free(probe);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
