@@ -47,6 +47,14 @@ static __always_inline struct memqosd_control *memqosd_control_get(void)
 	return bpf_map_lookup_elem(&memqosd_control, &zero);
 }
 
+/* CHARGE records are sent only when asked for (struct memqosd_control.charge_records). */
+static __always_inline bool memqosd_charge_records(void)
+{
+	struct memqosd_control *c = memqosd_control_get();
+
+	return c && c->charge_records;
+}
+
 /* Cgroup id (kernfs node id = directory inode) of the cgroup a memcg belongs to. */
 static __always_inline __u64 memqosd_memcg_cgroup_id(struct mem_cgroup *memcg)
 {

@@ -91,7 +91,8 @@ int BPF_PROG(observe_charge, struct mem_cgroup *memcg, gfp_t gfp_mask, unsigned 
 	if (memqosd_near_max(usage + nr_pages, max, near_max_permille))
 		memqosd_emit(tenant, cgid, MEMQOSD_EV_NEAR_MAX, usage + nr_pages, max, 0, true);
 	memqosd_watch(st, tenant, cgid, memcg, 0);
-	memqosd_emit(tenant, cgid, MEMQOSD_EV_CHARGE, nr_pages, 0, 0, true);
+	if (memqosd_charge_records())
+		memqosd_emit(tenant, cgid, MEMQOSD_EV_CHARGE, nr_pages, 0, 0, true);
 	return 0;
 }
 
@@ -186,7 +187,8 @@ int BPF_PROG(observe_tp_charge, struct mem_cgroup *memcg, int item, int val)
 	if (memqosd_near_max(usage, max, near_max_permille))
 		memqosd_emit(tenant, cgid, MEMQOSD_EV_NEAR_MAX, usage, max, 0, true);
 	memqosd_watch(st, tenant, cgid, memcg, 0);
-	memqosd_emit(tenant, cgid, MEMQOSD_EV_CHARGE, val, 0, 0, true);
+	if (memqosd_charge_records())
+		memqosd_emit(tenant, cgid, MEMQOSD_EV_CHARGE, val, 0, 0, true);
 	return 0;
 }
 

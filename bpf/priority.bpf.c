@@ -91,8 +91,9 @@ void BPF_PROG(memqosd_charge, struct mem_cgroup *memcg, struct memcg_charge_info
 		memqosd_emit(tenant_id, tenant_cgroup_id, MEMQOSD_EV_NEAR_MAX, usage, max, MEMQOSD_EVF_STRUCT_OPS,
 			     true);
 	memqosd_watch(st, tenant_id, tenant_cgroup_id, memcg, MEMQOSD_EVF_STRUCT_OPS);
-	memqosd_emit(tenant_id, tenant_cgroup_id, MEMQOSD_EV_CHARGE, info->nr_pages, 0, MEMQOSD_EVF_STRUCT_OPS,
-		     true);
+	if (memqosd_charge_records())
+		memqosd_emit(tenant_id, tenant_cgroup_id, MEMQOSD_EV_CHARGE, info->nr_pages, 0,
+			     MEMQOSD_EVF_STRUCT_OPS, true);
 }
 
 SEC("struct_ops/high_delay")

@@ -46,12 +46,18 @@ char LICENSE[] SEC("license") = "GPL";
 /* Quantiles of Exp(1) in 1/65536 units (sample_exp_table()), filled by the loader. */
 const volatile __u32 exp_table[MEMQOSD_SAMPLE_EXP_TABLE];
 
-struct sampler {
-	__s64 credit;       /* bytes until the next sample point */
-	__u64 win_start_ns; /* back-off window (1 s) */
-	__u32 win_count;    /* samples in this window */
-	__u32 shift;        /* interval = sample_bytes << shift */
-	__u32 armed;
+
+/*
+ * Per CPU: the memcg (cgroup id) of the last charge on this CPU and the tenant it belongs to (0:
+ * none), valid while tenants_gen is unchanged (the loader bumps it after every change of
+ * memqosd_tenants). Charges come in runs to one memcg: the run skips the ancestor walk and its
+ * hash lookups.
+ */
+struct memcg_cache {
+	__u64 cgid;
+	__u64 gen;
+	__u64 tenant_cgid;
+	__u32 tenant;
 	__u32 pad;
 };
 
@@ -78,7 +84,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, MEMQOSD_MAX_TENANTS);
 	__type(key, __u32);
-	__type(value, struct sampler);
+	__type(value, struct memqosd_sample_state);
 } memqosd_sampler SEC(".maps");
 
 struct {
@@ -95,8 +101,50 @@ struct {
 	__type(value, struct live_entry);
 } memqosd_sample_live SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct memcg_cache);
+} memqosd_sample_memcg SEC(".maps");
+
+/*
+ * A counting filter in front of memqosd_sample_live: slot hash(key) counts the tracked objects that
+ * hash there, so that an uncharge of an object never sampled (nearly all) costs an array load, not a
+ * hash lookup.
+ */
+#define LIVE_FILTER_SLOTS (MEMQOSD_SAMPLE_LIVE_ENTRIES * 4)
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, LIVE_FILTER_SLOTS);
+	__type(key, __u32);
+	__type(value, __u32);
+} memqosd_sample_filter SEC(".maps");
+
 __u64 sample_seq;
 __u64 live_count; /* entries in memqosd_sample_live (approximate; only a shortcut) */
+volatile __u64 tenants_gen; /* bumped by the loader after every change of memqosd_tenants */
+
+/*
+ * The filter hashes an object's address, which the verifier lets no program shift or multiply while
+ * it knows it for a pointer: keys reach it as plain numbers (bpf_get_func_arg, copies of batches),
+ * or through as_number() where that is rare (the sample path, page-cache removal).
+ */
+static __always_inline __u64 as_number(__u64 v)
+{
+	__u64 n = 0;
+
+	bpf_probe_read_kernel(&n, sizeof(n), &v);
+	return n;
+}
+
+static __always_inline __u32 *live_filter_slot(__u64 key)
+{
+	__u32 slot = (__u32)((key >> 6) * 0x9E3779B97F4A7C15ULL >> 40) & (LIVE_FILTER_SLOTS - 1);
+
+	return bpf_map_lookup_elem(&memqosd_sample_filter, &slot);
+}
 
 static __always_inline struct memqosd_sample_counters *counters(void)
 {
@@ -114,21 +162,30 @@ static __always_inline __u64 draw_gap(__u64 interval)
 
 /*
  * How many bytes a charge of `bytes` to `tenant` stands for in the sample: 0 = not sampled. Large
- * charges stand for themselves (*large set).
+ * charges stand for themselves (*large set). The common case (no sample point in this charge) is a
+ * per-CPU countdown and nothing else: the clock, the back-off window and the draws only run at a
+ * sample point.
  */
 static __always_inline __u64 sample_weight(__u32 tenant, const struct memqosd_sample_conf *conf, __u64 bytes,
 					   bool *large)
 {
-	struct sampler *s = bpf_map_lookup_elem(&memqosd_sampler, &tenant);
+	struct memqosd_sample_state *s = bpf_map_lookup_elem(&memqosd_sampler, &tenant);
 	__u64 now, interval;
 	__u32 k = 0;
 
 	*large = false;
+	if (!s)
+		return 0;
+	s->charges++;
+	s->charged_bytes += bytes;
 	if (conf->large_bytes && bytes >= conf->large_bytes) {
 		*large = true;
 		return bytes;
 	}
-	if (!s || conf->sample_bytes == 0)
+	s->credit -= bytes;
+	if (s->credit > 0 && s->armed)
+		return 0;
+	if (conf->sample_bytes == 0)
 		return 0;
 
 	now = bpf_ktime_get_ns();
@@ -140,10 +197,9 @@ static __always_inline __u64 sample_weight(__u32 tenant, const struct memqosd_sa
 	}
 	interval = conf->sample_bytes << (s->shift & 31);
 	if (!s->armed) {
-		s->credit = draw_gap(interval);
+		s->credit = draw_gap(interval) - bytes;
 		s->armed = 1;
 	}
-	s->credit -= bytes;
 	for (int i = 0; i < MEMQOSD_SAMPLE_MAX_POINTS && s->credit <= 0; i++) {
 		k++;
 		s->credit += draw_gap(interval);
@@ -228,17 +284,37 @@ static __always_inline void *reserve_record(__u32 size, __u16 kind, __u32 tenant
 
 /*
  * The tenant a charge to `memcg` belongs to, if that tenant samples: its settings (NULL otherwise),
- * *ret_tenant and *ret_cgid (its cgroup). Every charge handler of both flavours starts here.
+ * *ret_tenant and *ret_cgid (its cgroup). Every charge handler of both flavours starts here. The
+ * cgroup id is read with plain loads (bpf_core_cast: no helper calls); the tenant comes from this
+ * CPU's memcg cache when the memcg is the last one seen here.
  */
 static __always_inline struct memqosd_sample_conf *sampling_tenant(struct mem_cgroup *memcg, __u32 *ret_tenant,
 								   __u64 *ret_cgid)
 {
 	struct memqosd_sample_conf *conf;
-	__u32 tenant;
+	struct memcg_cache *mc;
+	struct mem_cgroup *m;
+	__u32 tenant, zero = 0;
+	__u64 id, gen;
 
 	if (!memcg)
 		return NULL;
-	tenant = memqosd_tenant_of_css(&memcg->css, ret_cgid);
+	m = bpf_core_cast(memcg, struct mem_cgroup);
+	id = m->css.cgroup->kn->id;
+	gen = tenants_gen;
+	mc = bpf_map_lookup_elem(&memqosd_sample_memcg, &zero);
+	if (mc && mc->cgid == id && mc->gen == gen) {
+		tenant = mc->tenant;
+		*ret_cgid = mc->tenant_cgid;
+	} else {
+		tenant = memqosd_tenant_of_css(&memcg->css, ret_cgid);
+		if (mc) {
+			mc->cgid = id;
+			mc->gen = gen; /* read before the lookup: a change during it makes this entry stale */
+			mc->tenant = tenant;
+			mc->tenant_cgid = tenant ? *ret_cgid : 0;
+		}
+	}
 	if (!tenant)
 		return NULL;
 	conf = bpf_map_lookup_elem(&memqosd_sample_conf, &tenant);
@@ -254,8 +330,20 @@ static __always_inline bool track(__u64 key, __u64 seq, __u64 weight, __u32 tena
 	struct live_entry le = { .seq = seq, .weight = weight, .tenant_id = tenant, .flags = flags };
 	struct memqosd_sample_counters *c;
 
+	struct live_entry *old;
+	__u32 *slot;
+
+	key = as_number(key);
+	old = bpf_map_lookup_elem(&memqosd_sample_live, &key);
+	slot = live_filter_slot(key);
+
+	/* Replacing an entry (the object was freed without an uncharge seen) keeps its filter count. */
 	if (bpf_map_update_elem(&memqosd_sample_live, &key, &le, BPF_ANY) == 0) {
-		__sync_fetch_and_add(&live_count, 1);
+		if (!old) {
+			__sync_fetch_and_add(&live_count, 1);
+			if (slot)
+				__sync_fetch_and_add(slot, 1);
+		}
 		return true;
 	}
 	c = counters();
@@ -294,9 +382,13 @@ static __always_inline void emit_alloc(void *ctx, __u32 tenant, __u64 cgid, __u6
 		flags |= MEMQOSD_SAMPLEF_USER;
 		n = bpf_get_stack(ctx, r->uips, sizeof(r->uips), BPF_F_USER_STACK);
 		r->n_uips = n < 0 ? 0 : (__s32)((__u64)n / 8);
+		n = bpf_get_stack(ctx, r->bids, sizeof(r->bids), BPF_F_USER_STACK | BPF_F_USER_BUILD_ID);
+		r->n_bids = n < 0 ? 0 : (__s32)((__u64)n / sizeof(r->bids[0]));
 	} else {
 		r->n_uips = 0;
+		r->n_bids = 0;
 	}
+	r->pad3 = 0;
 	if (key && track(key, seq, weight, tenant, flags))
 		flags |= MEMQOSD_SAMPLEF_TRACKED;
 	r->h.flags |= flags;
@@ -312,14 +404,9 @@ static __always_inline void emit_alloc(void *ctx, __u32 tenant, __u64 cgid, __u6
 static __always_inline __u64 charge_weight(__u32 tenant, const struct memqosd_sample_conf *conf, __u64 bytes,
 					   __u16 *flags)
 {
-	struct memqosd_sample_counters *c = counters();
 	bool large;
 	__u64 weight;
 
-	if (c) {
-		c->charges++;
-		c->charged_bytes += bytes;
-	}
 	weight = sample_weight(tenant, conf, bytes, &large);
 	if (large)
 		*flags |= MEMQOSD_SAMPLEF_LARGE;
@@ -341,13 +428,19 @@ static __always_inline void on_charge(void *ctx, struct mem_cgroup *memcg, __u64
 		emit_alloc(ctx, tenant, cgid, weight, bytes, flags, key);
 }
 
-/* An object was uncharged: if it was sampled, a FREE record returns its weight. */
+/*
+ * An object was uncharged: if it was sampled, a FREE record returns its weight. key: the object's
+ * address as a number (see as_number()).
+ */
 static __always_inline void on_uncharge(__u64 key)
 {
 	struct memqosd_sample_free *f;
 	struct live_entry *le;
 	struct memqosd_sample_counters *c;
+	__u32 *slot = live_filter_slot(key);
 
+	if (slot && *slot == 0)
+		return; /* never sampled: no hash lookup */
 	le = bpf_map_lookup_elem(&memqosd_sample_live, &key);
 	if (!le)
 		return;
@@ -359,8 +452,11 @@ static __always_inline void on_uncharge(__u64 key)
 		if (c)
 			c->frees++;
 	}
-	if (bpf_map_delete_elem(&memqosd_sample_live, &key) == 0)
+	if (bpf_map_delete_elem(&memqosd_sample_live, &key) == 0) {
 		__sync_fetch_and_sub(&live_count, 1);
+		if (slot && *slot)
+			__sync_fetch_and_sub(slot, 1);
+	}
 }
 
 /* The memcg of an obj_cgroup pointer (low bits are flags). */
@@ -370,17 +466,28 @@ static __always_inline struct mem_cgroup *objcg_memcg(__u64 objcg)
 	return objcg ? BPF_CORE_READ((struct obj_cgroup *)objcg, memcg) : NULL;
 }
 
+/* The size of a folio given as a trusted argument (plain loads, no helper calls). */
+static __always_inline __u64 folio_bytes_direct(struct folio *folio)
+{
+	if (!(folio->flags & (1UL << bpf_core_enum_value(enum pageflags, PG_head))))
+		return PAGE_BYTES;
+	if (bpf_core_field_exists(folio->_folio_nr_pages))
+		return folio->_folio_nr_pages * PAGE_BYTES;
+	return memqosd_folio_bytes(folio);
+}
+
 SEC("fexit/__mem_cgroup_charge")
 int BPF_PROG(sample_charge, struct folio *folio, struct mm_struct *mm, gfp_t gfp, int ret)
 {
-	struct mem_cgroup *memcg;
+	__u64 data;
 
 	if (ret)
 		return 0;
-	memcg = memqosd_folio_memcg(folio);
-	if (!memcg)
+	data = folio->memcg_data;
+	if (!data || (data & MEMCG_DATA_FLAGS))
 		return 0;
-	on_charge(ctx, memcg, memqosd_folio_bytes(folio), mm ? 0 : MEMQOSD_SAMPLEF_NO_MM, (__u64)folio);
+	on_charge(ctx, (struct mem_cgroup *)data, folio_bytes_direct(folio), mm ? 0 : MEMQOSD_SAMPLEF_NO_MM,
+		  (__u64)folio);
 	return 0;
 }
 
@@ -425,23 +532,29 @@ int BPF_PROG(sample_slab, struct kmem_cache *s, struct list_lru *lru, gfp_t flag
 SEC("fentry/__mem_cgroup_uncharge")
 int BPF_PROG(sample_uncharge, struct folio *folio)
 {
-	if (live_count)
-		on_uncharge((__u64)folio);
+	__u64 key = 0;
+
+	if (live_count && !bpf_get_func_arg(ctx, 0, &key))
+		on_uncharge(key);
 	return 0;
 }
 
 SEC("fentry/__mem_cgroup_uncharge_folios")
 int BPF_PROG(sample_uncharge_folios, struct folio_batch *folios)
 {
+	struct folio *batch[31];
 	unsigned int nr;
 
 	if (!live_count)
 		return 0;
-	nr = BPF_CORE_READ(folios, nr);
+	nr = folios->nr;
+	/* One copy of the batch (a plain load cannot take a variable index into it). */
+	if (bpf_probe_read_kernel(batch, sizeof(batch), folios->folios))
+		return 0;
 	for (int i = 0; i < 31; i++) {
 		if (i >= nr)
 			break;
-		on_uncharge((__u64)BPF_CORE_READ(folios, folios[i]));
+		on_uncharge((__u64)batch[i]);
 	}
 	return 0;
 }
@@ -449,8 +562,10 @@ int BPF_PROG(sample_uncharge_folios, struct folio_batch *folios)
 SEC("fentry/__memcg_kmem_uncharge_page")
 int BPF_PROG(sample_kmem_uncharge, struct page *page, int order)
 {
-	if (live_count)
-		on_uncharge((__u64)page);
+	__u64 key = 0;
+
+	if (live_count && !bpf_get_func_arg(ctx, 0, &key))
+		on_uncharge(key);
 	return 0;
 }
 
@@ -577,7 +692,7 @@ SEC("tp_btf/mm_filemap_delete_from_page_cache")
 int BPF_PROG(sample_tp_file_free, struct folio *folio)
 {
 	if (live_count)
-		on_uncharge((__u64)folio);
+		on_uncharge(as_number((__u64)folio));
 	return 0;
 }
 

@@ -8,17 +8,19 @@
 #include "util.h"
 
 /*
- * From the manager's cached state only: no file I/O, nothing that could release a tenant. Any
- * local user may call ListTenants/GetTenant as often as they like; what that costs the loop is
- * building the reply. memory.high is what memqosd last wrote or read; memory.current and pressure
- * are the last values read (control decisions, housekeeping tick).
+ * From the manager's cached state, nothing that could release a tenant. memory.high is what memqosd
+ * last wrote or read; memory.current and pressure are the last values read, read again here when
+ * older than HousekeepingSec= (the tick does not read them: issue 12). Any local user may call
+ * ListTenants/GetTenant as often as they like: at most two file reads per tenant per
+ * HousekeepingSec=, else only building the reply.
  */
 static int append_tenant(sd_bus_message *reply, Manager *m, Tenant *t)
 {
 	const TenantConfig *c = t->config;
 	bool active = t->state == TENANT_ACTIVE;
 
-	(void) m;
+	if (active && m->config)
+		manager_tenant_observe(m, t, m->config->daemon.control.housekeeping_usec);
 	return sd_bus_message_append(reply, MEMQOSD_BUS_TENANT_SIGNATURE, c->name, c->cgroup, c->priority,
 				     active ? t->high : UINT64_MAX, c->memory_high_min, c->memory_high_max,
 				     active ? t->current : UINT64_MAX,
@@ -186,42 +188,88 @@ static const sd_bus_vtable manager_vtable[] = {
 	SD_BUS_VTABLE_END,
 };
 
-int manager_connect_bus(Manager *m)
+struct Bus {
+	Manager *m;
+	sd_bus *bus;
+};
+
+static int bus_connect(Bus *b)
 {
+	Manager *m = b->m;
 	int r;
 
-	r = sd_bus_open_system(&m->bus);
+	r = sd_bus_open_system(&b->bus);
 	if (r < 0)
 		return log_warning_errno(&m->log, r, "Cannot connect to the system bus, continuing without the D-Bus API: %m");
 
-	r = sd_bus_add_object_vtable(m->bus, NULL, MEMQOSD_BUS_PATH, MEMQOSD_BUS_INTERFACE, manager_vtable, m);
+	r = sd_bus_add_object_vtable(b->bus, NULL, MEMQOSD_BUS_PATH, MEMQOSD_BUS_INTERFACE, manager_vtable, m);
 	if (r < 0)
 		return log_warning_errno(&m->log, r, "Cannot register the D-Bus object, continuing without the D-Bus API: %m");
 
-	r = sd_bus_request_name(m->bus, MEMQOSD_BUS_NAME, 0);
+	r = sd_bus_request_name(b->bus, MEMQOSD_BUS_NAME, 0);
 	if (r < 0)
 		return log_warning_errno(&m->log, r, "Cannot acquire bus name %s (another memqosd running?), continuing without the D-Bus API: %m",
 					 MEMQOSD_BUS_NAME);
 
-	r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
+	r = sd_bus_attach_event(b->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
 	if (r < 0)
 		return log_warning_errno(&m->log, r, "Cannot attach the bus to the event loop, continuing without the D-Bus API: %m");
 	return 0;
 }
 
-void manager_bus_emit_changed(Manager *m)
+static void bus_on_started(Manager *m, void *userdata)
 {
+	Bus *b = userdata;
+
+	(void) m;
+	if (bus_connect(b) < 0)
+		b->bus = sd_bus_flush_close_unref(b->bus); /* logged; SIGHUP still reloads */
+}
+
+static void bus_on_status_changed(Manager *m, void *userdata)
+{
+	Bus *b = userdata;
 	int r;
 
-	if (!m->bus)
+	if (!b->bus)
 		return;
-	r = sd_bus_emit_properties_changed(m->bus, MEMQOSD_BUS_PATH, MEMQOSD_BUS_INTERFACE, "Mode", "TenantCount",
+	r = sd_bus_emit_properties_changed(b->bus, MEMQOSD_BUS_PATH, MEMQOSD_BUS_INTERFACE, "Mode", "TenantCount",
 					   "WaitingCount", "DryRun", "Reloads", NULL);
 	if (r < 0)
 		log_debug_errno(&m->log, r, "Cannot emit PropertiesChanged, ignoring: %m");
 }
 
-void manager_disconnect_bus(Manager *m)
+int bus_install(Manager *m, Bus **ret)
 {
-	m->bus = sd_bus_flush_close_unref(m->bus);
+	_cleanup_free_ Bus *b = NULL;
+	int r;
+
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	b->m = m;
+	r = manager_add_hooks(m, &(ManagerHooks) {
+		.started = bus_on_started,
+		.status_changed = bus_on_status_changed,
+		.userdata = b,
+	});
+	if (r < 0)
+		return log_error_errno(&m->log, r, "Cannot register the D-Bus API's hooks: %m");
+	*ret = TAKE_PTR(b);
+	return 0;
+}
+
+sd_bus *bus_get(const Bus *b)
+{
+	return b ? b->bus : NULL;
+}
+
+Bus *bus_free(Bus *b)
+{
+	if (!b)
+		return NULL;
+	manager_remove_hooks(b->m, b);
+	sd_bus_flush_close_unref(b->bus);
+	free(b);
+	return NULL;
 }

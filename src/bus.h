@@ -27,7 +27,15 @@
 #define MEMQOSD_BUS_ERROR_NO_SUCH_TENANT "org.memqosd1.NoSuchTenant"
 #define MEMQOSD_BUS_TENANT_SIGNATURE "(ssittttdss)"
 
-int manager_connect_bus(Manager *m);
-void manager_disconnect_bus(Manager *m);
-/* PropertiesChanged for the manager's properties; no-op without a bus. */
-void manager_bus_emit_changed(Manager *m);
+/*
+ * The API is a module on the manager's hook table: it connects when the manager has started (its
+ * `started` hook, before READY=1), emits PropertiesChanged on `status_changed`, and is closed by
+ * bus_free(). Without a system bus the daemon runs on and says so; bus_get() is NULL then.
+ */
+typedef struct Bus Bus;
+
+int bus_install(Manager *m, Bus **ret);
+/* The connection other modules add their methods and signals to; NULL when not connected. */
+sd_bus *bus_get(const Bus *b);
+Bus *bus_free(Bus *b);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Bus *, bus_free);

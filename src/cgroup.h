@@ -81,6 +81,13 @@ int cgroup_parse_u64(const char *s, uint64_t *ret);
 int cgroup_read_u64(int cg_fd, const char *file, uint64_t *ret);
 int cgroup_write_u64(int cg_fd, const char *file, uint64_t value);
 
+/*
+ * Send sig to every process whose real uid is uid in cgroup cg_fd and below (16 levels deep).
+ * Returns the number of processes signalled; processes that exit meanwhile, and zombies, are
+ * skipped (so 0 after a SIGKILL means none of them is left running).
+ */
+int cgroup_signal_uid(int cg_fd, uint32_t uid, int sig);
+
 /* "key value" files (memory.events, memory.stat): value of key, -ENOKEY if absent. */
 int cgroup_read_keyed(int cg_fd, const char *file, const char *key, uint64_t *ret);
 

@@ -102,6 +102,7 @@ enum {
 	GUARD_ACTION_PIDS = 1 << 0,    /* pids.max = current + PidsAllowance= */
 	GUARD_ACTION_FREEZE = 1 << 1,  /* cgroup.freeze = 1 */
 	GUARD_ACTION_KILL = 1 << 2,    /* cgroup.kill */
+	GUARD_ACTION_CPU = 1 << 3,     /* cpu.max quota = CpuMax= of one CPU (after pids, before freeze) */
 };
 
 /*
@@ -121,6 +122,7 @@ typedef struct GuardParams {
 	unsigned uid_fork_burst;       /* PerUidForkBurst= (0 = ForkBurst=) */
 	unsigned actions;              /* Actions= GUARD_ACTION_* (pids freeze) */
 	unsigned pids_allowance;       /* PidsAllowance= pids.max = current + this (16) */
+	unsigned cpu_max_percent;      /* CpuMax= the cpu step's quota, % of one CPU (10%; 1..10000) */
 	uint64_t escalate_usec;        /* EscalateSec= time between two steps while the storm lasts (5s) */
 	uint64_t hold_usec;            /* HoldSec= quiet this long before every step is undone (30s) */
 } GuardParams;

@@ -14,6 +14,7 @@
 #include <sys/resource.h>
 #include <sys/statfs.h>
 #include <linux/magic.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cgroup.h"
@@ -47,6 +48,9 @@ struct ControlLoop {
 
 	sd_event_source *wakeup;
 	sd_event_source *defer;
+	/* manager_start() is taking the tenants: one decision once it is done (hook_started), not one
+	 * per batch of activations (each an O(tenants) view: O(N^2) over a start; issue 12). */
+	bool starting;
 
 	Tenant *by_id[MEMQOSD_MAX_TENANTS]; /* tenant_id -> Tenant, for ring-buffer events */
 
@@ -58,6 +62,14 @@ struct ControlLoop {
 	unsigned watch_percent;
 	uint64_t watch_usec, watch_growth;
 	bool watch_published;
+
+	/*
+	 * The first pressure signal of the current episode not yet answered by a write (issue 12's
+	 * "first pressure signal -> memory.high write started"): CLOCK_MONOTONIC µs (a ring-buffer
+	 * record's own time stamp, else when the loop saw the signal) and what it was; 0 = none.
+	 */
+	uint64_t signal_usec;
+	char signal_what[96];
 
 	ControlUrgencyFn urgent;
 	void *urgent_data;
@@ -81,6 +93,24 @@ static uint64_t now_usec(const ControlLoop *cl)
 
 	(void) sd_event_now(cl->m->event, CLOCK_MONOTONIC, &now);
 	return now ?: 1;
+}
+
+static uint64_t clock_now_usec(void)
+{
+	struct timespec ts;
+
+	(void) clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+}
+
+/* A pressure signal arrived at `at` (0: now): the start of the episode's clock if none runs. */
+static void signal_seen(ControlLoop *cl, uint64_t at, const char *kind, const Tenant *t)
+{
+	if (cl->signal_usec != 0)
+		return;
+	cl->signal_usec = at ?: clock_now_usec();
+	(void) snprintf(cl->signal_what, sizeof(cl->signal_what), "%s%s%s", kind, t ? " of " : " of the host",
+			t ? t->config->name : "");
 }
 
 static void schedule_decision(ControlLoop *cl)
@@ -247,9 +277,20 @@ out:
 static void apply_action(ControlLoop *cl, Tenant *t, const ControlAction *a)
 {
 	TenantControl *tc = t->policy_data;
+	uint64_t now;
 
-	if (manager_apply_high(cl->m, t, a->new_high, a->text) >= 0 && cl->m->dry_run && tc_of(t))
+	if (manager_apply_high(cl->m, t, a->new_high, a->text) < 0)
+		return;
+	if (cl->m->dry_run && tc_of(t))
 		tc->last_write_usec = now_usec(cl); /* dry-run: "done" at once */
+	if (cl->signal_usec == 0 || (a->reason != CONTROL_REASON_SQUEEZE && a->reason != CONTROL_REASON_RAISE))
+		return;
+	/* The time stamp bench/daemon reads: the write is with the writer now. */
+	now = clock_now_usec();
+	(void) log_info(&cl->m->log, "Tenant %s: memory.high write started %llu us after the first pressure signal (%s)",
+			t->config->name, (unsigned long long) (now > cl->signal_usec ? now - cl->signal_usec : 0),
+			cl->signal_what);
+	cl->signal_usec = 0;
 }
 
 /* ---- deciding ---- */
@@ -406,30 +447,44 @@ static void decide(ControlLoop *cl)
 	_cleanup_free_ ControlAction *actions = NULL;
 	_cleanup_free_ Tenant **snapshot = NULL;
 	uint64_t now = now_usec(cl), wakeup = CONTROL_NO_WAKEUP;
+	bool needed;
 	size_t n;
 	View v;
 	int r;
 
 	if (!m->config)
 		return;
-	/* Fresh usage for the headroom rule; a vanished cgroup is released by the manager here. */
-	for (size_t i = 0; i < m->n_tenants; i++)
-		if (tc_of(m->tenants[i]))
-			(void) manager_tenant_refresh(m, m->tenants[i]);
+	if (view_build(cl, &v) < 0)
+		goto oom;
+	/*
+	 * Quiet (no tenant pressured or away from its baseline): nothing the controller can decide
+	 * depends on usage, so no file is read (issue 12: the idle cost must not grow with quiet
+	 * tenants). Else fresh usage for the headroom rule first (a vanished cgroup is released by the
+	 * manager here), then the view again.
+	 */
+	needed = inputs_needed(&v, params(cl), now);
+	if (!needed && !(cl->host_pressured && now - cl->host_last_pressure_usec <=
+			 CONTROL_PRESSURE_GRACE_WINDOWS * params(cl)->psi_window_usec))
+		cl->signal_usec = 0; /* the episode ended without a write */
+	if (needed) {
+		free(v.ct);
+		for (size_t i = 0; i < m->n_tenants; i++)
+			if (tc_of(m->tenants[i]))
+				(void) manager_tenant_refresh(m, m->tenants[i]);
+		if (view_build(cl, &v) < 0)
+			goto oom;
+		sample_tenants(cl, &v, now);
+		sample_limit(cl, &v);
+	}
 
 	n = m->n_tenants;
 	actions = calloc(n ?: 1, sizeof(ControlAction));
 	snapshot = calloc(n ?: 1, sizeof(Tenant *));
-	if (!actions || !snapshot || view_build(cl, &v) < 0) {
-		(void) log_error(&m->log, "Out of memory in the control loop");
-		return;
+	if (!actions || !snapshot) {
+		free(v.ct);
+		goto oom;
 	}
 	memcpy(snapshot, m->tenants, n * sizeof(Tenant *));
-
-	if (inputs_needed(&v, params(cl), now)) {
-		sample_tenants(cl, &v, now);
-		sample_limit(cl, &v);
-	}
 	r = controller_decide(&v.s, params(cl), now, actions, n, &wakeup);
 	publish_control(cl, &v, now);
 	view_store(cl, &v);
@@ -453,6 +508,9 @@ static void decide(ControlLoop *cl)
 		(void) sd_event_source_set_time(cl->wakeup, wakeup);
 		(void) sd_event_source_set_enabled(cl->wakeup, SD_EVENT_ONESHOT);
 	}
+	return;
+oom:
+	(void) log_error(&m->log, "Out of memory in the control loop");
 }
 
 static int on_defer(sd_event_source *s, void *userdata)
@@ -483,6 +541,7 @@ static int on_host_pressure(sd_event_source *s, int fd, uint32_t revents, void *
 		cl->host_source = sd_event_source_disable_unref(cl->host_source);
 		return 0;
 	}
+	signal_seen(cl, 0, "PSI trigger", NULL);
 	note(cl, CONTROL_EVENT_HOST_PRESSURE, NULL);
 	return 0;
 }
@@ -491,6 +550,7 @@ static int on_host_pressure_inotify(sd_event_source *s, const struct inotify_eve
 {
 	(void) s;
 	(void) ev;
+	signal_seen(userdata, 0, "PSI trigger", NULL);
 	note(userdata, CONTROL_EVENT_HOST_PRESSURE, NULL);
 	return 0;
 }
@@ -566,6 +626,9 @@ static void on_ring_event(const struct memqosd_event *ev, void *userdata)
 	manager_policy_event(cl->m, t, ev); /* the other modules' view of the same record */
 	if (ev->kind == MEMQOSD_EV_WATCH)
 		return; /* the OOM forecast's entry only */
+	/* bpf_ktime_get_ns() is CLOCK_MONOTONIC: the record's own time is when the kernel saw it. */
+	signal_seen(cl, ev->ts_ns / 1000, ev->kind == MEMQOSD_EV_OVER_HIGH ? "BPF over-high" :
+		    ev->kind == MEMQOSD_EV_CHARGE_FAIL ? "BPF charge failure" : "BPF near memory.max", t);
 	note(cl, ev->kind == MEMQOSD_EV_OVER_HIGH ? CONTROL_EVENT_OVER_HIGH : CONTROL_EVENT_CHARGE_FAIL, t);
 }
 
@@ -705,7 +768,8 @@ static int hook_attach(Manager *m, Tenant *t, void *userdata)
 
 	if (cl->engine && t->config->policy != POLICY_NONE)
 		tenant_policy_add(cl, t, tc);
-	schedule_decision(cl);
+	if (!cl->starting)
+		schedule_decision(cl);
 	return 0;
 }
 
@@ -772,16 +836,23 @@ static int hook_changed(Manager *m, Tenant *t, const TenantConfig *old, void *us
 static void hook_pressure(Manager *m, Tenant *t, void *userdata)
 {
 	(void) m;
+	if (tc_of(t))
+		signal_seen(userdata, 0, "PSI trigger", t);
 	note(userdata, CONTROL_EVENT_PRESSURE, t);
 }
 
 static void hook_events(Manager *m, Tenant *t, const CgroupMemoryEvents *prev, void *userdata)
 {
 	(void) m;
-	if (t->events.max > prev->max || t->events.oom > prev->oom)
+	if (!tc_of(t))
+		return;
+	if (t->events.max > prev->max || t->events.oom > prev->oom) {
+		signal_seen(userdata, 0, "memory.events max/oom", t);
 		note(userdata, CONTROL_EVENT_CHARGE_FAIL, t);
-	else if (t->events.high > prev->high)
+	} else if (t->events.high > prev->high) {
+		signal_seen(userdata, 0, "memory.events high", t);
 		note(userdata, CONTROL_EVENT_OVER_HIGH, t);
+	}
 }
 
 /* Start-up is over: stored policy links no tenant claimed are not wanted any more. */
@@ -791,6 +862,8 @@ static void hook_started(Manager *m, void *userdata)
 
 	(void) m;
 	policy_engine_release_unclaimed(cl->engine);
+	cl->starting = false;
+	schedule_decision(cl);
 }
 
 static void hook_housekeeping(Manager *m, void *userdata)
@@ -858,6 +931,7 @@ int control_loop_install(Manager *m, ControlLoop **ret)
 		.m = m,
 		.host_fd = -EBADF,
 		.published_prio = MEMQOSD_NO_PRIORITY - 1,
+		.starting = true,
 	};
 	policy_id_init(&cl->ids);
 	r = sd_event_add_defer(m->event, &cl->defer, on_defer, cl);

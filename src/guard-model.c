@@ -5,6 +5,7 @@
 static const char *const guard_step_table[_GUARD_STEP_MAX] = {
 	[GUARD_STEP_NONE] = "none",
 	[GUARD_STEP_PIDS] = "pids",
+	[GUARD_STEP_CPU] = "cpu",
 	[GUARD_STEP_FREEZE] = "freeze",
 	[GUARD_STEP_KILL] = "kill",
 	[GUARD_STEP_UNDO] = "undo",
@@ -17,12 +18,14 @@ const char *guard_step_to_string(GuardStep s)
 	return guard_step_table[s];
 }
 
-unsigned guard_model_plan(unsigned actions, GuardStep steps[3])
+unsigned guard_model_plan(unsigned actions, GuardStep steps[4])
 {
 	unsigned n = 0;
 
 	if (actions & GUARD_ACTION_PIDS)
 		steps[n++] = GUARD_STEP_PIDS;
+	if (actions & GUARD_ACTION_CPU)
+		steps[n++] = GUARD_STEP_CPU;
 	if (actions & GUARD_ACTION_FREEZE)
 		steps[n++] = GUARD_STEP_FREEZE;
 	if (actions & GUARD_ACTION_KILL)
@@ -38,7 +41,7 @@ bool guard_model_idle(const GuardState *s)
 /* The next escalation step after s->last allowed by actions, or NONE. */
 static GuardStep next_step(const GuardState *s, unsigned actions)
 {
-	GuardStep steps[3];
+	GuardStep steps[4];
 	unsigned n = guard_model_plan(actions, steps);
 
 	if (s->killed)
@@ -55,6 +58,8 @@ static void take(GuardState *s, GuardStep step, uint64_t now)
 	s->last_step_usec = now;
 	if (step == GUARD_STEP_PIDS)
 		s->in_place |= GUARD_ACTION_PIDS;
+	else if (step == GUARD_STEP_CPU)
+		s->in_place |= GUARD_ACTION_CPU;
 	else if (step == GUARD_STEP_FREEZE) {
 		s->in_place |= GUARD_ACTION_FREEZE;
 		s->quiet = true; /* frozen: nothing can storm; the hold counts from here */
@@ -138,7 +143,7 @@ void guard_model_thaw(GuardState *s, uint64_t now)
 		s->quiet_since_usec = now;
 		/* If the storm resumes, the freeze is the next step again (EscalateSec= from now). */
 		if (s->last >= GUARD_STEP_FREEZE && !s->killed)
-			s->last = GUARD_STEP_PIDS;
+			s->last = GUARD_STEP_CPU;
 		s->last_step_usec = now;
 	}
 }

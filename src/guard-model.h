@@ -6,8 +6,8 @@
  * (tenant, uid) that stormed. No I/O: the wiring (src/guard.c) feeds it "is this a storm now" (the
  * BPF token buckets, include/memqosd/guard.h) and the time, and carries out the step it returns.
  *
- *   - While the storm lasts, the steps allowed by Actions= are taken in the order pids -> freeze ->
- *     kill: the first at once (on the storm's first report), each next one EscalateSec= after the
+ *   - While the storm lasts, the steps allowed by Actions= are taken in the order pids -> cpu ->
+ *     freeze -> kill: the first at once (on the storm's first report), each next one EscalateSec= after the
  *     previous one if the storm is still on.
  *   - A frozen tenant cannot storm, and does not count as quiet either: it stays frozen until HoldSec=
  *     after the freeze, or is killed EscalateSec= after the freeze if kill is allowed.
@@ -15,7 +15,7 @@
  *     freeze), every step still in place (pids.max, the freeze) is undone in one step (UNDO) and the
  *     machine is back at rest; a new storm starts from the first step again.
  *   - guard_model_thaw(): `memqosd thaw` lifted the freeze by hand; the tenant is watched as if the
- *     freeze had just been undone (pids.max stays until the hold).
+ *     freeze had just been undone (pids.max and cpu.max stay until the hold).
  */
 
 #include <stdbool.h>
@@ -26,19 +26,20 @@
 typedef enum GuardStep {
 	GUARD_STEP_NONE,
 	GUARD_STEP_PIDS,     /* lower pids.max to the current count + PidsAllowance= */
+	GUARD_STEP_CPU,      /* cpu.max quota = CpuMax= of one CPU (stock kernels' throttle from user space) */
 	GUARD_STEP_FREEZE,   /* cgroup.freeze = 1 */
 	GUARD_STEP_KILL,     /* cgroup.kill = 1 */
-	GUARD_STEP_UNDO,     /* restore pids.max (if lowered) and thaw (if frozen): GuardDecision.undo */
+	GUARD_STEP_UNDO,     /* restore pids.max, cpu.max (if lowered) and thaw (if frozen): GuardDecision.undo */
 	_GUARD_STEP_MAX,
 	_GUARD_STEP_INVALID = -22,
 } GuardStep;
 
-/* "pids", "freeze", "kill", "undo" ("none" for NONE): the action names of records and signals. */
+/* "pids", "cpu", "freeze", "kill", "undo" ("none" for NONE): the action names of records and signals. */
 const char *guard_step_to_string(GuardStep s);
 
 typedef struct GuardState {
 	bool storm;                  /* the last report was stormy */
-	unsigned in_place;           /* GUARD_ACTION_PIDS / _FREEZE currently applied */
+	unsigned in_place;           /* GUARD_ACTION_PIDS / _CPU / _FREEZE currently applied */
 	bool killed;                 /* cgroup.kill was written during this storm */
 	GuardStep last;              /* the last escalation step taken in this storm (NONE at rest) */
 	bool active;                 /* a storm was reported and not undone yet */
@@ -71,4 +72,4 @@ uint64_t guard_model_next_usec(const GuardState *s, const GuardParams *p);
 void guard_model_thaw(GuardState *s, uint64_t now_usec);
 
 /* The steps a storm would take under these actions, in order (for messages); count returned. */
-unsigned guard_model_plan(unsigned actions, GuardStep steps[3]);
+unsigned guard_model_plan(unsigned actions, GuardStep steps[4]);

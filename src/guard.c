@@ -27,9 +27,10 @@
 #include "guard.skel.h"
 
 #define GUARD_RING_DRAIN_MAX 256
+/* How long a kill may take until every process is gone, and how often it is repeated meanwhile. */
+#define GUARD_KILL_WAIT_USEC (5 * USEC_PER_SEC)
+#define GUARD_KILL_REPEAT_USEC (1 * USEC_PER_SEC)
 #define GUARD_UIDS_MAX 64            /* uids of one tenant tracked in user space */
-#define GUARD_RECORD_PREFIX "guard-"
-#define GUARD_PROCS_DEPTH 16         /* nesting walked below a tenant for a uid's processes */
 
 /* Rates measured from a bucket pair's totals between two looks. */
 typedef struct GuardRates {
@@ -41,6 +42,9 @@ typedef struct GuardUid {
 	uint32_t uid;
 	GuardState s;
 	bool stopped;                /* its processes were sent SIGSTOP */
+	bool killing;                /* SIGKILLed, not all gone yet: SIGKILL again on every tick */
+	uint64_t kill_since_usec;
+	unsigned killed;             /* processes signalled by the first pass */
 	GuardRates rates;
 } GuardUid;
 
@@ -60,8 +64,15 @@ typedef struct GuardTenant {
 	bool pids_saved;             /* orig_pids_max is valid and on disk */
 	bool pids_lowered;           /* pids.max write submitted (restore due) */
 	bool frozen;                 /* cgroup.freeze = 1 submitted (thaw due) */
-	bool recovering;             /* undoing what a previous memqosd left */
+	bool killing;                /* cgroup.kill written, cgroup.events not yet "populated 0" */
+	uint64_t kill_since_usec;    /* first cgroup.kill write completed */
+	uint64_t kill_last_usec;     /* last cgroup.kill write submitted */
+	unsigned kill_writes;
 	uint64_t pids_limit;         /* the value written */
+	uint64_t orig_cpu_quota;     /* cpu.max's quota before the guard lowered it (UINT64_MAX = max) */
+	bool cpu_saved;              /* orig_cpu_quota is valid and on disk */
+	bool cpu_lowered;            /* cpu.max write submitted (restore due) */
+	uint64_t cpu_limit;          /* the quota written */
 
 	GuardRates rates;
 } GuardTenant;
@@ -166,7 +177,7 @@ static int ensure_engine(Guard *g)
 	r = policy_ring_attach(&g->ring, g->m->event);
 	if (r < 0)
 		goto fail;
-	log_info(&g->m->log, "Storm guard started (%s; containment from user space: pids.max, cgroup.freeze, cgroup.kill)",
+	log_info(&g->m->log, "Storm guard started (%s; containment from user space: pids.max, cpu.max, cgroup.freeze, cgroup.kill)",
 		 g->flavour);
 	return 0;
 fail:
@@ -265,84 +276,37 @@ static bool stormy(Guard *g, GuardTenant *gt, const GuardUid *u, struct memqosd_
 			     c.uid_fork_burst * MEMQOSD_GUARD_FORK_UNIT, now_ns);
 }
 
-/* ---- the state record: what to undo after a crash ---- */
-
-static void record_name(const GuardTenant *gt, char *buf, size_t n)
-{
-	snprintf(buf, n, GUARD_RECORD_PREFIX "%" PRIu64, gt->cgroup_id);
-}
+/* ---- the state record (src/state.h, kind guard): what to undo after a crash ---- */
 
 static int record_write(GuardTenant *gt)
 {
 	Manager *m = gt->g->m;
-	char name[64], text[1024];
-	size_t l = 0;
-	bool any_stopped = false;
+	StateRecord rec = {
+		.kind = STATE_RECORD_GUARD,
+		.id = gt->cgroup_id,
+		.root = m->root->path,
+		.cgroup = gt->cgroup,
+		.frozen = gt->frozen,
+		.has_pids_max = gt->pids_saved,
+		.pids_max = gt->orig_pids_max,
+		.has_cpu_max = gt->cpu_saved,
+		.cpu_max = gt->orig_cpu_quota,
+	};
 
-	if (m->state_fd < 0)
+	if (m->state_fd < 0 || m->dry_run)
 		return -EBADF;
-	record_name(gt, name, sizeof(name));
-	l += (size_t) snprintf(text + l, sizeof(text) - l, "[Guard]\n");
-	if (gt->pids_saved) {
-		if (gt->orig_pids_max == UINT64_MAX)
-			l += (size_t) snprintf(text + l, sizeof(text) - l, "PidsMax=max\n");
-		else
-			l += (size_t) snprintf(text + l, sizeof(text) - l, "PidsMax=%" PRIu64 "\n", gt->orig_pids_max);
-	}
-	l += (size_t) snprintf(text + l, sizeof(text) - l, "Frozen=%d\nStoppedUids=", gt->frozen);
-	for (size_t i = 0; i < gt->n_uids && l < sizeof(text) - 16; i++)
-		if (gt->uids[i].stopped) {
-			l += (size_t) snprintf(text + l, sizeof(text) - l, "%s%" PRIu32, any_stopped ? " " : "", gt->uids[i].uid);
-			any_stopped = true;
-		}
-	l += (size_t) snprintf(text + l, sizeof(text) - l, "\n");
-	return state_file_write(m->state_fd, name, text, l);
+	for (size_t i = 0; i < gt->n_uids && rec.n_stopped_uids < STATE_UIDS_MAX; i++)
+		if (gt->uids[i].stopped)
+			rec.stopped_uids[rec.n_stopped_uids++] = gt->uids[i].uid;
+	return state_record_write(m->state_fd, &rec);
 }
 
 static void record_remove(GuardTenant *gt)
 {
-	char name[64];
+	Manager *m = gt->g->m;
 
-	if (gt->g->m->state_fd < 0)
-		return;
-	record_name(gt, name, sizeof(name));
-	(void) unlinkat(gt->g->m->state_fd, name, 0);
-}
-
-/* Read a record left by a previous memqosd: 1 found (fields set), 0 none, <0 unreadable. */
-static int record_read(GuardTenant *gt, uint32_t *uids, size_t *n_uids)
-{
-	char name[64], buf[1024], *line, *save = NULL;
-	_cleanup_close_ int fd = -EBADF;
-	ssize_t n;
-
-	*n_uids = 0;
-	if (gt->g->m->state_fd < 0)
-		return 0;
-	record_name(gt, name, sizeof(name));
-	fd = openat(gt->g->m->state_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : negative_errno();
-	n = read(fd, buf, sizeof(buf) - 1);
-	if (n < 0)
-		return negative_errno();
-	buf[n] = '\0';
-	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		if (strncmp(line, "PidsMax=", 8) == 0 && cgroup_parse_u64(line + 8, &gt->orig_pids_max) >= 0) {
-			gt->pids_saved = gt->pids_lowered = true;
-		} else if (streq(line, "Frozen=1")) {
-			gt->frozen = true;
-		} else if (strncmp(line, "StoppedUids=", 12) == 0) {
-			for (char *p = line + 12, *end; *p && *n_uids < GUARD_UIDS_MAX; p = end) {
-				unsigned long v = strtoul(p, &end, 10);
-
-				if (end == p)
-					break;
-				uids[(*n_uids)++] = (uint32_t) v;
-			}
-		}
-	}
-	return 1;
+	if (m->state_fd >= 0 && !m->dry_run)
+		(void) state_record_remove(m->state_fd, STATE_RECORD_GUARD, gt->cgroup_id);
 }
 
 /* ---- records, signals ---- */
@@ -396,12 +360,13 @@ static void emit(GuardTenant *gt, const GuardUid *u, const char *action, const c
 						  "forks_per_sec", "d", rt->fork_rate, "pids_current", "t", pids_current,
 						  "ok", "b", (int) (result >= 0));
 		if (k >= 0)
-			k = sd_bus_message_append(sig, "a{sv}", 7,
+			k = sd_bus_message_append(sig, "a{sv}", 8,
 						  "charge_rate", "t", u ? conf.uid_charge_rate : conf.charge_rate,
 						  "charge_burst", "t", u ? conf.uid_charge_burst : conf.charge_burst,
 						  "fork_rate", "t", u ? conf.uid_fork_rate : conf.fork_rate,
 						  "fork_burst", "t", u ? conf.uid_fork_burst : conf.fork_burst,
 						  "pids_max", "t", gt->pids_limit,
+						  "cpu_max", "t", gt->cpu_limit,
 						  "actions", "s", guard_actions_to_string(gt->p.actions, acts, sizeof(acts)),
 						  "mode", "s", "user-space");
 		if (k >= 0)
@@ -419,10 +384,14 @@ typedef enum GuardWrite {
 	GW_KILL,
 	GW_RESTORE_PIDS,
 	GW_THAW,
+	GW_HAND_THAW,                /* memqosd thaw */
+	GW_CPU,
+	GW_RESTORE_CPU,
 } GuardWrite;
 
 static const char *const write_action[] = {
 	[GW_PIDS] = "pids", [GW_FREEZE] = "freeze", [GW_KILL] = "kill", [GW_RESTORE_PIDS] = "undo", [GW_THAW] = "undo",
+	[GW_HAND_THAW] = "thaw", [GW_CPU] = "cpu", [GW_RESTORE_CPU] = "undo",
 };
 
 static int submit(GuardTenant *gt, WriterFile file, uint64_t value, GuardWrite what, const char *reason)
@@ -437,6 +406,7 @@ static int submit(GuardTenant *gt, WriterFile file, uint64_t value, GuardWrite w
 }
 
 static void tenant_maybe_retire(GuardTenant *gt);
+static void arm_timer(Guard *g);
 
 static void on_written(WriterTarget *wt, void *owner, const WriterCompletion *c, void *userdata)
 {
@@ -449,80 +419,55 @@ static void on_written(WriterTarget *wt, void *owner, const WriterCompletion *c,
 	(void) userdata;
 	what = strtol(c->reason, &end, 10);
 	reason = *end == ':' ? end + 1 : c->reason;
-	if (what < GW_PIDS || what > GW_THAW)
+	if (what < GW_PIDS || what > GW_RESTORE_CPU)
 		return;
-	if (gt->recovering)
-		emit(gt, NULL, "recover", reason, c->result);
-	else
+	if (what == GW_KILL && c->result >= 0 && gt->t) {
+		/* Reported once every process is gone (or not, after GUARD_KILL_WAIT_USEC): kill_check(). */
+		if (!gt->killing) {
+			gt->killing = true;
+			gt->kill_since_usec = now_usec(CLOCK_MONOTONIC);
+		}
+		arm_timer(gt->g);
+	} else
 		emit(gt, NULL, write_action[what], reason, c->result);
-	if (writer_target_outstanding(gt->wt) <= 1 && !gt->pids_lowered && !gt->frozen) {
+	if (writer_target_outstanding(gt->wt) <= 1 && !gt->pids_lowered && !gt->cpu_lowered && !gt->frozen) {
 		bool stopped = false;
 
 		for (size_t i = 0; i < gt->n_uids; i++)
 			stopped |= gt->uids[i].stopped;
-		if (!stopped && c->result >= 0)
+		if (!stopped && c->result >= 0) {
 			record_remove(gt);
-		gt->recovering = false;
+			gt->pids_saved = gt->cpu_saved = false; /* the next storm saves them afresh */
+		}
 	}
 	tenant_maybe_retire(gt);
 }
 
-/* Signal every process of uid in the tenant's cgroup and below. Returns processes signalled or <0. */
-static int signal_uid(int dir_fd, uint32_t uid, int sig, unsigned depth)
+/* A limit the guard sets is never above what the operator had set (orig; UINT64_MAX = max). */
+static uint64_t not_above(uint64_t limit, uint64_t orig)
 {
-	_cleanup_close_ int procs = -EBADF;
-	struct dirent *de;
-	DIR *d;
-	FILE *f;
-	int n = 0, fd;
-	char line[64];
+	return orig != UINT64_MAX && orig < limit ? orig : limit;
+}
 
-	procs = openat(dir_fd, "cgroup.procs", O_RDONLY | O_CLOEXEC);
-	if (procs >= 0 && (f = fdopen(TAKE_FD(procs), "r"))) {
-		while (fgets(line, sizeof(line), f)) {
-			char path[64], st[256];
-			pid_t pid = (pid_t) strtol(line, NULL, 10);
-			FILE *s;
-			unsigned ruid = UINT32_MAX;
+/* cpu.max: "QUOTA PERIOD", QUOTA "max" or microseconds. */
+static int read_cpu_max(int cg_fd, uint64_t *ret_quota, uint64_t *ret_period)
+{
+	char buf[64], *sp;
+	int r;
 
-			if (pid <= 0)
-				continue;
-			snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
-			s = fopen(path, "re");
-			if (!s)
-				continue;
-			while (fgets(st, sizeof(st), s))
-				if (sscanf(st, "Uid: %u", &ruid) == 1)
-					break;
-			fclose(s);
-			if (ruid == uid && kill(pid, sig) == 0)
-				n++;
-		}
-		fclose(f);
-	}
-	if (depth >= GUARD_PROCS_DEPTH)
-		return n;
-	fd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 3);
-	if (fd < 0)
-		return n;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return n;
-	}
-	while ((de = readdir(d))) {
-		int sub;
-
-		if (de->d_type != DT_DIR || de->d_name[0] == '.')
-			continue;
-		sub = openat(dir_fd, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-		if (sub < 0)
-			continue;
-		n += signal_uid(sub, uid, sig, depth + 1);
-		close(sub);
-	}
-	closedir(d);
-	return n;
+	r = cgroup_read_text(cg_fd, "cpu.max", buf, sizeof(buf));
+	if (r < 0)
+		return r;
+	sp = strchr(buf, ' ');
+	if (!sp)
+		return -EINVAL;
+	*sp++ = '\0';
+	r = cgroup_parse_u64(buf, ret_quota);
+	if (r >= 0)
+		r = cgroup_parse_u64(sp, ret_period);
+	if (r >= 0 && (*ret_period == 0 || *ret_period == UINT64_MAX))
+		r = -EINVAL;
+	return r;
 }
 
 static void do_tenant_step(GuardTenant *gt, GuardDecision d)
@@ -546,21 +491,43 @@ static void do_tenant_step(GuardTenant *gt, GuardDecision d)
 			}
 			gt->pids_saved = true;
 		}
-		gt->pids_limit = cur + gt->p.pids_allowance;
-		if (gt->orig_pids_max != UINT64_MAX && gt->orig_pids_max < gt->pids_limit)
-			gt->pids_limit = gt->orig_pids_max; /* never above what the operator set */
+		gt->pids_limit = not_above(cur + gt->p.pids_allowance, gt->orig_pids_max);
 		gt->pids_lowered = true;
 		(void) record_write(gt);
 		snprintf(reason, sizeof(reason), "storm: pids.max %" PRIu64 " (pids.current %" PRIu64 " + %u)",
 			 gt->pids_limit, cur, gt->p.pids_allowance);
 		r = submit(gt, WRITER_PIDS_MAX, gt->pids_limit, GW_PIDS, reason);
 		break;
+	case GUARD_STEP_CPU: {
+		uint64_t quota, period;
+
+		r = read_cpu_max(t->cg_fd, &quota, &period);
+		if (r < 0) {
+			emit(gt, NULL, "cpu", "cpu.max unreadable (cpu controller not enabled for this cgroup?)", r);
+			return;
+		}
+		if (!gt->cpu_saved) {
+			gt->orig_cpu_quota = quota;
+			gt->cpu_saved = true;
+		}
+		/* CpuMax= of one CPU; the kernel's floor is 1 ms per period. */
+		quota = period * gt->p.cpu_max_percent / 100;
+		gt->cpu_limit = not_above(quota < 1000 ? 1000 : quota, gt->orig_cpu_quota);
+		gt->cpu_lowered = true;
+		(void) record_write(gt);
+		snprintf(reason, sizeof(reason), "storm went on: cpu.max %" PRIu64 " %" PRIu64 " (CpuMax=%u%% of one CPU)",
+			 gt->cpu_limit, period, gt->p.cpu_max_percent);
+		r = submit(gt, WRITER_CPU_MAX, gt->cpu_limit, GW_CPU, reason);
+		break;
+	}
 	case GUARD_STEP_FREEZE:
 		gt->frozen = true;
 		(void) record_write(gt);
 		r = submit(gt, WRITER_CGROUP_FREEZE, 1, GW_FREEZE, "storm went on: cgroup.freeze");
 		break;
 	case GUARD_STEP_KILL:
+		gt->kill_writes = 1;
+		gt->kill_last_usec = now_usec(CLOCK_MONOTONIC);
 		r = submit(gt, WRITER_CGROUP_KILL, 1, GW_KILL, "storm went on while frozen, kill allowed: cgroup.kill");
 		break;
 	case GUARD_STEP_UNDO:
@@ -569,6 +536,11 @@ static void do_tenant_step(GuardTenant *gt, GuardDecision d)
 			gt->pids_lowered = false;
 			r = submit(gt, WRITER_PIDS_MAX, gt->orig_pids_max, GW_RESTORE_PIDS,
 				   "storm over for HoldSec=: pids.max restored");
+		}
+		if ((d.undo & GUARD_ACTION_CPU) && gt->cpu_lowered) {
+			gt->cpu_lowered = false;
+			r = submit(gt, WRITER_CPU_MAX, gt->orig_cpu_quota, GW_RESTORE_CPU,
+				   "storm over for HoldSec=: cpu.max restored");
 		}
 		if ((d.undo & GUARD_ACTION_FREEZE) && gt->frozen) {
 			gt->frozen = false;
@@ -590,19 +562,32 @@ static void do_uid_step(GuardTenant *gt, GuardUid *u, GuardDecision d)
 	case GUARD_STEP_PIDS:
 		emit(gt, u, "pids", "skipped: pids.max is tenant-wide, not applied for one uid", 0);
 		break;
+	case GUARD_STEP_CPU:
+		emit(gt, u, "cpu", "skipped: cpu.max is tenant-wide, not applied for one uid", 0);
+		break;
 	case GUARD_STEP_FREEZE:
 		u->stopped = true;
 		(void) record_write(gt);
-		n = signal_uid(gt->t->cg_fd, u->uid, SIGSTOP, 0);
+		n = cgroup_signal_uid(gt->t->cg_fd, u->uid, SIGSTOP);
 		emit(gt, u, "freeze", "uid storm: its processes stopped (SIGSTOP)", n < 0 ? n : 0);
 		break;
 	case GUARD_STEP_KILL:
-		n = signal_uid(gt->t->cg_fd, u->uid, SIGKILL, 0);
-		emit(gt, u, "kill", "uid storm went on, kill allowed: its processes killed (SIGKILL)", n < 0 ? n : 0);
+		/*
+		 * One pass misses children forked after cgroup.procs was read (by processes not stopped
+		 * yet): SIGKILL again on every tick until none is left (kill_check()), then report.
+		 */
+		n = cgroup_signal_uid(gt->t->cg_fd, u->uid, SIGKILL);
+		if (n < 0) {
+			emit(gt, u, "kill", "uid storm went on, kill allowed: cannot list its processes", n);
+			break;
+		}
+		u->killing = true;
+		u->killed = (unsigned) n;
+		u->kill_since_usec = now_usec(CLOCK_MONOTONIC);
 		break;
 	case GUARD_STEP_UNDO:
 		if (u->stopped) {
-			n = signal_uid(gt->t->cg_fd, u->uid, SIGCONT, 0);
+			n = cgroup_signal_uid(gt->t->cg_fd, u->uid, SIGCONT);
 			u->stopped = false;
 			(void) record_write(gt);
 			emit(gt, u, "undo", "uid storm over for HoldSec=: its processes continued (SIGCONT)", n < 0 ? n : 0);
@@ -618,7 +603,7 @@ static void restop_uids(GuardTenant *gt)
 {
 	for (size_t i = 0; i < gt->n_uids; i++)
 		if (gt->uids[i].stopped)
-			(void) signal_uid(gt->t->cg_fd, gt->uids[i].uid, SIGSTOP, 0);
+			(void) cgroup_signal_uid(gt->t->cg_fd, gt->uids[i].uid, SIGSTOP);
 }
 
 static void sample_rates(GuardRates *g, const struct memqosd_guard_state *st, uint64_t now)
@@ -649,12 +634,65 @@ static GuardUid *uid_get(GuardTenant *gt, uint32_t uid, bool create)
 
 static bool tenant_busy(const GuardTenant *gt)
 {
-	if (!guard_model_idle(&gt->s))
+	if (!guard_model_idle(&gt->s) || gt->killing)
 		return true;
 	for (size_t i = 0; i < gt->n_uids; i++)
-		if (!guard_model_idle(&gt->uids[i].s))
+		if (!guard_model_idle(&gt->uids[i].s) || gt->uids[i].killing)
 			return true;
 	return false;
+}
+
+/*
+ * A kill is reported once it is done: for the tenant, once cgroup.events says "populated 0" (every
+ * process exited; cgroup.kill is written again every GUARD_KILL_REPEAT_USEC meanwhile); for a uid,
+ * once a SIGKILL pass finds none of its processes left. After GUARD_KILL_WAIT_USEC it is reported
+ * as failed (-EBUSY) with what is left.
+ */
+static void kill_check(GuardTenant *gt, uint64_t now)
+{
+	char reason[160];
+
+	if (gt->killing && writer_target_outstanding(gt->wt) == 0) {
+		uint64_t populated = 1, left = 0;
+		int r = cgroup_read_keyed(gt->t->cg_fd, "cgroup.events", "populated", &populated);
+
+		if (r >= 0 && populated == 0) {
+			snprintf(reason, sizeof(reason), "storm went on while frozen, kill allowed: cgroup.kill, every process "
+				 "gone after %" PRIu64 " ms (%u writes)", (uint64_t) ((now - gt->kill_since_usec) / USEC_PER_MSEC),
+				 gt->kill_writes);
+			gt->killing = false;
+			emit(gt, NULL, "kill", reason, 0);
+		} else if (now - gt->kill_since_usec >= GUARD_KILL_WAIT_USEC) {
+			(void) cgroup_read_u64(gt->t->cg_fd, "pids.current", &left);
+			snprintf(reason, sizeof(reason), "cgroup.kill written %u times: %" PRIu64 " tasks still there after %"
+				 PRIu64 " ms", gt->kill_writes, left, (uint64_t) ((now - gt->kill_since_usec) / USEC_PER_MSEC));
+			gt->killing = false;
+			emit(gt, NULL, "kill", reason, r < 0 ? r : -EBUSY);
+		} else if (now - gt->kill_last_usec >= GUARD_KILL_REPEAT_USEC) {
+			gt->kill_writes++;
+			gt->kill_last_usec = now;
+			(void) submit(gt, WRITER_CGROUP_KILL, 1, GW_KILL, "cgroup.kill again: processes left");
+		}
+	}
+	for (size_t i = 0; i < gt->n_uids; i++) {
+		GuardUid *u = &gt->uids[i];
+		int n;
+
+		if (!u->killing)
+			continue;
+		n = cgroup_signal_uid(gt->t->cg_fd, u->uid, SIGKILL);
+		if (n == 0) {
+			snprintf(reason, sizeof(reason), "uid storm went on, kill allowed: its %u processes killed (SIGKILL), "
+				 "none left after %" PRIu64 " ms", u->killed, (uint64_t) ((now - u->kill_since_usec) / USEC_PER_MSEC));
+			u->killing = false;
+			emit(gt, u, "kill", reason, 0);
+		} else if (now - u->kill_since_usec >= GUARD_KILL_WAIT_USEC) {
+			snprintf(reason, sizeof(reason), "uid storm went on, kill allowed: %d of its processes still there "
+				 "after %" PRIu64 " ms of SIGKILL", n, (uint64_t) ((now - u->kill_since_usec) / USEC_PER_MSEC));
+			u->killing = false;
+			emit(gt, u, "kill", reason, n < 0 ? n : -EBUSY);
+		}
+	}
 }
 
 /* Evaluate one tenant now: detection, rates, the model, the step. */
@@ -685,9 +723,10 @@ static void evaluate(GuardTenant *gt)
 			do_uid_step(gt, u, d);
 	}
 	restop_uids(gt);
+	kill_check(gt, now);
 	/* Forget uids at rest. */
 	for (size_t i = 0; i < gt->n_uids;)
-		if (guard_model_idle(&gt->uids[i].s) && !gt->uids[i].stopped)
+		if (guard_model_idle(&gt->uids[i].s) && !gt->uids[i].stopped && !gt->uids[i].killing)
 			gt->uids[i] = gt->uids[--gt->n_uids];
 		else
 			i++;
@@ -780,40 +819,69 @@ static void tenant_maybe_retire(GuardTenant *gt)
 	tenant_drop(gt->g, gt);
 }
 
-/* Undo what a previous memqosd left in place (its record), at once. */
+/*
+ * Undo what a previous memqosd left in place, at once (its record, src/state.h; the same undo as
+ * the manager's for a paused round: state_record_undo()), each step recorded as "recover". A record
+ * that is corrupt, or names another cgroup (the id was reused), is removed; one whose undo failed
+ * stays for the next start.
+ */
 static void recover(GuardTenant *gt)
 {
-	uint32_t uids[GUARD_UIDS_MAX];
-	size_t n_uids = 0;
-	int r, n;
+	Manager *m = gt->g->m;
+	StateRecord rec = {};
+	StateUndo u = {};
+	int r;
 
-	r = record_read(gt, uids, &n_uids);
-	if (r <= 0) {
-		if (r < 0)
-			log_warning_errno(&gt->g->m->log, r, "Guard: cannot read the record of tenant %s: %m", gt->name);
+	if (m->state_fd < 0)
+		return;
+	r = state_record_read(m->state_fd, STATE_RECORD_GUARD, gt->cgroup_id, &rec);
+	if (r == -ENOENT)
+		return;
+	if (r < 0) {
+		log_error_errno(&m->log, r, "Guard: tenant %s: state record %s/guard-%" PRIu64 " is unreadable or corrupt "
+				"(%m), removing it: check pids.max, cgroup.freeze and stopped processes of cgroup %s by hand",
+				gt->name, m->state_dir, gt->cgroup_id, gt->cgroup);
+		if (r == -EBADMSG && !m->dry_run)
+			(void) state_record_remove(m->state_fd, STATE_RECORD_GUARD, gt->cgroup_id);
 		return;
 	}
-	gt->recovering = true;
-	for (size_t i = 0; i < n_uids; i++) {
-		GuardUid u = { .uid = uids[i] };
+	if (!rec.legacy && (!streq(rec.root, m->root->path) || !streq(rec.cgroup, gt->cgroup))) {
+		log_notice(&m->log, "Guard: tenant %s: state record %s/guard-%" PRIu64 " is for cgroup %s under %s (cgroup id "
+			   "reused), removing it", gt->name, m->state_dir, gt->cgroup_id, rec.cgroup, rec.root);
+		if (!m->dry_run)
+			(void) state_record_remove(m->state_fd, STATE_RECORD_GUARD, gt->cgroup_id);
+		state_record_done(&rec);
+		return;
+	}
+	if (m->dry_run) {
+		log_warning(&m->log, "Guard: tenant %s: a previous memqosd left pids.max, cpu.max, a freeze or stopped processes in "
+			    "cgroup %s (state record %s/guard-%" PRIu64 "); dry-run does not undo them", gt->name,
+			    gt->cgroup, m->state_dir, gt->cgroup_id);
+		state_record_done(&rec);
+		return;
+	}
+	r = state_record_undo(gt->t->cg_fd, &rec, &u);
+	for (size_t i = 0; i < rec.n_stopped_uids; i++) {
+		GuardUid uid = { .uid = rec.stopped_uids[i] };
 
-		n = signal_uid(gt->t->cg_fd, uids[i], SIGCONT, 0);
-		emit(gt, &u, "recover", "left stopped by a previous memqosd: continued (SIGCONT)", n < 0 ? n : 0);
+		emit(gt, &uid, "recover", "left stopped by a previous memqosd: continued (SIGCONT)", u.uids < 0 ? u.uids : 0);
 	}
-	if (gt->pids_lowered) {
-		gt->pids_lowered = false;
-		(void) submit(gt, WRITER_PIDS_MAX, gt->orig_pids_max, GW_RESTORE_PIDS,
-			      "left by a previous memqosd: pids.max restored");
+	if (rec.has_cpu_max)
+		emit(gt, NULL, "recover", "left by a previous memqosd: cpu.max restored", u.cpu_max < 0 ? u.cpu_max : 0);
+	if (rec.has_pids_max) {
+		gt->pids_limit = rec.pids_max;
+		emit(gt, NULL, "recover", "left by a previous memqosd: pids.max restored", u.pids_max < 0 ? u.pids_max : 0);
 	}
-	if (gt->frozen) {
-		gt->frozen = false;
-		(void) submit(gt, WRITER_CGROUP_FREEZE, 0, GW_THAW, "left frozen by a previous memqosd: thawed");
-	}
-	gt->pids_saved = false;
-	if (writer_target_outstanding(gt->wt) == 0) {
+	if (rec.frozen)
+		emit(gt, NULL, "recover", u.thaw > 0 ? "left frozen by a previous memqosd: thawed" :
+		     "marked frozen by a previous memqosd: not frozen now", u.thaw < 0 ? u.thaw : 0);
+	if (r >= 0)
 		record_remove(gt);
-		gt->recovering = false;
-	}
+	else
+		log_error_errno(&m->log, r, "Guard: tenant %s: cannot undo all a previous memqosd left in cgroup %s, "
+				"keeping state record %s/guard-%" PRIu64 " for the next start: %m", gt->name, gt->cgroup,
+				m->state_dir, gt->cgroup_id);
+	state_record_done(&rec);
 }
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(GuardTenant *, tenant_free);
@@ -860,9 +928,8 @@ static int tenant_start(Guard *g, Tenant *t)
 				 format_size(rate, gt->p.charge_rate), format_size(burst, gt->p.charge_burst), gt->p.fork_rate,
 				 gt->p.fork_burst);
 	}
-	if (gt->id == 0 && !gt->recovering) {
-		return 0; /* not guarded, nothing to finish: gt goes */
-	}
+	if (gt->id == 0)
+		return 0; /* not guarded: gt goes (leftovers were undone at once) */
 	n = realloc(g->tenants, (g->n_tenants + 1) * sizeof(*n));
 	if (!n)
 		return -ENOMEM;
@@ -884,7 +951,7 @@ static void tenant_stop(Guard *g, GuardTenant *gt, const char *why)
 	}
 	for (size_t i = 0; i < gt->n_uids; i++)
 		if (gt->uids[i].stopped) {
-			int n = signal_uid(gt->t->cg_fd, gt->uids[i].uid, SIGCONT, 0);
+			int n = cgroup_signal_uid(gt->t->cg_fd, gt->uids[i].uid, SIGCONT);
 
 			gt->uids[i].stopped = false;
 			snprintf(reason, sizeof(reason), "%s: its processes continued (SIGCONT)", why);
@@ -895,6 +962,11 @@ static void tenant_stop(Guard *g, GuardTenant *gt, const char *why)
 		snprintf(reason, sizeof(reason), "%s: pids.max restored", why);
 		(void) submit(gt, WRITER_PIDS_MAX, gt->orig_pids_max, GW_RESTORE_PIDS, reason);
 	}
+	if (gt->cpu_lowered) {
+		gt->cpu_lowered = false;
+		snprintf(reason, sizeof(reason), "%s: cpu.max restored", why);
+		(void) submit(gt, WRITER_CPU_MAX, gt->orig_cpu_quota, GW_RESTORE_CPU, reason);
+	}
 	if (gt->frozen) {
 		gt->frozen = false;
 		snprintf(reason, sizeof(reason), "%s: thawed", why);
@@ -904,8 +976,7 @@ static void tenant_stop(Guard *g, GuardTenant *gt, const char *why)
 	gt->n_uids = 0;
 	gt->t = NULL;
 	if (writer_target_outstanding(gt->wt) == 0) {
-		if (!gt->recovering)
-			record_remove(gt);
+		record_remove(gt);
 		tenant_drop(g, gt);
 	}
 }
@@ -959,7 +1030,7 @@ int guard_thaw(Guard *g, const char *tenant)
 		return -ENODATA;
 	for (size_t i = 0; i < gt->n_uids; i++)
 		if (gt->uids[i].stopped) {
-			int n = signal_uid(t->cg_fd, gt->uids[i].uid, SIGCONT, 0);
+			int n = cgroup_signal_uid(t->cg_fd, gt->uids[i].uid, SIGCONT);
 
 			gt->uids[i].stopped = false;
 			guard_model_thaw(&gt->uids[i].s, now);
@@ -969,7 +1040,7 @@ int guard_thaw(Guard *g, const char *tenant)
 	if (gt->frozen) {
 		gt->frozen = false;
 		guard_model_thaw(&gt->s, now);
-		(void) submit(gt, WRITER_CGROUP_FREEZE, 0, GW_THAW, "memqosd thaw: the freeze lifted by hand");
+		(void) submit(gt, WRITER_CGROUP_FREEZE, 0, GW_HAND_THAW, "memqosd thaw: the freeze lifted by hand");
 		any = true;
 	}
 	if (!any)

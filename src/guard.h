@@ -8,23 +8,30 @@
  * per tenant and per (tenant, uid) (include/memqosd/guard.h). A bucket in debt is a storm; the
  * escalation (src/guard-model.h) is carried out here:
  *
- *   tenant storm: pids.max = pids.current + PidsAllowance=, cgroup.freeze = 1, cgroup.kill = 1, each
- *     through the manager's writer (off the loop, bounded by WriteTimeoutSec=); undo writes the
- *     pids.max found before and cgroup.freeze = 0.
- *   uid storm: only that uid's processes in the tenant (and below): freeze = SIGSTOP, kill = SIGKILL,
- *     undo = SIGCONT; pids is a tenant-wide step and is skipped.
+ *   tenant storm: pids.max = pids.current + PidsAllowance=, cpu.max quota = CpuMax= of one CPU,
+ *     cgroup.freeze = 1, cgroup.kill = 1 (as Actions= allows), each through the manager's writer
+ *     (off the loop, bounded by WriteTimeoutSec=); undo writes the pids.max and cpu.max quota found
+ *     before and cgroup.freeze = 0. A kill is reported once cgroup.events says "populated 0".
+ *   uid storm: only that uid's processes in the tenant (and below): freeze = SIGSTOP, kill = SIGKILL
+ *     (repeated every tick until none is left), undo = SIGCONT; pids and cpu are tenant-wide steps
+ *     and are skipped.
  *
  * Every step is a journal record (MEMQOSD_MESSAGE_GUARD_ACTION) and a D-Bus signal:
  *   Guard(s tenant, s cgroup, s action, u uid, t time_usec, s reason, a{sv} measured, a{sv} limits)
  * uid = MEMQOSD_GUARD_NO_UID (4294967295) for the whole tenant; time_usec CLOCK_REALTIME; measured:
  * charge_bytes_per_sec (d), forks_per_sec (d), pids_current (t); limits: charge_rate (t),
  * charge_burst (t), fork_rate (t), fork_burst (t), pids_max (t, the value written; "max" = 2^64-1),
+ * cpu_max (t, the cpu.max quota written, microseconds per period; 0 before any cpu step),
  * actions (s), mode (s: "user-space": contained from user space only, no kernel throttling).
  * `memqosd watch --json` prints each as {"event":"guard",...}.
  *
- * What to undo survives a crash: before the first step the guard writes guard-CGROUPID in the state
- * directory (the pids.max found, whether it froze, the uids it stopped); a restarted memqosd that
- * finds the record when the tenant becomes active undoes it (action "recover") and removes it.
+ * What to undo survives a crash: before the first step the guard writes its record guard-CGROUPID
+ * in the state directory (src/state.h, kind guard: the pids.max and cpu.max quota found, Frozen=yes, the uids it
+ * stopped), through the same writer and reader as the cgroup's originals. A restarted memqosd that
+ * finds the record when the tenant becomes active undoes it at once with state_record_undo() (the
+ * same undo as for a paused round of reclaim; action "recover") and removes it; the start's sweep
+ * (manager.c) does the same for the record of a cgroup no profile names any more. Records in the
+ * previous release's format are read too (an upgrade undoes what the old daemon left).
  *
  * Thaw(s tenant) (root only; `memqosd thaw TENANT`): lifts the freeze (and SIGCONTs stopped uids) at
  * once; the rest is undone after HoldSec= as usual.

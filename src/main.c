@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "bus.h"
 #include "client.h"
 #include "config.h"
 #include "control-loop.h"
@@ -221,6 +222,7 @@ static int run_daemon(const ManagerOptions *o)
 	_cleanup_(guard_freep) Guard *guard = NULL;           /* likewise */
 	_cleanup_(metrics_freep) Metrics *metrics = NULL;     /* likewise; stops the HTTP thread first */
 	_cleanup_(instances_freep) Instances *in = NULL;      /* likewise */
+	_cleanup_(bus_freep) Bus *bus = NULL;                 /* likewise */
 	int r;
 
 	/* A write to a pipe whose reader is gone must fail with EPIPE, not kill the daemon before it
@@ -238,6 +240,8 @@ static int run_daemon(const ManagerOptions *o)
 	if (r < 0)
 		return EXIT_FAILURE;
 	r = metrics_install(m, cl, MEMQOSD_VERSION, &metrics);
+	if (r < 0)
+		return EXIT_FAILURE;
 	/* Last: instances appear at start, once the other modules can attach to them. */
 	r = instances_install(m, &in);
 	if (r < 0)
@@ -249,7 +253,13 @@ static int run_daemon(const ManagerOptions *o)
 	if (r < 0)
 		return EXIT_FAILURE;
 	r = reclaim_install(m, &reclaim);
+	if (r < 0)
+		return EXIT_FAILURE;
 	r = guard_install(m, &guard);
+	if (r < 0)
+		return EXIT_FAILURE;
+	/* The D-Bus API connects once the manager has started, before READY=1. */
+	r = bus_install(m, &bus);
 	if (r < 0)
 		return EXIT_FAILURE;
 	r = manager_start(m);
@@ -258,10 +268,10 @@ static int run_daemon(const ManagerOptions *o)
 		return EXIT_FAILURE;
 	}
 	/* Before the loop runs, so no call can find the methods missing. */
-	(void) risk_bus_register(risk, m->bus, &rb);
-	(void) sampler_bus_register(sampler, m->bus);
-	(void) reclaim_bus_register(reclaim, m->bus);
-	(void) guard_bus_register(guard, m->bus);
+	(void) risk_bus_register(risk, bus_get(bus), &rb);
+	(void) sampler_bus_register(sampler, bus_get(bus));
+	(void) reclaim_bus_register(reclaim, bus_get(bus));
+	(void) guard_bus_register(guard, bus_get(bus));
 	(void) metrics_start(metrics);  /* off unless configured; a failure is logged, the daemon runs on */
 	r = manager_run(m);
 	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;

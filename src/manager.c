@@ -11,7 +11,6 @@
 #include <systemd/sd-daemon.h>
 #include <time.h>
 
-#include "bus.h"
 #include "dir-watch.h"
 #include "fdstore.h"
 #include "journal-ids.h"
@@ -63,6 +62,13 @@ void manager_remove_hooks(Manager *m, const void *userdata)
 		if (m->hooks[i].userdata != userdata)
 			m->hooks[j++] = m->hooks[i];
 	m->n_hooks = j;
+}
+
+static void manager_status_changed(Manager *m)
+{
+	FOREACH_HOOK(m, h)
+		if (h->status_changed)
+			h->status_changed(m, h->userdata);
 }
 
 void manager_policy_event(Manager *m, Tenant *t, const struct memqosd_event *ev)
@@ -226,6 +232,7 @@ static int tenant_handle_io_error(Manager *m, Tenant *t, int r, const char *what
 static int tenant_write_record(Manager *m, Tenant *t, bool frozen)
 {
 	StateRecord rec = {
+		.kind = STATE_RECORD_ORIGINALS,
 		.id = t->cgroup_id,
 		.root = m->root->path,
 		.cgroup = t->config->cgroup,
@@ -322,34 +329,33 @@ static void tenant_unmark_paused(Manager *m, Tenant *t, const WriterCompletion *
  */
 static bool manager_thaw_leftover(Manager *m, int cg_fd, const char *name, const StateRecord *rec)
 {
+	StateUndo u;
 	uint64_t frozen;
 	int r;
 
-	r = cgroup_read_u64(cg_fd, "cgroup.freeze", &frozen);
-	if (r >= 0 && frozen == 0) {
-		log_info(&m->log, "Tenant %s: state record %s/%" PRIu64 " says a paused round was running at an "
-			 "unclean exit; cgroup %s is not frozen", name, m->state_dir, rec->id, rec->cgroup);
-		return true;
-	}
-	if (r >= 0 && m->dry_run) {
-		log_warning(&m->log, "Tenant %s: cgroup %s was left frozen by a memqosd that died inside a paused "
-			    "round of reclaim (state record %s/%" PRIu64 "); dry-run does not thaw it: write 0 to its "
-			    "cgroup.freeze", name, rec->cgroup, m->state_dir, rec->id);
+	if (m->dry_run) {
+		r = cgroup_read_u64(cg_fd, "cgroup.freeze", &frozen);
+		if (r >= 0 && frozen != 0)
+			log_warning(&m->log, "Tenant %s: cgroup %s was left frozen by a memqosd that died inside a paused "
+				    "round of reclaim (state record %s/%" PRIu64 "); dry-run does not thaw it: write 0 to "
+				    "its cgroup.freeze", name, rec->cgroup, m->state_dir, rec->id);
 		return false;
 	}
-	if (r >= 0)
-		r = cgroup_write_u64(cg_fd, "cgroup.freeze", 0);
-	if (cgroup_errno_is_gone(r))
-		return true; /* the cgroup (or its freezer) is gone: nothing left frozen */
+	/* The one undo after an unclean exit (src/state.h), shared with the storm guard's records. */
+	r = state_record_undo(cg_fd, rec, &u);
 	if (r < 0) {
 		log_error_errno(&m->log, r, "Tenant %s: cgroup %s was left frozen by a memqosd that died inside a "
 				"paused round of reclaim, and cannot be thawed (keeping Frozen=yes in %s/%" PRIu64 "): %m",
 				name, rec->cgroup, m->state_dir, rec->id);
 		return false;
 	}
-	log_notice(&m->log, "Tenant %s: thawed cgroup %s (cgroup.freeze 1 -> 0), left frozen by a memqosd that "
-		   "died inside a paused round of reclaim (state record %s/%" PRIu64 ")", name, rec->cgroup,
-		   m->state_dir, rec->id);
+	if (u.thaw > 0)
+		log_notice(&m->log, "Tenant %s: thawed cgroup %s (cgroup.freeze 1 -> 0), left frozen by a memqosd that "
+			   "died inside a paused round of reclaim (state record %s/%" PRIu64 ")", name, rec->cgroup,
+			   m->state_dir, rec->id);
+	else
+		log_info(&m->log, "Tenant %s: state record %s/%" PRIu64 " says a paused round was running at an "
+			 "unclean exit; cgroup %s is not frozen", name, m->state_dir, rec->id, rec->cgroup);
 	return true;
 }
 
@@ -360,7 +366,7 @@ static void tenant_forget_originals(Manager *m, Tenant *t)
 	if (!t->recorded)
 		return;
 	t->recorded = false;
-	r = state_record_remove(m->state_fd, t->cgroup_id);
+	r = state_record_remove(m->state_fd, STATE_RECORD_ORIGINALS, t->cgroup_id);
 	if (r < 0)
 		log_warning_errno(&m->log, r, "Tenant %s: cannot remove state record %s/%" PRIu64 ": %m",
 				  t->config->name, m->state_dir, t->cgroup_id);
@@ -375,7 +381,7 @@ static void tenant_recover_originals(Manager *m, Tenant *t)
 	t->recovered = t->recorded = false;
 	if (m->state_fd < 0)
 		return;
-	r = state_record_read(m->state_fd, t->cgroup_id, &rec);
+	r = state_record_read(m->state_fd, STATE_RECORD_ORIGINALS, t->cgroup_id, &rec);
 	if (r == -ENOENT)
 		return;
 	if (r < 0) {
@@ -1430,7 +1436,7 @@ void manager_set_mode(Manager *m, const char *mode)
 	if (streq(m->mode, mode))
 		return;
 	snprintf(m->mode, sizeof(m->mode), "%s", mode);
-	manager_bus_emit_changed(m);
+	manager_status_changed(m);
 }
 
 void manager_status_line(const Manager *m, char *buf, size_t n)
@@ -1447,7 +1453,7 @@ static void manager_notify_status(Manager *m, const char *state)
 
 	manager_status_line(m, line, sizeof(line));
 	(void) sd_notifyf(false, "%sSTATUS=%s", state ? state : "", line);
-	manager_bus_emit_changed(m);
+	manager_status_changed(m);
 }
 
 /* A tenant changed state: STATUS= and the bus properties follow. */
@@ -1465,7 +1471,7 @@ static void notify_ready_when_settled(Manager *m, bool timed_out, void *userdata
 		manager_notify_status(m, "READY=1\n");
 }
 
-/* The bus serves the last values read; memory.pressure is read on the slow tick only. */
+/* The bus serves the last values read: at activation, and on demand (manager_tenant_observe()). */
 static void tenant_refresh_pressure(Tenant *t)
 {
 	CgroupPressure p;
@@ -1473,6 +1479,21 @@ static void tenant_refresh_pressure(Tenant *t)
 	t->has_pressure = t->state == TENANT_ACTIVE && cgroup_read_pressure(t->cg_fd, &p) >= 0;
 	if (t->has_pressure)
 		t->pressure_avg10 = p.some_avg10;
+	t->observed_usec = now_usec();
+}
+
+void manager_tenant_observe(Manager *m, Tenant *t, uint64_t max_age_usec)
+{
+	uint64_t v;
+
+	(void) m;
+	if (t->state != TENANT_ACTIVE || t->retiring || t->cg_fd < 0)
+		return;
+	if (max_age_usec > 0 && t->observed_usec > 0 && now_usec() - t->observed_usec < max_age_usec)
+		return;
+	if (cgroup_read_u64(t->cg_fd, "memory.current", &v) >= 0)
+		t->current = v;
+	tenant_refresh_pressure(t);
 }
 
 int manager_tenant_refresh(Manager *m, Tenant *t)
@@ -1495,19 +1516,12 @@ static int on_housekeeping(sd_event_source *s, uint64_t usec, void *userdata)
 	for (size_t i = 0; i < m->n_tenants; i++) {
 		Tenant *t = m->tenants[i];
 
-		if (t->state == TENANT_ACTIVE) {
-			int g = tenant_is_gone(m, t);
-
-			if (g > 0)
-				tenant_release(m, t, "cgroup gone (housekeeping)");
-			else {
-				if (g < 0)
-					log_warning_errno(&m->log, g, "Tenant %s: cannot check cgroup %s now, keeping it: %m",
-							  t->config->name, t->config->cgroup);
-				(void) manager_tenant_refresh(m, t);
-				tenant_refresh_pressure(t);
-			}
-		} else if (!t->gone)
+		/*
+		 * An active tenant costs the tick nothing (issue 12): a removed cgroup is seen by the
+		 * watch on its parent directory (an inotify queue overflow reaches every watch) and by
+		 * its PSI trigger; the values the bus shows are read when asked for.
+		 */
+		if (t->state != TENANT_ACTIVE && !t->gone)
 			(void) tenant_activate(m, t, /* log_waiting= */ false);
 	}
 	FOREACH_HOOK(m, h)
@@ -1727,7 +1741,7 @@ static int manager_restore_orphan(Manager *m, const StateRecord *rec)
 	if (r >= 0 && id != rec->id)
 		r = -ENOENT;
 	if (cgroup_errno_is_gone(r))
-		return state_record_remove(m->state_fd, rec->id);
+		return state_record_remove(m->state_fd, STATE_RECORD_ORIGINALS, rec->id);
 	if (r >= 0 && rec->frozen && manager_thaw_leftover(m, fd, c.name, rec)) {
 		StateRecord cleared = *rec;
 		int k;
@@ -1783,15 +1797,77 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/*
+ * A storm guard record (src/state.h) of a cgroup no active tenant has: the guard left pids.max, a
+ * freeze or stopped processes there and memqosd died, then the profile went. Undone here with the
+ * same undo as the guard's own (state_record_undo()); the record goes once that succeeded.
+ */
+static void manager_sweep_guard_record(Manager *m, uint64_t id)
+{
+	_cleanup_close_ int fd = -EBADF;
+	StateRecord rec = {};
+	StateUndo u;
+	uint64_t cg_id;
+	int r;
+
+	r = state_record_read(m->state_fd, STATE_RECORD_GUARD, id, &rec);
+	if (r == -EBADMSG) {
+		log_warning(&m->log, "State record %s/guard-%" PRIu64 " is corrupt, removing it", m->state_dir, id);
+		(void) state_record_remove(m->state_fd, STATE_RECORD_GUARD, id);
+		return;
+	}
+	if (r < 0) {
+		if (r != -ENOENT)
+			log_warning_errno(&m->log, r, "Cannot read state record %s/guard-%" PRIu64 ": %m", m->state_dir, id);
+		return;
+	}
+	if (rec.legacy) {
+		log_warning(&m->log, "State record %s/guard-%" PRIu64 " (previous release's format) does not say which cgroup "
+			    "it is for; keeping it until a tenant with cgroup id %" PRIu64 " is active again", m->state_dir,
+			    id, id);
+		goto done;
+	}
+	if (!streq(rec.root, m->root->path)) {
+		log_notice(&m->log, "State record %s/guard-%" PRIu64 " is for cgroup root %s, not %s: leaving it alone",
+			   m->state_dir, id, rec.root, m->root->path);
+		goto done;
+	}
+	r = cgroup_open(m->root, rec.cgroup, &fd);
+	if (r >= 0)
+		r = cgroup_get_id(fd, &cg_id);
+	if (r >= 0 && cg_id != id)
+		r = -ENOENT;
+	if (cgroup_errno_is_gone(r)) {
+		log_info(&m->log, "Removing state record %s/guard-%" PRIu64 ": cgroup %s is gone", m->state_dir, id, rec.cgroup);
+		(void) state_record_remove(m->state_fd, STATE_RECORD_GUARD, id);
+		goto done;
+	}
+	if (r >= 0)
+		r = state_record_undo(fd, &rec, &u);
+	if (r < 0) {
+		log_error_errno(&m->log, r, "Cannot undo what the storm guard left in cgroup %s (state record %s/guard-%"
+				PRIu64 "), keeping the record: %m", rec.cgroup, m->state_dir, id);
+		goto done;
+	}
+	log_notice(&m->log, "Undid what the storm guard left in cgroup %s, which no profile manages now (state record "
+		   "%s/guard-%" PRIu64 "): %u processes continued, pids.max %s, %s", rec.cgroup, m->state_dir, id,
+		   u.continued, u.pids_max > 0 ? "restored" : "untouched", u.thaw > 0 ? "thawed" : "not frozen");
+	(void) state_record_remove(m->state_fd, STATE_RECORD_GUARD, id);
+done:
+	state_record_done(&rec);
+}
+
 static void manager_sweep_state(Manager *m)
 {
-	_cleanup_free_ uint64_t *ids = NULL, *claimed = NULL;
-	size_t n = 0, n_claimed = 0;
+	_cleanup_free_ uint64_t *ids = NULL, *guard_ids = NULL, *claimed = NULL;
+	size_t n = 0, n_guard = 0, n_claimed = 0;
 	int r;
 
 	if (m->state_fd < 0 || m->dry_run)
 		return;
-	r = state_list(m->state_fd, &ids, &n);
+	r = state_list(m->state_fd, STATE_RECORD_ORIGINALS, &ids, &n);
+	if (r >= 0)
+		r = state_list(m->state_fd, STATE_RECORD_GUARD, &guard_ids, &n_guard);
 	if (r < 0) {
 		log_warning_errno(&m->log, r, "Cannot list state directory %s: %m", m->state_dir);
 		return;
@@ -1807,16 +1883,21 @@ static void manager_sweep_state(Manager *m)
 			claimed[n_claimed++] = m->tenants[j]->cgroup_id;
 	qsort(claimed, n_claimed, sizeof(*claimed), cmp_u64);
 
+	/* Active tenants' guard records were undone when they attached (src/guard.c). */
+	for (size_t i = 0; i < n_guard; i++)
+		if (!bsearch(&guard_ids[i], claimed, n_claimed, sizeof(*claimed), cmp_u64))
+			manager_sweep_guard_record(m, guard_ids[i]);
+
 	for (size_t i = 0; i < n; i++) {
 		StateRecord rec = {};
 
 		if (bsearch(&ids[i], claimed, n_claimed, sizeof(*claimed), cmp_u64))
 			continue;
 
-		r = state_record_read(m->state_fd, ids[i], &rec);
+		r = state_record_read(m->state_fd, STATE_RECORD_ORIGINALS, ids[i], &rec);
 		if (r == -EBADMSG) {
 			log_warning(&m->log, "State record %s/%" PRIu64 " is corrupt, removing it", m->state_dir, ids[i]);
-			(void) state_record_remove(m->state_fd, ids[i]);
+			(void) state_record_remove(m->state_fd, STATE_RECORD_ORIGINALS, ids[i]);
 			continue;
 		}
 		if (r < 0) {
@@ -1828,7 +1909,7 @@ static void manager_sweep_state(Manager *m)
 		if (r == 0) {
 			log_info(&m->log, "Removing state record %s/%" PRIu64 ": cgroup %s/%s is gone", m->state_dir, ids[i],
 				 rec.root, rec.cgroup);
-			(void) state_record_remove(m->state_fd, ids[i]);
+			(void) state_record_remove(m->state_fd, STATE_RECORD_ORIGINALS, ids[i]);
 		} else if (r > 0 && streq(rec.root, m->root->path))
 			(void) manager_restore_orphan(m, &rec);
 		else if (r > 0)
@@ -1902,10 +1983,6 @@ int manager_start(Manager *m)
 		return log_error_errno(&m->log, r, "Failed to add housekeeping timer: %m");
 	(void) sd_event_source_set_description(m->housekeeping, "housekeeping");
 	(void) sd_event_source_set_enabled(m->housekeeping, SD_EVENT_ON);
-
-	r = manager_connect_bus(m);
-	if (r < 0)
-		manager_disconnect_bus(m); /* logged by manager_connect_bus(); SIGHUP still reloads */
 
 	manager_status_line(m, line, sizeof(line));
 	{
@@ -1999,18 +2076,22 @@ int manager_reload(Manager *m, ConfigErrors *ret_errors)
 			tenant_free(t);
 	}
 
-	/* Build the new list in the new config's order. */
-	for (size_t i = 0; i < new->n_tenants; i++) {
+	/*
+	 * Build the new list in the new config's order. Both lists are sorted by name (m->tenants by
+	 * manager_sort_tenants(), new->tenants by config_load()): one merge pass, not a scan per profile.
+	 */
+	for (size_t i = 0, j = 0; i < new->n_tenants; i++) {
 		TenantConfig *nc = new->tenants[i];
 		Tenant *t = NULL;
+		int cmp = 1;
 
 		if (nc->is_template)
 			continue;
-		for (size_t j = 0; j < m->n_tenants; j++)
-			if (m->tenants[j] && streq(m->tenants[j]->config->name, nc->name)) {
-				t = TAKE_PTR(m->tenants[j]);
+		for (; j < m->n_tenants; j++)
+			if (m->tenants[j] && (cmp = strcmp(m->tenants[j]->config->name, nc->name)) >= 0)
 				break;
-			}
+		if (j < m->n_tenants && cmp == 0)
+			t = TAKE_PTR(m->tenants[j]);
 		if (t) {
 			/* Changed profiles are applied once the new list is in place (hooks may walk it). */
 			if (tenant_config_equal(t->config, nc))
@@ -2163,7 +2244,6 @@ Manager *manager_free(Manager *m)
 	}
 	sd_event_source_disable_unref(m->settle_timer);
 	sd_event_source_disable_unref(m->settle_defer);
-	manager_disconnect_bus(m);
 	sd_event_source_disable_unref(m->housekeeping);
 	sd_event_source_disable_unref(m->instance_sweep);
 	sd_event_unref(m->event);

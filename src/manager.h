@@ -2,7 +2,8 @@
 #pragma once
 
 /*
- * The Manager: one sd-event loop, the bus connection, the loaded Config and one Tenant per profile.
+ * The Manager: one sd-event loop, the loaded Config and one Tenant per profile. The D-Bus API (src/bus.h)
+ * and the other faces are modules on its hook table; the manager calls none of them directly.
  *
  * Tenant lifecycle:
  *   WAITING  cgroup does not exist (yet): an inotify watch on its deepest existing ancestor (and every
@@ -103,6 +104,7 @@ struct Tenant {
 	uint64_t current;            /* memory.current at the last read */
 	unsigned pressure_avg10;     /* memory.pressure some avg10 (hundredths of %) at the last read */
 	bool has_pressure;           /* pressure_avg10 is valid */
+	uint64_t observed_usec;      /* CLOCK_MONOTONIC of the last read of both (manager_tenant_observe()) */
 	WriterTarget *writer;        /* this cgroup in the writer (ACTIVE and retiring) */
 
 	/* Retiring (removed by reload / stop, restore writes outstanding) */
@@ -139,7 +141,8 @@ struct memqosd_event;
  *   during the call.
  * pressure: the PSI trigger fired (t->pressured, t->last_pressure_usec set).
  * events: memory.events changed (t->events updated; old counters in prev).
- * housekeeping: the slow tick (memory.current refreshed for every active tenant).
+ * housekeeping: the slow tick. It reads no file of an active tenant (issue 12: idle cost independent
+ *   of the number of quiet tenants): a hook that needs fresh values reads them itself.
  * policy_event: a BPF ring-buffer record about the tenant, passed on by whoever owns the policies
  *   (manager_policy_event()).
  * Several modules may register a table each (manager_add_hooks()); they are called in the order
@@ -150,6 +153,8 @@ struct memqosd_event;
  *   tenants were activated, before stale state records are swept) and after every reload that was
  *   applied (old still valid during the call; the profiles' tenants are already updated).
  * started: manager_start() took every tenant it could (what was handed over and nobody claimed can go).
+ * status_changed: the mode, the tenant count or states, dry-run or the reload count changed (what
+ *   STATUS= and the bus properties show).
  * On a stop for a restart (m->handover) tenant_detach is called as on any stop; the policy code
  *   leaves its kernel objects to the fd store then, and the manager restores nothing.
  */
@@ -164,10 +169,11 @@ typedef struct ManagerHooks {
 	void (*written)(Manager *m, Tenant *t, const WriterCompletion *c, void *userdata);
 	void (*config_applied)(Manager *m, const Config *old, void *userdata);
 	void (*started)(Manager *m, void *userdata);
+	void (*status_changed)(Manager *m, void *userdata);
 	void *userdata;
 } ManagerHooks;
 
-#define MANAGER_HOOKS_MAX 8
+#define MANAGER_HOOKS_MAX 16
 
 typedef struct ManagerOptions {
 	const char *config_dir;      /* NULL = MEMQOSD_DEFAULT_CONFIG_DIR */
@@ -180,7 +186,6 @@ typedef struct ManagerOptions {
 struct Manager {
 	Logger log;
 	sd_event *event;
-	sd_bus *bus;
 
 	char *config_dir;
 	char *cgroup_root_arg;
@@ -231,7 +236,7 @@ int manager_new(const ManagerOptions *o, Manager **ret);
 Manager *manager_free(Manager *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
 
-/* Load config, open the cgroup root, set up tenants, connect the bus, READY=1. */
+/* Load config, open the cgroup root, set up tenants, call the started hooks (the bus connects), READY=1. */
 int manager_start(Manager *m);
 /* Run the loop until SIGTERM/SIGINT; then restore everything. Returns the loop's exit code. */
 int manager_run(Manager *m);
@@ -309,6 +314,13 @@ size_t manager_count_waiting(const Manager *m);
 
 /* Refresh t->current (and release the tenant if its cgroup vanished for sure). */
 int manager_tenant_refresh(Manager *m, Tenant *t);
+/*
+ * For readers of the cached values (the bus, the metrics, the housekeeping hooks): read
+ * memory.current and memory.pressure of an active tenant again if the last read is more than
+ * max_age_usec old (0: always). Never releases the tenant (its directory watch and PSI trigger
+ * notice a removed cgroup); on an error the previous values stay. Safe while walking m->tenants.
+ */
+void manager_tenant_observe(Manager *m, Tenant *t, uint64_t max_age_usec);
 
 /* One-line summary for STATUS= and the start record. */
 void manager_status_line(const Manager *m, char *buf, size_t n);

@@ -1170,6 +1170,20 @@ int policy_engine_set_watch(PolicyEngine *e, unsigned watch_percent, uint64_t wa
 	return 0;
 }
 
+int policy_engine_set_charge_records(PolicyEngine *e, bool on)
+{
+	static const uint32_t zero = 0;
+	struct memqosd_control c = {};
+
+	if (!e)
+		return -EINVAL;
+	(void) bpf_map_lookup_elem(e->control_fd, &zero, &c);
+	c.charge_records = on;
+	if (bpf_map_update_elem(e->control_fd, &zero, &c, BPF_ANY) < 0)
+		return negative_errno();
+	return 0;
+}
+
 int policy_engine_read_stats(const PolicyEngine *e, uint32_t tenant_id, struct memqosd_tenant_stats *ret)
 {
 	if (!e || !ret || tenant_id >= MEMQOSD_MAX_TENANTS)

@@ -167,6 +167,9 @@ int policy_engine_set_control(PolicyEngine *e, int max_pressured_priority, bool 
  * per second toward it within watch_usec.
  */
 int policy_engine_set_watch(PolicyEngine *e, unsigned watch_percent, uint64_t watch_usec, uint64_t min_growth_bytes);
+/* CHARGE ring-buffer records on or off (off by default; the daemon never turns them on: nothing
+ * in it reads them). For tools and tests. */
+int policy_engine_set_charge_records(PolicyEngine *e, bool on);
 int policy_engine_read_stats(const PolicyEngine *e, uint32_t tenant_id, struct memqosd_tenant_stats *ret);
 /* Ring-buffer records lost for lack of room, over all tenants (the kernel side counts them). */
 uint64_t policy_engine_lost_events(const PolicyEngine *e);

@@ -99,19 +99,33 @@ uint64_t reclaim_model_step_done(ReclaimModel *m, uint64_t requested, uint64_t b
 	return got;
 }
 
+/*
+ * A round (the steps since refault_mark) that reclaimed `progress` bytes is futile if it kept less
+ * than RECLAIM_STEP_MIN, or less than half of it: the rest came back as refaults since.
+ */
+static bool round_futile(const ReclaimModel *m, uint64_t progress)
+{
+	uint64_t back = m->refaulted_bytes > m->refault_mark ? m->refaulted_bytes - m->refault_mark : 0;
+	uint64_t kept = progress > back ? progress - back : 0;
+
+	return kept < RECLAIM_STEP_MIN || kept < progress / 2;
+}
+
 bool reclaim_model_backoff(ReclaimModel *m, const ReclaimParams *p, ReclaimCause cause, uint64_t now_usec)
 {
 	unsigned shift;
 
 	if (m->phase == RECLAIM_BACKOFF)
 		return false;
-	if (m->progress_bytes < RECLAIM_STEP_MIN)
+	/* Futile already (nothing gained, or it came back): longer hold. Otherwise it is judged
+	 * when the hold is over, with the refaults of the hold counted. */
+	m->held_futile = round_futile(m, m->progress_bytes);
+	if (m->held_futile)
 		m->futile++;
-	else
-		m->futile = 0;
+	m->held_progress = m->progress_bytes;
 	shift = m->futile > 3 ? 3 : m->futile;
 	m->phase = RECLAIM_BACKOFF;
-	m->hold_until_usec = now_usec + (p->hold_usec << (shift > 0 ? shift - 1 : 0));
+	m->hold_until_usec = now_usec + (p->hold_usec << (shift > 0 && m->held_futile ? shift - 1 : 0));
 	m->progress_bytes = 0;
 	m->backoffs++;
 	m->last_cause = cause;
@@ -123,11 +137,19 @@ void reclaim_model_hold_over(ReclaimModel *m, uint64_t current, uint64_t now_use
 {
 	if (m->phase != RECLAIM_BACKOFF || now_usec < m->hold_until_usec)
 		return;
+	if (!m->held_futile) {
+		if (round_futile(m, m->held_progress))
+			m->futile++;  /* what the round took came back during the hold */
+		else
+			m->futile = 0;
+	}
 	if (m->futile >= RECLAIM_FUTILE_MAX) {
 		m->phase = RECLAIM_SETTLED;
 		m->settled_current = current;
-	} else
+	} else {
 		m->phase = RECLAIM_PROBING;
+		m->refault_mark = m->refaulted_bytes;
+	}
 }
 
 bool reclaim_model_wake(ReclaimModel *m, uint64_t current, bool host_pressure)
@@ -144,6 +166,7 @@ bool reclaim_model_wake(ReclaimModel *m, uint64_t current, bool host_pressure)
 	m->phase = RECLAIM_PROBING;
 	m->futile = 0;
 	m->progress_bytes = 0;
+	m->refault_mark = m->refaulted_bytes;
 	return true;
 }
 

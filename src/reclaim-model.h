@@ -14,7 +14,11 @@
  *             stays under RefaultPercent= of that step.
  *   BACKOFF   refaults or pressure: no step for HoldSec= (doubled for each back-off in a row that
  *             brought no progress, at most 8x). Then PROBING again, or SETTLED after
- *             RECLAIM_FUTILE_MAX such back-offs in a row.
+ *             RECLAIM_FUTILE_MAX such back-offs in a row. Progress is net of refaults: a round
+ *             that kept less than half of what it reclaimed by the end of its hold (the rest came
+ *             back as refaults: the steps reached the hot set) counts as futile, so a tenant at
+ *             its working set settles instead of taking and giving back the same pages every
+ *             HoldSec=.
  *   SETTLED   the tenant is at its working set (a step came back -EAGAIN: nothing cold is left, or
  *             it kept backing off): no timer, no file read. It starts PROBING again when
  *             memory.current (read by the manager's housekeeping tick anyway) has grown by
@@ -69,6 +73,9 @@ typedef struct ReclaimModel {
 	uint64_t backoffs;
 	unsigned futile;             /* back-offs in a row without progress */
 	uint64_t progress_bytes;     /* reclaimed since the last back-off */
+	uint64_t refault_mark;       /* refaulted_bytes when this round of probing began */
+	uint64_t held_progress;      /* BACKOFF: what the round before it reclaimed */
+	bool held_futile;            /* BACKOFF: already counted as futile when it began */
 	uint64_t hold_until_usec;    /* BACKOFF: when it ends */
 	uint64_t settled_current;    /* SETTLED: memory.current when it settled */
 	uint64_t last_step_bytes;    /* the last step asked for */
@@ -108,7 +115,10 @@ uint64_t reclaim_model_step_done(ReclaimModel *m, uint64_t requested, uint64_t b
 /* Refaults or pressure: stop and hold. Returns false if the tenant was already backing off. */
 bool reclaim_model_backoff(ReclaimModel *m, const ReclaimParams *p, ReclaimCause cause, uint64_t now_usec);
 
-/* BACKOFF whose hold is over: PROBING again, or SETTLED at current after too many futile back-offs. */
+/*
+ * BACKOFF whose hold is over: PROBING again, or SETTLED at current after too many futile back-offs.
+ * refaulted_bytes must be up to date: a round whose reclaim came back as refaults is futile.
+ */
 void reclaim_model_hold_over(ReclaimModel *m, uint64_t current, uint64_t now_usec);
 
 /* A SETTLED tenant should probe again: it grew (or host pressure). Switches it to PROBING if so. */

@@ -359,6 +359,7 @@ static int on_step(sd_event_source *s, uint64_t usec, void *userdata)
 	if (rt->model.phase == RECLAIM_BACKOFF) {
 		if (manager_tenant_refresh(m, t) < 0 || t->state != TENANT_ACTIVE)
 			return 0;
+		tenant_read_refaults(rt);  /* the hold's refaults decide whether the round was futile */
 		reclaim_model_hold_over(&rt->model, t->current, now);
 		if (rt->model.phase == RECLAIM_SETTLED) {
 			tenant_settle(rt);
@@ -539,6 +540,7 @@ static int hook_changed(Manager *m, Tenant *t, const TenantConfig *old, void *us
 	if (rt->model.phase == RECLAIM_SETTLED) {
 		rt->model.phase = RECLAIM_PROBING;
 		rt->model.futile = 0;
+		rt->model.refault_mark = rt->model.refaulted_bytes;
 		tenant_step_later(rt, t->config->reclaim.interval_usec);
 	}
 	return 0;
@@ -586,11 +588,11 @@ static void hook_housekeeping(Manager *m, void *userdata)
 {
 	Reclaim *r = userdata;
 
-	(void) m;
 	for (size_t i = 0; i < r->n_tenants; i++) {
 		ReclaimTenant *rt = r->tenants[i];
 
-		/* t->current was just refreshed by the manager: no read of our own. */
+		/* The tick reads nothing of its own for quiet tenants: a tenant with reclaim on is read here. */
+		manager_tenant_observe(m, rt->t, 0);
 		if (reclaim_model_wake(&rt->model, rt->t->current, r->host_pressure))
 			tenant_step_later(rt, 0);
 	}
@@ -628,9 +630,11 @@ static int on_host_pressure(sd_event_source *s, int fd, uint32_t revents, void *
 	} else
 		(void) sd_event_add_time_relative(r->m->event, &r->host_timer, CLOCK_MONOTONIC, RECLAIM_HOST_HOLD_USEC,
 						  USEC_PER_SEC, on_host_over, r);
-	for (size_t i = 0; i < r->n_tenants; i++)
+	for (size_t i = 0; i < r->n_tenants; i++) {
+		manager_tenant_observe(r->m, r->tenants[i]->t, 0);
 		if (reclaim_model_wake(&r->tenants[i]->model, r->tenants[i]->t->current, true))
 			tenant_step_later(r->tenants[i], 0);
+	}
 	return 0;
 }
 

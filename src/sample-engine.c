@@ -23,6 +23,7 @@ struct SampleEngine {
 	const char *flavour;
 	SampleRecordHandler handler;
 	void *userdata;
+	uint64_t ids_used[MEMQOSD_MAX_TENANTS / 64]; /* tenant ids ever set: their charge counters */
 };
 
 static int ring_record(void *ctx, void *data, size_t size)
@@ -144,6 +145,9 @@ int sample_engine_set_tenant(SampleEngine *e, uint32_t tenant_id, uint64_t cgrou
 		return negative_errno();
 	if (bpf_map_update_elem(bpf_map__fd(e->skel->maps.memqosd_tenants), &cgroup_id, &key, BPF_ANY) < 0)
 		return negative_errno();
+	e->ids_used[tenant_id / 64] |= 1ULL << (tenant_id % 64);
+	/* The programs' per-CPU memcg caches hold tenant lookups made before: they are stale now. */
+	__atomic_fetch_add(&e->skel->bss->tenants_gen, 1, __ATOMIC_SEQ_CST);
 	return 0;
 }
 
@@ -155,6 +159,7 @@ void sample_engine_remove_tenant(SampleEngine *e, uint32_t tenant_id, uint64_t c
 		return;
 	(void) bpf_map_delete_elem(bpf_map__fd(e->skel->maps.memqosd_tenants), &cgroup_id);
 	(void) bpf_map_update_elem(bpf_map__fd(e->skel->maps.memqosd_sample_conf), &tenant_id, &off, BPF_ANY);
+	__atomic_fetch_add(&e->skel->bss->tenants_gen, 1, __ATOMIC_SEQ_CST);
 }
 
 int sample_engine_attach_event(SampleEngine *e, sd_event *event)
@@ -175,22 +180,23 @@ int sample_engine_counters(const SampleEngine *e, struct memqosd_sample_counters
 {
 	int ncpu = libbpf_num_possible_cpus();
 	struct memqosd_sample_counters *per, sum = {};
+	struct memqosd_sample_state *st;
 	uint32_t zero = 0;
+	int r = 0;
 
 	if (!e || ncpu <= 0)
 		return -EINVAL;
 	per = calloc((size_t) ncpu, sizeof(*per));
-	if (!per)
-		return -ENOMEM;
+	st = calloc((size_t) ncpu, sizeof(*st));
+	if (!per || !st) {
+		r = -ENOMEM;
+		goto out;
+	}
 	if (bpf_map_lookup_elem(bpf_map__fd(e->skel->maps.memqosd_sample_counters), &zero, per) < 0) {
-		int r = negative_errno();
-
-		free(per);
-		return r;
+		r = negative_errno();
+		goto out;
 	}
 	for (int i = 0; i < ncpu; i++) {
-		sum.charges += per[i].charges;
-		sum.charged_bytes += per[i].charged_bytes;
 		sum.samples += per[i].samples;
 		sum.large += per[i].large;
 		sum.dropped += per[i].dropped;
@@ -198,7 +204,18 @@ int sample_engine_counters(const SampleEngine *e, struct memqosd_sample_counters
 		sum.frees += per[i].frees;
 		sum.live_full += per[i].live_full;
 	}
-	free(per);
+	for (uint32_t t = 1; t < MEMQOSD_MAX_TENANTS; t++) {
+		if (!(e->ids_used[t / 64] & (1ULL << (t % 64))) ||
+		    bpf_map_lookup_elem(bpf_map__fd(e->skel->maps.memqosd_sampler), &t, st) < 0)
+			continue;
+		for (int i = 0; i < ncpu; i++) {
+			sum.charges += st[i].charges;
+			sum.charged_bytes += st[i].charged_bytes;
+		}
+	}
 	*ret = sum;
-	return 0;
+out:
+	free(per);
+	free(st);
+	return r;
 }

@@ -54,6 +54,7 @@ struct Sampler {
 	sd_bus_slot *slot;
 	uint64_t records, unknown;   /* records read; for a tenant no longer sampled */
 	uint64_t parent_fallbacks;   /* samples of gone processes unwound with their parent's mappings */
+	uint64_t build_id_rebuilds;  /* gone processes rebuilt from their samples' build-id frames */
 };
 
 static SampleTenant *tenant_by_id(Sampler *s, uint32_t id)
@@ -250,25 +251,40 @@ static size_t kernel_frames(Sampler *s, const struct memqosd_sample *r, char **f
 	return n;
 }
 
+/* Frames of the record's build-id stack the unwinder can use: paired with their addresses. */
+static size_t build_id_frames(const struct memqosd_sample *r)
+{
+	return (size_t) MAX(0, MIN(MIN(r->n_bids, r->n_uips), MEMQOSD_SAMPLE_BUILD_ID_DEPTH));
+}
+
 /*
  * Whose mappings to unwind a record with: its process's, snapshotted on its first sample. A process
  * already gone by then (it lived a few ms) that has not exec'd since its fork has its parent's
- * mappings: the parent's snapshot (taken now if the parent is alive) stands in for it.
+ * mappings: the parent's snapshot (taken now if the parent is alive) stands in for it. One that
+ * exec'd is rebuilt from the record's build-id frames: the files kept by build-id, placed where the
+ * frames show them.
  */
 static pid_t mappings_of(Sampler *s, const struct memqosd_sample *r)
 {
 	pid_t pid = (pid_t) r->pid, ppid = (pid_t) r->ppid;
 
-	if (symbolizer_has_process(s->sym, pid, r->mm_id))
+	if (symbolizer_has_process(s->sym, pid, r->mm_id)) {
+		/* Rebuilt from build-ids: this sample's frames may name files the earlier ones did not. */
+		if (symbolizer_rebuilt(s->sym, pid))
+			(void) symbolizer_add_process_build_ids(s->sym, pid, r->mm_id, r->bids, (const uint64_t *) r->uips,
+								build_id_frames(r));
 		return pid;
+	}
 	if (symbolizer_add_process(s->sym, pid, r->mm_id, NULL) >= 0)
 		return pid;
-	if (!(r->h.flags & MEMQOSD_SAMPLEF_NO_EXEC) || ppid <= 1)
-		return pid;
-	if (symbolizer_knows_pid(s->sym, ppid) || symbolizer_add_process(s->sym, ppid, 0, NULL) >= 0) {
+	if ((r->h.flags & MEMQOSD_SAMPLEF_NO_EXEC) && ppid > 1 &&
+	    (symbolizer_knows_pid(s->sym, ppid) || symbolizer_add_process(s->sym, ppid, 0, NULL) >= 0)) {
 		s->parent_fallbacks++;
 		return ppid;
 	}
+	if (symbolizer_add_process_build_ids(s->sym, pid, r->mm_id, r->bids, (const uint64_t *) r->uips,
+					     build_id_frames(r)) >= 0)
+		s->build_id_rebuilds++;
 	return pid;
 }
 
@@ -284,13 +300,21 @@ static size_t user_frames(Sampler *s, const struct memqosd_sample *r, char **fra
 	if (n < 0)
 		n = 0;
 	/* The unwinder stopped at the first frame but frame pointers found more: use those. */
-	if (n <= 1 && r->n_uips > 1) {
+	if (n <= 1 && r->n_uips > 1 && symbolizer_knows_pid(s->sym, pid)) {
 		symbolizer_frames_clear(frames, (size_t) n);
 		n = 0;
 		for (int i = 0; i < r->n_uips && i < MEMQOSD_SAMPLE_USTACK_DEPTH && (size_t) n < max; i++)
 			if (symbolizer_user_frame(s->sym, pid, r->uips[i], i > 0, &frames[n]) == 0)
 				n++;
 	}
+	/* Nothing known of the process: its build-id frames, as far as they name something. */
+	if (n == 0)
+		for (size_t i = 0; i < (size_t) MAX(0, MIN(r->n_bids, MEMQOSD_SAMPLE_BUILD_ID_DEPTH)) && (size_t) n < max; i++) {
+			if (r->bids[i].status != MEMQOSD_SAMPLE_BUILD_ID_VALID && i > 0)
+				break;
+			if (symbolizer_build_id_frame(s->sym, &r->bids[i], i > 0, &frames[n]) == 0)
+				n++;
+		}
 	return (size_t) n;
 }
 
@@ -745,9 +769,10 @@ Sampler *sampler_free(Sampler *s)
 		(void) sample_engine_counters(s->engine, &c);
 		log_info(&s->m->log,
 			 "Allocation sampling: %" PRIu64 " records read, %" PRIu64 " samples (%" PRIu64 " large), %" PRIu64
-			 " frees, %" PRIu64 " dropped, %" PRIu64 " back-offs, %" PRIu64 " unwound with the parent's mappings",
+			 " frees, %" PRIu64 " dropped, %" PRIu64 " back-offs, %" PRIu64 " unwound with the parent's mappings, %"
+			 PRIu64 " processes rebuilt from build-ids",
 			 s->records, (uint64_t) c.samples, (uint64_t) c.large, (uint64_t) c.frees, (uint64_t) c.dropped,
-			 (uint64_t) c.backoffs, s->parent_fallbacks);
+			 (uint64_t) c.backoffs, s->parent_fallbacks, s->build_id_rebuilds);
 	}
 	sd_bus_slot_unref(s->slot);
 	sd_event_source_disable_unref(s->alert_timer);

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -87,31 +88,75 @@ static void put_value(FILE *f, uint64_t v)
 		fprintf(f, "%" PRIu64, v);
 }
 
+static const char *const kind_prefix[_STATE_RECORD_KIND_MAX] = {
+	[STATE_RECORD_ORIGINALS] = "",
+	[STATE_RECORD_GUARD] = "guard-",
+};
+
+static bool uids_valid(const uint32_t *uids, size_t n)
+{
+	if (n > STATE_UIDS_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (uids[i] == UINT32_MAX)
+			return false; /* (uid_t) -1 is no uid */
+		for (size_t j = 0; j < i; j++)
+			if (uids[j] == uids[i])
+				return false;
+	}
+	return true;
+}
+
 int state_record_format(const StateRecord *r, char **ret, size_t *ret_len)
 {
+	bool guard = r->kind == STATE_RECORD_GUARD;
 	char *s = NULL;
 	size_t len = 0;
 	FILE *f;
 
+	if ((unsigned) r->kind >= _STATE_RECORD_KIND_MAX || r->legacy)
+		return -EINVAL;
 	if (!r->root || !r->cgroup || r->root[0] != '/' || r->cgroup[0] == '\0')
+		return -EINVAL;
+	if (guard ? r->has_low : r->has_pids_max || r->has_cpu_max || r->n_stopped_uids > 0)
+		return -EINVAL;
+	if (!uids_valid(r->stopped_uids, r->n_stopped_uids))
 		return -EINVAL;
 
 	f = open_memstream(&s, &len);
 	if (!f)
 		return -ENOMEM;
-	fputs("# memqosd: the values of this cgroup before memqosd changed them; removed once restored.\n"
-	      "[Cgroup]\nRoot=", f);
+	if (guard)
+		fputs("# memqosd: what the storm guard changed in this cgroup; removed once undone.\n", f);
+	else
+		fputs("# memqosd: the values of this cgroup before memqosd changed them; removed once restored.\n", f);
+	fputs("[Cgroup]\nRoot=", f);
 	put_escaped(f, r->root);
 	fputs("\nPath=", f);
 	put_escaped(f, r->cgroup);
-	fputs("\nMemoryHigh=", f);
-	put_value(f, r->high);
+	if (!guard) {
+		fputs("\nMemoryHigh=", f);
+		put_value(f, r->high);
+	}
 	if (r->has_low) {
 		fputs("\nMemoryLow=", f);
 		put_value(f, r->low);
 	}
 	if (r->frozen)
 		fputs("\nFrozen=yes", f);
+	if (r->has_pids_max) {
+		fputs("\nPidsMax=", f);
+		put_value(f, r->pids_max);
+	}
+	if (r->has_cpu_max) {
+		fputs("\nCpuMax=", f);
+		put_value(f, r->cpu_max);
+	}
+	if (r->n_stopped_uids > 0) {
+		fputs("\nStoppedUids=", f);
+		for (size_t i = 0; i < r->n_stopped_uids; i++)
+			fprintf(f, "%s%" PRIu32, i ? " " : "", r->stopped_uids[i]);
+	}
 	fputc('\n', f);
 	if (fclose(f) != 0) {
 		free(s);
@@ -193,15 +238,94 @@ static int parse_value(const char *s, size_t n, uint64_t *ret)
 	return 0;
 }
 
-int state_record_parse(const char *buf, size_t size, uint64_t id, StateRecord *ret)
+/* "UID UID ...": decimal uids (no leading zeros, not 2^32-1), one space apart, no repeats. */
+static int parse_uids(const char *s, size_t n, uint32_t *uids, size_t *ret_n)
 {
-	StateRecord r = { .id = id };
-	bool in_section = false, has_high = false, has_frozen = false;
+	size_t k = 0;
+
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+		uint64_t v;
+
+		while (j < n && s[j] != ' ')
+			j++;
+		if (k >= STATE_UIDS_MAX || (j - i > 1 && s[i] == '0') || parse_value(s + i, j - i, &v) < 0 ||
+		    v >= UINT32_MAX)
+			return -EBADMSG;
+		uids[k++] = (uint32_t) v;
+		if (j < n && j + 1 == n)
+			return -EBADMSG; /* a trailing space */
+		i = j + 1;
+	}
+	if (!uids_valid(uids, k))
+		return -EBADMSG;
+	*ret_n = k;
+	return 0;
+}
+
+static bool key_is(const char *p, size_t kl, const char *key)
+{
+	return kl == strlen(key) && memcmp(p, key, kl) == 0;
+}
+
+/*
+ * The previous release's guard record, exactly as its writer made it: "[Guard]", an optional
+ * PidsMax=, Frozen=0 or 1, StoppedUids= (possibly empty), in that order, no comments.
+ */
+static int parse_legacy(const char *buf, size_t size, uint64_t id, StateRecord *ret)
+{
+	StateRecord r = { .kind = STATE_RECORD_GUARD, .id = id, .legacy = true };
+	const char *p = buf, *end = buf + size;
+	unsigned line = 0;
+	bool has_frozen = false, has_uids = false;
+
+	for (; p < end; line++) {
+		const char *nl = memchr(p, '\n', (size_t) (end - p)), *eq;
+		size_t n, kl;
+
+		if (!nl)
+			return -EBADMSG;
+		n = (size_t) (nl - p);
+		eq = memchr(p, '=', n);
+		kl = eq ? (size_t) (eq - p) : n;
+		if (line == 0) {
+			if (!key_is(p, n, "[Guard]"))
+				return -EBADMSG;
+		} else if (!eq || has_uids)
+			return -EBADMSG;
+		else if (key_is(p, kl, "PidsMax") && line == 1) {
+			if (parse_value(eq + 1, n - kl - 1, &r.pids_max) < 0)
+				return -EBADMSG;
+			r.has_pids_max = true;
+		} else if (key_is(p, kl, "Frozen") && !has_frozen && n - kl - 1 == 1 && (eq[1] == '0' || eq[1] == '1')) {
+			has_frozen = true;
+			r.frozen = eq[1] == '1';
+		} else if (key_is(p, kl, "StoppedUids") && has_frozen) {
+			if (parse_uids(eq + 1, n - kl - 1, r.stopped_uids, &r.n_stopped_uids) < 0)
+				return -EBADMSG;
+			has_uids = true;
+		} else
+			return -EBADMSG;
+		p = nl + 1;
+	}
+	if (!has_uids)
+		return -EBADMSG;
+	*ret = r;
+	return 0;
+}
+
+int state_record_parse(const char *buf, size_t size, StateRecordKind kind, uint64_t id, StateRecord *ret)
+{
+	StateRecord r = { .kind = kind, .id = id };
+	bool in_section = false, has_high = false, has_frozen = false, has_uids = false;
+	bool guard = kind == STATE_RECORD_GUARD;
 	const char *p = buf, *end = buf + size;
 	int k = 0;
 
-	if (size > STATE_RECORD_SIZE_MAX)
+	if (size > STATE_RECORD_SIZE_MAX || (unsigned) kind >= _STATE_RECORD_KIND_MAX)
 		return -EBADMSG;
+	if (guard && size >= 8 && memcmp(buf, "[Guard]\n", 8) == 0)
+		return parse_legacy(buf, size, id, ret);
 
 	while (p < end && k >= 0) {
 		const char *nl = memchr(p, '\n', (size_t) (end - p)), *eq;
@@ -224,29 +348,39 @@ int state_record_parse(const char *buf, size_t size, uint64_t id, StateRecord *r
 			size_t kl = (size_t) (eq - p), vl = n - kl - 1;
 			const char *v = eq + 1;
 
-			if (kl == 4 && memcmp(p, "Root", 4) == 0 && !r.root)
+			if (key_is(p, kl, "Root") && !r.root)
 				k = unescape(v, vl, &r.root);
-			else if (kl == 4 && memcmp(p, "Path", 4) == 0 && !r.cgroup)
+			else if (key_is(p, kl, "Path") && !r.cgroup)
 				k = unescape(v, vl, &r.cgroup);
-			else if (kl == 10 && memcmp(p, "MemoryHigh", 10) == 0 && !has_high) {
+			else if (key_is(p, kl, "MemoryHigh") && !guard && !has_high) {
 				k = parse_value(v, vl, &r.high);
 				has_high = k >= 0;
-			} else if (kl == 9 && memcmp(p, "MemoryLow", 9) == 0 && !r.has_low) {
+			} else if (key_is(p, kl, "MemoryLow") && !guard && !r.has_low) {
 				k = parse_value(v, vl, &r.low);
 				r.has_low = k >= 0;
-			} else if (kl == 6 && memcmp(p, "Frozen", 6) == 0 && !has_frozen) {
+			} else if (key_is(p, kl, "Frozen") && !has_frozen) {
 				/* Only ever written as "yes"; anything else is not ours. */
 				has_frozen = true;
 				if (vl == 3 && memcmp(v, "yes", 3) == 0)
 					r.frozen = true;
 				else
 					k = -EBADMSG;
+			} else if (key_is(p, kl, "PidsMax") && guard && !r.has_pids_max) {
+				k = parse_value(v, vl, &r.pids_max);
+				r.has_pids_max = k >= 0;
+			} else if (key_is(p, kl, "CpuMax") && guard && !r.has_cpu_max) {
+				k = parse_value(v, vl, &r.cpu_max);
+				r.has_cpu_max = k >= 0;
+			} else if (key_is(p, kl, "StoppedUids") && guard && !has_uids) {
+				/* Only written with at least one uid. */
+				k = vl == 0 ? -EBADMSG : parse_uids(v, vl, r.stopped_uids, &r.n_stopped_uids);
+				has_uids = true;
 			} else
 				k = -EBADMSG;
 		}
 		p = nl + 1;
 	}
-	if (k >= 0 && (!has_high || !r.root || !r.cgroup || r.root[0] != '/' || r.cgroup[0] == '\0'))
+	if (k >= 0 && ((!guard && !has_high) || !r.root || !r.cgroup || r.root[0] != '/' || r.cgroup[0] == '\0'))
 		k = -EBADMSG;
 	if (k < 0) {
 		state_record_done(&r);
@@ -302,6 +436,11 @@ fail:
 	return k;
 }
 
+static void record_name(StateRecordKind kind, uint64_t id, char name[static 32])
+{
+	snprintf(name, 32, "%s%" PRIu64, kind_prefix[kind], id);
+}
+
 int state_record_write(int dir_fd, const StateRecord *r)
 {
 	_cleanup_free_ char *text = NULL;
@@ -312,18 +451,20 @@ int state_record_write(int dir_fd, const StateRecord *r)
 	k = state_record_format(r, &text, &len);
 	if (k < 0)
 		return k;
-	snprintf(name, sizeof(name), "%" PRIu64, r->id);
+	record_name(r->kind, r->id, name);
 	return state_file_write(dir_fd, name, text, len);
 }
 
-int state_record_read(int dir_fd, uint64_t id, StateRecord *ret)
+int state_record_read(int dir_fd, StateRecordKind kind, uint64_t id, StateRecord *ret)
 {
 	_cleanup_close_ int fd = -EBADF;
 	char name[32], buf[STATE_RECORD_SIZE_MAX + 1];
 	size_t size = 0;
 	struct stat st;
 
-	snprintf(name, sizeof(name), "%" PRIu64, id);
+	if ((unsigned) kind >= _STATE_RECORD_KIND_MAX)
+		return -EINVAL;
+	record_name(kind, id, name);
 	/* O_NONBLOCK: a FIFO planted under a record's name must not hang the daemon at start. */
 	fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0)
@@ -346,14 +487,16 @@ int state_record_read(int dir_fd, uint64_t id, StateRecord *ret)
 		if (size > STATE_RECORD_SIZE_MAX)
 			return -EBADMSG;
 	}
-	return state_record_parse(buf, size, id, ret);
+	return state_record_parse(buf, size, kind, id, ret);
 }
 
-int state_record_remove(int dir_fd, uint64_t id)
+int state_record_remove(int dir_fd, StateRecordKind kind, uint64_t id)
 {
 	char name[32];
 
-	snprintf(name, sizeof(name), "%" PRIu64, id);
+	if ((unsigned) kind >= _STATE_RECORD_KIND_MAX)
+		return -EINVAL;
+	record_name(kind, id, name);
 	if (unlinkat(dir_fd, name, 0) < 0 && errno != ENOENT)
 		return negative_errno();
 	return 0;
@@ -371,14 +514,18 @@ static bool parse_id(const char *s, uint64_t *ret)
 	return true;
 }
 
-int state_list(int dir_fd, uint64_t **ret_ids, size_t *ret_n)
+int state_list(int dir_fd, StateRecordKind kind, uint64_t **ret_ids, size_t *ret_n)
 {
+	size_t pl;
 	_cleanup_free_ uint64_t *ids = NULL;
 	size_t n = 0, cap = 0;
 	struct dirent *de;
 	DIR *d;
 	int fd;
 
+	if ((unsigned) kind >= _STATE_RECORD_KIND_MAX)
+		return -EINVAL;
+	pl = strlen(kind_prefix[kind]);
 	fd = openat(dir_fd, ".", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return negative_errno();
@@ -396,7 +543,7 @@ int state_list(int dir_fd, uint64_t **ret_ids, size_t *ret_n)
 			(void) unlinkat(dir_fd, de->d_name, 0);
 			continue;
 		}
-		if (!parse_id(de->d_name, &id))
+		if (strncmp(de->d_name, kind_prefix[kind], pl) != 0 || !parse_id(de->d_name + pl, &id))
 			continue;
 		if (n == cap) {
 			uint64_t *p = realloc(ids, (cap ? cap * 2 : 16) * sizeof(*ids));
@@ -439,4 +586,43 @@ int state_record_cgroup_exists(const StateRecord *r)
 	if (fstat(fd, &st) < 0)
 		return negative_errno();
 	return (uint64_t) st.st_ino == r->id;
+}
+
+
+int state_record_undo(int cg_fd, const StateRecord *r, StateUndo *ret)
+{
+	StateUndo u = {};
+	uint64_t frozen;
+	int k;
+
+	for (size_t i = 0; i < r->n_stopped_uids; i++) {
+		k = cgroup_signal_uid(cg_fd, r->stopped_uids[i], SIGCONT);
+		if (k < 0 && u.uids >= 0)
+			u.uids = k;
+		else if (k >= 0) {
+			u.continued += (unsigned) k;
+			if (u.uids == 0)
+				u.uids = 1;
+		}
+	}
+	if (r->has_cpu_max) {
+		k = cgroup_write_u64(cg_fd, "cpu.max", r->cpu_max);
+		u.cpu_max = k < 0 && !cgroup_errno_is_gone(k) ? k : 1;
+	}
+	if (r->has_pids_max) {
+		k = cgroup_write_u64(cg_fd, "pids.max", r->pids_max);
+		u.pids_max = k < 0 && !cgroup_errno_is_gone(k) ? k : 1;
+	}
+	if (r->frozen) {
+		k = cgroup_read_u64(cg_fd, "cgroup.freeze", &frozen);
+		if (k >= 0 && frozen != 0) {
+			k = cgroup_write_u64(cg_fd, "cgroup.freeze", 0);
+			if (k >= 0)
+				u.thaw = 1;
+		}
+		if (k < 0 && !cgroup_errno_is_gone(k))
+			u.thaw = k;
+	}
+	*ret = u;
+	return u.uids < 0 ? u.uids : u.cpu_max < 0 ? u.cpu_max : u.pids_max < 0 ? u.pids_max : u.thaw < 0 ? u.thaw : 0;
 }

@@ -1,12 +1,17 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <elfutils/libdwfl.h>
+#include <gelf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/param.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "symbolize.h"
 
@@ -38,7 +43,33 @@ typedef struct SymProcess {
 	bool attached;               /* dwfl_attach_state done (once per Dwfl) */
 	UnwindInput in;              /* the sample being unwound */
 	uint64_t last_use;
+	uint64_t use_usec;           /* CLOCK_MONOTONIC of the last use: idle ones go (age) */
+	struct Place *places;        /* rebuilt from build-ids: the files placed (NULL: a snapshot) */
+	size_t n_places;
 } SymProcess;
+
+/* A file of a process rebuilt from build-ids, and where it is loaded. */
+typedef struct Place {
+	uint8_t build_id[MEMQOSD_SAMPLE_BUILD_ID_SIZE];
+	uint64_t bias;
+} Place;
+
+#define SYMBOLIZER_PLACES_MAX 32
+
+/*
+ * An ELF file by build-id: opened once, while a process that maps it exists (through its
+ * /proc/PID/root), shared by every process that maps it, kept after they exit. Its own Dwfl holds
+ * it alone at bias 0: names by file address, whatever the process.
+ */
+typedef struct ElfEntry {
+	uint8_t build_id[MEMQOSD_SAMPLE_BUILD_ID_SIZE]; /* zero-padded */
+	char *name;                  /* the file's basename: the module's name in frames */
+	int fd;
+	Dwfl *dwfl;
+	Dwfl_Module *mod;
+	SymCacheSlot *cache;         /* names by file address */
+	uint64_t last_use;
+} ElfEntry;
 
 typedef struct KernelSym {
 	uint64_t addr;
@@ -49,6 +80,8 @@ typedef struct KernelSym {
 struct Symbolizer {
 	SymProcess procs[SYMBOLIZER_PROCESSES_MAX];
 	size_t n_procs;
+	ElfEntry files[SYMBOLIZER_FILES_MAX];
+	size_t n_files;
 	uint64_t clock;
 	KernelSym *ksyms;
 	size_t n_ksyms;
@@ -56,6 +89,12 @@ struct Symbolizer {
 
 static const Dwfl_Callbacks dwfl_callbacks = {
 	.find_elf = dwfl_linux_proc_find_elf,
+	.find_debuginfo = dwfl_standard_find_debuginfo,
+};
+
+/* Files reported with dwfl_report_elf (build-id entries, processes rebuilt from build-ids). */
+static const Dwfl_Callbacks dwfl_file_callbacks = {
+	.find_elf = dwfl_build_id_find_elf,
 	.find_debuginfo = dwfl_standard_find_debuginfo,
 };
 
@@ -69,15 +108,32 @@ int symbolizer_new(Symbolizer **ret)
 	return 0;
 }
 
+static void sym_cache_free(SymCacheSlot *cache)
+{
+	if (cache)
+		for (size_t i = 0; i < SYM_CACHE_SLOTS; i++)
+			free(cache[i].name);
+	free(cache);
+}
+
 static void proc_clear(SymProcess *p)
 {
-	if (p->cache)
-		for (size_t i = 0; i < SYM_CACHE_SLOTS; i++)
-			free(p->cache[i].name);
-	free(p->cache);
+	sym_cache_free(p->cache);
+	free(p->places);
 	if (p->dwfl)
 		dwfl_end(p->dwfl);
 	*p = (SymProcess) {};
+}
+
+static void elf_entry_clear(ElfEntry *e)
+{
+	sym_cache_free(e->cache);
+	if (e->dwfl)
+		dwfl_end(e->dwfl);
+	if (e->fd >= 0)
+		close(e->fd);
+	free(e->name);
+	*e = (ElfEntry) { .fd = -1 };
 }
 
 void symbolizer_frames_clear(char **frames, size_t n)
@@ -94,6 +150,8 @@ Symbolizer *symbolizer_free(Symbolizer *s)
 		return NULL;
 	for (size_t i = 0; i < s->n_procs; i++)
 		proc_clear(&s->procs[i]);
+	for (size_t i = 0; i < s->n_files; i++)
+		elf_entry_clear(&s->files[i]);
 	for (size_t i = 0; i < s->n_ksyms; i++) {
 		free(s->ksyms[i].name);
 		free(s->ksyms[i].module);
@@ -103,11 +161,20 @@ Symbolizer *symbolizer_free(Symbolizer *s)
 	return NULL;
 }
 
+static uint64_t now_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}
+
 static SymProcess *proc_find(Symbolizer *s, pid_t pid)
 {
 	for (size_t i = 0; i < s->n_procs; i++)
 		if (s->procs[i].pid == pid) {
 			s->procs[i].last_use = ++s->clock;
+			s->procs[i].use_usec = now_usec();
 			return &s->procs[i];
 		}
 	return NULL;
@@ -170,32 +237,147 @@ static char *read_maps(pid_t pid)
 	return buf;
 }
 
-/* Open every module's ELF now, while the process (and its mount namespace) exists. */
+static const char *basename_of(const char *path)
+{
+	const char *b = strrchr(path, '/');
+
+	return b ? b + 1 : path;
+}
+
+/* The index of the least recently used of n items of `size` bytes (their uint64_t use clock at `use`). */
+static size_t lru_index(const void *items, size_t n, size_t size, size_t use)
+{
+	uint64_t best = UINT64_MAX, v;
+	size_t lru = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		memcpy(&v, (const char *) items + i * size + use, sizeof(v));
+		if (v < best) {
+			best = v;
+			lru = i;
+		}
+	}
+	return lru;
+}
+
+static ElfEntry *elf_find(Symbolizer *s, const uint8_t *build_id)
+{
+	for (size_t i = 0; i < s->n_files; i++)
+		if (memcmp(s->files[i].build_id, build_id, MEMQOSD_SAMPLE_BUILD_ID_SIZE) == 0) {
+			s->files[i].last_use = ++s->clock;
+			return &s->files[i];
+		}
+	return NULL;
+}
+
+/* The module's build-id, zero-padded as the kernel gives it; false if it has none. */
+static bool module_build_id(Dwfl_Module *mod, uint8_t out[MEMQOSD_SAMPLE_BUILD_ID_SIZE])
+{
+	const unsigned char *bits;
+	GElf_Addr vaddr;
+	int len = dwfl_module_build_id(mod, &bits, &vaddr);
+
+	if (len <= 0)
+		return false;
+	memset(out, 0, MEMQOSD_SAMPLE_BUILD_ID_SIZE);
+	memcpy(out, bits, (size_t) MIN(len, MEMQOSD_SAMPLE_BUILD_ID_SIZE));
+	return true;
+}
+
+int symbolizer_cache_file(Symbolizer *s, const char *path, uint8_t ret_build_id[MEMQOSD_SAMPLE_BUILD_ID_SIZE])
+{
+	uint8_t id[MEMQOSD_SAMPLE_BUILD_ID_SIZE];
+	ElfEntry e = { .fd = -1 };
+	int fd2;
+
+	e.fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (e.fd < 0)
+		return -errno;
+	e.name = strdup(basename_of(path));
+	e.dwfl = dwfl_begin(&dwfl_file_callbacks);
+	fd2 = fcntl(e.fd, F_DUPFD_CLOEXEC, 3);
+	if (!e.name || !e.dwfl || fd2 < 0) {
+		if (fd2 >= 0)
+			close(fd2);
+		elf_entry_clear(&e);
+		return -ENOMEM;
+	}
+	dwfl_report_begin(e.dwfl);
+	e.mod = dwfl_report_elf(e.dwfl, e.name, path, fd2, 0, true);
+	if (!e.mod || dwfl_report_end(e.dwfl, NULL, NULL) != 0 || !module_build_id(e.mod, id)) {
+		elf_entry_clear(&e);
+		return -ENOEXEC; /* not ELF, or no build-id to find it by */
+	}
+	memcpy(e.build_id, id, sizeof(id));
+	if (ret_build_id)
+		memcpy(ret_build_id, id, sizeof(id));
+	if (elf_find(s, id)) {
+		elf_entry_clear(&e);
+		return 0;
+	}
+	if (s->n_files == SYMBOLIZER_FILES_MAX) {
+		size_t lru = lru_index(s->files, s->n_files, sizeof(*s->files), offsetof(ElfEntry, last_use));
+
+		elf_entry_clear(&s->files[lru]);
+		s->files[lru] = s->files[--s->n_files];
+	}
+	e.last_use = ++s->clock;
+	s->files[s->n_files++] = e;
+	return 1;
+}
+
+/*
+ * Open every module's ELF now, while the process (and its mount namespace) exists, and keep the
+ * files not yet known by build-id: they name the samples of processes that are gone before their
+ * mappings could be read.
+ */
 static int open_module_elf(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_Addr start, void *arg)
 {
+	Symbolizer *s = arg;
+	uint8_t id[MEMQOSD_SAMPLE_BUILD_ID_SIZE];
+	const char *file = NULL;
 	Dwarf_Addr bias;
 
 	(void) userdata;
 	(void) name;
 	(void) start;
-	(void) arg;
-	(void) dwfl_module_getelf(mod, &bias);
+	if (!dwfl_module_getelf(mod, &bias) || !s || !module_build_id(mod, id) || elf_find(s, id))
+		return DWARF_CB_OK;
+	(void) dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL, &file, NULL);
+	if (file)
+		(void) symbolizer_cache_file(s, file, NULL);
 	return DWARF_CB_OK;
 }
 
-static uint64_t now_usec(void)
+/* Make room for one more process (idle ones first, then the least recently used) and add it. */
+static void proc_insert(Symbolizer *s, const SymProcess *np)
 {
-	struct timespec ts;
+	uint64_t now = now_usec();
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+	symbolizer_forget_process(s, np->pid);
+	for (size_t i = 0; i < s->n_procs;)
+		if (now - s->procs[i].use_usec > SYMBOLIZER_PROCESS_MAX_AGE_USEC) {
+			proc_clear(&s->procs[i]);
+			s->procs[i] = s->procs[--s->n_procs];
+			s->procs[s->n_procs] = (SymProcess) {};
+		} else
+			i++;
+	if (s->n_procs == SYMBOLIZER_PROCESSES_MAX) {
+		size_t lru = lru_index(s->procs, s->n_procs, sizeof(*s->procs), offsetof(SymProcess, last_use));
+
+		proc_clear(&s->procs[lru]);
+		s->procs[lru] = s->procs[--s->n_procs];
+	}
+	s->procs[s->n_procs] = *np;
+	s->procs[s->n_procs].last_use = ++s->clock;
+	s->procs[s->n_procs].use_usec = now;
+	s->n_procs++;
 }
 
 int symbolizer_add_process(Symbolizer *s, pid_t pid, uint64_t tag, const char *maps_text)
 {
 	bool owned_text_given = maps_text != NULL;
 	_cleanup_free_ char *owned = NULL;
-	SymProcess *p;
 	Dwfl *dwfl;
 	FILE *f;
 	int r;
@@ -222,29 +404,11 @@ int symbolizer_add_process(Symbolizer *s, pid_t pid, uint64_t tag, const char *m
 		return -EINVAL;
 	}
 	if (!owned_text_given)
-		(void) dwfl_getmodules(dwfl, open_module_elf, NULL, 0);
+		(void) dwfl_getmodules(dwfl, open_module_elf, s, 0);
 
-	symbolizer_forget_process(s, pid);
-	if (s->n_procs == SYMBOLIZER_PROCESSES_MAX) {
-		size_t lru = 0;
-
-		for (size_t i = 1; i < s->n_procs; i++)
-			if (s->procs[i].last_use < s->procs[lru].last_use)
-				lru = i;
-		proc_clear(&s->procs[lru]);
-		s->procs[lru] = s->procs[--s->n_procs];
-	}
-	p = &s->procs[s->n_procs++];
-	*p = (SymProcess) { .pid = pid, .tag = tag, .live = !owned_text_given, .snap_usec = now_usec(),
-			    .dwfl = dwfl, .last_use = ++s->clock };
+	proc_insert(s, &(SymProcess) { .pid = pid, .tag = tag, .live = !owned_text_given, .snap_usec = now_usec(),
+				       .dwfl = dwfl });
 	return 0;
-}
-
-static const char *basename_of(const char *path)
-{
-	const char *b = strrchr(path, '/');
-
-	return b ? b + 1 : path;
 }
 
 static char *format_user_frame(Dwfl *dwfl, uint64_t pc, bool return_address)
@@ -268,26 +432,137 @@ static char *format_user_frame(Dwfl *dwfl, uint64_t pc, bool return_address)
 	return ret;
 }
 
-/* format_user_frame() through the process's cache; a copy the caller frees. */
-static char *user_frame_cached(SymProcess *p, uint64_t pc, bool return_address)
+/* format_user_frame() through a cache of names (allocated on first use); a copy the caller frees. */
+static char *frame_cached(SymCacheSlot **cache, Dwfl *dwfl, uint64_t pc, bool return_address)
 {
 	uint64_t key = pc << 1 | (return_address ? 1 : 0);
 	SymCacheSlot *slot;
 	char *name;
 
-	if (!p->cache)
-		p->cache = calloc(SYM_CACHE_SLOTS, sizeof(*p->cache));
-	if (!p->cache)
-		return format_user_frame(p->dwfl, pc, return_address);
-	slot = &p->cache[(key * 0x9E3779B97F4A7C15ULL) >> 55 & (SYM_CACHE_SLOTS - 1)];
+	if (!*cache)
+		*cache = calloc(SYM_CACHE_SLOTS, sizeof(**cache));
+	if (!*cache)
+		return format_user_frame(dwfl, pc, return_address);
+	slot = &(*cache)[(key * 0x9E3779B97F4A7C15ULL) >> 55 & (SYM_CACHE_SLOTS - 1)];
 	if (slot->key != key || !slot->name) {
-		name = format_user_frame(p->dwfl, pc, return_address);
+		name = format_user_frame(dwfl, pc, return_address);
 		if (!name)
 			return NULL;
 		free(slot->name);
 		*slot = (SymCacheSlot) { .key = key, .name = name };
 	}
 	return strdup(slot->name);
+}
+
+static char *user_frame_cached(SymProcess *p, uint64_t pc, bool return_address)
+{
+	return frame_cached(&p->cache, p->dwfl, pc, return_address);
+}
+
+/* The file address (p_vaddr space) of a file offset in the file's loaded segments; false if none. */
+static bool file_vaddr(ElfEntry *e, uint64_t offset, uint64_t *ret)
+{
+	Dwarf_Addr bias;
+	Elf *elf = dwfl_module_getelf(e->mod, &bias);
+	size_t n;
+
+	if (!elf || elf_getphdrnum(elf, &n) != 0)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		GElf_Phdr mem, *ph = gelf_getphdr(elf, (int) i, &mem);
+
+		if (ph && ph->p_type == PT_LOAD && offset >= ph->p_offset && offset < ph->p_offset + ph->p_filesz) {
+			*ret = ph->p_vaddr + (offset - ph->p_offset);
+			return true;
+		}
+	}
+	return false;
+}
+
+int symbolizer_build_id_frame(Symbolizer *s, const struct memqosd_sample_build_id *bid, bool return_address,
+			      char **ret)
+{
+	ElfEntry *e = bid->status == MEMQOSD_SAMPLE_BUILD_ID_VALID ? elf_find(s, bid->build_id) : NULL;
+	uint64_t vaddr;
+	char *f;
+
+	if (!e || !file_vaddr(e, bid->offset, &vaddr))
+		f = strdup("[unknown]");
+	else
+		f = frame_cached(&e->cache, e->dwfl, vaddr, return_address);
+	if (!f)
+		return -ENOMEM;
+	*ret = f;
+	return 0;
+}
+
+static bool placed(const Place *places, size_t n, const uint8_t *build_id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (memcmp(places[i].build_id, build_id, MEMQOSD_SAMPLE_BUILD_ID_SIZE) == 0)
+			return true;
+	return false;
+}
+
+int symbolizer_add_process_build_ids(Symbolizer *s, pid_t pid, uint64_t tag,
+				     const struct memqosd_sample_build_id *bids, const uint64_t *ips, size_t n)
+{
+	SymProcess *old = proc_find(s, pid);
+	_cleanup_free_ Place *places = calloc(SYMBOLIZER_PLACES_MAX, sizeof(*places));
+	size_t n_places = 0, n_old;
+	Dwfl *dwfl;
+
+	if (!places)
+		return -ENOMEM;
+	/* The same address space rebuilt before: keep its files, add the ones these frames name. */
+	if (old && old->tag == tag && old->places) {
+		n_places = MIN(old->n_places, (size_t) SYMBOLIZER_PLACES_MAX);
+		memcpy(places, old->places, n_places * sizeof(*places));
+	}
+	n_old = n_places;
+	for (size_t i = 0; i < n && n_places < SYMBOLIZER_PLACES_MAX; i++) {
+		ElfEntry *e;
+		uint64_t vaddr;
+
+		if (bids[i].status != MEMQOSD_SAMPLE_BUILD_ID_VALID || placed(places, n_places, bids[i].build_id))
+			continue;
+		e = elf_find(s, bids[i].build_id);
+		if (!e || !file_vaddr(e, bids[i].offset, &vaddr))
+			continue;
+		/* The load bias: where the frame is, less where the file puts that offset. */
+		places[n_places++] = (Place) { .bias = ips[i] - vaddr };
+		memcpy(places[n_places - 1].build_id, bids[i].build_id, MEMQOSD_SAMPLE_BUILD_ID_SIZE);
+	}
+	if (n_places == 0)
+		return -ENOENT;
+	if (n_places == n_old)
+		return (int) n_places; /* nothing new: the process stays as it is */
+
+	dwfl = dwfl_begin(&dwfl_file_callbacks);
+	if (!dwfl)
+		return -ENOMEM;
+	dwfl_report_begin(dwfl);
+	for (size_t i = 0; i < n_places; i++) {
+		ElfEntry *e = elf_find(s, places[i].build_id);
+		int fd = e ? fcntl(e->fd, F_DUPFD_CLOEXEC, 3) : -1;
+
+		if (fd >= 0 && !dwfl_report_elf(dwfl, e->name, e->name, fd, places[i].bias, true))
+			close(fd);
+	}
+	if (dwfl_report_end(dwfl, NULL, NULL) != 0) {
+		dwfl_end(dwfl);
+		return -ENOENT;
+	}
+	proc_insert(s, &(SymProcess) { .pid = pid, .tag = tag, .snap_usec = now_usec(), .dwfl = dwfl,
+				       .places = TAKE_PTR(places), .n_places = n_places });
+	return (int) n_places;
+}
+
+bool symbolizer_rebuilt(Symbolizer *s, pid_t pid)
+{
+	SymProcess *p = proc_find(s, pid);
+
+	return p && p->places;
 }
 
 int symbolizer_user_frame(Symbolizer *s, pid_t pid, uint64_t ip, bool return_address, char **ret)

@@ -10,7 +10,8 @@
  * unwind past their first frame. The process's mappings come from a snapshot of /proc/PID/maps taken
  * when memqosd first sees the process (or from maps text, for tests). The files are opened at once
  * through /proc/PID/root (the process's own mount namespace: a container's files, or /home and /tmp
- * that the service's sandbox hides), so its samples still resolve after it has exited.
+ * that the service's sandbox hides), so its samples still resolve after it has exited; they are
+ * kept by build-id too (below). Snapshots unused for SYMBOLIZER_PROCESS_MAX_AGE_USEC go.
  *
  * Frames are strings that start with the function name, then the module (file basename) and the
  * offset of the address from the module's load address: "parse_row (libfoo.so+0x1a2b)";
@@ -27,6 +28,10 @@
 #include "util.h"
 
 #define SYMBOLIZER_PROCESSES_MAX 512
+/* A process's mappings not used for this long go (its samples are aggregated by then). */
+#define SYMBOLIZER_PROCESS_MAX_AGE_USEC (600ULL * 1000000ULL)
+/* ELF files kept open by build-id (one fd and mapping each). */
+#define SYMBOLIZER_FILES_MAX 128
 
 typedef struct Symbolizer Symbolizer;
 
@@ -54,6 +59,30 @@ void symbolizer_forget_process(Symbolizer *s, pid_t pid);
  */
 int symbolizer_unwind_user(Symbolizer *s, pid_t pid, const uint64_t *regs, const uint8_t *stack, size_t stack_len,
 			   char **frames, size_t max);
+
+/*
+ * Build-ids. Every file of a process snapshot (symbolizer_add_process() with maps_text NULL) is
+ * also kept by its build-id, opened while the process exists, in a cache of SYMBOLIZER_FILES_MAX
+ * files (least recently used goes). Samples carry their first frames as build-id + file offset
+ * (BPF_F_USER_BUILD_ID): a process that is gone before its mappings were read (it exec'd, ran a
+ * few ms and exited) is still named from them.
+ *
+ * symbolizer_cache_file(): keep path by its build-id (written to ret_build_id if not NULL): 1
+ * added, 0 known already, -ENOEXEC not ELF or no build-id, <0 errno.
+ * symbolizer_add_process_build_ids(): a process of pid/tag rebuilt from frames (bids[i] with the
+ * address ips[i]): each file of a VALID frame whose build-id is cached is placed where that frame
+ * shows it is loaded; symbolizer_unwind_user() then unwinds through those files. Called again for
+ * the same pid/tag (symbolizer_rebuilt()), it adds the files of the new frames to those placed.
+ * Returns the number of files placed, -ENOENT none.
+ * symbolizer_build_id_frame(): the frame string of one build-id frame ("[unknown]" if its file is
+ * not cached).
+ */
+int symbolizer_cache_file(Symbolizer *s, const char *path, uint8_t ret_build_id[MEMQOSD_SAMPLE_BUILD_ID_SIZE]);
+int symbolizer_add_process_build_ids(Symbolizer *s, pid_t pid, uint64_t tag,
+				     const struct memqosd_sample_build_id *bids, const uint64_t *ips, size_t n);
+bool symbolizer_rebuilt(Symbolizer *s, pid_t pid);
+int symbolizer_build_id_frame(Symbolizer *s, const struct memqosd_sample_build_id *bid, bool return_address,
+			      char **ret);
 
 /* One user address; return_address: it is a return address (looked up at ip - 1). */
 int symbolizer_user_frame(Symbolizer *s, pid_t pid, uint64_t ip, bool return_address, char **ret);

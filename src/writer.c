@@ -100,6 +100,7 @@ static const char *const writer_file_table[_WRITER_FILE_MAX] = {
 	[WRITER_PIDS_MAX] = "pids.max",
 	[WRITER_CGROUP_FREEZE] = "cgroup.freeze",
 	[WRITER_CGROUP_KILL] = "cgroup.kill",
+	[WRITER_CPU_MAX] = "cpu.max",
 };
 
 const char *writer_file_to_string(WriterFile f)

@@ -58,6 +58,7 @@ typedef enum WriterFile {
 	WRITER_PIDS_MAX,           /* the storm guard (src/guard.c) */
 	WRITER_CGROUP_FREEZE,
 	WRITER_CGROUP_KILL,
+	WRITER_CPU_MAX,            /* the storm guard's cpu step: the quota alone (the period stays) */
 	_WRITER_FILE_MAX,
 	_WRITER_FILE_INVALID = -22,
 } WriterFile;

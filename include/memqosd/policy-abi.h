@@ -13,7 +13,8 @@
  *   memqosd_control  ARRAY    [0] -> struct memqosd_control; written by the daemon from its PSI view
  *
  * Event semantics per kind (struct memqosd_event):
- *   CHARGE       sampled: at most one per MEMQOSD_CHARGE_INTERVAL_NS per tenant;
+ *   CHARGE       sampled: at most one per MEMQOSD_CHARGE_INTERVAL_NS per tenant, and only while
+ *                the control block's charge_records is set (not by the daemon);
  *                pages = pages of this charge, value = charges since the previous CHARGE event
  *                (charges past the per-CPU stock, as in memqosd_tenant_stats.charges; the struct_ops
  *                policy reports the successful ones, the tracing policy every attempt)
@@ -88,7 +89,9 @@ struct memqosd_control {
 	/* The OOM forecast's entry (WATCH records): [Forecast] WatchPercent=, WatchSec=, MinGrowth= of
 	 * memqosd.conf; watch_permille 0 = no WATCH records. */
 	__u32 watch_permille;
-	__u32 watch_pad;
+	/* 1: send CHARGE records (tools and tests). 0, the daemon's setting: none; no daemon module
+	 * reads them, and they would wake it for every charging tenant nobody pressures (issue 12). */
+	__u32 charge_records;
 	__u64 watch_ms;
 	__u64 watch_min_growth_pages;  /* per second */
 };

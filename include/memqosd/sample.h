@@ -32,6 +32,8 @@
 #define MEMQOSD_SAMPLE_MAX_SHIFT 10          /* back-off: the interval grows at most 1024-fold */
 #define MEMQOSD_SAMPLE_MAX_POINTS 64         /* sample points counted in one charge (bounded loop) */
 #define MEMQOSD_SAMPLE_NREGS 17              /* x86-64 DWARF registers 0..16 (rax..r15, rip) */
+#define MEMQOSD_SAMPLE_BUILD_ID_DEPTH 8      /* user frames as build-id + file offset (bpf_get_stack) */
+#define MEMQOSD_SAMPLE_BUILD_ID_SIZE 20
 
 enum {
 	MEMQOSD_SAMPLE_ALLOC = 1,   /* struct memqosd_sample */
@@ -45,6 +47,23 @@ enum {
 #define MEMQOSD_SAMPLEF_NO_MM 0x8      /* charged without an mm (page cache): a FILE record may follow */
 #define MEMQOSD_SAMPLEF_NO_EXEC 0x10   /* the process has not exec'd since its fork: ppid's mappings are its own */
 #define MEMQOSD_SAMPLEF_KMEM 0x20      /* kernel memory (slab objects, kmem pages): the kernel stack tells what */
+
+/*
+ * One user frame as the kernel resolves it (struct bpf_stack_build_id, BPF_F_USER_BUILD_ID): the
+ * build-id of the file mapped there and the address's offset in the file (status VALID), or only
+ * the address (status IP: no file, or its build-id could not be read).
+ */
+enum {
+	MEMQOSD_SAMPLE_BUILD_ID_EMPTY = 0,
+	MEMQOSD_SAMPLE_BUILD_ID_VALID = 1,
+	MEMQOSD_SAMPLE_BUILD_ID_IP = 2,
+};
+
+struct memqosd_sample_build_id {
+	__s32 status;
+	__u8 build_id[MEMQOSD_SAMPLE_BUILD_ID_SIZE];
+	__u64 offset;               /* file offset (VALID) or address (IP) */
+};
 
 /* The first bytes of every record. */
 struct memqosd_sample_head {
@@ -73,6 +92,14 @@ struct memqosd_sample {
 	__u64 regs[MEMQOSD_SAMPLE_NREGS];  /* DWARF order: rax rdx rcx rbx rsi rdi rbp rsp r8..r15 rip */
 	__u64 kips[MEMQOSD_SAMPLE_KSTACK_DEPTH];
 	__u64 uips[MEMQOSD_SAMPLE_USTACK_DEPTH];
+	/*
+	 * The first frames by frame pointers again, as build-id + file offset: what names them when
+	 * the process is gone before its mappings were read (it exec'd, ran a few ms and exited);
+	 * frame 0 (the interrupted instruction) is always right, the others only with frame pointers.
+	 */
+	__s32 n_bids;
+	__u32 pad3;
+	struct memqosd_sample_build_id bids[MEMQOSD_SAMPLE_BUILD_ID_DEPTH];
 	__u8 ustack[MEMQOSD_SAMPLE_STACK_BYTES];
 };
 
@@ -90,7 +117,7 @@ struct memqosd_sample_file {
 
 /* Per CPU (PERCPU_ARRAY[1]); the loader sums them. */
 struct memqosd_sample_counters {
-	__u64 charges;              /* charges of traced tenants seen */
+	__u64 charges;              /* charges of traced tenants seen (from memqosd_sample_state) */
 	__u64 charged_bytes;
 	__u64 samples;              /* ALLOC records submitted */
 	__u64 large;                /* of which large */
@@ -98,6 +125,22 @@ struct memqosd_sample_counters {
 	__u64 backoffs;             /* times the interval doubled */
 	__u64 frees;                /* FREE records submitted */
 	__u64 live_full;            /* sampled folios not tracked: memqosd_sample_live full */
+};
+
+/*
+ * Per tenant and CPU (PERCPU_ARRAY[MEMQOSD_MAX_TENANTS]): the sampler's countdown. The charge
+ * counters live here (not in memqosd_sample_counters) so that a charge with no sample point touches
+ * one map value; the loader adds them up.
+ */
+struct memqosd_sample_state {
+	__s64 credit;               /* bytes until the next sample point */
+	__u64 win_start_ns;         /* back-off window (1 s) */
+	__u32 win_count;            /* samples in this window */
+	__u32 shift;                /* interval = sample_bytes << shift */
+	__u32 armed;
+	__u32 pad;
+	__u64 charges;              /* charges of this tenant seen */
+	__u64 charged_bytes;
 };
 
 /* Per tenant (ARRAY[MEMQOSD_MAX_TENANTS], written by the daemon): sampling is off where enabled == 0. */

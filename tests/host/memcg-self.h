@@ -3,7 +3,8 @@
 
 /*
  * For the host BPF tests: the memcg this test process charges, found by READING /proc/self/cgroup
- * and /proc/self/mountinfo and stat()ing the directory. Nothing is created or changed.
+ * and /proc/self/mountinfo and stat()ing the directory. Nothing is created or changed. Also the
+ * verdict on loading a test's BPF objects (bpf_load_verdict()).
  */
 
 #include <errno.h>
@@ -14,6 +15,29 @@
 #include <sys/stat.h>
 
 #include "util.h"
+
+#define SKIP_EXIT 77 /* meson: SKIP */
+
+/*
+ * What a host BPF test does after loading its BPF objects returned r (what: e.g. "the sampler"):
+ * -1 to go on (r >= 0); SKIP_EXIT when BPF is refused here (EPERM: lockdown, seccomp, no
+ * capability), said loudly; 1, a failure, for the verifier rejecting the programs (EACCES as root,
+ * never a skip) and for any other error.
+ */
+static int bpf_load_verdict(const char *test, const char *what, int r)
+{
+	if (r >= 0)
+		return -1;
+	if (r == -EPERM) {
+		fprintf(stderr, "\n*** SKIP %s: loading BPF is not permitted here: %s ***\n\n", test, strerror(-r));
+		return SKIP_EXIT;
+	}
+	if (r == -EACCES)
+		fprintf(stderr, "%s: the verifier rejected the programs (EACCES; the log is above)\n", test);
+	else
+		fprintf(stderr, "%s: %s does not load on this kernel: %s\n", test, what, strerror(-r));
+	return 1;
+}
 
 /* Mount point of the hierarchy carrying the memory controller ("" for cgroup2). */
 static int find_memory_mount(bool v2, char *ret, size_t n)

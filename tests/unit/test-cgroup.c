@@ -13,6 +13,9 @@
 
 #include <fcntl.h>
 #include <ftw.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <linux/magic.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -437,6 +440,62 @@ static void test_discover(void **state)
 	}
 }
 
+/*
+ * cgroup_signal_uid(): every process of the uid in the cgroup and below, not others' processes, and
+ * not zombies (a zombie cannot be signalled, and counting it would keep a kill from ever seeing
+ * "none left").
+ */
+static void test_signal_uid(void **state)
+{
+	Fixture *f = *state;
+	_cleanup_close_ int fd = open_cg(f, "tenants");
+	char procs[64], path[PATH_MAX];
+	pid_t live, zombie;
+	int status, n_other, n_mine, n_again;
+
+	live = fork();
+	assert_true(live >= 0);
+	if (live == 0)
+		for (;;)
+			pause();
+	zombie = fork();
+	assert_true(zombie >= 0);
+	if (zombie == 0)
+		_exit(0);
+	for (int i = 0; i < 500; i++) { /* until it is a zombie */
+		char st = '?', line[256];
+		FILE *p;
+
+		snprintf(path, sizeof(path), "/proc/%d/stat", (int) zombie);
+		p = fopen(path, "re");
+		assert_non_null(p);
+		if (fgets(line, sizeof(line), p) && strrchr(line, ')'))
+			st = strrchr(line, ')')[2];
+		fclose(p);
+		if (st == 'Z')
+			break;
+		usleep(10000);
+	}
+	/* The live one one level down, the zombie in the cgroup itself. */
+	snprintf(procs, sizeof(procs), "%d\n", (int) zombie);
+	test_write_file(f->dir, "tenants/cgroup.procs", procs);
+	snprintf(procs, sizeof(procs), "%d\n", (int) live);
+	test_write_file(f->dir, "tenants/batch/cgroup.procs", procs);
+
+	n_other = cgroup_signal_uid(fd, (uint32_t) getuid() + 1, SIGKILL); /* another uid */
+	n_again = cgroup_signal_uid(fd, (uint32_t) getuid(), 0);           /* the same fd walked again */
+	n_mine = cgroup_signal_uid(fd, (uint32_t) getuid(), SIGKILL);      /* the live one, one level down */
+	(void) kill(live, SIGKILL);                                        /* no orphan if it failed */
+	assert_int_equal(n_other, 0);
+	assert_int_equal(n_again, 1);
+	assert_int_equal(n_mine, 1);
+	assert_int_equal(waitpid(live, &status, 0), live);
+	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	assert_int_equal(waitpid(zombie, &status, 0), zombie);
+	/* Both gone now: nothing to signal. */
+	assert_int_equal(cgroup_signal_uid(fd, (uint32_t) getuid(), SIGKILL), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -455,6 +514,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_existing_ancestor_and_id, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vanished, setup, teardown),
 		cmocka_unit_test(test_format_bytes),
+		cmocka_unit_test_setup_teardown(test_signal_uid, setup, teardown),
 		cmocka_unit_test(test_discover),
 	};
 

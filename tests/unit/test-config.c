@@ -1077,6 +1077,7 @@ static void test_guard(void **state)
 	write_tenant(f, "a", "a", 1, "[Guard]\nChargeBurst=512M\nPerUidChargeRate=32M\nPerUidForkRate=20\n"
 		     "Actions=freeze\nPidsAllowance=4\nEscalateSec=500ms\nHoldSec=3s\n");
 	write_tenant(f, "b", "b", 1, "");
+	write_tenant(f, "c", "c", 1, "[Guard]\nActions=kill cpu freeze pids\nCpuMax=250%\n");
 	load_ok(f);
 	a = config_find_tenant(f->config, "a");
 	b = config_find_tenant(f->config, "b");
@@ -1096,25 +1097,40 @@ static void test_guard(void **state)
 	assert_string_equal(guard_actions_to_string(b->guard.actions, buf, sizeof(buf)), "pids freeze kill");
 	assert_false(tenant_config_equal(a, b));
 	assert_string_equal(guard_actions_to_string(0, buf, sizeof(buf)), "");
+	assert_int_equal(b->guard.cpu_max_percent, 10);                 /* the default */
+	a = config_find_tenant(f->config, "c");
+	assert_int_equal(a->guard.actions, GUARD_ACTION_PIDS | GUARD_ACTION_CPU | GUARD_ACTION_FREEZE | GUARD_ACTION_KILL);
+	assert_int_equal(a->guard.cpu_max_percent, 250);
+	assert_string_equal(guard_actions_to_string(a->guard.actions, buf, sizeof(buf)), "pids cpu freeze kill");
+	assert_false(tenant_config_equal(a, b));
 
 	config_free(f->config);
 	f->config = NULL;
 	write_file(f, "memqosd.conf", "");
 	write_tenant(f, "a", "a", 1, "[Guard]\nEnable=maybe\nChargeRate=fast\nChargeBurst=1K\nForkRate=-1\n"
 		     "ForkBurst=0\nActions=pids stop\nPidsAllowance=0\nEscalateSec=1ms\nHoldSec=2d\nRate=1\n");
-	write_tenant(f, "b", "b", 1, "[Guard]\nActions=\nChargeRate=max\n");
+	write_tenant(f, "b", "b", 1, "[Guard]\nActions=\nChargeRate=max\nCpuMax=10\n");
+	write_tenant(f, "c", "c", 1, "[Guard]\nCpuMax=0%\n");
+	write_tenant(f, "d", "d", 1, "[Guard]\nCpuMax=10001%\n");
+	write_tenant(f, "e", "e", 1, "[Guard]\nCpuMax=x%\n");
+	write_tenant(f, "g", "g", 1, "[Guard]\nCpuMax=%\n");
 	assert_load_fails(f,
 		"@/tenants.d/a.conf:5: Enable=: invalid boolean 'maybe' (expected yes/no, true/false, on/off, 1/0)",
 		"@/tenants.d/a.conf:6: ChargeRate=: invalid size 'fast' (expected bytes or a number with suffix K, M, G or T)",
 		"@/tenants.d/a.conf:7: ChargeBurst=: '1K' is out of range (1M..1T)",
 		"@/tenants.d/a.conf:8: ForkRate=: '-1' is out of range (0..1000000)",
 		"@/tenants.d/a.conf:9: ForkBurst=: '0' is out of range (1..1000000)",
-		"@/tenants.d/a.conf:10: Actions=: unknown action 'stop' (expected pids, freeze or kill)",
+		"@/tenants.d/a.conf:10: Actions=: unknown action 'stop' (expected pids, cpu, freeze or kill)",
 		"@/tenants.d/a.conf:11: PidsAllowance=: '0' is out of range (1..100000)",
 		"@/tenants.d/a.conf:12: EscalateSec=: '1ms' is out of range (100ms..1h)",
 		"@/tenants.d/a.conf:13: HoldSec=: invalid duration '2d' (expected e.g. 500ms, 1s, 1.5s, 2min)",
 		"@/tenants.d/a.conf:14: Rate=: unknown key in section [Guard]",
-		"@/tenants.d/b.conf:6: ChargeRate=: invalid size 'max' (expected bytes or a number with suffix K, M, G or T)");
+		"@/tenants.d/b.conf:6: ChargeRate=: invalid size 'max' (expected bytes or a number with suffix K, M, G or T)",
+		"@/tenants.d/b.conf:7: CpuMax=: invalid CPU share '10' (expected a percentage of one CPU, e.g. 10%)",
+		"@/tenants.d/c.conf:5: CpuMax=: '0%' is out of range (1%..10000%)",
+		"@/tenants.d/d.conf:5: CpuMax=: '10001%' is out of range (1%..10000%)",
+		"@/tenants.d/e.conf:5: CpuMax=: invalid CPU share 'x%' (expected a percentage of one CPU, e.g. 10%)",
+		"@/tenants.d/g.conf:5: CpuMax=: invalid CPU share '%' (expected a percentage of one CPU, e.g. 10%)");
 }
 
 static void test_tenant_min_above_max(void **state)
@@ -1505,8 +1521,8 @@ static void test_shipped_conf_documents_defaults(void **state)
 	assert_int_equal(fclose(out), 0);
 
 	/* Every key in the table is documented: 4 in [Daemon], 11 in [Control], 17 in [Forecast],
-	 * 10 in [Sampling], 8 in [Reclaim], 13 in [Guard], 1 in [Metrics]. */
-	assert_int_equal(n_keys, 64);
+	 * 10 in [Sampling], 8 in [Reclaim], 14 in [Guard], 1 in [Metrics]. */
+	assert_int_equal(n_keys, 65);
 	load_ok(f);
 	config_control_defaults(&defaults);
 	assert_control_equal(&f->config->daemon.control, &defaults);

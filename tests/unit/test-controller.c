@@ -961,6 +961,74 @@ static void test_rate_limit_and_busy(void **state)
 	assert_int_equal(a[0].tenant, 0);
 }
 
+/*
+ * Issue 12, the immediate path: a tenant's first signal (a ring-buffer OVER_HIGH or CHARGE_FAIL
+ * record, NEAR_MAX included, which the control loop passes as CHARGE_FAIL; or its PSI trigger)
+ * that calls for a squeeze gives the write in the same step, at the signal's own time: no wakeup,
+ * no next PSI window. Rows: the contention known before the signal (host PSI earlier in its
+ * window, or the limit near), the signal, and whether the step at that instant squeezes L.
+ */
+static void test_first_signal_acts_at_once(void **state)
+{
+	static const struct {
+		const char *name;
+		bool host;                 /* host PSI fired 300 ms before the signal */
+		bool limit_near;
+		ControlEventKind signal;   /* on H */
+		bool squeeze;              /* L squeezed in the same step */
+	} rows[] = {
+		{ "over-high, host under pressure", true, false, CONTROL_EVENT_OVER_HIGH, true },
+		{ "charge failure, host under pressure", true, false, CONTROL_EVENT_CHARGE_FAIL, true },
+		{ "PSI trigger, host under pressure", true, false, CONTROL_EVENT_PRESSURE, true },
+		{ "over-high, parent near its limit", false, true, CONTROL_EVENT_OVER_HIGH, true },
+		{ "charge failure, parent near its limit", false, true, CONTROL_EVENT_CHARGE_FAIL, true },
+		{ "over-high, no contention", false, false, CONTROL_EVENT_OVER_HIGH, false },
+		{ "charge failure, no contention", false, false, CONTROL_EVENT_CHARGE_FAIL, false },
+	};
+
+	(void) state;
+	for (size_t k = 0; k < ELEMENTSOF(rows); k++) {
+		ControlTenant t[2] = {
+			{ .name = "H", .priority = 90, .high_min = MIB(64), .high_max = MIB(400), .baseline = MIB(96),
+			  .high = MIB(96), .current = MIB(100), .active = true },
+			{ .name = "L", .priority = 10, .high_min = MIB(64), .high_max = MIB(400), .baseline = MIB(400),
+			  .high = MIB(400), .current = MIB(260), .active = true },
+		};
+		ControlState s = { .tenants = t, .n_tenants = 2, .limit_near = rows[k].limit_near };
+		uint64_t at = SEC(100), signal = at + 300 * USEC_PER_MSEC, wakeup;
+		ControlAction a[2];
+		int n, squeezed = -1;
+		ControlParams p;
+
+		print_message("first signal: %s\n", rows[k].name);
+		params_default(&p);
+		if (rows[k].host) {
+			/* Contention alone (no tenant under pressure) writes nothing. */
+			assert_int_equal(controller_step(&s, &p, &(ControlEvent) { .kind = CONTROL_EVENT_HOST_PRESSURE },
+							 at, a, 2, &wakeup), 0);
+		}
+		n = controller_step(&s, &p, &(ControlEvent) { .kind = rows[k].signal, .tenant = 0 }, signal, a, 2,
+				    &wakeup);
+		assert_true(n >= 0);
+		for (int i = 0; i < n; i++)
+			if (a[i].tenant == 1 && a[i].reason == CONTROL_REASON_SQUEEZE) {
+				squeezed = i;
+				assert_true(a[i].new_high < MIB(400));
+				assert_true(a[i].new_high >= MIB(64));
+				assert_non_null(strstr(a[i].text, "H"));
+			}
+		if (rows[k].squeeze)
+			assert_true(squeezed >= 0);
+		else {
+			assert_int_equal(n, 0);
+			/* Nothing to wait for either: no wakeup that would act later on this signal alone. */
+			for (uint64_t w = wakeup; w != CONTROL_NO_WAKEUP && w < signal + SEC(60);) {
+				assert_int_equal(controller_decide(&s, &p, w, a, 2, &w), 0);
+			}
+		}
+	}
+}
+
 static void test_bad_arguments(void **state)
 {
 	ControlTenant t = { .high_min = 0, .high_max = MIB(100), .baseline = MIB(50), .high = MIB(50), .active = true };
@@ -1245,6 +1313,7 @@ int main(void)
 		cmocka_unit_test(test_random_properties),
 		cmocka_unit_test(test_random_quiet_host_never_writes),
 		cmocka_unit_test(test_rate_limit_and_busy),
+		cmocka_unit_test(test_first_signal_acts_at_once),
 		cmocka_unit_test(test_bad_arguments),
 		cmocka_unit_test(test_baseline_and_unlimited),
 		cmocka_unit_test(test_at_risk_gets_relief),

@@ -142,7 +142,7 @@ static void test_allowed_subsets(void **state)
 		{ 4000, false, GUARD_STEP_NONE, 0 },
 		{ 9000, false, GUARD_STEP_NONE, 0 },    /* nothing to undo */
 	};
-	GuardStep plan[3];
+	GuardStep plan[4];
 
 	(void) state;
 	run("freeze", &freeze, rows_freeze, ELEMENTSOF(rows_freeze), &s);
@@ -188,6 +188,60 @@ static void test_thaw(void **state)
 	run("thaw-again", &p, again, ELEMENTSOF(again), &s);
 }
 
+/*
+ * Actions=pids cpu freeze kill: cpu.max comes between pids and the freeze, EscalateSec= apart; the
+ * undo covers pids and cpu (and the freeze); after a hand thaw a resumed storm is frozen again, not
+ * throttled again (cpu.max is still in place).
+ */
+static void test_cpu_step(void **state)
+{
+	GuardParams p = params(GUARD_ACTION_PIDS | GUARD_ACTION_CPU | GUARD_ACTION_FREEZE | GUARD_ACTION_KILL);
+	GuardParams cpu_only = params(GUARD_ACTION_CPU);
+	GuardState s = {};
+	const Row rows[] = {
+		{ 0, true, GUARD_STEP_PIDS, 0 },
+		{ 1000, true, GUARD_STEP_NONE, 0 },
+		{ 2000, true, GUARD_STEP_CPU, 0 },
+		{ 4000, true, GUARD_STEP_FREEZE, 0 },
+		{ 6000, false, GUARD_STEP_KILL, 0 },    /* frozen, kill allowed */
+		{ 9000, false, GUARD_STEP_UNDO, GUARD_ACTION_PIDS | GUARD_ACTION_CPU | GUARD_ACTION_FREEZE },
+	};
+	const Row quiet[] = {
+		{ 0, true, GUARD_STEP_CPU, 0 },         /* the only step, at once */
+		{ 3000, true, GUARD_STEP_NONE, 0 },     /* nothing after it */
+		{ 4000, false, GUARD_STEP_NONE, 0 },
+		{ 9000, false, GUARD_STEP_UNDO, GUARD_ACTION_CPU },
+	};
+	const Row thawed[] = {
+		{ 0, true, GUARD_STEP_PIDS, 0 },
+		{ 2000, true, GUARD_STEP_CPU, 0 },
+		{ 4000, true, GUARD_STEP_FREEZE, 0 },
+	};
+	const Row again[] = {
+		{ 5500, true, GUARD_STEP_NONE, 0 },
+		{ 7000, true, GUARD_STEP_FREEZE, 0 },   /* not CPU again */
+	};
+	GuardStep plan[4];
+	char buf[64];
+
+	(void) state;
+	run("cpu", &p, rows, ELEMENTSOF(rows), &s);
+	assert_true(guard_model_idle(&s));
+	s = (GuardState) {};
+	run("cpu-only", &cpu_only, quiet, ELEMENTSOF(quiet), &s);
+	s = (GuardState) {};
+	run("cpu-thawed", &p, thawed, ELEMENTSOF(thawed), &s);
+	guard_model_thaw(&s, MS(5000));
+	assert_int_equal(s.in_place, GUARD_ACTION_PIDS | GUARD_ACTION_CPU);
+	run("cpu-again", &p, again, ELEMENTSOF(again), &s);
+
+	assert_int_equal(guard_model_plan(p.actions, plan), 4);
+	assert_true(plan[0] == GUARD_STEP_PIDS && plan[1] == GUARD_STEP_CPU && plan[2] == GUARD_STEP_FREEZE &&
+		    plan[3] == GUARD_STEP_KILL);
+	assert_string_equal(guard_step_to_string(GUARD_STEP_CPU), "cpu");
+	assert_string_equal(guard_actions_to_string(p.actions, buf, sizeof(buf)), "pids cpu freeze kill");
+}
+
 static void test_next_usec(void **state)
 {
 	GuardParams p = params(GUARD_ACTION_PIDS | GUARD_ACTION_FREEZE);
@@ -213,6 +267,7 @@ int main(void)
 		cmocka_unit_test(test_kill),
 		cmocka_unit_test(test_allowed_subsets),
 		cmocka_unit_test(test_thaw),
+		cmocka_unit_test(test_cpu_step),
 		cmocka_unit_test(test_next_usec),
 	};
 

@@ -542,14 +542,14 @@ static void test_state_record_written_and_removed(void **state)
 
 	dfd = open(f->state, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
 	assert_true(dfd >= 0);
-	assert_int_equal(state_record_read(dfd, web->cgroup_id, &rec), 0);
+	assert_int_equal(state_record_read(dfd, STATE_RECORD_ORIGINALS, web->cgroup_id, &rec), 0);
 	assert_string_equal(rec.root, f->cg);
 	assert_string_equal(rec.cgroup, "tenants/web");
 	assert_true(rec.high == UINT64_MAX); /* as found, not the clamped 1536M */
 	assert_true(rec.has_low);
 	assert_int_equal(rec.low, 0);
 	state_record_done(&rec);
-	assert_int_equal(state_record_read(dfd, batch->cgroup_id, &rec), 0);
+	assert_int_equal(state_record_read(dfd, STATE_RECORD_ORIGINALS, batch->cgroup_id, &rec), 0);
 	assert_int_equal(rec.high, 512ULL << 20);
 	state_record_done(&rec);
 	/* exactly the two records, no temporary file left */
@@ -622,7 +622,7 @@ static int record_frozen(Fixture *f, uint64_t id)
 	int frozen;
 
 	assert_true(dfd >= 0);
-	assert_int_equal(state_record_read(dfd, id, &rec), 0);
+	assert_int_equal(state_record_read(dfd, STATE_RECORD_ORIGINALS, id, &rec), 0);
 	frozen = rec.frozen;
 	state_record_done(&rec);
 	return frozen;
@@ -665,7 +665,7 @@ static void test_paused_write_marks_record(void **state)
 	crash(f);
 	dfd = open(f->state, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
 	assert_true(dfd >= 0);
-	assert_int_equal(state_record_read(dfd, batch_id, &rec), 0);
+	assert_int_equal(state_record_read(dfd, STATE_RECORD_ORIGINALS, batch_id, &rec), 0);
 	rec.frozen = true;
 	assert_int_equal(state_record_write(dfd, &rec), 0);
 	state_record_done(&rec);
@@ -679,7 +679,7 @@ static void test_paused_write_marks_record(void **state)
 
 	/* a mark whose cgroup is not frozen (killed after the thaw): cleared, nothing written */
 	crash(f);
-	assert_int_equal(state_record_read(dfd, batch_id, &rec), 0);
+	assert_int_equal(state_record_read(dfd, STATE_RECORD_ORIGINALS, batch_id, &rec), 0);
 	rec.frozen = true;
 	assert_int_equal(state_record_write(dfd, &rec), 0);
 	state_record_done(&rec);
@@ -749,7 +749,7 @@ static char *start_with_unusable_web_record(Fixture *f, const char *text)
 	assert_false(web->recovered);
 	assert_true(web->original_high == UINT64_MAX); /* as found */
 	dfd = open(f->state, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
-	assert_int_equal(state_record_read(dfd, web_id, &rec), 0);
+	assert_int_equal(state_record_read(dfd, STATE_RECORD_ORIGINALS, web_id, &rec), 0);
 	assert_string_equal(rec.cgroup, "tenants/web");
 	assert_true(rec.high == UINT64_MAX);
 	state_record_done(&rec);

@@ -215,6 +215,149 @@ static void test_unwind_frame_pointers(void **state)
 	check_unwind("fp", "-O2 -fno-omit-frame-pointer -fno-inline");
 }
 
+/* The file offset of address ip in the maps text (what BPF_F_USER_BUILD_ID reports). */
+static uint64_t file_offset(const char *maps, uint64_t ip)
+{
+	const char *line = maps;
+
+	while (line && *line) {
+		unsigned long long lo, hi, off;
+
+		if (sscanf(line, "%llx-%llx %*s %llx", &lo, &hi, &off) == 3 && lo <= ip && ip < hi)
+			return ip - lo + off;
+		line = strchr(line, '\n');
+		if (line)
+			line++;
+	}
+	fail_msg("no mapping holds 0x%" PRIx64, ip);
+	return 0;
+}
+
+/* Unwind d's state as d.pid (32 frames), print, check at least min frames: level3 .. main first. */
+static int unwind_levels(Symbolizer *s, const Dump *d, char **frames, const char *what, int min)
+{
+	int n = symbolizer_unwind_user(s, d->pid, d->regs, d->stack, d->stack_len, frames, 32);
+
+	for (int i = 0; i < n; i++)
+		fprintf(stderr, "  %s: #%d %s\n", what, i, frames[i]);
+	assert_true(n >= min);
+	assert_true(starts(frames[0], "level3"));
+	assert_true(starts(frames[1], "level2"));
+	assert_true(starts(frames[2], "level1"));
+	assert_true(starts(frames[3], "main"));
+	return n;
+}
+
+/*
+ * A process gone before its mappings were read: only its sample's first frame as build-id + file
+ * offset (what the sampler's BPF_F_USER_BUILD_ID stack gives) and its registers and stack. With the
+ * executable kept by build-id (not by the process), the frame is named and DWARF unwinding goes on
+ * through the file, placed where that frame shows it loaded.
+ */
+static void test_build_id(void **state)
+{
+	_cleanup_(symbolizer_freep) Symbolizer *s = NULL;
+	struct memqosd_sample_build_id bid = { .status = MEMQOSD_SAMPLE_BUILD_ID_VALID }, other;
+	char exe[256], *frames[32] = {}, *f = NULL;
+	uint8_t id[MEMQOSD_SAMPLE_BUILD_ID_SIZE], again[MEMQOSD_SAMPLE_BUILD_ID_SIZE];
+	Dump d = {};
+	int n;
+
+	(void) state;
+	build_and_run("bid", "-O2 -fomit-frame-pointer -fno-inline -Wl,--build-id", &d);
+	snprintf(exe, sizeof(exe), "%s/bid", tmpdir);
+	assert_int_equal(symbolizer_new(&s), 0);
+	/* Unknown build-id: nothing to name it by. */
+	assert_int_equal(symbolizer_build_id_frame(s, &bid, false, &f), 0);
+	assert_string_equal(f, "[unknown]");
+	free(f);
+
+	assert_int_equal(symbolizer_cache_file(s, exe, id), 1);
+	assert_int_equal(symbolizer_cache_file(s, exe, again), 0); /* one entry per build-id */
+	assert_memory_equal(id, again, sizeof(id));
+	assert_true(symbolizer_cache_file(s, "/nonexistent/file", NULL) < 0);
+
+	memcpy(bid.build_id, id, sizeof(id));
+	bid.offset = file_offset(d.maps, d.regs[16]);
+	assert_int_equal(symbolizer_build_id_frame(s, &bid, false, &f), 0);
+	fprintf(stderr, "  by build-id: %s\n", f);
+	assert_true(starts(f, "level3"));
+	assert_non_null(strstr(f, "(bid+0x"));
+	free(f);
+
+	/* A frame whose file is not cached places nothing; with none placed the process is unknown. */
+	other = bid;
+	other.build_id[0] ^= 0xff;
+	assert_int_equal(symbolizer_add_process_build_ids(s, d.pid, 9, &other, &d.regs[16], 1), -ENOENT);
+	assert_false(symbolizer_knows_pid(s, d.pid));
+
+	assert_int_equal(symbolizer_add_process_build_ids(s, d.pid, 9, &bid, &d.regs[16], 1), 1);
+	assert_true(symbolizer_has_process(s, d.pid, 9));
+	assert_true(symbolizer_rebuilt(s, d.pid));
+	n = unwind_levels(s, &d, frames, "gone process, by build-id", 4);
+	/* The same names as from the live process's mappings: module and offset from its load address. */
+	{
+		_cleanup_(symbolizer_freep) Symbolizer *live = NULL;
+		char *g = NULL;
+
+		assert_int_equal(symbolizer_new(&live), 0);
+		assert_int_equal(symbolizer_add_process(live, d.pid, 1, d.maps), 0);
+		assert_int_equal(symbolizer_user_frame(live, d.pid, d.regs[16], false, &g), 0);
+		assert_string_equal(g, frames[0]);
+		free(g);
+	}
+	/* Unwinding stopped where main returns into libc, which no frame named. */
+	assert_true(n == 4 || strstr(frames[4], "[unknown]"));
+	symbolizer_frames_clear(frames, (size_t) n);
+
+	/*
+	 * A later sample of that process with a frame in libc (cached by build-id too): libc is placed
+	 * beside the executable, and the unwinder goes on into it.
+	 */
+	{
+		struct memqosd_sample_build_id lbid = { .status = MEMQOSD_SAMPLE_BUILD_ID_VALID };
+		const char *line = d.maps;
+		uint64_t lip = 0;
+
+		while (line && *line && !lip) {
+			unsigned long long lo, hi, off;
+			char perms[8], path[512];
+
+			if (sscanf(line, "%llx-%llx %7s %llx %*s %*s %511s", &lo, &hi, perms, &off, path) == 5 &&
+			    perms[2] == 'x' && strstr(path, "/libc.so")) {
+				assert_int_equal(symbolizer_cache_file(s, path, lbid.build_id), 1);
+				lip = lo + 0x10;
+				lbid.offset = off + 0x10;
+			}
+			line = strchr(line, '\n');
+			if (line)
+				line++;
+		}
+		assert_true(lip != 0);
+		assert_int_equal(symbolizer_add_process_build_ids(s, d.pid, 9, &bid, &d.regs[16], 1), 1); /* nothing new */
+		assert_int_equal(symbolizer_add_process_build_ids(s, d.pid, 9, &lbid, &lip, 1), 2);
+		n = unwind_levels(s, &d, frames, "gone process, libc placed too", 5);
+		assert_non_null(strstr(frames[4], "(libc.so.6+0x"));
+		assert_null(strstr(frames[4], "[unknown]"));
+		symbolizer_frames_clear(frames, (size_t) n);
+	}
+	free(d.maps);
+}
+
+/* A snapshot of a live process keeps its files by build-id: this test's own executable is known then. */
+static void test_snapshot_caches_files(void **state)
+{
+	_cleanup_(symbolizer_freep) Symbolizer *s = NULL;
+
+	(void) state;
+	assert_int_equal(symbolizer_new(&s), 0);
+	assert_int_equal(symbolizer_cache_file(s, "/proc/self/exe", NULL), 1);
+	symbolizer_free(TAKE_PTR(s));
+	assert_int_equal(symbolizer_new(&s), 0);
+	assert_int_equal(symbolizer_add_process(s, getpid(), 1, NULL), 0);
+	assert_int_equal(symbolizer_cache_file(s, "/proc/self/exe", NULL), 0);
+}
+
 static void test_unknown(void **state)
 {
 	_cleanup_(symbolizer_freep) Symbolizer *s = NULL;
@@ -291,6 +434,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_unwind_no_frame_pointers),
 		cmocka_unit_test(test_unwind_frame_pointers),
+		cmocka_unit_test(test_build_id),
+		cmocka_unit_test(test_snapshot_caches_files),
 		cmocka_unit_test(test_unknown),
 		cmocka_unit_test(test_kernel),
 	};

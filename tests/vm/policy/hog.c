@@ -11,6 +11,13 @@
  * own CPU time (tail_cpu_rate=: MiB per CPU-second, which CPU time taken by other processes does
  * not change but faults and reclaim in the hog's context do), and its major faults in that window
  * (tail_majflt=: pages it had to get back from swap, 0 while its working set stays resident).
+ * Under qemu TCG the guest's CPU time also counts the time the host did not run the vCPU (there is
+ * no steal time), so a loaded host lowers tail_cpu_rate as much as a memory problem would. In the
+ * tail window the hog therefore also times, every CAL_EVERY checkpoints, a register-only loop of
+ * CAL_ITERS steps (no memory traffic) on its thread's CPU clock: tail_unit_rate= is MiB touched
+ * per 10^9 such steps' worth of its CPU time (the touching time divided by how fast the loop ran
+ * meanwhile), which the vCPU's share of the host cancels out of and faults, reclaim and TLB
+ * misses in the hog's context do not; tail_cal= is the loop's speed (million steps per CPU-second).
  *   hog NAME SIZE_MIB SECONDS [random]
  */
 #include <signal.h>
@@ -20,6 +27,11 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <time.h>
+
+#include "../lib/cpu-calibrate.h"
+
+/* How often the calibration loop runs, in checkpoints of 1024 pages. */
+#define CAL_EVERY 8
 
 static volatile sig_atomic_t stop;
 
@@ -58,7 +70,8 @@ int main(int argc, char *argv[])
 {
 	unsigned long size, pages, touched = 0, passes = 0, x = 88172645463325252UL, tail_touched = 0;
 	int random_fill;
-	double seconds, start, end, tail = 0, tail_start = 0, tail_cpu = 0;
+	double seconds, start, end, tail = 0, tail_start = 0, tail_cpu = 0, tail_thread_cpu = 0, cal_cpu = 0;
+	unsigned long checkpoints = 0, cal_runs = 0;
 	long tail_majflt = 0;
 	const char *e = getenv("HOG_TAIL_SECONDS");
 	char *p;
@@ -103,6 +116,11 @@ int main(int argc, char *argv[])
 					tail_touched = touched;
 					tail_cpu = cpu_seconds();
 					tail_majflt = major_faults();
+					tail_thread_cpu = thread_cpu();
+				}
+				if (tail_start > 0 && ++checkpoints % CAL_EVERY == 0) {
+					cal_cpu += calibrate();
+					cal_runs++;
 				}
 				if (stop || t >= end)
 					break;
@@ -121,6 +139,14 @@ int main(int argc, char *argv[])
 		if (cpu > 0)
 			printf(" tail_cpu_rate=%.1f", (double) (touched - tail_touched) / 256 / cpu);
 		printf(" tail_majflt=%ld", major_faults() - tail_majflt);
+		if (cal_runs > 0 && cal_cpu > 0) {
+			double speed = (double) (cal_runs * CAL_ITERS) / cal_cpu; /* steps per CPU-second */
+			double touch_cpu = thread_cpu() - tail_thread_cpu - cal_cpu;
+
+			if (touch_cpu > 0)
+				printf(" tail_unit_rate=%.1f tail_cal=%.1f",
+				       (double) (touched - tail_touched) / 256 / (touch_cpu * speed) * 1e9, speed / 1e6);
+		}
 	}
 	printf("\n");
 	return 0;

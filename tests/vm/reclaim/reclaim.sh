@@ -6,14 +6,18 @@
 # has no CONFIG_LRU_GEN, see the README). tests/vm/reclaim/workload.c allocates a set and keeps part
 # of it hot. Scenarios, one after the other, each with its reference tenant (same workload, reclaim
 # off) running at the same time so both see the same (emulated, shared) CPU:
-#   quarter   256 MiB, 64 MiB hot: within QUARTER_SEC, memory.current near the hot set (ratio
-#             printed, <= 1.6), throughput over the last 20 s >= 0.95x the reference's, PSI some
-#             avg10 under PressureTarget= at the end;
+#   quarter   256 MiB, 64 MiB hot: its baseline first, reclaim off (baseline()), then reclaim on
+#             (reload): within QUARTER_SEC, memory.current near the hot set (ratio printed, <= 1.6),
+#             throughput over the last 20 s >= 0.95x its own before reclaim (each taken against
+#             the reference over the same window, per calibrated CPU unit), PSI some avg10 under
+#             PressureTarget= at the end;
 #   phase     256 MiB, 32 MiB hot, small steps (reclaim goes on for long): then SIGUSR1 makes the
 #             whole set hot: a back-off (refault) record follows, and the time from the first refault
 #             (BPF) to the back-off is < 1 s; printed;
-#   allhot    128 MiB, all hot: saved <= 10 % of the set, memory.current >= 90 % of it, throughput
-#             >= 0.95x the reference's;
+#   allhot    128 MiB, all hot, baseline then reclaim on as quarter: saved <= 10 % of the set,
+#             memory.current >= 90 % of it, throughput >= 0.95x its own before reclaim;
+#   noise     (not run by default) two unreclaimed quarter-shaped workloads, measured as quarter
+#             is: the ratio's noise (printed, no check);
 #   priority  two quarter-hot tenants, priority 10 and 90, enabled (reload) while a hog keeps the
 #             whole guest under memory pressure: the lower one is reclaimed first (the higher one
 #             has reclaimed nothing when the lower one first has), and more.
@@ -64,8 +68,73 @@ start() {
 	PIDS="$PIDS $!"
 	eval "PID_$1=$!"
 }
-# touches NAME: cumulative page touches so far
-touches() { cut -d' ' -f2 "$T/$1.out" 2>/dev/null || echo 0; }
+# snap NAME: "SECONDS TOUCHES CPU CAL_CPU CAL_STEPS MINFLT MAJFLT NVCSW" of workload NAME now: its
+# own progress line (seconds since its start, touches, CPU time and calibration loop then, see
+# workload.c) and, from /proc, its minor and major faults and involuntary context switches so far.
+snap() {
+	local pid
+	eval "pid=\$PID_$1"
+	echo "$(cat "$T/$1.out" 2>/dev/null) $(awk '{ print $10, $12 }' "/proc/$pid/stat")" \
+		"$(sed -n 's/^nonvoluntary_ctxt_switches:[[:space:]]*//p' "/proc/$pid/status")"
+}
+# vmsnap NAME: the counters of cgroup NAME that reclaim moves, and the guest's TLB shootdowns and
+# function-call IPIs (the guest kernel has no /proc/vmstat event counters).
+vmsnap() {
+	echo "$(awk '/^(pgscan|pgsteal|pgmajfault|workingset_refault_anon) / { printf "%s=%s ", $1, $2 }' "$CGR/$1/memory.stat")" \
+		"$(awk '$1 == "TLB:" { printf "tlb_shootdowns=%d ", $2 + $3 } $1 == "CAL:" { printf "call_ipis=%d ", $2 + $3 }' /proc/interrupts)"
+}
+# mark A B: snapshots of workloads A and B and of A's and the guest's counters, for window().
+mark() { snap "$1" >"$T/$1.s0"; snap "$2" >"$T/$2.s0"; vmsnap "$1" >"$T/vm.s0"; }
+# window A B: what A and B did since mark(): touches per second of their own clock, per CPU-second
+# and per calibrated CPU unit (10^9 steps' worth, see workload.c), share of the window on a CPU,
+# faults, involuntary switches, and the guest's counter deltas (printed); sets WIN_RATIO (A's
+# touches per calibrated unit over B's: what reclaim costs the tenant in its own context, faults
+# and TLB misses, without the host's share of the vCPU, which moves the others by +-20 % between
+# two identical workloads, see the noise scenario), WIN_WALL_RATIO and WIN_CPU_RATIO (the same per
+# second and per CPU-second; each between its own progress lines, so a line up to 1 s old skews
+# nothing).
+window() {
+	snap "$1" >"$T/$1.s1"
+	snap "$2" >"$T/$2.s1"
+	vmsnap "$1" >"$T/vm.s1"
+	python3 - "$T" "$1" "$2" >"$T/window" <<'PY'
+import sys
+d, na, nb = sys.argv[1:4]
+rd = lambda f: open(f"{d}/{f}").read().split()
+vm0, vm1 = (dict(kv.split("=") for kv in rd(f)) for f in ("vm.s0", "vm.s1"))
+def rates(n):
+    x0, x1 = (list(map(float, rd(f"{n}.{s}"))) for s in ("s0", "s1"))
+    dt, dn, cpu, cal, steps = (x1[i] - x0[i] for i in range(5))
+    unit = dn / ((cpu - cal) * steps / cal) * 1e9 if cal > 0 and cpu > cal else 0
+    r = (unit, dn / dt if dt > 0 else 0, dn / cpu if cpu > 0 else 0)
+    print(f"# {n}: {r[0]:.0f} touches per calibrated unit ({steps / max(cal, 1e-9) / 1e6:.0f} M steps per CPU-second), "
+          f"{r[1]:.0f} per second over {dt:.1f} s, {r[2]:.0f} per CPU-second; on a CPU {cpu:.2f} s "
+          f"({100 * cpu / max(dt, 0.1):.0f} % of the window); {x1[5] - x0[5]:.0f} minor and {x1[6] - x0[6]:.0f} "
+          f"major faults, {x1[7] - x0[7]:.0f} involuntary switches")
+    return r
+ra, rb = rates(na), rates(nb)
+print(f"# {na}'s memory.stat and the guest: " + " ".join(f"{k}+{int(vm1[k]) - int(vm0[k])}" for k in vm1 if k in vm0))
+print("WIN " + " ".join(f"{x / max(y, 1):.3f}" for x, y in zip(ra, rb)))
+PY
+	grep -v '^WIN ' "$T/window"
+	read -r _ WIN_RATIO WIN_WALL_RATIO WIN_CPU_RATIO <<<"$(grep '^WIN ' "$T/window")"
+}
+# baseline A B: once both workloads are past their fill, A's rate over B's for 20 s before anything
+# is reclaimed (BASE_RATIO, per calibrated CPU unit). Two identical workloads on one vCPU differ by
+# up to 20 % for the whole boot (0.83x in the noise scenario: where each one's pages happen to lie,
+# not anything they do), so a tenant is compared with its own baseline: after / before, each as
+# its ratio to the reference over the same window (which cancels how fast the vCPU ran then).
+baseline() {
+	wait_for 180 sh -c "[ -s '$T/$1.out' ] && [ -s '$T/$2.out' ]" || fail "$1/$2: no progress line within 180 s"
+	sleep 2
+	mark "$1" "$2"
+	sleep 20
+	echo "# baseline, before any reclaim:"
+	window "$1" "$2"
+	BASE_RATIO=$WIN_RATIO
+}
+# did AFTER BEFORE: AFTER / BEFORE to 3 decimals.
+did() { python3 -c "print(f'{$1 / max($2, 1e-9):.3f}')"; }
 current() { cat "$CGR/$1/memory.current"; }
 avg10() { sed -n 's/^some avg10=\([0-9.]*\) .*/\1/p' "$CGR/$1/memory.pressure"; }
 # field NAME KEY: a value of tenant NAME in status --json's "reclaim" array
@@ -87,11 +156,18 @@ mkdir -p "$CONF/tenants.d"
 printf '[Daemon]\nLogLevel=info\n[Control]\nHousekeepingSec=5s\n' >"$CONF/memqosd.conf"
 # Policy=none: the BPF policies are not what is tested here; the reclaim program loads regardless.
 common="[Tenant]\nPriority=50\nPolicy=none\n"
-for n in quarter quarterref phase allhot allhotref low high hog; do mkdir -p "$CGR/$n"; done
-profile quarter "${common}Cgroup=$SCRATCH/quarter\n[Reclaim]\nEnable=yes\nStepPercent=10\nIntervalSec=500ms\nHoldSec=5s\nPressureTarget=0.5%\n"
+for n in quarter quarterref noiseref phase allhot allhotref low high hog; do mkdir -p "$CGR/$n"; done
+# quarter and allhot start with reclaim off: their baseline is taken first (see baseline()).
+quarter_profile() {
+	profile quarter "${common}Cgroup=$SCRATCH/quarter\n[Reclaim]\nEnable=$1\nStepPercent=10\nIntervalSec=500ms\nHoldSec=5s\nPressureTarget=0.5%\n"
+}
+quarter_profile no
 profile quarterref "${common}Cgroup=$SCRATCH/quarterref\n"
 profile phase "${common}Cgroup=$SCRATCH/phase\n[Reclaim]\nEnable=yes\nStepPercent=1\nStepMax=1M\nIntervalSec=500ms\nHoldSec=5s\nPressureTarget=0.5%\n"
-profile allhot "${common}Cgroup=$SCRATCH/allhot\n[Reclaim]\nEnable=yes\nStepPercent=10\nIntervalSec=500ms\nHoldSec=5s\nPressureTarget=0.5%\n"
+allhot_profile() {
+	profile allhot "${common}Cgroup=$SCRATCH/allhot\n[Reclaim]\nEnable=$1\nStepPercent=10\nIntervalSec=500ms\nHoldSec=5s\nPressureTarget=0.5%\n"
+}
+allhot_profile no
 profile allhotref "${common}Cgroup=$SCRATCH/allhotref\n"
 prio_profiles() {
 	profile low "[Tenant]\nPriority=10\nPolicy=none\nCgroup=$SCRATCH/low\n[Reclaim]\nEnable=$1\nStepPercent=5\nIntervalSec=3s\nHoldSec=5s\nPressureTarget=5%\n"
@@ -112,18 +188,24 @@ quarter)
 	echo "--- quarter: 256 MiB, 64 MiB hot ---"
 	start quarter 256 64
 	start quarterref 256 64
+	baseline quarter quarterref
+	quarter_profile yes
+	"$MEMQOSD" reload >/dev/null || fail "quarter: reload (reclaim on) failed"
 	T0=$(date +%s)
 	sleep $((QUARTER_SEC - 20))
-	a0=$(touches quarter) b0=$(touches quarterref) s0=$(field quarter steps) ph0=$(field quarter phase)
+	s0=$(field quarter steps) ph0=$(field quarter phase)
+	mark quarter quarterref
 	sleep 20
-	a1=$(touches quarter) b1=$(touches quarterref) s1=$(field quarter steps)
+	echo "# with reclaim, the last 20 s:"
+	window quarter quarterref
+	s1=$(field quarter steps)
 	cur=$(current quarter) ref=$(current quarterref) psi=$(avg10 quarter)
 	rec=$(field quarter reclaimed_bytes) saved=$(field quarter saved_bytes)
 	r_mem=$(ratio "$cur" $((64 << 20)))
-	r_tp=$(ratio $((a1 - a0)) $((b1 - b0)))
+	r_tp=$(did "$WIN_RATIO" "$BASE_RATIO")
 	echo "# quarter after $(($(date +%s) - T0)) s: memory.current $(mib "$cur") MiB (reference $(mib "$ref") MiB), hot set 64 MiB: ratio $r_mem"
 	echo "# quarter: reclaimed $(mib "$rec") MiB, saved $(mib "$saved") MiB, phase $(field quarter phase), back-offs $(field quarter backoffs)"
-	echo "# quarter: throughput over the last 20 s $((a1 - a0)) vs reference $((b1 - b0)) touches: ${r_tp}x; PSI some avg10 $psi % (target 0.5 %)"
+	echo "# quarter: throughput over the last 20 s ${r_tp}x its own without reclaim (to the reference per calibrated CPU unit: ${WIN_RATIO}x now, ${BASE_RATIO}x before reclaim; per second ${WIN_WALL_RATIO}x, per CPU-second ${WIN_CPU_RATIO}x now); PSI some avg10 $psi % (target 0.5 %)"
 	check "quarter: memory.current near the hot set (ratio $r_mem <= 1.6)" ge 1.6 "$r_mem"
 	check "quarter: throughput >= 0.95x without reclaim (${r_tp}x)" ge "$r_tp" 0.95
 	check "quarter: PSI some avg10 under the target ($psi < 0.5)" ge 0.5 "$psi"
@@ -134,6 +216,20 @@ quarter)
 		echo "# quarter: not settled 20 s before the end ($ph0): the no-step check does not apply"
 	fi
 	stop_wl quarter quarterref
+	;;
+noise)
+	# Not run by default: two workloads of the quarter scenario's shape, neither reclaimed, measured
+	# like it: how far apart two identical workloads on one vCPU are (the ratio's noise).
+	echo "--- noise: two 256 MiB / 64 MiB hot workloads, no reclaim ---"
+	start quarterref 256 64
+	start noiseref 256 64
+	baseline quarterref noiseref
+	sleep $((QUARTER_SEC - 20))
+	mark quarterref noiseref
+	sleep 20
+	window quarterref noiseref
+	echo "# noise: the last 20 s ${WIN_RATIO}x the other's per calibrated CPU unit (per second ${WIN_WALL_RATIO}x, per CPU-second ${WIN_CPU_RATIO}x); against the baseline as the quarter scenario takes it: $(did "$WIN_RATIO" "$BASE_RATIO")x"
+	stop_wl quarterref noiseref
 	;;
 phase)
 	echo "--- phase change: 256 MiB, 32 MiB hot, then all of it ---"
@@ -160,14 +256,18 @@ allhot)
 	echo "--- all hot: 128 MiB ---"
 	start allhot 128 128
 	start allhotref 128 128
+	baseline allhot allhotref
+	allhot_profile yes
+	"$MEMQOSD" reload >/dev/null || fail "allhot: reload (reclaim on) failed"
 	sleep 25
-	a0=$(touches allhot) b0=$(touches allhotref)
+	mark allhot allhotref
 	sleep 20
-	a1=$(touches allhot) b1=$(touches allhotref)
+	echo "# with reclaim, the last 20 s:"
+	window allhot allhotref
 	cur=$(current allhot) saved=$(field allhot saved_bytes) rec=$(field allhot reclaimed_bytes)
-	r_tp=$(ratio $((a1 - a0)) $((b1 - b0)))
+	r_tp=$(did "$WIN_RATIO" "$BASE_RATIO")
 	echo "# allhot: memory.current $(mib "$cur") MiB of 128, reclaimed $(mib "$rec") MiB, saved $(mib "$saved") MiB, back-offs $(field allhot backoffs), phase $(field allhot phase)"
-	echo "# allhot: throughput over the last 20 s ${r_tp}x the reference's"
+	echo "# allhot: throughput over the last 20 s ${r_tp}x its own without reclaim (to the reference per calibrated CPU unit: ${WIN_RATIO}x now, ${BASE_RATIO}x before reclaim)"
 	check "allhot: almost nothing saved (saved <= 12.8 MiB)" ge $(((128 << 20) / 10)) "$saved"
 	check "allhot: memory.current >= 90 % of the set" ge "$cur" $(((128 << 20) * 9 / 10))
 	check "allhot: throughput >= 0.95x without reclaim (${r_tp}x)" ge "$r_tp" 0.95

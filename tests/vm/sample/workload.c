@@ -6,12 +6,16 @@
  *   churn         allocates and frees 10 x RATE MiB per second (4 MiB at a time), keeps nothing
  *   read_file     maps FILE and reads it (page cache charged to the tenant), once, and keeps it mapped
  *   short_lived   every second a child that allocates 4 MiB and exits after 40 ms
+ *   exec_lived    every second a child that execs this program again (--exec-lived), allocates
+ *                 2 MiB and exits at once: it lives well under 50 ms, and its new image is gone
+ *                 before memqosd can read its mappings (it prints how long it lived)
  *   make_files    once, creates FILES empty files in STATUS.d (kernel memory: a dentry and an inode
  *                 each, slab objects charged to the tenant), kept until exit
  * for SECONDS seconds; then it holds what it leaked until SIGUSR1, frees it all, and waits for
  * SIGTERM. Progress (bytes leaked so far) goes to STATUS, rewritten every tick.
  *
  *   workload RATE_MIB SECONDS FILE STATUS [FILES]
+ *   workload --exec-lived FORK_NS   (the exec'd child)
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -127,6 +131,29 @@ __attribute__((noinline)) static void short_lived(void)
 	_exit(0);
 }
 
+__attribute__((noinline)) static void exec_lived(double forked)
+{
+	char *p = alloc_bytes(2 << 20);
+
+	touch(p, 2 << 20, 5);
+	printf("exec-lived: lived %.1f ms\n", (now() - forked) * 1000);
+	fflush(stdout);
+	_exit(0);
+}
+
+static void spawn_exec(void)
+{
+	char arg[64];
+	pid_t pid;
+
+	snprintf(arg, sizeof(arg), "%.9f", now());
+	pid = fork();
+	if (pid == 0) {
+		execl("/proc/self/exe", "workload", "--exec-lived", arg, (char *) NULL);
+		_exit(127);
+	}
+}
+
 static void spawn_short(void)
 {
 	pid_t pid = fork();
@@ -146,6 +173,10 @@ int main(int argc, char **argv)
 	char dir[4096];
 	int files = 0;
 
+	if (argc == 3 && strcmp(argv[1], "--exec-lived") == 0) {
+		prctl(PR_SET_NAME, "exec-lived");
+		exec_lived(atof(argv[2]));
+	}
 	if (argc != 5 && argc != 6) {
 		fprintf(stderr, "usage: workload RATE_MIB SECONDS FILE STATUS [FILES]\n");
 		return 2;
@@ -179,6 +210,7 @@ int main(int argc, char **argv)
 		}
 		if (now() >= next_short) {
 			spawn_short();
+			spawn_exec();
 			next_short += 1.0;
 		}
 		while (waitpid(-1, NULL, WNOHANG) > 0)
