@@ -1096,8 +1096,7 @@ static int instance_install(PolicyEngine *e, PolicyInstance *in, const PolicyTen
 							 "attaching anew: %m", t->name);
 				link_discard(e, a->name, TAKE_FD(a->fd));
 				adoptable_drop(e, a);
-				a = NULL;
-				steps = handover_steps(HANDOVER_CLOSE, false);
+				a = NULL; /* on as for a tenant without a stored link: the program is loaded */
 			}
 		} else if (a && (steps & HANDOVER_STEP_PARAMS)) {
 			r = params_write(e, in, t);
