@@ -145,10 +145,14 @@ int main(void)
 	kt_libbpf_setup();
 	kt_require_memcg_ops(&r);
 	kt_test_cgroup(&r, "t11", base, sizeof(base));
-	kt_sub_cgroup(&r, base, "a", true, a, sizeof(a), &ida);
+	/*
+	 * a, b and c have the memory controller (base enables it for its children) and none enables
+	 * it for its own: workers run in them (cgroup v2 keeps processes out of a cgroup whose
+	 * subtree_control has a controller), and b/nm has no memory controller.
+	 */
+	kt_sub_cgroup(&r, base, "a", false, a, sizeof(a), &ida);
 	kt_sub_cgroup(&r, base, "b", false, b, sizeof(b), &idb);
 	kt_sub_cgroup(&r, base, "c", false, c, sizeof(c), &idc);
-	/* a enables +memory for its children, b does not: b/nm has no memory controller. */
 	kt_sub_cgroup(&r, b, "nm", false, nm, sizeof(nm), &idn);
 	kt_sub_cgroup(&r, base, "u1", false, u1, sizeof(u1), NULL);
 	kt_sub_cgroup(&r, base, "u2", false, u2, sizeof(u2), NULL);
