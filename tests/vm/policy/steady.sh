@@ -323,6 +323,7 @@ run_one() { # run_one SCENARIO K N
 		# MIN_RATIO here, or it could not show a memory-starved high tenant.
 		check "$sc $k: control without memqosd: high tenant below $MIN_RATIO x its solo rate per calibrated CPU unit ($uratio; ${hm:-?} major faults in its last ${HOG_TAIL_SECONDS}s)" \
 			fcmp "$uratio" "<" "$MIN_RATIO"
+		check "$sc $k: the high tenant ran to its end (its rate was printed: ${hu:-none})" test -n "$hu"
 		check "$sc $k: low tenant survived (${lr:-no output} MiB/s)" fcmp "${lr:-0}" ">" 0
 		n_runs=$(( n_runs + 1 ))
 		return
