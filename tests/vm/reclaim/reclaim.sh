@@ -29,12 +29,23 @@
 #             has reclaimed nothing when the lower one first has), more, and the higher one's first
 #             reclaim finds the lower one settled (nothing cold left; src/reclaim-model.h's rule).
 # Also: status --json carries the counters, the journal records (stderr here) are rate-limited.
-#   tests/vm/reclaim/reclaim.sh PATH/TO/memqosd [SCENARIO...]
+#   tests/vm/reclaim/reclaim.sh PATH/TO/memqosd [KNOB=VALUE...] [SCENARIO...]
+# Knobs: QUARTER_SEC (75), NOSWAP_SEC (90), NOSWAP_MIB (156), PRIO_SEC (40); see below.
 set -u
 
-MEMQOSD=$(readlink -f "${1:?usage: $0 PATH/TO/memqosd [SCENARIO...]}")
+MEMQOSD=$(readlink -f "${1:?usage: $0 PATH/TO/memqosd [KNOB=VALUE...] [SCENARIO...]}")
 shift
-SCENARIOS=${*:-quarter phase allhot noswap priority}
+# KNOB=VALUE arguments set the knobs below (the guest gets only MEMQOSD_* variables from the host).
+SCENARIOS=
+for a in "$@"; do
+	case $a in
+	QUARTER_SEC=[0-9]* | NOSWAP_SEC=[0-9]* | NOSWAP_MIB=[0-9]* | PRIO_SEC=[0-9]*) export "${a?}" ;;
+	*=*) echo "unknown knob $a" >&2; exit 2 ;;
+	*) SCENARIOS="$SCENARIOS $a" ;;
+	esac
+done
+SCENARIOS=${SCENARIOS# }
+SCENARIOS=${SCENARIOS:-quarter phase allhot noswap priority}
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../../integration/lib.sh"
 
