@@ -711,6 +711,7 @@ static void policy_params(const Tenant *t, uint32_t id, PolicyTenant *ret)
 	*ret = (PolicyTenant) {
 		.tenant_id = id,
 		.cgroup_id = t->cgroup_id,
+		.cgroup_fd = t->cg_fd,
 		.name = c->name,
 		.kind = c->policy,
 		.priority = c->priority,
