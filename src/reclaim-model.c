@@ -111,11 +111,12 @@ static bool round_futile(const ReclaimModel *m, uint64_t progress)
 	return kept < RECLAIM_STEP_MIN || kept < progress / 2;
 }
 
-bool reclaim_model_backoff(ReclaimModel *m, const ReclaimParams *p, ReclaimCause cause, uint64_t now_usec)
+bool reclaim_model_backoff(ReclaimModel *m, const ReclaimParams *p, ReclaimCause cause, bool host_pressure,
+			   uint64_t now_usec)
 {
 	unsigned shift;
 
-	if (m->phase == RECLAIM_BACKOFF)
+	if (m->phase == RECLAIM_BACKOFF || (cause == RECLAIM_CAUSE_PRESSURE && host_pressure))
 		return false;
 	/* Futile already (nothing gained, or it came back): longer hold. Otherwise it is judged
 	 * when the hold is over, with the refaults of the hold counted. */
@@ -155,14 +156,20 @@ void reclaim_model_hold_over(ReclaimModel *m, uint64_t current, uint64_t now_use
 bool reclaim_model_wake(ReclaimModel *m, uint64_t current, bool host_pressure)
 {
 	uint64_t grown;
+	bool host_wake;
 
+	if (!host_pressure)
+		m->host_woken = false;  /* the episode is over: the next one wakes it again */
 	if (m->phase != RECLAIM_SETTLED)
 		return false;
 	grown = m->settled_current / 100 * RECLAIM_REGROW_PERCENT;
 	if (grown < RECLAIM_STEP_MIN)
 		grown = RECLAIM_STEP_MIN;
-	if (!host_pressure && current < m->settled_current + grown)
+	host_wake = host_pressure && !m->host_woken;
+	if (!host_wake && current < m->settled_current + grown)
 		return false;
+	if (host_wake)
+		m->host_woken = true;
 	m->phase = RECLAIM_PROBING;
 	m->futile = 0;
 	m->progress_bytes = 0;
@@ -175,7 +182,7 @@ bool reclaim_model_may_step(const ReclaimCandidate *all, size_t n, size_t self, 
 	if (!host_pressure)
 		return true;
 	for (size_t i = 0; i < n; i++)
-		if (i != self && all[i].priority < all[self].priority && all[i].phase == RECLAIM_PROBING &&
+		if (i != self && all[i].priority < all[self].priority && all[i].phase != RECLAIM_SETTLED &&
 		    all[i].above_floor)
 			return false;
 	return true;

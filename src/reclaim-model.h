@@ -24,9 +24,22 @@
  *             memory.current (read by the manager's housekeeping tick anyway) has grown by
  *             RECLAIM_REGROW_PERCENT since it settled, or when the host is under pressure.
  *
- * Under host pressure, steps are deeper the lower the priority (reclaim_model_step()) and a tenant
- * steps only if no tenant of lower priority is still PROBING (reclaim_model_may_step()): the
- * lower-priority tenants give their cold memory first, a higher one's set is not touched meanwhile.
+ * Under host pressure (src/reclaim.c: the host-wide PSI trigger fired within the last 10 s), the rule is:
+ *   1. Order (reclaim_model_may_step()): a tenant steps only if every tenant of lower priority has
+ *      nothing cold left to give: it is SETTLED, or no step of RECLAIM_STEP_MIN fits above its
+ *      floor, or it is not active. A lower tenant that is PROBING or in BACKOFF, whatever the
+ *      cause of the back-off, still counts as having cold memory and holds the higher ones back:
+ *      a higher tenant's set is not touched while a lower one may still give.
+ *   2. Depth (reclaim_model_step()): steps are 1x-5x the lower the priority.
+ *   3. Its own PSI does not stop the tenant (reclaim_model_backoff() ignores RECLAIM_CAUSE_PRESSURE):
+ *      under host pressure a tenant's PSI measures the host's shortage (the kernel's own reclaim
+ *      and the swap-in of what it took) as much as anything memqosd does, and a lower tenant that
+ *      backed off on it before its first step would hand its turn to the higher ones. Refaults
+ *      after its own steps (the BPF budget) still back it off, and RECLAIM_FUTILE_MAX futile
+ *      rounds (its steps reach its hot set) settle it: that, -EAGAIN or its floor is "nothing
+ *      cold left", and the next priority goes.
+ *   4. Settled tenants wake once per episode of host pressure (reclaim_model_wake()), so a lower
+ *      tenant that settles again under it stays settled and does not take the turn back.
  *
  * "saved" is an estimate: the bytes reclaimed (memory.current's drop across each step, at most the
  * step) minus the bytes that came back as refaults since reclaim started, never negative.
@@ -81,6 +94,7 @@ typedef struct ReclaimModel {
 	uint64_t last_step_bytes;    /* the last step asked for */
 	ReclaimCause last_cause;
 	uint64_t last_backoff_usec;  /* when the last back-off happened; 0 = never */
+	bool host_woken;             /* woken by host pressure in this episode of it */
 } ReclaimModel;
 
 void reclaim_model_init(ReclaimModel *m);
@@ -112,8 +126,12 @@ bool reclaim_model_over_target(const ReclaimParams *p, unsigned avg10);
  */
 uint64_t reclaim_model_step_done(ReclaimModel *m, uint64_t requested, uint64_t before, uint64_t after, int result);
 
-/* Refaults or pressure: stop and hold. Returns false if the tenant was already backing off. */
-bool reclaim_model_backoff(ReclaimModel *m, const ReclaimParams *p, ReclaimCause cause, uint64_t now_usec);
+/*
+ * Refaults or pressure: stop and hold. Returns false if the tenant does not back off: it was
+ * already backing off, or the cause is its own pressure while the host is under pressure (rule 3).
+ */
+bool reclaim_model_backoff(ReclaimModel *m, const ReclaimParams *p, ReclaimCause cause, bool host_pressure,
+			   uint64_t now_usec);
 
 /*
  * BACKOFF whose hold is over: PROBING again, or SETTLED at current after too many futile back-offs.
@@ -121,19 +139,22 @@ bool reclaim_model_backoff(ReclaimModel *m, const ReclaimParams *p, ReclaimCause
  */
 void reclaim_model_hold_over(ReclaimModel *m, uint64_t current, uint64_t now_usec);
 
-/* A SETTLED tenant should probe again: it grew (or host pressure). Switches it to PROBING if so. */
+/*
+ * A SETTLED tenant should probe again: it grew, or host pressure began (once per episode: rule 4;
+ * a call without host pressure ends the episode). Switches it to PROBING if so.
+ */
 bool reclaim_model_wake(ReclaimModel *m, uint64_t current, bool host_pressure);
 
 /* One tenant, as the priority order sees it. */
 typedef struct ReclaimCandidate {
 	int priority;
 	ReclaimPhase phase;
-	bool above_floor;            /* a step of at least RECLAIM_STEP_MIN is possible */
+	bool above_floor;            /* active, and a step of at least RECLAIM_STEP_MIN is possible */
 } ReclaimCandidate;
 
 /*
- * May candidate `self` of all[0..n) step now? Always without host pressure; under it only if no
- * candidate of lower priority is still PROBING above its floor.
+ * May candidate `self` of all[0..n) step now? Always without host pressure; under it only if every
+ * candidate of lower priority has nothing cold left: SETTLED or not above its floor (rule 1).
  */
 bool reclaim_model_may_step(const ReclaimCandidate *all, size_t n, size_t self, bool host_pressure);
 

@@ -100,7 +100,7 @@ static ReclaimTenant *find(Reclaim *r, const Tenant *t)
 	return NULL;
 }
 
-static void tenant_backoff(ReclaimTenant *rt, ReclaimCause cause, uint64_t latency_usec);
+static bool tenant_backoff(ReclaimTenant *rt, ReclaimCause cause, uint64_t latency_usec);
 
 static int ring_record(void *ctx, void *data, size_t size)
 {
@@ -120,7 +120,7 @@ static int ring_record(void *ctx, void *data, size_t size)
 	if (e->first_ns && now_ns > e->first_ns)
 		latency = (now_ns - e->first_ns) / NSEC_PER_USEC;
 	rt->model.refaulted_bytes = (e->refaults) * RECLAIM_PAGE_SIZE;
-	tenant_backoff(rt, RECLAIM_CAUSE_REFAULT, latency ?: 1);
+	(void) tenant_backoff(rt, RECLAIM_CAUSE_REFAULT, latency ?: 1);
 	return 0;
 }
 
@@ -286,9 +286,10 @@ static void log_backoff(ReclaimTenant *rt, ReclaimCause cause, uint64_t latency_
 
 /* ---- the steps ---- */
 
+/* Active and with a step to take: a tenant without its cgroup holds no one back. */
 static bool tenant_above_floor(const ReclaimTenant *rt, bool host)
 {
-	return reclaim_model_step(&rt->t->config->reclaim, rt->t->current, reclaim_model_floor(rt->t->config),
+	return rt->t->state == TENANT_ACTIVE && reclaim_model_step(&rt->t->config->reclaim, rt->t->current, reclaim_model_floor(rt->t->config),
 				  rt->t->config->priority, host) > 0;
 }
 
@@ -320,7 +321,7 @@ static bool tenant_may_step(ReclaimTenant *rt)
 	return ok;
 }
 
-/* Waiting tenants of higher priority may go now (a lower one backed off or settled). */
+/* Waiting tenants of higher priority may go now (a lower one settled or left). */
 static void kick_waiting(Reclaim *r)
 {
 	if (!r->host_pressure)
@@ -374,10 +375,10 @@ static int on_step(sd_event_source *s, uint64_t usec, void *userdata)
 		return 0;
 	if (manager_tenant_refresh(m, t) < 0 || t->state != TENANT_ACTIVE)
 		return 0;
-	if (cgroup_read_pressure(t->cg_fd, &pr) >= 0 && reclaim_model_over_target(p, pr.some_avg10)) {
-		tenant_backoff(rt, RECLAIM_CAUSE_PRESSURE, 0);
+	/* Under host pressure the model ignores the tenant's own pressure (reclaim-model.h, rule 3). */
+	if (cgroup_read_pressure(t->cg_fd, &pr) >= 0 && reclaim_model_over_target(p, pr.some_avg10) &&
+	    tenant_backoff(rt, RECLAIM_CAUSE_PRESSURE, 0))
 		return 0;
-	}
 	step = reclaim_model_step(p, t->current, reclaim_model_floor(t->config), t->config->priority,
 				  rt->r->host_pressure);
 	if (step == 0) {
@@ -430,14 +431,15 @@ static void tenant_step_later(ReclaimTenant *rt, uint64_t delay)
 		log_warning(&m->log, "Tenant %s: cannot schedule reclaim", rt->t->config->name);
 }
 
-static void tenant_backoff(ReclaimTenant *rt, ReclaimCause cause, uint64_t latency_usec)
+/* Returns whether the tenant backed off (the model may decline: reclaim-model.h, rule 3). */
+static bool tenant_backoff(ReclaimTenant *rt, ReclaimCause cause, uint64_t latency_usec)
 {
 	uint64_t now = now_usec();
 
 	if (rt->model.phase == RECLAIM_SETTLED)
-		return;  /* not reclaiming: nothing to stop */
-	if (!reclaim_model_backoff(&rt->model, &rt->t->config->reclaim, cause, now))
-		return;
+		return false;  /* not reclaiming: nothing to stop */
+	if (!reclaim_model_backoff(&rt->model, &rt->t->config->reclaim, cause, rt->r->host_pressure, now))
+		return false;
 	if (rt->in_flight && rt->t->writer)
 		writer_target_interrupt(rt->t->writer);  /* stop the kernel's reclaim now */
 	tenant_arm(rt, 0);
@@ -446,7 +448,7 @@ static void tenant_backoff(ReclaimTenant *rt, ReclaimCause cause, uint64_t laten
 	log_backoff(rt, cause, latency_usec);
 	if (!rt->in_flight)
 		tenant_step_later(rt, rt->model.hold_until_usec - now);
-	kick_waiting(rt->r);
+	return true;
 }
 
 /* ---- hooks ---- */
@@ -520,6 +522,7 @@ static void hook_detach(Manager *m, Tenant *t, void *userdata)
 		if (r->tenants[i]->t == t) {
 			r->reclaimed_total += r->tenants[i]->model.reclaimed_bytes;
 			tenant_remove(r, i);
+			kick_waiting(r);  /* it held no one back any more */
 			return;
 		}
 }
@@ -552,7 +555,7 @@ static void hook_pressure(Manager *m, Tenant *t, void *userdata)
 
 	(void) m;
 	if (rt && rt->model.phase == RECLAIM_PROBING)
-		tenant_backoff(rt, RECLAIM_CAUSE_PRESSURE, 0);
+		(void) tenant_backoff(rt, RECLAIM_CAUSE_PRESSURE, 0);
 }
 
 static void hook_written(Manager *m, Tenant *t, const WriterCompletion *c, void *userdata)

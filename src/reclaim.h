@@ -14,10 +14,11 @@
  *    due. A step in flight is interrupted.
  *  - nothing for a tenant that has settled: no timer, no file read, the BPF entry disarmed. The
  *    manager's housekeeping tick (which reads memory.current of every tenant anyway) wakes it when
- *    it has grown; host pressure wakes every settled tenant.
+ *    it has grown; host pressure wakes every settled tenant (once per episode of it).
  *  - host pressure: a PSI trigger on /proc/pressure/memory with the [Control] PressureType=,
  *    PressureThresholdSec= and PressureWindowSec=; for RECLAIM_HOST_HOLD_USEC after the last event
- *    steps are deeper the lower the priority and go lowest priority first (reclaim_model_may_step()).
+ *    steps are deeper the lower the priority, a tenant steps only when every lower one has nothing
+ *    cold left, and a tenant's own PSI does not stop it (the rule: src/reclaim-model.h).
  *
  * Records (rate-limited, per tenant): MEMQOSD_MESSAGE_RECLAIM_PROGRESS at most once per
  * RECLAIM_LOG_INTERVAL_USEC while reclaiming (bytes since the last record, total, saved) and when

@@ -2,8 +2,8 @@
 /*
  * Tests of src/reclaim-model.c: step sizing (floor, cap, host pressure by priority), the refault
  * budget, back-off and its hold (net of refaults: a round whose gain came back is futile), settling
- * and waking, the priority order under host pressure and
- * the "saved" estimate.
+ * and waking, the priority rule under host pressure (order, depth, own pressure ignored, one wake
+ * per episode; a two-tenant run of the pure parts), and the "saved" estimate.
  */
 
 #include <errno.h>
@@ -140,8 +140,8 @@ static void test_backoff_hold(void **state)
 	reclaim_model_init(&m);
 	(void) reclaim_model_step_done(&m, MIB(10), MIB(500), MIB(490), 0);
 	/* progress before it: plain hold */
-	assert_true(reclaim_model_backoff(&m, &p, RECLAIM_CAUSE_REFAULT, SEC(100)));
-	assert_false(reclaim_model_backoff(&m, &p, RECLAIM_CAUSE_PRESSURE, SEC(101)));  /* already */
+	assert_true(reclaim_model_backoff(&m, &p, RECLAIM_CAUSE_REFAULT, false, SEC(100)));
+	assert_false(reclaim_model_backoff(&m, &p, RECLAIM_CAUSE_PRESSURE, false, SEC(101)));  /* already */
 	assert_int_equal(m.phase, RECLAIM_BACKOFF);
 	assert_int_equal(m.hold_until_usec, SEC(130));
 	assert_int_equal(m.last_cause, RECLAIM_CAUSE_REFAULT);
@@ -152,15 +152,15 @@ static void test_backoff_hold(void **state)
 	assert_int_equal(m.phase, RECLAIM_PROBING);
 
 	/* futile back-offs in a row: hold 30, 60, then settle after the third */
-	assert_true(reclaim_model_backoff(&m, &p, RECLAIM_CAUSE_REFAULT, SEC(200)));
+	assert_true(reclaim_model_backoff(&m, &p, RECLAIM_CAUSE_REFAULT, false, SEC(200)));
 	assert_int_equal(m.futile, 1);
 	assert_int_equal(m.hold_until_usec, SEC(230));
 	reclaim_model_hold_over(&m, MIB(490), SEC(230));
-	assert_true(reclaim_model_backoff(&m, &p, RECLAIM_CAUSE_PRESSURE, SEC(300)));
+	assert_true(reclaim_model_backoff(&m, &p, RECLAIM_CAUSE_PRESSURE, false, SEC(300)));
 	assert_int_equal(m.hold_until_usec, SEC(360));
 	reclaim_model_hold_over(&m, MIB(490), SEC(360));
 	assert_int_equal(m.phase, RECLAIM_PROBING);
-	assert_true(reclaim_model_backoff(&m, &p, RECLAIM_CAUSE_REFAULT, SEC(400)));
+	assert_true(reclaim_model_backoff(&m, &p, RECLAIM_CAUSE_REFAULT, false, SEC(400)));
 	assert_int_equal(m.hold_until_usec, SEC(400) + SEC(120));
 	reclaim_model_hold_over(&m, MIB(480), SEC(520));
 	assert_int_equal(m.phase, RECLAIM_SETTLED);
@@ -197,7 +197,7 @@ static void test_gain_given_back(void **state)
 		(void) reclaim_model_step_done(&m, rounds[i].reclaimed, current, current - rounds[i].reclaimed, 0);
 		current -= rounds[i].reclaimed;
 		m.refaulted_bytes = base + rounds[i].refaulted_at_backoff;
-		assert_true(reclaim_model_backoff(&m, &p, RECLAIM_CAUSE_REFAULT, now));
+		assert_true(reclaim_model_backoff(&m, &p, RECLAIM_CAUSE_REFAULT, false, now));
 		/* not judged futile yet: a plain hold, whatever the rounds before */
 		assert_int_equal(m.hold_until_usec, now + p.hold_usec);
 		refaulted = base + rounds[i].refaulted_at_hold_end;
@@ -217,7 +217,7 @@ static void test_gain_given_back(void **state)
 		bool real = k == 2;
 
 		(void) reclaim_model_step_done(&m, MIB(6), MIB(100), MIB(94), 0);
-		assert_true(reclaim_model_backoff(&m, &p, RECLAIM_CAUSE_REFAULT, now));
+		assert_true(reclaim_model_backoff(&m, &p, RECLAIM_CAUSE_REFAULT, false, now));
 		refaulted += real ? MIB(1) : MIB(6);
 		m.refaulted_bytes = refaulted;
 		now = m.hold_until_usec;
@@ -243,9 +243,18 @@ static void test_wake(void **state)
 	/* 10 %: probes again */
 	assert_true(reclaim_model_wake(&m, MIB(440), false));
 	assert_int_equal(m.phase, RECLAIM_PROBING);
-	/* host pressure wakes it whatever its size */
+	/* host pressure wakes it whatever its size, once per episode of it */
 	(void) reclaim_model_step_done(&m, MIB(10), MIB(410), MIB(400), -EAGAIN);
 	assert_true(reclaim_model_wake(&m, MIB(300), true));
+	(void) reclaim_model_step_done(&m, MIB(10), MIB(300), MIB(295), -EAGAIN);
+	assert_false(reclaim_model_wake(&m, MIB(295), true));
+	assert_int_equal(m.phase, RECLAIM_SETTLED);
+	/* ... unless it grew */
+	assert_true(reclaim_model_wake(&m, MIB(330), true));
+	(void) reclaim_model_step_done(&m, MIB(10), MIB(330), MIB(325), -EAGAIN);
+	/* the episode ends (a call without host pressure): the next one wakes it again */
+	assert_false(reclaim_model_wake(&m, MIB(325), false));
+	assert_true(reclaim_model_wake(&m, MIB(325), true));
 	/* a tiny tenant needs RECLAIM_STEP_MIN of growth, not 10 % of nothing */
 	reclaim_model_init(&m);
 	(void) reclaim_model_step_done(&m, KIB(8), KIB(8), KIB(4), -EAGAIN);
@@ -255,32 +264,172 @@ static void test_wake(void **state)
 
 static void test_priority_order(void **state)
 {
-	/* low (10) probing with cold memory, mid (50) probing, high (90) probing */
+	/* low (10), mid (50), high (90), all probing with cold memory */
 	ReclaimCandidate c[] = {
 		{ .priority = 90, .phase = RECLAIM_PROBING, .above_floor = true },
 		{ .priority = 10, .phase = RECLAIM_PROBING, .above_floor = true },
 		{ .priority = 50, .phase = RECLAIM_PROBING, .above_floor = true },
 	};
+	/* what holds a higher tenant back under host pressure: a lower one in this phase, above its floor */
+	static const struct {
+		ReclaimPhase phase;
+		bool above_floor;
+		bool holds;
+	} rows[] = {
+		{ RECLAIM_PROBING, true, true },   /* it still has cold memory */
+		{ RECLAIM_BACKOFF, true, true },   /* backing off (refaults or pressure) is not "nothing cold left" */
+		{ RECLAIM_SETTLED, true, false },  /* -EAGAIN or futile rounds: nothing cold left */
+		{ RECLAIM_PROBING, false, false }, /* at its floor (or no cgroup) */
+		{ RECLAIM_BACKOFF, false, false },
+	};
 
 	(void) state;
-	/* no host pressure: everyone at its own pace */
+	/* no host pressure: everyone at its own pace, whatever the others do */
 	for (size_t i = 0; i < ELEMENTSOF(c); i++)
 		assert_true(reclaim_model_may_step(c, ELEMENTSOF(c), i, false));
 	/* host pressure: only the lowest */
 	assert_false(reclaim_model_may_step(c, ELEMENTSOF(c), 0, true));
 	assert_true(reclaim_model_may_step(c, ELEMENTSOF(c), 1, true));
 	assert_false(reclaim_model_may_step(c, ELEMENTSOF(c), 2, true));
-	/* the lowest backs off (at its working set): the next one goes */
-	c[1].phase = RECLAIM_BACKOFF;
-	assert_true(reclaim_model_may_step(c, ELEMENTSOF(c), 2, true));
-	assert_false(reclaim_model_may_step(c, ELEMENTSOF(c), 0, true));
-	/* the middle one reached its floor: the highest goes */
-	c[2].above_floor = false;
+	for (size_t i = 0; i < ELEMENTSOF(rows); i++) {
+		c[1].phase = rows[i].phase;
+		c[1].above_floor = rows[i].above_floor;
+		assert_int_equal(reclaim_model_may_step(c, ELEMENTSOF(c), 2, true), !rows[i].holds);
+		assert_false(reclaim_model_may_step(c, ELEMENTSOF(c), 0, true));  /* mid still probing */
+		assert_true(reclaim_model_may_step(c, ELEMENTSOF(c), 1, true));  /* nobody below the lowest */
+		assert_true(reclaim_model_may_step(c, ELEMENTSOF(c), 2, false));
+	}
+	/* low and mid both done: the highest goes */
+	c[1].phase = RECLAIM_SETTLED;
+	c[2].phase = RECLAIM_SETTLED;
 	assert_true(reclaim_model_may_step(c, ELEMENTSOF(c), 0, true));
 	/* equal priorities do not wait for each other */
 	c[1] = (ReclaimCandidate) { .priority = 90, .phase = RECLAIM_PROBING, .above_floor = true };
 	assert_true(reclaim_model_may_step(c, ELEMENTSOF(c), 0, true));
 	assert_true(reclaim_model_may_step(c, ELEMENTSOF(c), 1, true));
+}
+
+/* Under host pressure a tenant's own pressure does not back it off; its refaults still do. */
+static void test_host_pressure_backoff(void **state)
+{
+	ReclaimParams p = params();
+	ReclaimModel m;
+
+	(void) state;
+	reclaim_model_init(&m);
+	assert_false(reclaim_model_backoff(&m, &p, RECLAIM_CAUSE_PRESSURE, true, SEC(10)));
+	assert_int_equal(m.phase, RECLAIM_PROBING);
+	assert_int_equal(m.backoffs, 0);
+	assert_int_equal(m.futile, 0);
+	/* without host pressure the same pressure stops it */
+	assert_true(reclaim_model_backoff(&m, &p, RECLAIM_CAUSE_PRESSURE, false, SEC(11)));
+	assert_int_equal(m.phase, RECLAIM_BACKOFF);
+	reclaim_model_hold_over(&m, MIB(200), SEC(11) + p.hold_usec);
+	assert_int_equal(m.phase, RECLAIM_PROBING);
+	/* refaults after its step stop it under host pressure too */
+	(void) reclaim_model_step_done(&m, MIB(10), MIB(200), MIB(190), 0);
+	assert_true(reclaim_model_backoff(&m, &p, RECLAIM_CAUSE_REFAULT, true, SEC(100)));
+	assert_int_equal(m.last_cause, RECLAIM_CAUSE_REFAULT);
+}
+
+/*
+ * The pure parts together, as src/reclaim.c drives them: two tenants of 200 MiB with 50 MiB hot,
+ * priority 10 and 90, one tick a second, host pressure throughout and both tenants' own PSI over
+ * their target on every tick (what the VM's hog does). The kernel reclaims a step's worth of cold
+ * memory, and comes back -EAGAIN once the step reaches the hot set (the hot pages stay: nothing
+ * refaults). Expected: the low tenant steps first, deeper, down to its hot set; the high one does
+ * not step until the low one has settled. Without host pressure both back off on their own PSI.
+ */
+typedef struct SimTenant {
+	int priority;
+	uint64_t current, hot;
+	ReclaimModel m;
+	int first_step;              /* tick of its first step, -1 = none */
+	uint64_t biggest_step;
+} SimTenant;
+
+static void sim_run(SimTenant *t, size_t n, bool host, int ticks)
+{
+	ReclaimParams p = params();
+
+	p.step_percent = 5;
+	p.hold_usec = SEC(5);
+	for (size_t i = 0; i < n; i++) {
+		reclaim_model_init(&t[i].m);
+		t[i].first_step = -1;
+		t[i].biggest_step = 0;
+	}
+	for (int k = 0; k < ticks; k++) {
+		uint64_t now = SEC(1000 + k);
+
+		for (size_t i = 0; i < n; i++) {
+			SimTenant *s = &t[i];
+			ReclaimCandidate c[8];
+			uint64_t step, got;
+
+			assert_true(n <= ELEMENTSOF(c));
+			(void) reclaim_model_wake(&s->m, s->current, host);
+			reclaim_model_hold_over(&s->m, s->current, now);
+			if (s->m.phase != RECLAIM_PROBING)
+				continue;
+			/* its PSI trigger, and avg10 over the target when the step is due */
+			if (reclaim_model_backoff(&s->m, &p, RECLAIM_CAUSE_PRESSURE, host, now))
+				continue;
+			for (size_t j = 0; j < n; j++)
+				c[j] = (ReclaimCandidate) {
+					.priority = t[j].priority,
+					.phase = t[j].m.phase,
+					.above_floor = reclaim_model_step(&p, t[j].current, 0, t[j].priority, host) > 0,
+				};
+			if (!reclaim_model_may_step(c, n, i, host))
+				continue;
+			step = reclaim_model_step(&p, s->current, 0, s->priority, host);
+			if (step == 0)
+				continue;
+			if (s->first_step < 0)
+				s->first_step = k;
+			if (step > s->biggest_step)
+				s->biggest_step = step;
+			got = s->current - s->hot < step ? s->current - s->hot : step;
+			(void) reclaim_model_step_done(&s->m, step, s->current, s->current - got, got < step ? -EAGAIN : 0);
+			s->current -= got;
+			/* the higher one's set is untouched while the lower one has cold memory */
+			for (size_t j = 0; j < n; j++)
+				if (t[j].priority < s->priority)
+					assert_int_equal(t[j].current, t[j].hot);
+		}
+	}
+}
+
+static void test_host_pressure_turns(void **state)
+{
+	SimTenant t[] = {
+		{ .priority = 90, .current = MIB(200), .hot = MIB(50) },
+		{ .priority = 10, .current = MIB(200), .hot = MIB(50) },
+	};
+
+	(void) state;
+	sim_run(t, ELEMENTSOF(t), true, 120);
+	/* the low tenant first, deeper, down to its hot set; the high one after it settled */
+	assert_true(t[1].first_step >= 0);
+	assert_true(t[0].first_step > t[1].first_step);
+	assert_true(t[1].biggest_step > t[0].biggest_step);
+	assert_int_equal(t[1].current, MIB(50));
+	assert_int_equal(t[1].m.phase, RECLAIM_SETTLED);
+	assert_true(t[1].m.host_woken);  /* settled, woken by the episode, settled again */
+	/* settled under host pressure, woken once: the turn stayed with the high tenant */
+	assert_int_equal(t[0].current, MIB(50));
+	assert_int_equal(t[0].m.backoffs, 0);
+	assert_int_equal(t[1].m.backoffs, 0);
+
+	/* the same without host pressure: both back off on their own PSI and settle without a step */
+	t[0].current = t[1].current = MIB(200);
+	sim_run(t, ELEMENTSOF(t), false, 120);
+	assert_int_equal(t[0].first_step, -1);
+	assert_int_equal(t[1].first_step, -1);
+	assert_int_equal(t[0].m.phase, RECLAIM_SETTLED);
+	assert_int_equal(t[1].m.phase, RECLAIM_SETTLED);
+	assert_int_equal(t[1].current, MIB(200));
 }
 
 static void test_saved(void **state)
@@ -313,6 +462,8 @@ int main(void)
 		cmocka_unit_test(test_gain_given_back),
 		cmocka_unit_test(test_wake),
 		cmocka_unit_test(test_priority_order),
+		cmocka_unit_test(test_host_pressure_backoff),
+		cmocka_unit_test(test_host_pressure_turns),
 		cmocka_unit_test(test_saved),
 	};
 

@@ -18,16 +18,34 @@
 #             memory.current >= 90 % of it, throughput >= 0.95x its own before reclaim;
 #   noise     (not run by default) two unreclaimed quarter-shaped workloads, measured as quarter
 #             is: the ratio's noise (printed, no check);
+#   noswap    swap off (swapoff -a): the tenant reads NOSWAP_MIB (156) of a file once (the guest kernel's
+#             vmlinux, over 9p with cache=loose: clean page cache charged to it), then keeps 32 MiB
+#             of anonymous memory hot; reclaim on (reload): within NOSWAP_SEC its page cache is
+#             reclaimed (file < 16 MiB), memory.current near the anonymous set (ratio <= 1.6), the
+#             anonymous set untouched (it cannot be: no swap), settled, PSI under the target; swap
+#             on again after it;
 #   priority  two quarter-hot tenants, priority 10 and 90, enabled (reload) while a hog keeps the
 #             whole guest under memory pressure: the lower one is reclaimed first (the higher one
-#             has reclaimed nothing when the lower one first has), and more.
+#             has reclaimed nothing when the lower one first has), more, and the higher one's first
+#             reclaim finds the lower one settled (nothing cold left; src/reclaim-model.h's rule).
 # Also: status --json carries the counters, the journal records (stderr here) are rate-limited.
-#   tests/vm/reclaim/reclaim.sh PATH/TO/memqosd [SCENARIO...]
+#   tests/vm/reclaim/reclaim.sh PATH/TO/memqosd [KNOB=VALUE...] [SCENARIO...]
+# Knobs: QUARTER_SEC (75), NOSWAP_SEC (90), NOSWAP_MIB (156), PRIO_SEC (40); see below.
 set -u
 
-MEMQOSD=$(readlink -f "${1:?usage: $0 PATH/TO/memqosd [SCENARIO...]}")
+MEMQOSD=$(readlink -f "${1:?usage: $0 PATH/TO/memqosd [KNOB=VALUE...] [SCENARIO...]}")
 shift
-SCENARIOS=${*:-quarter phase allhot priority}
+# KNOB=VALUE arguments set the knobs below (the guest gets only MEMQOSD_* variables from the host).
+SCENARIOS=
+for a in "$@"; do
+	case $a in
+	QUARTER_SEC=[0-9]* | NOSWAP_SEC=[0-9]* | NOSWAP_MIB=[0-9]* | PRIO_SEC=[0-9]*) export "${a?}" ;;
+	*=*) echo "unknown knob $a" >&2; exit 2 ;;
+	*) SCENARIOS="$SCENARIOS $a" ;;
+	esac
+done
+SCENARIOS=${SCENARIOS# }
+SCENARIOS=${SCENARIOS:-quarter phase allhot noswap priority}
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../../integration/lib.sh"
 
@@ -39,6 +57,9 @@ it_require_root "the reclaim VM test"
 it_require_tools dbus-daemon python3 cc busctl taskset
 
 QUARTER_SEC=${QUARTER_SEC:-75}
+NOSWAP_SEC=${NOSWAP_SEC:-90}
+NOSWAP_MIB=${NOSWAP_MIB:-156}  # of the file read once (vmlinux: 156 MiB)
+PRIO_SEC=${PRIO_SEC:-40}       # of status samples under host pressure
 START_ALL=$(date +%s)
 SCRATCH=reclaim-$$
 CGR=/sys/fs/cgroup/$SCRATCH
@@ -145,6 +166,7 @@ o = json.load(sys.stdin)
 r = [x for x in o["reclaim"] if x["name"] == sys.argv[1]]
 print(r[0][sys.argv[2]] if r else "none")' "$1" "$2"
 }
+phase_is() { [ "$(field "$1" phase)" = "$2" ]; }
 reclaimed_ge() { [ "$(field "$1" reclaimed_bytes)" -ge "$2" ] 2>/dev/null; }
 backoffs_gt() { [ "$(field "$1" backoffs)" -gt "$2" ] 2>/dev/null; }
 mib() { python3 -c "print(f'{$1 / 2**20:.1f}')"; }
@@ -156,7 +178,7 @@ mkdir -p "$CONF/tenants.d"
 printf '[Daemon]\nLogLevel=info\n[Control]\nHousekeepingSec=5s\n' >"$CONF/memqosd.conf"
 # Policy=none: the BPF policies are not what is tested here; the reclaim program loads regardless.
 common="[Tenant]\nPriority=50\nPolicy=none\n"
-for n in quarter quarterref noiseref phase allhot allhotref low high hog; do mkdir -p "$CGR/$n"; done
+for n in quarter quarterref noiseref phase allhot allhotref noswap low high hog; do mkdir -p "$CGR/$n"; done
 # quarter and allhot start with reclaim off: their baseline is taken first (see baseline()).
 quarter_profile() {
 	profile quarter "${common}Cgroup=$SCRATCH/quarter\n[Reclaim]\nEnable=$1\nStepPercent=10\nIntervalSec=500ms\nHoldSec=5s\nPressureTarget=0.5%\n"
@@ -174,6 +196,10 @@ prio_profiles() {
 	profile high "[Tenant]\nPriority=90\nPolicy=none\nCgroup=$SCRATCH/high\n[Reclaim]\nEnable=$1\nStepPercent=5\nIntervalSec=3s\nHoldSec=5s\nPressureTarget=5%\n"
 }
 prio_profiles no
+noswap_profile() {
+	profile noswap "${common}Cgroup=$SCRATCH/noswap\n[Reclaim]\nEnable=$1\nStepPercent=10\nIntervalSec=500ms\nHoldSec=5s\nPressureTarget=0.5%\n"
+}
+noswap_profile no
 
 start_private_bus
 taskset -c 1 "$MEMQOSD" --config-dir "$CONF" --state-dir "$T/state" >"$LOG" 2>&1 &
@@ -183,6 +209,7 @@ check "refaults are counted in the kernel" wait_for 30 grep -q 'Proactive reclai
 grep -o 'refaults counted in the kernel ([a-z]*)' "$LOG" | sed 's/^/# /'
 
 for s in $SCENARIOS; do
+S0=$(date +%s)
 case $s in
 quarter)
 	echo "--- quarter: 256 MiB, 64 MiB hot ---"
@@ -273,6 +300,44 @@ allhot)
 	check "allhot: throughput >= 0.95x without reclaim (${r_tp}x)" ge "$r_tp" 0.95
 	stop_wl allhot allhotref
 	;;
+noswap)
+	echo "--- no swap: $NOSWAP_MIB MiB of page cache read once, 32 MiB anonymous hot ---"
+	big=${MEMQOSD_VM_KERNEL_DIR:-}/vmlinux
+	[ -r "$big" ] || abort "noswap: no vmlinux to read ($big)"
+	swaps=$(swapon --show=NAME --noheadings)
+	swapoff -a || abort "noswap: swapoff failed"
+	check "noswap: no swap in the guest" [ -z "$(swapon --show --noheadings)" ]
+	sync
+	echo 1 >/proc/sys/vm/drop_caches  # the file's pages, if cached, are charged to the reader
+	mkdir -p "$CGR/noswap"
+	taskset -c 0 sh -c 'echo $$ >"$0/cgroup.procs" && head -c "$4" "$1" >/dev/null && exec "$2" 32 32 "$3"' \
+		"$CGR/noswap" "$big" "$WL" "$T/noswap.out" $((NOSWAP_MIB << 20)) 2>"$T/noswap.err" &
+	PIDS="$PIDS $!"
+	PID_noswap=$!
+	wait_for 180 sh -c "[ -s '$T/noswap.out' ]" || fail "noswap: no progress line within 180 s"
+	sleep 2
+	fstat() { sed -n "s/^$2 //p" "$CGR/$1/memory.stat"; }
+	f0=$(fstat noswap file) a0=$(fstat noswap anon) c0=$(current noswap)
+	echo "# noswap: before reclaim: memory.current $(mib "$c0") MiB, file $(mib "$f0") MiB, anon $(mib "$a0") MiB"
+	check "noswap: the file's page cache is charged to the tenant (file >= 80 % of $NOSWAP_MIB MiB)" ge "$f0" $((NOSWAP_MIB * 8 / 10 << 20))
+	noswap_profile yes
+	"$MEMQOSD" reload >/dev/null || fail "noswap: reload (reclaim on) failed"
+	T0=$(date +%s)
+	wait_for "$NOSWAP_SEC" phase_is noswap settled || echo "# noswap: not settled within $NOSWAP_SEC s"
+	f1=$(fstat noswap file) a1=$(fstat noswap anon) c1=$(current noswap) psi=$(avg10 noswap)
+	rec=$(field noswap reclaimed_bytes)
+	r_mem=$(ratio "$c1" $((32 << 20)))
+	echo "# noswap: after $(($(date +%s) - T0)) s: memory.current $(mib "$c1") MiB, file $(mib "$f1") MiB, anon $(mib "$a1") MiB; reclaimed $(mib "$rec") MiB, saved $(mib "$(field noswap saved_bytes)") MiB, phase $(field noswap phase), steps $(field noswap steps), back-offs $(field noswap backoffs); PSI some avg10 $psi %"
+	check "noswap: the page cache was reclaimed (file $(mib "$f1") MiB < 16 MiB)" ge $((16 << 20)) "$f1"
+	check "noswap: reclaimed >= 60 % of the file ($(mib "$rec") MiB)" ge "$rec" $((NOSWAP_MIB * 6 / 10 << 20))
+	check "noswap: memory.current near the anonymous set (ratio $r_mem <= 1.6)" ge 1.6 "$r_mem"
+	check "noswap: the anonymous set is untouched (anon $(mib "$a1") MiB >= 32 MiB)" ge "$a1" $((32 << 20))
+	check "noswap: settled (nothing cold left)" [ "$(field noswap phase)" = settled ]
+	check "noswap: PSI some avg10 under the target ($psi < 0.5)" ge 0.5 "$psi"
+	stop_wl noswap
+	for d in $swaps; do swapon "$d" || abort "noswap: cannot turn swap on again ($d)"; done
+	check "noswap: swap is on again ($swaps)" [ "$(swapon --show=NAME --noheadings)" = "$swaps" ]
+	;;
 priority)
 	echo "--- two priorities under host pressure ---"
 	start low 200 50
@@ -289,13 +354,24 @@ priority)
 	prio_profiles yes
 	"$MEMQOSD" reload >/dev/null || fail "priority: reload failed"
 	: >"$T/timeline"
-	end=$(($(date +%s) + 40))
+	end=$(($(date +%s) + PRIO_SEC))
 	while [ "$(date +%s)" -lt "$end" ]; do
 		"$MEMQOSD" status --json >>"$T/timeline" 2>/dev/null
 		sleep 0.5
 	done
-	python3 - "$T/timeline" >"$T/verdict" <<'PY'
-import json, sys
+	python3 - "$T/timeline" "$LOG" >"$T/verdict" <<'PY'
+import json, re, sys
+# Each tenant's first progress record is logged when its first step that reclaimed anything
+# completes (the rate limit starts then): the log's order is the order of the first steps, which
+# status samples a few seconds apart under TCG may not separate.
+firsts = []
+for line in open(sys.argv[2], errors="replace"):
+    m = re.search(r"Tenant (low|high): reclaimed", line)
+    if m and m.group(1) not in firsts:
+        firsts.append(m.group(1))
+print(f"# priority: first progress records in the log: {firsts}")
+ok = bool(firsts) and firsts[0] == "low"
+print(("ok" if ok else "FAIL") + " - priority: the lower priority is reclaimed first (first progress records)")
 rows = []
 for line in open(sys.argv[1]):
     try:
@@ -312,12 +388,16 @@ first_low = next((i for i, x in enumerate(rows) if x[0] > 0), None)
 first_high = next((i for i, x in enumerate(rows) if x[1] > 0), None)
 print(f"# priority: {len(rows)} samples; low first reclaimed at sample {first_low}, high at {first_high}; "
       f"at the end low {rows[-1][0] / 2**20:.1f} MiB, high {rows[-1][1] / 2**20:.1f} MiB")
-ok = first_low is not None and (first_high is None or first_low < first_high)
-print(("ok" if ok else "FAIL") + " - priority: the lower priority is reclaimed first")
+ok = first_low is not None and (first_high is None or first_low <= first_high)
+print(("ok" if ok else "FAIL") + " - priority: the higher one did not reclaim before the lower one (status samples)")
 ok = rows[-1][0] > rows[-1][1]
 print(("ok" if ok else "FAIL") + " - priority: the lower priority gave more")
 if first_high is not None:
     print(f"# priority: when high first reclaimed, low was {rows[first_high][2]} with {rows[first_high][0] / 2**20:.1f} MiB reclaimed")
+    # The sample is up to 0.5 s after high's step: low settled before it (rule 1), and it wakes at
+    # most once per episode of host pressure (rule 4), so it is still settled then.
+    ok = rows[first_high][2] == "settled"
+    print(("ok" if ok else "FAIL") + " - priority: the higher one went only once the lower one had nothing cold left")
 PY
 	while read -r line; do
 		case $line in
@@ -331,7 +411,9 @@ PY
 	;;
 *) abort "unknown scenario $s" ;;
 esac
+echo "# scenario $s: $(($(date +%s) - S0)) s"
 done
+echo "# all scenarios ($SCENARIOS): $(($(date +%s) - START_ALL)) s in the guest, from the script's start"
 
 echo "--- memqosd status ---"
 "$MEMQOSD" status | sed -n '/RECLAIM/,$p'
