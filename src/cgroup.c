@@ -336,6 +336,17 @@ int cgroup_read_keyed(int cg_fd, const char *file, const char *key, uint64_t *re
 	return -ENOKEY;
 }
 
+int cgroup_read_keyed_many(int cg_fd, const char *file, const char *const *keys, uint64_t *const *values, size_t n)
+{
+	char buf[CGROUP_FILE_MAX];
+	int r;
+
+	r = cgroup_read_text(cg_fd, file, buf, sizeof(buf));
+	if (r < 0)
+		return r;
+	return cgroup_parse_keyed(buf, keys, values, n, false);
+}
+
 int cgroup_parse_keyed(char *buf, const char *const *keys, uint64_t *const *values, size_t n, bool strict)
 {
 	int found = 0;
