@@ -11,6 +11,9 @@
  *   unattached      no memcg_ops anywhere (static key off)  [the only mode without memcg_ops]
  *   noop            ops_noop attached to the cgroup: every hook, each empty
  *   throttle-idle   ops_throttle attached: counting charge hook + high_delay floor, never over high
+ *   throttle-map    ops_map attached: the same with the parameters in a hash map of 1,000 entries
+ *                   keyed by cgroup id, looked up on every call (memqosd's priority policy since
+ *                   issue 12) instead of rodata
  * Output: "RESULT <label> <mode> <round> <pages/s>" lines and one "SUMMARY <label> <mode> median=..."
  * line per mode, plus ratios to "unattached".
  */
@@ -33,8 +36,34 @@
 #define MiB (1024ull * 1024)
 #define MAX_ROUNDS 1000
 
-enum mode { MODE_UNATTACHED, MODE_NOOP, MODE_THROTTLE, MODE_MAX };
-static const char *const mode_name[MODE_MAX] = { "unattached", "noop", "throttle-idle" };
+enum mode { MODE_UNATTACHED, MODE_NOOP, MODE_THROTTLE, MODE_MAP, MODE_MAX };
+static const char *const mode_name[MODE_MAX] = { "unattached", "noop", "throttle-idle", "throttle-map" };
+
+/* The shape of struct memqosd_priority_params (charge.bpf.c's struct bench_params). */
+struct bench_params {
+	__u64 cgroup_id;
+	__u32 tenant_id;
+	__s32 priority;
+	__u64 protect_pages;
+	__u64 delay_floor_jiffies;
+	__u32 extra_reclaim_pages;
+	__u32 near_max_permille;
+};
+
+/* 1,000 entries as 1,000 tenants would have them: the worker's cgroup and 999 others. */
+static int fill_params(struct charge *skel, __u64 cgroup_id)
+{
+	for (__u32 i = 0; i < 1000; i++) {
+		__u64 key = i == 0 ? cgroup_id : (1ull << 40) + i;
+		struct bench_params v = { .cgroup_id = key, .tenant_id = i + 1, .priority = 50,
+					  .delay_floor_jiffies = 5, .near_max_permille = 950 };
+		int err = bpf_map__update_elem(skel->maps.params, &key, sizeof(key), &v, sizeof(v), BPF_ANY);
+
+		if (err)
+			return err;
+	}
+	return 0;
+}
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
@@ -146,6 +175,11 @@ int main(int argc, char **argv)
 			fprintf(stderr, "charge-bench: loading the policies: %s\n", strerror(-err));
 			return 2;
 		}
+		err = fill_params(skel, (__u64)st.st_ino);
+		if (err) {
+			fprintf(stderr, "charge-bench: filling the parameter map: %s\n", strerror(-err));
+			return 2;
+		}
 	}
 
 	work = (struct kt_work){ .bytes = (size_t)mib * MiB, .rounds = (unsigned int)iters, .drop = true };
@@ -159,9 +193,11 @@ int main(int argc, char **argv)
 		for (int j = 0; j < nmodes; j++) {
 			int m = (round + j) % nmodes;
 
-			if (m == MODE_NOOP || m == MODE_THROTTLE) {
+			if (m != MODE_UNATTACHED) {
 				/* A struct_ops link whose target is the cgroup's fd (ops-link.h). */
-				link_fd = ops_link_create(m == MODE_NOOP ? skel->maps.ops_noop : skel->maps.ops_throttle,
+				link_fd = ops_link_create(m == MODE_NOOP       ? skel->maps.ops_noop :
+							  m == MODE_THROTTLE ? skel->maps.ops_throttle :
+									       skel->maps.ops_map,
 							  cg);
 				if (link_fd < 0) {
 					fprintf(stderr, "charge-bench: attaching %s to %s: %s\n", mode_name[m], cg,
