@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1-or-later OR BSD-2-Clause)
 /*
  * memqosd "priority" policy: a struct memcg_ops (patched kernel, CONFIG_MEMCG_BPF) attached to one
- * tenant's cgroup; one instance per tenant, parameters in rodata. All instances share the maps in
+ * tenant's cgroup through a struct_ops link whose target is the cgroup's fd (memqosd/memcg-link.h,
+ * the daemon creates it); one instance per tenant, parameters in rodata. All instances share the maps in
  * memqosd.bpf.h: the ring buffer they report into and the control block the daemon keeps current
  * from its PSI view (highest priority under pressure, host pressure).
  *
@@ -138,7 +139,6 @@ struct memcg_ops memqosd_priority = {
 	.charge = (void *) memqosd_charge,
 	.high_delay = (void *) memqosd_high_delay,
 	.below_low = (void *) memqosd_below_low,
-	.cgroup_id = 0,
 	.flags = 0,
 #if MEMQOSD_POLICY_NEXT
 	.name = "memqosd_prio_n",

@@ -20,7 +20,7 @@ static int append_tenant(sd_bus_message *reply, Manager *m, Tenant *t)
 	bool active = t->state == TENANT_ACTIVE;
 
 	if (active && m->config)
-		manager_tenant_observe(m, t, m->config->daemon.control.housekeeping_usec);
+		manager_tenant_observe(t, m->config->daemon.control.housekeeping_usec);
 	return sd_bus_message_append(reply, MEMQOSD_BUS_TENANT_SIGNATURE, c->name, c->cgroup, c->priority,
 				     active ? t->high : UINT64_MAX, c->memory_high_min, c->memory_high_max,
 				     active ? t->current : UINT64_MAX,

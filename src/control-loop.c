@@ -29,6 +29,7 @@ typedef struct TenantControl {
 	uint32_t tenant_id;
 	bool pressured;
 	uint64_t last_pressure_usec;
+	uint64_t signal_usec;           /* last over-high / charge-failure signal (controller FIRST SIGNAL) */
 	uint64_t last_write_usec;
 	unsigned continuations;         /* reclaim rounds after the last change (controller_reclaim_after_write()) */
 	ControlHistory hist;            /* demand and learned ceiling (controller_note_sample()) */
@@ -69,12 +70,24 @@ struct ControlLoop {
 	 * record's own time stamp, else when the loop saw the signal) and what it was; 0 = none.
 	 */
 	uint64_t signal_usec;
+	uint64_t signal_last_usec;      /* the latest signal of that episode */
 	char signal_what[96];
 
 	ControlUrgencyFn urgent;
 	void *urgent_data;
 	/* The tenants' nearest common ancestor with a limit, as last sampled (for reason texts). */
-	char limit_where[256];
+	char limit_where[320];
+	char room_where[384];
+	/*
+	 * That ancestor, kept open between decisions (issue 12: a decision on a tenant's first signal
+	 * reads its limit and usage, three reads, instead of walking the tenants and the tree again).
+	 * Found again (O(tenants)) only when stale: after tenants came, went or changed, at every
+	 * housekeeping tick (an ancestor may have gained a limit), or when its limit was removed.
+	 * limit_fd < 0: no ancestor has a limit.
+	 */
+	int limit_fd;
+	bool limit_stale;
+	char limit_rel[256];
 };
 
 static const ControlParams *params(const ControlLoop *cl)
@@ -103,12 +116,23 @@ static uint64_t clock_now_usec(void)
 	return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
 }
 
-/* A pressure signal arrived at `at` (0: now): the start of the episode's clock if none runs. */
+/*
+ * A pressure signal arrived at `at` (0: now): the start of the episode's clock if none runs. One that
+ * comes more than a pressure episode's grace after the previous signal starts a new episode (the
+ * last one ended without a write, and no decision may have run since to say so).
+ */
 static void signal_seen(ControlLoop *cl, uint64_t at, const char *kind, const Tenant *t)
 {
-	if (cl->signal_usec != 0)
+	uint64_t window = cl->m->config ? params(cl)->psi_window_usec : 0;
+	uint64_t grace = CONTROL_PRESSURE_GRACE_WINDOWS * (window ?: USEC_PER_SEC);
+
+	at = at ?: clock_now_usec();
+	if (cl->signal_usec != 0 && (at < cl->signal_last_usec || at - cl->signal_last_usec <= grace)) {
+		cl->signal_last_usec = at > cl->signal_last_usec ? at : cl->signal_last_usec;
 		return;
-	cl->signal_usec = at ?: clock_now_usec();
+	}
+	cl->signal_usec = at;
+	cl->signal_last_usec = at;
 	(void) snprintf(cl->signal_what, sizeof(cl->signal_what), "%s%s%s", kind, t ? " of " : " of the host",
 			t ? t->config->name : "");
 }
@@ -150,6 +174,7 @@ static int view_build(ControlLoop *cl, View *v)
 			.at_risk = tc && cl->urgent && cl->urgent(t, cl->urgent_data),
 			.pressured = tc && tc->pressured,
 			.last_pressure_usec = tc ? tc->last_pressure_usec : 0,
+			.signal_usec = tc ? tc->signal_usec : 0,
 			.last_write_usec = tc ? tc->last_write_usec : 0,
 		};
 		if (tc)
@@ -175,6 +200,7 @@ static void view_store(ControlLoop *cl, View *v)
 			continue;
 		tc->pressured = v->ct[i].pressured;
 		tc->last_pressure_usec = v->ct[i].last_pressure_usec;
+		tc->signal_usec = v->ct[i].signal_usec;
 		tc->hist = v->ct[i].hist;
 	}
 	cl->host_pressured = v->s.host_pressured;
@@ -210,6 +236,7 @@ static void note(ControlLoop *cl, ControlEventKind kind, const Tenant *t)
 			.active = true,
 			.pressured = tc->pressured,
 			.last_pressure_usec = tc->last_pressure_usec,
+			.signal_usec = tc->signal_usec,
 		};
 		s.tenants = &ct;
 		s.n_tenants = 1;
@@ -219,6 +246,7 @@ static void note(ControlLoop *cl, ControlEventKind kind, const Tenant *t)
 	if (tc) {
 		tc->pressured = ct.pressured;
 		tc->last_pressure_usec = ct.last_pressure_usec;
+		tc->signal_usec = ct.signal_usec;
 	}
 	cl->host_pressured = s.host_pressured;
 	cl->host_last_pressure_usec = s.host_last_pressure_usec;
@@ -348,20 +376,32 @@ static size_t common_prefix(const char *a, const char *b)
 	return last;
 }
 
+/* min(memory.max, memory.high) of the cgroup at fd; which of the two it is in *ret_file. */
+static uint64_t limit_read(int fd, const char **ret_file)
+{
+	uint64_t max = MEMQOSD_BYTES_MAX, high = MEMQOSD_BYTES_MAX;
+
+	(void) cgroup_read_u64(fd, "memory.max", &max);
+	(void) cgroup_read_u64(fd, "memory.high", &high);
+	*ret_file = max <= high ? "memory.max" : "memory.high";
+	return max < high ? max : high;
+}
+
 /*
- * The tenants' nearest common ancestor with memory.max or memory.high below "max" (the cgroup root
- * included, when it has them): v->s.limit_near if its memory.current is within Headroom= of that
- * limit. A common ancestor that is itself a tenant's cgroup does not count (its memory.high is ours).
+ * Find the tenants' nearest common ancestor with memory.max or memory.high below "max" (the cgroup
+ * root included, when it has them) and keep it open in cl->limit_fd. A common ancestor that is itself
+ * a tenant's cgroup does not count (its memory.high is ours). O(tenants): only when the cache is stale.
  */
-static void sample_limit(ControlLoop *cl, View *v)
+static void limit_find(ControlLoop *cl)
 {
 	Manager *m = cl->m;
 	_cleanup_free_ char *rel = NULL;
 	size_t len = SIZE_MAX;
 	const char *first = NULL;
 
-	v->s.limit_near = false;
-	v->s.limit_where = NULL;
+	cl->limit_stale = false;
+	closep(&cl->limit_fd);
+	cl->limit_rel[0] = '\0';
 	if (!m->root)
 		return;
 	for (size_t i = 0; i < m->n_tenants; i++) {
@@ -393,20 +433,13 @@ static void sample_limit(ControlLoop *cl, View *v)
 
 	for (;;) {
 		_cleanup_close_ int fd = -EBADF;
-		uint64_t max = MEMQOSD_BYTES_MAX, high = MEMQOSD_BYTES_MAX, cur, limit;
+		const char *file;
 		char *slash;
 
 		if (cgroup_open(m->root, rel, &fd) >= 0) {
-			(void) cgroup_read_u64(fd, "memory.max", &max);
-			(void) cgroup_read_u64(fd, "memory.high", &high);
-			limit = max < high ? max : high;
-			if (limit != MEMQOSD_BYTES_MAX) {
-				if (cgroup_read_u64(fd, "memory.current", &cur) < 0)
-					return;
-				v->s.limit_near = cur + params(cl)->headroom_bytes >= limit;
-				(void) snprintf(cl->limit_where, sizeof(cl->limit_where), "%s is near its %s",
-						*rel ? rel : "the cgroup root", max <= high ? "memory.max" : "memory.high");
-				v->s.limit_where = cl->limit_where;
+			if (limit_read(fd, &file) != MEMQOSD_BYTES_MAX) {
+				cl->limit_fd = TAKE_FD(fd);
+				(void) snprintf(cl->limit_rel, sizeof(cl->limit_rel), "%s", *rel ? rel : "the cgroup root");
 				return;
 			}
 		}
@@ -415,6 +448,45 @@ static void sample_limit(ControlLoop *cl, View *v)
 		slash = strrchr(rel, '/');
 		*(slash ?: rel) = '\0';
 	}
+}
+
+/*
+ * Sample that ancestor: v->s.limit_near if its memory.current is within Headroom= of its limit, and
+ * its room (for the controller's FIRST SIGNAL rule). Three reads when the cache holds.
+ */
+static void sample_limit(ControlLoop *cl, View *v)
+{
+	uint64_t cur, limit;
+	const char *file;
+
+	v->s.limit_near = false;
+	v->s.limit_where = NULL;
+	v->s.limit_known = false;
+	v->s.room_where = NULL;
+	if (cl->limit_stale)
+		limit_find(cl);
+	if (cl->limit_fd < 0)
+		return;
+	limit = limit_read(cl->limit_fd, &file);
+	if (limit == MEMQOSD_BYTES_MAX) {
+		/* Its limit was removed: look again (a higher ancestor may have one). */
+		limit_find(cl);
+		if (cl->limit_fd < 0)
+			return;
+		limit = limit_read(cl->limit_fd, &file);
+	}
+	if (limit == MEMQOSD_BYTES_MAX || cgroup_read_u64(cl->limit_fd, "memory.current", &cur) < 0) {
+		cl->limit_stale = true; /* gone or unreadable: find it again next time */
+		return;
+	}
+	v->s.limit_near = cur + params(cl)->headroom_bytes >= limit;
+	(void) snprintf(cl->limit_where, sizeof(cl->limit_where), "%s is near its %s", cl->limit_rel, file);
+	v->s.limit_where = cl->limit_where;
+	v->s.limit_known = true;
+	v->s.limit_room = limit > cur ? limit - cur : 0;
+	(void) snprintf(cl->room_where, sizeof(cl->room_where), "%s has no room under its %s for its next step",
+			cl->limit_rel, file);
+	v->s.room_where = cl->room_where;
 }
 
 static void publish_control(ControlLoop *cl, const View *v, uint64_t now)
@@ -639,6 +711,7 @@ static void policy_params(const Tenant *t, uint32_t id, PolicyTenant *ret)
 	*ret = (PolicyTenant) {
 		.tenant_id = id,
 		.cgroup_id = t->cgroup_id,
+		.cgroup_fd = t->cg_fd,
 		.name = c->name,
 		.kind = c->policy,
 		.priority = c->priority,
@@ -767,6 +840,7 @@ static int hook_attach(Manager *m, Tenant *t, void *userdata)
 
 	if (cl->engine && t->config->policy != POLICY_NONE)
 		tenant_policy_add(cl, t, tc);
+	cl->limit_stale = true;
 	if (!cl->starting)
 		schedule_decision(cl);
 	return 0;
@@ -790,6 +864,7 @@ static void hook_detach(Manager *m, Tenant *t, void *userdata)
 	free(tc);
 	t->policy_data = NULL;
 	t->no_policy = false;
+	cl->limit_stale = true;
 	schedule_decision(cl);
 }
 
@@ -804,6 +879,7 @@ static int hook_changed(Manager *m, Tenant *t, const TenantConfig *old, void *us
 	(void) old;
 	if (!tc)
 		return 0;
+	cl->limit_stale = true;
 	schedule_decision(cl);
 	if (!cl->engine)
 		return 0;
@@ -879,6 +955,7 @@ static void hook_housekeeping(Manager *m, void *userdata)
 		}
 		publish_watch(cl);
 	}
+	cl->limit_stale = true; /* found again by the next decision that samples it, not now */
 	note(cl, CONTROL_EVENT_TICK, NULL);
 }
 
@@ -929,6 +1006,8 @@ int control_loop_install(Manager *m, ControlLoop **ret)
 	*cl = (ControlLoop) {
 		.m = m,
 		.host_fd = -EBADF,
+		.limit_fd = -EBADF,
+		.limit_stale = true,
 		.published_prio = MEMQOSD_NO_PRIORITY - 1,
 		.starting = true,
 	};
@@ -997,6 +1076,7 @@ ControlLoop *control_loop_free(ControlLoop *cl)
 		cl->m->tenants[i]->policy_data = NULL;
 	}
 	sd_event_source_disable_unref(cl->host_source);
+	closep(&cl->limit_fd);
 	sd_event_source_disable_unref(cl->wakeup);
 	sd_event_source_disable_unref(cl->defer);
 	if (cl->m->handover)

@@ -302,9 +302,12 @@ int controller_note_event(ControlState *s, const ControlParams *p, const Control
 	}
 
 	switch (ev->kind) {
-	case CONTROL_EVENT_PRESSURE:
 	case CONTROL_EVENT_OVER_HIGH:
 	case CONTROL_EVENT_CHARGE_FAIL:
+		t->signal_usec = now;
+		episode_start(&t->pressured, &t->last_pressure_usec, now);
+		break;
+	case CONTROL_EVENT_PRESSURE:
 		episode_start(&t->pressured, &t->last_pressure_usec, now);
 		break;
 	case CONTROL_EVENT_PRESSURE_END:
@@ -357,6 +360,22 @@ static bool lower_target(const ControlTenant *t, const ControlParams *p, uint64_
 		return false;
 	*ret = target;
 	return true;
+}
+
+bool controller_signal_contended(const ControlState *s, const ControlParams *p, size_t i, bool sharing,
+				 uint64_t now)
+{
+	const ControlTenant *t;
+	uint64_t fresh;
+
+	if (!s || !p || i >= s->n_tenants || !sharing || !s->limit_known)
+		return false;
+	t = &s->tenants[i];
+	fresh = CONTROL_SIGNAL_FRESH_WINDOWS * (p->psi_window_usec > 0 ? p->psi_window_usec : USEC_PER_SEC);
+	if (!t->active || t->signal_usec == 0 || now < t->signal_usec || now - t->signal_usec > fresh)
+		return false;
+	/* The ancestor cannot give the tenant its next step and keep Headroom= free. */
+	return s->limit_room < sat_add(step_bytes(t, p->step_percent), p->headroom_bytes);
 }
 
 static bool raise_target(const ControlTenant *t, uint64_t amount, uint64_t ceiling, uint64_t *ret)
@@ -469,6 +488,18 @@ int controller_decide(const ControlState *s, const ControlParams *p, uint64_t no
 	where = host_now ? "the host is" : "its parent is near its limit";
 	if (!host_now && s->limit_where)
 		where = s->limit_where;
+	/* FIRST SIGNAL: a pressured tenant's fresh over-high / charge failure the ancestor has no room for. */
+	if (!contended) {
+		size_t n_active = 0;
+
+		for (size_t i = 0; i < s->n_tenants && n_active < 2; i++)
+			n_active += s->tenants[i].active;
+		for (size_t i = 0; i < s->n_tenants && !contended && n_active >= 2; i++)
+			if (controller_signal_contended(s, p, i, true, now)) {
+				contended = true;
+				where = s->room_where ?: "its parent has no room for its next step";
+			}
+	}
 	recency_wakeup = episode_next_change(s->host_pressured, s->host_last_pressure_usec, grace, p->hold_usec,
 					     now);
 

@@ -35,6 +35,13 @@
  *    with other tenants (an ancestor's memory.max or the host's memory) is squeezed for like a
  *    pressured tenant on a pressured host: tenants of strictly lower priority give way first, by
  *    the same bounded steps, inside their bounds, even if no PSI trigger fired.
+ *  - FIRST SIGNAL (issue 12): an over-high or charge-failure signal (memory.events or a BPF
+ *    ring-buffer record) says the tenant wants more than it may have now. If the tenants' common
+ *    limited ancestor, sampled when deciding (ControlState.limit_room), has less room left than that
+ *    tenant's next step plus Headroom, and another active tenant shares it, that is contention too,
+ *    for CONTROL_SIGNAL_FRESH_WINDOWS PSI windows after the signal: the squeeze (or raise) starts on
+ *    the signal itself instead of waiting for the parent's PSI trigger. A tenant alone, or one whose
+ *    step still fits, is untouched as before; PSI pressure alone never counts this way.
  *  - CLAMP: a memory.high found outside [MemoryHighMin, MemoryHighMax] is moved to the nearer bound.
  *  - Never: a value outside the bounds; a lowering below memory.current - Headroom in one step
  *    (except CLAMP down to MemoryHighMax: the bound wins); any SQUEEZE or RAISE without contention.
@@ -64,6 +71,8 @@
 #include "config.h"
 
 #define CONTROL_PRESSURE_GRACE_WINDOWS 2
+/* An over-high / charge-failure signal establishes contention (FIRST SIGNAL) for this many windows. */
+#define CONTROL_SIGNAL_FRESH_WINDOWS 1
 #define CONTROL_PAGE_SIZE 4096ULL
 /* Smallest step, for tenants whose range and usage are tiny or unknown. */
 #define CONTROL_MIN_STEP (1024ULL * 1024ULL)
@@ -112,6 +121,7 @@ typedef struct ControlTenant {
 	/* Bookkeeping, updated by controller_note_event() and controller_write_done(). */
 	bool pressured;              /* inside a pressure episode */
 	uint64_t last_pressure_usec; /* last pressure evidence (start, repeat or end); 0 = never */
+	uint64_t signal_usec;        /* last over-high or charge-failure signal; 0 = never */
 	uint64_t last_write_usec;    /* last completed write; 0 = never */
 	ControlHistory hist;         /* demand and ceiling, updated by controller_note_sample() */
 } ControlTenant;
@@ -132,6 +142,11 @@ typedef struct ControlState {
 	 * (sampled by the manager when deciding); limit_where names it for reason texts (may be NULL). */
 	bool limit_near;
 	const char *limit_where;
+	/* The same ancestor's room (its limit minus memory.current, 0 at or over it) when limit_known;
+	 * for FIRST SIGNAL. room_where names it for reason texts (may be NULL). */
+	bool limit_known;
+	uint64_t limit_room;
+	const char *room_where;
 } ControlState;
 
 typedef enum ControlEventKind {
@@ -236,6 +251,14 @@ typedef enum ControlReclaim {
 
 ControlReclaim controller_reclaim_after_write(uint64_t high, uint64_t current, bool interrupted, bool paused,
 					      unsigned rounds);
+
+/*
+ * FIRST SIGNAL: whether tenant i's over-high / charge-failure signal establishes contention at `now`
+ * (fresh, another active tenant shares the limited ancestor, and its room is below the tenant's next
+ * step plus Headroom). `sharing` is whether another active tenant is there. O(1).
+ */
+bool controller_signal_contended(const ControlState *s, const ControlParams *p, size_t i, bool sharing,
+				 uint64_t now);
 
 /* Whether tenant i counts as under pressure at `now` (episode open and not expired). */
 bool controller_tenant_pressured(const ControlTenant *t, const ControlParams *p, uint64_t now);

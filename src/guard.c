@@ -405,6 +405,67 @@ static int submit(GuardTenant *gt, WriterFile file, uint64_t value, GuardWrite w
 	return writer_submit(gt->wt, file, WRITER_KIND_CHANGE, 0, value, r);
 }
 
+/* Submit the write that puts file back to value if *in_place says the guard changed it. */
+static int restore(GuardTenant *gt, bool *in_place, WriterFile file, uint64_t value, GuardWrite what, const char *why,
+		   const char *done)
+{
+	char reason[128];
+
+	if (!*in_place)
+		return 0;
+	*in_place = false;
+	snprintf(reason, sizeof(reason), "%s: %s", why, done);
+	return submit(gt, file, value, what, reason);
+}
+
+/*
+ * Lift, through the writer, what the guard has in place for gt, in StateUndoStep's order (the order
+ * state_record_undo() follows after a crash): stopped uids continue (only if uids, a tenant that
+ * leaves), then cpu.max and pids.max go back and the thaw comes last, each of these only if its
+ * GUARD_ACTION_* bit is in actions. Each step is recorded as "undo" with "why: what". Returns the
+ * first error of a submit (every step is tried).
+ */
+static int undo_in_place(GuardTenant *gt, unsigned actions, bool uids, const char *why)
+{
+	char reason[128];
+	int r = 0, k;
+
+	for (StateUndoStep step = 0; step < _STATE_UNDO_STEP_MAX; step++) {
+		k = 0;
+		switch (step) {
+		case STATE_UNDO_CONTINUE_UIDS:
+			for (size_t i = 0; uids && i < gt->n_uids; i++)
+				if (gt->uids[i].stopped) {
+					int n = cgroup_signal_uid(gt->t->cg_fd, gt->uids[i].uid, SIGCONT);
+
+					gt->uids[i].stopped = false;
+					snprintf(reason, sizeof(reason), "%s: its processes continued (SIGCONT)", why);
+					emit(gt, &gt->uids[i], "undo", reason, n < 0 ? n : 0);
+				}
+			break;
+		case STATE_UNDO_CPU_MAX:
+			if (actions & GUARD_ACTION_CPU)
+				k = restore(gt, &gt->cpu_lowered, WRITER_CPU_MAX, gt->orig_cpu_quota, GW_RESTORE_CPU,
+					    why, "cpu.max restored");
+			break;
+		case STATE_UNDO_PIDS_MAX:
+			if (actions & GUARD_ACTION_PIDS)
+				k = restore(gt, &gt->pids_lowered, WRITER_PIDS_MAX, gt->orig_pids_max, GW_RESTORE_PIDS,
+					    why, "pids.max restored");
+			break;
+		case STATE_UNDO_THAW:
+			if (actions & GUARD_ACTION_FREEZE)
+				k = restore(gt, &gt->frozen, WRITER_CGROUP_FREEZE, 0, GW_THAW, why, "thawed");
+			break;
+		default:
+			break;
+		}
+		if (k < 0 && r == 0)
+			r = k;
+	}
+	return r;
+}
+
 static void tenant_maybe_retire(GuardTenant *gt);
 static void arm_timer(Guard *g);
 
@@ -531,21 +592,7 @@ static void do_tenant_step(GuardTenant *gt, GuardDecision d)
 		r = submit(gt, WRITER_CGROUP_KILL, 1, GW_KILL, "storm went on while frozen, kill allowed: cgroup.kill");
 		break;
 	case GUARD_STEP_UNDO:
-		r = 0;
-		if ((d.undo & GUARD_ACTION_PIDS) && gt->pids_lowered) {
-			gt->pids_lowered = false;
-			r = submit(gt, WRITER_PIDS_MAX, gt->orig_pids_max, GW_RESTORE_PIDS,
-				   "storm over for HoldSec=: pids.max restored");
-		}
-		if ((d.undo & GUARD_ACTION_CPU) && gt->cpu_lowered) {
-			gt->cpu_lowered = false;
-			r = submit(gt, WRITER_CPU_MAX, gt->orig_cpu_quota, GW_RESTORE_CPU,
-				   "storm over for HoldSec=: cpu.max restored");
-		}
-		if ((d.undo & GUARD_ACTION_FREEZE) && gt->frozen) {
-			gt->frozen = false;
-			r = submit(gt, WRITER_CGROUP_FREEZE, 0, GW_THAW, "storm over for HoldSec=: thawed");
-		}
+		r = undo_in_place(gt, d.undo, false, "storm over for HoldSec=");
 		break;
 	default:
 		return;
@@ -942,36 +989,12 @@ static int tenant_start(Guard *g, Tenant *t)
 /* The tenant leaves (stop, release, reload): undo what is in place now, through the writer. */
 static void tenant_stop(Guard *g, GuardTenant *gt, const char *why)
 {
-	char reason[128];
-
 	if (gt->id) {
 		engine_remove(g, gt);
 		policy_id_free(&g->ids, gt->id);
 		gt->id = 0;
 	}
-	for (size_t i = 0; i < gt->n_uids; i++)
-		if (gt->uids[i].stopped) {
-			int n = cgroup_signal_uid(gt->t->cg_fd, gt->uids[i].uid, SIGCONT);
-
-			gt->uids[i].stopped = false;
-			snprintf(reason, sizeof(reason), "%s: its processes continued (SIGCONT)", why);
-			emit(gt, &gt->uids[i], "undo", reason, n < 0 ? n : 0);
-		}
-	if (gt->pids_lowered) {
-		gt->pids_lowered = false;
-		snprintf(reason, sizeof(reason), "%s: pids.max restored", why);
-		(void) submit(gt, WRITER_PIDS_MAX, gt->orig_pids_max, GW_RESTORE_PIDS, reason);
-	}
-	if (gt->cpu_lowered) {
-		gt->cpu_lowered = false;
-		snprintf(reason, sizeof(reason), "%s: cpu.max restored", why);
-		(void) submit(gt, WRITER_CPU_MAX, gt->orig_cpu_quota, GW_RESTORE_CPU, reason);
-	}
-	if (gt->frozen) {
-		gt->frozen = false;
-		snprintf(reason, sizeof(reason), "%s: thawed", why);
-		(void) submit(gt, WRITER_CGROUP_FREEZE, 0, GW_THAW, reason);
-	}
+	(void) undo_in_place(gt, GUARD_ACTION_PIDS | GUARD_ACTION_CPU | GUARD_ACTION_FREEZE, true, why);
 	gt->s = (GuardState) {};
 	gt->n_uids = 0;
 	gt->t = NULL;

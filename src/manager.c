@@ -1482,11 +1482,10 @@ static void tenant_refresh_pressure(Tenant *t)
 	t->observed_usec = now_usec();
 }
 
-void manager_tenant_observe(Manager *m, Tenant *t, uint64_t max_age_usec)
+void manager_tenant_observe(Tenant *t, uint64_t max_age_usec)
 {
 	uint64_t v;
 
-	(void) m;
 	if (t->state != TENANT_ACTIVE || t->retiring || t->cg_fd < 0)
 		return;
 	if (max_age_usec > 0 && t->observed_usec > 0 && now_usec() - t->observed_usec < max_age_usec)

@@ -320,7 +320,7 @@ int manager_tenant_refresh(Manager *m, Tenant *t);
  * max_age_usec old (0: always). Never releases the tenant (its directory watch and PSI trigger
  * notice a removed cgroup); on an error the previous values stay. Safe while walking m->tenants.
  */
-void manager_tenant_observe(Manager *m, Tenant *t, uint64_t max_age_usec);
+void manager_tenant_observe(Tenant *t, uint64_t max_age_usec);
 
 /* One-line summary for STATUS= and the start record. */
 void manager_status_line(const Manager *m, char *buf, size_t n);

@@ -160,7 +160,7 @@ static int publish(Metrics *ms)
 	for (size_t i = 0; i < m->n_tenants; i++) {
 		/* Values older than the housekeeping period are read again (the tick does not). */
 		if (m->config)
-			manager_tenant_observe(m, m->tenants[i], m->config->daemon.control.housekeeping_usec);
+			manager_tenant_observe(m->tenants[i], m->config->daemon.control.housekeeping_usec);
 		fill_tenant(ms, m->tenants[i], tenants + i);
 	}
 	if (m->writer)

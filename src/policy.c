@@ -19,6 +19,7 @@
 #include "fdstore.h"
 #include "handover.h"
 #include "policy.h"
+#include "memqosd/memcg-link.h"
 
 #include "observe.skel.h"
 #if MEMQOSD_POLICY_NEXT
@@ -362,6 +363,7 @@ static int link_verify(PolicyEngine *e, int fd, const HandoverLink *id, char *wh
 	uint32_t len = sizeof(li);
 	_cleanup_close_ int mfd = -EBADF;
 	_cleanup_free_ uint8_t *value = NULL;
+	struct memqosd_struct_ops_link_info so;
 	uint32_t zero = 0, map_id;
 	uint64_t cgroup_id;
 	size_t n_progs = 0;
@@ -370,9 +372,16 @@ static int link_verify(PolicyEngine *e, int fd, const HandoverLink *id, char *wh
 		(void) snprintf(why, why_size, "not a struct_ops link");
 		return -EBADMSG;
 	}
-	/* info.struct_ops.map_id (linux 6.4 UAPI) is the first word of the per-type union; the system's
-	 * <linux/bpf.h> may predate it. */
-	memcpy(&map_id, (const char *) &li + offsetof(struct bpf_link_info, raw_tracepoint), sizeof(map_id));
+	/* info.struct_ops (map_id since linux 6.4, the target cgroup's id from the series) starts the
+	 * per-type union; the system's <linux/bpf.h> may predate both. */
+	memcpy(&so, (const char *) &li + offsetof(struct bpf_link_info, raw_tracepoint), sizeof(so));
+	map_id = so.map_id;
+	cgroup_id = so.cgroup_id;
+	if (cgroup_id != id->cgroup_id) {
+		(void) snprintf(why, why_size, "link %u is attached to cgroup %llu, not %llu", li.id,
+				(unsigned long long) cgroup_id, (unsigned long long) id->cgroup_id);
+		return -EBADMSG;
+	}
 	mfd = bpf_map_get_fd_by_id(map_id);
 	len = sizeof(mi);
 	if (mfd < 0 || bpf_map_get_info_by_fd(mfd, &mi, &len) < 0) {
@@ -390,12 +399,6 @@ static int link_verify(PolicyEngine *e, int fd, const HandoverLink *id, char *wh
 		return -ENOMEM;
 	if (bpf_map_lookup_elem(mfd, &zero, value) < 0) {
 		(void) snprintf(why, why_size, "map %u cannot be read: %s", mi.id, strerror(errno));
-		return -EBADMSG;
-	}
-	memcpy(&cgroup_id, value + e->ops_offset + offsetof(PriorityOps, cgroup_id), sizeof(cgroup_id));
-	if (cgroup_id != id->cgroup_id) {
-		(void) snprintf(why, why_size, "map %u governs cgroup %llu, not %llu", mi.id,
-				(unsigned long long) cgroup_id, (unsigned long long) id->cgroup_id);
 		return -EBADMSG;
 	}
 	for (size_t i = 0; i < ELEMENTSOF(priority_prog_slots); i++) {
@@ -811,7 +814,6 @@ static int priority_build(PolicyEngine *e, const PolicyTenant *t, struct priorit
 	skel->rodata->protect_pages = t->protect_bytes / (uint64_t) sysconf(_SC_PAGESIZE);
 	skel->rodata->delay_floor_jiffies = t->delay_floor_ms * e->hz / 1000;
 	skel->rodata->extra_reclaim_pages = t->extra_reclaim_pages;
-	skel->struct_ops.memqosd_priority->cgroup_id = t->cgroup_id;
 	r = reuse_shared(e, skel->maps.memqosd_events, skel->maps.memqosd_tenants, skel->maps.memqosd_stats,
 			 skel->maps.memqosd_control);
 	if (r < 0)
@@ -860,7 +862,7 @@ static HandoverLink priority_identity(const PolicyEngine *e, const PolicyTenant 
  * past its bpf_link) the value is written here the way libbpf would, from the skeleton's copy of
  * the ops, laid out as the kernel's value type (e->ops_offset).
  */
-static int priority_swap(PolicyEngine *e, int link_fd, struct priority_bpf *skel)
+static int priority_write_value(PolicyEngine *e, struct priority_bpf *skel)
 {
 	const PriorityOps *ops = skel->struct_ops.memqosd_priority;
 	struct bpf_map *map = skel->maps.memqosd_priority;
@@ -885,9 +887,35 @@ static int priority_swap(PolicyEngine *e, int link_fd, struct priority_bpf *skel
 	}
 	if (bpf_map_update_elem(bpf_map__fd(map), &zero, value, 0) < 0 && errno != EBUSY)
 		return negative_errno();
-	if (bpf_link_update(link_fd, bpf_map__fd(map), NULL) < 0)
+	return 0;
+}
+
+static int priority_swap(PolicyEngine *e, int link_fd, struct priority_bpf *skel)
+{
+	int r = priority_write_value(e, skel);
+
+	if (r < 0)
+		return r;
+	if (bpf_link_update(link_fd, bpf_map__fd(skel->maps.memqosd_priority), NULL) < 0)
 		return negative_errno();
 	return 0;
+}
+
+/*
+ * Attach skel's ops to t's cgroup (memqosd/memcg-link.h): the map gets its value as above, then a
+ * struct_ops link whose target is the cgroup's fd. Returns the link's fd (close-on-exec).
+ */
+static int priority_attach(PolicyEngine *e, const PolicyTenant *t, struct priority_bpf *skel)
+{
+	LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = BPF_F_CGROUP_FD);
+	int r = priority_write_value(e, skel);
+
+	if (r < 0)
+		return r;
+	if (t->cgroup_fd < 0)
+		return -EBADF;
+	r = bpf_link_create(bpf_map__fd(skel->maps.memqosd_priority), t->cgroup_fd, MEMQOSD_BPF_STRUCT_OPS, &opts);
+	return r < 0 ? -errno : r;
 }
 
 /* Hand in's link to the fd store under the name for id (the old name, if any, removed first:
@@ -920,7 +948,6 @@ static int instance_install(PolicyEngine *e, PolicyInstance *in, const PolicyTen
 #if HAVE_PRIORITY_SKEL
 	if (t->kind == POLICY_PRIORITY && e->mode == POLICY_MODE_STRUCT_OPS) {
 		struct priority_bpf *skel = NULL;
-		struct bpf_link *link;
 		PolicyAdoptable *a = adoptable_find(e, t->cgroup_id);
 		HandoverLink want = priority_identity(e, t);
 
@@ -963,16 +990,13 @@ static int instance_install(PolicyEngine *e, PolicyInstance *in, const PolicyTen
 		r = priority_build(e, t, &skel);
 		if (r < 0)
 			return r;
-		link = bpf_map__attach_struct_ops(skel->maps.memqosd_priority);
-		if (!link) {
-			r = negative_errno();
+		r = priority_attach(e, t, skel);
+		if (r < 0) {
 			priority_bpf__destroy(skel);
 			return log_debug_errno(e->log, r, "%s: failed to attach the priority policy: %m", t->name);
 		}
 		/* The instance owns the link's fd from here on (handed to the fd store, detached explicitly). */
-		in->link_fd = bpf_link__fd(link);
-		(void) bpf_link__disconnect(link);
-		(void) bpf_link__destroy(link);
+		in->link_fd = r;
 		in->skel = skel;
 		store_link(e, in, &want);
 		return 0;

@@ -123,6 +123,7 @@ void policy_id_free(PolicyIdAllocator *a, uint32_t id);
 typedef struct PolicyTenant {
 	uint32_t tenant_id;        /* 1..MEMQOSD_MAX_TENANTS-1, stable while the tenant exists */
 	uint64_t cgroup_id;
+	int cgroup_fd;             /* the cgroup's directory (O_RDONLY, borrowed): the policy link's target */
 	const char *name;          /* for messages */
 	PolicyKind kind;           /* Policy= */
 	int priority;

@@ -591,11 +591,12 @@ static void hook_housekeeping(Manager *m, void *userdata)
 {
 	Reclaim *r = userdata;
 
+	(void) m;
 	for (size_t i = 0; i < r->n_tenants; i++) {
 		ReclaimTenant *rt = r->tenants[i];
 
 		/* The tick reads nothing of its own for quiet tenants: a tenant with reclaim on is read here. */
-		manager_tenant_observe(m, rt->t, 0);
+		manager_tenant_observe(rt->t, 0);
 		if (reclaim_model_wake(&rt->model, rt->t->current, r->host_pressure))
 			tenant_step_later(rt, 0);
 	}
@@ -634,7 +635,7 @@ static int on_host_pressure(sd_event_source *s, int fd, uint32_t revents, void *
 		(void) sd_event_add_time_relative(r->m->event, &r->host_timer, CLOCK_MONOTONIC, RECLAIM_HOST_HOLD_USEC,
 						  USEC_PER_SEC, on_host_over, r);
 	for (size_t i = 0; i < r->n_tenants; i++) {
-		manager_tenant_observe(r->m, r->tenants[i]->t, 0);
+		manager_tenant_observe(r->tenants[i]->t, 0);
 		if (reclaim_model_wake(&r->tenants[i]->model, r->tenants[i]->t->current, true))
 			tenant_step_later(r->tenants[i], 0);
 	}

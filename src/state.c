@@ -595,34 +595,47 @@ int state_record_undo(int cg_fd, const StateRecord *r, StateUndo *ret)
 	uint64_t frozen;
 	int k;
 
-	for (size_t i = 0; i < r->n_stopped_uids; i++) {
-		k = cgroup_signal_uid(cg_fd, r->stopped_uids[i], SIGCONT);
-		if (k < 0 && u.uids >= 0)
-			u.uids = k;
-		else if (k >= 0) {
-			u.continued += (unsigned) k;
-			if (u.uids == 0)
-				u.uids = 1;
+	for (StateUndoStep step = 0; step < _STATE_UNDO_STEP_MAX; step++)
+		switch (step) {
+		case STATE_UNDO_CONTINUE_UIDS:
+			for (size_t i = 0; i < r->n_stopped_uids; i++) {
+				k = cgroup_signal_uid(cg_fd, r->stopped_uids[i], SIGCONT);
+				if (k < 0 && u.uids >= 0)
+					u.uids = k;
+				else if (k >= 0) {
+					u.continued += (unsigned) k;
+					if (u.uids == 0)
+						u.uids = 1;
+				}
+			}
+			break;
+		case STATE_UNDO_CPU_MAX:
+			if (r->has_cpu_max) {
+				k = cgroup_write_u64(cg_fd, "cpu.max", r->cpu_max);
+				u.cpu_max = k < 0 && !cgroup_errno_is_gone(k) ? k : 1;
+			}
+			break;
+		case STATE_UNDO_PIDS_MAX:
+			if (r->has_pids_max) {
+				k = cgroup_write_u64(cg_fd, "pids.max", r->pids_max);
+				u.pids_max = k < 0 && !cgroup_errno_is_gone(k) ? k : 1;
+			}
+			break;
+		case STATE_UNDO_THAW:
+			if (!r->frozen)
+				break;
+			k = cgroup_read_u64(cg_fd, "cgroup.freeze", &frozen);
+			if (k >= 0 && frozen != 0) {
+				k = cgroup_write_u64(cg_fd, "cgroup.freeze", 0);
+				if (k >= 0)
+					u.thaw = 1;
+			}
+			if (k < 0 && !cgroup_errno_is_gone(k))
+				u.thaw = k;
+			break;
+		default:
+			break;
 		}
-	}
-	if (r->has_cpu_max) {
-		k = cgroup_write_u64(cg_fd, "cpu.max", r->cpu_max);
-		u.cpu_max = k < 0 && !cgroup_errno_is_gone(k) ? k : 1;
-	}
-	if (r->has_pids_max) {
-		k = cgroup_write_u64(cg_fd, "pids.max", r->pids_max);
-		u.pids_max = k < 0 && !cgroup_errno_is_gone(k) ? k : 1;
-	}
-	if (r->frozen) {
-		k = cgroup_read_u64(cg_fd, "cgroup.freeze", &frozen);
-		if (k >= 0 && frozen != 0) {
-			k = cgroup_write_u64(cg_fd, "cgroup.freeze", 0);
-			if (k >= 0)
-				u.thaw = 1;
-		}
-		if (k < 0 && !cgroup_errno_is_gone(k))
-			u.thaw = k;
-	}
 	*ret = u;
 	return u.uids < 0 ? u.uids : u.cpu_max < 0 ? u.cpu_max : u.pids_max < 0 ? u.pids_max : u.thaw < 0 ? u.thaw : 0;
 }

@@ -134,6 +134,20 @@ int state_list(int dir_fd, StateRecordKind kind, uint64_t **ret_ids, size_t *ret
 int state_record_cgroup_exists(const StateRecord *r);
 
 /*
+ * The steps of undoing what a record says memqosd left changed, in the one order every undo takes:
+ * live through the writer (guard.c) or after an unclean exit (state_record_undo()). Stopped uids
+ * continue first, then cpu.max and pids.max go back, and the thaw comes last, so that nothing runs
+ * into a limit that is about to be lifted.
+ */
+typedef enum StateUndoStep {
+	STATE_UNDO_CONTINUE_UIDS,
+	STATE_UNDO_CPU_MAX,
+	STATE_UNDO_PIDS_MAX,
+	STATE_UNDO_THAW,
+	_STATE_UNDO_STEP_MAX,
+} StateUndoStep;
+
+/*
  * What state_record_undo() did, one field per step: 1 done, 0 nothing to do, <0 failed (-errno).
  * A cgroup (or file) that is gone counts as done: nothing is left in place there.
  */
@@ -146,9 +160,8 @@ typedef struct StateUndo {
 } StateUndo;
 
 /*
- * Put back, in cgroup cg_fd, everything record r says memqosd left changed, in this order: continue
- * stopped uids, cpu.max, pids.max, thaw (last, so nothing runs into the limits before they are back). The
- * one undo after an unclean exit, for both kinds (manager.c, guard.c). Synchronous: each write is a
+ * Put back, in cgroup cg_fd, everything record r says memqosd left changed, step by step in
+ * StateUndoStep's order. The one undo after an unclean exit, for both kinds (manager.c, guard.c). Synchronous: each write is a
  * single small cgroup-file write that does not block on reclaim. 0 if every step succeeded, else
  * the first error (every step is tried).
  */

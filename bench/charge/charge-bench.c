@@ -22,10 +22,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <bpf/libbpf.h>
 
 #include "cgutil.h"
+#include "ops-link.h"
 #include "charge.skel.h"
 
 #define MiB (1024ull * 1024)
@@ -84,7 +86,7 @@ int main(int argc, char **argv)
 	const char *label = "kernel", *root;
 	double fig[MODE_MAX][MAX_ROUNDS], med[MODE_MAX];
 	char base[PATH_MAX], cg[PATH_MAX];
-	struct bpf_link *link = NULL;
+	int link_fd = -1;
 	struct charge *skel = NULL;
 	struct kt_work work;
 	struct stat st;
@@ -139,8 +141,6 @@ int main(int argc, char **argv)
 			fprintf(stderr, "charge-bench: opening the BPF object: %m\n");
 			return 2;
 		}
-		skel->struct_ops.ops_noop->cgroup_id = st.st_ino;
-		skel->struct_ops.ops_throttle->cgroup_id = st.st_ino;
 		err = charge__load(skel);
 		if (err) {
 			fprintf(stderr, "charge-bench: loading the policies: %s\n", strerror(-err));
@@ -160,16 +160,19 @@ int main(int argc, char **argv)
 			int m = (round + j) % nmodes;
 
 			if (m == MODE_NOOP || m == MODE_THROTTLE) {
-				link = bpf_map__attach_struct_ops(m == MODE_NOOP ? skel->maps.ops_noop :
-										     skel->maps.ops_throttle);
-				if (!link) {
-					fprintf(stderr, "charge-bench: attaching %s: %m\n", mode_name[m]);
+				/* A struct_ops link whose target is the cgroup's fd (ops-link.h). */
+				link_fd = ops_link_create(m == MODE_NOOP ? skel->maps.ops_noop : skel->maps.ops_throttle,
+							  cg);
+				if (link_fd < 0) {
+					fprintf(stderr, "charge-bench: attaching %s to %s: %s\n", mode_name[m], cg,
+						strerror(-link_fd));
 					return 1;
 				}
 			}
 			err = measure(cg, &work, &fig[m][round]);
-			bpf_link__destroy(link);
-			link = NULL;
+			if (link_fd >= 0)
+				close(link_fd);
+			link_fd = -1;
 			if (err < 0) {
 				fprintf(stderr, "charge-bench: worker failed in mode %s\n", mode_name[m]);
 				return 1;

@@ -115,6 +115,10 @@ systemd-socket-activate -l "127.0.0.1:$PORT2" --fdname=metrics -E MEMQOSD_TEST_F
 	"$MEMQOSD" --config-dir "$CONF" --cgroup-root "$CG" --state-dir "$T/state" >"$LOG" 2>&1 &
 DAEMON_PID=$!
 # systemd-socket-activate starts memqosd on the first connection, as systemd would for a socket unit.
+# It binds the port only once it runs: on a loaded host a connection made before that is refused
+# (curl's 000), so wait for the listening socket first.
+check "socket-activated: systemd-socket-activate listens on the port" \
+	wait_for 20 sh -c "ss -Hltn 'sport = :$PORT2' | grep -q ."
 code=$(curl -s -m 30 -o "$T/m1" -w '%{http_code}' "http://127.0.0.1:$PORT2/metrics")
 check "socket-activated: the first scrape starts memqosd and is answered (got $code)" [ "$code" = 200 ]
 check "socket-activated: it says so" grep -q "serving Prometheus metrics at /metrics on the socket systemd passed" "$LOG"

@@ -961,6 +961,15 @@ static void test_rate_limit_and_busy(void **state)
 	assert_int_equal(a[0].tenant, 0);
 }
 
+/* The first-signal tests' pair: H (90) over its memory.high of 96M, L (10) holding 260M. */
+static void first_signal_tenants(ControlTenant t[2])
+{
+	t[0] = (ControlTenant) { .name = "H", .priority = 90, .high_min = MIB(64), .high_max = MIB(400),
+				 .baseline = MIB(96), .high = MIB(96), .current = MIB(100), .active = true };
+	t[1] = (ControlTenant) { .name = "L", .priority = 10, .high_min = MIB(64), .high_max = MIB(400),
+				 .baseline = MIB(400), .high = MIB(400), .current = MIB(260), .active = true };
+}
+
 /*
  * Issue 12, the immediate path: a tenant's first signal (a ring-buffer OVER_HIGH or CHARGE_FAIL
  * record, NEAR_MAX included, which the control loop passes as CHARGE_FAIL; or its PSI trigger)
@@ -988,12 +997,7 @@ static void test_first_signal_acts_at_once(void **state)
 
 	(void) state;
 	for (size_t k = 0; k < ELEMENTSOF(rows); k++) {
-		ControlTenant t[2] = {
-			{ .name = "H", .priority = 90, .high_min = MIB(64), .high_max = MIB(400), .baseline = MIB(96),
-			  .high = MIB(96), .current = MIB(100), .active = true },
-			{ .name = "L", .priority = 10, .high_min = MIB(64), .high_max = MIB(400), .baseline = MIB(400),
-			  .high = MIB(400), .current = MIB(260), .active = true },
-		};
+		ControlTenant t[2];
 		ControlState s = { .tenants = t, .n_tenants = 2, .limit_near = rows[k].limit_near };
 		uint64_t at = SEC(100), signal = at + 300 * USEC_PER_MSEC, wakeup;
 		ControlAction a[2];
@@ -1001,6 +1005,7 @@ static void test_first_signal_acts_at_once(void **state)
 		ControlParams p;
 
 		print_message("first signal: %s\n", rows[k].name);
+		first_signal_tenants(t);
 		params_default(&p);
 		if (rows[k].host) {
 			/* Contention alone (no tenant under pressure) writes nothing. */
@@ -1027,6 +1032,118 @@ static void test_first_signal_acts_at_once(void **state)
 			}
 		}
 	}
+}
+
+/*
+ * Issue 12, FIRST SIGNAL: an over-high / charge-failure signal is contention by itself when the
+ * tenants' limited ancestor, sampled when deciding, has less room than the signalling tenant's next
+ * step plus Headroom and another tenant shares it. H's step is 10 % of 336 MiB (33.6 MiB), Headroom=
+ * 64 MiB: the boundary is 97.6 MiB of room. Rows: the signal, the room, whether L is there, the age
+ * of the signal when deciding (ms), and whether L is squeezed in that step.
+ */
+static void test_first_signal_room(void **state)
+{
+	static const struct {
+		const char *name;
+		ControlEventKind signal;   /* on H */
+		unsigned room_mib;         /* 0: limit not known */
+		bool alone;
+		unsigned age_ms;
+		bool squeeze;
+	} rows[] = {
+		{ "over-high, 40 MiB left", CONTROL_EVENT_OVER_HIGH, 40, false, 0, true },
+		{ "charge failure, 40 MiB left", CONTROL_EVENT_CHARGE_FAIL, 40, false, 0, true },
+		{ "over-high, 97 MiB left (below step + Headroom)", CONTROL_EVENT_OVER_HIGH, 97, false, 0, true },
+		{ "over-high, 98 MiB left (a step and Headroom fit)", CONTROL_EVENT_OVER_HIGH, 98, false, 0, false },
+		{ "over-high, 200 MiB left", CONTROL_EVENT_OVER_HIGH, 200, false, 0, false },
+		{ "over-high, no limited ancestor", CONTROL_EVENT_OVER_HIGH, 0, false, 0, false },
+		{ "PSI trigger alone, 40 MiB left: waits for contention", CONTROL_EVENT_PRESSURE, 40, false, 0, false },
+		{ "over-high decided 900 ms later, 40 MiB left", CONTROL_EVENT_OVER_HIGH, 40, false, 900, true },
+		{ "over-high decided 1.5 s later (stale), 40 MiB left", CONTROL_EVENT_OVER_HIGH, 40, false, 1500, false },
+		{ "alone, over-high, 40 MiB left: untouched", CONTROL_EVENT_OVER_HIGH, 40, true, 0, false },
+		{ "alone, charge failure, 1 MiB left: untouched", CONTROL_EVENT_CHARGE_FAIL, 1, true, 0, false },
+	};
+
+	(void) state;
+	for (size_t k = 0; k < ELEMENTSOF(rows); k++) {
+		ControlTenant t[2];
+		ControlState s = {
+			.tenants = t,
+			.n_tenants = rows[k].alone ? 1 : 2,
+			.limit_known = rows[k].room_mib > 0,
+			.limit_room = MIB(rows[k].room_mib),
+			.room_where = "mq has no room under its memory.max for its next step",
+		};
+		uint64_t at = SEC(100), wakeup;
+		ControlAction a[2];
+		int n, squeezed = -1;
+		ControlParams p;
+
+		print_message("first signal room: %s\n", rows[k].name);
+		first_signal_tenants(t);
+		params_default(&p);
+		assert_int_equal(controller_note_event(&s, &p, &(ControlEvent) { .kind = rows[k].signal, .tenant = 0 },
+						       at), 0);
+		n = controller_decide(&s, &p, at + (uint64_t) rows[k].age_ms * USEC_PER_MSEC, a, 2, &wakeup);
+		assert_true(n >= 0);
+		for (int i = 0; i < n; i++) {
+			/* Whatever acts, acts for this reason, inside the bounds and the headroom rule. */
+			assert_non_null(strstr(a[i].text, "mq has no room"));
+			assert_true(a[i].new_high >= s.tenants[a[i].tenant].high_min);
+			assert_true(a[i].new_high <= s.tenants[a[i].tenant].high_max);
+			if (a[i].tenant == 1) {
+				assert_int_equal(a[i].reason, CONTROL_REASON_SQUEEZE);
+				assert_non_null(strstr(a[i].text, "tenant H"));
+				/* One step from 400M, never below memory.current - Headroom. */
+				assert_true(a[i].new_high >= MIB(400) - step_bound(&t[1], p.step_percent));
+				assert_true(a[i].new_high >= MIB(260) - p.headroom_bytes);
+				assert_true(a[i].new_high < MIB(400));
+				squeezed = i;
+			}
+		}
+		if (rows[k].squeeze)
+			assert_true(squeezed >= 0);
+		else
+			assert_int_equal(n, 0);
+	}
+}
+
+/*
+ * FIRST SIGNAL keeps the steps: over-high records every 10 ms for 5 s with the ancestor staying
+ * short of room lower L at most once per MinIntervalSec=, one step each, and nothing acts twice.
+ */
+static void test_first_signal_rate_limited(void **state)
+{
+	ControlTenant t[2];
+	ControlState s = { .tenants = t, .n_tenants = 2, .limit_known = true, .limit_room = MIB(20) };
+	uint64_t last_l = 0, prev_high = MIB(400);
+	unsigned writes_l = 0;
+	ControlAction a[2];
+	ControlParams p;
+
+	(void) state;
+	first_signal_tenants(t);
+	params_default(&p);
+	for (uint64_t now = SEC(100); now < SEC(105); now += 10 * USEC_PER_MSEC) {
+		int n = controller_step(&s, &p, &(ControlEvent) { .kind = CONTROL_EVENT_OVER_HIGH, .tenant = 0 }, now, a,
+					2, NULL);
+
+		assert_true(n >= 0);
+		for (int i = 0; i < n; i++) {
+			if (a[i].tenant == 1) {
+				assert_int_equal(a[i].reason, CONTROL_REASON_SQUEEZE);
+				assert_true(last_l == 0 || now - last_l >= p.min_interval_usec);
+				assert_true(prev_high - a[i].new_high <= step_bound(&t[1], p.step_percent));
+				prev_high = a[i].new_high;
+				last_l = now;
+				writes_l++;
+			}
+			controller_write_done(&s, a[i].tenant, a[i].new_high, now);
+		}
+	}
+	/* At 0, 1, 2, 3, 4 s: five steps, the first on the first record. */
+	assert_int_equal(writes_l, 5);
+	assert_true(t[1].high >= MIB(64));
 }
 
 static void test_bad_arguments(void **state)
@@ -1314,6 +1431,8 @@ int main(void)
 		cmocka_unit_test(test_random_quiet_host_never_writes),
 		cmocka_unit_test(test_rate_limit_and_busy),
 		cmocka_unit_test(test_first_signal_acts_at_once),
+		cmocka_unit_test(test_first_signal_room),
+		cmocka_unit_test(test_first_signal_rate_limited),
 		cmocka_unit_test(test_bad_arguments),
 		cmocka_unit_test(test_baseline_and_unlimited),
 		cmocka_unit_test(test_at_risk_gets_relief),

@@ -197,27 +197,42 @@ static void drain_fifo(int fd, char *buf, size_t n)
 	buf[k] = '\0';
 }
 
+/*
+ * Drain the FIFO into buf until it holds want, for up to 10 s: under load the writer thread may not
+ * have reached its write yet when the test first looks.
+ */
+static void drain_fifo_until(int fd, char *buf, size_t n, const char *want)
+{
+	for (int i = 0; i < 1000; i++) {
+		size_t have = strlen(buf);
+
+		drain_fifo(fd, buf + have, n - have);
+		if (strcmp(buf, want) == 0 || strncmp(buf, want, strlen(buf)) != 0)
+			return;
+		usleep(10 * 1000);
+	}
+}
+
 static void test_queue_order_and_supersede(void **state)
 {
 	Fixture *f = *state;
 	WriterTarget *t;
-	char got[256];
+	char got[256] = "";
 	int owner, fifo;
 
 	writer_set_timeout(f->w, 10 * USEC_PER_SEC);
 	fifo = make_slow(f);
 	assert_int_equal(writer_target_new(f->w, f->cg_fd, "cg", &owner, &t), 0);
 	assert_int_equal(writer_submit(t, WRITER_MEMORY_HIGH, WRITER_KIND_CHANGE, UINT64_MAX, 100, "first"), 0);
-	usleep(100 * 1000); /* the first is in flight, blocked */
+	usleep(500 * 1000); /* the first is in flight, blocked (a loaded host needs more than 100 ms) */
 	assert_int_equal(writer_submit(t, WRITER_MEMORY_LOW, WRITER_KIND_CHANGE, 0, 7, "low"), 0);
 	assert_int_equal(writer_submit(t, WRITER_MEMORY_HIGH, WRITER_KIND_CHANGE, 100, 200, "second"), 0);
 	assert_int_equal(writer_submit(t, WRITER_MEMORY_HIGH, WRITER_KIND_RESTORE, 200, 300, "third"), 0);
 	assert_int_equal(writer_target_outstanding(t), 3); /* "second" was superseded by "third" */
 	usleep(100 * 1000);
 	assert_int_equal(f->rep.n, 0);               /* nothing passes the write in flight */
-	drain_fifo(fifo, got, sizeof(got));           /* "first" lands */
-	usleep(100 * 1000);
-	drain_fifo(fifo, got + strlen(got), sizeof(got) - strlen(got)); /* then "third" */
+	drain_fifo_until(fifo, got, sizeof(got), "100\n");       /* "first" lands */
+	drain_fifo_until(fifo, got, sizeof(got), "100\n300\n");  /* then "third" */
 	writer_drain(f->w);
 	assert_string_equal(got, "100\n300\n");
 	assert_int_equal(f->rep.n, 3);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #define _GNU_SOURCE
 #include "kt-common.h"
+#include "ops-link.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -178,10 +179,13 @@ void kt_teardown_links(struct kt *s, const char *base, struct bpf_link *const *l
 	cg_rmtree(base);
 }
 
-struct bpf_link *kt_attach_ops(struct bpf_map *map, int *ret_err)
+struct bpf_link *kt_attach_ops(struct bpf_map *map, const char *cgroup, int *ret_err)
 {
-	struct bpf_link *l = bpf_map__attach_struct_ops(map);
+	int fd = ops_link_create(map, cgroup);
 
-	*ret_err = l ? 0 : -errno;
-	return l;
+	if (fd < 0) {
+		*ret_err = fd;
+		return NULL;
+	}
+	return ops_link_wrap(fd, ret_err);
 }

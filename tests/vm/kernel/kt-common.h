@@ -43,7 +43,10 @@ void kt_teardown_links(struct kt *s, const char *base, struct bpf_link *const *l
 	kt_teardown_links(s, base, (struct bpf_link *const[]){ __VA_ARGS__ },                      \
 			  sizeof((struct bpf_link *const[]){ __VA_ARGS__ }) / sizeof(struct bpf_link *))
 
-/* bpf_map__attach_struct_ops(); returns NULL and sets *ret_err (negative errno) on failure. */
-struct bpf_link *kt_attach_ops(struct bpf_map *map, int *ret_err);
+/*
+ * Attaches map to the cgroup directory `cgroup` by a struct_ops link with BPF_F_CGROUP_FD
+ * (ops-link.h); returns NULL and sets *ret_err (negative errno) on failure.
+ */
+struct bpf_link *kt_attach_ops(struct bpf_map *map, const char *cgroup, int *ret_err);
 /* Suppress libbpf warnings around an attach that is expected to fail. */
 void kt_libbpf_quiet(bool quiet);

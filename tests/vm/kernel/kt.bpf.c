@@ -189,7 +189,7 @@ int BPF_PROG(ref_counter_charge, struct page_counter *counter, unsigned long nr_
 	return 0;
 }
 
-/* cgroup_id and flags are filled in by user space before load. */
+/* flags are filled in by user space before load; the cgroup is the target of the link (ops-link.h). */
 SEC(".struct_ops.link")
 struct memcg_ops ops_a = {
 	.charge = (void *)a_charge,

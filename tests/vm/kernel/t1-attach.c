@@ -38,13 +38,12 @@ int main(void)
 	kt_sub_cgroup(&r, base, "b", false, b, sizeof(b), &idb);
 
 	s = kt_open_or_die(&r);
-	s->struct_ops.ops_a->cgroup_id = ida;
 	kt_load_or_die(&r, s);
 	if (kt_slot(s, ida, 1) || kt_slot(s, idb, 2))
 		kt_die(&r, "filling the slots map: %s", strerror(errno));
 	kt_attach_ref_or_die(&r, s, &ref1, &ref2);
 
-	link = kt_attach_ops(s->maps.ops_a, &err);
+	link = kt_attach_ops(s->maps.ops_a, a, &err);
 	kt_check(&r, link != NULL, "attach ops_a to %s (id %llu) through a BPF link: %s", a,
 		 (unsigned long long)ida, link ? "ok" : strerror(-err));
 	if (!link)

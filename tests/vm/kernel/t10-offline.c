@@ -56,11 +56,10 @@ int main(int argc, char **argv)
 		kt_die(&r, "stat %s: %s", base, strerror(errno));
 
 	s = kt2_open_for(&r, KT2_T10);
-	s->struct_ops.ops_off->cgroup_id = base_id;
 	kt2_load_or_die(&r, s);
 	b = s->bss;
 	b->off_spin = 1u << 20;
-	ops = kt_attach_ops(s->maps.ops_off, &err);
+	ops = kt_attach_ops(s->maps.ops_off, base, &err);
 	if (!ops)
 		kt_die(&r, "attaching ops_off to %s: %s", base, strerror(-err));
 

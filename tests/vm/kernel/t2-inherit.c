@@ -58,32 +58,28 @@ int main(void)
 	kt_sub_cgroup(&r, p, "y", false, y, sizeof(y), &idy);
 
 	s = kt_open_or_die(&r);
-	s->struct_ops.ops_a->cgroup_id = idp;
 	s->struct_ops.ops_a->flags = 0;
-	s->struct_ops.ops_b->cgroup_id = idx;
 	s->struct_ops.ops_b->flags = 0;
-	s->struct_ops.ops_c->cgroup_id = idp;
 	s->struct_ops.ops_c->flags = KT_MEMCG_OPS_F_ALLOW_OVERRIDE;
 	/* A second ops for P itself, to check that P's own slot is exclusive. */
-	s->struct_ops.ops_thr->cgroup_id = idp;
 	kt_load_or_die(&r, s);
 	if (kt_slot(s, idp, SLOT_P) || kt_slot(s, idx, SLOT_X) || kt_slot(s, idy, SLOT_Y))
 		kt_die(&r, "filling the slots map: %s", strerror(errno));
 	kt_attach_ref_or_die(&r, s, &ref1, &ref2);
 
 	/* 1. A on P, no override. */
-	la = kt_attach_ops(s->maps.ops_a, &err);
+	la = kt_attach_ops(s->maps.ops_a, p, &err);
 	kt_check(&r, la != NULL, "attach A (flags 0) to P: %s", la ? "ok" : strerror(-err));
 	if (!la)
 		goto out;
 	kt_libbpf_quiet(true);
-	tmp = kt_attach_ops(s->maps.ops_b, &err);
+	tmp = kt_attach_ops(s->maps.ops_b, x, &err);
 	kt_libbpf_quiet(false);
 	kt_check(&r, !tmp && err == -EBUSY, "attach B to child X while P's ops forbid override -> EBUSY (got %s)",
 		 tmp ? "success" : strerror(-err));
 	bpf_link__destroy(tmp);
 	kt_libbpf_quiet(true);
-	tmp = kt_attach_ops(s->maps.ops_thr, &err);
+	tmp = kt_attach_ops(s->maps.ops_thr, p, &err);
 	kt_libbpf_quiet(false);
 	kt_check(&r, !tmp && err == -EBUSY, "a second ops on P itself -> EBUSY (got %s)",
 		 tmp ? "success" : strerror(-err));
@@ -106,12 +102,12 @@ int main(void)
 	/* 2. Replace A by C (override allowed), then B on X. */
 	bpf_link__destroy(la);
 	la = NULL;
-	lc = kt_attach_ops(s->maps.ops_c, &err);
+	lc = kt_attach_ops(s->maps.ops_c, p, &err);
 	kt_check(&r, lc != NULL, "attach C (MEMCG_OPS_F_ALLOW_OVERRIDE) to P after A's link was destroyed: %s",
 		 lc ? "ok" : strerror(-err));
 	if (!lc)
 		goto out;
-	lb = kt_attach_ops(s->maps.ops_b, &err);
+	lb = kt_attach_ops(s->maps.ops_b, x, &err);
 	kt_check(&r, lb != NULL, "attach B to child X under C (override allowed): %s", lb ? "ok" : strerror(-err));
 	if (!lb)
 		goto out;
@@ -153,7 +149,7 @@ int main(void)
 		 "with every link destroyed no hook runs for X or Y");
 
 	/* 5. With C gone, B attaches to X on its own. */
-	lb = kt_attach_ops(s->maps.ops_b, &err);
+	lb = kt_attach_ops(s->maps.ops_b, x, &err);
 	kt_check(&r, lb != NULL, "B attaches to X when no ancestor has ops: %s", lb ? "ok" : strerror(-err));
 	if (lb) {
 		kt_reset_counters(s);

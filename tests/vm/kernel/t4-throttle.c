@@ -69,8 +69,6 @@ int main(int argc, char **argv)
 		kt_die(&r, "setting memory.high: %s", strerror(errno));
 
 	s = kt_open_or_die(&r);
-	s->struct_ops.ops_thr->cgroup_id = id1;
-	s->struct_ops.ops_life->cgroup_id = id2;
 	kt_load_or_die(&r, s);
 	if (kt_slot(s, id1, 1) || kt_slot(s, id2, 2))
 		kt_die(&r, "filling the slots map: %s", strerror(errno));
@@ -85,10 +83,10 @@ int main(int argc, char **argv)
 	/* Phase 2: s1 gets a delay floor, s2 a policy that keeps the kernel's penalty. */
 	s->bss->thr_floor = floor_jiffies;
 	kt_reset_counters(s);
-	l1 = kt_attach_ops(s->maps.ops_thr, &err);
+	l1 = kt_attach_ops(s->maps.ops_thr, s1, &err);
 	kt_check(&r, l1 != NULL, "attach the throttling policy (floor %u jiffies) to s1: %s", floor_jiffies,
 		 l1 ? "ok" : strerror(-err));
-	l2 = kt_attach_ops(s->maps.ops_life, &err);
+	l2 = kt_attach_ops(s->maps.ops_life, s2, &err);
 	kt_check(&r, l2 != NULL, "attach a policy returning 0 from high_delay to s2: %s", l2 ? "ok" : strerror(-err));
 	if (!l1 || !l2)
 		goto out;

@@ -43,13 +43,12 @@ static void run_phase(struct kt_report *r, const char *name, bool policy, struct
 		kt_die(r, "setting memory.max: %s", strerror(errno));
 
 	s = kt_open_or_die(r);
-	s->struct_ops.ops_prot->cgroup_id = idv;
 	kt_load_or_die(r, s);
 	if (kt_slot(s, idv, 1) || kt_slot(s, idh, 2))
 		kt_die(r, "filling the slots map: %s", strerror(errno));
 	s->bss->prot_ret = 1;
 	if (policy) {
-		link = kt_attach_ops(s->maps.ops_prot, &err);
+		link = kt_attach_ops(s->maps.ops_prot, v, &err);
 		kt_check(r, link != NULL, "attach the protecting policy to v: %s", link ? "ok" : strerror(-err));
 		if (!link)
 			kt_die(r, "cannot continue without the policy");

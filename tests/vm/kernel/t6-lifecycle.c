@@ -5,10 +5,10 @@
  *     parking cgroup while charging; L/x, L/y and L are removed with the link still attached; then
  *     the link is destroyed (unreg after the cgroup is gone); then the workers stop.
  *   1 as 0, but the workers are SIGKILLed while charging instead of moved.
- *   2 the legacy map registration (reg() with link == NULL) instead of a link.
+ *   2 as 0, after the legacy map registration (reg() with link == NULL) was refused (EOPNOTSUPP).
  *   3 the link is destroyed while the workers are still charging inside L, then L is removed.
  * Each round also checks the online/offline hooks for L's children, that the memcg that went away
- * cannot be attached to, and that the memory of removed cgroups is not leaked by the attach.
+ * cannot be attached to (through an fd of L opened before it was removed), and that the memory of removed cgroups is not leaked by the attach.
  * At the end the kernel log must hold no WARNING, BUG, KASAN, lockdep or RCU splat (run it on the
  * debug kernel: tests/vm/run --variant debug).
  */
@@ -20,7 +20,12 @@
 #include <string.h>
 #include <sys/klog.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include "kt-common.h"
+#include "memqosd/memcg-link.h"
+#include "ops-link.h"
 
 #define MiB (1024ull * 1024)
 
@@ -99,27 +104,39 @@ static int one_round(struct kt_report *r, const char *base, const char *parking,
 	struct kt_work work = { .bytes = 8 * MiB, .rounds = 0, .drop = true };
 	char l[PATH_MAX], x[PATH_MAX], y[PATH_MAX], name[32];
 	int variant = i % 4, err, failures = r->failures;
-	struct bpf_link *link = NULL, *stale;
+	struct bpf_link *link = NULL;
+	bool stale;
 	struct kt_worker wx, wy;
 	struct kt_result res;
 	uint64_t idl, idx, idy;
 	bool legacy = variant == 2;
-	struct bpf_map *map;
 	struct kt *s, *s2;
-	int tag = legacy ? KT_TAG_LEGACY : KT_TAG_LIFE;
+	int tag = KT_TAG_LIFE, lfd;
 
 	snprintf(name, sizeof(name), "l%d", i);
 	kt_sub_cgroup(r, base, name, true, l, sizeof(l), &idl);
 
 	s = kt_open_or_die(r);
-	s->struct_ops.ops_life->cgroup_id = idl;
-	s->struct_ops.ops_legacy->cgroup_id = idl;
 	kt_load_or_die(r, s);
-	map = legacy ? s->maps.ops_legacy : s->maps.ops_life;
-	link = kt_attach_ops(map, &err);
+	lfd = open(l, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (lfd < 0)
+		kt_die(r, "open %s: %s", l, strerror(errno));
+	if (legacy) {
+		struct bpf_link *ll;
+
+		kt_libbpf_quiet(true);
+		ll = bpf_map__attach_struct_ops(s->maps.ops_legacy);
+		err = ll ? 0 : -errno;
+		kt_libbpf_quiet(false);
+		kt_check(r, !ll && err == -EOPNOTSUPP,
+			 "round %d: registering a memcg_ops without a link (legacy map update) -> EOPNOTSUPP (got %s)", i,
+			 ll ? "success" : strerror(-err));
+		bpf_link__destroy(ll);
+	}
+	link = kt_attach_ops(s->maps.ops_life, l, &err);
 	if (!link) {
-		kt_check(r, false, "round %d: attach %s ops to %s: %s", i, legacy ? "legacy" : "link", l,
-			 strerror(-err));
+		kt_check(r, false, "round %d: attach ops to %s: %s", i, l, strerror(-err));
+		close(lfd);
 		kt__destroy(s);
 		cg_rmtree(l);
 		return -1;
@@ -176,20 +193,20 @@ static int one_round(struct kt_report *r, const char *base, const char *parking,
 		kt_worker_stop(&wy, &res);
 	}
 
-	/* The removed cgroup's id must not be attachable any more. */
+	/* The removed cgroup must not be attachable any more, not even through an fd opened before. */
 	s2 = kt_open_or_die(r);
-	s2->struct_ops.ops_life->cgroup_id = idl;
 	kt_load_or_die(r, s2);
-	kt_libbpf_quiet(true);
-	stale = kt_attach_ops(s2->maps.ops_life, &err);
-	kt_libbpf_quiet(false);
-	if (stale)
-		kt_check(r, false, "round %d: attaching to the removed cgroup id %llu must fail, it succeeded", i,
-			 (unsigned long long)idl);
-	bpf_link__destroy(stale);
-	kt_note(r, "round %d (%s): charge hooks L/x %llu L/y %llu, online %llu, offline %llu; attach to removed id: %s",
+	err = ops_link_create_fd(s2->maps.ops_life, lfd, BPF_F_CGROUP_FD);
+	stale = err >= 0;
+	if (stale) {
+		kt_check(r, false, "round %d: attaching to the removed cgroup %s (id %llu) must fail, it succeeded", i,
+			 l, (unsigned long long)idl);
+		close(err);
+	}
+	close(lfd);
+	kt_note(r, "round %d (%s): charge hooks L/x %llu L/y %llu, online %llu, offline %llu; attach to removed cgroup: %s",
 		i, variant == 0 ? "link, workers moved out" : variant == 1 ? "link, workers killed" :
-		   variant == 2 ? "legacy map, workers moved out" : "link destroyed while charging",
+		   variant == 2 ? "legacy refused, link, workers moved out" : "link destroyed while charging",
 		(unsigned long long)s->bss->cnt[tag][KT_HOOK_CHARGE][1],
 		(unsigned long long)s->bss->cnt[tag][KT_HOOK_CHARGE][2],
 		(unsigned long long)s->bss->online_any[tag], (unsigned long long)s->bss->offline_any[tag],

@@ -161,7 +161,6 @@ int main(void)
 		kt_die(&r, "mount tmpfs on %s: %s", TMPFS, strerror(errno));
 
 	s = kt2_open_for(&r, KT2_T8);
-	s->struct_ops.ops_fail->cgroup_id = pid_cg;
 	kt2_load_or_die(&r, s);
 	b = s->bss;
 	f1 = bpf_program__attach(s->progs.t8_charge);
@@ -169,7 +168,7 @@ int main(void)
 	f3 = bpf_program__attach(s->progs.t8_oom);
 	if (!f1 || !f2 || !f3)
 		kt_die(&r, "attaching the fentry programs: %s", strerror(errno));
-	ops = kt_attach_ops(s->maps.ops_fail, &err);
+	ops = kt_attach_ops(s->maps.ops_fail, p, &err);
 	if (!ops)
 		kt_die(&r, "attaching ops_fail to %s: %s", p, strerror(-err));
 	b->fail_cg = pid_cg;
@@ -229,13 +228,12 @@ int main(void)
 	if (cg_write(q, "memory.max", "%llu", 16 * MiB) < 0 || cg_write(q, "memory.swap.max", "0") < 0)
 		kt_die(&r, "setting memory.max/memory.swap.max on %s: %s", q, strerror(errno));
 	s = kt2_open_for(&r, KT2_T8);
-	s->struct_ops.ops_fail->cgroup_id = qa_cg;
 	kt2_load_or_die(&r, s);
 	b = s->bss;
 	f1 = bpf_program__attach(s->progs.t8_charge);
 	f2 = bpf_program__attach(s->progs.t8_reclaim);
 	f3 = bpf_program__attach(s->progs.t8_oom);
-	ops = kt_attach_ops(s->maps.ops_fail, &err);
+	ops = kt_attach_ops(s->maps.ops_fail, qa, &err);
 	if (!f1 || !f2 || !f3 || !ops)
 		kt_die(&r, "attaching the programs and ops_fail to %s: %s", qa, strerror(errno));
 	b->fail_cg = qa_cg;

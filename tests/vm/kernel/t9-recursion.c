@@ -78,7 +78,6 @@ int main(void)
 		kt_die(&r, "reading /proc/self/cgroup: %s", strerror(errno));
 
 	s = kt2_open_for(&r, KT2_T9);
-	s->struct_ops.ops_rec->cgroup_id = base_id;
 	/* Create the maps from inside t9/maps, then leave it. */
 	if (cg_move(maps, getpid()) < 0)
 		kt_die(&r, "joining %s: %s", maps, strerror(errno));
@@ -93,7 +92,7 @@ int main(void)
 	f1 = bpf_program__attach(s->progs.t9_charge);
 	if (!f1)
 		kt_die(&r, "attaching fentry/try_charge_memcg: %s", strerror(errno));
-	ops = kt_attach_ops(s->maps.ops_rec, &err);
+	ops = kt_attach_ops(s->maps.ops_rec, base, &err);
 	if (!ops)
 		kt_die(&r, "attaching ops_rec to %s: %s", base, strerror(-err));
 

@@ -13,12 +13,17 @@
  * (tail_majflt=: pages it had to get back from swap, 0 while its working set stays resident).
  * Under qemu TCG the guest's CPU time also counts the time the host did not run the vCPU (there is
  * no steal time), so a loaded host lowers tail_cpu_rate as much as a memory problem would. In the
- * tail window the hog therefore also times, every CAL_EVERY checkpoints, a register-only loop of
- * CAL_ITERS steps (no memory traffic) on its thread's CPU clock: tail_unit_rate= is MiB touched
+ * tail window the hog therefore also times, CAL_REPEAT times per checkpoint, a register-only
+ * loop of CAL_ITERS steps (no memory traffic) on its thread's CPU clock: tail_unit_rate= is MiB touched
  * per 10^9 such steps' worth of its CPU time (the touching time divided by how fast the loop ran
  * meanwhile), which the vCPU's share of the host cancels out of and faults, reclaim and TLB
  * misses in the hog's context do not; tail_cal= is the loop's speed (million steps per CPU-second).
+ * Where the CPU went in the tail window (the guest's view): tail_run= is the hog's CPU time as a
+ * fraction of the window (below 1 when it slept or waited for a CPU), tail_csw= its context
+ * switches per second, tail_busy= the share of all guest CPUs that was not idle (/proc/stat;
+ * under TCG an idle vCPU gives its host core back, a busy one competes for it).
  *   hog NAME SIZE_MIB SECONDS [random]
+ * SIZE_MIB 0 makes a ticker instead: no memory, it wakes every 20 ms for SECONDS.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -30,8 +35,14 @@
 
 #include "../lib/cpu-calibrate.h"
 
-/* How often the calibration loop runs, in checkpoints of 1024 pages. */
-#define CAL_EVERY 8
+/*
+ * How often the calibration loop runs at each checkpoint of 1024 pages in the tail window. Each
+ * run is a sample of the host's share of the vCPU: one that the host happens to deschedule counts
+ * the whole gap, so the estimate's noise falls with the time spent in the loop. Twice per
+ * checkpoint it takes about a quarter of the window; once per 8 checkpoints (2 %) solo runs of
+ * one boot differed by up to 25 %.
+ */
+#define CAL_REPEAT 2
 
 static volatile sig_atomic_t stop;
 
@@ -49,6 +60,15 @@ static long major_faults(void)
 	return ru.ru_majflt;
 }
 
+/* Context switches of the hog so far (voluntary and involuntary). */
+static long switches(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_nvcsw + ru.ru_nivcsw;
+}
+
 static double cpu_seconds(void)
 {
 	struct rusage ru;
@@ -56,6 +76,24 @@ static double cpu_seconds(void)
 	getrusage(RUSAGE_SELF, &ru);
 	return (double) ru.ru_utime.tv_sec + (double) ru.ru_utime.tv_usec / 1e6 + (double) ru.ru_stime.tv_sec +
 	       (double) ru.ru_stime.tv_usec / 1e6;
+}
+
+/* Busy and total jiffies of all guest CPUs (/proc/stat; idle and iowait count as not busy). */
+static void cpu_jiffies(double *busy, double *total)
+{
+	unsigned long long v[8] = { 0 };
+	FILE *f = fopen("/proc/stat", "r");
+
+	*busy = *total = 0;
+	if (!f)
+		return;
+	if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+		   &v[6], &v[7]) == 8) {
+		for (int i = 0; i < 8; i++)
+			*total += (double) v[i];
+		*busy = *total - (double) v[3] - (double) v[4];
+	}
+	fclose(f);
 }
 
 static double now(void)
@@ -71,8 +109,9 @@ int main(int argc, char *argv[])
 	unsigned long size, pages, touched = 0, passes = 0, x = 88172645463325252UL, tail_touched = 0;
 	int random_fill;
 	double seconds, start, end, tail = 0, tail_start = 0, tail_cpu = 0, tail_thread_cpu = 0, cal_cpu = 0;
-	unsigned long checkpoints = 0, cal_runs = 0;
-	long tail_majflt = 0;
+	double busy0 = 0, total0 = 0;
+	unsigned long cal_runs = 0;
+	long tail_majflt = 0, tail_switches = 0;
 	const char *e = getenv("HOG_TAIL_SECONDS");
 	char *p;
 
@@ -83,6 +122,14 @@ int main(int argc, char *argv[])
 	random_fill = argc == 5 && !strcmp(argv[4], "random");
 	size = strtoul(argv[2], NULL, 10) << 20;
 	seconds = strtod(argv[3], NULL);
+	if (size == 0) {
+		/* SIZE 0: a ticker, no memory: wakes every 20 ms for SECONDS, then exits. */
+		struct timespec tick = { .tv_nsec = 20000000 };
+
+		for (end = now() + seconds; now() < end && !stop;)
+			nanosleep(&tick, NULL);
+		return 0;
+	}
 	pages = size / 4096;
 	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED) {
@@ -117,8 +164,10 @@ int main(int argc, char *argv[])
 					tail_cpu = cpu_seconds();
 					tail_majflt = major_faults();
 					tail_thread_cpu = thread_cpu();
+					tail_switches = switches();
+					cpu_jiffies(&busy0, &total0);
 				}
-				if (tail_start > 0 && ++checkpoints % CAL_EVERY == 0) {
+				for (int r = 0; tail_start > 0 && r < CAL_REPEAT; r++) {
 					cal_cpu += calibrate();
 					cal_runs++;
 				}
@@ -139,6 +188,15 @@ int main(int argc, char *argv[])
 		if (cpu > 0)
 			printf(" tail_cpu_rate=%.1f", (double) (touched - tail_touched) / 256 / cpu);
 		printf(" tail_majflt=%ld", major_faults() - tail_majflt);
+		{
+			double busy, total, w = end - tail_start;
+
+			cpu_jiffies(&busy, &total);
+			printf(" tail_run=%.2f tail_csw=%.1f", (cpu_seconds() - tail_cpu) / w,
+			       (double) (switches() - tail_switches) / w);
+			if (total > total0)
+				printf(" tail_busy=%.2f", (busy - busy0) / (total - total0));
+		}
 		if (cal_runs > 0 && cal_cpu > 0) {
 			double speed = (double) (cal_runs * CAL_ITERS) / cal_cpu; /* steps per CPU-second */
 			double touch_cpu = thread_cpu() - tail_thread_cpu - cal_cpu;

@@ -12,9 +12,12 @@
 #   mhigh  as main, but the parent is limited by memory.high instead of memory.max
 #   early  as main, but the high tenant finishes first: the low one goes on, and must be fully
 #          relaxed (memory.high back to max) within RELAX_BOUND (60) s
+#   off    the control: main without memqosd; the high tenant must fall below 0.9x its solo rate
+#          (per calibrated CPU unit), which shows the ratio can catch a memory-starved tenant
 # MEMQOSD_STEADY_FILL=random fills pages with incompressible data (slower under emulation).
 # The high tenant's solo rate is measured twice (short form: once) at the start of the boot, alone in the same parent
-# (with a CPU-only neighbour, see solo()); the best counts. Every run prints the ratios to it (per
+# with the same CPU layout as the contended runs (PIN: the high tenant alone on CPU 0, a CPU-only
+# neighbour always busy on CPU 1, see setup() and solo()); the best counts. Every run prints the ratios to it (per
 # calibrated CPU unit (tail_unit_rate of hog.c) and per second of the hog's own CPU time over its
 # last HOG_TAIL_SECONDS (15) s, and wall clock over that window and the whole run); with
 # MEMQOSD_STEADY_RATIO=1 (the long suite) it checks the first is >= 0.9. Under qemu TCG the guest's
@@ -44,14 +47,33 @@ ASSERT_RATIO=${MEMQOSD_STEADY_RATIO:-}
 MAX_TAIL_MAJFLT=$(( WS * 256 / 20 ))
 MAX_REVERSALS_PER_MIN=2
 MIB=1048576
+# PIN (default; MEMQOSD_STEADY_PIN= turns it off): every run, solo or contended, has the same CPU
+# layout (setup()): the high tenant alone on CPU 0, all others plus a CPU-only neighbour on CPU 1,
+# so both vCPUs are busy in every run and the high tenant competes for its vCPU with no one.
+PIN=${MEMQOSD_STEADY_PIN-1}
+if [ -n "$PIN" ]; then
+	command -v taskset > /dev/null || { echo "FAIL - taskset not found: cannot pin (MEMQOSD_STEADY_PIN=)"; exit 1; }
+	[ "$(nproc)" -ge 2 ] || { echo "FAIL - pinning needs 2 CPUs, the guest has $(nproc)"; exit 1; }
+	# This script, its sampling loop, the daemon it starts and every tenant but the high one
+	# run on CPU 1 (they inherit its affinity): a process that runs on the high tenant's vCPU
+	# switches address spaces there, and under TCG that changes the hog's speed (see solo()).
+	taskset -pc 1 $$ > /dev/null || { echo "FAIL - cannot pin this script to CPU 1"; exit 1; }
+fi
+# HIGH_PIN: how the high tenant's hog is started (PIN: on CPU 0, alone).
+HIGH_PIN=${PIN:+taskset -c 0}
 
 [ $# -gt 0 ] || { echo "usage: steady.sh SCENARIO:RUNS..."; exit 2; }
 
 # populated CHILD: a process runs in mq/CHILD (cgroupfs files have no size: test -s does not work).
 populated() { grep -q . "$CG/mq/$1/cgroup.procs" 2>/dev/null; }
 
-# teardown: kill whatever runs in mq and remove it.
+# teardown: kill whatever runs in mq (and the CPU neighbour's cgroup) and remove it.
 teardown() {
+	if [ -d "$CG/mqcpu" ]; then
+		echo 1 > "$CG/mqcpu/cgroup.kill"
+		for _ in $(seq 1 50); do grep -q . "$CG/mqcpu/cgroup.procs" || break; sleep 0.1; done
+		rmdir "$CG/mqcpu"
+	fi
 	[ -d "$CG/mq" ] || return 0
 	for c in "$CG"/mq/*/; do
 		[ -f "$c/cgroup.procs" ] || continue
@@ -70,6 +92,14 @@ setup() {
 	echo "$2" > "$CG/mq/$1"
 	shift 2
 	for c; do mkdir "$CG/mq/$c"; done
+	# The CPU-only neighbour's cgroup, outside the parent (PIN: it runs on CPU 1 like all but high).
+	[ -z "$PIN" ] || mkdir "$CG/mqcpu"
+}
+
+# neighbour SECONDS: the CPU-only neighbour (a 1 MiB hog) on CPU 1, outside the parent (PIN only).
+neighbour() {
+	[ -n "$PIN" ] || return 0
+	run_in mqcpu "$HOG" cpu 1 "$1" > /dev/null &
 }
 
 # tail_rate OUTPUT_FILE: the MiB/s a hog printed for its last HOG_TAIL_SECONDS; tail_cpu_rate: the
@@ -79,6 +109,11 @@ tail_cpu_rate() { sed -n 's/.* tail_cpu_rate=\([0-9.]*\).*/\1/p' "$1"; }
 tail_majflt() { sed -n 's/.* tail_majflt=\([0-9]*\).*/\1/p' "$1"; }
 tail_unit_rate() { sed -n 's/.* tail_unit_rate=\([0-9.]*\).*/\1/p' "$1"; }
 tail_cal() { sed -n 's/.* tail_cal=\([0-9.]*\).*/\1/p' "$1"; }
+# cpu_fig OUTPUT_FILE: where the CPU went in a hog's tail window (hog.c: its run and run-queue wait
+# shares, the guest's busy share) and its memory in huge pages.
+cpu_fig() {
+	sed -n 's/.* tail_run=\([0-9.]*\) tail_csw=\([0-9.]*\) tail_busy=\([0-9.]*\).*/on CPU \1 of the time, \2 context switches\/s, guest CPUs busy \3/p' "$1"
+}
 ratio() { awk -v a="${1:-0}" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "0.00" }'; }
 
 # MiB of a memory.high value ("max" stays "max").
@@ -108,14 +143,22 @@ probe() {
 	done
 }
 
-# Solo: the high tenant alone in the parent (no other memory user), twice, the best counts. The
-# low tenant's cgroup runs a CPU-only neighbour meanwhile (a 1 MiB hog), so that both vCPUs are
-# busy as in the contended runs: on 2 emulated vCPUs of a shared host the CPU share, not memory,
-# otherwise sets the rate. With MEMQOSD_STEADY_ALONE=1 one run truly alone is printed for reference.
+# Solo: the high tenant alone in the parent (no other memory user), twice, the best counts. A
+# CPU-only neighbour (a 1 MiB hog) runs meanwhile, on CPU 1 as in every contended run (PIN), so
+# that both vCPUs are busy in both: on 2 emulated vCPUs of a shared host the CPU layout, not
+# memory, otherwise sets the rate. (Without PIN the neighbour runs in the low tenant's cgroup,
+# unpinned: the layout before issue 17's fair baseline.) With MEMQOSD_STEADY_ALONE=1 one run
+# without the neighbour is printed for reference.
 solo() { # solo OUT [NEIGHBOUR]
 	setup memory.max 300M high low
-	[ -n "${2:-}" ] && run_in mq/low "$HOG" cpu 1 "$SOLO_DUR" > /dev/null &
-	run_in mq/high "$HOG" high $WS "$SOLO_DUR" $FILL > "$1"
+	if [ -n "${2:-}" ]; then
+		if [ -n "$PIN" ]; then neighbour "$SOLO_DUR"; else run_in mq/low "$HOG" cpu 1 "$SOLO_DUR" > /dev/null & fi
+	fi
+	if [ "${2:-}" = ticker ]; then
+		# For reference: a process that wakes 50 times a second on the high tenant's CPU.
+		run_in mqcpu taskset -c 0 "$HOG" ticker 0 "$SOLO_DUR" > /dev/null &
+	fi
+	run_in mq/high $HIGH_PIN "$HOG" high $WS "$SOLO_DUR" $FILL > "$1"
 	wait
 }
 # MEMQOSD_STEADY_SOLO_RUNS=1 (the short form, which only prints the ratio): one solo run, 25 s less.
@@ -132,7 +175,7 @@ for i in $(seq 1 "$SOLO_RUNS"); do
 	scpu=$(tail_cpu_rate "$W/solo$i.out")
 	sunit=$(tail_unit_rate "$W/solo$i.out")
 	echo "# solo $i: ${s:-?} MiB/s; last ${HOG_TAIL_SECONDS}s ${st:-?} MiB/s, ${scpu:-?} MiB per CPU-second," \
-		"${sunit:-?} MiB per calibrated unit (calibration loop $(tail_cal "$W/solo$i.out") M steps per CPU-second)"
+		"${sunit:-?} MiB per calibrated unit (calibration loop $(tail_cal "$W/solo$i.out") M steps per CPU-second); $(cpu_fig "$W/solo$i.out")"
 	fcmp "${s:-0}" ">" "$solo_best" && solo_best=$s
 	fcmp "${st:-0}" ">" "$solo_tail" && solo_tail=$st
 	fcmp "${scpu:-0}" ">" "$solo_cpu" && solo_cpu=$scpu
@@ -144,7 +187,14 @@ if [ -n "${MEMQOSD_STEADY_ALONE:-}" ]; then
 	solo "$W/alone.out"
 	echo "# alone (no neighbour, for reference): $(rate "$W/alone.out") MiB/s; last ${HOG_TAIL_SECONDS}s" \
 		"$(tail_rate "$W/alone.out") MiB/s, $(tail_cpu_rate "$W/alone.out") MiB per CPU-second," \
-		"$(tail_unit_rate "$W/alone.out") MiB per calibrated unit"
+		"$(tail_unit_rate "$W/alone.out") MiB per calibrated unit; $(cpu_fig "$W/alone.out")"
+	if [ -n "$PIN" ]; then
+		solo "$W/ticker.out" ticker
+		echo "# solo with a ticker on its CPU (a process waking 50 times a second; for reference):" \
+			"$(rate "$W/ticker.out") MiB/s; last ${HOG_TAIL_SECONDS}s $(tail_rate "$W/ticker.out") MiB/s," \
+			"$(tail_cpu_rate "$W/ticker.out") MiB per CPU-second, $(tail_unit_rate "$W/ticker.out") MiB per calibrated unit;" \
+			"$(cpu_fig "$W/ticker.out")"
+	fi
 fi
 
 : > "$W/summary"
@@ -157,7 +207,7 @@ run_one() { # run_one SCENARIO K N
 	case "$sc" in
 	three) setup memory.max 330M high mid low; others="mid low" ;;
 	mhigh) setup memory.high 300M high low ;;
-	main | early) setup memory.max 300M high low ;;
+	main | early | off) setup memory.max 300M high low ;;
 	*) fail "unknown scenario $sc"; return ;;
 	esac
 	hdur=$DUR
@@ -166,10 +216,15 @@ run_one() { # run_one SCENARIO K N
 	tenant "$W/conf" high 90 128M max
 	tenant "$W/conf" low 10 48M max
 	[ "$sc" = three ] && tenant "$W/conf" mid 50 64M max
-	start_daemon "$W/conf" > /dev/null || { fail "$sc $k: daemon did not start"; return; }
+	if [ "$sc" = off ]; then
+		: > "$W/daemon.log"
+	else
+		start_daemon "$W/conf" > /dev/null || { fail "$sc $k: daemon did not start"; return; }
+	fi
 
 	# The others run until they are stopped (after the relax check), the high tenant hdur seconds.
 	long=$(( hdur + RELAX_BOUND + 60 ))
+	neighbour "$long"
 	run_in mq/low "$HOG" low $WS $long $FILL > "$W/low.out" &
 	lp=$!
 	mp=
@@ -181,7 +236,7 @@ run_one() { # run_one SCENARIO K N
 	from=$(( $(wc -l < "$W/daemon.log") + 1 ))
 	to=$from
 	t0=$(date +%s)
-	run_in mq/high "$HOG" high $WS "$hdur" $FILL > "$W/high.out" &
+	run_in mq/high $HIGH_PIN "$HOG" high $WS "$hdur" $FILL > "$W/high.out" &
 	hp=$!
 	: > "$W/low-high.samples"
 	: > "$W/trace"
@@ -219,6 +274,7 @@ run_one() { # run_one SCENARIO K N
 		sleep 0.5
 	done
 	for o in $others; do kill -TERM $(cat "$CG/mq/$o/cgroup.procs") 2>/dev/null; done
+	[ -n "$PIN" ] && echo 1 > "$CG/mqcpu/cgroup.kill"
 	wait $lp $mp
 	all_to=$(wc -l < "$W/daemon.log")
 	if [ -n "$pp" ]; then
@@ -254,7 +310,7 @@ run_one() { # run_one SCENARIO K N
 	echo "# RUN $sc $k/$n: high/solo per calibrated unit last ${HOG_TAIL_SECONDS}s $uratio (${hu:-?} vs $solo_unit, calibration loop $(tail_cal "$W/high.out") M steps/CPU-s);" \
 		"last ${HOG_TAIL_SECONDS}s $tratio (${ht:-?} vs $solo_tail MiB/s), whole run $ratio" \
 		"(${hr:-?} vs ${solo_best} MiB/s), per CPU-second last ${HOG_TAIL_SECONDS}s $cratio (${hc:-?} vs $solo_cpu);" \
-		"high's major faults in its last ${HOG_TAIL_SECONDS}s: ${hm:-?};" \
+		"high's major faults in its last ${HOG_TAIL_SECONDS}s: ${hm:-?}; high $(cpu_fig "$W/high.out");" \
 		"low ${lr:-?}${mr:+, mid $mr} MiB/s;" \
 		"low memory.high min $(mib "${low_min:-max}") while high ran${relaxed:+; relaxed to max ${relaxed}s after it ended};" \
 		"reversals while high ran: $rev in ${secs}s = $rpm/min; writes: $squeezes squeeze, $relaxes relax"
@@ -262,6 +318,16 @@ run_one() { # run_one SCENARIO K N
 	echo "$sc $uratio $rpm ${relaxed:--} $ratio $tratio $cratio" >> "$W/summary"
 	echo "--- $sc $k: trace (seconds, low memory.high/current, high current and refaults) ---"; cat "$W/trace"
 
+	if [ "$sc" = off ]; then
+		# The control: the same scenario as main without memqosd. The ratio must fall below
+		# MIN_RATIO here, or it could not show a memory-starved high tenant.
+		check "$sc $k: control without memqosd: high tenant below $MIN_RATIO x its solo rate per calibrated CPU unit ($uratio; ${hm:-?} major faults in its last ${HOG_TAIL_SECONDS}s)" \
+			fcmp "$uratio" "<" "$MIN_RATIO"
+		check "$sc $k: the high tenant ran to its end (its rate was printed: ${hu:-none})" test -n "$hu"
+		check "$sc $k: low tenant survived (${lr:-no output} MiB/s)" fcmp "${lr:-0}" ">" 0
+		n_runs=$(( n_runs + 1 ))
+		return
+	fi
 	check "$sc $k: high tenant keeps its working set: <= $MAX_TAIL_MAJFLT major faults in its last ${HOG_TAIL_SECONDS}s (${hm:-no output})" \
 		test "${hm:-999999999}" -le "$MAX_TAIL_MAJFLT"
 	[ -n "$ASSERT_RATIO" ] &&
@@ -298,7 +364,8 @@ for arg; do
 done
 teardown
 
-awk -v runs="$n_runs" '{
+awk -v runs="$n_runs" '$1 == "off" { if (offn++ == 0 || $2 > offmax) offmax = $2; next }
+{
 	if (min == "" || $2 < min) min = $2
 	if ($3 > maxr) maxr = $3
 	if ($1 == "early") { if ($4 == "-") miss++; else if ($4 > maxt) maxt = $4 }
@@ -307,7 +374,9 @@ awk -v runs="$n_runs" '{
 	if (tmin == "" || $6 < tmin) tmin = $6
 	if (cmin == "" || $7 < cmin) cmin = $7
 } END {
-	printf "# SUMMARY steady: %d runs; high/solo per calibrated unit (last '"$HOG_TAIL_SECONDS"'s) min %.2f (%d below 0.9); per CPU-second min %.2f; wall clock min %.2f (last '"$HOG_TAIL_SECONDS"'s), %.2f (whole run); reversals/min max %.1f; early: relaxed to max within %ss at most after the high tenant (%d runs not within the bound)\n", runs, min, low, cmin, tmin, wmin, maxr, maxt + 0, miss
+	printf "# SUMMARY steady: %d runs; high/solo per calibrated unit (last '"$HOG_TAIL_SECONDS"'s) min %.2f (%d below 0.9); per CPU-second min %.2f; wall clock min %.2f (last '"$HOG_TAIL_SECONDS"'s), %.2f (whole run); reversals/min max %.1f; early: relaxed to max within %ss at most after the high tenant (%d runs not within the bound)", runs - offn, min, low, cmin, tmin, wmin, maxr, maxt + 0, miss
+	if (offn) printf "; control without memqosd (off): %d runs, ratio per calibrated unit at most %.2f", offn, offmax
+	printf "\n"
 }' "$W/summary"
 cat "$W/summary"
 finish
