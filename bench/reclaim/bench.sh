@@ -32,6 +32,7 @@ LRU=${MEMQOSD_BENCH_LRU:-classic}
 PERF=${MEMQOSD_BENCH_PERF:-0}
 TARGET=50 STEP=5 STEPMAX=$((64 << 20)) HOLD=5 REFAULT=5
 W=$(mktemp -d /tmp/reclaim-bench.XXXXXX)
+echo "# memqosd $(git -C "$top" rev-parse --short HEAD 2>/dev/null)$(git -C "$top" diff --quiet HEAD 2>/dev/null || echo ' (uncommitted changes)'), built $(date -r "$MEMQOSD" -u +%H:%M:%S 2>/dev/null) UTC"
 CG=/sys/fs/cgroup/reclaim-bench
 cc -O2 -o "$W/workload" "$top/tests/vm/reclaim/workload.c" || exit 1
 cc -O2 -o "$W/poller" "$top/bench/reclaim/poller.c" || exit 1
