@@ -362,6 +362,7 @@ static int on_step(sd_event_source *s, uint64_t usec, void *userdata)
 	if (rt->model.phase == RECLAIM_BACKOFF) {
 		if (manager_tenant_refresh(m, t) < 0 || t->state != TENANT_ACTIVE)
 			return 0;
+		rt->current_usec = now;
 		tenant_read_refaults(rt);  /* the hold's refaults decide whether the round was futile */
 		reclaim_model_hold_over(&rt->model, t->current, now);
 		if (rt->model.phase == RECLAIM_SETTLED) {
