@@ -891,8 +891,7 @@ static int hook_attach(Manager *m, Tenant *t, void *userdata)
 				  m->root->path);
 		cl->engine = policy_engine_free(cl->engine);
 		cl->mode = POLICY_MODE_PSI_ONLY;
-		cl->detect_usec = clock_now_usec() - cl->detect_usec;
-	manager_set_mode(m, policy_mode_to_string(cl->mode));
+		manager_set_mode(m, policy_mode_to_string(cl->mode));
 	}
 	publish_watch(cl);
 
