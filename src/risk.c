@@ -29,11 +29,11 @@ typedef struct RiskTenant {
 	Risk *risk;
 	Tenant *t;
 	/*
-	 * Only while sampling (a quiet tenant holds none: 4 KiB of sample ring each, most of the
-	 * daemon's memory at 1,000 tenants before issue 12); sampling_stop() frees it.
+	 * Held exactly while sampling (is_sampling()): a quiet tenant holds none (4 KiB of sample
+	 * ring each, most of the daemon's memory at 1,000 tenants before issue 12); sampling_stop()
+	 * frees it.
 	 */
 	ForecastState *st;
-	bool sampling;
 	sd_event_source *timer;
 
 	CgroupMemoryEvents last_events;   /* at the previous sample */
@@ -51,6 +51,12 @@ typedef struct RiskTenant {
 	uint64_t hook_last;               /* CLOCK_MONOTONIC of the last hook start */
 	HookRun *hook;                    /* running now */
 } RiskTenant;
+
+/* A tenant samples for the OOM forecast exactly while it holds a forecast state. */
+static inline bool is_sampling(const RiskTenant *rt)
+{
+	return rt->st != NULL;
+}
 
 struct HookRun {
 	HookRun *next;
@@ -214,7 +220,7 @@ static void fill_report(const RiskTenant *rt, RiskReport *ret)
 		.limit_kind = forecast_limit_kind_to_string(rt->m.limit_kind),
 		.events = t->events,
 		.charge_failures = rt->last_charge_fails,
-		.sampling = rt->sampling,
+		.sampling = is_sampling(rt),
 		.enabled = params_of(rt)->enable,
 		.active = true,
 	};
@@ -282,7 +288,6 @@ static void report(Risk *r, RiskTenant *rt, bool repeat)
 
 static void sampling_stop(RiskTenant *rt)
 {
-	rt->sampling = false;
 	(void) sd_event_source_set_enabled(rt->timer, SD_EVENT_OFF);
 	free(rt->st);
 	rt->st = NULL;
@@ -352,7 +357,7 @@ static int on_sample(sd_event_source *s, uint64_t usec, void *userdata)
 	(void) usec;
 	sample(rt);
 	/* sample() may have released the tenant (and freed rt) through the manager: check. */
-	if (t->state != TENANT_ACTIVE || t->risk_data != rt || !rt->sampling)
+	if (t->state != TENANT_ACTIVE || t->risk_data != rt || !is_sampling(rt))
 		return 0;
 	(void) sd_event_source_set_time_relative(s, params_of(rt)->sample_usec);
 	return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
@@ -363,7 +368,7 @@ static void sampling_start(RiskTenant *rt, const char *why, bool now)
 {
 	if (!params_of(rt)->enable)
 		return;
-	if (!rt->sampling) {
+	if (!is_sampling(rt)) {
 		rt->st = malloc(sizeof(*rt->st));
 		if (!rt->st) {
 			log_warning_errno(&rt->risk->m->log, -ENOMEM, "Tenant %s: no memory for the OOM forecast: %m",
@@ -371,7 +376,6 @@ static void sampling_start(RiskTenant *rt, const char *why, bool now)
 			return;
 		}
 		forecast_init(rt->st);
-		rt->sampling = true;
 		rt->last_events = rt->t->events;
 		log_debug(&rt->risk->m->log, "Tenant %s: sampling for the OOM forecast (%s)", rt->t->config->name, why);
 		now = true;
@@ -430,7 +434,7 @@ static int hook_changed(Manager *m, Tenant *t, const TenantConfig *old, void *us
 	(void) m;
 	(void) old;
 	(void) userdata;
-	if (rt && !t->config->forecast.enable && rt->sampling)
+	if (rt && !t->config->forecast.enable && is_sampling(rt))
 		sampling_stop(rt);
 	return 0;
 }
@@ -643,7 +647,7 @@ int risk_get(Risk *r, Tenant *t, RiskReport *ret, char *reason_buf, size_t reaso
 		};
 		return 0;
 	}
-	if (!rt->sampling) {
+	if (!is_sampling(rt)) {
 		ForecastRaw raw;
 		uint64_t refaults;
 		double some, full;
