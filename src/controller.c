@@ -192,11 +192,15 @@ int controller_note_sample(ControlState *s, const ControlParams *p, size_t i, co
 		h->refaults = sm->refaults;
 	}
 
-	/* Usage: a fall below half the peak is a release (the tenant exited or gave its memory up). */
+	/*
+	 * Usage: a fall below half the peak is a release (the tenant exited or gave its memory up),
+	 * unless the tenant is under pressure (PSI, or the refaults above): then reclaim took what it
+	 * still wants (issue 17: a thrashing tenant pushed down by its parent's limit).
+	 */
 	if (sm->current >= h->usage_peak)
 		h->usage_peak = sm->current;
 	else if (sm->current < h->usage_peak / CONTROL_RELEASE_DIVISOR &&
-		 h->usage_peak - sm->current >= CONTROL_RELEASE_MIN) {
+		 h->usage_peak - sm->current >= CONTROL_RELEASE_MIN && !controller_tenant_pressured(t, p, now)) {
 		h->released_usec = now;
 		h->usage_peak = sm->current;
 	}
@@ -345,14 +349,23 @@ static uint64_t step_bytes(const ControlTenant *t, unsigned percent)
 /*
  * Lowering by `amount`, never below `floor_extra` (the baseline for a relax), MemoryHighMin, or
  * memory.current - headroom. Returns false if that would not lower anything.
+ *
+ * A squeeze (from_usage) steps down from the usage when memory.high is above it: from "max", or
+ * from a limit the tenant has fallen below because an ancestor's limit reclaimed it (issue 17:
+ * a low tenant at 29M under a memory.high of 111M). A step from memory.high would free nothing
+ * until it reached the usage, and meanwhile the ancestor's own reclaim takes the room from every
+ * tenant under it, the more important ones included. A relax down toward the baseline keeps
+ * stepping from memory.high (from "max": the usage).
  */
 static bool lower_target(const ControlTenant *t, const ControlParams *p, uint64_t amount, uint64_t floor_extra,
-			 uint64_t *ret)
+			 bool from_usage, uint64_t *ret)
 {
 	uint64_t from, floor, target;
 
-	/* From "max", start at the usage: that is where the limit starts to bite. */
-	from = t->high == MEMQOSD_BYTES_MAX ? t->current : t->high;
+	if (from_usage || t->high == MEMQOSD_BYTES_MAX)
+		from = min_u64(t->high, t->current);
+	else
+		from = t->high;
 	floor = max_u64(max_u64(t->high_min, floor_extra), sat_sub(t->current, p->headroom_bytes));
 	target = max_u64(sat_sub(from, amount), floor);
 	target = min_u64(target, t->high_max);
@@ -552,7 +565,7 @@ int controller_decide(const ControlState *s, const ControlParams *p, uint64_t no
 			if (t->busy)
 				can = t->high > t->high_min;
 			else
-				can = lower_target(t, p, step_bytes(t, p->step_percent), 0, &target);
+				can = lower_target(t, p, step_bytes(t, p->step_percent), 0, true, &target);
 			if (can && (squeeze_level < 0 || t->priority < squeeze_level))
 				squeeze_level = t->priority;
 		}
@@ -581,7 +594,7 @@ int controller_decide(const ControlState *s, const ControlParams *p, uint64_t no
 		if (squeeze_active && t->priority < squeeze_top) {
 			if (t->priority != squeeze_level)
 				continue; /* held; its turn comes when lower levels are exhausted */
-			if (!lower_target(t, p, step_bytes(t, p->step_percent), 0, &target))
+			if (!lower_target(t, p, step_bytes(t, p->step_percent), 0, true, &target))
 				continue;
 			if (rate_limited(t, p, now, &wakeup))
 				continue;
@@ -624,7 +637,7 @@ int controller_decide(const ControlState *s, const ControlParams *p, uint64_t no
 		} else if (t->high > baseline) {
 			if (controller_tenant_demand(t, p, now))
 				continue;
-			if (!lower_target(t, p, step_bytes(t, p->relax_percent), baseline, &target))
+			if (!lower_target(t, p, step_bytes(t, p->relax_percent), baseline, false, &target))
 				continue;
 		} else
 			continue;

@@ -12,7 +12,9 @@
  *    the tenants' common parent, is under pressure: ControlState.host_*; or the tenants' nearest
  *    common ancestor with a limit is near it: ControlState.limit_near), lower memory.high of tenants
  *    with priority strictly below P toward their MemoryHighMin, lowest priority level first, one
- *    bounded step per tenant per MinIntervalSec. A level is passed over only when every tenant in it
+ *    bounded step per tenant per MinIntervalSec, taken below min(memory.high, memory.current): a
+ *    tenant an ancestor's limit already pushed under its memory.high is stepped from its usage, so
+ *    every step frees memory (issue 17). A level is passed over only when every tenant in it
  *    is at MemoryHighMin or cannot be lowered now because of the headroom rule; a rate-limited
  *    tenant keeps its level "busy".
  *  - RAISE: the pressured tenant itself (same condition) is raised toward MemoryHighMax, unless a
@@ -22,7 +24,7 @@
  *  - HOLD: a tenant below its baseline stays where it is while the higher-priority tenant that
  *    caused its last squeeze (the most important one under pressure then; any strictly
  *    higher-priority tenant if that is not known) still has DEMAND (controller_tenant_demand()): it is under pressure now, or, unless it has released
- *    memory since its last pressure (usage fell below half its peak, see controller_note_sample()),
+ *    memory since its last pressure (usage fell below half its peak while it was not under pressure, see controller_note_sample()),
  *    its pressure ended less than HoldSec ago or it was active (ran or refaulted) less than HoldSec
  *    ago. Quiet pressure after a squeeze is the squeeze working, not the end of the need. Likewise
  *    a raised tenant is not lowered back while it has demand itself.

@@ -190,11 +190,19 @@ static void check_action(Sim *sim, const ControlAction *a, uint64_t now)
 	if (a->reason != CONTROL_REASON_CLAMP && a->new_high < a->old_high && t->current > sim->p.headroom_bytes)
 		assert_true(a->new_high >= t->current - sim->p.headroom_bytes);
 
-	/* Bounded steps (a relax to an unlimited baseline may jump to "max"). */
+	/*
+	 * Bounded steps (a relax to an unlimited baseline may jump to "max"). A squeeze is bounded
+	 * below what the tenant uses or may use now, min(memory.high, memory.current): lowering a
+	 * memory.high the tenant is not near frees nothing until it reaches the usage.
+	 */
 	if (a->old_high != MEMQOSD_BYTES_MAX && a->new_high != MEMQOSD_BYTES_MAX && a->reason != CONTROL_REASON_CLAMP) {
-		uint64_t d = a->new_high > a->old_high ? a->new_high - a->old_high : a->old_high - a->new_high;
+		bool squeeze = a->reason == CONTROL_REASON_SQUEEZE;
+		uint64_t from = squeeze && t->current < a->old_high ? t->current : a->old_high;
+		uint64_t d = a->new_high > from ? a->new_high - from : from - a->new_high;
 		unsigned pct = a->reason == CONTROL_REASON_RELAX ? sim->p.relax_percent : sim->p.step_percent;
 
+		if (squeeze && a->new_high >= from)
+			d = 0; /* down to (or still above) the usage: no byte reclaimed */
 		assert_true(d <= step_bound(t, pct));
 	}
 
@@ -384,7 +392,7 @@ static const Point no_writes[] = { { 0, 0 } };
 
 /* H (90) under pressure together with the host for 5 s; L (10) shares the host. */
 #define TENANT_H { "H", 90, 256, 1056, 512, 512, 500 }
-#define TENANT_L { "L", 10, 112, 512, 512, 512, 500 }
+#define TENANT_L { "L", 10, 112, 512, 512, 512, 512 }
 
 static const Point a_low[] = {
 	/* squeeze by 10% of 400M while pressure lasts (events 1..5, episode open until 7) */
@@ -404,9 +412,9 @@ static const Point a_high[] = {
 };
 
 static const Point c_low[] = {
-	/* Headroom 16M: each step stops at memory.current - 16M */
-	{ 1, 484 }, { 2, 468 }, { 3, 452 }, { 4, 436 }, { 5, 420 },
-	{ 15, 440 }, { 16, 460 }, { 17, 480 }, { 18, 500 }, { 19, 512 },
+	/* Headroom 16M: each step stops at memory.current - 16M (L uses its whole 512M) */
+	{ 1, 496 }, { 2, 480 }, { 3, 464 }, { 4, 448 }, { 5, 432 },
+	{ 15, 452 }, { 16, 472 }, { 17, 492 }, { 18, 512 },
 	{ 0, 0 },
 };
 static const Point c_high[] = {
@@ -420,11 +428,14 @@ static const Point d_high[] = {
 	{ 1, 592 }, { 2, 672 }, { 3, 752 }, { 4, 832 }, { 5, 912 }, { 6, 992 }, { 0, 0 },
 };
 static const Point d_mid[] = {
-	/* only once L is at its MemoryHighMin (reached at 2: the decision after that write moves on) */
-	{ 2, 472 }, { 3, 432 }, { 4, 392 }, { 5, 352 }, { 6, 312 }, { 0, 0 },
+	/* only once L is at its MemoryHighMin (reached at 1: the decision after that write moves on);
+	 * each step from M's usage (500M, under its 512M) */
+	{ 1, 460 }, { 2, 420 }, { 3, 380 }, { 4, 340 }, { 5, 300 }, { 6, 260 }, { 0, 0 },
 };
 static const Point d_low[] = {
-	{ 1, 152 }, { 2, 112 }, { 0, 0 },
+	/* L uses 100M under its memory.high of 192M (issue 17's "three": an ancestor's limit took
+	 * it): one step from its usage takes it to MemoryHighMin, not two from memory.high */
+	{ 1, 112 }, { 0, 0 },
 };
 
 static const Point e_low[] = {
@@ -539,12 +550,13 @@ static const Point n_high[] = {
 	{ 55, 592 }, { 56, 552 }, { 57, 512 }, { 0, 0 },
 };
 static const Point n_mid[] = {
-	{ 2, 472 }, { 3, 432 }, { 4, 392 }, { 5, 352 }, { 6, 312 }, { 46, 332 }, { 47, 352 }, { 48, 372 },
-	{ 49, 392 }, { 50, 412 }, { 51, 432 }, { 52, 452 }, { 53, 472 }, { 54, 492 }, { 55, 512 },
-	{ 0, 0 },
+	{ 1, 460 }, { 2, 420 }, { 3, 380 }, { 4, 340 }, { 5, 300 }, { 6, 260 }, { 46, 280 }, { 47, 300 },
+	{ 48, 320 }, { 49, 340 }, { 50, 360 }, { 51, 380 }, { 52, 400 }, { 53, 420 }, { 54, 440 },
+	{ 55, 460 }, { 56, 480 }, { 57, 500 }, { 58, 512 }, { 0, 0 },
 };
 static const Point n_low[] = {
-	{ 1, 152 }, { 2, 112 }, { 46, 132 }, { 47, 152 }, { 48, 172 }, { 49, 192 }, { 0, 0 },
+	/* L uses 100M under its 192M: one step (from the usage) to its MemoryHighMin */
+	{ 1, 112 }, { 46, 132 }, { 47, 152 }, { 48, 172 }, { 49, 192 }, { 0, 0 },
 };
 /* o: the host is never under pressure, but the tenants' common parent is near its limit: that is
  * contention too, H's pressure squeezes L, and the squeeze holds while H runs. */
@@ -1094,8 +1106,9 @@ static void test_first_signal_room(void **state)
 			if (a[i].tenant == 1) {
 				assert_int_equal(a[i].reason, CONTROL_REASON_SQUEEZE);
 				assert_non_null(strstr(a[i].text, "tenant H"));
-				/* One step from 400M, never below memory.current - Headroom. */
-				assert_true(a[i].new_high >= MIB(400) - step_bound(&t[1], p.step_percent));
+				/* One step below its usage (260M, under its memory.high of 400M), never below
+				 * memory.current - Headroom. */
+				assert_true(a[i].new_high >= MIB(260) - step_bound(&t[1], p.step_percent));
 				assert_true(a[i].new_high >= MIB(260) - p.headroom_bytes);
 				assert_true(a[i].new_high < MIB(400));
 				squeezed = i;
@@ -1116,7 +1129,7 @@ static void test_first_signal_rate_limited(void **state)
 {
 	ControlTenant t[2];
 	ControlState s = { .tenants = t, .n_tenants = 2, .limit_known = true, .limit_room = MIB(20) };
-	uint64_t last_l = 0, prev_high = MIB(400);
+	uint64_t last_l = 0, prev_high = MIB(260); /* L's usage, below its memory.high: steps start there */
 	unsigned writes_l = 0;
 	ControlAction a[2];
 	ControlParams p;
@@ -1137,6 +1150,9 @@ static void test_first_signal_rate_limited(void **state)
 				prev_high = a[i].new_high;
 				last_l = now;
 				writes_l++;
+				/* The write's reclaim brings L's usage down to the new limit. */
+				if (t[1].current > a[i].new_high)
+					t[1].current = a[i].new_high;
 			}
 			controller_write_done(&s, a[i].tenant, a[i].new_high, now);
 		}
@@ -1347,6 +1363,16 @@ static void test_note_sample(void **state)
 	/* New pressure after the release: demand again. */
 	(void) controller_note_event(&s, &p, &(ControlEvent) { .kind = CONTROL_EVENT_PRESSURE, .tenant = 0 }, SEC(19));
 	assert_true(controller_tenant_demand(&t[0], &p, SEC(19)));
+	/* Usage below half its peak while under pressure is reclaim taking the memory it wants (issue
+	 * 17: a thrashing high tenant pushed down by its parent's limit), not a release. */
+	(void) controller_note_sample(&s, &p, 0, &(ControlSample) { MIB(40), 20000, 3 }, SEC(20));
+	assert_int_equal(h->released_usec, SEC(17));
+	assert_int_equal(h->usage_peak, MIB(90));
+	assert_true(controller_tenant_demand(&t[0], &p, SEC(20)));
+	/* Once the pressure is over with the usage still that low, it gave the memory up. */
+	(void) controller_note_sample(&s, &p, 0, &(ControlSample) { MIB(40), 20000, 3 }, SEC(22) + 1);
+	assert_int_equal(h->released_usec, SEC(22) + 1);
+	assert_false(controller_tenant_demand(&t[0], &p, SEC(22) + 1));
 	t[0].active = false;
 	assert_false(controller_tenant_demand(&t[0], &p, SEC(19)));
 	t[0].active = true;
