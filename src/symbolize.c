@@ -326,6 +326,11 @@ int symbolizer_cache_file(Symbolizer *s, const char *path, uint8_t ret_build_id[
 	return 1;
 }
 
+typedef struct OpenModules {
+	Symbolizer *s;
+	unsigned missing;            /* files of the snapshot that could not be opened */
+} OpenModules;
+
 /*
  * Open every module's ELF now, while the process (and its mount namespace) exists, and keep the
  * files not yet known by build-id: they name the samples of processes that are gone before their
@@ -333,15 +338,20 @@ int symbolizer_cache_file(Symbolizer *s, const char *path, uint8_t ret_build_id[
  */
 static int open_module_elf(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_Addr start, void *arg)
 {
-	Symbolizer *s = arg;
+	OpenModules *o = arg;
+	Symbolizer *s = o->s;
 	uint8_t id[MEMQOSD_SAMPLE_BUILD_ID_SIZE];
 	const char *file = NULL;
 	Dwarf_Addr bias;
 
 	(void) userdata;
-	(void) name;
 	(void) start;
-	if (!dwfl_module_getelf(mod, &bias) || !s || !module_build_id(mod, id) || elf_find(s, id))
+	if (!dwfl_module_getelf(mod, &bias)) {
+		if (name && name[0] == '/')
+			o->missing++;
+		return DWARF_CB_OK;
+	}
+	if (!module_build_id(mod, id) || elf_find(s, id))
 		return DWARF_CB_OK;
 	(void) dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL, &file, NULL);
 	if (file)
@@ -374,10 +384,32 @@ static void proc_insert(Symbolizer *s, const SymProcess *np)
 	s->n_procs++;
 }
 
+/*
+ * Whether pid still has its address space. A process that exits gives up its mm early in exit(),
+ * before it becomes a zombie; from then until its parent reaps it, /proc/PID/maps reads empty (and
+ * /proc/PID/root is gone): a snapshot then would hold no file, and every sample of the process
+ * would unwind to "[unknown]".
+ */
+static bool process_has_mm(pid_t pid)
+{
+	char path[64];
+	FILE *f;
+	bool r;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int) pid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	r = getc(f) != EOF;
+	fclose(f);
+	return r;
+}
+
 int symbolizer_add_process(Symbolizer *s, pid_t pid, uint64_t tag, const char *maps_text)
 {
 	bool owned_text_given = maps_text != NULL;
 	_cleanup_free_ char *owned = NULL;
+	OpenModules open = { .s = s };
 	Dwfl *dwfl;
 	FILE *f;
 	int r;
@@ -386,6 +418,9 @@ int symbolizer_add_process(Symbolizer *s, pid_t pid, uint64_t tag, const char *m
 		owned = read_maps(pid);
 		if (!owned)
 			return errno == ENOENT || errno == ESRCH ? -ENOENT : -errno;
+		/* Exiting or a zombie (process_has_mm()): gone, as far as its mappings go. */
+		if (!*owned)
+			return -ENOENT;
 		maps_text = owned;
 	}
 	dwfl = dwfl_begin(&dwfl_callbacks);
@@ -403,8 +438,14 @@ int symbolizer_add_process(Symbolizer *s, pid_t pid, uint64_t tag, const char *m
 		dwfl_end(dwfl);
 		return -EINVAL;
 	}
-	if (!owned_text_given)
-		(void) dwfl_getmodules(dwfl, open_module_elf, s, 0);
+	if (!owned_text_given) {
+		(void) dwfl_getmodules(dwfl, open_module_elf, &open, 0);
+		/* It exited while its files were being opened: the snapshot is not the process's. */
+		if (open.missing > 0 && !process_has_mm(pid)) {
+			dwfl_end(dwfl);
+			return -ENOENT;
+		}
+	}
 
 	proc_insert(s, &(SymProcess) { .pid = pid, .tag = tag, .live = !owned_text_given, .snap_usec = now_usec(),
 				       .dwfl = dwfl });

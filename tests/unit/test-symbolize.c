@@ -358,6 +358,54 @@ static void test_snapshot_caches_files(void **state)
 	assert_int_equal(symbolizer_cache_file(s, "/proc/self/exe", NULL), 0);
 }
 
+/*
+ * A process that has exited but is not reaped yet (a zombie; so is one in the middle of exit) has
+ * given up its address space: its maps read empty. That is no snapshot (-ENOENT, as for a process
+ * reaped already), so the sampler falls back to what names the samples of gone processes (the
+ * parent's mappings, the files kept by build-id). An empty snapshot made every frame "[unknown]":
+ * the exec'd children of the sampling VM test, whenever memqosd read their maps between their exit
+ * and their parent's wait.
+ */
+static void test_exited_process(void **state)
+{
+	_cleanup_(symbolizer_freep) Symbolizer *s = NULL;
+	uint64_t regs[MEMQOSD_SAMPLE_NREGS] = {};
+	char *frames[4] = {};
+	int pipefd[2], status;
+	siginfo_t si = {};
+	pid_t pid;
+	char c;
+
+	(void) state;
+	assert_int_equal(symbolizer_new(&s), 0);
+	assert_int_equal(pipe(pipefd), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(pipefd[1]);
+		(void) !read(pipefd[0], &c, 1);
+		_exit(0);
+	}
+	close(pipefd[0]);
+	/* Alive: its mappings, with this test's executable among them. */
+	assert_int_equal(symbolizer_add_process(s, pid, 1, NULL), 0);
+	assert_true(symbolizer_has_process(s, pid, 1));
+	symbolizer_forget_process(s, pid);
+
+	/* Exited, not reaped (WNOWAIT): a zombie, no mm. */
+	close(pipefd[1]);
+	assert_int_equal(waitid(P_PID, (id_t) pid, &si, WEXITED | WNOWAIT), 0);
+	assert_int_equal(si.si_pid, pid);
+	assert_int_equal(symbolizer_add_process(s, pid, 2, NULL), -ENOENT);
+	assert_false(symbolizer_knows_pid(s, pid));
+	assert_int_equal(symbolizer_unwind_user(s, pid, regs, NULL, 0, frames, 4), -ESRCH);
+
+	/* Reaped: gone the same way. */
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(symbolizer_add_process(s, pid, 2, NULL), -ENOENT);
+	assert_false(symbolizer_knows_pid(s, pid));
+}
+
 static void test_unknown(void **state)
 {
 	_cleanup_(symbolizer_freep) Symbolizer *s = NULL;
@@ -436,6 +484,7 @@ int main(void)
 		cmocka_unit_test(test_unwind_frame_pointers),
 		cmocka_unit_test(test_build_id),
 		cmocka_unit_test(test_snapshot_caches_files),
+		cmocka_unit_test(test_exited_process),
 		cmocka_unit_test(test_unknown),
 		cmocka_unit_test(test_kernel),
 	};
