@@ -39,6 +39,7 @@ typedef struct SymProcess {
 	uint64_t tag;
 	bool live;                   /* snapshot of /proc/PID/maps (not given text): can be refreshed */
 	uint64_t snap_usec;          /* CLOCK_MONOTONIC when it was taken */
+	bool refreshed;              /* taken again since the first (a frame lay in no module) */
 	Dwfl *dwfl;
 	bool attached;               /* dwfl_attach_state done (once per Dwfl) */
 	UnwindInput in;              /* the sample being unwound */
@@ -737,20 +738,25 @@ static int unwind(Symbolizer *s, pid_t pid, const uint64_t *regs, const uint8_t 
 	/*
 	 * A frame in no known module: the process mapped it after the snapshot (the first sample of a
 	 * process often comes from the dynamic loader, before the libraries are mapped). Take a new
-	 * snapshot, at most once a second per process, and unwind again.
+	 * snapshot and unwind again: at once the first time (the samples that come right after the
+	 * loader's, a program's start-up work, would all stop at their first libc frame otherwise),
+	 * then at most once a second per process (code in no file, such as a JIT's, stays unknown).
 	 */
-	if (w.no_module && may_refresh && p->live && now_usec() - p->snap_usec >= 1000000) {
+	if (w.no_module && may_refresh && p->live && (!p->refreshed || now_usec() - p->snap_usec >= 1000000)) {
 		uint64_t tag = p->tag;
 
 		if (symbolizer_add_process(s, pid, tag, NULL) >= 0) {
+			p = proc_find(s, pid);
+			if (p)
+				p->refreshed = true;
 			symbolizer_frames_clear(frames, w.n);
 			return unwind(s, pid, regs, stack, stack_len, frames, max, false);
 		}
 		p = proc_find(s, pid);
-		if (p)
-			p->snap_usec = now_usec(); /* gone: do not try again for a while */
-		else
+		if (!p)
 			return -ESRCH;
+		p->snap_usec = now_usec(); /* gone: do not try again for a while */
+		p->refreshed = true;
 	}
 	if (w.n == 0) {
 		char *f = format_user_frame(p->dwfl, regs[16], false);

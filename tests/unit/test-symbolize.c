@@ -8,6 +8,7 @@
  * frame-pointer walk of the same state gives. Kernel frames against a kallsyms file written here.
  */
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <setjmp.h>
@@ -406,6 +407,48 @@ static void test_exited_process(void **state)
 	assert_false(symbolizer_knows_pid(s, pid));
 }
 
+/*
+ * A library mapped after the snapshot (the first sample of a process often comes from the dynamic
+ * loader, before it maps libc): the first frame that lies in no known module takes a new snapshot
+ * at once, so the samples of the program's first second are named too (before, a snapshot younger
+ * than a second was not taken again, and they stopped at an "[unknown]" first frame).
+ */
+static void test_mapped_after_snapshot(void **state)
+{
+	_cleanup_(symbolizer_freep) Symbolizer *s = NULL;
+	uint64_t regs[MEMQOSD_SAMPLE_NREGS] = {};
+	char src[256], lib[256], cmd[1024], *frames[4] = {};
+	void *handle, *fn;
+	FILE *f;
+	int n;
+
+	(void) state;
+	snprintf(src, sizeof(src), "%s/late.c", tmpdir);
+	snprintf(lib, sizeof(lib), "%s/late.so", tmpdir);
+	f = fopen(src, "we");
+	assert_non_null(f);
+	fputs("__attribute__((noinline)) int late_fn(int x) { return x * 7 + 1; }\n", f);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "%s -O2 -shared -fPIC -o %s %s", TEST_CC, lib, src);
+	if (system(cmd) != 0)
+		fail_msg("could not build the test library: %s", cmd);
+
+	assert_int_equal(symbolizer_new(&s), 0);
+	assert_int_equal(symbolizer_add_process(s, getpid(), 1, NULL), 0);
+	handle = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
+	assert_non_null(handle);
+	fn = dlsym(handle, "late_fn");
+	assert_non_null(fn);
+	regs[16] = (uint64_t) (uintptr_t) fn;
+	n = symbolizer_unwind_user(s, getpid(), regs, NULL, 0, frames, 4);
+	assert_true(n >= 1);
+	fprintf(stderr, "  mapped after the snapshot: %s\n", frames[0]);
+	assert_true(starts(frames[0], "late_fn"));
+	assert_non_null(strstr(frames[0], "(late.so+0x"));
+	symbolizer_frames_clear(frames, (size_t) n);
+	dlclose(handle);
+}
+
 static void test_unknown(void **state)
 {
 	_cleanup_(symbolizer_freep) Symbolizer *s = NULL;
@@ -485,6 +528,7 @@ int main(void)
 		cmocka_unit_test(test_build_id),
 		cmocka_unit_test(test_snapshot_caches_files),
 		cmocka_unit_test(test_exited_process),
+		cmocka_unit_test(test_mapped_after_snapshot),
 		cmocka_unit_test(test_unknown),
 		cmocka_unit_test(test_kernel),
 	};
