@@ -39,6 +39,7 @@ typedef struct SymProcess {
 	uint64_t tag;
 	bool live;                   /* snapshot of /proc/PID/maps (not given text): can be refreshed */
 	uint64_t snap_usec;          /* CLOCK_MONOTONIC when it was taken */
+	bool refreshed;              /* taken again since the first (a frame lay in no module) */
 	Dwfl *dwfl;
 	bool attached;               /* dwfl_attach_state done (once per Dwfl) */
 	UnwindInput in;              /* the sample being unwound */
@@ -326,6 +327,11 @@ int symbolizer_cache_file(Symbolizer *s, const char *path, uint8_t ret_build_id[
 	return 1;
 }
 
+typedef struct OpenModules {
+	Symbolizer *s;
+	unsigned missing;            /* files of the snapshot that could not be opened */
+} OpenModules;
+
 /*
  * Open every module's ELF now, while the process (and its mount namespace) exists, and keep the
  * files not yet known by build-id: they name the samples of processes that are gone before their
@@ -333,15 +339,20 @@ int symbolizer_cache_file(Symbolizer *s, const char *path, uint8_t ret_build_id[
  */
 static int open_module_elf(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_Addr start, void *arg)
 {
-	Symbolizer *s = arg;
+	OpenModules *o = arg;
+	Symbolizer *s = o->s;
 	uint8_t id[MEMQOSD_SAMPLE_BUILD_ID_SIZE];
 	const char *file = NULL;
 	Dwarf_Addr bias;
 
 	(void) userdata;
-	(void) name;
 	(void) start;
-	if (!dwfl_module_getelf(mod, &bias) || !s || !module_build_id(mod, id) || elf_find(s, id))
+	if (!dwfl_module_getelf(mod, &bias)) {
+		if (name && name[0] == '/')
+			o->missing++;
+		return DWARF_CB_OK;
+	}
+	if (!module_build_id(mod, id) || elf_find(s, id))
 		return DWARF_CB_OK;
 	(void) dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL, &file, NULL);
 	if (file)
@@ -374,10 +385,32 @@ static void proc_insert(Symbolizer *s, const SymProcess *np)
 	s->n_procs++;
 }
 
+/*
+ * Whether pid still has its address space. A process that exits gives up its mm early in exit(),
+ * before it becomes a zombie; from then until its parent reaps it, /proc/PID/maps reads empty (and
+ * /proc/PID/root is gone): a snapshot then would hold no file, and every sample of the process
+ * would unwind to "[unknown]".
+ */
+static bool process_has_mm(pid_t pid)
+{
+	char path[64];
+	FILE *f;
+	bool r;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int) pid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	r = getc(f) != EOF;
+	fclose(f);
+	return r;
+}
+
 int symbolizer_add_process(Symbolizer *s, pid_t pid, uint64_t tag, const char *maps_text)
 {
 	bool owned_text_given = maps_text != NULL;
 	_cleanup_free_ char *owned = NULL;
+	OpenModules open = { .s = s };
 	Dwfl *dwfl;
 	FILE *f;
 	int r;
@@ -386,6 +419,9 @@ int symbolizer_add_process(Symbolizer *s, pid_t pid, uint64_t tag, const char *m
 		owned = read_maps(pid);
 		if (!owned)
 			return errno == ENOENT || errno == ESRCH ? -ENOENT : -errno;
+		/* Exiting or a zombie (process_has_mm()): gone, as far as its mappings go. */
+		if (!*owned)
+			return -ENOENT;
 		maps_text = owned;
 	}
 	dwfl = dwfl_begin(&dwfl_callbacks);
@@ -403,8 +439,14 @@ int symbolizer_add_process(Symbolizer *s, pid_t pid, uint64_t tag, const char *m
 		dwfl_end(dwfl);
 		return -EINVAL;
 	}
-	if (!owned_text_given)
-		(void) dwfl_getmodules(dwfl, open_module_elf, s, 0);
+	if (!owned_text_given) {
+		(void) dwfl_getmodules(dwfl, open_module_elf, &open, 0);
+		/* It exited while its files were being opened: the snapshot is not the process's. */
+		if (open.missing > 0 && !process_has_mm(pid)) {
+			dwfl_end(dwfl);
+			return -ENOENT;
+		}
+	}
 
 	proc_insert(s, &(SymProcess) { .pid = pid, .tag = tag, .live = !owned_text_given, .snap_usec = now_usec(),
 				       .dwfl = dwfl });
@@ -696,20 +738,25 @@ static int unwind(Symbolizer *s, pid_t pid, const uint64_t *regs, const uint8_t 
 	/*
 	 * A frame in no known module: the process mapped it after the snapshot (the first sample of a
 	 * process often comes from the dynamic loader, before the libraries are mapped). Take a new
-	 * snapshot, at most once a second per process, and unwind again.
+	 * snapshot and unwind again: at once the first time (the samples that come right after the
+	 * loader's, a program's start-up work, would all stop at their first libc frame otherwise),
+	 * then at most once a second per process (code in no file, such as a JIT's, stays unknown).
 	 */
-	if (w.no_module && may_refresh && p->live && now_usec() - p->snap_usec >= 1000000) {
+	if (w.no_module && may_refresh && p->live && (!p->refreshed || now_usec() - p->snap_usec >= 1000000)) {
 		uint64_t tag = p->tag;
 
 		if (symbolizer_add_process(s, pid, tag, NULL) >= 0) {
+			p = proc_find(s, pid);
+			if (p)
+				p->refreshed = true;
 			symbolizer_frames_clear(frames, w.n);
 			return unwind(s, pid, regs, stack, stack_len, frames, max, false);
 		}
 		p = proc_find(s, pid);
-		if (p)
-			p->snap_usec = now_usec(); /* gone: do not try again for a while */
-		else
+		if (!p)
 			return -ESRCH;
+		p->snap_usec = now_usec(); /* gone: do not try again for a while */
+		p->refreshed = true;
 	}
 	if (w.n == 0) {
 		char *f = format_user_frame(p->dwfl, regs[16], false);

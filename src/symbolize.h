@@ -43,7 +43,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Symbolizer *, symbolizer_free);
  * Snapshot the mappings of pid: from maps_text (the /proc/PID/maps format) or, if NULL, from
  * /proc/PID/maps now. tag tells address spaces of one pid apart (the sampler passes the address
  * of the task's mm, new after exec or pid reuse). Replaces an older snapshot of that pid. Beyond
- * SYMBOLIZER_PROCESSES_MAX the least recently used snapshot goes. -ENOENT: the process is gone.
+ * SYMBOLIZER_PROCESSES_MAX the least recently used snapshot goes. -ENOENT: the process is gone,
+ * reaped or not: an exiting process or a zombie has no mappings left to read (its maps read empty),
+ * and no snapshot is kept for it.
  */
 int symbolizer_add_process(Symbolizer *s, pid_t pid, uint64_t tag, const char *maps_text);
 /* A snapshot of pid with this tag exists. */

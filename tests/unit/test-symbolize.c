@@ -8,6 +8,7 @@
  * frame-pointer walk of the same state gives. Kernel frames against a kallsyms file written here.
  */
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <setjmp.h>
@@ -358,6 +359,96 @@ static void test_snapshot_caches_files(void **state)
 	assert_int_equal(symbolizer_cache_file(s, "/proc/self/exe", NULL), 0);
 }
 
+/*
+ * A process that has exited but is not reaped yet (a zombie; so is one in the middle of exit) has
+ * given up its address space: its maps read empty. That is no snapshot (-ENOENT, as for a process
+ * reaped already), so the sampler falls back to what names the samples of gone processes (the
+ * parent's mappings, the files kept by build-id). An empty snapshot made every frame "[unknown]":
+ * the exec'd children of the sampling VM test, whenever memqosd read their maps between their exit
+ * and their parent's wait.
+ */
+static void test_exited_process(void **state)
+{
+	_cleanup_(symbolizer_freep) Symbolizer *s = NULL;
+	uint64_t regs[MEMQOSD_SAMPLE_NREGS] = {};
+	char *frames[4] = {};
+	int pipefd[2], status;
+	siginfo_t si = {};
+	pid_t pid;
+	char c;
+
+	(void) state;
+	assert_int_equal(symbolizer_new(&s), 0);
+	assert_int_equal(pipe(pipefd), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(pipefd[1]);
+		(void) !read(pipefd[0], &c, 1);
+		_exit(0);
+	}
+	close(pipefd[0]);
+	/* Alive: its mappings, with this test's executable among them. */
+	assert_int_equal(symbolizer_add_process(s, pid, 1, NULL), 0);
+	assert_true(symbolizer_has_process(s, pid, 1));
+	symbolizer_forget_process(s, pid);
+
+	/* Exited, not reaped (WNOWAIT): a zombie, no mm. */
+	close(pipefd[1]);
+	assert_int_equal(waitid(P_PID, (id_t) pid, &si, WEXITED | WNOWAIT), 0);
+	assert_int_equal(si.si_pid, pid);
+	assert_int_equal(symbolizer_add_process(s, pid, 2, NULL), -ENOENT);
+	assert_false(symbolizer_knows_pid(s, pid));
+	assert_int_equal(symbolizer_unwind_user(s, pid, regs, NULL, 0, frames, 4), -ESRCH);
+
+	/* Reaped: gone the same way. */
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(symbolizer_add_process(s, pid, 2, NULL), -ENOENT);
+	assert_false(symbolizer_knows_pid(s, pid));
+}
+
+/*
+ * A library mapped after the snapshot (the first sample of a process often comes from the dynamic
+ * loader, before it maps libc): the first frame that lies in no known module takes a new snapshot
+ * at once, so the samples of the program's first second are named too (before, a snapshot younger
+ * than a second was not taken again, and they stopped at an "[unknown]" first frame).
+ */
+static void test_mapped_after_snapshot(void **state)
+{
+	_cleanup_(symbolizer_freep) Symbolizer *s = NULL;
+	uint64_t regs[MEMQOSD_SAMPLE_NREGS] = {};
+	char src[256], lib[256], cmd[1024], *frames[4] = {};
+	void *handle, *fn;
+	FILE *f;
+	int n;
+
+	(void) state;
+	snprintf(src, sizeof(src), "%s/late.c", tmpdir);
+	snprintf(lib, sizeof(lib), "%s/late.so", tmpdir);
+	f = fopen(src, "we");
+	assert_non_null(f);
+	fputs("__attribute__((noinline)) int late_fn(int x) { return x * 7 + 1; }\n", f);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "%s -O2 -shared -fPIC -o %s %s", TEST_CC, lib, src);
+	if (system(cmd) != 0)
+		fail_msg("could not build the test library: %s", cmd);
+
+	assert_int_equal(symbolizer_new(&s), 0);
+	assert_int_equal(symbolizer_add_process(s, getpid(), 1, NULL), 0);
+	handle = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
+	assert_non_null(handle);
+	fn = dlsym(handle, "late_fn");
+	assert_non_null(fn);
+	regs[16] = (uint64_t) (uintptr_t) fn;
+	n = symbolizer_unwind_user(s, getpid(), regs, NULL, 0, frames, 4);
+	assert_true(n >= 1);
+	fprintf(stderr, "  mapped after the snapshot: %s\n", frames[0]);
+	assert_true(starts(frames[0], "late_fn"));
+	assert_non_null(strstr(frames[0], "(late.so+0x"));
+	symbolizer_frames_clear(frames, (size_t) n);
+	dlclose(handle);
+}
+
 static void test_unknown(void **state)
 {
 	_cleanup_(symbolizer_freep) Symbolizer *s = NULL;
@@ -436,6 +527,8 @@ int main(void)
 		cmocka_unit_test(test_unwind_frame_pointers),
 		cmocka_unit_test(test_build_id),
 		cmocka_unit_test(test_snapshot_caches_files),
+		cmocka_unit_test(test_exited_process),
+		cmocka_unit_test(test_mapped_after_snapshot),
 		cmocka_unit_test(test_unknown),
 		cmocka_unit_test(test_kernel),
 	};

@@ -134,7 +134,10 @@ ex = [s for s in alloc["stacks"] if s["comm"] == "exec-lived"]
 n_ex = sum(s["samples"] for s in ex)
 n_ex_ok = sum(s["samples"] for s in ex if has(s, "exec_lived"))
 report("exec'd children living < 50 ms resolve (>= 80 %)", n_ex > 0 and n_ex_ok >= 0.8 * n_ex,
-       f"{n_ex_ok} of {n_ex} samples: " + " | ".join(" <- ".join(s["frames"][:3]) for s in ex[:2]))
+       f"{n_ex_ok} of {n_ex} samples ({100 * n_ex_ok / max(1, n_ex):.1f} %): " +
+       " | ".join(" <- ".join(s["frames"][:3]) for s in ex[:2]))
+for s in [s for s in ex if not has(s, "exec_lived")][:3]:
+    print(f"# exec'd, not resolved ({s['samples']} samples): " + " <- ".join(s["frames"][:6]))
 ours = [s for s in alloc["stacks"] if s["comm"] in ("workload", "short-lived")]
 frames = [f for s in ours for f in s["frames"]]
 known = [f for f in frames if not f.startswith("[unknown]")]
