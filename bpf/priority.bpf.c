@@ -1,10 +1,14 @@
 // SPDX-License-Identifier: (LGPL-2.1-or-later OR BSD-2-Clause)
 /*
- * memqosd "priority" policy: a struct memcg_ops (patched kernel, CONFIG_MEMCG_BPF) attached to one
- * tenant's cgroup through a struct_ops link whose target is the cgroup's fd (memqosd/memcg-link.h,
- * the daemon creates it); one instance per tenant, parameters in rodata. All instances share the maps in
- * memqosd.bpf.h: the ring buffer they report into and the control block the daemon keeps current
- * from its PSI view (highest priority under pressure, host pressure).
+ * memqosd "priority" policy: a struct memcg_ops (patched kernel, CONFIG_MEMCG_BPF). One loaded
+ * instance serves every tenant (issue 12, "verify once, attach many"): the daemon attaches its
+ * struct_ops map to each tenant's cgroup through a struct_ops link whose target is the cgroup's fd
+ * (memqosd/memcg-link.h), and the tenant's parameters live in memqosd_params, keyed by cgroup id
+ * (struct memqosd_priority_params, include/memqosd/policy-abi.h). A hook finds them from the memcg it
+ * is called for: that memcg's cgroup, else its nearest ancestor with an entry (a cgroup's ops also run
+ * for its descendants); a memcg with no entry gets the kernel's answers and is not counted. It shares
+ * the maps in memqosd.bpf.h with the other policies: the ring buffer they report into and the control
+ * block the daemon keeps current from its PSI view (highest priority under pressure, host pressure).
  *
  *  - high_delay: while a tenant more important than this one is under pressure together with the
  *    host, an over-high task of this tenant sleeps at least delay_floor_jiffies: low-priority tenants
@@ -30,13 +34,13 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-const volatile __u32 tenant_id = 0;
-const volatile __u64 tenant_cgroup_id = 0;
-const volatile __s32 priority = 0;
-const volatile __u64 protect_pages = 0;         /* 0: no dynamic protection */
-const volatile __u64 delay_floor_jiffies = 0;   /* 0: never throttle harder than the kernel */
-const volatile __u32 extra_reclaim_pages = 0;   /* on a failed charge; kernel clamps to its maximum */
-const volatile __u32 near_max_permille = 950;
+/* Per-tenant parameters: see policy-abi.h (created by the daemon and shared, like the maps above). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MEMQOSD_MAX_TENANTS);
+	__type(key, __u64);
+	__type(value, struct memqosd_priority_params);
+} memqosd_params SEC(".maps");
 
 /*
  * Test builds only: bpf/meson.build compiles this file a second time with MEMQOSD_POLICY_NEXT=1
@@ -49,12 +53,40 @@ const volatile __u32 near_max_permille = 950;
 #endif
 const volatile __u32 policy_build = MEMQOSD_POLICY_NEXT;
 
+/*
+ * The parameters of the tenant memcg belongs to, copied into *p: the memcg's own cgroup first (one
+ * lookup for a tenant's own cgroup, the usual case), then its ancestors. Direct loads through the
+ * hook's BTF pointers (no probe-read helper calls). False if none has an entry, or if the element
+ * was reused for another key while it was copied (see struct memqosd_priority_params).
+ */
+static __always_inline bool tenant_params(struct mem_cgroup *memcg, struct memqosd_priority_params *p)
+{
+	struct cgroup_subsys_state *css = &memcg->css;
+
+	for (int i = 0; i < MEMQOSD_ANCESTOR_DEPTH && css; i++) {
+		struct cgroup *cg = css->cgroup;
+		struct memqosd_priority_params *v;
+		__u64 id;
+
+		if (!cg || !cg->kn)
+			return false;
+		id = cg->kn->id;
+		v = bpf_map_lookup_elem(&memqosd_params, &id);
+		if (v) {
+			*p = *v;
+			return p->cgroup_id == id && p->tenant_id != 0;
+		}
+		css = css->parent;
+	}
+	return false;
+}
+
 /* Whether someone more important than this tenant is under pressure while the host is. */
-static __always_inline bool outranked_under_pressure(void)
+static __always_inline bool outranked_under_pressure(const struct memqosd_priority_params *p)
 {
 	struct memqosd_control *c = memqosd_control_get();
 
-	return c && c->host_pressured && c->max_pressured_priority > priority;
+	return c && c->host_pressured && c->max_pressured_priority > p->priority;
 }
 
 static __always_inline bool host_pressured(void)
@@ -67,9 +99,16 @@ static __always_inline bool host_pressured(void)
 SEC("struct_ops/charge")
 void BPF_PROG(memqosd_charge, struct mem_cgroup *memcg, struct memcg_charge_info *info)
 {
-	struct memqosd_tenant_stats *st = memqosd_stats_of(tenant_id);
-	__u64 usage, max;
+	struct memqosd_priority_params p;
+	struct memqosd_tenant_stats *st;
+	__u32 tenant_id;
+	__u64 usage, max, tenant_cgroup_id;
 
+	if (!tenant_params(memcg, &p))
+		return;
+	tenant_id = p.tenant_id;
+	tenant_cgroup_id = p.cgroup_id;
+	st = memqosd_stats_of(tenant_id);
 	if (!st)
 		return;
 	__sync_fetch_and_add(&st->charges, 1);
@@ -79,15 +118,15 @@ void BPF_PROG(memqosd_charge, struct mem_cgroup *memcg, struct memcg_charge_info
 
 	if (!info->success) {
 		__sync_fetch_and_add(&st->charge_fails, 1);
-		if (extra_reclaim_pages && !outranked_under_pressure())
-			info->reclaim_pages = extra_reclaim_pages;
+		if (p.extra_reclaim_pages && !outranked_under_pressure(&p))
+			info->reclaim_pages = p.extra_reclaim_pages;
 		memqosd_emit(tenant_id, tenant_cgroup_id, MEMQOSD_EV_CHARGE_FAIL, info->nr_pages, 0,
 			     MEMQOSD_EVF_STRUCT_OPS, true);
 		return;
 	}
 
 	memqosd_memcg_usage(memcg, &usage, &max);
-	if (memqosd_near_max(usage, max, near_max_permille))
+	if (memqosd_near_max(usage, max, p.near_max_permille))
 		memqosd_emit(tenant_id, tenant_cgroup_id, MEMQOSD_EV_NEAR_MAX, usage, max, MEMQOSD_EVF_STRUCT_OPS,
 			     true);
 	memqosd_watch(st, tenant_id, tenant_cgroup_id, memcg, MEMQOSD_EVF_STRUCT_OPS);
@@ -99,31 +138,38 @@ void BPF_PROG(memqosd_charge, struct mem_cgroup *memcg, struct memcg_charge_info
 SEC("struct_ops/high_delay")
 unsigned long BPF_PROG(memqosd_high_delay, struct mem_cgroup *memcg, unsigned long penalty_jiffies)
 {
-	struct memqosd_tenant_stats *st = memqosd_stats_of(tenant_id);
+	struct memqosd_priority_params p;
+	struct memqosd_tenant_stats *st;
 	unsigned long floor = 0;
 
+	if (!tenant_params(memcg, &p))
+		return 0; /* a floor of 0: the kernel's penalty */
+	st = memqosd_stats_of(p.tenant_id);
 	if (st)
 		__sync_fetch_and_add(&st->over_high, 1);
-	if (delay_floor_jiffies && outranked_under_pressure())
-		floor = delay_floor_jiffies;
-	memqosd_emit(tenant_id, tenant_cgroup_id, MEMQOSD_EV_OVER_HIGH,
+	if (p.delay_floor_jiffies && outranked_under_pressure(&p))
+		floor = p.delay_floor_jiffies;
+	memqosd_emit(p.tenant_id, p.cgroup_id, MEMQOSD_EV_OVER_HIGH,
 		     floor > penalty_jiffies ? floor : penalty_jiffies, 0,
 		     MEMQOSD_EVF_STRUCT_OPS | MEMQOSD_EVF_PENALTY, true);
 	return floor;
 }
 
-static __always_inline int protect(unsigned long effective, unsigned long usage)
+static __always_inline int protect(struct mem_cgroup *memcg, unsigned long effective, unsigned long usage)
 {
+	struct memqosd_priority_params p;
 	struct memqosd_tenant_stats *st;
 
-	if (!protect_pages || !host_pressured() || outranked_under_pressure())
+	if (!host_pressured() || !tenant_params(memcg, &p))
 		return -1;
-	if (usage > protect_pages)
+	if (!p.protect_pages || outranked_under_pressure(&p))
+		return -1;
+	if (usage > p.protect_pages)
 		return -1; /* beyond the working set we protect: the kernel's own answer */
-	st = memqosd_stats_of(tenant_id);
+	st = memqosd_stats_of(p.tenant_id);
 	if (st)
 		__sync_fetch_and_add(&st->protects, 1);
-	memqosd_emit(tenant_id, tenant_cgroup_id, MEMQOSD_EV_PROTECT, usage, effective, MEMQOSD_EVF_STRUCT_OPS,
+	memqosd_emit(p.tenant_id, p.cgroup_id, MEMQOSD_EV_PROTECT, usage, effective, MEMQOSD_EVF_STRUCT_OPS,
 		     true);
 	return 1;
 }
@@ -131,7 +177,7 @@ static __always_inline int protect(unsigned long effective, unsigned long usage)
 SEC("struct_ops/below_low")
 int BPF_PROG(memqosd_below_low, struct mem_cgroup *memcg, unsigned long elow, unsigned long usage)
 {
-	return protect(elow, usage);
+	return protect(memcg, elow, usage);
 }
 
 SEC(".struct_ops.link")

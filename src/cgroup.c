@@ -220,12 +220,21 @@ int cgroup_get_id(int cg_fd, uint64_t *ret)
 	return 0;
 }
 
+/*
+ * A short read that leaves the content under a page is the end of the file: seq_file (cgroup and
+ * proc files) fills the buffer up to the end, kernfs files without it return a page at a time,
+ * regular files (test trees) everything. That saves the second pread() that would return 0 on
+ * every small read (memory.current, memory.pressure: each proactive reclaim step reads them).
+ */
+#define READ_SHORT_IS_EOF 4096
+
 static int read_fd_at0(int fd, char *buf, size_t size)
 {
 	size_t total = 0;
 
 	while (total < size - 1) {
-		ssize_t n = pread(fd, buf + total, size - 1 - total, (off_t) total);
+		size_t want = size - 1 - total;
+		ssize_t n = pread(fd, buf + total, want, (off_t) total);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -234,6 +243,8 @@ static int read_fd_at0(int fd, char *buf, size_t size)
 		if (n == 0)
 			break;
 		total += (size_t) n;
+		if ((size_t) n < want && total < READ_SHORT_IS_EOF)
+			break;
 	}
 	buf[total] = '\0';
 	return 0;
@@ -334,6 +345,17 @@ int cgroup_read_keyed(int cg_fd, const char *file, const char *key, uint64_t *re
 			return cgroup_parse_u64(line + klen + 1, ret);
 	}
 	return -ENOKEY;
+}
+
+int cgroup_read_keyed_many(int cg_fd, const char *file, const char *const *keys, uint64_t *const *values, size_t n)
+{
+	char buf[CGROUP_FILE_MAX];
+	int r;
+
+	r = cgroup_read_text(cg_fd, file, buf, sizeof(buf));
+	if (r < 0)
+		return r;
+	return cgroup_parse_keyed(buf, keys, values, n, false);
 }
 
 int cgroup_parse_keyed(char *buf, const char *const *keys, uint64_t *const *values, size_t n, bool strict)

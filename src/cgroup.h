@@ -101,6 +101,8 @@ typedef struct CgroupMemoryEvents {
  * skipped and a value is its leading digits ("1234 kB" -> 1234). Returns how many keys were found.
  */
 int cgroup_parse_keyed(char *buf, const char *const *keys, uint64_t *const *values, size_t n, bool strict);
+/* One read of file, several keys (lenient, as cgroup_parse_keyed()): keys found, or negative errno. */
+int cgroup_read_keyed_many(int cg_fd, const char *file, const char *const *keys, uint64_t *const *values, size_t n);
 
 int cgroup_read_memory_events(int cg_fd, CgroupMemoryEvents *ret);
 /* Parse the text of memory.events (modified in place). -EINVAL if no known key or a bad line. */

@@ -93,7 +93,7 @@ typedef struct ReclaimParams {
 	unsigned step_percent;         /* StepPercent= of what lies above the floor, per step (2; 1..50) */
 	uint64_t step_max_bytes;       /* StepMax= one step reclaims at most this (64M; 64K..4G) */
 	uint64_t floor_bytes;          /* Floor= never reclaim below this (0; MemoryHighMin=/MemoryLow= too) */
-	uint64_t interval_usec;        /* IntervalSec= between two steps while reclaiming (1s; 100ms..1h) */
+	uint64_t interval_usec;        /* IntervalSec= from step start to step start while reclaiming (1s; 100ms..1h) */
 	uint64_t hold_usec;            /* HoldSec= no step for this long after a back-off (30s; 1s..1h) */
 	unsigned refault_percent;      /* RefaultPercent= refaults after a step, % of its pages, that back off (5) */
 } ReclaimParams;

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,6 +73,15 @@ struct ControlLoop {
 	uint64_t signal_usec;
 	uint64_t signal_last_usec;      /* the latest signal of that episode */
 	char signal_what[96];
+	/*
+	 * The signal (signal_usec) whose first decision has run: that decision reads only
+	 * memory.current, and the activity samples follow in the next one (issue 12: the write first).
+	 */
+	uint64_t fast_signal_usec;
+
+	/* Start-up costs, logged once it is done (issue 12): mode detection, the policies' attaches. */
+	uint64_t detect_usec, attach_usec, attach_first_usec;
+	unsigned n_attached;
 
 	ControlUrgencyFn urgent;
 	void *urgent_data;
@@ -342,22 +352,58 @@ static bool inputs_needed(const View *v, const ControlParams *p, uint64_t now)
 	return false;
 }
 
+/* The highest priority of a tenant under pressure or at risk; INT_MIN if none. */
+static int pressured_top(const View *v, const ControlParams *p, uint64_t now)
+{
+	int top = INT_MIN;
+
+	for (size_t i = 0; i < v->s.n_tenants; i++) {
+		const ControlTenant *t = &v->ct[i];
+
+		if (t->active && (controller_tenant_pressured(t, p, now) || t->at_risk) && t->priority > top)
+			top = t->priority;
+	}
+	return top;
+}
+
+/*
+ * Whether the first decision on a signal needs t's usage now: t is under pressure or at risk (a
+ * raise), below the most important such tenant (a squeeze), or away from its baseline (a relax).
+ * A quiet tenant at its baseline above them all can get no action from that decision.
+ */
+static bool refresh_first(const ControlTenant *t, const ControlParams *p, uint64_t now, int top)
+{
+	return t->active && (controller_tenant_pressured(t, p, now) || t->at_risk || t->priority < top ||
+			     t->high != control_baseline(t->baseline, t->high_min, t->high_max));
+}
+
+/*
+ * Activity (CPU time, refaults) of every active tenant, read only when the controller will compare
+ * it: once CONTROL_SAMPLE_MIN_USEC passed since the tenant's last sample (closer samples change
+ * nothing in controller_note_sample(), so a burst of decisions in one episode reads each file once).
+ */
 static void sample_tenants(ControlLoop *cl, View *v, uint64_t now)
 {
+	static const char *const stat_keys[] = { "workingset_refault_anon", "workingset_refault_file" };
 	Manager *m = cl->m;
 
 	for (size_t i = 0; i < v->s.n_tenants && i < m->n_tenants; i++) {
 		Tenant *t = m->tenants[i];
-		ControlSample sm = { .current = t->current };
+		const ControlHistory *h = &v->ct[i].hist;
+		ControlSample sm = { .current = t->current, .cpu_usec = h->cpu_usec, .refaults = h->refaults };
 		uint64_t anon = 0, file = 0;
+		uint64_t *const stat_values[] = { &anon, &file };
 
 		if (!v->ct[i].active || !tc_of(t))
 			continue;
-		/* Missing files (no cpu.stat on an old kernel, a fake tree) read as "no activity". */
-		(void) cgroup_read_keyed(t->cg_fd, "cpu.stat", "usage_usec", &sm.cpu_usec);
-		(void) cgroup_read_keyed(t->cg_fd, "memory.stat", "workingset_refault_anon", &anon);
-		(void) cgroup_read_keyed(t->cg_fd, "memory.stat", "workingset_refault_file", &file);
-		sm.refaults = anon + file;
+		if (h->sample_usec == 0 || now < h->sample_usec || now - h->sample_usec >= CONTROL_SAMPLE_MIN_USEC) {
+			/* Missing files (no cpu.stat on an old kernel, a fake tree) read as "no activity". */
+			sm.cpu_usec = 0;
+			(void) cgroup_read_keyed(t->cg_fd, "cpu.stat", "usage_usec", &sm.cpu_usec);
+			(void) cgroup_read_keyed_many(t->cg_fd, "memory.stat", stat_keys, stat_values,
+						      ELEMENTSOF(stat_keys));
+			sm.refaults = anon + file;
+		}
 		(void) controller_note_sample(&v->s, params(cl), i, &sm, now);
 	}
 }
@@ -519,7 +565,8 @@ static void decide(ControlLoop *cl)
 	_cleanup_free_ ControlAction *actions = NULL;
 	_cleanup_free_ Tenant **snapshot = NULL;
 	uint64_t now = now_usec(cl), wakeup = CONTROL_NO_WAKEUP;
-	bool needed;
+	bool needed, fast = false;
+	int top;
 	size_t n;
 	View v;
 	int r;
@@ -539,13 +586,24 @@ static void decide(ControlLoop *cl)
 			 CONTROL_PRESSURE_GRACE_WINDOWS * params(cl)->psi_window_usec))
 		cl->signal_usec = 0; /* the episode ended without a write */
 	if (needed) {
-		free(v.ct);
-		for (size_t i = 0; i < m->n_tenants; i++)
-			if (tc_of(m->tenants[i]))
+		/*
+		 * The first decision on an unanswered first signal hands its writes over before reading
+		 * the tenants it cannot act on (issue 12: the signal -> write time must not grow with
+		 * quiet tenants): it reads memory.current only of those refresh_first() names, and no
+		 * activity; the decision right after it reads everything as usual.
+		 */
+		fast = cl->signal_usec != 0 && cl->fast_signal_usec != cl->signal_usec;
+		if (fast)
+			cl->fast_signal_usec = cl->signal_usec;
+		top = fast ? pressured_top(&v, params(cl), now) : INT_MIN;
+		for (size_t i = 0; i < m->n_tenants && i < v.s.n_tenants; i++)
+			if (tc_of(m->tenants[i]) && (!fast || refresh_first(&v.ct[i], params(cl), now, top)))
 				(void) manager_tenant_refresh(m, m->tenants[i]);
+		free(v.ct);
 		if (view_build(cl, &v) < 0)
 			goto oom;
-		sample_tenants(cl, &v, now);
+		if (!fast)
+			sample_tenants(cl, &v, now);
 		sample_limit(cl, &v);
 	}
 
@@ -573,6 +631,8 @@ static void decide(ControlLoop *cl)
 			continue;
 		apply_action(cl, t, &actions[k]);
 	}
+	if (fast)
+		schedule_decision(cl); /* the activity samples this one skipped */
 
 	if (wakeup == CONTROL_NO_WAKEUP)
 		(void) sd_event_source_set_enabled(cl->wakeup, SD_EVENT_OFF);
@@ -753,6 +813,7 @@ static void tenant_no_policy(ControlLoop *cl, Tenant *t, int error, const char *
 static void tenant_policy_add(ControlLoop *cl, Tenant *t, TenantControl *tc)
 {
 	PolicyTenant pt;
+	uint64_t t0;
 	int r;
 
 	if (tc->tenant_id == 0)
@@ -762,7 +823,16 @@ static void tenant_policy_add(ControlLoop *cl, Tenant *t, TenantControl *tc)
 		return;
 	}
 	policy_params(t, tc->tenant_id, &pt);
+	t0 = clock_now_usec();
 	r = policy_tenant_add(cl->engine, &pt);
+	if (cl->starting) {
+		uint64_t d = clock_now_usec() - t0;
+
+		cl->attach_usec += d;
+		if (cl->n_attached == 0 && r >= 0)
+			cl->attach_first_usec = d; /* with the program's load and verification */
+		cl->n_attached += r >= 0;
+	}
 	if (r < 0) {
 		tenant_no_policy(cl, t, r, "the policy failed to load or attach");
 		return;
@@ -937,6 +1007,11 @@ static void hook_started(Manager *m, void *userdata)
 
 	(void) m;
 	policy_engine_release_unclaimed(cl->engine);
+	if (cl->engine)
+		(void) log_info(&cl->m->log, "Start-up: policy mode detected in %llu ms; %u BPF policies attached in %llu ms "
+				"(the first, with the program's load and verification, %llu ms)",
+				(unsigned long long) (cl->detect_usec / 1000), cl->n_attached,
+				(unsigned long long) (cl->attach_usec / 1000), (unsigned long long) (cl->attach_first_usec / 1000));
 	cl->starting = false;
 	schedule_decision(cl);
 }
@@ -1024,6 +1099,7 @@ int control_loop_install(Manager *m, ControlLoop **ret)
 	(void) sd_event_source_set_description(cl->wakeup, "control-wakeup");
 
 	bump_nofile(&m->log);
+	cl->detect_usec = clock_now_usec();
 	cl->mode = policy_detect_mode(NULL, cl->mode_reason, sizeof(cl->mode_reason));
 	if (cl->mode != POLICY_MODE_PSI_ONLY && m->cgroup_root_arg && !is_cgroup2(m->cgroup_root_arg)) {
 		/* A test tree of plain directories: inode numbers there are no cgroup ids. */
@@ -1043,6 +1119,7 @@ int control_loop_install(Manager *m, ControlLoop **ret)
 			cl->mode = POLICY_MODE_PSI_ONLY;
 		}
 	}
+	cl->detect_usec = clock_now_usec() - cl->detect_usec;
 	manager_set_mode(m, policy_mode_to_string(cl->mode));
 	(void) log_info(&m->log, "Policy mode %s: %s%s%s", policy_mode_to_string(cl->mode), cl->mode_reason,
 			cl->engine ? ", observe via " : "",

@@ -121,3 +121,20 @@ HandoverAction handover_decide(const HandoverLink *stored, const HandoverLink *w
 		return HANDOVER_REPLACE_PARAMS;
 	return HANDOVER_ADOPT;
 }
+
+unsigned handover_steps(HandoverAction a, bool have_stored)
+{
+	if (!have_stored)
+		return HANDOVER_STEP_LOAD | HANDOVER_STEP_PARAMS | HANDOVER_STEP_ATTACH | HANDOVER_STEP_RENAME;
+	switch (a) {
+	case HANDOVER_ADOPT:
+		return 0;
+	case HANDOVER_REPLACE_PARAMS:
+		return HANDOVER_STEP_PARAMS | HANDOVER_STEP_RENAME;
+	case HANDOVER_REPLACE_PROGRAM:
+		return HANDOVER_STEP_LOAD | HANDOVER_STEP_PARAMS | HANDOVER_STEP_RELINK | HANDOVER_STEP_RENAME;
+	case HANDOVER_CLOSE:
+	default:
+		return HANDOVER_STEP_DETACH | HANDOVER_STEP_FORGET;
+	}
+}

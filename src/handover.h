@@ -61,3 +61,30 @@ const char *handover_action_to_string(HandoverAction a);
  * reads any more and must be replaced even if it is the same.
  */
 HandoverAction handover_decide(const HandoverLink *stored, const HandoverLink *wanted, bool maps_kept);
+
+/*
+ * How an action is carried out now that one loaded priority program serves every tenant and a
+ * tenant's parameters are its entry in the shared parameter map (issue 12). Every stored link of
+ * the previous memqosd points at that memqosd's one struct_ops map, so:
+ *   adopt            nothing: the link, its map's programs and the adopted parameter entry stay;
+ *                    no program is loaded or verified for it
+ *   replace-params   one update of the tenant's parameter entry (atomic for the tenant), the link
+ *                    and its program stay; only the link's name in the fd store changes
+ *   replace-program  this build's program is loaded (once for all tenants), the tenant's entry
+ *                    written into this engine's parameter map, then the link updated to this
+ *                    engine's struct_ops map (bpf_link_update: the cgroup is never without a policy)
+ *   close            detach the link and delete its parameter entry
+ * A tenant with no stored link (NULL stored) gets its entry, then a new link to this engine's map.
+ */
+typedef enum HandoverStep {
+	HANDOVER_STEP_LOAD = 1 << 0,     /* this build's program must be loaded (once per engine) */
+	HANDOVER_STEP_PARAMS = 1 << 1,   /* write the tenant's parameter entry */
+	HANDOVER_STEP_ATTACH = 1 << 2,   /* create a new link to this engine's struct_ops map */
+	HANDOVER_STEP_RELINK = 1 << 3,   /* bpf_link_update() the stored link to this engine's map */
+	HANDOVER_STEP_RENAME = 1 << 4,   /* store the link under the name of what it runs now */
+	HANDOVER_STEP_DETACH = 1 << 5,   /* detach the stored link */
+	HANDOVER_STEP_FORGET = 1 << 6,   /* delete the cgroup's parameter entry */
+} HandoverStep;
+
+/* The steps for action a on a stored link, or (have_stored false) for a tenant without one. */
+unsigned handover_steps(HandoverAction a, bool have_stored);

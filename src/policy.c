@@ -19,6 +19,7 @@
 
 #include "fdstore.h"
 #include "handover.h"
+#include "policy-params.h"
 #include "policy.h"
 #include "memqosd/memcg-link.h"
 
@@ -37,11 +38,10 @@ typedef struct PolicyInstance {
 	uint32_t tenant_id;
 	PolicyKind kind;
 	bool traced;               /* in memqosd_tenants for the observe policy */
+	bool has_params;           /* its cgroup has an entry in memqosd_params */
 	uint64_t cgroup_id;
-#if HAVE_PRIORITY_SKEL
-	struct priority_bpf *skel; /* struct_ops instance we loaded (NULL: adopted from the fd store) */
-#endif
-	int link_fd;               /* its attachment, a struct_ops link; -EBADF: none */
+	int link_fd;               /* its attachment, a struct_ops link (to the engine's struct_ops map,
+				    * or, adopted, to the previous memqosd's); -EBADF: none */
 	sd_event_source *hup;      /* watches link_fd for EPOLLHUP: the kernel dropped the attachment */
 	char store_name[HANDOVER_NAME_MAX + 1]; /* the link's name in the fd store; "": not there */
 } PolicyInstance;
@@ -56,8 +56,13 @@ typedef struct PolicyAdoptable {
 struct PolicyEngine {
 	const Logger *log;
 	PolicyMode mode;
-	int events_fd, tenants_fd, stats_fd, control_fd;
+	int events_fd, tenants_fd, stats_fd, control_fd, params_fd;
 	PolicyRing ring;
+#if HAVE_PRIORITY_SKEL
+	/* The priority policy, loaded (and verified) once, on the first tenant that needs it; every
+	 * tenant's link points at its struct_ops map (issue 12). NULL: not loaded. */
+	struct priority_bpf *prio;
+#endif
 	struct observe_bpf *observe;
 	bool has_over_high_612, has_over_high, has_try_charge, has_memcg_tracepoints;
 	const char *observe_flavour;      /* "fentry" or "tracepoints" once loaded */
@@ -183,6 +188,10 @@ static int create_shared_maps(PolicyEngine *e)
 				       sizeof(struct memqosd_control), 1, NULL);
 	if (e->control_fd < 0)
 		return log_debug_errno(e->log, e->control_fd, "Failed to create the control map: %m");
+	e->params_fd = bpf_map_create(BPF_MAP_TYPE_HASH, "memqosd_params", sizeof(uint64_t),
+				      sizeof(struct memqosd_priority_params), MEMQOSD_MAX_TENANTS, NULL);
+	if (e->params_fd < 0)
+		return log_debug_errno(e->log, e->params_fd, "Failed to create the parameter map: %m");
 	return 0;
 }
 
@@ -201,6 +210,10 @@ static const SharedMapSpec shared_maps[] = {
 	  sizeof(struct memqosd_tenant_stats), MEMQOSD_MAX_TENANTS },
 	{ HANDOVER_MAP_PREFIX "control", offsetof(PolicyEngine, control_fd), BPF_MAP_TYPE_ARRAY, sizeof(uint32_t),
 	  sizeof(struct memqosd_control), 1 },
+	/* Absent from the store of a memqosd before issue 12 (parameters in rodata): then nothing is
+	 * adopted and every stored link gets this build's program (replace-program). */
+	{ HANDOVER_MAP_PREFIX "params", offsetof(PolicyEngine, params_fd), BPF_MAP_TYPE_HASH, sizeof(uint64_t),
+	  sizeof(struct memqosd_priority_params), MEMQOSD_MAX_TENANTS },
 };
 
 static int *shared_fd(PolicyEngine *e, const SharedMapSpec *m)
@@ -236,7 +249,8 @@ static void adopt_shared_maps(PolicyEngine *e)
 	}
 	if (n == ELEMENTSOF(shared_maps)) {
 		e->maps_adopted = true;
-		(void) log_info(e->log, "Adopted the shared BPF maps from the fd store (ring buffer, tenants, counters, control)");
+		(void) log_info(e->log, "Adopted the shared BPF maps from the fd store (ring buffer, tenants, counters, control, "
+				"parameters)");
 		return;
 	}
 	for (size_t i = 0; i < ELEMENTSOF(shared_maps); i++)
@@ -494,6 +508,43 @@ static void adoptable_drop(PolicyEngine *e, PolicyAdoptable *a)
 	*a = e->adoptable[--e->n_adoptable];
 }
 
+static PolicyInstance *instance_find_cgroup(const PolicyEngine *e, uint64_t cgroup_id)
+{
+	for (size_t i = 0; i < e->n_instances; i++)
+		if (e->instances[i].cgroup_id == cgroup_id)
+			return &e->instances[i];
+	return NULL;
+}
+
+/*
+ * Delete the parameter entries no tenant of ours has: those of an adopted map whose tenants went
+ * away while no memqosd ran, or whose stored links were detached above. Once, after start-up: one
+ * walk of the map (the stale keys collected first: deleting during the walk would restart it).
+ */
+static void params_sweep(PolicyEngine *e)
+{
+	_cleanup_free_ uint64_t *stale = NULL;
+	uint64_t key, *prev = NULL;
+	size_t n = 0;
+
+	if (e->params_fd < 0)
+		return;
+	stale = calloc(MEMQOSD_MAX_TENANTS, sizeof(*stale));
+	if (!stale)
+		return;
+	while (n < MEMQOSD_MAX_TENANTS && bpf_map_get_next_key(e->params_fd, prev, &key) >= 0) {
+		PolicyInstance *in = instance_find_cgroup(e, key);
+
+		if (!in || !in->has_params)
+			stale[n++] = key;
+		prev = &key;
+	}
+	for (size_t i = 0; i < n; i++)
+		(void) bpf_map_delete_elem(e->params_fd, &stale[i]);
+	if (n > 0)
+		(void) log_debug(e->log, "Deleted %zu policy parameter entr%s no tenant has", n, n == 1 ? "y" : "ies");
+}
+
 uint32_t policy_engine_adoptable_tenant(const PolicyEngine *e, uint64_t cgroup_id)
 {
 	if (!e)
@@ -519,6 +570,8 @@ void policy_engine_release_unclaimed(PolicyEngine *e)
 		}
 		e->n_adoptable--;
 	}
+	if (!e->handing_over)
+		params_sweep(e);
 }
 
 void policy_engine_hand_over(PolicyEngine *e)
@@ -591,6 +644,7 @@ int policy_engine_new(const Logger *log, PolicyMode mode, FdStore *store, Policy
 		.tenants_fd = -EBADF,
 		.stats_fd = -EBADF,
 		.control_fd = -EBADF,
+		.params_fd = -EBADF,
 		.handler = handler,
 		.userdata = userdata,
 		.hz = kernel_hz(),
@@ -665,10 +719,13 @@ static void instance_detach(PolicyEngine *e, PolicyInstance *in)
 		closep(&in->link_fd);
 		in->store_name[0] = 0;
 	}
-#if HAVE_PRIORITY_SKEL
-	priority_bpf__destroy(in->skel);
-	in->skel = NULL;
-#endif
+	/* After the detach: no hook of this tenant runs any more. Handing over, the next memqosd
+	 * adopts the entry with the map. */
+	if (in->has_params) {
+		if (!e->handing_over)
+			(void) bpf_map_delete_elem(e->params_fd, &in->cgroup_id);
+		in->has_params = false;
+	}
 }
 
 PolicyEngine *policy_engine_free(PolicyEngine *e)
@@ -686,6 +743,11 @@ PolicyEngine *policy_engine_free(PolicyEngine *e)
 		for (size_t i = 0; i < ELEMENTSOF(shared_maps); i++)
 			(void) fdstore_remove(e->store, shared_maps[i].name);
 	observe_bpf__destroy(e->observe);
+#if HAVE_PRIORITY_SKEL
+	/* The links (the store's, when handing over) keep the struct_ops map and its programs alive. */
+	priority_bpf__destroy(e->prio);
+#endif
+	closep(&e->params_fd);
 	closep(&e->events_fd);
 	closep(&e->tenants_fd);
 	closep(&e->stats_fd);
@@ -767,10 +829,11 @@ static int on_link_hup(sd_event_source *s, int fd, uint32_t revents, void *userd
 		(void) fdstore_remove(e->store, in->store_name);
 	in->store_name[0] = 0;
 	closep(&in->link_fd);
-#if HAVE_PRIORITY_SKEL
-	priority_bpf__destroy(in->skel);
-	in->skel = NULL;
-#endif
+	/* The cgroup is gone: its parameters entry would never be read again. */
+	if (in->has_params) {
+		(void) bpf_map_delete_elem(e->params_fd, &in->cgroup_id);
+		in->has_params = false;
+	}
 	return 0;
 }
 
@@ -857,41 +920,87 @@ static void fault_verifier_reject(struct bpf_object *obj, const char *tenant)
 }
 #endif
 
-/* Open, parametrise and load (not attach) a priority instance for t. */
-static int priority_build(PolicyEngine *e, const PolicyTenant *t, struct priority_bpf **ret)
+/*
+ * Load the priority policy once for the engine: open, share the maps, load (the one verification
+ * every struct_ops tenant relies on) and give its struct_ops map its value (priority_write_value()),
+ * so that each tenant then costs one link. Not attached here.
+ */
+static int priority_write_value(PolicyEngine *e, struct priority_bpf *skel);
+
+/* Open the priority policy with the engine's shared maps (not loaded). */
+static int priority_open(PolicyEngine *e, struct priority_bpf **ret)
 {
 	struct priority_bpf *skel;
 	int r;
 
 	skel = priority_bpf__open();
 	if (!skel)
-		return log_debug_errno(e->log, negative_errno(), "%s: failed to open the priority policy: %m", t->name);
-	skel->rodata->tenant_id = t->tenant_id;
-	skel->rodata->tenant_cgroup_id = t->cgroup_id;
-	skel->rodata->priority = t->priority;
-	skel->rodata->protect_pages = t->protect_bytes / (uint64_t) sysconf(_SC_PAGESIZE);
-	skel->rodata->delay_floor_jiffies = t->delay_floor_ms * e->hz / 1000;
-	skel->rodata->extra_reclaim_pages = t->extra_reclaim_pages;
+		return log_debug_errno(e->log, negative_errno(), "Failed to open the priority policy: %m");
 	r = reuse_shared(e, skel->maps.memqosd_events, skel->maps.memqosd_tenants, skel->maps.memqosd_stats,
 			 skel->maps.memqosd_control);
-	if (r < 0)
-		goto fail;
-	/* The daemon holds the link; never let a skeleton-wide attach create a second one. */
+	if (r >= 0)
+		r = bpf_map__reuse_fd(skel->maps.memqosd_params, e->params_fd);
+	if (r < 0) {
+		priority_bpf__destroy(skel);
+		return r;
+	}
+	/* The daemon holds the links; never let a skeleton-wide attach create one. */
 	(void) bpf_map__set_autoattach(skel->maps.memqosd_priority, false);
-#if MEMQOSD_FAULT_INJECTION
-	fault_verifier_reject(skel->obj, t->name);
-#endif
+	*ret = skel;
+	return 0;
+}
+
+static int priority_load(PolicyEngine *e)
+{
+	struct priority_bpf *skel = NULL;
+	int r;
+
+	if (e->prio)
+		return 0;
+	r = priority_open(e, &skel);
+	if (r < 0)
+		return r;
 	r = priority_bpf__load(skel);
 	if (r < 0) {
-		(void) log_debug_errno(e->log, r, "%s: failed to load the priority policy: %m", t->name);
+		(void) log_debug_errno(e->log, r, "Failed to load the priority policy: %m");
 		goto fail;
 	}
-	*ret = skel;
+	r = priority_write_value(e, skel);
+	if (r < 0) {
+		(void) log_debug_errno(e->log, r, "Failed to fill the priority policy's struct_ops map: %m");
+		goto fail;
+	}
+	e->prio = skel;
+	(void) log_debug(e->log, "Loaded the priority policy (struct_ops map %s), shared by every struct_ops tenant",
+			 bpf_map__name(skel->maps.memqosd_priority));
 	return 0;
 fail:
 	priority_bpf__destroy(skel);
 	return r;
 }
+
+#if MEMQOSD_FAULT_INJECTION
+/* Test builds: MEMQOSD_FAULT_VERIFIER=NAME: tenant NAME's policy is a separate load of the program,
+ * made unverifiable (fault_verifier_reject()), so that its refusal hits that tenant alone. */
+static int fault_priority_load(PolicyEngine *e, const PolicyTenant *t)
+{
+	const char *want = getenv("MEMQOSD_FAULT_VERIFIER");
+	struct priority_bpf *skel = NULL;
+	int r;
+
+	if (!want || !streq(want, t->name))
+		return 0;
+	r = priority_open(e, &skel);
+	if (r < 0)
+		return r;
+	fault_verifier_reject(skel->obj, t->name);
+	r = priority_bpf__load(skel);
+	priority_bpf__destroy(skel);
+	if (r >= 0)
+		r = -ENOEXEC; /* the injected fault did not take: still refuse, loudly */
+	return log_debug_errno(e->log, r, "%s: failed to load the priority policy: %m", t->name);
+}
+#endif
 #endif
 
 #if HAVE_PRIORITY_SKEL
@@ -914,11 +1023,11 @@ static HandoverLink priority_identity(const PolicyEngine *e, const PolicyTenant 
 }
 
 /*
- * Swap skel's ops into the struct_ops link link_fd (atomic: the tenant is never without a policy).
- * The map of a link-based struct_ops gets its value (the ops, with the fds of their programs) only
- * when libbpf attaches or updates its own bpf_link; for a link we hold as an fd (adopted, or kept
- * past its bpf_link) the value is written here the way libbpf would, from the skeleton's copy of
- * the ops, laid out as the kernel's value type (e->ops_offset).
+ * Give skel's struct_ops map its value, once, right after the load. The map of a link-based
+ * struct_ops gets its value (the ops, with the fds of their programs) only when libbpf attaches or
+ * updates its own bpf_link; the daemon holds its links as fds, so the value is written here the way
+ * libbpf would, from the skeleton's copy of the ops, laid out as the kernel's value type
+ * (e->ops_offset).
  */
 static int priority_write_value(PolicyEngine *e, struct priority_bpf *skel)
 {
@@ -948,32 +1057,49 @@ static int priority_write_value(PolicyEngine *e, struct priority_bpf *skel)
 	return 0;
 }
 
-static int priority_swap(PolicyEngine *e, int link_fd, struct priority_bpf *skel)
+/* Point the struct_ops link link_fd at the engine's struct_ops map (atomic: the cgroup is never
+ * without a policy). */
+static int priority_relink(PolicyEngine *e, int link_fd)
 {
-	int r = priority_write_value(e, skel);
-
-	if (r < 0)
-		return r;
-	if (bpf_link_update(link_fd, bpf_map__fd(skel->maps.memqosd_priority), NULL) < 0)
+	if (bpf_link_update(link_fd, bpf_map__fd(e->prio->maps.memqosd_priority), NULL) < 0)
 		return negative_errno();
 	return 0;
 }
 
-/*
- * Attach skel's ops to t's cgroup (memqosd/memcg-link.h): the map gets its value as above, then a
- * struct_ops link whose target is the cgroup's fd. Returns the link's fd (close-on-exec).
- */
-static int priority_attach(PolicyEngine *e, const PolicyTenant *t, struct priority_bpf *skel)
+/* Attach the engine's struct_ops map to t's cgroup (memqosd/memcg-link.h): a struct_ops link whose
+ * target is the cgroup's fd. Returns the link's fd (close-on-exec). */
+static int priority_attach(PolicyEngine *e, const PolicyTenant *t)
 {
 	LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = BPF_F_CGROUP_FD);
-	int r = priority_write_value(e, skel);
+	int r;
 
-	if (r < 0)
-		return r;
 	if (t->cgroup_fd < 0)
 		return -EBADF;
-	r = bpf_link_create(bpf_map__fd(skel->maps.memqosd_priority), t->cgroup_fd, MEMQOSD_BPF_STRUCT_OPS, &opts);
+	r = bpf_link_create(bpf_map__fd(e->prio->maps.memqosd_priority), t->cgroup_fd, MEMQOSD_BPF_STRUCT_OPS, &opts);
 	return r < 0 ? -errno : r;
+}
+
+/* Write t's parameter entry (one map update: atomic for the tenant, policy-abi.h). */
+static int params_write(PolicyEngine *e, PolicyInstance *in, const PolicyTenant *t)
+{
+	PolicyParamsInput pin = {
+		.cgroup_id = t->cgroup_id,
+		.tenant_id = t->tenant_id,
+		.priority = t->priority,
+		.protect_bytes = t->protect_bytes,
+		.delay_floor_ms = t->delay_floor_ms,
+		.extra_reclaim_pages = t->extra_reclaim_pages,
+	};
+	struct memqosd_priority_params p;
+	int r;
+
+	r = policy_params_encode(&pin, e->hz, (uint64_t) sysconf(_SC_PAGESIZE), &p);
+	if (r < 0)
+		return r;
+	if (bpf_map_update_elem(e->params_fd, &t->cgroup_id, &p, BPF_ANY) < 0)
+		return log_debug_errno(e->log, negative_errno(), "%s: failed to write the policy parameters: %m", t->name);
+	in->has_params = true;
+	return 0;
 }
 
 /* Hand in's link to the fd store under the name for id (the old name, if any, removed first:
@@ -1005,57 +1131,65 @@ static int instance_install(PolicyEngine *e, PolicyInstance *in, const PolicyTen
 
 #if HAVE_PRIORITY_SKEL
 	if (t->kind == POLICY_PRIORITY && e->mode == POLICY_MODE_STRUCT_OPS) {
-		struct priority_bpf *skel = NULL;
 		PolicyAdoptable *a = adoptable_find(e, t->cgroup_id);
 		HandoverLink want = priority_identity(e, t);
+		HandoverAction act = a ? handover_decide(&a->id, &want, e->maps_adopted) : HANDOVER_CLOSE;
+		unsigned steps = handover_steps(act, a != NULL);
 
-		if (a) {
-			HandoverAction act = handover_decide(&a->id, &want, e->maps_adopted);
-
-			if (act == HANDOVER_ADOPT) {
-				in->link_fd = TAKE_FD(a->fd);
-				memcpy(in->store_name, a->name, sizeof(in->store_name));
-				adoptable_drop(e, a);
-				(void) log_info(e->log, "%s: adopted its policy link from the previous memqosd (%s), never detached",
-						t->name, in->store_name);
-				return 0;
-			}
-			if (act != HANDOVER_CLOSE) {
-				r = priority_build(e, t, &skel);
-				if (r < 0)
-					return r;
-				r = priority_swap(e, a->fd, skel);
-				if (r >= 0) {
-					in->skel = skel;
-					in->link_fd = TAKE_FD(a->fd);
-					(void) fdstore_remove(e->store, a->name);
-					(void) log_info(e->log, "%s: replaced the policy of the previous memqosd atomically (%s: %s)",
-							t->name, handover_action_to_string(act),
-							act == HANDOVER_REPLACE_PROGRAM ? "another program" : "other parameters");
-					adoptable_drop(e, a);
-					store_link(e, in, &want);
-					return 0;
-				}
-				priority_bpf__destroy(skel);
-				skel = NULL;
-				(void) log_warning_errno(e->log, r, "%s: cannot swap the stored policy link, detaching it and "
-							 "attaching anew: %m", t->name);
-			}
-			link_discard(e, a->name, TAKE_FD(a->fd));
-			adoptable_drop(e, a);
-		}
-
-		r = priority_build(e, t, &skel);
+#if MEMQOSD_FAULT_INJECTION
+		r = fault_priority_load(e, t);
 		if (r < 0)
 			return r;
-		r = priority_attach(e, t, skel);
-		if (r < 0) {
-			priority_bpf__destroy(skel);
-			return log_debug_errno(e->log, r, "%s: failed to attach the priority policy: %m", t->name);
+#endif
+		if (steps & HANDOVER_STEP_LOAD) {
+			r = priority_load(e);
+			if (r < 0)
+				return r;
 		}
+		if (a && (steps & HANDOVER_STEP_RELINK)) {
+			r = params_write(e, in, t);
+			if (r >= 0)
+				r = priority_relink(e, a->fd);
+			if (r < 0) {
+				(void) log_warning_errno(e->log, r, "%s: cannot swap the stored policy link, detaching it and "
+							 "attaching anew: %m", t->name);
+				link_discard(e, a->name, TAKE_FD(a->fd));
+				adoptable_drop(e, a);
+				a = NULL; /* on as for a tenant without a stored link: the program is loaded */
+			}
+		} else if (a && (steps & HANDOVER_STEP_PARAMS)) {
+			r = params_write(e, in, t);
+			if (r < 0)
+				return r; /* the stored link stays adoptable; released after start-up */
+		}
+		if (a) {
+			in->link_fd = TAKE_FD(a->fd);
+			memcpy(in->store_name, a->name, sizeof(in->store_name));
+			in->has_params = true; /* the entry is in the adopted (or, relinked, our own) map */
+			adoptable_drop(e, a);
+			if (act == HANDOVER_ADOPT)
+				(void) log_info(e->log, "%s: adopted its policy link from the previous memqosd (%s), never detached",
+						t->name, in->store_name);
+			else
+				(void) log_info(e->log, "%s: replaced the policy of the previous memqosd atomically (%s: %s)",
+						t->name, handover_action_to_string(act),
+						act == HANDOVER_REPLACE_PROGRAM ? "another program, the same link"
+										: "other parameters, one map update, the same program");
+			if (steps & HANDOVER_STEP_RENAME)
+				store_link(e, in, &want);
+			return 0;
+		}
+
+		/* No stored link (or it could not be swapped): the entry first, so that the first hook
+		 * after the attach finds it, then the link. */
+		r = params_write(e, in, t);
+		if (r < 0)
+			return r;
+		r = priority_attach(e, t);
+		if (r < 0)
+			return log_debug_errno(e->log, r, "%s: failed to attach the priority policy: %m", t->name);
 		/* The instance owns the link's fd from here on (handed to the fd store, detached explicitly). */
 		in->link_fd = r;
-		in->skel = skel;
 		store_link(e, in, &want);
 		return 0;
 	}
@@ -1124,24 +1258,16 @@ int policy_tenant_update(PolicyEngine *e, const PolicyTenant *t)
 		return policy_tenant_add(e, t);
 
 #if HAVE_PRIORITY_SKEL
-	/* priority -> priority on the same cgroup: build the new one, then swap it in atomically. */
+	/* priority -> priority on the same cgroup: one update of the tenant's parameter entry, atomic
+	 * for the tenant; the link, its program and every other tenant stay as they are. */
 	if (in->link_fd >= 0 && t->kind == POLICY_PRIORITY && e->mode == POLICY_MODE_STRUCT_OPS &&
 	    in->cgroup_id == t->cgroup_id) {
-		struct priority_bpf *skel = NULL;
 		HandoverLink want = priority_identity(e, t);
 
-		r = priority_build(e, t, &skel);
+		r = params_write(e, in, t);
 		if (r < 0)
-			return r;
-		r = priority_swap(e, in->link_fd, skel);
-		if (r < 0) {
-			priority_bpf__destroy(skel);
-			return log_debug_errno(e->log, r, "%s: failed to swap the priority policy, keeping the old one: %m",
+			return log_debug_errno(e->log, r, "%s: failed to update the policy parameters, keeping the old ones: %m",
 					       t->name);
-		}
-		/* The link now holds the new map; the old skeleton (and its ops) can go. */
-		priority_bpf__destroy(in->skel);
-		in->skel = skel;
 		in->kind = t->kind;
 		in->tenant_id = t->tenant_id;
 		store_link(e, in, &want);

@@ -4,10 +4,14 @@
 /*
  * The BPF policy loader. One PolicyEngine per daemon owns:
  *  - the shared maps (include/memqosd/policy-abi.h): one ring buffer all policies report into, the
- *    cgroup-id -> tenant map the tracing policy filters on, per-tenant counters, the control block;
+ *    cgroup-id -> tenant map the tracing policy filters on, per-tenant counters, the control block,
+ *    the priority policy's per-tenant parameters (cgroup id -> struct memqosd_priority_params);
  *  - in tracing mode (or for tenants with Policy=observe) one instance of the "observe" policy;
- *  - in struct_ops mode one "priority" instance per tenant, attached to the tenant's cgroup through a
- *    BPF link the engine holds.
+ *  - in struct_ops mode one "priority" policy, opened, verified and loaded once (on the first tenant
+ *    that needs it), its one struct_ops map attached to each tenant's cgroup through a BPF link the
+ *    engine holds (issue 12: "verify once, attach many"). A tenant's parameters are its entry in
+ *    the parameter map: a reload that changes them is one map update, atomic for the tenant, with
+ *    no program swap and nothing verified again.
  *
  * Modes (policy_detect_mode()):
  *   struct_ops  the kernel's BTF has struct memcg_ops (our patch series, CONFIG_MEMCG_BPF=y);
@@ -18,10 +22,15 @@
  *
  * Restarts (src/handover.h, src/fdstore.h): with systemd's fd store (store given to
  * policy_engine_new()), the shared maps and every struct_ops link are handed to it as they are
- * created, so a crash or a restart leaves them attached; the next engine adopts the maps, verifies
- * each stored link (link type, map, cgroup, programs) and, tenant by tenant, keeps it as it is, swaps
- * a new program into it (bpf_link_update: another build, other parameters) or detaches it (no tenant
- * wants it, policy_engine_release_unclaimed()). Without a store, or on a stop that is not a restart,
+ * created, so a crash or a restart leaves them attached; the next engine adopts the maps (the
+ * parameter map among them), verifies each stored link (link type, map, cgroup, programs) and,
+ * tenant by tenant (handover_decide(), handover_steps()), keeps it as it is (same build: no program
+ * is loaded for it), updates the tenant's parameter entry (other parameters: one map update, the
+ * link keeps the previous memqosd's struct_ops map and programs), moves it to this engine's one
+ * struct_ops map (bpf_link_update: another build, or the maps could not be adopted; the program is
+ * loaded once for all tenants) or detaches it and deletes its entry (no tenant wants it,
+ * policy_engine_release_unclaimed(), which also deletes the entries no tenant has). Without a
+ * store, or on a stop that is not a restart,
  * links are detached explicitly when their tenant goes; tracing programs are never handed over (they
  * only observe) and are attached again by the next start.
  *
@@ -133,15 +142,17 @@ typedef struct PolicyTenant {
 } PolicyTenant;
 
 /*
- * Start reporting/governing a tenant: POLICY_PRIORITY in struct_ops mode loads and attaches a priority
- * instance; in tracing mode (and for POLICY_OBSERVE) the tenant's cgroup goes into the filter map of
+ * Start reporting/governing a tenant: POLICY_PRIORITY in struct_ops mode writes its parameter entry
+ * and links the engine's priority policy (loaded on the first such tenant) to its cgroup; in tracing mode (and for POLICY_OBSERVE) the tenant's cgroup goes into the filter map of
  * the observe policy; POLICY_NONE only resets its counters. Returns the kernel's error on failure (the
  * tenant then has no BPF policy; the caller reports it).
  */
 int policy_tenant_add(PolicyEngine *e, const PolicyTenant *t);
 /*
- * The profile changed: build the new policy first, then swap it in atomically (bpf_link__update_map);
- * on any failure the old policy stays and the error is returned.
+ * The profile changed. Priority stays priority on the same cgroup in struct_ops mode: one update of
+ * the tenant's parameter entry (atomic for the tenant; no program swap); on failure the old
+ * parameters stay and the error is returned. Anything else: the new arrangement is attached first,
+ * then the old one dropped.
  */
 int policy_tenant_update(PolicyEngine *e, const PolicyTenant *t);
 /* The tenant id of the stored link for cgroup_id waiting to be adopted, or 0. */

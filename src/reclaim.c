@@ -37,6 +37,8 @@ typedef struct ReclaimTenant {
 	ReclaimModel model;
 	sd_event_source *timer;      /* the next step (PROBING) or the end of the hold (BACKOFF); none SETTLED */
 	bool in_flight;              /* a memory.reclaim write is queued or running */
+	uint64_t step_usec;          /* when the last step was submitted: the next is due IntervalSec= after */
+	uint64_t current_usec;       /* when the last step's completion read memory.current */
 	uint64_t before;             /* memory.current when the step in flight was submitted */
 	uint64_t requested;
 	uint64_t last_backoff_latency_usec; /* first refault -> back-off; 0 = none measured */
@@ -360,6 +362,7 @@ static int on_step(sd_event_source *s, uint64_t usec, void *userdata)
 	if (rt->model.phase == RECLAIM_BACKOFF) {
 		if (manager_tenant_refresh(m, t) < 0 || t->state != TENANT_ACTIVE)
 			return 0;
+		rt->current_usec = now;
 		tenant_read_refaults(rt);  /* the hold's refaults decide whether the round was futile */
 		reclaim_model_hold_over(&rt->model, t->current, now);
 		if (rt->model.phase == RECLAIM_SETTLED) {
@@ -373,7 +376,8 @@ static int on_step(sd_event_source *s, uint64_t usec, void *userdata)
 	}
 	if (rt->model.phase != RECLAIM_PROBING)
 		return 0;
-	if (manager_tenant_refresh(m, t) < 0 || t->state != TENANT_ACTIVE)
+	/* The last step's completion read memory.current less than an interval ago: size this one by it. */
+	if ((now - rt->current_usec > p->interval_usec && manager_tenant_refresh(m, t) < 0) || t->state != TENANT_ACTIVE)
 		return 0;
 	/* Under host pressure the model ignores the tenant's own pressure (reclaim-model.h, rule 3). */
 	if (cgroup_read_pressure(t->cg_fd, &pr) >= 0 && reclaim_model_over_target(p, pr.some_avg10) &&
@@ -409,6 +413,7 @@ static int on_step(sd_event_source *s, uint64_t usec, void *userdata)
 		return 0;
 	}
 	rt->in_flight = true;
+	rt->step_usec = now;
 	rt->before = t->current;
 	rt->requested = step;
 	rt->model.last_step_bytes = step;
@@ -568,6 +573,7 @@ static void hook_written(Manager *m, Tenant *t, const WriterCompletion *c, void 
 	rt->in_flight = false;
 	if (manager_tenant_refresh(m, t) < 0 || t->state != TENANT_ACTIVE)
 		return;
+	rt->current_usec = now_usec();
 	got = reclaim_model_step_done(&rt->model, rt->requested, rt->before, t->current,
 				      c->result == -EINTR ? 0 : c->result);
 	rt->log_progress_bytes += got;
@@ -575,8 +581,10 @@ static void hook_written(Manager *m, Tenant *t, const WriterCompletion *c, void 
 		log_debug_errno(&m->log, c->result, "Tenant %s: memory.reclaim failed: %m", t->config->name);
 	switch (rt->model.phase) {
 	case RECLAIM_PROBING:
+		/* IntervalSec= from step to step, as a poller's tick: the write's own time counts in it. */
 		log_progress(rt, false);
-		tenant_step_later(rt, t->config->reclaim.interval_usec);
+		tenant_step_later(rt, rt->step_usec + t->config->reclaim.interval_usec > rt->current_usec
+					      ? rt->step_usec + t->config->reclaim.interval_usec - rt->current_usec : 0);
 		break;
 	case RECLAIM_BACKOFF:
 		tenant_step_later(rt, rt->model.hold_until_usec > now_usec() ? rt->model.hold_until_usec - now_usec() : 0);

@@ -28,8 +28,12 @@ typedef struct HookRun HookRun;
 typedef struct RiskTenant {
 	Risk *risk;
 	Tenant *t;
-	ForecastState st;
-	bool sampling;
+	/*
+	 * Held exactly while sampling (is_sampling()): a quiet tenant holds none (4 KiB of sample
+	 * ring each, most of the daemon's memory at 1,000 tenants before issue 12); sampling_stop()
+	 * frees it.
+	 */
+	ForecastState *st;
 	sd_event_source *timer;
 
 	CgroupMemoryEvents last_events;   /* at the previous sample */
@@ -47,6 +51,12 @@ typedef struct RiskTenant {
 	uint64_t hook_last;               /* CLOCK_MONOTONIC of the last hook start */
 	HookRun *hook;                    /* running now */
 } RiskTenant;
+
+/* A tenant samples for the OOM forecast exactly while it holds a forecast state. */
+static inline bool is_sampling(const RiskTenant *rt)
+{
+	return rt->st != NULL;
+}
 
 struct HookRun {
 	HookRun *next;
@@ -106,14 +116,9 @@ static int read_stat(int cg_fd, ForecastRaw *raw, uint64_t *refaults)
 					    "workingset_refault_file" };
 	uint64_t *const values[] = { &raw->anon, &raw->shmem, &raw->kernel, &raw->slab_reclaimable, &raw->file,
 				     refaults };
-	char buf[8192];
-	int r;
+	int r = cgroup_read_keyed_many(cg_fd, "memory.stat", keys, values, ELEMENTSOF(keys));
 
-	r = cgroup_read_text(cg_fd, "memory.stat", buf, sizeof(buf));
-	if (r < 0)
-		return r;
-	(void) cgroup_parse_keyed(buf, keys, values, ELEMENTSOF(keys), false);
-	return 0;
+	return r < 0 ? r : 0;
 }
 
 static void read_meminfo(ForecastRaw *raw)
@@ -215,7 +220,7 @@ static void fill_report(const RiskTenant *rt, RiskReport *ret)
 		.limit_kind = forecast_limit_kind_to_string(rt->m.limit_kind),
 		.events = t->events,
 		.charge_failures = rt->last_charge_fails,
-		.sampling = rt->sampling,
+		.sampling = is_sampling(rt),
 		.enabled = params_of(rt)->enable,
 		.active = true,
 	};
@@ -283,10 +288,10 @@ static void report(Risk *r, RiskTenant *rt, bool repeat)
 
 static void sampling_stop(RiskTenant *rt)
 {
-	rt->sampling = false;
 	(void) sd_event_source_set_enabled(rt->timer, SD_EVENT_OFF);
-	forecast_init(&rt->st);
-	rt->level = rt->st.level;
+	free(rt->st);
+	rt->st = NULL;
+	rt->level = RISK_OK;
 }
 
 static void sample(RiskTenant *rt)
@@ -318,7 +323,7 @@ static void sample(RiskTenant *rt)
 	rt->last_charge_fails = rt->charge_fails;
 	rt->charge_fails = 0;
 
-	if (forecast_step(&rt->st, p, &in, &res) < 0)
+	if (!rt->st || forecast_step(rt->st, p, &in, &res) < 0)
 		return;
 	rt->m = res.m;
 	rt->eta_usec = res.eta_usec;
@@ -352,7 +357,7 @@ static int on_sample(sd_event_source *s, uint64_t usec, void *userdata)
 	(void) usec;
 	sample(rt);
 	/* sample() may have released the tenant (and freed rt) through the manager: check. */
-	if (t->state != TENANT_ACTIVE || t->risk_data != rt || !rt->sampling)
+	if (t->state != TENANT_ACTIVE || t->risk_data != rt || !is_sampling(rt))
 		return 0;
 	(void) sd_event_source_set_time_relative(s, params_of(rt)->sample_usec);
 	return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
@@ -363,8 +368,14 @@ static void sampling_start(RiskTenant *rt, const char *why, bool now)
 {
 	if (!params_of(rt)->enable)
 		return;
-	if (!rt->sampling) {
-		rt->sampling = true;
+	if (!is_sampling(rt)) {
+		rt->st = malloc(sizeof(*rt->st));
+		if (!rt->st) {
+			log_warning_errno(&rt->risk->m->log, -ENOMEM, "Tenant %s: no memory for the OOM forecast: %m",
+					  rt->t->config->name);
+			return;
+		}
+		forecast_init(rt->st);
 		rt->last_events = rt->t->events;
 		log_debug(&rt->risk->m->log, "Tenant %s: sampling for the OOM forecast (%s)", rt->t->config->name, why);
 		now = true;
@@ -387,7 +398,6 @@ static int hook_attach(Manager *m, Tenant *t, void *userdata)
 	if (!rt)
 		return -ENOMEM;
 	*rt = (RiskTenant) { .risk = r, .t = t, .eta_usec = FORECAST_NO_ETA };
-	forecast_init(&rt->st);
 	snprintf(rt->reason, sizeof(rt->reason), "not near its limit");
 	k = sd_event_add_time_relative(m->event, &rt->timer, CLOCK_MONOTONIC, 0, 0, on_sample, rt);
 	if (k < 0) {
@@ -412,6 +422,7 @@ static void hook_detach(Manager *m, Tenant *t, void *userdata)
 	if (rt->hook)
 		rt->hook->rt = NULL;  /* it keeps running; its outcome is still logged */
 	sd_event_source_disable_unref(rt->timer);
+	free(rt->st);
 	free(rt);
 	t->risk_data = NULL;
 }
@@ -423,7 +434,7 @@ static int hook_changed(Manager *m, Tenant *t, const TenantConfig *old, void *us
 	(void) m;
 	(void) old;
 	(void) userdata;
-	if (rt && !t->config->forecast.enable && rt->sampling)
+	if (rt && !t->config->forecast.enable && is_sampling(rt))
 		sampling_stop(rt);
 	return 0;
 }
@@ -636,7 +647,7 @@ int risk_get(Risk *r, Tenant *t, RiskReport *ret, char *reason_buf, size_t reaso
 		};
 		return 0;
 	}
-	if (!rt->sampling) {
+	if (!is_sampling(rt)) {
 		ForecastRaw raw;
 		uint64_t refaults;
 		double some, full;
@@ -731,6 +742,7 @@ Risk *risk_free(Risk *r)
 		if (!rt)
 			continue;
 		sd_event_source_disable_unref(rt->timer);
+		free(rt->st);
 		free(rt);
 		t->risk_data = NULL;
 	}

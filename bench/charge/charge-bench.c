@@ -11,6 +11,12 @@
  *   unattached      no memcg_ops anywhere (static key off)  [the only mode without memcg_ops]
  *   noop            ops_noop attached to the cgroup: every hook, each empty
  *   throttle-idle   ops_throttle attached: counting charge hook + high_delay floor, never over high
+ *   throttle-map    ops_map attached: the same with the parameters in a hash map of 1,000 entries
+ *                   keyed by cgroup id, looked up on every call (memqosd's priority policy since
+ *                   issue 12) instead of rodata
+ *   map-1000        the same program attached as 1,000 tenants have it: one link each to the
+ *                   worker's cgroup and to 999 sibling cgroups, the map's 1,000 entries their
+ *                   real cgroup ids (issue 12: the charge path with 1,000 tenants attached)
  * Output: "RESULT <label> <mode> <round> <pages/s>" lines and one "SUMMARY <label> <mode> median=..."
  * line per mode, plus ratios to "unattached".
  */
@@ -18,6 +24,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,8 +40,36 @@
 #define MiB (1024ull * 1024)
 #define MAX_ROUNDS 1000
 
-enum mode { MODE_UNATTACHED, MODE_NOOP, MODE_THROTTLE, MODE_MAX };
-static const char *const mode_name[MODE_MAX] = { "unattached", "noop", "throttle-idle" };
+enum mode { MODE_UNATTACHED, MODE_NOOP, MODE_THROTTLE, MODE_MAP, MODE_MAP1K, MODE_MAX };
+static const char *const mode_name[MODE_MAX] = { "unattached", "noop", "throttle-idle", "throttle-map", "map-1000" };
+
+#define TENANTS 1000
+
+/* The shape of struct memqosd_priority_params (charge.bpf.c's struct bench_params). */
+struct bench_params {
+	__u64 cgroup_id;
+	__u32 tenant_id;
+	__s32 priority;
+	__u64 protect_pages;
+	__u64 delay_floor_jiffies;
+	__u32 extra_reclaim_pages;
+	__u32 near_max_permille;
+};
+
+/* 1,000 entries as 1,000 tenants would have them: the worker's cgroup (ids[0]) and 999 others. */
+static int fill_params(struct charge *skel, const uint64_t *ids)
+{
+	for (__u32 i = 0; i < TENANTS; i++) {
+		__u64 key = (__u64)ids[i];
+		struct bench_params v = { .cgroup_id = key, .tenant_id = i + 1, .priority = 50,
+					  .delay_floor_jiffies = 5, .near_max_permille = 950 };
+		int err = bpf_map__update_elem(skel->maps.params, &key, sizeof(key), &v, sizeof(v), BPF_ANY);
+
+		if (err)
+			return err;
+	}
+	return 0;
+}
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
@@ -62,6 +97,29 @@ static double quantile(const double *v, int n, double q)
 	return tmp[i];
 }
 
+/*
+ * Mode map-1000: ops_map linked to the worker's cgroup and the 999 siblings; links[] gets the fds.
+ * 0 or -errno (the links made so far stay in links[], -1 beyond).
+ */
+static int attach_all(struct charge *skel, const char *cg, char (*sib)[PATH_MAX], int *links)
+{
+	for (int i = 0; i < TENANTS; i++) {
+		links[i] = ops_link_create(skel->maps.ops_map, i == 0 ? cg : sib[i]);
+		if (links[i] < 0)
+			return links[i];
+	}
+	return 0;
+}
+
+static void detach_all(int *links)
+{
+	for (int i = 0; i < TENANTS; i++) {
+		if (links[i] >= 0)
+			close(links[i]);
+		links[i] = -1;
+	}
+}
+
 static int measure(const char *cg, const struct kt_work *work, double *ret)
 {
 	struct kt_result res = { 0 };
@@ -86,7 +144,9 @@ int main(int argc, char **argv)
 	const char *label = "kernel", *root;
 	double fig[MODE_MAX][MAX_ROUNDS], med[MODE_MAX];
 	char base[PATH_MAX], cg[PATH_MAX];
-	int link_fd = -1;
+	int link_fd = -1, links[TENANTS];
+	static char sib[TENANTS][PATH_MAX];
+	uint64_t ids[TENANTS];
 	struct charge *skel = NULL;
 	struct kt_work work;
 	struct stat st;
@@ -146,6 +206,22 @@ int main(int argc, char **argv)
 			fprintf(stderr, "charge-bench: loading the policies: %s\n", strerror(-err));
 			return 2;
 		}
+		ids[0] = (uint64_t)st.st_ino;
+		for (int i = 1; i < TENANTS; i++) {
+			char name[32];
+
+			snprintf(name, sizeof(name), "t%04d", i);
+			cg_path(sib[i], sizeof(sib[i]), base, name);
+			if (cg_mkdir(sib[i]) < 0 || cg_id(sib[i], &ids[i]) < 0) {
+				fprintf(stderr, "charge-bench: creating %s: %m\n", sib[i]);
+				return 2;
+			}
+		}
+		err = fill_params(skel, ids);
+		if (err) {
+			fprintf(stderr, "charge-bench: filling the parameter map: %s\n", strerror(-err));
+			return 2;
+		}
 	}
 
 	work = (struct kt_work){ .bytes = (size_t)mib * MiB, .rounds = (unsigned int)iters, .drop = true };
@@ -159,9 +235,20 @@ int main(int argc, char **argv)
 		for (int j = 0; j < nmodes; j++) {
 			int m = (round + j) % nmodes;
 
-			if (m == MODE_NOOP || m == MODE_THROTTLE) {
+			for (int i = 0; i < TENANTS; i++)
+				links[i] = -1;
+			if (m == MODE_MAP1K) {
+				err = attach_all(skel, cg, sib, links);
+				if (err < 0) {
+					fprintf(stderr, "charge-bench: attaching %s to %d cgroups: %s\n", mode_name[m],
+						TENANTS, strerror(-err));
+					return 1;
+				}
+			} else if (m != MODE_UNATTACHED) {
 				/* A struct_ops link whose target is the cgroup's fd (ops-link.h). */
-				link_fd = ops_link_create(m == MODE_NOOP ? skel->maps.ops_noop : skel->maps.ops_throttle,
+				link_fd = ops_link_create(m == MODE_NOOP       ? skel->maps.ops_noop :
+							  m == MODE_THROTTLE ? skel->maps.ops_throttle :
+									       skel->maps.ops_map,
 							  cg);
 				if (link_fd < 0) {
 					fprintf(stderr, "charge-bench: attaching %s to %s: %s\n", mode_name[m], cg,
@@ -173,6 +260,7 @@ int main(int argc, char **argv)
 			if (link_fd >= 0)
 				close(link_fd);
 			link_fd = -1;
+			detach_all(links);
 			if (err < 0) {
 				fprintf(stderr, "charge-bench: worker failed in mode %s\n", mode_name[m]);
 				return 1;

@@ -10,7 +10,9 @@
  * how they learn that the tenant feels it: polling here, kernel events in memqosd.
  *
  *   poller CGROUP_DIR TARGET_HUNDREDTHS STEP_PERCENT STEP_MAX_BYTES HOLD_TICKS REFAULT_PERCENT SECONDS
- * Prints at the end: "poller: ticks N steps N backoffs N reclaimed BYTES cpu_usec N write_cpu_usec N".
+ * Prints at the end: "poller: ticks N steps N backoffs N reclaimed BYTES cpu_usec N write_cpu_usec N
+ * tail_cpu_usec N tail_write_cpu_usec N", the tail ones being the CPU and write CPU so far when the
+ * last TAIL_TICKS ticks began (the benchmark's steady-state figure).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +23,8 @@
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
+
+#define TAIL_TICKS 60
 
 /* The whole of DIR/NAME into buf (NUL-terminated); -errno on failure. */
 static int read_file(const char *dir, const char *name, char *buf, size_t n)
@@ -63,7 +67,7 @@ static uint64_t thread_cpu_usec(void)
 
 int main(int argc, char *argv[])
 {
-	uint64_t step_max, reclaimed = 0, write_cpu = 0, last_refaults = 0, last_step = 0;
+	uint64_t step_max, reclaimed = 0, write_cpu = 0, last_refaults = 0, last_step = 0, tail_cpu = 0, tail_write = 0;
 	unsigned target, step_pct, hold_ticks, refault_pct, seconds, hold = 0;
 	unsigned long ticks = 0, steps = 0, backoffs = 0;
 	struct timespec next;
@@ -88,6 +92,10 @@ int main(int argc, char *argv[])
 		uint64_t current, refaults, step;
 		char *p;
 
+		if (ticks + TAIL_TICKS == seconds) {
+			tail_cpu = thread_cpu_usec();
+			tail_write = write_cpu;
+		}
 		next.tv_sec++;
 		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL);
 		if (read_file(cg, "memory.pressure", buf, sizeof(buf)) < 0)
@@ -148,9 +156,10 @@ int main(int argc, char *argv[])
 		}
 	}
 	getrusage(RUSAGE_SELF, &ru);
-	printf("poller: ticks %lu steps %lu backoffs %lu reclaimed %" PRIu64 " cpu_usec %" PRIu64 " write_cpu_usec %" PRIu64 "\n",
+	printf("poller: ticks %lu steps %lu backoffs %lu reclaimed %" PRIu64 " cpu_usec %" PRIu64 " write_cpu_usec %" PRIu64
+	       " tail_cpu_usec %" PRIu64 " tail_write_cpu_usec %" PRIu64 "\n",
 	       ticks, steps, backoffs, reclaimed,
 	       (uint64_t) (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 + (uint64_t) (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec),
-	       write_cpu);
+	       write_cpu, tail_cpu, tail_write);
 	return 0;
 }

@@ -11,6 +11,11 @@
  *                             on every hook, whether or not an event went to the ring buffer. Index 0
  *                             collects what could not be attributed, and ring buffer drops.
  *   memqosd_control  ARRAY    [0] -> struct memqosd_control; written by the daemon from its PSI view
+ *   memqosd_params   HASH     cgroup id (__u64) -> struct memqosd_priority_params; one entry per tenant
+ *                             under the priority policy, written by the daemon (issue 12: one loaded
+ *                             program serves every tenant). The policy looks up the charged memcg's
+ *                             cgroup, then its ancestors (the kernel runs a cgroup's ops for its
+ *                             descendants too); a memcg with no entry gets the kernel's answers
  *
  * Event semantics per kind (struct memqosd_event):
  *   CHARGE       sampled: at most one per MEMQOSD_CHARGE_INTERVAL_NS per tenant, and only while
@@ -79,6 +84,24 @@ struct memqosd_tenant_stats {
 	__u64 last_emit_ns[MEMQOSD_STAT_KINDS];
 	__u64 watch_ns;         /* the forecast's entry check (memqosd_watch()): last look */
 	__u64 watch_usage;      /* ... and the usage it saw, pages */
+};
+
+/*
+ * A tenant's parameters for the priority policy (bpf/priority.bpf.c), what the profile says in the
+ * units the hooks use (src/policy-params.h encodes them). A reload that changes them is one
+ * bpf_map_update_elem() of the tenant's entry: the hash map links a new element in and unlinks the
+ * old one, never writing an element a hook may be reading in place; a hook copies the entry and
+ * checks that the copy's cgroup_id is the key it looked up (a freed element may be reused for another
+ * key at once), so it acts on the old or the new parameters, never a mix of two tenants'.
+ */
+struct memqosd_priority_params {
+	__u64 cgroup_id;            /* the key, repeated */
+	__u32 tenant_id;            /* index of memqosd_stats; events carry it */
+	__s32 priority;
+	__u64 protect_pages;        /* MemoryLow= in pages; 0: no dynamic protection */
+	__u64 delay_floor_jiffies;  /* 0: never throttle harder than the kernel */
+	__u32 extra_reclaim_pages;  /* on a failed charge; the kernel clamps it */
+	__u32 near_max_permille;    /* NEAR_MAX records from this share of memory.max */
 };
 
 struct memqosd_control {

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Unit tests for src/handover.c: fd-store names of policy links round-trip and reject anything
- * else (another object, another format, FDNAME= rules), and the adopt/replace/close decision on a
- * table of stored vs wanted links.
+ * else (another object, another format, FDNAME= rules), the adopt/replace/close decision on a
+ * table of stored vs wanted links, and the steps each decision takes with one shared program and
+ * per-tenant parameters in a map (issue 12).
  */
 
 #include <errno.h>
@@ -110,6 +111,34 @@ static void test_decide(void **state)
 		assert_non_null(handover_action_to_string(a));
 }
 
+static void test_steps(void **state)
+{
+	const unsigned L = HANDOVER_STEP_LOAD, P = HANDOVER_STEP_PARAMS, A = HANDOVER_STEP_ATTACH,
+		       R = HANDOVER_STEP_RELINK, N = HANDOVER_STEP_RENAME, D = HANDOVER_STEP_DETACH,
+		       F = HANDOVER_STEP_FORGET;
+
+	(void) state;
+	/* Adopted as it is: nothing loaded, verified or written. */
+	assert_int_equal(handover_steps(HANDOVER_ADOPT, true), 0);
+	/* A profile edit across a restart: one map update, the link and its program stay. */
+	assert_int_equal(handover_steps(HANDOVER_REPLACE_PARAMS, true), P | N);
+	/* An upgrade: this build's program (loaded once), the entry, then the link moved to it. */
+	assert_int_equal(handover_steps(HANDOVER_REPLACE_PROGRAM, true), L | P | R | N);
+	assert_int_equal(handover_steps(HANDOVER_CLOSE, true), D | F);
+	/* No stored link: whatever the decision would be, a new attach. */
+	for (int a = 0; a < _HANDOVER_ACTION_MAX; a++)
+		assert_int_equal(handover_steps(a, false), L | P | A | N);
+	/* Only a relink or a new link needs the program; nothing both relinks and attaches. */
+	for (int a = 0; a < _HANDOVER_ACTION_MAX; a++)
+		for (int have = 0; have < 2; have++) {
+			unsigned s = handover_steps(a, have);
+
+			assert_int_equal(!!(s & L), !!(s & (R | A)));
+			assert_false((s & R) && (s & A));
+			assert_false((s & D) && (s & (P | R | A | N)));
+		}
+}
+
 static void test_hash(void **state)
 {
 	const char a[] = "abc", b[] = "abd";
@@ -130,6 +159,7 @@ int main(void)
 		cmocka_unit_test(test_name_round_trip),
 		cmocka_unit_test(test_name_rejects),
 		cmocka_unit_test(test_decide),
+		cmocka_unit_test(test_steps),
 		cmocka_unit_test(test_hash),
 	};
 

@@ -83,11 +83,23 @@ stop_daemon() {
 # rate OUTPUT_FILE: the MiB/s a hog printed.
 rate() { sed -n 's/.* rate=\([0-9.]*\).*/\1/p' "$1"; }
 
-# Number of struct_ops maps named like ours that the kernel still has.
+# Number of struct_ops links to a struct_ops map named like ours: the cgroups that have a memqosd
+# priority policy (one map backs every tenant's link since issue 12).
 struct_ops_count() {
 	bpftool=${MEMQOSD_CACHE:-/var/cache/memqosd}/tools/sbin/bpftool
 	[ -x "$bpftool" ] || { echo "?"; return; }
-	"$bpftool" struct_ops show 2>/dev/null | grep -c memqosd_prio
+	python3 -c '
+import json, subprocess, sys
+def show(*what):
+    out = subprocess.run([sys.argv[1], "-j", *what], capture_output=True, text=True).stdout
+    return json.loads(out) if out.strip() else []
+ours = {m["id"] for m in show("map", "show") if m.get("type") == "struct_ops" and m.get("name", "").startswith("memqosd_prio")}
+print(sum(1 for l in show("link", "show") if l.get("type") == "struct_ops" and l.get("map_id") in ours))' "$bpftool"
+}
+
+# params_priority CGROUP-DIR: the priority in that cgroup's parameter entry, or "none".
+params_priority() {
+	python3 "$POLICY_DIR/params-priority.py" "${MEMQOSD_CACHE:-/var/cache/memqosd}/tools/sbin/bpftool" "$1"
 }
 
 # writes TENANT [FROM [TO]]: the reasons ("squeeze", "relax", ...) of TENANT's memory.high changes
