@@ -1,17 +1,27 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Test 13: the cost of propagating a policy over a large subtree (issue 7, defect 6).
- * Builds t13 with FANOUT children of FANOUT grandchildren each (10,100 memcgs), then attaches
- * ops_a (kt.bpf.c: a charge hook only) to t13 by a link and destroys the link, timing each. A
- * ticker thread on the same CPU as the attaching thread wakes up every millisecond and records
- * the longest gap between two wake-ups during the attach and the detach: without rescheduling in
- * the walk (the series before "bound the cost of memcg_ops propagation", on this kernel without
- * CONFIG_PREEMPT) that gap is the whole walk; now the walk offers to reschedule every 256 memcgs.
- * Asserted: the policy reaches the first and the last grandchild, is gone from them after the
- * detach, attaching again after half of the subtree was removed still reaches the remaining
- * grandchildren, and for an attach or detach that took at least GAP_MIN_MS the ticker's longest
- * gap is less than half of it (fails on the old series, whose gap is the whole walk). The times
- * themselves are reported, not asserted (qemu without KVM on a shared host).
+ * Builds t13 with FANOUT children of FANOUT grandchildren each (10,100 online memcgs), plus
+ * ZOMBIES removed children of ZOMBIE_FANOUT removed grandchildren each, kept dying (offline, still
+ * in the cgroup tree) by one page of a memfd charged to each dying grandchild; child c1 gets a
+ * policy of its own (ops_b). Then attaches ops_a (kt.bpf.c: a charge hook only) to t13 by a link
+ * and destroys the link.
+ *
+ * What it measures is the work of the propagation walk, counted, not timed: kt5.bpf.c counts the
+ * css_next_descendant_pre() calls of the attaching thread, one per memcg the walk visits plus one
+ * that ends it. A walk that skips what cannot change (the subtree below an offline memcg, the
+ * subtree below a descendant with its own attachment) visits t13, its online children and their
+ * grandchildren except c1's, and each dying child once: 1 + F + F(F-1) + Z memcgs. The series
+ * before "bound the cost of memcg_ops propagation" visits every memcg below t13, dying ones
+ * included: F + Z(ZF) more (2,100 with the defaults). Asserted: the attach's and the detach's count
+ * are the skipping walk's, within WALK_SLACK calls (none expected) - this fails on the old series.
+ *
+ * Also asserted: the policy reaches the first and the last grandchild and is gone from them after
+ * the detach; attaching again after half of the children were removed still reaches the remaining
+ * grandchildren; and a 1 ms ticker thread on the attaching CPU gets to run during an attach or
+ * detach that takes at least GAP_MIN_MS (the walk offers to reschedule every 256 memcgs; in the
+ * guest the walk usually takes less, and then the gap is reported, not asserted). Times are
+ * reported, not asserted (qemu without KVM on a shared host).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -21,13 +31,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "kt-common.h"
+#include "kt5.skel.h"
 #include "ops-link.h"
 
 #define MiB (1024ull * 1024)
 #define FANOUT 100
+/* Dying subtrees below t13: ZOMBIES children of ZOMBIE_FANOUT grandchildren each. */
+#define ZOMBIES 20
+#define ZOMBIE_FANOUT 100
+/* css_next_descendant_pre() calls of the attaching thread allowed outside the walk (none expected). */
+#define WALK_SLACK 8
 /* An attach or detach shorter than this cannot tell a walk that reschedules from one that does not. */
 #define GAP_MIN_MS 10.0
 
@@ -94,18 +112,77 @@ static void run_in(struct kt_report *r, const char *cg)
 		kt_die(r, "worker in %s failed", cg);
 }
 
+/*
+ * ZOMBIES children of ZOMBIE_FANOUT grandchildren below base, each grandchild charged one page of
+ * the memfd mfd (this process joins it, writes the page, and goes back home), then all removed: the
+ * pages keep the grandchildren, and so their parents, dying. Returns nothing; dies on a failure.
+ */
+static void make_zombies(struct kt_report *r, const char *base, int mfd)
+{
+	long psz = sysconf(_SC_PAGESIZE);
+	char home[PATH_MAX], z[PATH_MAX], g[PATH_MAX], name[32];
+	char *page = calloc(1, (size_t)psz);
+	off_t off = 0;
+
+	if (!page)
+		kt_die(r, "out of memory");
+	memset(page, 0x5a, (size_t)psz);
+	if (cg_own(home, sizeof(home)) < 0)
+		kt_die(r, "reading /proc/self/cgroup: %s", strerror(errno));
+	for (unsigned int i = 0; i < ZOMBIES; i++) {
+		snprintf(name, sizeof(name), "z%u", i);
+		kt_sub_cgroup(r, base, name, true, z, sizeof(z), NULL);
+		for (unsigned int j = 0; j < ZOMBIE_FANOUT; j++) {
+			snprintf(name, sizeof(name), "g%u", j);
+			kt_sub_cgroup(r, z, name, false, g, sizeof(g), NULL);
+			if (cg_move(g, getpid()) < 0)
+				kt_die(r, "joining %s: %s", g, strerror(errno));
+			if (pwrite(mfd, page, (size_t)psz, off) != psz)
+				kt_die(r, "writing a page of the memfd in %s: %s", g, strerror(errno));
+			off += psz;
+		}
+	}
+	if (cg_move(home, getpid()) < 0)
+		kt_die(r, "going back to %s: %s", home, strerror(errno));
+	free(page);
+	for (unsigned int i = 0; i < ZOMBIES; i++) {
+		snprintf(name, sizeof(name), "z%u", i);
+		cg_path(z, sizeof(z), base, name);
+		if (cg_rmtree(z) < 0)
+			kt_die(r, "rmdir %s: %s", z, strerror(errno));
+	}
+}
+
+/* The walk's steps of what the attaching thread did since the last call. */
+static uint64_t walk_steps(struct kt5 *w, uint64_t *last)
+{
+	uint64_t now = __atomic_load_n(&w->bss->walk_steps, __ATOMIC_RELAXED), d = now - *last;
+
+	*last = now;
+	return d;
+}
+
+static void check_walk(struct kt_report *r, const char *what, uint64_t steps, uint64_t want, uint64_t old)
+{
+	kt_check(r, steps >= want && steps <= want + WALK_SLACK,
+		 "%s: the walk took %llu steps, the skipping walk's %llu (one per online memcg that inherits, one per "
+		 "skipped subtree, one to end; the walk of every memcg, dying ones included, would take %llu)",
+		 what, (unsigned long long)steps, (unsigned long long)want, (unsigned long long)old);
+}
+
 int main(int argc, char **argv)
 {
 	struct kt_report r = { .test = "test13-propagate" };
 	unsigned int fanout = argc > 1 ? (unsigned int)atoi(argv[1]) : FANOUT;
-	char base[PATH_MAX], c[PATH_MAX], g[PATH_MAX], first[PATH_MAX], last[PATH_MAX], name[32];
-	uint64_t first_id = 0, last_id = 0, t0, attach_ns, detach_ns, reattach_ns;
-	uint64_t gap_attach, gap_detach, dying = 0;
+	char base[PATH_MAX], c[PATH_MAX], g[PATH_MAX], first[PATH_MAX], last[PATH_MAX], own[PATH_MAX], name[32];
+	uint64_t first_id = 0, last_id = 0, t0, attach_ns, detach_ns, reattach_ns, steps_seen = 0;
+	uint64_t gap_attach, gap_detach, dying = 0, steps_attach, steps_detach, want_steps, old_steps;
+	struct bpf_link *link, *own_link;
 	struct ticker tk = { 0 };
-	struct bpf_link *link;
 	cpu_set_t cpu0;
+	struct kt5 *w;
 	struct kt *s;
-	int err;
+	int err, mfd;
 
 	if (fanout < 2)
 		kt_die(&r, "fanout %u: at least 2", fanout);
@@ -123,6 +200,8 @@ int main(int argc, char **argv)
 	for (unsigned int i = 0; i < fanout; i++) {
 		snprintf(name, sizeof(name), "c%u", i);
 		kt_sub_cgroup(&r, base, name, true, c, sizeof(c), NULL);
+		if (i == 1)
+			snprintf(own, sizeof(own), "%s", c);
 		for (unsigned int j = 0; j < fanout; j++) {
 			bool edge = (i == 0 && j == 0) || (i == fanout - 1 && j == fanout - 1);
 			uint64_t id = 0;
@@ -141,11 +220,38 @@ int main(int argc, char **argv)
 	kt_note(&r, "created %u memcgs below t13 in %.1f s", fanout + fanout * fanout,
 		(double)(kt_now_ns() - t0) / 1e9);
 
+	/* The dying subtrees, created after the online children: the walk meets them last. */
+	t0 = kt_now_ns();
+	mfd = memfd_create("t13-pin", MFD_CLOEXEC);
+	if (mfd < 0)
+		kt_die(&r, "memfd_create: %s", strerror(errno));
+	make_zombies(&r, base, mfd);
+	if (cg_read_key(base, "cgroup.stat", "nr_dying_descendants", &dying) < 0)
+		kt_die(&r, "reading %s/cgroup.stat: %s", base, strerror(errno));
+	kt_note(&r, "%u removed memcgs below t13 kept dying by a page each in %.1f s; nr_dying_descendants %llu",
+		ZOMBIES * (ZOMBIE_FANOUT + 1), (double)(kt_now_ns() - t0) / 1e9, (unsigned long long)dying);
+	if (dying < ZOMBIES * (ZOMBIE_FANOUT + 1))
+		kt_die(&r, "only %llu dying memcgs below t13 (want %u): the test cannot show the walk skipping them",
+		       (unsigned long long)dying, ZOMBIES * (ZOMBIE_FANOUT + 1));
+
 	s = kt_open_or_die(&r);
 	s->struct_ops.ops_a->flags = 0;
 	kt_load_or_die(&r, s);
 	if (kt_slot(s, first_id, 1) || kt_slot(s, last_id, 2))
 		kt_die(&r, "filling the slots map: %s", strerror(errno));
+	/* c1's own policy: the walk from t13 leaves c1's subtree to it. */
+	own_link = kt_attach_ops(s->maps.ops_b, own, &err);
+	if (!own_link)
+		kt_die(&r, "attaching ops_b to %s: %s", own, strerror(-err));
+
+	w = kt5__open_and_load();
+	if (!w)
+		kt_die(&r, "loading the kt5 BPF object: %s", strerror(errno));
+	w->bss->walker_tid = (uint32_t)gettid();
+	if (kt5__attach(w))
+		kt_die(&r, "attaching fentry/css_next_descendant_pre: %s", strerror(errno));
+	want_steps = 1 + fanout + (uint64_t)fanout * (fanout - 1) + ZOMBIES + 1;
+	old_steps = 1 + fanout + (uint64_t)fanout * fanout + ZOMBIES * (ZOMBIE_FANOUT + 1) + 1;
 
 	if (pthread_create(&tk.thread, NULL, tick, &tk))
 		kt_die(&r, "pthread_create failed");
@@ -157,12 +263,14 @@ int main(int argc, char **argv)
 	err = ops_link_write_value(s->maps.ops_a);
 	if (err < 0)
 		kt_die(&r, "writing ops_a's value: %s", strerror(-err));
+	(void)walk_steps(w, &steps_seen);
 	arm(&tk);
 	t0 = kt_now_ns();
 	link = kt_attach_ops(s->maps.ops_a, base, &err);
 	attach_ns = kt_now_ns() - t0;
+	steps_attach = walk_steps(w, &steps_seen);
 	gap_attach = disarm(&tk);
-	kt_check(&r, link != NULL, "attach over %u memcgs: %s", fanout + fanout * fanout + 1,
+	kt_check(&r, link != NULL, "attach over %u online memcgs: %s", fanout + fanout * fanout + 1,
 		 link ? "ok" : strerror(-err));
 	if (!link)
 		goto out;
@@ -174,10 +282,12 @@ int main(int argc, char **argv)
 		 (unsigned long long)kt_cnt(s, KT_TAG_A, KT_HOOK_CHARGE, 2));
 
 	/* Detach. */
+	(void)walk_steps(w, &steps_seen);
 	arm(&tk);
 	t0 = kt_now_ns();
 	bpf_link__destroy(link);
 	detach_ns = kt_now_ns() - t0;
+	steps_detach = walk_steps(w, &steps_seen);
 	gap_detach = disarm(&tk);
 	link = NULL;
 	kt_reset_counters(s);
@@ -187,14 +297,19 @@ int main(int argc, char **argv)
 		 "after the detach no grandchild reaches the policy (%llu, %llu calls)",
 		 (unsigned long long)kt_cnt(s, KT_TAG_A, KT_HOOK_CHARGE, 1),
 		 (unsigned long long)kt_cnt(s, KT_TAG_A, KT_HOOK_CHARGE, 2));
-	kt_note(&r, "attach over %u memcgs: %.2f ms (longest gap of a 1 ms ticker on the same CPU: %.2f ms)",
-		fanout + fanout * fanout + 1, (double)attach_ns / 1e6, (double)gap_attach / 1e6);
-	kt_note(&r, "detach over %u memcgs: %.2f ms (longest ticker gap: %.2f ms)", fanout + fanout * fanout + 1,
-		(double)detach_ns / 1e6, (double)gap_detach / 1e6);
+	check_walk(&r, "attach", steps_attach, want_steps, old_steps);
+	check_walk(&r, "detach", steps_detach, want_steps, old_steps);
+	kt_note(&r, "attach below t13 (%u online memcgs, %u dying): %.2f ms (longest gap of a 1 ms ticker on the "
+		"same CPU: %.2f ms)", fanout + fanout * fanout + 1, ZOMBIES * (ZOMBIE_FANOUT + 1),
+		(double)attach_ns / 1e6, (double)gap_attach / 1e6);
+	kt_note(&r, "detach: %.2f ms (longest ticker gap: %.2f ms)", (double)detach_ns / 1e6, (double)gap_detach / 1e6);
 	check_gap(&r, "attach", attach_ns, gap_attach);
 	check_gap(&r, "detach", detach_ns, gap_detach);
 
-	/* Remove the first half of the children (with their grandchildren), attach again. */
+	/* Let the dying memcgs go; then remove the first half of the children, attach again. */
+	close(mfd);
+	bpf_link__destroy(own_link);
+	own_link = NULL;
 	t0 = kt_now_ns();
 	for (unsigned int i = 0; i < fanout / 2; i++) {
 		snprintf(name, sizeof(name), "c%u", i);
@@ -220,6 +335,7 @@ int main(int argc, char **argv)
 out:
 	__atomic_store_n(&tk.stop, 1, __ATOMIC_RELEASE);
 	pthread_join(tk.thread, NULL);
-	kt_teardown(s, base, link);
+	kt5__destroy(w);
+	kt_teardown(s, base, link, own_link);
 	return kt_finish(&r);
 }
