@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Test 13: the cost of propagating a policy over a large subtree (issue 7, defect 6).
- * Builds t13 with FANOUT children of FANOUT grandchildren each (10,100 online memcgs), plus
- * ZOMBIES removed children of ZOMBIE_FANOUT removed grandchildren each, kept dying (offline, still
- * in the cgroup tree) by one page of a memfd charged to each dying grandchild; child c1 gets a
- * policy of its own (ops_b). Then attaches ops_a (kt.bpf.c: a charge hook only) to t13 by a link
- * and destroys the link.
+ * Builds t13 with F children of F grandchildren each (F = FANOUT = 100 unless given: 10,100 online
+ * memcgs), plus Z = F / ZOMBIE_DIV removed children of F removed grandchildren each (2,020 memcgs),
+ * kept dying (offline, still in the cgroup tree) by one page of a memfd charged to each dying
+ * grandchild; child c1 gets a policy of its own (ops_b). Then attaches ops_a (kt.bpf.c: a charge
+ * hook only) to t13 by a link and destroys the link.
  *
  * What it measures is the work of the propagation walk, counted, not timed: kt5.bpf.c counts the
  * css_next_descendant_pre() calls of the attaching thread, one per memcg the walk visits plus one
@@ -13,7 +13,7 @@
  * subtree below a descendant with its own attachment) visits t13, its online children and their
  * grandchildren except c1's, and each dying child once: 1 + F + F(F-1) + Z memcgs. The series
  * before "bound the cost of memcg_ops propagation" visits every memcg below t13, dying ones
- * included: F + Z(ZF) more (2,100 with the defaults). Asserted: the attach's and the detach's count
+ * included: F + ZF more (2,100 with F = 100). Asserted: the attach's and the detach's count
  * are the skipping walk's, within WALK_SLACK calls (none expected) - this fails on the old series.
  *
  * Also asserted: the policy reaches the first and the last grandchild and is gone from them after
@@ -45,9 +45,8 @@
 
 #define MiB (1024ull * 1024)
 #define FANOUT 100
-/* Dying subtrees below t13: ZOMBIES children of ZOMBIE_FANOUT grandchildren each. */
-#define ZOMBIES 20
-#define ZOMBIE_FANOUT 100
+/* Dying subtrees below t13: fanout / ZOMBIE_DIV children of fanout grandchildren each. */
+#define ZOMBIE_DIV 5
 /* css_next_descendant_pre() calls of the attaching thread allowed outside the walk (none expected). */
 #define WALK_SLACK 8
 /* An attach or detach shorter than this cannot tell a walk that reschedules from one that does not. */
@@ -137,11 +136,11 @@ static void run_in(struct kt_report *r, const char *cg)
 }
 
 /*
- * ZOMBIES children of ZOMBIE_FANOUT grandchildren below base, each grandchild charged one page of
+ * nz children of nzf grandchildren below base, each grandchild charged one page of
  * the memfd mfd (this process joins it, writes the page, and goes back home), then all removed: the
  * pages keep the grandchildren, and so their parents, dying. Returns nothing; dies on a failure.
  */
-static void make_zombies(struct kt_report *r, const char *base, int mfd)
+static void make_zombies(struct kt_report *r, const char *base, int mfd, unsigned int nz, unsigned int nzf)
 {
 	long psz = sysconf(_SC_PAGESIZE);
 	char home[PATH_MAX], z[PATH_MAX], g[PATH_MAX], name[32];
@@ -153,10 +152,10 @@ static void make_zombies(struct kt_report *r, const char *base, int mfd)
 	memset(page, 0x5a, (size_t)psz);
 	if (cg_own(home, sizeof(home)) < 0)
 		kt_die(r, "reading /proc/self/cgroup: %s", strerror(errno));
-	for (unsigned int i = 0; i < ZOMBIES; i++) {
+	for (unsigned int i = 0; i < nz; i++) {
 		snprintf(name, sizeof(name), "z%u", i);
 		kt_sub_cgroup(r, base, name, true, z, sizeof(z), NULL);
-		for (unsigned int j = 0; j < ZOMBIE_FANOUT; j++) {
+		for (unsigned int j = 0; j < nzf; j++) {
 			snprintf(name, sizeof(name), "g%u", j);
 			kt_sub_cgroup(r, z, name, false, g, sizeof(g), NULL);
 			if (cg_move(g, getpid()) < 0)
@@ -169,7 +168,7 @@ static void make_zombies(struct kt_report *r, const char *base, int mfd)
 	if (cg_move(home, getpid()) < 0)
 		kt_die(r, "going back to %s: %s", home, strerror(errno));
 	free(page);
-	for (unsigned int i = 0; i < ZOMBIES; i++) {
+	for (unsigned int i = 0; i < nz; i++) {
 		snprintf(name, sizeof(name), "z%u", i);
 		cg_path(z, sizeof(z), base, name);
 		if (cg_rmtree(z) < 0)
@@ -207,10 +206,12 @@ int main(int argc, char **argv)
 	cpu_set_t cpu0;
 	struct kt5 *w;
 	struct kt *s;
+	unsigned int nz;
 	int err, mfd;
 
-	if (fanout < 2)
-		kt_die(&r, "fanout %u: at least 2", fanout);
+	if (fanout < ZOMBIE_DIV)
+		kt_die(&r, "fanout %u: at least %u", fanout, ZOMBIE_DIV);
+	nz = fanout / ZOMBIE_DIV;
 	kt_libbpf_setup();
 	kt_require_memcg_ops(&r);
 	kt_test_cgroup(&r, "t13", base, sizeof(base));
@@ -250,14 +251,14 @@ int main(int argc, char **argv)
 	mfd = memfd_create("t13-pin", MFD_CLOEXEC);
 	if (mfd < 0)
 		kt_die(&r, "memfd_create: %s", strerror(errno));
-	make_zombies(&r, base, mfd);
+	make_zombies(&r, base, mfd, nz, fanout);
 	if (cg_read_key(base, "cgroup.stat", "nr_dying_descendants", &dying) < 0)
 		kt_die(&r, "reading %s/cgroup.stat: %s", base, strerror(errno));
 	kt_note(&r, "%u removed memcgs below t13 kept dying by a page each in %.1f s; nr_dying_descendants %llu",
-		ZOMBIES * (ZOMBIE_FANOUT + 1), (double)(kt_now_ns() - t0) / 1e9, (unsigned long long)dying);
-	if (dying < ZOMBIES * (ZOMBIE_FANOUT + 1))
+		nz * (fanout + 1), (double)(kt_now_ns() - t0) / 1e9, (unsigned long long)dying);
+	if (dying < nz * (fanout + 1))
 		kt_die(&r, "only %llu dying memcgs below t13 (want %u): the test cannot show the walk skipping them",
-		       (unsigned long long)dying, ZOMBIES * (ZOMBIE_FANOUT + 1));
+		       (unsigned long long)dying, nz * (fanout + 1));
 
 	s = kt_open_or_die(&r);
 	s->struct_ops.ops_a->flags = 0;
@@ -275,8 +276,8 @@ int main(int argc, char **argv)
 	w->bss->walker_tid = (uint32_t)gettid();
 	if (kt5__attach(w))
 		kt_die(&r, "attaching fentry/css_next_descendant_pre: %s", strerror(errno));
-	want_steps = 1 + fanout + (uint64_t)fanout * (fanout - 1) + ZOMBIES + 1;
-	old_steps = 1 + fanout + (uint64_t)fanout * fanout + ZOMBIES * (ZOMBIE_FANOUT + 1) + 1;
+	want_steps = 1 + fanout + (uint64_t)fanout * (fanout - 1) + nz + 1;
+	old_steps = 1 + fanout + (uint64_t)fanout * fanout + nz * (fanout + 1) + 1;
 
 	if (pthread_create(&tk.thread, NULL, tick, &tk))
 		kt_die(&r, "pthread_create failed");
@@ -338,7 +339,7 @@ int main(int argc, char **argv)
 		gap_round(&r, &gaps[0], round, attach_ns, gap_attach);
 		gap_round(&r, &gaps[1], round, detach_ns, gap_detach);
 	}
-	kt_note(&r, "below t13: %u online memcgs, %u dying", fanout + fanout * fanout + 1, ZOMBIES * (ZOMBIE_FANOUT + 1));
+	kt_note(&r, "below t13: %u online memcgs, %u dying", fanout + fanout * fanout + 1, nz * (fanout + 1));
 	gap_check(&r, &gaps[0]);
 	gap_check(&r, &gaps[1]);
 
