@@ -4,6 +4,7 @@
  */
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,7 @@ typedef struct PolicyInstance {
 	uint64_t cgroup_id;
 	int link_fd;               /* its attachment, a struct_ops link (to the engine's struct_ops map,
 				    * or, adopted, to the previous memqosd's); -EBADF: none */
+	sd_event_source *hup;      /* watches link_fd for EPOLLHUP: the kernel dropped the attachment */
 	char store_name[HANDOVER_NAME_MAX + 1]; /* the link's name in the fd store; "": not there */
 } PolicyInstance;
 
@@ -77,6 +79,7 @@ struct PolicyEngine {
 	bool handing_over;                /* freeing leaves links attached for the next start */
 	PolicyAdoptable *adoptable;
 	size_t n_adoptable;
+	sd_event *event;                  /* the loop the links' hang-ups are watched on, once attached */
 };
 
 /*
@@ -700,6 +703,7 @@ int policy_engine_new(const Logger *log, PolicyMode mode, FdStore *store, Policy
 
 static void instance_detach(PolicyEngine *e, PolicyInstance *in)
 {
+	in->hup = sd_event_source_disable_unref(in->hup);
 	if (in->traced) {
 		(void) bpf_map_delete_elem(e->tenants_fd, &in->cgroup_id);
 		in->traced = false;
@@ -734,6 +738,7 @@ PolicyEngine *policy_engine_free(PolicyEngine *e)
 	policy_ring_clear(&e->ring);
 	policy_engine_release_unclaimed(e);
 	free(e->adoptable);
+	e->event = sd_event_unref(e->event);
 	if (!e->handing_over && fdstore_enabled(e->store))
 		for (size_t i = 0; i < ELEMENTSOF(shared_maps); i++)
 			(void) fdstore_remove(e->store, shared_maps[i].name);
@@ -799,11 +804,65 @@ void policy_ring_clear(PolicyRing *ring)
 	ring->rb = NULL;
 }
 
+/*
+ * The kernel drops a policy's attachment when the tenant's memory cgroup goes offline (the cgroup
+ * was removed, or the memory controller disabled in it) and hangs up the link: polling it reports
+ * EPOLLHUP. The link then attaches nothing; drop it (and its copy in the fd store) and say so.
+ */
+static int on_link_hup(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	PolicyEngine *e = userdata;
+	PolicyInstance *in = NULL;
+
+	(void) fd;
+	(void) revents;
+	for (size_t i = 0; i < e->n_instances && !in; i++)
+		if (e->instances[i].hup == s)
+			in = &e->instances[i];
+	if (!in)
+		return 0;
+	(void) log_warning(e->log, "Tenant %" PRIu32 ": the kernel detached its policy (cgroup %llu removed or "
+			   "its memory controller disabled); dropping the policy link",
+			   in->tenant_id, (unsigned long long) in->cgroup_id);
+	in->hup = sd_event_source_disable_unref(in->hup);
+	if (in->store_name[0])
+		(void) fdstore_remove(e->store, in->store_name);
+	in->store_name[0] = 0;
+	closep(&in->link_fd);
+	/* The cgroup is gone: its parameters entry would never be read again. */
+	if (in->has_params) {
+		(void) bpf_map_delete_elem(e->params_fd, &in->cgroup_id);
+		in->has_params = false;
+	}
+	return 0;
+}
+
+static int instance_watch(PolicyEngine *e, PolicyInstance *in)
+{
+	int r;
+
+	if (!e->event || in->link_fd < 0 || in->hup)
+		return 0;
+	r = sd_event_add_io(e->event, &in->hup, in->link_fd, EPOLLHUP, on_link_hup, e);
+	if (r < 0)
+		return log_debug_errno(e->log, r, "Tenant %" PRIu32 ": cannot watch its policy link: %m", in->tenant_id);
+	(void) sd_event_source_set_description(in->hup, "policy-link-hup");
+	return 0;
+}
+
 int policy_engine_attach_event(PolicyEngine *e, sd_event *event)
 {
-	if (!e)
+	int r;
+
+	if (!e || !event)
 		return -EINVAL;
-	return policy_ring_attach(&e->ring, event);
+	r = policy_ring_attach(&e->ring, event);
+	if (r < 0)
+		return r;
+	e->event = sd_event_ref(event);
+	for (size_t i = 0; i < e->n_instances; i++)
+		(void) instance_watch(e, &e->instances[i]);
+	return 0;
 }
 
 int policy_engine_poll(PolicyEngine *e, int timeout_ms)
@@ -1183,6 +1242,7 @@ int policy_tenant_add(PolicyEngine *e, const PolicyTenant *t)
 		return r;
 	}
 	e->n_instances++;
+	(void) instance_watch(e, in);
 	return 0;
 }
 
@@ -1231,6 +1291,7 @@ int policy_tenant_update(PolicyEngine *e, const PolicyTenant *t)
 		in->traced = false; /* the entry now belongs to next */
 	instance_detach(e, in);
 	*in = next;
+	(void) instance_watch(e, in);
 	return 0;
 }
 

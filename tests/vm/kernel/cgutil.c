@@ -84,6 +84,25 @@ void cg_path(char *buf, size_t len, const char *parent, const char *name)
 	snprintf(buf, len, "%s/%s", parent, name);
 }
 
+int cg_own(char *buf, size_t len)
+{
+	FILE *f = fopen("/proc/self/cgroup", "re");
+	char line[PATH_MAX - 64];
+	int ret = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "0::", 3) == 0) {
+			line[strcspn(line, "\n")] = 0;
+			snprintf(buf, len, "/sys/fs/cgroup%s", line + 3);
+			ret = 0;
+		}
+	}
+	fclose(f);
+	return ret;
+}
+
 static int rmtree_once(const char *path)
 {
 	DIR *d = opendir(path);

@@ -35,6 +35,8 @@ int cg_read_key(const char *cg, const char *file, const char *key, uint64_t *ret
 int cg_id(const char *cg, uint64_t *ret);	  /* cgroup id == inode of the directory */
 int cg_move(const char *cg, pid_t pid);
 void cg_path(char *buf, size_t len, const char *parent, const char *name);
+/* The cgroup this process is in, as a cgroupfs path (from /proc/self/cgroup). */
+int cg_own(char *buf, size_t len);
 
 /* ---- allocation workers (forked children that join a cgroup) ---- */
 struct kt_work {

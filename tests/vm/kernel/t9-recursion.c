@@ -23,26 +23,6 @@
 #define MiB (1024ull * 1024)
 #define MISSES "/sys/kernel/mm/memcg_ops/recursion_misses"
 
-/* The cgroup this process started in, as a cgroupfs path. */
-static int own_cgroup(char *buf, size_t len)
-{
-	FILE *f = fopen("/proc/self/cgroup", "re");
-	char line[PATH_MAX - 64];
-	int ret = -ENOENT;
-
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		if (strncmp(line, "0::", 3) == 0) {
-			line[strcspn(line, "\n")] = 0;
-			snprintf(buf, len, "/sys/fs/cgroup%s", line + 3);
-			ret = 0;
-		}
-	}
-	fclose(f);
-	return ret;
-}
-
 static int read_misses(uint64_t *v)
 {
 	FILE *f = fopen(MISSES, "re");
@@ -74,7 +54,7 @@ int main(void)
 		kt_die(&r, "stat %s: %s", base, strerror(errno));
 	kt_sub_cgroup(&r, base, "maps", false, maps, sizeof(maps), &maps_id);
 	kt_sub_cgroup(&r, base, "work", false, work_cg, sizeof(work_cg), &work_id);
-	if (own_cgroup(home, sizeof(home)) < 0)
+	if (cg_own(home, sizeof(home)) < 0)
 		kt_die(&r, "reading /proc/self/cgroup: %s", strerror(errno));
 
 	s = kt2_open_for(&r, KT2_T9);

@@ -48,9 +48,10 @@ HoldSec=5s
 EOC
 }
 
-# tenant DIR NAME PRIORITY MIN MAX [POLICY]
+# tenant DIR CGROUP PRIORITY MIN MAX [POLICY]: the profile of the tenant in CGROUP (relative to the
+# root; a nested one like a/b is the tenant a-b, its profile tenants.d/a-b.conf).
 tenant() {
-	cat > "$1/tenants.d/$2.conf" <<EOC
+	cat > "$1/tenants.d/$(echo "$2" | tr / -).conf" <<EOC
 [Tenant]
 Cgroup=$2
 Priority=$3
