@@ -10,7 +10,8 @@
 #    written, neither L squeezed nor H raised (no contention, as before);
 #  - room short (42M left): the same signal squeezes L at once, one step, with the reason naming the
 #    ancestor's missing room, and the control loop's time stamp from the signal to the write;
-#  - the squeeze is one step inside the bounds (never below memory.current - Headroom=).
+#  - the squeeze is one step inside the bounds, taken below L's usage (never below memory.current -
+#    Headroom=).
 # Runs as root (like the other fake-tree daemon tests); exits 77 (skip) loudly otherwise.
 set -u
 
@@ -58,9 +59,11 @@ printf 'low 0\nhigh 2\nmax 0\noom 0\noom_kill 0\noom_group_kill 0\n' >"$CG/tenan
 check "room short: L squeezed on the signal" \
 	wait_for 5 bash -c "[ \$(cat '$CG/tenants/L/memory.high') -lt $((400 * M)) ]"
 l=$(cat "$CG/tenants/L/memory.high")
-# One step: 10 % of L's range (336M) down from 400M, not below memory.current - Headroom= (228M).
+# One step: 10 % of L's range (336M) down from its usage (260M, under its memory.high of 400M:
+# steps from memory.high would free nothing until they reached it), not below memory.current -
+# Headroom= (228M), and below the usage (it frees memory).
 check "room short: one step inside the bounds ($l)" \
-	bash -c "[ $l -ge $((400 * M - 336 * M / 10 - 4096)) ] && [ $l -ge $((228 * M)) ]"
+	bash -c "[ $l -ge $((260 * M - 336 * M / 10 - 4096)) ] && [ $l -ge $((228 * M)) ] && [ $l -lt $((260 * M)) ]"
 check "room short: the reason names the missing room" \
 	contains "$LOG" "squeeze: higher-priority tenant H under pressure while tenants has no room under its memory.max for its next step"
 check "room short: the time stamp from the first signal" \
