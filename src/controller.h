@@ -23,9 +23,10 @@
  *    room it gave up is returned gradually and the squeeze does not oscillate.
  *  - HOLD: a tenant below its baseline stays where it is while the higher-priority tenant that
  *    caused its last squeeze (the most important one under pressure then; any strictly
- *    higher-priority tenant if that is not known) still has DEMAND (controller_tenant_demand()): it is under pressure now, or, unless it has released
- *    memory since its last pressure (usage fell below half its peak while it was not under pressure, see controller_note_sample()),
- *    its pressure ended less than HoldSec ago or it was active (ran or refaulted) less than HoldSec
+ *    higher-priority tenant if that is not known) still has DEMAND (controller_tenant_demand()):
+ *    it is under pressure now, or, unless it has released memory since its last pressure (usage
+ *    fell below half its peak while it was not under pressure, see controller_note_sample()), its
+ *    pressure ended less than HoldSec ago or it was active (ran or refaulted) less than HoldSec
  *    ago. Quiet pressure after a squeeze is the squeeze working, not the end of the need. Likewise
  *    a raised tenant is not lowered back while it has demand itself.
  *  - RELAX: once no demand holds it, memory.high moves back toward the baseline by RelaxPercent steps,

@@ -196,13 +196,15 @@ static void check_action(Sim *sim, const ControlAction *a, uint64_t now)
 	 * memory.high the tenant is not near frees nothing until it reaches the usage.
 	 */
 	if (a->old_high != MEMQOSD_BYTES_MAX && a->new_high != MEMQOSD_BYTES_MAX && a->reason != CONTROL_REASON_CLAMP) {
-		bool squeeze = a->reason == CONTROL_REASON_SQUEEZE;
-		uint64_t from = squeeze && t->current < a->old_high ? t->current : a->old_high;
-		uint64_t d = a->new_high > from ? a->new_high - from : from - a->new_high;
 		unsigned pct = a->reason == CONTROL_REASON_RELAX ? sim->p.relax_percent : sim->p.step_percent;
+		uint64_t d;
 
-		if (squeeze && a->new_high >= from)
-			d = 0; /* down to (or still above) the usage: no byte reclaimed */
+		if (a->reason == CONTROL_REASON_SQUEEZE) {
+			uint64_t from = t->current < a->old_high ? t->current : a->old_high;
+
+			d = from > a->new_high ? from - a->new_high : 0; /* at or above the usage: nothing reclaimed */
+		} else
+			d = a->new_high > a->old_high ? a->new_high - a->old_high : a->old_high - a->new_high;
 		assert_true(d <= step_bound(t, pct));
 	}
 
