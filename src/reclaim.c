@@ -48,6 +48,7 @@ typedef struct ReclaimTenant {
 	uint64_t log_backoff_usec;
 	unsigned log_backoff_suppressed;
 	bool dry_run_logged;
+	bool waiting;                /* held back by a lower priority under host pressure (logged once) */
 } ReclaimTenant;
 
 struct Reclaim {
@@ -220,14 +221,15 @@ static void tenant_read_refaults(ReclaimTenant *rt)
 
 /* ---- records ---- */
 
-static void log_progress(ReclaimTenant *rt, bool force)
+/* force: now, whatever the rate limit; settled: also with nothing new reclaimed (the phase is the news). */
+static void log_progress(ReclaimTenant *rt, bool force, bool settled)
 {
 	char f_tenant[256], f_cgroup[4200], f_bytes[64], f_total[64], f_saved[64], f_phase[64];
 	char a[32], b[32], c[32], d[32];
 	const Tenant *t = rt->t;
 	uint64_t now = now_usec();
 
-	if (rt->log_progress_bytes == 0 ||
+	if ((rt->log_progress_bytes == 0 && !settled) ||
 	    (!force && rt->log_progress_usec && now - rt->log_progress_usec < RECLAIM_LOG_INTERVAL_USEC))
 		return;
 	tenant_read_refaults(rt);
@@ -340,7 +342,7 @@ static void tenant_settle(ReclaimTenant *rt)
 {
 	rt->timer = sd_event_source_disable_unref(rt->timer);
 	tenant_arm(rt, 0);
-	log_progress(rt, true);
+	log_progress(rt, true, true);
 	kick_waiting(rt->r);
 }
 
@@ -392,9 +394,18 @@ static int on_step(sd_event_source *s, uint64_t usec, void *userdata)
 		return 0;
 	}
 	if (!tenant_may_step(rt)) {
+		if (!rt->waiting)
+			log_info(&m->log, "Tenant %s: reclaim waits for lower priorities (host memory pressure)",
+				 t->config->name);
+		rt->waiting = true;
 		tenant_step_later(rt, p->interval_usec);
 		return 0;
 	}
+	if (rt->waiting)
+		log_info(&m->log, "Tenant %s: %s", t->config->name,
+			 rt->r->host_pressure ? "lower priorities have nothing cold left, reclaiming (host memory pressure)"
+					      : "host memory pressure is over, reclaiming");
+	rt->waiting = false;
 	tenant_arm(rt, reclaim_model_refault_budget(p, step));
 	(void) snprintf(reason, sizeof(reason), "proactive reclaim%s", rt->r->host_pressure ? " (host pressure)" : "");
 	k = manager_reclaim(m, t, step, reason);
@@ -463,7 +474,7 @@ static void tenant_remove(Reclaim *r, size_t i)
 	ReclaimTenant *rt = r->tenants[i];
 	int fd = map_fd(r);
 
-	log_progress(rt, true);
+	log_progress(rt, true, false);
 	if (fd >= 0)
 		(void) bpf_map_delete_elem(fd, &rt->cgroup_id);
 	sd_event_source_disable_unref(rt->timer);
@@ -582,7 +593,7 @@ static void hook_written(Manager *m, Tenant *t, const WriterCompletion *c, void 
 	switch (rt->model.phase) {
 	case RECLAIM_PROBING:
 		/* IntervalSec= from step to step, as a poller's tick: the write's own time counts in it. */
-		log_progress(rt, false);
+		log_progress(rt, false, false);
 		tenant_step_later(rt, rt->step_usec + t->config->reclaim.interval_usec > rt->current_usec
 					      ? rt->step_usec + t->config->reclaim.interval_usec - rt->current_usec : 0);
 		break;
