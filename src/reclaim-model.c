@@ -45,8 +45,8 @@ uint64_t reclaim_model_floor(const TenantConfig *c)
 	return f;
 }
 
-uint64_t reclaim_model_step(const ReclaimParams *p, uint64_t current, uint64_t floor, int priority,
-			    bool host_pressure)
+static uint64_t step_sized(const ReclaimParams *p, uint64_t current, uint64_t floor, int priority,
+			   bool host_pressure, unsigned ramp)
 {
 	uint64_t above, step, cap = p->step_max_bytes;
 
@@ -60,12 +60,32 @@ uint64_t reclaim_model_step(const ReclaimParams *p, uint64_t current, uint64_t f
 		step *= (uint64_t) ((100 - prio) / 25 + 1);
 		cap *= 4;
 	}
+	if (ramp > 0) {
+		step = step > cap >> ramp ? cap : step << ramp;
+		if (step > above / 2)
+			step = above / 2;
+	}
 	if (step > cap)
 		step = cap;
 	if (step > above)
 		step = above;
 	step -= step % RECLAIM_PAGE_SIZE;
 	return step < RECLAIM_STEP_MIN ? 0 : step;
+}
+
+uint64_t reclaim_model_step(const ReclaimParams *p, uint64_t current, uint64_t floor, int priority,
+			    bool host_pressure)
+{
+	return step_sized(p, current, floor, priority, host_pressure, 0);
+}
+
+uint64_t reclaim_model_next_step(const ReclaimModel *m, const ReclaimParams *p, uint64_t current, uint64_t floor,
+				 int priority, bool host_pressure)
+{
+	uint64_t step = step_sized(p, current, floor, priority, host_pressure, m->ramp);
+
+	/* Near the floor half of what is left may be under the minimum where the plain step is not. */
+	return step > 0 ? step : step_sized(p, current, floor, priority, host_pressure, 0);
 }
 
 uint64_t reclaim_model_refault_budget(const ReclaimParams *p, uint64_t step_bytes)
@@ -95,7 +115,9 @@ uint64_t reclaim_model_step_done(ReclaimModel *m, uint64_t requested, uint64_t b
 		m->phase = RECLAIM_SETTLED;
 		m->settled_current = after;
 		m->futile = 0;
-	}
+		m->ramp = 0;
+	} else if (result == 0 && m->phase == RECLAIM_PROBING && got >= requested / 2 && m->ramp < RECLAIM_RAMP_MAX)
+		m->ramp++;
 	return got;
 }
 
@@ -126,6 +148,7 @@ bool reclaim_model_backoff(ReclaimModel *m, const ReclaimParams *p, ReclaimCause
 	m->held_progress = m->progress_bytes;
 	shift = m->futile > 3 ? 3 : m->futile;
 	m->phase = RECLAIM_BACKOFF;
+	m->ramp = 0;
 	m->hold_until_usec = now_usec + (p->hold_usec << (shift > 0 && m->held_futile ? shift - 1 : 0));
 	m->progress_bytes = 0;
 	m->backoffs++;
@@ -172,6 +195,7 @@ bool reclaim_model_wake(ReclaimModel *m, uint64_t current, bool host_pressure)
 		m->host_woken = true;
 	m->phase = RECLAIM_PROBING;
 	m->futile = 0;
+	m->ramp = 0;
 	m->progress_bytes = 0;
 	m->refault_mark = m->refaulted_bytes;
 	return true;

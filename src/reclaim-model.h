@@ -58,6 +58,8 @@
 /* A settled tenant starts probing again once memory.current grew by this much (% of where it settled). */
 #define RECLAIM_REGROW_PERCENT 10
 #define RECLAIM_PAGE_SIZE 4096
+/* A step doubles after each clean one, up to 2^RECLAIM_RAMP_MAX times the first (reclaim_model_next_step()). */
+#define RECLAIM_RAMP_MAX 4
 
 typedef enum ReclaimPhase {
 	RECLAIM_PROBING,
@@ -95,6 +97,7 @@ typedef struct ReclaimModel {
 	ReclaimCause last_cause;
 	uint64_t last_backoff_usec;  /* when the last back-off happened; 0 = never */
 	bool host_woken;             /* woken by host pressure in this episode of it */
+	unsigned ramp;               /* clean steps in a row (at most RECLAIM_RAMP_MAX): the next is 2^ramp times larger */
 } ReclaimModel;
 
 void reclaim_model_init(ReclaimModel *m);
@@ -113,6 +116,18 @@ uint64_t reclaim_model_floor(const TenantConfig *c);
 uint64_t reclaim_model_step(const ReclaimParams *p, uint64_t current, uint64_t floor, int priority,
 			    bool host_pressure);
 
+/*
+ * The step the tenant takes now: reclaim_model_step()'s size times 2^m->ramp. The ramp counts the
+ * clean steps in a row (each reclaimed at least half of what it asked, with no back-off since), so
+ * a tenant far above its hot set gets there in a few large steps instead of many small ones (each
+ * step costs a timer, file reads and a write: the descent, not the holding, is what the agent's
+ * CPU goes to). A ramped step is at most StepMax= (4x under host pressure) and at most half of what
+ * lies above the floor; it overshoots into the hot set by at most what the refault budget lets
+ * through before the write is interrupted. Any back-off, settling or waking starts the ramp again.
+ */
+uint64_t reclaim_model_next_step(const ReclaimModel *m, const ReclaimParams *p, uint64_t current, uint64_t floor,
+				 int priority, bool host_pressure);
+
 /* Pages of refaults after a step of step_bytes that make the tenant back off (at least 1). */
 uint64_t reclaim_model_refault_budget(const ReclaimParams *p, uint64_t step_bytes);
 
@@ -122,7 +137,8 @@ bool reclaim_model_over_target(const ReclaimParams *p, unsigned avg10);
 /*
  * A step completed: memory.current was before/after, result the write's (0, -EAGAIN: the kernel
  * could not reclaim all of it, other: failed). Returns the bytes counted as reclaimed. A step that
- * came back -EAGAIN settles the tenant (nothing cold left) at `after`.
+ * came back -EAGAIN settles the tenant (nothing cold left) at `after`. A complete step that
+ * reclaimed at least half of what it asked for is clean: the ramp goes up.
  */
 uint64_t reclaim_model_step_done(ReclaimModel *m, uint64_t requested, uint64_t before, uint64_t after, int result);
 

@@ -385,8 +385,8 @@ static int on_step(sd_event_source *s, uint64_t usec, void *userdata)
 	if (cgroup_read_pressure(t->cg_fd, &pr) >= 0 && reclaim_model_over_target(p, pr.some_avg10) &&
 	    tenant_backoff(rt, RECLAIM_CAUSE_PRESSURE, 0))
 		return 0;
-	step = reclaim_model_step(p, t->current, reclaim_model_floor(t->config), t->config->priority,
-				  rt->r->host_pressure);
+	step = reclaim_model_next_step(&rt->model, p, t->current, reclaim_model_floor(t->config), t->config->priority,
+				       rt->r->host_pressure);
 	if (step == 0) {
 		rt->model.phase = RECLAIM_SETTLED;
 		rt->model.settled_current = t->current;
@@ -559,6 +559,7 @@ static int hook_changed(Manager *m, Tenant *t, const TenantConfig *old, void *us
 	if (rt->model.phase == RECLAIM_SETTLED) {
 		rt->model.phase = RECLAIM_PROBING;
 		rt->model.futile = 0;
+		rt->model.ramp = 0;
 		rt->model.refault_mark = rt->model.refaulted_bytes;
 		tenant_step_later(rt, t->config->reclaim.interval_usec);
 	}

@@ -74,6 +74,103 @@ static void test_step_table(void **state)
 	}
 }
 
+/*
+ * The ramp: a tenant 192 MiB above its 64 MiB hot set (the benchmark's 256 MiB / 64 MiB hot) with
+ * the default 2 % steps. Unramped the descent is a geometric series (each step 2 % of what is left:
+ * about 70 steps); ramped, each clean step doubles the next, up to 16x, never more than StepMax= or
+ * half of what lies above the floor. The kernel reclaims cold memory first and comes back -EAGAIN
+ * once a step reaches the hot set.
+ */
+static unsigned descend(bool ramped, uint64_t *biggest)
+{
+	ReclaimParams p = params();
+	ReclaimModel m;
+	uint64_t current = MIB(256), hot = MIB(64);
+	unsigned steps = 0;
+
+	reclaim_model_init(&m);
+	*biggest = 0;
+	while (m.phase == RECLAIM_PROBING && steps < 1000) {
+		uint64_t step = ramped ? reclaim_model_next_step(&m, &p, current, 0, 50, false)
+				       : reclaim_model_step(&p, current, 0, 50, false);
+		uint64_t got;
+
+		if (step == 0)
+			break;
+		assert_true(step <= p.step_max_bytes);
+		if (m.ramp > 0)
+			assert_true(step <= current / 2);
+		if (step > *biggest)
+			*biggest = step;
+		got = current - hot < step ? current - hot : step;
+		(void) reclaim_model_step_done(&m, step, current, current - got, got < step ? -EAGAIN : 0);
+		current -= got;
+		steps++;
+	}
+	assert_int_equal(m.phase, RECLAIM_SETTLED);
+	assert_int_equal(current, hot);
+	return steps;
+}
+
+static void test_ramp(void **state)
+{
+	ReclaimParams p = params();
+	ReclaimModel m;
+	uint64_t biggest, plain_biggest;
+	unsigned plain = descend(false, &plain_biggest), ramped = descend(true, &biggest);
+
+	(void) state;
+	print_message("descent 256 -> 64 MiB at 2 %%: %u steps plain (largest %" PRIu64 " KiB), %u ramped (largest %" PRIu64 " KiB)\n",
+		      plain, plain_biggest >> 10, ramped, biggest >> 10);
+	assert_true(plain > 60);
+	assert_true(ramped <= 8);
+	assert_true(biggest <= p.step_max_bytes);
+
+	/* doubling: 2 % of 1000M, then 4 %, 8 %, 16 %, 32 % of what is left (at most half of it, StepMax=) */
+	p.step_max_bytes = MIB(4096);
+	reclaim_model_init(&m);
+	assert_int_equal(reclaim_model_next_step(&m, &p, MIB(1000), 0, 50, false), 20971520);
+	(void) reclaim_model_step_done(&m, MIB(20), MIB(1000), MIB(980), 0);
+	assert_int_equal(m.ramp, 1);
+	assert_int_equal(reclaim_model_next_step(&m, &p, MIB(1000), 0, 50, false), 41943040);
+	m.ramp = RECLAIM_RAMP_MAX;
+	assert_int_equal(reclaim_model_next_step(&m, &p, MIB(1000), 0, 50, false), 335544320);
+	/* never past RECLAIM_RAMP_MAX */
+	(void) reclaim_model_step_done(&m, MIB(20), MIB(1000), MIB(980), 0);
+	assert_int_equal(m.ramp, RECLAIM_RAMP_MAX);
+	/* at most half of what lies above the floor (10 % of 100M ramped 16x is 160M) */
+	p.step_percent = 10;
+	assert_int_equal(reclaim_model_next_step(&m, &p, MIB(300), MIB(200), 50, false), MIB(50));
+	/* near the floor, half is under the minimum: the plain step, if it is not */
+	p.step_percent = 100;
+	assert_int_equal(reclaim_model_next_step(&m, &p, MIB(200) + KIB(400), MIB(200), 50, false), KIB(400));
+
+	/* a step that got less than half of what it asked is not clean: no ramp */
+	p = params();
+	reclaim_model_init(&m);
+	(void) reclaim_model_step_done(&m, MIB(20), MIB(1000), MIB(991), 0);
+	assert_int_equal(m.ramp, 0);
+	/* a failed write neither */
+	(void) reclaim_model_step_done(&m, MIB(20), MIB(1000), MIB(980), -EBUSY);
+	assert_int_equal(m.ramp, 0);
+	(void) reclaim_model_step_done(&m, MIB(20), MIB(1000), MIB(980), 0);
+	(void) reclaim_model_step_done(&m, MIB(20), MIB(980), MIB(960), 0);
+	assert_int_equal(m.ramp, 2);
+	/* a back-off starts it again */
+	assert_true(reclaim_model_backoff(&m, &p, RECLAIM_CAUSE_REFAULT, false, SEC(100)));
+	assert_int_equal(m.ramp, 0);
+	reclaim_model_hold_over(&m, MIB(960), SEC(200));
+	assert_int_equal(m.phase, RECLAIM_PROBING);
+	assert_int_equal(reclaim_model_next_step(&m, &p, MIB(1000), 0, 50, false), 20971520);
+	/* and so does settling (-EAGAIN), and waking */
+	(void) reclaim_model_step_done(&m, MIB(20), MIB(1000), MIB(980), 0);
+	(void) reclaim_model_step_done(&m, MIB(20), MIB(980), MIB(970), -EAGAIN);
+	assert_int_equal(m.ramp, 0);
+	m.ramp = 3;
+	assert_true(reclaim_model_wake(&m, MIB(2000), false));
+	assert_int_equal(m.ramp, 0);
+}
+
 static void test_floor(void **state)
 {
 	TenantConfig c = { .memory_high_min = MEMQOSD_BYTES_MAX, .memory_high_max = MEMQOSD_BYTES_MAX };
@@ -455,6 +552,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_step_table),
+		cmocka_unit_test(test_ramp),
 		cmocka_unit_test(test_floor),
 		cmocka_unit_test(test_refault_budget),
 		cmocka_unit_test(test_step_done),
