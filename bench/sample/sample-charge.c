@@ -14,7 +14,12 @@
  * with the medians, the ratio of the medians and the median paired ratio, against the target
  * (>= 0.97 at the default rate; a miss is printed as MISSED, and exits 0: a benchmark, not a test).
  *
- *   sample-charge [--rounds R] [--mib M] [--iters K] [--label L] [--debug]
+ * --stats turns on the kernel's BPF run-time statistics (BPF_ENABLE_STATS) and prints, for every
+ * BPF program loaded in the guest, its runs and run time per page charged in the sampling mode
+ * ("PROG <name> <runs/page> <ns/page>", summed over rounds): where the per-charge cost goes (the
+ * trampolines around the programs are not in it; the pages/s figures are).
+ *
+ *   sample-charge [--rounds R] [--mib M] [--iters K] [--label L] [--stats] [--debug]
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +33,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <bpf/bpf.h>
+
 #include "log.h"
 #include "sample-engine.h"
 
@@ -37,6 +44,66 @@
 static const char *const mode_name[MODES] = { "sample-off", "sample-1M" };
 static const uint64_t mode_bytes[MODES] = { 0, 1 << 20 };
 static const char *const cg = "/sys/fs/cgroup/sample-charge";
+
+/* Run counts and run time of every loaded BPF program (--stats), by program id. */
+#define MAX_PROGS 256
+typedef struct ProgStats {
+	uint32_t id[MAX_PROGS];
+	char name[MAX_PROGS][BPF_OBJ_NAME_LEN];
+	uint64_t cnt[MAX_PROGS], ns[MAX_PROGS];
+	int n;
+} ProgStats;
+
+static void prog_stats(ProgStats *ps)
+{
+	uint32_t id = 0;
+
+	ps->n = 0;
+	while (ps->n < MAX_PROGS && bpf_prog_get_next_id(id, &id) == 0) {
+		struct bpf_prog_info info = {};
+		uint32_t len = sizeof(info);
+		int fd = bpf_prog_get_fd_by_id(id);
+
+		if (fd < 0)
+			continue;
+		if (bpf_prog_get_info_by_fd(fd, &info, &len) == 0) {
+			ps->id[ps->n] = id;
+			memcpy(ps->name[ps->n], info.name, sizeof(ps->name[0]));
+			ps->cnt[ps->n] = info.run_cnt;
+			ps->ns[ps->n] = info.run_time_ns;
+			ps->n++;
+		}
+		close(fd);
+	}
+}
+
+/* Add after - before (by program id) to the totals, by program name. */
+static void prog_stats_add(ProgStats *tot, const ProgStats *before, const ProgStats *after)
+{
+	for (int i = 0; i < after->n; i++) {
+		uint64_t c = after->cnt[i], ns = after->ns[i];
+		int j;
+
+		for (j = 0; j < before->n; j++)
+			if (before->id[j] == after->id[i]) {
+				c -= before->cnt[j];
+				ns -= before->ns[j];
+				break;
+			}
+		for (j = 0; j < tot->n; j++)
+			if (strcmp(tot->name[j], after->name[i]) == 0)
+				break;
+		if (j == tot->n) {
+			if (tot->n == MAX_PROGS)
+				continue;
+			memcpy(tot->name[j], after->name[i], sizeof(tot->name[0]));
+			tot->cnt[j] = tot->ns[j] = 0;
+			tot->n++;
+		}
+		tot->cnt[j] += c;
+		tot->ns[j] += ns;
+	}
+}
 
 static void count(const void *record, size_t size, void *userdata)
 {
@@ -134,11 +201,14 @@ int main(int argc, char **argv)
 		{ "mib", required_argument, NULL, 'm' },
 		{ "iters", required_argument, NULL, 'i' },
 		{ "label", required_argument, NULL, 'l' },
+		{ "stats", no_argument, NULL, 's' },
 		{ "debug", no_argument, NULL, 'd' },
 		{}
 	};
 	static double fig[MODES][MAX_ROUNDS], pair[MAX_ROUNDS];
-	int rounds = 30, iters = 2, level = LOG_WARNING, c;
+	static ProgStats before, after, total;
+	int rounds = 30, iters = 2, level = LOG_WARNING, c, stats_fd = -1;
+	bool stats = false;
 	size_t mib = 16;
 	const char *label = "patched";
 	uint64_t records[MODES] = {};
@@ -153,9 +223,11 @@ int main(int argc, char **argv)
 		case 'm': mib = (size_t) atoi(optarg); break;
 		case 'i': iters = atoi(optarg); break;
 		case 'l': label = optarg; break;
+		case 's': stats = true; break;
 		case 'd': level = LOG_DEBUG; break;
 		default:
-			fprintf(stderr, "usage: %s [--rounds R] [--mib M] [--iters K] [--label L] [--debug]\n", argv[0]);
+			fprintf(stderr, "usage: %s [--rounds R] [--mib M] [--iters K] [--label L] [--stats] [--debug]\n",
+				argv[0]);
 			return 2;
 		}
 	if (rounds < 2 || rounds > MAX_ROUNDS || mib == 0 || iters < 1) {
@@ -170,6 +242,13 @@ int main(int argc, char **argv)
 	}
 	if (stat(cg, &st) < 0)
 		return 1;
+	if (stats) {
+		stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+		if (stats_fd < 0) {
+			fprintf(stderr, "sample-charge: cannot enable BPF statistics: %s\n", strerror(-stats_fd));
+			return 1;
+		}
+	}
 
 	for (int round = 0; round < rounds; round++) {
 		for (int j = 0; j < MODES; j++) {
@@ -193,9 +272,15 @@ int main(int argc, char **argv)
 					return 1;
 				}
 			}
+			if (stats && e)
+				prog_stats(&before);
 			if (measure(e, mib, iters, &fig[m][round]) < 0) {
 				fprintf(stderr, "sample-charge: worker failed in mode %s\n", mode_name[m]);
 				return 1;
+			}
+			if (stats && e) {
+				prog_stats(&after);
+				prog_stats_add(&total, &before, &after);
 			}
 			if (e && sample_engine_counters(e, &k) == 0) {
 				counters[m].samples += k.samples;
@@ -222,6 +307,16 @@ int main(int argc, char **argv)
 		       (unsigned long long) counters[m].dropped);
 	printf("SAMPLING %s ratio_of_medians=%.4f paired_median=%.4f paired_p25=%.4f paired_p75=%.4f target=%.2f %s\n",
 	       label, med[1] / med[0], p50, p25, p75, TARGET, p50 >= TARGET ? "met" : "MISSED");
+	if (stats) {
+		double pages = (double) (mib << 8) * iters * rounds;
+
+		printf("BPF programs while sampling (%.0f pages charged): runs and run time per page\n", pages);
+		for (int i = 0; i < total.n; i++)
+			if (total.cnt[i])
+				printf("PROG %-16s %10.4f runs/page %10.1f ns/page %8.1f ns/run\n", total.name[i],
+				       total.cnt[i] / pages, total.ns[i] / pages, (double) total.ns[i] / total.cnt[i]);
+		close(stats_fd);
+	}
 	rmdir(cg);
 	return 0;
 }
