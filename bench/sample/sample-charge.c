@@ -36,6 +36,7 @@
 #include <bpf/bpf.h>
 
 #include "log.h"
+#include "prog-stats.h"
 #include "sample-engine.h"
 
 #define MODES 2
@@ -44,66 +45,6 @@
 static const char *const mode_name[MODES] = { "sample-off", "sample-1M" };
 static const uint64_t mode_bytes[MODES] = { 0, 1 << 20 };
 static const char *const cg = "/sys/fs/cgroup/sample-charge";
-
-/* Run counts and run time of every loaded BPF program (--stats), by program id. */
-#define MAX_PROGS 256
-typedef struct ProgStats {
-	uint32_t id[MAX_PROGS];
-	char name[MAX_PROGS][BPF_OBJ_NAME_LEN];
-	uint64_t cnt[MAX_PROGS], ns[MAX_PROGS];
-	int n;
-} ProgStats;
-
-static void prog_stats(ProgStats *ps)
-{
-	uint32_t id = 0;
-
-	ps->n = 0;
-	while (ps->n < MAX_PROGS && bpf_prog_get_next_id(id, &id) == 0) {
-		struct bpf_prog_info info = {};
-		uint32_t len = sizeof(info);
-		int fd = bpf_prog_get_fd_by_id(id);
-
-		if (fd < 0)
-			continue;
-		if (bpf_prog_get_info_by_fd(fd, &info, &len) == 0) {
-			ps->id[ps->n] = id;
-			memcpy(ps->name[ps->n], info.name, sizeof(ps->name[0]));
-			ps->cnt[ps->n] = info.run_cnt;
-			ps->ns[ps->n] = info.run_time_ns;
-			ps->n++;
-		}
-		close(fd);
-	}
-}
-
-/* Add after - before (by program id) to the totals, by program name. */
-static void prog_stats_add(ProgStats *tot, const ProgStats *before, const ProgStats *after)
-{
-	for (int i = 0; i < after->n; i++) {
-		uint64_t c = after->cnt[i], ns = after->ns[i];
-		int j;
-
-		for (j = 0; j < before->n; j++)
-			if (before->id[j] == after->id[i]) {
-				c -= before->cnt[j];
-				ns -= before->ns[j];
-				break;
-			}
-		for (j = 0; j < tot->n; j++)
-			if (strcmp(tot->name[j], after->name[i]) == 0)
-				break;
-		if (j == tot->n) {
-			if (tot->n == MAX_PROGS)
-				continue;
-			memcpy(tot->name[j], after->name[i], sizeof(tot->name[0]));
-			tot->cnt[j] = tot->ns[j] = 0;
-			tot->n++;
-		}
-		tot->cnt[j] += c;
-		tot->ns[j] += ns;
-	}
-}
 
 static void count(const void *record, size_t size, void *userdata)
 {
