@@ -3,9 +3,10 @@
 
 /*
  * The kernel's BPF run-time statistics (BPF_ENABLE_STATS) of every loaded program, for the sampling
- * benchmarks: snapshots by program id, differences summed by program name.
+ * benchmarks: snapshots by program id, differences summed by program name; and quantiles of figures.
  */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -69,4 +70,18 @@ static void prog_stats_add(ProgStats *tot, const ProgStats *before, const ProgSt
 		tot->cnt[j] += c;
 		tot->ns[j] += ns;
 	}
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *) a, y = *(const double *) b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* q-quantile (0..1) of v[0..n) by nearest rank; v is sorted in place. */
+static double quantile(double *v, int n, double q)
+{
+	qsort(v, (size_t) n, sizeof(*v), cmp_double);
+	return v[(int) (q * (n - 1) + 0.5)];
 }

@@ -121,20 +121,6 @@ static int measure(SampleEngine *e, size_t mib, int iters, double *ret)
 	return 0;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *) a, y = *(const double *) b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* q-quantile (0..1) of v[0..n) by nearest rank; v is sorted in place. */
-static double quantile(double *v, int n, double q)
-{
-	qsort(v, (size_t) n, sizeof(*v), cmp_double);
-	return v[(int) (q * (n - 1) + 0.5)];
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
