@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The sampler's charge-path cost on the RUNNING kernel (issue 10), on real CPU: this project's 6.18
- * build host has BTF and BPF trampolines, so the sampler loads there in its fentry flavour, the same
- * programs (bpf/sample.bpf.c) at the same hooks as in the patched 6.12 guest. No cgroup is created,
- * moved or written: the sampler is pointed at the memcg this process already charges (whatever the
- * host's hierarchy), read from /proc/self/cgroup.
+ * The sampler's charge-path cost on the RUNNING kernel (issue 10), in whatever flavour the sampler
+ * loads there: fentry in the patched 6.12 guest (run it there with tests/vm/run --icount 0 and
+ * --guest-cgroup: the guest's clock then counts instructions), tracepoints on this project's 6.18
+ * build host (it refuses every fentry/fexit program: EPERM at load, said at start), real CPU. On the
+ * host no cgroup is created, moved or written: the sampler is pointed at the memcg this process
+ * already charges (whatever the host's hierarchy), read from /proc/self/cgroup.
  *
  * One pass faults in M MiB of anonymous memory one page at a time (MADV_NOHUGEPAGE: every page one
  * folio charge) and drops it with MADV_DONTNEED (one batched uncharge per 31 folios or fewer); the
@@ -13,23 +14,25 @@
  * host does not), printed as pages per CPU second. Modes, all measured in every round, the order
  * rotating from round to round:
  *   off     no program attached (sampling off: what memqosd does then)
- *   floor   an empty BPF program (return 0) at every hook the sampler's fentry flavour attaches to
- *           and this kernel has: the BPF trampolines' own cost, the least any BPF hook there costs
+ *   floor   an empty BPF program (return 0) at every hook the sampler's flavour attaches to and this
+ *           kernel has: the hooks' own cost (BPF trampolines or tracepoints), the least any BPF
+ *           program there costs
  *   never   the sampler, this memcg sampled with SampleSize=1T: every program runs, no sample is
  *           taken (the per-charge work of the programs, without the samples')
  *   1M      the sampler, this memcg sampled at the defaults (SampleSize=1M, LargeAllocation=256K,
  *           MaxSamplesPerSec=5000); its records drained between passes (the daemon's work, not
  *           the charge path's: bench/sample/sample-cpu measures that)
  * The sampler is loaded once and attached only for its modes (detached otherwise: as good as not
- * loaded, no program runs); attaching happens before a mode's passes, outside the timed part. Per round the ratios
- * 1M/off and floor/off (this thread's pages per CPU second) pair measurements seconds apart, so
- * drift between rounds cancels out; their median and quartiles are the figures. The target is the
+ * loaded, no program runs); attaching happens before a mode's passes, outside the timed part. Per
+ * round the ratios 1M/off, floor/off and never/off (this thread's pages per CPU second) pair
+ * measurements seconds apart, so drift between rounds cancels out; their median and quartiles are
+ * the figures. The target is the
  * issue's: 1M/off >= 0.97 (printed "met" or "MISSED"; exit 0 either way: a benchmark, not a test).
  *
  * Afterwards, with the kernel's BPF run-time statistics on (BPF_ENABLE_STATS; they add two clock
  * reads per run, so they are not on during the timed rounds), S passes per mode give the runs and
- * run time per page of every program: what the sampler's programs cost per charge inside the
- * trampoline, against the empty programs'.
+ * run time per page of every program: what the sampler's programs cost per run inside the hook,
+ * against the empty programs' (which is the statistics' own cost).
  *
  * Other processes of the same memcg charge it too: their charges run the programs (and may be
  * sampled), in their own time, not in this thread's.
