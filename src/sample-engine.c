@@ -133,16 +133,50 @@ const char *sample_engine_flavour(const SampleEngine *e)
 	return e && e->flavour ? e->flavour : "none";
 }
 
+int sample_engine_set_attached(SampleEngine *e, bool attached)
+{
+	if (!e)
+		return -EINVAL;
+	if (!attached) {
+		sample_bpf__detach(e->skel);
+		return 0;
+	}
+	return sample_bpf__attach(e->skel);
+}
+
+/*
+ * A tenant's sample size changed: every CPU's countdown still runs down the gap drawn at the old
+ * size (after SampleSize=1G -> 1M, about 1G more bytes before the first sample). Disarmed, each CPU
+ * draws a new gap at its next charge. Best effort: a charge counted by the program between the read
+ * and the write is lost from the tenant's charge counters.
+ */
+static void sample_disarm(SampleEngine *e, uint32_t tenant_id)
+{
+	int fd = bpf_map__fd(e->skel->maps.memqosd_sampler), ncpu = libbpf_num_possible_cpus();
+	_cleanup_free_ struct memqosd_sample_state *st = NULL;
+
+	if (ncpu <= 0 || !(st = calloc((size_t) ncpu, sizeof(*st))) || bpf_map_lookup_elem(fd, &tenant_id, st) < 0)
+		return;
+	for (int i = 0; i < ncpu; i++)
+		st[i].armed = 0;
+	(void) bpf_map_update_elem(fd, &tenant_id, st, BPF_ANY);
+}
+
 int sample_engine_set_tenant(SampleEngine *e, uint32_t tenant_id, uint64_t cgroup_id,
 			     const struct memqosd_sample_conf *conf)
 {
 	struct memqosd_tenant_key key = { .tenant_id = tenant_id };
 
+	struct memqosd_sample_conf old = {};
+
 	if (!e || tenant_id == 0 || tenant_id >= MEMQOSD_MAX_TENANTS)
 		return -EINVAL;
+	(void) bpf_map_lookup_elem(bpf_map__fd(e->skel->maps.memqosd_sample_conf), &tenant_id, &old);
 	/* Settings first, so the first charge seen already has them. */
 	if (bpf_map_update_elem(bpf_map__fd(e->skel->maps.memqosd_sample_conf), &tenant_id, conf, BPF_ANY) < 0)
 		return negative_errno();
+	if (old.sample_bytes != conf->sample_bytes)
+		sample_disarm(e, tenant_id);
 	if (bpf_map_update_elem(bpf_map__fd(e->skel->maps.memqosd_tenants), &cgroup_id, &key, BPF_ANY) < 0)
 		return negative_errno();
 	e->ids_used[tenant_id / 64] |= 1ULL << (tenant_id % 64);

@@ -29,6 +29,11 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(SampleEngine *, sample_engine_free);
 
 /* "fentry" or "tracepoints". */
 const char *sample_engine_flavour(const SampleEngine *e);
+/*
+ * Detach the programs from their hooks (attached = false) or attach them again; maps and settings
+ * stay. For the benchmarks' "not loaded" rounds without reloading (a load is slow under emulation).
+ */
+int sample_engine_set_attached(SampleEngine *e, bool attached);
 
 /* Sample the cgroup cgroup_id (and below) as tenant_id with conf (conf->enabled = 0: stop). */
 int sample_engine_set_tenant(SampleEngine *e, uint32_t tenant_id, uint64_t cgroup_id,

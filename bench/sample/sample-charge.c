@@ -14,7 +14,12 @@
  * with the medians, the ratio of the medians and the median paired ratio, against the target
  * (>= 0.97 at the default rate; a miss is printed as MISSED, and exits 0: a benchmark, not a test).
  *
- *   sample-charge [--rounds R] [--mib M] [--iters K] [--label L] [--debug]
+ * --stats turns on the kernel's BPF run-time statistics (BPF_ENABLE_STATS) and prints, for every
+ * BPF program loaded in the guest, its runs and run time per page charged in the sampling mode
+ * ("PROG <name> <runs/page> <ns/page>", summed over rounds): where the per-charge cost goes (the
+ * trampolines around the programs are not in it; the pages/s figures are).
+ *
+ *   sample-charge [--rounds R] [--mib M] [--iters K] [--label L] [--stats] [--debug]
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,7 +33,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <bpf/bpf.h>
+
 #include "log.h"
+#include "prog-stats.h"
 #include "sample-engine.h"
 
 #define MODES 2
@@ -113,20 +121,6 @@ static int measure(SampleEngine *e, size_t mib, int iters, double *ret)
 	return 0;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *) a, y = *(const double *) b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* q-quantile (0..1) of v[0..n) by nearest rank; v is sorted in place. */
-static double quantile(double *v, int n, double q)
-{
-	qsort(v, (size_t) n, sizeof(*v), cmp_double);
-	return v[(int) (q * (n - 1) + 0.5)];
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -134,11 +128,14 @@ int main(int argc, char **argv)
 		{ "mib", required_argument, NULL, 'm' },
 		{ "iters", required_argument, NULL, 'i' },
 		{ "label", required_argument, NULL, 'l' },
+		{ "stats", no_argument, NULL, 's' },
 		{ "debug", no_argument, NULL, 'd' },
 		{}
 	};
 	static double fig[MODES][MAX_ROUNDS], pair[MAX_ROUNDS];
-	int rounds = 30, iters = 2, level = LOG_WARNING, c;
+	static ProgStats before, after, total;
+	int rounds = 30, iters = 2, level = LOG_WARNING, c, stats_fd = -1;
+	bool stats = false;
 	size_t mib = 16;
 	const char *label = "patched";
 	uint64_t records[MODES] = {};
@@ -153,9 +150,11 @@ int main(int argc, char **argv)
 		case 'm': mib = (size_t) atoi(optarg); break;
 		case 'i': iters = atoi(optarg); break;
 		case 'l': label = optarg; break;
+		case 's': stats = true; break;
 		case 'd': level = LOG_DEBUG; break;
 		default:
-			fprintf(stderr, "usage: %s [--rounds R] [--mib M] [--iters K] [--label L] [--debug]\n", argv[0]);
+			fprintf(stderr, "usage: %s [--rounds R] [--mib M] [--iters K] [--label L] [--stats] [--debug]\n",
+				argv[0]);
 			return 2;
 		}
 	if (rounds < 2 || rounds > MAX_ROUNDS || mib == 0 || iters < 1) {
@@ -170,6 +169,13 @@ int main(int argc, char **argv)
 	}
 	if (stat(cg, &st) < 0)
 		return 1;
+	if (stats) {
+		stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+		if (stats_fd < 0) {
+			fprintf(stderr, "sample-charge: cannot enable BPF statistics: %s\n", strerror(-stats_fd));
+			return 1;
+		}
+	}
 
 	for (int round = 0; round < rounds; round++) {
 		for (int j = 0; j < MODES; j++) {
@@ -193,9 +199,15 @@ int main(int argc, char **argv)
 					return 1;
 				}
 			}
+			if (stats && e)
+				prog_stats(&before);
 			if (measure(e, mib, iters, &fig[m][round]) < 0) {
 				fprintf(stderr, "sample-charge: worker failed in mode %s\n", mode_name[m]);
 				return 1;
+			}
+			if (stats && e) {
+				prog_stats(&after);
+				prog_stats_add(&total, &before, &after);
 			}
 			if (e && sample_engine_counters(e, &k) == 0) {
 				counters[m].samples += k.samples;
@@ -222,6 +234,16 @@ int main(int argc, char **argv)
 		       (unsigned long long) counters[m].dropped);
 	printf("SAMPLING %s ratio_of_medians=%.4f paired_median=%.4f paired_p25=%.4f paired_p75=%.4f target=%.2f %s\n",
 	       label, med[1] / med[0], p50, p25, p75, TARGET, p50 >= TARGET ? "met" : "MISSED");
+	if (stats) {
+		double pages = (double) (mib << 8) * iters * rounds;
+
+		printf("BPF programs while sampling (%.0f pages charged): runs and run time per page\n", pages);
+		for (int i = 0; i < total.n; i++)
+			if (total.cnt[i])
+				printf("PROG %-16s %10.4f runs/page %10.1f ns/page %8.1f ns/run\n", total.name[i],
+				       total.cnt[i] / pages, total.ns[i] / pages, (double) total.ns[i] / total.cnt[i]);
+		close(stats_fd);
+	}
 	rmdir(cg);
 	return 0;
 }

@@ -191,7 +191,12 @@ static void drain(SampleEngine *e)
 		;
 }
 
-static void run(const struct memqosd_sample_conf *conf, Seen *seen, struct memqosd_sample_counters *ret)
+/*
+ * Sample TOUCH_BYTES of this process's charges with conf; first, if `before` is set, 4 MiB with
+ * those settings (their countdowns armed), then conf set over them.
+ */
+static void run_after(const struct memqosd_sample_conf *before, const struct memqosd_sample_conf *conf, Seen *seen,
+		      struct memqosd_sample_counters *ret)
 {
 	_cleanup_(sample_engine_freep) SampleEngine *e = NULL;
 	_cleanup_(symbolizer_freep) Symbolizer *sym = NULL;
@@ -201,11 +206,22 @@ static void run(const struct memqosd_sample_conf *conf, Seen *seen, struct memqo
 	seen->sym = sym;
 	assert_int_equal(sample_engine_new(&logger, on_record, seen, &e), 0);
 	print_message("sampler flavour: %s\n", sample_engine_flavour(e));
+	if (before) {
+		assert_int_equal(sample_engine_set_tenant(e, 1, memcg_id, before), 0);
+		touch_here(4 << 20, e);
+		drain(e);
+		*seen = (Seen) { .sym = sym, .ino = seen->ino };
+	}
 	assert_int_equal(sample_engine_set_tenant(e, 1, memcg_id, conf), 0);
 	touch_here(TOUCH_BYTES, e);
 	drain(e);
 	assert_int_equal(sample_engine_counters(e, ret), 0);
 	seen->sym = NULL;
+}
+
+static void run(const struct memqosd_sample_conf *conf, Seen *seen, struct memqosd_sample_counters *ret)
+{
+	run_after(NULL, conf, seen, ret);
 }
 
 static void test_sample_bytes(void **state)
@@ -242,6 +258,27 @@ static void test_sample_bytes(void **state)
 	assert_true(seen.bid_valid >= seen.user * 9 / 10);
 	assert_true(seen.bid_named >= seen.bid_valid * 9 / 10);
 	assert_true(seen.bid_unwound >= seen.bid_valid * 9 / 10);
+}
+
+/*
+ * A sample size changed from 1T to 256K: the countdowns drawn at 1T (up to terabytes) must not keep
+ * the new size from sampling: the estimate is as good as with 256K from the start.
+ */
+static void test_sample_size_change(void **state)
+{
+	struct memqosd_sample_conf huge = { .sample_bytes = 1ULL << 40, .enabled = 1, .max_per_sec = 100000 };
+	struct memqosd_sample_conf conf = { .sample_bytes = 256 << 10, .enabled = 1, .max_per_sec = 100000 };
+	struct memqosd_sample_counters c;
+	Seen seen = {};
+	double ratio;
+
+	(void) state;
+	run_after(&huge, &conf, &seen, &c);
+	ratio = (double) (seen.weight - seen.kmem_weight) / (double) TOUCH_BYTES;
+	print_message("1T then 256K: %llu samples of this pid, estimate %.2fx of %llu MiB\n",
+		      (unsigned long long) seen.ours, ratio, (unsigned long long) (TOUCH_BYTES >> 20));
+	assert_true(seen.ours >= 100);
+	assert_true(ratio > 0.75 && ratio < 1.25);
 }
 
 static void test_sample_off(void **state)
@@ -421,6 +458,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sample_bytes),
+		cmocka_unit_test(test_sample_size_change),
 		cmocka_unit_test(test_sample_off),
 		cmocka_unit_test(test_sample_large),
 		cmocka_unit_test(test_sample_backoff),
