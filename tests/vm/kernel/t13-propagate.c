@@ -41,12 +41,15 @@
 
 #include "kt-common.h"
 #include "kt5.skel.h"
+#include "kt7.skel.h"
 #include "ops-link.h"
 
 #define MiB (1024ull * 1024)
 #define FANOUT 100
 /* Dying subtrees below t13: fanout / ZOMBIE_DIV children of fanout grandchildren each. */
 #define ZOMBIE_DIV 5
+/* How long the removed memcgs may take to go offline (a grace period and a workqueue each). */
+#define OFFLINE_WAIT_S 300
 /* css_next_descendant_pre() calls of the attaching thread allowed outside the walk (none expected). */
 #define WALK_SLACK 8
 /*
@@ -204,7 +207,9 @@ int main(int argc, char **argv)
 	unsigned int fanout = argc > 1 ? (unsigned int)atoi(argv[1]) : FANOUT;
 	char base[PATH_MAX], c[PATH_MAX], g[PATH_MAX], first[PATH_MAX], last[PATH_MAX], own[PATH_MAX], name[32];
 	uint64_t first_id = 0, last_id = 0, t0, attach_ns, detach_ns, reattach_ns, steps_seen = 0;
-	uint64_t dying = 0, want_steps, old_steps;
+	uint64_t dying = 0, want_steps, old_steps, t1;
+	struct bpf_link *off_links[2];
+	struct kt7 *off;
 	struct gap_verdict gaps[2] = { { .what = "attach" }, { .what = "detach" } };
 	struct bpf_link *link, *own_link;
 	struct ticker tk = { 0 };
@@ -256,7 +261,30 @@ int main(int argc, char **argv)
 	mfd = memfd_create("t13-pin", MFD_CLOEXEC);
 	if (mfd < 0)
 		kt_die(&r, "memfd_create: %s", strerror(errno));
+	/*
+	 * rmdir returns before the css goes offline (css_killed_work_fn() runs after a grace period,
+	 * from a workqueue), and nr_dying_descendants counts a cgroup from rmdir on: wait until every
+	 * removed memcg went through memcg_bpf_offline() (kt7's fentry program counts the calls), or
+	 * a walk right after could still meet some of them online (10,122 steps once, a loaded host).
+	 */
+	off = kt7__open_and_load();
+	if (!off)
+		kt_die(&r, "opening/loading kt7: %s (KT_VERBOSE=1 shows the verifier log)", strerror(errno));
+	off_links[0] = bpf_program__attach(off->progs.kt_off_enter);
+	off_links[1] = bpf_program__attach(off->progs.kt_off_exit);
+	if (!off_links[0] || !off_links[1])
+		kt_die(&r, "attaching fentry/fexit memcg_bpf_offline: %s", strerror(errno));
+	off->bss->tracing = 1;
 	make_zombies(&r, base, mfd, nz, fanout);
+	for (t1 = kt_now_ns(); off->bss->offline_entered < nz * (fanout + 1); kt_sleep_ms(20))
+		if (kt_now_ns() - t1 > OFFLINE_WAIT_S * 1000000000ull)
+			kt_die(&r, "only %llu of %u removed memcgs went offline within %u s",
+			       (unsigned long long)off->bss->offline_entered, nz * (fanout + 1), OFFLINE_WAIT_S);
+	kt_note(&r, "all %u removed memcgs offline %.2f s after the last rmdir", nz * (fanout + 1),
+		(double)(kt_now_ns() - t1) / 1e9);
+	bpf_link__destroy(off_links[0]);
+	bpf_link__destroy(off_links[1]);
+	kt7__destroy(off);
 	if (cg_read_key(base, "cgroup.stat", "nr_dying_descendants", &dying) < 0)
 		kt_die(&r, "reading %s/cgroup.stat: %s", base, strerror(errno));
 	kt_note(&r, "%u removed memcgs below t13 kept dying by a page each in %.1f s; nr_dying_descendants %llu",
