@@ -296,7 +296,7 @@ static void target_free(WriterTarget *t)
 static uint64_t interrupt_overdue(Writer *w)
 {
 	uint64_t now = now_usec(), next = UINT64_MAX;
-	char late[WRITER_THREADS_MAX][160];
+	char late[WRITER_THREADS_MAX][320];
 	size_t n_late = 0;
 
 	pthread_mutex_lock(&w->lock);
@@ -313,8 +313,12 @@ static uint64_t interrupt_overdue(Writer *w)
 			job->next_interrupt_usec = now + WRITER_REINTERRUPT_USEC;
 			if (!job->warned) {
 				job->warned = true;
-				(void) snprintf(late[n_late++], sizeof(late[0]), "%s of %s",
-						writer_file_to_string(job->c.file), job->target->name);
+				(void) snprintf(late[n_late++], sizeof(late[0]), "%s of %s still running after %llums, interrupting it (%s)",
+						writer_file_to_string(job->c.file), job->target->name,
+						(unsigned long long) (w->timeout_usec / USEC_PER_MSEC),
+						job->c.file == WRITER_MEMORY_RECLAIM
+							? "the step ends short: what it reclaimed so far counts"
+							: "the new value is in place before the kernel reclaims: the rest is reclaimed on the next charges");
 			}
 		}
 		if (job->next_interrupt_usec < next)
@@ -327,10 +331,7 @@ static uint64_t interrupt_overdue(Writer *w)
 	pthread_mutex_unlock(&w->lock);
 
 	for (size_t i = 0; i < n_late; i++)
-		(void) log_warning(w->log,
-				   "Write of %s still running after %llums, interrupting it (a new memory.high is "
-				   "in place before the kernel reclaims: the rest is reclaimed on the next charges)",
-				   late[i], (unsigned long long) (w->timeout_usec / USEC_PER_MSEC));
+		(void) log_warning(w->log, "Write of %s", late[i]);
 	return next;
 }
 
