@@ -166,7 +166,6 @@ int sample_engine_set_tenant(SampleEngine *e, uint32_t tenant_id, uint64_t cgrou
 			     const struct memqosd_sample_conf *conf)
 {
 	struct memqosd_tenant_key key = { .tenant_id = tenant_id };
-
 	struct memqosd_sample_conf old = {};
 
 	if (!e || tenant_id == 0 || tenant_id >= MEMQOSD_MAX_TENANTS)

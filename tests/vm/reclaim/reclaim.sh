@@ -385,8 +385,9 @@ import json, re, sys
 # Each tenant's first progress record is logged when its first step that reclaimed anything
 # completes (the rate limit starts then): the log's order is the order of the first steps, which
 # status samples a few seconds apart under TCG may not separate.
+log = open(sys.argv[2], errors="replace").read().splitlines()
 firsts = []
-for line in open(sys.argv[2], errors="replace"):
+for line in log:
     m = re.search(r"Tenant (low|high): reclaimed", line)
     if m and m.group(1) not in firsts:
         firsts.append(m.group(1))
@@ -420,9 +421,9 @@ if first_high is not None:
 # (a progress record ends with the phase, and settling always writes one; a back-off record), and
 # the line high writes when it stops waiting for lower priorities.
 low = None
-waited = released = False
+waited = False
 verdict = None
-for line in open(sys.argv[2], errors="replace"):
+for line in log:
     m = re.search(r"Tenant low: reclaimed .*, (probing|backoff|settled)$", line.rstrip())
     if m:
         low = m.group(1)
@@ -437,8 +438,7 @@ for line in open(sys.argv[2], errors="replace"):
     elif verdict is None and "Tenant high: reclaimed" in line:
         verdict = "no wait"
 print(f"# priority: high waited: {waited}; low's phase when high went (log): {verdict}")
-for line in [l for l in open(sys.argv[2], errors="replace")
-             if re.search(r"Proactive reclaim: host|Tenant (low|high): (reclaim|lower|host)", l)][:24]:
+for line in [l for l in log if re.search(r"Proactive reclaim: host|Tenant (low|high): (reclaim|lower|host)", l)][:24]:
     print("#   " + line.rstrip())
 print(("ok" if waited else "FAIL") + " - priority: the higher one waited for the lower one under host pressure")
 # After the host's pressure is over the order does not apply (rule 1 is for host pressure only).
