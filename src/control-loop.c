@@ -118,14 +118,6 @@ static uint64_t now_usec(const ControlLoop *cl)
 	return now ?: 1;
 }
 
-static uint64_t clock_now_usec(void)
-{
-	struct timespec ts;
-
-	(void) clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
-}
-
 /*
  * A pressure signal arrived at `at` (0: now): the start of the episode's clock if none runs. One that
  * comes more than a pressure episode's grace after the previous signal starts a new episode (the
@@ -136,7 +128,7 @@ static void signal_seen(ControlLoop *cl, uint64_t at, const char *kind, const Te
 	uint64_t window = cl->m->config ? params(cl)->psi_window_usec : 0;
 	uint64_t grace = CONTROL_PRESSURE_GRACE_WINDOWS * (window ?: USEC_PER_SEC);
 
-	at = at ?: clock_now_usec();
+	at = at ?: clock_usec(CLOCK_MONOTONIC);
 	if (cl->signal_usec != 0 && (at < cl->signal_last_usec || at - cl->signal_last_usec <= grace)) {
 		cl->signal_last_usec = at > cl->signal_last_usec ? at : cl->signal_last_usec;
 		return;
@@ -324,7 +316,7 @@ static void apply_action(ControlLoop *cl, Tenant *t, const ControlAction *a)
 	if (cl->signal_usec == 0 || (a->reason != CONTROL_REASON_SQUEEZE && a->reason != CONTROL_REASON_RAISE))
 		return;
 	/* The time stamp bench/daemon reads: the write is with the writer now. */
-	now = clock_now_usec();
+	now = clock_usec(CLOCK_MONOTONIC);
 	(void) log_info(&cl->m->log, "Tenant %s: memory.high write started %llu us after the first pressure signal (%s)",
 			t->config->name, (unsigned long long) (now > cl->signal_usec ? now - cl->signal_usec : 0),
 			cl->signal_what);
@@ -823,10 +815,10 @@ static void tenant_policy_add(ControlLoop *cl, Tenant *t, TenantControl *tc)
 		return;
 	}
 	policy_params(t, tc->tenant_id, &pt);
-	t0 = clock_now_usec();
+	t0 = clock_usec(CLOCK_MONOTONIC);
 	r = policy_tenant_add(cl->engine, &pt);
 	if (cl->starting) {
-		uint64_t d = clock_now_usec() - t0;
+		uint64_t d = clock_usec(CLOCK_MONOTONIC) - t0;
 
 		cl->attach_usec += d;
 		if (cl->n_attached == 0 && r >= 0)
@@ -1099,7 +1091,7 @@ int control_loop_install(Manager *m, ControlLoop **ret)
 	(void) sd_event_source_set_description(cl->wakeup, "control-wakeup");
 
 	bump_nofile(&m->log);
-	cl->detect_usec = clock_now_usec();
+	cl->detect_usec = clock_usec(CLOCK_MONOTONIC);
 	cl->mode = policy_detect_mode(NULL, cl->mode_reason, sizeof(cl->mode_reason));
 	if (cl->mode != POLICY_MODE_PSI_ONLY && m->cgroup_root_arg && !is_cgroup2(m->cgroup_root_arg)) {
 		/* A test tree of plain directories: inode numbers there are no cgroup ids. */
@@ -1119,7 +1111,7 @@ int control_loop_install(Manager *m, ControlLoop **ret)
 			cl->mode = POLICY_MODE_PSI_ONLY;
 		}
 	}
-	cl->detect_usec = clock_now_usec() - cl->detect_usec;
+	cl->detect_usec = clock_usec(CLOCK_MONOTONIC) - cl->detect_usec;
 	manager_set_mode(m, policy_mode_to_string(cl->mode));
 	(void) log_info(&m->log, "Policy mode %s: %s%s%s", policy_mode_to_string(cl->mode), cl->mode_reason,
 			cl->engine ? ", observe via " : "",

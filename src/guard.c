@@ -92,14 +92,6 @@ struct Guard {
 	uint64_t records;
 };
 
-static uint64_t now_usec(clockid_t clock)
-{
-	struct timespec ts;
-
-	(void) clock_gettime(clock, &ts);
-	return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
-}
-
 static GuardTenant *tenant_by_id(Guard *g, uint32_t id)
 {
 	for (size_t i = 0; i < g->n_tenants; i++)
@@ -263,7 +255,7 @@ static int read_state(Guard *g, GuardTenant *gt, const GuardUid *u, struct memqo
 static bool stormy(Guard *g, GuardTenant *gt, const GuardUid *u, struct memqosd_guard_state *st)
 {
 	struct memqosd_guard_conf c = conf_of(&gt->p);
-	uint64_t now_ns = now_usec(CLOCK_MONOTONIC) * NSEC_PER_USEC;
+	uint64_t now_ns = clock_usec(CLOCK_MONOTONIC) * NSEC_PER_USEC;
 
 	if (read_state(g, gt, u, st) < 0)
 		return false;
@@ -354,7 +346,7 @@ static void emit(GuardTenant *gt, const GuardUid *u, const char *action, const c
 		k = sd_bus_message_new_signal(g->bus, &sig, MEMQOSD_BUS_PATH, MEMQOSD_BUS_INTERFACE, "Guard");
 		if (k >= 0)
 			k = sd_bus_message_append(sig, "sssuts", gt->name, gt->cgroup, action, uid,
-						  now_usec(CLOCK_REALTIME), reason);
+						  clock_usec(CLOCK_REALTIME), reason);
 		if (k >= 0)
 			k = sd_bus_message_append(sig, "a{sv}", 4, "charge_bytes_per_sec", "d", rt->charge_bps,
 						  "forks_per_sec", "d", rt->fork_rate, "pids_current", "t", pids_current,
@@ -486,7 +478,7 @@ static void on_written(WriterTarget *wt, void *owner, const WriterCompletion *c,
 		/* Reported once every process is gone (or not, after GUARD_KILL_WAIT_USEC): kill_check(). */
 		if (!gt->killing) {
 			gt->killing = true;
-			gt->kill_since_usec = now_usec(CLOCK_MONOTONIC);
+			gt->kill_since_usec = clock_usec(CLOCK_MONOTONIC);
 		}
 		arm_timer(gt->g);
 	} else
@@ -588,7 +580,7 @@ static void do_tenant_step(GuardTenant *gt, GuardDecision d)
 		break;
 	case GUARD_STEP_KILL:
 		gt->kill_writes = 1;
-		gt->kill_last_usec = now_usec(CLOCK_MONOTONIC);
+		gt->kill_last_usec = clock_usec(CLOCK_MONOTONIC);
 		r = submit(gt, WRITER_CGROUP_KILL, 1, GW_KILL, "storm went on while frozen, kill allowed: cgroup.kill");
 		break;
 	case GUARD_STEP_UNDO:
@@ -630,7 +622,7 @@ static void do_uid_step(GuardTenant *gt, GuardUid *u, GuardDecision d)
 		}
 		u->killing = true;
 		u->killed = (unsigned) n;
-		u->kill_since_usec = now_usec(CLOCK_MONOTONIC);
+		u->kill_since_usec = clock_usec(CLOCK_MONOTONIC);
 		break;
 	case GUARD_STEP_UNDO:
 		if (u->stopped) {
@@ -747,7 +739,7 @@ static void evaluate(GuardTenant *gt)
 {
 	Guard *g = gt->g;
 	struct memqosd_guard_state st = {};
-	uint64_t now = now_usec(CLOCK_MONOTONIC);
+	uint64_t now = clock_usec(CLOCK_MONOTONIC);
 	GuardDecision d;
 	bool storm;
 
@@ -1045,7 +1037,7 @@ int guard_thaw(Guard *g, const char *tenant)
 	Tenant *t = manager_find_tenant(g->m, tenant);
 	GuardTenant *gt = t ? tenant_by_ptr(g, t) : NULL;
 	bool any = false;
-	uint64_t now = now_usec(CLOCK_MONOTONIC);
+	uint64_t now = clock_usec(CLOCK_MONOTONIC);
 
 	if (!t)
 		return -ENOENT;

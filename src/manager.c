@@ -36,14 +36,6 @@ const char *tenant_state_describe(const Tenant *t)
 	return tenant_state_to_string(t->state);
 }
 
-static uint64_t now_usec(void)
-{
-	struct timespec ts;
-
-	(void) clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
-}
-
 #define FOREACH_HOOK(m, h) for (const ManagerHooks *h = (m)->hooks; h < (m)->hooks + (m)->n_hooks; h++)
 
 int manager_add_hooks(Manager *m, const ManagerHooks *h)
@@ -781,7 +773,7 @@ static int on_pressure(sd_event_source *s, int fd, uint32_t revents, void *userd
 	}
 
 	t->pressured = true;
-	t->last_pressure_usec = now_usec();
+	t->last_pressure_usec = clock_usec(CLOCK_MONOTONIC);
 	log_debug(&m->log, "Tenant %s: memory pressure trigger fired", t->config->name);
 	FOREACH_HOOK(m, h)
 		if (h->pressure)
@@ -1479,7 +1471,7 @@ static void tenant_refresh_pressure(Tenant *t)
 	t->has_pressure = t->state == TENANT_ACTIVE && cgroup_read_pressure(t->cg_fd, &p) >= 0;
 	if (t->has_pressure)
 		t->pressure_avg10 = p.some_avg10;
-	t->observed_usec = now_usec();
+	t->observed_usec = clock_usec(CLOCK_MONOTONIC);
 }
 
 void manager_tenant_observe(Tenant *t, uint64_t max_age_usec)
@@ -1488,7 +1480,7 @@ void manager_tenant_observe(Tenant *t, uint64_t max_age_usec)
 
 	if (t->state != TENANT_ACTIVE || t->retiring || t->cg_fd < 0)
 		return;
-	if (max_age_usec > 0 && t->observed_usec > 0 && now_usec() - t->observed_usec < max_age_usec)
+	if (max_age_usec > 0 && t->observed_usec > 0 && clock_usec(CLOCK_MONOTONIC) - t->observed_usec < max_age_usec)
 		return;
 	if (cgroup_read_u64(t->cg_fd, "memory.current", &v) >= 0)
 		t->current = v;
@@ -1933,7 +1925,7 @@ int manager_start(Manager *m)
 {
 	ConfigErrors errors = {};
 	char line[256];
-	uint64_t t0 = now_usec(), t_conf, t_cg, t_act;
+	uint64_t t0 = clock_usec(CLOCK_MONOTONIC), t_conf, t_cg, t_act;
 	int r;
 
 	r = config_load(m->config_dir, &m->config, &errors);
@@ -1949,14 +1941,14 @@ int manager_start(Manager *m)
 	if (r < 0)
 		return r;
 
-	t_conf = now_usec();
+	t_conf = clock_usec(CLOCK_MONOTONIC);
 	r = manager_check_cgroups(m, m->config, &errors);
 	if (r < 0) {
 		log_config_errors(m, &errors);
 		config_errors_clear(&errors);
 		return log_error_errno(&m->log, r, "Configuration in %s is invalid, not starting", m->config_dir);
 	}
-	t_cg = now_usec();
+	t_cg = clock_usec(CLOCK_MONOTONIC);
 
 	m->tenants = calloc(m->config->n_tenants ? m->config->n_tenants : 1, sizeof(Tenant *));
 	if (!m->tenants)
@@ -1979,7 +1971,7 @@ int manager_start(Manager *m)
 		if ((i + 1) % MANAGER_START_BATCH == 0)
 			(void) sd_event_run(m->event, 0);
 	}
-	t_act = now_usec();
+	t_act = clock_usec(CLOCK_MONOTONIC);
 	FOREACH_HOOK(m, h)
 		if (h->config_applied)
 			h->config_applied(m, NULL, h->userdata);
@@ -1990,8 +1982,8 @@ int manager_start(Manager *m)
 	/* Where start-up went (bench/daemon prints it beside its start-up figure; issue 12). */
 	log_info(&m->log, "Start-up took %" PRIu64 " ms: configuration %" PRIu64 " ms, cgroup checks %" PRIu64
 		 " ms, %zu tenants activated in %" PRIu64 " ms, state sweep and start hooks %" PRIu64 " ms",
-		 (now_usec() - t0) / 1000, (t_conf - t0) / 1000, (t_cg - t_conf) / 1000, m->n_tenants,
-		 (t_act - t_cg) / 1000, (now_usec() - t_act) / 1000);
+		 (clock_usec(CLOCK_MONOTONIC) - t0) / 1000, (t_conf - t0) / 1000, (t_cg - t_conf) / 1000, m->n_tenants,
+		 (t_act - t_cg) / 1000, (clock_usec(CLOCK_MONOTONIC) - t_act) / 1000);
 
 	r = sd_event_add_time_relative(m->event, &m->housekeeping, CLOCK_MONOTONIC,
 				       m->config->daemon.control.housekeeping_usec, USEC_PER_SEC, on_housekeeping, m);
@@ -2021,10 +2013,10 @@ int manager_reload(Manager *m, ConfigErrors *ret_errors)
 	Tenant **tenants = NULL;
 	TenantConfig **pending = NULL;
 	size_t n = 0;
-	uint64_t t0 = now_usec(), t_conf;
+	uint64_t t0 = clock_usec(CLOCK_MONOTONIC), t_conf;
 	int r;
 
-	(void) sd_notifyf(false, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64 "\nSTATUS=Reloading configuration", now_usec());
+	(void) sd_notifyf(false, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64 "\nSTATUS=Reloading configuration", clock_usec(CLOCK_MONOTONIC));
 	log_info(&m->log, "Reloading configuration from %s", m->config_dir);
 
 	r = config_load(m->config_dir, &new, ret_errors);
@@ -2041,7 +2033,7 @@ int manager_reload(Manager *m, ConfigErrors *ret_errors)
 		log_warning(&m->log, "[Metrics] Listen= changed; it takes effect when memqosd restarts");
 	if (r >= 0)
 		r = config_diff(m->config, new, &diff);
-	t_conf = now_usec();
+	t_conf = clock_usec(CLOCK_MONOTONIC);
 
 	if (r < 0) {
 		char f_n[32];
@@ -2162,7 +2154,7 @@ int manager_reload(Manager *m, ConfigErrors *ret_errors)
 		log_struct(&m->log, LOG_INFO, MEMQOSD_MESSAGE_RELOAD_OK, fields,
 			   "Reloaded configuration: %zu added, %zu removed, %zu changed (%" PRIu64 " ms: read and "
 			   "checked in %" PRIu64 " ms, applied in %" PRIu64 " ms)", diff.n_added, diff.n_removed,
-			   diff.n_changed, (now_usec() - t0) / 1000, (t_conf - t0) / 1000, (now_usec() - t_conf) / 1000);
+			   diff.n_changed, (clock_usec(CLOCK_MONOTONIC) - t0) / 1000, (t_conf - t0) / 1000, (clock_usec(CLOCK_MONOTONIC) - t_conf) / 1000);
 	}
 	config_diff_clear(&diff);
 	(void) sd_event_source_set_time_relative(m->housekeeping, m->config->daemon.control.housekeeping_usec);

@@ -72,14 +72,6 @@ struct Reclaim {
 
 static void tenant_step_later(ReclaimTenant *rt, uint64_t delay);
 
-static uint64_t now_usec(void)
-{
-	struct timespec ts;
-
-	(void) clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
-}
-
 static const char *fmt_bytes(char *buf, size_t n, uint64_t v)
 {
 	return cgroup_format_bytes(v, buf, n);
@@ -227,7 +219,7 @@ static void log_progress(ReclaimTenant *rt, bool force, bool settled)
 	char f_tenant[256], f_cgroup[4200], f_bytes[64], f_total[64], f_saved[64], f_phase[64];
 	char a[32], b[32], c[32], d[32];
 	const Tenant *t = rt->t;
-	uint64_t now = now_usec();
+	uint64_t now = clock_usec(CLOCK_MONOTONIC);
 
 	if ((rt->log_progress_bytes == 0 && !settled) ||
 	    (!force && rt->log_progress_usec && now - rt->log_progress_usec < RECLAIM_LOG_INTERVAL_USEC))
@@ -253,7 +245,7 @@ static void log_backoff(ReclaimTenant *rt, ReclaimCause cause, uint64_t latency_
 {
 	char f_tenant[256], f_cgroup[4200], f_cause[64], f_latency[64], f_hold[64], f_more[64];
 	const Tenant *t = rt->t;
-	uint64_t now = now_usec();
+	uint64_t now = clock_usec(CLOCK_MONOTONIC);
 
 	/* A back-off after reclaim made progress is news (at most one per RECLAIM_LOG_PROGRESS_BACKOFF_USEC);
 	 * back-offs in a row without progress, one per RECLAIM_LOG_INTERVAL_USEC. */
@@ -353,7 +345,7 @@ static int on_step(sd_event_source *s, uint64_t usec, void *userdata)
 	Manager *m = rt->r->m;
 	const ReclaimParams *p = &t->config->reclaim;
 	CgroupPressure pr;
-	uint64_t step, now = now_usec();
+	uint64_t step, now = clock_usec(CLOCK_MONOTONIC);
 	char reason[64];
 	int k;
 
@@ -450,7 +442,7 @@ static void tenant_step_later(ReclaimTenant *rt, uint64_t delay)
 /* Returns whether the tenant backed off (the model may decline: reclaim-model.h, rule 3). */
 static bool tenant_backoff(ReclaimTenant *rt, ReclaimCause cause, uint64_t latency_usec)
 {
-	uint64_t now = now_usec();
+	uint64_t now = clock_usec(CLOCK_MONOTONIC);
 
 	if (rt->model.phase == RECLAIM_SETTLED)
 		return false;  /* not reclaiming: nothing to stop */
@@ -585,7 +577,7 @@ static void hook_written(Manager *m, Tenant *t, const WriterCompletion *c, void 
 	rt->in_flight = false;
 	if (manager_tenant_refresh(m, t) < 0 || t->state != TENANT_ACTIVE)
 		return;
-	rt->current_usec = now_usec();
+	rt->current_usec = clock_usec(CLOCK_MONOTONIC);
 	got = reclaim_model_step_done(&rt->model, rt->requested, rt->before, t->current,
 				      c->result == -EINTR ? 0 : c->result);
 	rt->log_progress_bytes += got;
@@ -599,7 +591,7 @@ static void hook_written(Manager *m, Tenant *t, const WriterCompletion *c, void 
 					      ? rt->step_usec + t->config->reclaim.interval_usec - rt->current_usec : 0);
 		break;
 	case RECLAIM_BACKOFF:
-		tenant_step_later(rt, rt->model.hold_until_usec > now_usec() ? rt->model.hold_until_usec - now_usec() : 0);
+		tenant_step_later(rt, rt->model.hold_until_usec > clock_usec(CLOCK_MONOTONIC) ? rt->model.hold_until_usec - clock_usec(CLOCK_MONOTONIC) : 0);
 		break;
 	default:
 		tenant_settle(rt);

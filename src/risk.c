@@ -82,22 +82,6 @@ struct Risk {
 	HookRun *hooks;
 };
 
-static uint64_t now_mono(void)
-{
-	struct timespec ts;
-
-	(void) clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
-}
-
-static uint64_t now_real(void)
-{
-	struct timespec ts;
-
-	(void) clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
-}
-
 static RiskTenant *rt_of(const Tenant *t)
 {
 	return t->state == TENANT_ACTIVE ? t->risk_data : NULL;
@@ -270,7 +254,7 @@ static void report(Risk *r, RiskTenant *rt, bool repeat)
 
 	fill_report(rt, &rep);
 	rep.repeat = repeat;
-	rep.time_usec = now_real();
+	rep.time_usec = clock_usec(CLOCK_REALTIME);
 	/* The signal first: a control plane waits for it; the journal write may take a while. */
 	for (size_t i = 0; i < r->n_listeners; i++)
 		r->listeners[i].fn(&rep, r->listeners[i].userdata);
@@ -312,7 +296,7 @@ static void sample(RiskTenant *rt)
 		return; /* a vanished cgroup is released by the manager, which detaches us */
 	}
 	forecast_measure(&raw, &in.m);
-	in.now = now_mono();
+	in.now = clock_usec(CLOCK_MONOTONIC);
 	in.file = raw.file;
 	in.refaults = refaults;
 	in.d_max = t->events.max - rt->last_events.max;
@@ -338,7 +322,7 @@ static void sample(RiskTenant *rt)
 	if (res.changed) {
 		rt->previous = before;
 		rt->level = res.level;
-		rt->changed_usec = now_real();
+		rt->changed_usec = clock_usec(CLOCK_REALTIME);
 		report(r, rt, false);
 	} else if (res.repeat)
 		report(r, rt, true);
@@ -407,7 +391,7 @@ static int hook_attach(Manager *m, Tenant *t, void *userdata)
 	(void) sd_event_source_set_enabled(rt->timer, SD_EVENT_OFF);
 	(void) sd_event_source_set_description(rt->timer, "risk-sample");
 	t->risk_data = rt;
-	rt->changed_usec = now_real();
+	rt->changed_usec = clock_usec(CLOCK_REALTIME);
 	return 0;
 }
 
@@ -509,7 +493,7 @@ static int on_hook_exit(sd_event_source *s, const siginfo_t *si, void *userdata)
 {
 	HookRun *h = userdata;
 	Risk *r = h->risk;
-	double secs = (double) (now_mono() - h->start) / 1e6;
+	double secs = (double) (clock_usec(CLOCK_MONOTONIC) - h->start) / 1e6;
 
 	(void) s;
 	if (h->killed)
@@ -547,7 +531,7 @@ static void hook_run(Risk *r, RiskTenant *rt, const RiskReport *rep)
 	posix_spawnattr_t attr;
 	sigset_t empty;
 	HookRun *h;
-	uint64_t now = now_mono();
+	uint64_t now = clock_usec(CLOCK_MONOTONIC);
 	time_t secs = (time_t) (rep->time_usec / USEC_PER_SEC);
 	struct tm tm;
 	int k;
@@ -638,7 +622,7 @@ int risk_get(Risk *r, Tenant *t, RiskReport *ret, char *reason_buf, size_t reaso
 			.cgroup = t->config->cgroup,
 			.level = RISK_OK,
 			.previous = RISK_OK,
-			.time_usec = now_real(),
+			.time_usec = clock_usec(CLOCK_REALTIME),
 			.eta_usec = FORECAST_NO_ETA,
 			.reason = t->state == TENANT_ACTIVE ? "not tracked" : "cgroup does not exist (waiting)",
 			.psi_some = -1,
@@ -665,7 +649,7 @@ int risk_get(Risk *r, Tenant *t, RiskReport *ret, char *reason_buf, size_t reaso
 		snprintf(reason_buf, reason_size, "%s", rt->reason);
 	fill_report(rt, ret);
 	ret->reason = reason_buf;
-	ret->time_usec = now_real();
+	ret->time_usec = clock_usec(CLOCK_REALTIME);
 	(void) r;
 	return 0;
 }

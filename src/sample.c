@@ -475,19 +475,6 @@ void sampler_handle_record(Sampler *s, const void *record, size_t size)
 
 /* ---- queries ---- */
 
-/*
- * The time now, on the samples' clock (CLOCK_MONOTONIC, as bpf_ktime_get_ns()). Not the loop's
- * cached time or a timer's due time: records read in this iteration may be newer than either, and
- * rates over short spans would be overstated.
- */
-static uint64_t now_usec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
-}
-
 /* *ret = the formatted message, or NULL when there is no memory for it (the caller's errno stands). */
 __attribute__((format(printf, 2, 3)))
 static void set_message(char **ret, const char *fmt, ...)
@@ -556,7 +543,7 @@ int sampler_top(Sampler *s, const char *tenant, uint64_t window_usec, size_t n, 
 	}
 	if (s->engine)
 		(void) sample_engine_counters(s->engine, &c);
-	r = sample_model_top(s->model, st ? st->id : 0, window_usec, now_usec(), sort, n, &ret->rows, &ret->n_rows);
+	r = sample_model_top(s->model, st ? st->id : 0, window_usec, clock_usec(CLOCK_MONOTONIC), sort, n, &ret->rows, &ret->n_rows);
 	if (r < 0)
 		return r;
 	ret->window_usec = window_usec;
@@ -620,7 +607,7 @@ static void alert_check(Sampler *s, SampleTenant *st, uint64_t now)
 static int on_alert_timer(sd_event_source *src, uint64_t usec, void *userdata)
 {
 	Sampler *s = userdata;
-	uint64_t now = now_usec();
+	uint64_t now = clock_usec(CLOCK_MONOTONIC);
 
 	(void) usec;
 	for (size_t i = 0; i < s->n_tenants; i++)

@@ -162,20 +162,12 @@ Symbolizer *symbolizer_free(Symbolizer *s)
 	return NULL;
 }
 
-static uint64_t now_usec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
-}
-
 static SymProcess *proc_find(Symbolizer *s, pid_t pid)
 {
 	for (size_t i = 0; i < s->n_procs; i++)
 		if (s->procs[i].pid == pid) {
 			s->procs[i].last_use = ++s->clock;
-			s->procs[i].use_usec = now_usec();
+			s->procs[i].use_usec = clock_usec(CLOCK_MONOTONIC);
 			return &s->procs[i];
 		}
 	return NULL;
@@ -363,7 +355,7 @@ static int open_module_elf(Dwfl_Module *mod, void **userdata, const char *name, 
 /* Make room for one more process (idle ones first, then the least recently used) and add it. */
 static void proc_insert(Symbolizer *s, const SymProcess *np)
 {
-	uint64_t now = now_usec();
+	uint64_t now = clock_usec(CLOCK_MONOTONIC);
 
 	symbolizer_forget_process(s, np->pid);
 	for (size_t i = 0; i < s->n_procs;)
@@ -448,7 +440,7 @@ int symbolizer_add_process(Symbolizer *s, pid_t pid, uint64_t tag, const char *m
 		}
 	}
 
-	proc_insert(s, &(SymProcess) { .pid = pid, .tag = tag, .live = !owned_text_given, .snap_usec = now_usec(),
+	proc_insert(s, &(SymProcess) { .pid = pid, .tag = tag, .live = !owned_text_given, .snap_usec = clock_usec(CLOCK_MONOTONIC),
 				       .dwfl = dwfl });
 	return 0;
 }
@@ -595,7 +587,7 @@ int symbolizer_add_process_build_ids(Symbolizer *s, pid_t pid, uint64_t tag,
 		dwfl_end(dwfl);
 		return -ENOENT;
 	}
-	proc_insert(s, &(SymProcess) { .pid = pid, .tag = tag, .snap_usec = now_usec(), .dwfl = dwfl,
+	proc_insert(s, &(SymProcess) { .pid = pid, .tag = tag, .snap_usec = clock_usec(CLOCK_MONOTONIC), .dwfl = dwfl,
 				       .places = TAKE_PTR(places), .n_places = n_places });
 	return (int) n_places;
 }
@@ -742,7 +734,7 @@ static int unwind(Symbolizer *s, pid_t pid, const uint64_t *regs, const uint8_t 
 	 * loader's, a program's start-up work, would all stop at their first libc frame otherwise),
 	 * then at most once a second per process (code in no file, such as a JIT's, stays unknown).
 	 */
-	if (w.no_module && may_refresh && p->live && (!p->refreshed || now_usec() - p->snap_usec >= 1000000)) {
+	if (w.no_module && may_refresh && p->live && (!p->refreshed || clock_usec(CLOCK_MONOTONIC) - p->snap_usec >= 1000000)) {
 		uint64_t tag = p->tag;
 
 		if (symbolizer_add_process(s, pid, tag, NULL) >= 0) {
@@ -755,7 +747,7 @@ static int unwind(Symbolizer *s, pid_t pid, const uint64_t *regs, const uint8_t 
 		p = proc_find(s, pid);
 		if (!p)
 			return -ESRCH;
-		p->snap_usec = now_usec(); /* gone: do not try again for a while */
+		p->snap_usec = clock_usec(CLOCK_MONOTONIC); /* gone: do not try again for a while */
 		p->refreshed = true;
 	}
 	if (w.n == 0) {

@@ -5,7 +5,9 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
@@ -85,6 +87,19 @@ static inline int negative_errno(void)
 #define USEC_PER_SEC  1000000ULL
 #define USEC_PER_MSEC 1000ULL
 #define NSEC_PER_USEC 1000ULL
+
+/*
+ * The time on `clock` now, in microseconds. CLOCK_MONOTONIC is the clock of bpf_ktime_get_ns() and
+ * of the event loop's timers. Not sd_event_now(): that is the time the loop iteration began, older
+ * than records read in it, which would overstate rates over short spans.
+ */
+static inline uint64_t clock_usec(clockid_t clock)
+{
+	struct timespec ts;
+
+	(void) clock_gettime(clock, &ts);
+	return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
+}
 
 /* Sentinel for "max" in memory.* files and in profiles. */
 #define MEMQOSD_BYTES_MAX UINT64_MAX

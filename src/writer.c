@@ -110,14 +110,6 @@ const char *writer_file_to_string(WriterFile f)
 	return writer_file_table[f];
 }
 
-static uint64_t now_usec(void)
-{
-	struct timespec ts;
-
-	(void) clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
-}
-
 static void interrupt_handler(int sig)
 {
 	(void) sig;
@@ -222,7 +214,7 @@ static void *worker_main(void *userdata)
 		job->next = NULL;
 		t->running = job;
 		job->worker = k;
-		job->start_usec = now_usec();
+		job->start_usec = clock_usec(CLOCK_MONOTONIC);
 		job->next_interrupt_usec = job->start_usec + w->timeout_usec;
 		k->job = job;
 		pthread_mutex_unlock(&w->lock);
@@ -237,7 +229,7 @@ static void *worker_main(void *userdata)
 		k->job = NULL;
 		job->worker = NULL;
 		job->c.result = r;
-		job->c.duration_usec = now_usec() - job->start_usec;
+		job->c.duration_usec = clock_usec(CLOCK_MONOTONIC) - job->start_usec;
 		t->running = NULL;
 		if (w->done_tail)
 			w->done_tail->next = job;
@@ -295,7 +287,7 @@ static void target_free(WriterTarget *t)
  */
 static uint64_t interrupt_overdue(Writer *w)
 {
-	uint64_t now = now_usec(), next = UINT64_MAX;
+	uint64_t now = clock_usec(CLOCK_MONOTONIC), next = UINT64_MAX;
 	char late[WRITER_THREADS_MAX][320];
 	size_t n_late = 0;
 
@@ -625,7 +617,7 @@ int writer_submit(WriterTarget *t, WriterFile file, WriterKind kind, uint64_t ol
 	pthread_cond_signal(&w->cond);
 	pthread_mutex_unlock(&w->lock);
 
-	arm_timer(w, now_usec() + WRITER_START_CHECK_USEC);
+	arm_timer(w, clock_usec(CLOCK_MONOTONIC) + WRITER_START_CHECK_USEC);
 	return 0;
 }
 
@@ -640,7 +632,7 @@ void writer_target_interrupt(WriterTarget *t)
 			w->stats.interrupted++;
 		t->running->c.interrupted = true;
 		t->running->warned = true; /* asked for: not a late write */
-		t->running->next_interrupt_usec = now_usec() + WRITER_REINTERRUPT_USEC;
+		t->running->next_interrupt_usec = clock_usec(CLOCK_MONOTONIC) + WRITER_REINTERRUPT_USEC;
 	}
 	pthread_mutex_unlock(&w->lock);
 }
@@ -682,7 +674,7 @@ void writer_drain(Writer *w)
 		if (n == 0)
 			break;
 		next = interrupt_overdue(w);
-		now = now_usec();
+		now = clock_usec(CLOCK_MONOTONIC);
 		ms = next == UINT64_MAX || next <= now ? 0 : (int) ((next - now + USEC_PER_MSEC - 1) / USEC_PER_MSEC);
 		if (ms > 100)
 			ms = 100;
