@@ -80,23 +80,21 @@ static uint64_t clamp_high(uint64_t v, const TenantConfig *c)
 }
 
 /* Structured record about one tenant. extra: optional NULL-terminated "KEY=value" list. */
-static void log_tenant(const Manager *m, const Tenant *t, int level, const char *message_id,
-		       const char *old, const char *new, const char *reason, const char *fmt, ...)
-	__attribute__((format(printf, 8, 9)));
+/* A record about tenant t; extra: one more FIELD=value, or NULL. */
+static void log_tenant_va(const Manager *m, const Tenant *t, int level, const char *message_id, const char *old,
+			  const char *new, const char *reason, const char *extra, const char *fmt, va_list ap)
+	__attribute__((format(printf, 9, 0)));
 
-static void log_tenant(const Manager *m, const Tenant *t, int level, const char *message_id,
-		       const char *old, const char *new, const char *reason, const char *fmt, ...)
+static void log_tenant_va(const Manager *m, const Tenant *t, int level, const char *message_id, const char *old,
+			  const char *new, const char *reason, const char *extra, const char *fmt, va_list ap)
 {
 	_cleanup_free_ char *f_tenant = NULL, *f_cgroup = NULL, *f_old = NULL, *f_new = NULL,
 		*f_reason = NULL, *f_id = NULL, *f_template = NULL;
-	const char *fields[9] = {};
+	const char *fields[10] = {};
 	size_t n = 0;
 	char msg[1024];
-	va_list ap;
 
-	va_start(ap, fmt);
 	(void) vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 
 	if (asprintf(&f_tenant, "MEMQOSD_TENANT=%s", t->config->name) >= 0)
 		fields[n++] = f_tenant;
@@ -114,9 +112,25 @@ static void log_tenant(const Manager *m, const Tenant *t, int level, const char 
 		fields[n++] = f_id;
 	if (m->dry_run)
 		fields[n++] = "MEMQOSD_DRY_RUN=1";
+	if (extra)
+		fields[n++] = extra;
 	fields[n] = NULL;
 
 	log_struct(&m->log, level, message_id, fields, "%s", msg);
+}
+
+static void log_tenant(const Manager *m, const Tenant *t, int level, const char *message_id,
+		       const char *old, const char *new, const char *reason, const char *fmt, ...)
+	__attribute__((format(printf, 8, 9)));
+
+static void log_tenant(const Manager *m, const Tenant *t, int level, const char *message_id,
+		       const char *old, const char *new, const char *reason, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_tenant_va(m, t, level, message_id, old, new, reason, NULL, fmt, ap);
+	va_end(ap);
 }
 
 static void tenant_drop_sources(Tenant *t)
@@ -404,15 +418,40 @@ static void tenant_recover_originals(Manager *m, Tenant *t)
 	state_record_done(&rec);
 }
 
-static void log_value_change(Manager *m, Tenant *t, WriterFile file, uint64_t old, uint64_t new, const char *reason)
+static void log_tenant_extra(const Manager *m, const Tenant *t, int level, const char *message_id, const char *old,
+			     const char *new, const char *reason, const char *extra, const char *fmt, ...)
+	__attribute__((format(printf, 9, 10)));
+
+static void log_tenant_extra(const Manager *m, const Tenant *t, int level, const char *message_id, const char *old,
+			     const char *new, const char *reason, const char *extra, const char *fmt, ...)
 {
-	char o[32], n[32];
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_tenant_va(m, t, level, message_id, old, new, reason, extra, fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * The record of a new memory.high/low, written when the write returned. write_usec is how long it
+ * took: the value was in the file when the write began (the kernel's reclaim for it ran after), so
+ * a long write's record says so and carries MEMQOSD_WRITE_USEC for readers that order events.
+ */
+static void log_value_change(Manager *m, Tenant *t, WriterFile file, uint64_t old, uint64_t new, const char *reason,
+			     uint64_t write_usec)
+{
+	char o[32], n[32], took[96] = "", f_write[64];
 
 	cgroup_format_bytes(old, o, sizeof(o));
 	cgroup_format_bytes(new, n, sizeof(n));
-	log_tenant(m, t, LOG_INFO, file == WRITER_MEMORY_HIGH ? MEMQOSD_MESSAGE_HIGH_CHANGED : MEMQOSD_MESSAGE_LOW_CHANGED,
-		   o, n, reason, "%s %s of %s (%s): %s -> %s (%s)", m->dry_run ? "Would change (dry-run)" : "Changed",
-		   writer_file_to_string(file), t->config->name, t->config->cgroup, o, n, reason);
+	(void) snprintf(f_write, sizeof(f_write), "MEMQOSD_WRITE_USEC=%" PRIu64, write_usec);
+	if (write_usec >= USEC_PER_SEC)
+		(void) snprintf(took, sizeof(took), "; in place since %" PRIu64 ".%" PRIu64 " s ago (the write's reclaim took that long)",
+				(uint64_t) (write_usec / USEC_PER_SEC), (uint64_t) (write_usec % USEC_PER_SEC / (USEC_PER_SEC / 10)));
+	log_tenant_extra(m, t, LOG_INFO, file == WRITER_MEMORY_HIGH ? MEMQOSD_MESSAGE_HIGH_CHANGED : MEMQOSD_MESSAGE_LOW_CHANGED,
+			 o, n, reason, m->dry_run ? NULL : f_write, "%s %s of %s (%s): %s -> %s (%s)%s",
+			 m->dry_run ? "Would change (dry-run)" : "Changed", writer_file_to_string(file), t->config->name,
+			 t->config->cgroup, o, n, reason, took);
 }
 
 /* Hand one write to the writer. The record of the originals is on disk before the first write. */
@@ -445,7 +484,7 @@ int manager_apply_high(Manager *m, Tenant *t, uint64_t new_high, const char *rea
 	if (t->state != TENANT_ACTIVE || t->retiring)
 		return -ENOENT;
 	if (m->dry_run) {
-		log_value_change(m, t, WRITER_MEMORY_HIGH, t->high, new_high, reason);
+		log_value_change(m, t, WRITER_MEMORY_HIGH, t->high, new_high, reason, 0);
 		t->high = t->high_submitted = new_high;
 		return 0;
 	}
@@ -465,7 +504,7 @@ int manager_apply_low(Manager *m, Tenant *t, uint64_t new_low, const char *reaso
 	if (t->state != TENANT_ACTIVE || t->retiring)
 		return -ENOENT;
 	if (m->dry_run) {
-		log_value_change(m, t, WRITER_MEMORY_LOW, t->low, new_low, reason);
+		log_value_change(m, t, WRITER_MEMORY_LOW, t->low, new_low, reason, 0);
 		return 0;
 	}
 	return tenant_submit(m, t, WRITER_MEMORY_LOW, WRITER_KIND_CHANGE, new_low, reason);
@@ -678,10 +717,10 @@ static void on_write_done(WriterTarget *wt, void *owner, const WriterCompletion 
 	} else if (c->file == WRITER_MEMORY_HIGH) {
 		t->high = c->value;
 		if (c->kind != WRITER_KIND_CONTINUE && c->kind != WRITER_KIND_CONTINUE_PAUSED)
-			log_value_change(m, t, c->file, c->old_value, c->value, c->reason);
+			log_value_change(m, t, c->file, c->old_value, c->value, c->reason, c->duration_usec);
 	} else {
 		t->low = c->value;
-		log_value_change(m, t, c->file, c->old_value, c->value, c->reason);
+		log_value_change(m, t, c->file, c->old_value, c->value, c->reason, c->duration_usec);
 	}
 	FOREACH_HOOK(m, h)
 		if (t->state == TENANT_ACTIVE && !t->retiring && h->written)

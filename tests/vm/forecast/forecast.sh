@@ -194,8 +194,11 @@ PY
 	check "relief: the squeeze of lo names hi's forecast (journal)" \
 		grep -q "higher-priority tenant hi is forecast to run out of memory" "$T/relief.journal"
 	# In order: hi's warning, then lo lowered; hi back below warning, then lo at 512M again. The
-	# times of lo's writes from the journal (-o short-unix), the levels' from the watch stream.
-	journalctl -u memqosd.service --no-pager -o short-unix >"$T/relief.journal-t" 2>&1
+	# times of lo's writes from the journal: a record's time less its MEMQOSD_WRITE_USEC (the record
+	# is written when the write returns; the value was in the file from the write's start, and the
+	# kernel's reclaim in a lowering write can take seconds on a loaded host); the levels' times from
+	# the watch stream.
+	journalctl -u memqosd.service --no-pager -o json >"$T/relief.journal-t" 2>&1
 	python3 - "$T/watch.log" "$T/relief.journal-t" <<'PY' >"$T/relief.order" 2>&1
 import json, re, sys, datetime
 def t(l):
@@ -207,9 +210,16 @@ warn = next(t(l) for l in hi if l["level"] in ("warning", "critical"))
 calm = next(t(l) for l in hi if t(l) > warn and l["level"] in ("ok", "watch"))
 writes = []
 for line in open(sys.argv[2]):
-    m = re.match(r"^([0-9.]+) .*Changed memory.high of lo \([^)]*\): \S+ -> (\d+)([KMGT]?) ", line)
+    try:
+        r = json.loads(line)
+    except ValueError:
+        continue
+    m = re.match(r"Changed memory.high of lo \([^)]*\): \S+ -> (\d+)([KMGT]?) ", str(r.get("MESSAGE", "")))
     if m:
-        writes.append((float(m.group(1)), int(m.group(2)) * units[m.group(3)]))
+        took = int(r["MEMQOSD_WRITE_USEC"])
+        writes.append(((int(r["__REALTIME_TIMESTAMP"]) - took) / 1e6, int(m.group(1)) * units[m.group(2)]))
+        if took >= 1000000:
+            print("a write of %s took %.1f s" % (m.group(1) + m.group(2), took / 1e6))
 low = next(a for a, b in writes if b < 512 << 20)
 back = [a for a, b in writes if a > low and b == 512 << 20]
 print("hi at risk 0.0..%.1f s, lo lowered at %.1f s, back at 512M at %s s (relative to hi's warning; %d writes)"
