@@ -4,12 +4,17 @@
 #include "ops-link.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <limits.h>
+#include <linux/capability.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 /* Test programs only: the libbpf print callback cannot carry a context pointer. */
 static bool libbpf_quiet;
@@ -188,4 +193,17 @@ struct bpf_link *kt_attach_ops(struct bpf_map *map, const char *cgroup, int *ret
 		return NULL;
 	}
 	return ops_link_wrap(fd, ret_err);
+}
+
+int kt_become(uid_t uid, uint64_t caps)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2] = { 0 };
+
+	if (prctl(PR_SET_KEEPCAPS, 1) < 0 || setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 ||
+	    setresuid(uid, uid, uid) < 0)
+		return -errno;
+	for (int i = 0; i < 2; i++)
+		data[i].effective = data[i].permitted = (uint32_t)(caps >> (32 * i));
+	return syscall(SYS_capset, &hdr, data) < 0 ? -errno : 0;
 }

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <bpf/libbpf.h>
 
@@ -50,3 +51,8 @@ void kt_teardown_links(struct kt *s, const char *base, struct bpf_link *const *l
 struct bpf_link *kt_attach_ops(struct bpf_map *map, const char *cgroup, int *ret_err);
 /* Suppress libbpf warnings around an attach that is expected to fail. */
 void kt_libbpf_quiet(bool quiet);
+/*
+ * Becomes uid (and gid) uid with no supplementary groups, keeping exactly the capabilities in caps
+ * (bit n = capability n) as permitted and effective. For forked children of the tests. 0 or -errno.
+ */
+int kt_become(uid_t uid, uint64_t caps);

@@ -121,6 +121,17 @@ int ops_link_create_fd(const struct bpf_map *map, int cgfd, uint32_t flags)
 	return ret < 0 ? -errno : ret;
 }
 
+int ops_link_try(const struct bpf_map *map, int cgfd)
+{
+	LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = BPF_F_CGROUP_FD);
+	int fd = bpf_link_create(bpf_map__fd(map), cgfd, MEMQOSD_BPF_STRUCT_OPS, &opts);
+
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	return 0;
+}
+
 int ops_link_create(const struct bpf_map *map, const char *cgroup)
 {
 	int cgfd = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -15,6 +15,11 @@
 int ops_link_write_value(const struct bpf_map *map);
 /* Value, then BPF_LINK_CREATE with target_fd = cgfd and the given flags. The link's fd or -errno. */
 int ops_link_create_fd(const struct bpf_map *map, int cgfd, uint32_t flags);
+/*
+ * BPF_LINK_CREATE with BPF_F_CGROUP_FD of map, whose value was written before (by a process that may
+ * write it), to the cgroup fd cgfd; a link that is made is closed at once. 0 or -errno.
+ */
+int ops_link_try(const struct bpf_map *map, int cgfd);
 /* Opens the cgroup directory (O_RDONLY) and attaches with BPF_F_CGROUP_FD. The link's fd or -errno. */
 int ops_link_create(const struct bpf_map *map, const char *cgroup);
 /* Value of map, then BPF_LINK_UPDATE of link_fd to it. 0 or -errno. */

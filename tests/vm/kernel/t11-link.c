@@ -10,7 +10,8 @@
  *      cgroup that already has one (even under ALLOW_OVERRIDE), the legacy registration without a
  *      link (EOPNOTSUPP), and a cgroup target for another struct_ops type (tcp_congestion_ops);
  *   3. a caller with CAP_BPF but another uid cannot open a cgroup directory of mode 0700, so it
- *      cannot attach to it (and its O_PATH fd is refused), while it attaches to a cgroup it can open.
+ *      cannot attach to it (and its O_PATH fd is refused), while it attaches to a cgroup delegated to
+ *      it (chowned: the attach needs write permission on the directory; test 17 has the whole rule).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -19,9 +20,7 @@
 #include <linux/capability.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -68,33 +67,14 @@ static void refused(struct kt_report *r, const struct bpf_map *map, int fd, uint
 		close(ret);
 }
 
-/* Attach map (value already written) to the cgroup fd; the link is closed at once. 0 or -errno. */
-static int try_attach(const struct bpf_map *map, int fd)
-{
-	LIBBPF_OPTS(bpf_link_create_opts, o, .flags = BPF_F_CGROUP_FD);
-	int lfd = bpf_link_create(bpf_map__fd(map), fd, MEMQOSD_BPF_STRUCT_OPS, &o);
-
-	if (lfd < 0)
-		return -errno;
-	close(lfd);
-	return 0;
-}
-
 /* Child: drop to uid/gid NOBODY keeping only CAP_BPF, then try the attaches. Exit status = failures. */
 static int unprivileged(const struct bpf_map *map, const char *closed_cg, const char *open_cg)
 {
-	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
-	struct __user_cap_data_struct data[2] = { 0 };
 	int fails = 0, fd, ret;
 
-	if (prctl(PR_SET_KEEPCAPS, 1) < 0 || setresgid(NOBODY, NOBODY, NOBODY) < 0 ||
-	    setresuid(NOBODY, NOBODY, NOBODY) < 0) {
-		printf("  child: dropping to uid %d: %s\n", NOBODY, strerror(errno));
-		return 100;
-	}
-	data[CAP_BPF / 32].effective = data[CAP_BPF / 32].permitted = 1u << (CAP_BPF % 32);
-	if (syscall(SYS_capset, &hdr, data) < 0) {
-		printf("  child: capset(CAP_BPF): %s\n", strerror(errno));
+	ret = kt_become(NOBODY, 1ull << CAP_BPF);
+	if (ret < 0) {
+		printf("  child: becoming uid %d with CAP_BPF only: %s\n", NOBODY, strerror(-ret));
 		return 100;
 	}
 
@@ -110,7 +90,7 @@ static int unprivileged(const struct bpf_map *map, const char *closed_cg, const 
 		printf("  child: O_PATH open of %s: %s\n", closed_cg, strerror(errno));
 		fails++;
 	} else {
-		ret = try_attach(map, fd);
+		ret = ops_link_try(map, fd);
 		printf("  child: attach through the O_PATH fd of %s: %s\n", closed_cg,
 		       ret < 0 ? strerror(-ret) : "attached (BAD)");
 		fails += ret != -EBADF;
@@ -121,8 +101,8 @@ static int unprivileged(const struct bpf_map *map, const char *closed_cg, const 
 		printf("  child: open(%s): %s\n", open_cg, strerror(errno));
 		fails++;
 	} else {
-		ret = try_attach(map, fd);
-		printf("  child: attach to %s, which it can open: %s\n", open_cg, ret < 0 ? strerror(-ret) : "attached");
+		ret = ops_link_try(map, fd);
+		printf("  child: attach to %s, delegated to it: %s\n", open_cg, ret < 0 ? strerror(-ret) : "attached");
 		fails += ret != 0;
 		close(fd);
 	}
@@ -225,7 +205,7 @@ int main(void)
 			 tmp ? "ok" : strerror(errno));
 		bpf_link__destroy(tmp);
 		fd = open(c, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		err = try_attach(s3->maps.kt_ca, fd);
+		err = ops_link_try(s3->maps.kt_ca, fd);
 		kt_check(&r, err == -EOPNOTSUPP,
 			 "a cgroup target for another struct_ops type (tcp_congestion_ops) -> EOPNOTSUPP (got %s)",
 			 err ? strerror(-err) : "success");
@@ -247,6 +227,8 @@ int main(void)
 	/* 3. Permission: the cgroup's directory is the check. */
 	if (chmod(u1, 0700) < 0)
 		kt_die(&r, "chmod 0700 %s: %s", u1, strerror(errno));
+	if (chown(u2, NOBODY, NOBODY) < 0)
+		kt_die(&r, "chown %d %s: %s", NOBODY, u2, strerror(errno));
 	if (ops_link_write_value(s->maps.ops_b) < 0)
 		kt_die(&r, "writing the value of ops_b: %s", strerror(errno));
 	fflush(stdout);
@@ -259,7 +241,7 @@ int main(void)
 		kt_die(&r, "waitpid: %s", strerror(errno));
 	kt_check(&r, WIFEXITED(status) && WEXITSTATUS(status) == 0,
 		 "uid %d with CAP_BPF: cannot open or attach to %s (mode 0700), its O_PATH fd is refused (EBADF), "
-		 "and it attaches to %s, which it can open (%d problems)", NOBODY, u1, u2,
+		 "and it attaches to %s, delegated to it (%d problems)", NOBODY, u1, u2,
 		 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 
 out:
