@@ -17,13 +17,24 @@
  *   map-1000        the same program attached as 1,000 tenants have it: one link each to the
  *                   worker's cgroup and to 999 sibling cgroups, the map's 1,000 entries their
  *                   real cgroup ids (issue 12: the charge path with 1,000 tenants attached)
+ *   key-on          ops_noop attached to a sibling cgroup, none to the worker's: the static key is
+ *                   on, the worker's memcg has no policy (issue 7)
+ * and, with the stock missing on every charge (issue 7): 4 workers in 4 cgroups (M/4 MiB each),
+ * all on one CPU, each yielding the CPU after every page, so consecutive charges on that CPU are
+ * for different memcgs and none is served from the per-CPU charge stock (each refills it for its
+ * own memcg, draining the previous one's); the figure is their pages per second together:
+ *   miss-unattached no memcg_ops anywhere
+ *   miss-noop       ops_noop attached to the parent of the 4 cgroups (every charge calls it)
+ * unattached and miss-unattached also run on a kernel without memcg_ops (the unpatched baseline).
  * Output: "RESULT <label> <mode> <round> <pages/s>" lines and one "SUMMARY <label> <mode> median=..."
- * line per mode, plus ratios to "unattached".
+ * line per mode, ratios ("miss-noop" to "miss-unattached", the others to "unattached") and the
+ * cost of a page in ns ("COST <label> <mode> <ns>").
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,8 +51,16 @@
 #define MiB (1024ull * 1024)
 #define MAX_ROUNDS 1000
 
-enum mode { MODE_UNATTACHED, MODE_NOOP, MODE_THROTTLE, MODE_MAP, MODE_MAP1K, MODE_MAX };
-static const char *const mode_name[MODE_MAX] = { "unattached", "noop", "throttle-idle", "throttle-map", "map-1000" };
+/* The first MODES_PLAIN modes need no memcg_ops: they run on every kernel. */
+enum mode {
+	MODE_UNATTACHED, MODE_MISS, MODE_NOOP, MODE_THROTTLE, MODE_MAP, MODE_MAP1K, MODE_KEYON, MODE_MISS_NOOP,
+	MODE_MAX,
+	MODES_PLAIN = MODE_NOOP,
+};
+static const char *const mode_name[MODE_MAX] = { "unattached", "miss-unattached", "noop", "throttle-idle",
+						 "throttle-map", "map-1000", "key-on", "miss-noop" };
+
+#define MISS_CGROUPS 4
 
 #define TENANTS 1000
 
@@ -120,6 +139,45 @@ static void detach_all(int *links)
 	}
 }
 
+/*
+ * Modes miss-*: one worker per cgroup of mcg[], all started on the first CPU this process may use
+ * (they inherit the affinity); pages per second of all of them, from the first start to the last
+ * exit.
+ */
+static int measure_miss(char (*mcg)[PATH_MAX], const struct kt_work *work, double *ret)
+{
+	struct kt_worker w[MISS_CGROUPS];
+	cpu_set_t old, one;
+	uint64_t pages = 0, t0;
+	int n = 0, r = 0, cpu = 0;
+
+	if (sched_getaffinity(0, sizeof(old), &old) < 0)
+		return -errno;
+	while (cpu < CPU_SETSIZE - 1 && !CPU_ISSET(cpu, &old))
+		cpu++;
+	CPU_ZERO(&one);
+	CPU_SET(cpu, &one);
+	if (sched_setaffinity(0, sizeof(one), &one) < 0)
+		return -errno;
+	t0 = kt_now_ns();
+	for (; n < MISS_CGROUPS && r == 0; n++)
+		r = kt_worker_start(&w[n], mcg[n], work);
+	if (r < 0)
+		n--;
+	(void)sched_setaffinity(0, sizeof(old), &old);
+	for (int i = 0; i < n; i++) {
+		struct kt_result res = { 0 };
+
+		if (kt_worker_join(&w[i], &res) < 0 && r == 0)
+			r = -EIO;
+		pages += res.pages;
+	}
+	if (r < 0)
+		return r;
+	*ret = (double)pages * 1e9 / (double)(kt_now_ns() - t0);
+	return 0;
+}
+
 static int measure(const char *cg, const struct kt_work *work, double *ret)
 {
 	struct kt_result res = { 0 };
@@ -143,12 +201,12 @@ int main(int argc, char **argv)
 	int rounds = 60, mib = 16, iters = 2, nmodes, c, err, has;
 	const char *label = "kernel", *root;
 	double fig[MODE_MAX][MAX_ROUNDS], med[MODE_MAX];
-	char base[PATH_MAX], cg[PATH_MAX];
+	char base[PATH_MAX], cg[PATH_MAX], miss[PATH_MAX], mcg[MISS_CGROUPS][PATH_MAX];
 	int link_fd = -1, links[TENANTS];
 	static char sib[TENANTS][PATH_MAX];
 	uint64_t ids[TENANTS];
 	struct charge *skel = NULL;
-	struct kt_work work;
+	struct kt_work work, mwork;
 	struct stat st;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -186,13 +244,28 @@ int main(int argc, char **argv)
 		fprintf(stderr, "charge-bench: creating %s: %m\n", cg);
 		return 2;
 	}
+	cg_path(miss, sizeof(miss), base, "miss");
+	if (cg_mkdir(miss) < 0 || cg_write(miss, "cgroup.subtree_control", "+memory") < 0) {
+		fprintf(stderr, "charge-bench: creating %s: %m\n", miss);
+		return 2;
+	}
+	for (int i = 0; i < MISS_CGROUPS; i++) {
+		char name[8];
+
+		snprintf(name, sizeof(name), "m%d", i);
+		cg_path(mcg[i], sizeof(mcg[i]), miss, name);
+		if (cg_mkdir(mcg[i]) < 0) {
+			fprintf(stderr, "charge-bench: creating %s: %m\n", mcg[i]);
+			return 2;
+		}
+	}
 
 	has = kt_kernel_has_memcg_ops();
 	if (has < 0) {
 		fprintf(stderr, "charge-bench: cannot read the kernel BTF: %s\n", strerror(-has));
 		return 2;
 	}
-	nmodes = has ? MODE_MAX : 1;
+	nmodes = has ? MODE_MAX : MODES_PLAIN;
 	printf("KERNEL %s memcg_ops=%s rounds=%d mib=%d iters=%d\n", label, has ? "present" : "absent", rounds, mib,
 	       iters);
 	if (has) {
@@ -225,6 +298,9 @@ int main(int argc, char **argv)
 	}
 
 	work = (struct kt_work){ .bytes = (size_t)mib * MiB, .rounds = (unsigned int)iters, .drop = true };
+	mwork = work;
+	mwork.bytes = (size_t)mib * MiB / MISS_CGROUPS;
+	mwork.yield_pages = 1;
 	/* Warm-up, not recorded. */
 	if (measure(cg, &work, &fig[0][0]) < 0) {
 		fprintf(stderr, "charge-bench: worker failed\n");
@@ -244,19 +320,22 @@ int main(int argc, char **argv)
 						TENANTS, strerror(-err));
 					return 1;
 				}
-			} else if (m != MODE_UNATTACHED) {
+			} else if (m != MODE_UNATTACHED && m != MODE_MISS) {
 				/* A struct_ops link whose target is the cgroup's fd (ops-link.h). */
-				link_fd = ops_link_create(m == MODE_NOOP       ? skel->maps.ops_noop :
-							  m == MODE_THROTTLE ? skel->maps.ops_throttle :
-									       skel->maps.ops_map,
-							  cg);
+				link_fd = ops_link_create(m == MODE_THROTTLE ? skel->maps.ops_throttle :
+							  m == MODE_MAP      ? skel->maps.ops_map :
+									       skel->maps.ops_noop,
+							  m == MODE_KEYON ? sib[1] : m == MODE_MISS_NOOP ? miss : cg);
 				if (link_fd < 0) {
-					fprintf(stderr, "charge-bench: attaching %s to %s: %s\n", mode_name[m], cg,
+					fprintf(stderr, "charge-bench: attaching %s: %s\n", mode_name[m],
 						strerror(-link_fd));
 					return 1;
 				}
 			}
-			err = measure(cg, &work, &fig[m][round]);
+			if (m == MODE_MISS || m == MODE_MISS_NOOP)
+				err = measure_miss(mcg, &mwork, &fig[m][round]);
+			else
+				err = measure(cg, &work, &fig[m][round]);
 			if (link_fd >= 0)
 				close(link_fd);
 			link_fd = -1;
@@ -281,8 +360,14 @@ int main(int argc, char **argv)
 		printf("SUMMARY %s %s median=%.0f p90=%.0f mean=%.0f min=%.0f max=%.0f n=%d\n", label, mode_name[m],
 		       med[m], quantile(fig[m], rounds, 0.9), sum / rounds, lo, hi, rounds);
 	}
-	for (int m = 1; m < nmodes; m++)
-		printf("RATIO %s %s/unattached=%.4f\n", label, mode_name[m], med[m] / med[MODE_UNATTACHED]);
+	for (int m = 1; m < nmodes; m++) {
+		enum mode b = m == MODE_MISS_NOOP ? MODE_MISS : MODE_UNATTACHED;
+
+		if (m != MODE_MISS)
+			printf("RATIO %s %s/%s=%.4f\n", label, mode_name[m], mode_name[b], med[m] / med[b]);
+	}
+	for (int m = 0; m < nmodes; m++)
+		printf("COST %s %s %.1f\n", label, mode_name[m], 1e9 / med[m]);
 
 	charge__destroy(skel);
 	cg_rmtree(base);

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -289,8 +290,12 @@ static void worker_on_signal(int sig)
 	worker_stop_flag = 1;
 }
 
-/* Writes one byte per page; stops early when told to. Returns the pages touched. */
-static uint64_t touch_region(volatile char *p, size_t bytes, size_t pagesz, uint64_t round)
+/*
+ * Writes one byte per page, yielding the CPU after every yield_pages pages (0: never); stops early
+ * when told to. Returns the pages touched.
+ */
+static uint64_t touch_region(volatile char *p, size_t bytes, size_t pagesz, uint64_t round,
+			     unsigned int yield_pages)
 {
 	uint64_t n = 0;
 
@@ -299,6 +304,8 @@ static uint64_t touch_region(volatile char *p, size_t bytes, size_t pagesz, uint
 			break;
 		p[off] = (char)(((off / pagesz) + round) | 1);
 		n++;
+		if (yield_pages && n % yield_pages == 0)
+			sched_yield();
 	}
 	return n;
 }
@@ -349,7 +356,7 @@ static void __attribute__((noreturn)) worker_main(const char *cg, const struct k
 	if (work->hold) {
 		sigset_t block, old;
 
-		res.pages = touch_region(p, work->bytes, pagesz, 0);
+		res.pages = touch_region(p, work->bytes, pagesz, 0, work->yield_pages);
 		res.rounds = 1;
 		sigemptyset(&block);
 		sigaddset(&block, SIGUSR1);
@@ -365,7 +372,7 @@ static void __attribute__((noreturn)) worker_main(const char *cg, const struct k
 	full_write(ready_fd, &c, 1);
 	start = kt_now_ns();
 	for (uint64_t round = 0; !worker_stop_flag && (!work->rounds || round < work->rounds); round++) {
-		res.pages += touch_region(p, work->bytes, pagesz, round);
+		res.pages += touch_region(p, work->bytes, pagesz, round, work->yield_pages);
 		if (work->drop)
 			madvise(p, work->bytes, MADV_DONTNEED);
 		res.rounds++;

@@ -44,6 +44,7 @@ struct kt_work {
 	unsigned int rounds;	/* rounds to run; 0 = until kt_worker_stop() */
 	bool drop;		/* MADV_DONTNEED the region after each round (charge+uncharge) */
 	bool hold;		/* touch once, report ready, then keep the memory until stopped */
+	unsigned int yield_pages; /* sched_yield() after every that many pages touched (0: never) */
 };
 
 struct kt_result {

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/klog.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -206,4 +207,83 @@ int kt_become(uid_t uid, uint64_t caps)
 	for (int i = 0; i < 2; i++)
 		data[i].effective = data[i].permitted = (uint32_t)(caps >> (32 * i));
 	return syscall(SYS_capset, &hdr, data) < 0 ? -errno : 0;
+}
+
+static const char *const splat_patterns[] = {
+	"WARNING:", "BUG:", "KASAN:", "UBSAN:", "Oops", "general protection fault",
+	"possible circular locking", "possible recursive locking", "inconsistent lock state",
+	"suspicious RCU usage", "lockdep is turned off", "DEBUG_LOCKS_WARN_ON", "Call Trace:",
+	"refcount_t:", "list_add corruption", "list_del corruption", "kernel BUG", "INFO: task",
+	"sleeping function called from invalid context", "Bad page", "stack-out-of-bounds",
+	"use-after-free", "detected stall", "rcu: INFO:",
+};
+
+/* The whole kernel log (klogctl READ_ALL), NUL-terminated; NULL with errno set on failure. */
+static char *kernel_log(void)
+{
+	int len = klogctl(10 /* SYSLOG_ACTION_SIZE_BUFFER */, NULL, 0);
+	char *buf;
+	int n;
+
+	if (len <= 0)
+		return NULL;
+	buf = malloc((size_t)len + 1);
+	if (!buf)
+		return NULL;
+	n = klogctl(3 /* SYSLOG_ACTION_READ_ALL */, buf, len);
+	if (n < 0) {
+		free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+int kt_scan_kernel_log(struct kt_report *r)
+{
+	char *buf = kernel_log(), *line, *save = NULL;
+	int found = 0;
+
+	if (!buf)
+		kt_die(r, "reading the kernel log (klogctl): %s", strerror(errno));
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		for (size_t i = 0; i < sizeof(splat_patterns) / sizeof(splat_patterns[0]); i++) {
+			if (strstr(line, splat_patterns[i])) {
+				if (found < 40)
+					printf("  kernel log: %s\n", line);
+				found++;
+				break;
+			}
+		}
+	}
+	free(buf);
+	return found;
+}
+
+bool kt_kernel_is_debug(void)
+{
+	char *buf = kernel_log();
+	bool debug;
+
+	if (!buf)
+		return false;
+	debug = strstr(buf, "KernelAddressSanitizer initialized") || strstr(buf, "Lock dependency validator");
+	free(buf);
+	return debug;
+}
+
+uint64_t kt_wait_stat(struct kt_report *r, const char *cg, const char *key, uint64_t baseline, unsigned int limit_s,
+		      double *ret_secs)
+{
+	uint64_t t0 = kt_now_ns(), v = 0;
+
+	do {
+		if (cg_read_key(cg, "cgroup.stat", key, &v) < 0)
+			kt_die(r, "reading %s in %s/cgroup.stat: %s", key, cg, strerror(errno));
+		if (v <= baseline)
+			break;
+		kt_sleep_ms(200);
+	} while (kt_now_ns() - t0 < limit_s * 1000000000ull);
+	*ret_secs = (double)(kt_now_ns() - t0) / 1e9;
+	return v;
 }

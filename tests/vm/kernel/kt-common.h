@@ -56,3 +56,17 @@ void kt_libbpf_quiet(bool quiet);
  * (bit n = capability n) as permitted and effective. For forked children of the tests. 0 or -errno.
  */
 int kt_become(uid_t uid, uint64_t caps);
+
+/*
+ * Prints (up to 40) and counts the kernel log's lines that report a WARNING, BUG, KASAN, lockdep
+ * or RCU problem (a splat, a stall, a hung task). Dies (exit 2) if the log cannot be read.
+ */
+int kt_scan_kernel_log(struct kt_report *r);
+/* true if the kernel log shows KASAN or lockdep initialised (the debug kernel). */
+bool kt_kernel_is_debug(void);
+/*
+ * Waits up to limit_s seconds for the key of cg's cgroup.stat (nr_dying_descendants, ...) to drop
+ * to at most baseline, polling every 200 ms; returns its last value and the time waited.
+ */
+uint64_t kt_wait_stat(struct kt_report *r, const char *cg, const char *key, uint64_t baseline, unsigned int limit_s,
+		      double *ret_secs);

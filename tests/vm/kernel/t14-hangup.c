@@ -58,22 +58,6 @@ static uint64_t key_witness(struct kt_report *r, struct kt4 *w, const char *cg)
 	return __atomic_load_n(&w->bss->hook_calls, __ATOMIC_SEQ_CST);
 }
 
-/* Waits up to 30 s for cgroup.stat's key in base to drop to at most baseline; its last value. */
-static uint64_t wait_stat(struct kt_report *r, const char *base, const char *key, uint64_t baseline, double *secs)
-{
-	uint64_t t0 = kt_now_ns(), v = 0;
-
-	do {
-		if (cg_read_key(base, "cgroup.stat", key, &v) < 0)
-			kt_die(r, "reading %s in %s/cgroup.stat: %s", key, base, strerror(errno));
-		if (v <= baseline)
-			break;
-		kt_sleep_ms(200);
-	} while (kt_now_ns() - t0 < 30ull * 1000000000);
-	*secs = (double)(kt_now_ns() - t0) / 1e9;
-	return v;
-}
-
 /* The attached policy goes offline with its memcg; what the link and the kernel show then. */
 static void check_hung_up(struct kt_report *r, struct kt *s, struct kt4 *w, struct bpf_link *link,
 			  const char *how, const char *wcg)
@@ -165,13 +149,13 @@ int main(void)
 		 (unsigned long long)kt_cnt(s, KT_TAG_A, KT_HOOK_CHARGE, SLOT_C));
 
 	/* 3. The hung-up links no longer pin the memcgs; closing them releases the removed cgroup. */
-	v = wait_stat(&r, base, "nr_dying_subsys_memory", zombies0, &secs);
+	v = kt_wait_stat(&r, base, "nr_dying_subsys_memory", zombies0, 30, &secs);
 	kt_check(&r, v <= zombies0, "links still open: nr_dying_subsys_memory of t14 back to %llu (now %llu, after %.1f s)",
 		 (unsigned long long)zombies0, (unsigned long long)v, secs);
 	bpf_link__destroy(la);
 	bpf_link__destroy(lc);
 	la = lc = NULL;
-	v = wait_stat(&r, base, "nr_dying_descendants", dying0, &secs);
+	v = kt_wait_stat(&r, base, "nr_dying_descendants", dying0, 30, &secs);
 	kt_check(&r, v <= dying0, "links closed: nr_dying_descendants of t14 back to %llu (now %llu, after %.1f s)",
 		 (unsigned long long)dying0, (unsigned long long)v, secs);
 	calls = key_witness(&r, w, wcg);

@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/klog.h>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -28,66 +27,6 @@
 #include "ops-link.h"
 
 #define MiB (1024ull * 1024)
-
-static const char *const splat_patterns[] = {
-	"WARNING:", "BUG:", "KASAN:", "UBSAN:", "Oops", "general protection fault",
-	"possible circular locking", "possible recursive locking", "inconsistent lock state",
-	"suspicious RCU usage", "lockdep is turned off", "DEBUG_LOCKS_WARN_ON", "Call Trace:",
-	"refcount_t:", "list_add corruption",
-	"list_del corruption", "kernel BUG", "INFO: task", "sleeping function called from invalid context",
-	"Bad page", "stack-out-of-bounds", "use-after-free",
-};
-
-/* Returns the number of splat lines in the kernel log and prints them. */
-static int scan_kernel_log(struct kt_report *r)
-{
-	int len = klogctl(10 /* SYSLOG_ACTION_SIZE_BUFFER */, NULL, 0);
-	char *buf, *line, *save = NULL;
-	int n, found = 0;
-
-	if (len <= 0)
-		kt_die(r, "klogctl(SIZE_BUFFER): %s", strerror(errno));
-	buf = malloc((size_t)len + 1);
-	if (!buf)
-		kt_die(r, "out of memory");
-	n = klogctl(3 /* SYSLOG_ACTION_READ_ALL */, buf, len);
-	if (n < 0)
-		kt_die(r, "klogctl(READ_ALL): %s", strerror(errno));
-	buf[n] = '\0';
-	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		for (size_t i = 0; i < sizeof(splat_patterns) / sizeof(splat_patterns[0]); i++) {
-			if (strstr(line, splat_patterns[i])) {
-				if (found < 40)
-					printf("  kernel log: %s\n", line);
-				found++;
-				break;
-			}
-		}
-	}
-	free(buf);
-	return found;
-}
-
-static bool kernel_is_debug(void)
-{
-	int len = klogctl(10, NULL, 0);
-	char *buf;
-	bool debug = false;
-	int n;
-
-	if (len <= 0)
-		return false;
-	buf = malloc((size_t)len + 1);
-	if (!buf)
-		return false;
-	n = klogctl(3, buf, len);
-	if (n > 0) {
-		buf[n] = '\0';
-		debug = strstr(buf, "KernelAddressSanitizer initialized") || strstr(buf, "Lock dependency validator");
-	}
-	free(buf);
-	return debug;
-}
 
 static bool wait_for(__u64 *counter, uint64_t want, unsigned int ms)
 {
@@ -224,9 +163,9 @@ int main(int argc, char **argv)
 
 	kt_libbpf_setup();
 	kt_require_memcg_ops(&r);
-	kt_note(&r, "kernel: %s", kernel_is_debug() ? "debug (KASAN/lockdep detected in the log)" :
+	kt_note(&r, "kernel: %s", kt_kernel_is_debug() ? "debug (KASAN/lockdep detected in the log)" :
 						   "NOT a debug kernel: splat detection is weaker; run with --variant debug");
-	splats = scan_kernel_log(&r);
+	splats = kt_scan_kernel_log(&r);
 	kt_check(&r, splats == 0, "kernel log clean before the test (%d suspicious lines)", splats);
 
 	kt_test_cgroup(&r, "t6", base, sizeof(base));
@@ -241,7 +180,7 @@ int main(int argc, char **argv)
 
 	cg_rmtree(base);
 	kt_sleep_ms(500);
-	splats = scan_kernel_log(&r);
+	splats = kt_scan_kernel_log(&r);
 	kt_check(&r, splats == 0, "kernel log has no WARNING/BUG/KASAN/lockdep splat (%d suspicious lines)", splats);
 	return kt_finish(&r);
 }
