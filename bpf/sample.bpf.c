@@ -27,6 +27,12 @@
  * Each ALLOC record carries the user registers at kernel entry and a slice of the user stack above
  * sp (for DWARF unwinding in user space: Debian's binaries have no frame pointers), the frame-pointer
  * user stack as a fallback, and the kernel stack.
+ *
+ * Cost on the hot paths: a charge with no sample point makes one map lookup (this CPU's struct
+ * memqosd_sample_cpu: the last memcg charged here by css serial number, its tenant, a copy of its
+ * settings and its countdown) and a few loads, no helper call; an uncharge hook returns at once
+ * while no object of its kind is tracked (live_count per kind), and otherwise checks a counting
+ * filter (a global array, no map lookup) before the hash of tracked objects.
  */
 
 #include "vmlinux.h"
@@ -45,27 +51,24 @@ char LICENSE[] SEC("license") = "GPL";
 
 /* Quantiles of Exp(1) in 1/65536 units (sample_exp_table()), filled by the loader. */
 const volatile __u32 exp_table[MEMQOSD_SAMPLE_EXP_TABLE];
+/* Set by the loader when it loads the tracepoint flavour: the other flavour's code is left out. */
+const volatile bool tp_flavour;
 
 
-/*
- * Per CPU: the memcg (cgroup id) of the last charge on this CPU and the tenant it belongs to (0:
- * none), valid while tenants_gen is unchanged (the loader bumps it after every change of
- * memqosd_tenants). Charges come in runs to one memcg: the run skips the ancestor walk and its
- * hash lookups.
- */
-struct memcg_cache {
-	__u64 cgid;
-	__u64 gen;
-	__u64 tenant_cgid;
-	__u32 tenant;
-	__u32 pad;
+/* What a tracked (sampled, not yet uncharged) object is: its uncharge hooks skip while none is live. */
+enum live_kind {
+	LIVE_FOLIO,
+	LIVE_KMEM_PAGE,
+	LIVE_SLAB,
+	LIVE_KINDS,
 };
 
 struct live_entry {
 	__u64 seq;
 	__u64 weight;
 	__u32 tenant_id;
-	__u32 flags;
+	__u16 flags;
+	__u16 kind;
 };
 
 struct {
@@ -101,30 +104,26 @@ struct {
 	__type(value, struct live_entry);
 } memqosd_sample_live SEC(".maps");
 
+/* Per CPU: the last memcg charged, its tenant, settings and countdown (include/memqosd/sample.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct memcg_cache);
-} memqosd_sample_memcg SEC(".maps");
+	__type(value, struct memqosd_sample_cpu);
+} memqosd_sample_cpu SEC(".maps");
 
 /*
  * A counting filter in front of memqosd_sample_live: slot hash(key) counts the tracked objects that
- * hash there, so that an uncharge of an object never sampled (nearly all) costs an array load, not a
- * hash lookup.
+ * hash there, so that an uncharge of an object never sampled (nearly all) costs a load from a global
+ * array (no map lookup), not a hash lookup.
  */
 #define LIVE_FILTER_SLOTS (MEMQOSD_SAMPLE_LIVE_ENTRIES * 4)
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, LIVE_FILTER_SLOTS);
-	__type(key, __u32);
-	__type(value, __u32);
-} memqosd_sample_filter SEC(".maps");
-
+__u32 live_filter[LIVE_FILTER_SLOTS];
 __u64 sample_seq;
-__u64 live_count; /* entries in memqosd_sample_live (approximate; only a shortcut) */
-volatile __u64 tenants_gen; /* bumped by the loader after every change of memqosd_tenants */
+/* Entries in memqosd_sample_live per enum live_kind (approximate; only a shortcut). */
+__u64 live_count[LIVE_KINDS];
+volatile __u64 tenants_gen; /* bumped by the loader after every change of the tenants or their settings */
 
 /*
  * The filter hashes an object's address, which the verifier lets no program shift or multiply while
@@ -139,11 +138,9 @@ static __always_inline __u64 as_number(__u64 v)
 	return n;
 }
 
-static __always_inline __u32 *live_filter_slot(__u64 key)
+static __always_inline __u32 live_filter_slot(__u64 key)
 {
-	__u32 slot = (__u32)((key >> 6) * 0x9E3779B97F4A7C15ULL >> 40) & (LIVE_FILTER_SLOTS - 1);
-
-	return bpf_map_lookup_elem(&memqosd_sample_filter, &slot);
+	return (__u32)((key >> 6) * 0x9E3779B97F4A7C15ULL >> 40) & (LIVE_FILTER_SLOTS - 1);
 }
 
 static __always_inline struct memqosd_sample_counters *counters(void)
@@ -161,30 +158,37 @@ static __always_inline __u64 draw_gap(__u64 interval)
 }
 
 /*
- * How many bytes a charge of `bytes` to `tenant` stands for in the sample: 0 = not sampled. Large
- * charges stand for themselves (*large set). The common case (no sample point in this charge) is a
- * per-CPU countdown and nothing else: the clock, the back-off window and the draws only run at a
- * sample point.
+ * A charge of `bytes` to this CPU's cached tenant, counted down: true if it may be recorded (it is
+ * large, or its bytes reach the next sample point: sample_weight() tells). The common case (no
+ * sample point in this charge) is this and nothing else, in the value the tenant lookup returned:
+ * the clock, the back-off window and the draws only run at a sample point (or at the first charge
+ * after the countdown was disarmed: armed == 0 keeps credit <= 0).
  */
-static __always_inline __u64 sample_weight(__u32 tenant, const struct memqosd_sample_conf *conf, __u64 bytes,
-					   bool *large)
+static __always_inline bool countdown(struct memqosd_sample_cpu *pc, __u64 bytes)
 {
-	struct memqosd_sample_state *s = bpf_map_lookup_elem(&memqosd_sampler, &tenant);
+	struct memqosd_sample_state *s = &pc->state;
+
+	s->charges++;
+	s->charged_bytes += bytes;
+	if (bytes >= pc->large_min)
+		return true;
+	s->credit -= bytes;
+	return s->credit <= 0;
+}
+
+/*
+ * After countdown() returned true: how many bytes the charge stands for in the sample (0: none).
+ * Large charges stand for themselves.
+ */
+static __always_inline __u64 sample_weight(struct memqosd_sample_cpu *pc, __u64 bytes)
+{
+	struct memqosd_sample_state *s = &pc->state;
+	const struct memqosd_sample_conf *conf = &pc->conf;
 	__u64 now, interval;
 	__u32 k = 0;
 
-	*large = false;
-	if (!s)
-		return 0;
-	s->charges++;
-	s->charged_bytes += bytes;
-	if (conf->large_bytes && bytes >= conf->large_bytes) {
-		*large = true;
+	if (bytes >= pc->large_min)
 		return bytes;
-	}
-	s->credit -= bytes;
-	if (s->credit > 0 && s->armed)
-		return 0;
 	if (conf->sample_bytes == 0)
 		return 0;
 
@@ -283,78 +287,140 @@ static __always_inline void *reserve_record(__u32 size, __u16 kind, __u32 tenant
 }
 
 /*
- * The tenant a charge to `memcg` belongs to, if that tenant samples: its settings (NULL otherwise),
- * *ret_tenant and *ret_cgid (its cgroup). Every charge handler of both flavours starts here. The
- * cgroup id is read with plain loads (bpf_core_cast: no helper calls); the tenant comes from this
- * CPU's memcg cache when the memcg is the last one seen here.
+ * This CPU's cached tenant changes from pc->tenant to `tenant`: the old one's countdown and charge
+ * counts go back to memqosd_sampler (disarmed if its sample size changed meanwhile: the loader's
+ * disarm must not be undone), the new one's come from there.
  */
-static __always_inline struct memqosd_sample_conf *sampling_tenant(struct mem_cgroup *memcg, __u32 *ret_tenant,
-								   __u64 *ret_cgid)
+static __noinline void switch_tenant(struct memqosd_sample_cpu *pc, __u32 tenant)
+{
+	struct memqosd_sample_state *s;
+	struct memqosd_sample_conf *now;
+	__u32 old = pc->tenant;
+
+	if (old && (s = bpf_map_lookup_elem(&memqosd_sampler, &old))) {
+		__u64 charges = s->charges + pc->state.charges, charged = s->charged_bytes + pc->state.charged_bytes;
+
+		now = bpf_map_lookup_elem(&memqosd_sample_conf, &old);
+		*s = pc->state;
+		s->charges = charges;
+		s->charged_bytes = charged;
+		if (!now || now->sample_bytes != pc->conf.sample_bytes) {
+			s->armed = 0;
+			s->credit = 0;
+		}
+	}
+	__builtin_memset(&pc->state, 0, sizeof(pc->state));
+	if (tenant && (s = bpf_map_lookup_elem(&memqosd_sampler, &tenant))) {
+		pc->state = *s;
+		pc->state.charges = 0;
+		pc->state.charged_bytes = 0;
+		if (!pc->state.armed)
+			pc->state.credit = 0;
+	}
+	pc->tenant = tenant;
+}
+
+/*
+ * A miss of this CPU's cache (another memcg, or the tenants changed): look the memcg's tenant up
+ * (the ancestor walk, hash lookups) and cache it with its settings and countdown.
+ */
+static __noinline void refresh_cpu(struct memqosd_sample_cpu *pc, struct mem_cgroup *memcg, __u64 serial, __u64 gen)
 {
 	struct memqosd_sample_conf *conf;
-	struct memcg_cache *mc;
-	struct mem_cgroup *m;
-	__u32 tenant, zero = 0;
-	__u64 id, gen;
+	__u64 cgid = 0;
+	__u32 tenant;
+
+	tenant = memcg ? memqosd_tenant_of_css(&memcg->css, &cgid) : 0;
+	conf = tenant ? bpf_map_lookup_elem(&memqosd_sample_conf, &tenant) : NULL;
+	if (tenant != pc->tenant) {
+		switch_tenant(pc, tenant);
+	} else if (conf && conf->sample_bytes != pc->conf.sample_bytes) {
+		/* The same tenant with a new sample size: the old gap is not run down (sample_disarm()). */
+		pc->state.armed = 0;
+		pc->state.credit = 0;
+	}
+	if (conf) {
+		pc->conf = *conf;
+	} else {
+		__builtin_memset(&pc->conf, 0, sizeof(pc->conf));
+	}
+	pc->sampling = tenant && pc->conf.enabled;
+	pc->large_min = pc->conf.large_bytes ? pc->conf.large_bytes : ~0ULL;
+	pc->tenant_cgid = tenant ? cgid : 0;
+	pc->serial = serial;
+	pc->gen = gen; /* read before the lookup: a change during it makes this entry stale */
+}
+
+/*
+ * This CPU's cache entry if a charge to `memcg` belongs to a tenant that samples: its settings and
+ * countdown are in it; NULL otherwise. Every charge handler of both flavours starts here. A charge
+ * to the memcg of the last charge on this CPU (charges come in runs) is one map lookup and a load of
+ * the memcg's css serial number (bpf_core_cast: a plain load, no helper call).
+ */
+static __always_inline struct memqosd_sample_cpu *sampling_tenant(struct mem_cgroup *memcg)
+{
+	struct memqosd_sample_cpu *pc;
+	__u64 serial, gen;
+	__u32 zero = 0;
 
 	if (!memcg)
 		return NULL;
-	m = bpf_core_cast(memcg, struct mem_cgroup);
-	id = m->css.cgroup->kn->id;
+	pc = bpf_map_lookup_elem(&memqosd_sample_cpu, &zero);
+	if (!pc)
+		return NULL;
+	serial = bpf_core_cast(memcg, struct mem_cgroup)->css.serial_nr;
 	gen = tenants_gen;
-	mc = bpf_map_lookup_elem(&memqosd_sample_memcg, &zero);
-	if (mc && mc->cgid == id && mc->gen == gen) {
-		tenant = mc->tenant;
-		*ret_cgid = mc->tenant_cgid;
-	} else {
-		tenant = memqosd_tenant_of_css(&memcg->css, ret_cgid);
-		if (mc) {
-			mc->cgid = id;
-			mc->gen = gen; /* read before the lookup: a change during it makes this entry stale */
-			mc->tenant = tenant;
-			mc->tenant_cgid = tenant ? *ret_cgid : 0;
-		}
-	}
-	if (!tenant)
-		return NULL;
-	conf = bpf_map_lookup_elem(&memqosd_sample_conf, &tenant);
-	if (!conf || !conf->enabled)
-		return NULL;
-	*ret_tenant = tenant;
-	return conf;
+	if (pc->serial != serial || pc->gen != gen)
+		refresh_cpu(pc, memcg, serial, gen);
+	return pc->sampling ? pc : NULL;
 }
 
-/* Remember a sampled object (folio, kmem page, slab object) so that its uncharge sends a FREE record. */
-static __always_inline bool track(__u64 key, __u64 seq, __u64 weight, __u32 tenant, __u16 flags)
+/*
+ * Remember a sampled object (folio, kmem page, slab object: `kind`) so that its uncharge sends a FREE
+ * record.
+ */
+static __always_inline bool track(__u64 key, __u16 kind, __u64 seq, __u64 weight, __u32 tenant, __u16 flags)
 {
-	struct live_entry le = { .seq = seq, .weight = weight, .tenant_id = tenant, .flags = flags };
+	struct live_entry le = { .seq = seq, .weight = weight, .tenant_id = tenant, .flags = flags, .kind = kind };
 	struct memqosd_sample_counters *c;
-
 	struct live_entry *old;
-	__u32 *slot;
+	__u32 slot;
 
 	key = as_number(key);
 	old = bpf_map_lookup_elem(&memqosd_sample_live, &key);
 	slot = live_filter_slot(key);
 
-	/* Replacing an entry (the object was freed without an uncharge seen) keeps its filter count. */
+	/*
+	 * Replacing an entry (the object was freed without an uncharge seen) keeps its filter count;
+	 * the count of its kind moves to the new one's.
+	 */
+	if (old) {
+		__u16 was = old->kind;
+
+		if (was < LIVE_KINDS)
+			__sync_fetch_and_sub(&live_count[was], 1);
+	}
 	if (bpf_map_update_elem(&memqosd_sample_live, &key, &le, BPF_ANY) == 0) {
-		if (!old) {
-			__sync_fetch_and_add(&live_count, 1);
-			if (slot)
-				__sync_fetch_and_add(slot, 1);
-		}
+		if (kind < LIVE_KINDS)
+			__sync_fetch_and_add(&live_count[kind], 1);
+		if (!old)
+			__sync_fetch_and_add(&live_filter[slot], 1);
 		return true;
 	}
+	if (old && bpf_map_delete_elem(&memqosd_sample_live, &key) == 0)
+		__sync_fetch_and_sub(&live_filter[slot], 1);
 	c = counters();
 	if (c)
 		c->live_full++;
 	return false;
 }
 
-/* An ALLOC record: the sample's stacks; `key` (0: none) is the object whose uncharge frees it. */
-static __always_inline void emit_alloc(void *ctx, __u32 tenant, __u64 cgid, __u64 weight, __u64 bytes, __u16 flags,
-				       __u64 key)
+/*
+ * An ALLOC record: the sample's stacks; `key` (0: none) is the object (of `kind`) whose uncharge
+ * frees it.
+ */
+static __always_inline void emit_alloc(void *ctx, __u32 tenant, __u64 cgid, __u64 weight, __u64 bytes,
+				       __u16 flags, __u64 key, __u16 kind)
 {
 	struct memqosd_sample_counters *c = counters();
 	struct memqosd_sample *r;
@@ -389,7 +455,7 @@ static __always_inline void emit_alloc(void *ctx, __u32 tenant, __u64 cgid, __u6
 		r->n_bids = 0;
 	}
 	r->pad3 = 0;
-	if (key && track(key, seq, weight, tenant, flags))
+	if (key && track(key, kind, seq, weight, tenant, flags))
 		flags |= MEMQOSD_SAMPLEF_TRACKED;
 	r->h.flags |= flags;
 	bpf_ringbuf_submit(r, 0);
@@ -400,50 +466,59 @@ static __always_inline void emit_alloc(void *ctx, __u32 tenant, __u64 cgid, __u6
 	}
 }
 
-/* The sampling decision for a charge to `conf`'s tenant: 0 = not sampled, else the record's weight. */
-static __always_inline __u64 charge_weight(__u32 tenant, const struct memqosd_sample_conf *conf, __u64 bytes,
-					   __u16 *flags)
+/*
+ * A charge countdown() let through: an ALLOC record if it holds a sample point or is large. Out of
+ * line, so that the programs' common path stays short (fewer registers saved on every run).
+ * flags_kind: the record's flags | the kind of `key` << 16.
+ */
+static __noinline void sample_point(void *ctx, struct memqosd_sample_cpu *pc, __u64 bytes, __u64 key, __u32 flags_kind)
 {
-	bool large;
-	__u64 weight;
+	__u16 flags = (__u16)flags_kind;
+	__u64 weight = sample_weight(pc, bytes);
 
-	weight = sample_weight(tenant, conf, bytes, &large);
-	if (large)
-		*flags |= MEMQOSD_SAMPLEF_LARGE;
-	return weight;
-}
-
-/* A charge of `bytes` to the memcg `memcg`: sample it if its tenant samples. */
-static __always_inline void on_charge(void *ctx, struct mem_cgroup *memcg, __u64 bytes, __u16 flags, __u64 key)
-{
-	struct memqosd_sample_conf *conf;
-	__u64 cgid = 0, weight;
-	__u32 tenant = 0;
-
-	conf = sampling_tenant(memcg, &tenant, &cgid);
-	if (!conf)
+	if (!weight)
 		return;
-	weight = charge_weight(tenant, conf, bytes, &flags);
-	if (weight)
-		emit_alloc(ctx, tenant, cgid, weight, bytes, flags, key);
+	if (bytes >= pc->large_min)
+		flags |= MEMQOSD_SAMPLEF_LARGE;
+	emit_alloc(ctx, pc->tenant, pc->tenant_cgid, weight, bytes, flags, key, (__u16)(flags_kind >> 16));
 }
 
 /*
- * An object was uncharged: if it was sampled, a FREE record returns its weight. key: the object's
- * address as a number (see as_number()).
+ * A charge of `bytes` to pc's tenant (sampling_tenant()): an ALLOC record if it holds a sample point
+ * or is large. `key` (of `kind`): the object whose uncharge frees the sample.
  */
-static __always_inline void on_uncharge(__u64 key)
+static __always_inline void charged(void *ctx, struct memqosd_sample_cpu *pc, __u64 bytes, __u16 flags, __u64 key,
+				    __u16 kind)
 {
+	if (countdown(pc, bytes))
+		sample_point(ctx, pc, bytes, key, flags | (__u32)kind << 16);
+}
+
+/* A charge of `bytes` to the memcg `memcg`: sample it if its tenant samples (see charged()). */
+static __always_inline void on_charge(void *ctx, struct mem_cgroup *memcg, __u64 bytes, __u16 flags, __u64 key,
+				      __u16 kind)
+{
+	struct memqosd_sample_cpu *pc = sampling_tenant(memcg);
+
+	if (pc)
+		charged(ctx, pc, bytes, flags, key, kind);
+}
+
+/*
+ * A tracked object's uncharge (the filter said it may be one): a FREE record returns its sample's
+ * weight. key: the object's address as a number (see as_number()).
+ */
+static __noinline void free_tracked(__u64 key)
+{
+	struct memqosd_sample_counters *c;
 	struct memqosd_sample_free *f;
 	struct live_entry *le;
-	struct memqosd_sample_counters *c;
-	__u32 *slot = live_filter_slot(key);
+	__u16 kind;
 
-	if (slot && *slot == 0)
-		return; /* never sampled: no hash lookup */
 	le = bpf_map_lookup_elem(&memqosd_sample_live, &key);
 	if (!le)
 		return;
+	kind = le->kind;
 	f = reserve_record(sizeof(*f), MEMQOSD_SAMPLE_FREE, le->tenant_id, le->seq);
 	if (f) {
 		f->weight = le->weight;
@@ -453,10 +528,20 @@ static __always_inline void on_uncharge(__u64 key)
 			c->frees++;
 	}
 	if (bpf_map_delete_elem(&memqosd_sample_live, &key) == 0) {
-		__sync_fetch_and_sub(&live_count, 1);
-		if (slot && *slot)
-			__sync_fetch_and_sub(slot, 1);
+		__u32 slot = live_filter_slot(key);
+
+		if (kind < LIVE_KINDS)
+			__sync_fetch_and_sub(&live_count[kind], 1);
+		if (live_filter[slot])
+			__sync_fetch_and_sub(&live_filter[slot], 1);
 	}
+}
+
+/* An object was uncharged: if it was sampled, a FREE record returns its weight. */
+static __always_inline void on_uncharge(__u64 key)
+{
+	if (live_filter[live_filter_slot(key)])
+		free_tracked(key);
 }
 
 /* The memcg of an obj_cgroup pointer (low bits are flags). */
@@ -479,6 +564,7 @@ static __always_inline __u64 folio_bytes_direct(struct folio *folio)
 SEC("fexit/__mem_cgroup_charge")
 int BPF_PROG(sample_charge, struct folio *folio, struct mm_struct *mm, gfp_t gfp, int ret)
 {
+	struct memqosd_sample_cpu *pc;
 	__u64 data;
 
 	if (ret)
@@ -486,8 +572,10 @@ int BPF_PROG(sample_charge, struct folio *folio, struct mm_struct *mm, gfp_t gfp
 	data = folio->memcg_data;
 	if (!data || (data & MEMCG_DATA_FLAGS))
 		return 0;
-	on_charge(ctx, (struct mem_cgroup *)data, folio_bytes_direct(folio), mm ? 0 : MEMQOSD_SAMPLEF_NO_MM,
-		  (__u64)folio);
+	/* The folio's size is read only for a tenant that samples. */
+	pc = sampling_tenant((struct mem_cgroup *)data);
+	if (pc)
+		charged(ctx, pc, folio_bytes_direct(folio), mm ? 0 : MEMQOSD_SAMPLEF_NO_MM, (__u64)folio, LIVE_FOLIO);
 	return 0;
 }
 
@@ -501,7 +589,7 @@ int BPF_PROG(sample_kmem_page, struct page *page, gfp_t gfp, int order, int ret)
 	if (ret)
 		return 0;
 	on_charge(ctx, objcg_memcg(BPF_CORE_READ(page, memcg_data)), PAGE_BYTES << (order & 15),
-		  MEMQOSD_SAMPLEF_KMEM, (__u64)page);
+		  MEMQOSD_SAMPLEF_KMEM, (__u64)page, LIVE_KMEM_PAGE);
 	return 0;
 }
 
@@ -525,7 +613,7 @@ int BPF_PROG(sample_slab, struct kmem_cache *s, struct list_lru *lru, gfp_t flag
 	if (!obj)
 		return 0;
 	on_charge(ctx, objcg_memcg((__u64)BPF_CORE_READ(task, objcg)), size * (BPF_CORE_READ(s, size) + sizeof(void *)),
-		  MEMQOSD_SAMPLEF_KMEM, (__u64)obj);
+		  MEMQOSD_SAMPLEF_KMEM, (__u64)obj, LIVE_SLAB);
 	return 0;
 }
 
@@ -534,7 +622,7 @@ int BPF_PROG(sample_uncharge, struct folio *folio)
 {
 	__u64 key = 0;
 
-	if (live_count && !bpf_get_func_arg(ctx, 0, &key))
+	if (live_count[LIVE_FOLIO] && !bpf_get_func_arg(ctx, 0, &key))
 		on_uncharge(key);
 	return 0;
 }
@@ -545,12 +633,13 @@ int BPF_PROG(sample_uncharge_folios, struct folio_batch *folios)
 	struct folio *batch[31];
 	unsigned int nr;
 
-	if (!live_count)
+	if (!live_count[LIVE_FOLIO])
 		return 0;
 	nr = folios->nr;
 	/* One copy of the batch (a plain load cannot take a variable index into it). */
 	if (bpf_probe_read_kernel(batch, sizeof(batch), folios->folios))
 		return 0;
+	/* Per folio the filter's hash and one load; the rest (free_tracked()) only for tracked ones. */
 	for (int i = 0; i < 31; i++) {
 		if (i >= nr)
 			break;
@@ -564,7 +653,7 @@ int BPF_PROG(sample_kmem_uncharge, struct page *page, int order)
 {
 	__u64 key = 0;
 
-	if (live_count && !bpf_get_func_arg(ctx, 0, &key))
+	if (live_count[LIVE_KMEM_PAGE] && !bpf_get_func_arg(ctx, 0, &key))
 		on_uncharge(key);
 	return 0;
 }
@@ -574,7 +663,7 @@ int BPF_PROG(sample_slab_free, struct kmem_cache *s, struct slab *slab)
 {
 	__u64 p = 0, objects = 0;
 
-	if (!live_count || bpf_get_func_arg(ctx, 2, &p) || bpf_get_func_arg(ctx, 3, &objects))
+	if (!live_count[LIVE_SLAB] || bpf_get_func_arg(ctx, 2, &p) || bpf_get_func_arg(ctx, 3, &objects))
 		return 0;
 	for (int i = 0; i < 16; i++) {
 		void *obj = NULL;
@@ -640,10 +729,9 @@ static __always_inline struct pending_file take_pending(void)
 SEC("tp_btf/mod_memcg_lruvec_state")
 int BPF_PROG(sample_tp_charge, struct mem_cgroup *memcg, int item, int val)
 {
-	struct memqosd_sample_conf *conf;
+	struct memqosd_sample_cpu *pc;
 	struct pending_file *p;
-	__u64 cgid = 0, weight, bytes;
-	__u32 tenant = 0;
+	__u64 weight, bytes;
 	__u16 flags = 0;
 
 	if (val <= 0)
@@ -652,7 +740,7 @@ int BPF_PROG(sample_tp_charge, struct mem_cgroup *memcg, int item, int val)
 		struct pending_file got = take_pending();
 
 		if (got.weight)
-			emit_alloc(ctx, got.tenant, got.cgid, got.weight, got.bytes, got.flags, 0);
+			emit_alloc(ctx, got.tenant, got.cgid, got.weight, got.bytes, got.flags, 0, 0);
 		return 0;
 	}
 	if (item == bpf_core_enum_value(enum node_stat_item, NR_SLAB_RECLAIMABLE_B) ||
@@ -670,20 +758,24 @@ int BPF_PROG(sample_tp_charge, struct mem_cgroup *memcg, int item, int val)
 		if (p)
 			p->weight = 0; /* whatever waited was not this CPU's next page-cache folio */
 	}
-	conf = sampling_tenant(memcg, &tenant, &cgid);
-	if (!conf)
+	pc = sampling_tenant(memcg);
+	if (!pc)
 		return 0;
-	weight = charge_weight(tenant, conf, bytes, &flags);
+	if (!countdown(pc, bytes))
+		return 0;
+	weight = sample_weight(pc, bytes);
 	if (!weight)
 		return 0;
+	if (bytes >= pc->large_min)
+		flags |= MEMQOSD_SAMPLEF_LARGE;
 	if (item == bpf_core_enum_value(enum node_stat_item, NR_FILE_PAGES) && (p = pending())) {
-		*p = (struct pending_file){ .weight = weight, .bytes = bytes, .cgid = cgid,
-					    .ts_ns = bpf_ktime_get_ns(), .tenant = tenant,
+		*p = (struct pending_file){ .weight = weight, .bytes = bytes, .cgid = pc->tenant_cgid,
+					    .ts_ns = bpf_ktime_get_ns(), .tenant = pc->tenant,
 					    .tid = (__u32)bpf_get_current_pid_tgid(),
 					    .flags = flags | MEMQOSD_SAMPLEF_NO_MM };
 		return 0;
 	}
-	emit_alloc(ctx, tenant, cgid, weight, bytes, flags, 0);
+	emit_alloc(ctx, pc->tenant, pc->tenant_cgid, weight, bytes, flags, 0, 0);
 	return 0;
 }
 
@@ -691,7 +783,7 @@ int BPF_PROG(sample_tp_charge, struct mem_cgroup *memcg, int item, int val)
 SEC("tp_btf/mm_filemap_delete_from_page_cache")
 int BPF_PROG(sample_tp_file_free, struct folio *folio)
 {
-	if (live_count)
+	if (live_count[LIVE_FOLIO])
 		on_uncharge(as_number((__u64)folio));
 	return 0;
 }
@@ -709,12 +801,18 @@ int BPF_PROG(sample_file, struct folio *folio)
 	struct memqosd_sample_file *f;
 	struct live_entry *le;
 	__u64 key = (__u64)folio;
-	struct pending_file got = take_pending();
 
-	if (got.weight)
-		emit_alloc(ctx, got.tenant, got.cgid, got.weight, got.bytes, got.flags, key);
-	if (!live_count)
+	if (tp_flavour) {
+		struct pending_file got = take_pending();
+
+		if (got.weight)
+			emit_alloc(ctx, got.tenant, got.cgid, got.weight, got.bytes, got.flags, key, LIVE_FOLIO);
+	}
+	if (!live_count[LIVE_FOLIO])
 		return 0;
+	key = as_number(key);
+	if (!live_filter[live_filter_slot(key)])
+		return 0; /* not a tracked folio: no hash lookup */
 	le = bpf_map_lookup_elem(&memqosd_sample_live, &key);
 	if (!le || !(le->flags & MEMQOSD_SAMPLEF_NO_MM))
 		return 0;

@@ -52,6 +52,7 @@ static int sample_try(SampleEngine *e, bool fentry, const SampleHooks *hooks)
 	if (!skel)
 		return log_debug_errno(e->log, negative_errno(), "Failed to open the sampler: %m");
 	sample_exp_table((uint32_t *) skel->rodata->exp_table, MEMQOSD_SAMPLE_EXP_TABLE);
+	skel->rodata->tp_flavour = !fentry;
 	(void) bpf_program__set_autoload(skel->progs.sample_charge, fentry);
 	(void) bpf_program__set_autoload(skel->progs.sample_uncharge, fentry);
 	(void) bpf_program__set_autoload(skel->progs.sample_uncharge_folios, fentry);
@@ -147,7 +148,9 @@ int sample_engine_set_attached(SampleEngine *e, bool attached)
 /*
  * A tenant's sample size changed: every CPU's countdown still runs down the gap drawn at the old
  * size (after SampleSize=1G -> 1M, about 1G more bytes before the first sample). Disarmed, each CPU
- * draws a new gap at its next charge. Best effort: a charge counted by the program between the read
+ * draws a new gap at its next charge. This is for the countdowns kept in memqosd_sampler; a CPU
+ * that has the tenant cached (struct memqosd_sample_cpu) disarms its own copy when it sees the new
+ * size (after the tenants_gen bump). Best effort: a charge counted by the program between the read
  * and the write is lost from the tenant's charge counters.
  */
 static void sample_disarm(SampleEngine *e, uint32_t tenant_id)
@@ -157,8 +160,10 @@ static void sample_disarm(SampleEngine *e, uint32_t tenant_id)
 
 	if (ncpu <= 0 || !(st = calloc((size_t) ncpu, sizeof(*st))) || bpf_map_lookup_elem(fd, &tenant_id, st) < 0)
 		return;
-	for (int i = 0; i < ncpu; i++)
+	for (int i = 0; i < ncpu; i++) {
 		st[i].armed = 0;
+		st[i].credit = 0; /* the program's countdown alone decides: credit <= 0 draws */
+	}
 	(void) bpf_map_update_elem(fd, &tenant_id, st, BPF_ANY);
 }
 
@@ -212,23 +217,21 @@ int sample_engine_poll(SampleEngine *e, int timeout_ms)
 int sample_engine_counters(const SampleEngine *e, struct memqosd_sample_counters *ret)
 {
 	int ncpu = libbpf_num_possible_cpus();
-	struct memqosd_sample_counters *per, sum = {};
-	struct memqosd_sample_state *st;
+	_cleanup_free_ struct memqosd_sample_counters *per = NULL;
+	_cleanup_free_ struct memqosd_sample_state *st = NULL;
+	_cleanup_free_ struct memqosd_sample_cpu *pc = NULL;
+	struct memqosd_sample_counters sum = {};
 	uint32_t zero = 0;
-	int r = 0;
 
 	if (!e || ncpu <= 0)
 		return -EINVAL;
 	per = calloc((size_t) ncpu, sizeof(*per));
 	st = calloc((size_t) ncpu, sizeof(*st));
-	if (!per || !st) {
-		r = -ENOMEM;
-		goto out;
-	}
-	if (bpf_map_lookup_elem(bpf_map__fd(e->skel->maps.memqosd_sample_counters), &zero, per) < 0) {
-		r = negative_errno();
-		goto out;
-	}
+	pc = calloc((size_t) ncpu, sizeof(*pc));
+	if (!per || !st || !pc)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(bpf_map__fd(e->skel->maps.memqosd_sample_counters), &zero, per) < 0)
+		return negative_errno();
 	for (int i = 0; i < ncpu; i++) {
 		sum.samples += per[i].samples;
 		sum.large += per[i].large;
@@ -246,9 +249,14 @@ int sample_engine_counters(const SampleEngine *e, struct memqosd_sample_counters
 			sum.charged_bytes += st[i].charged_bytes;
 		}
 	}
+	/* The charges counted in each CPU's cached countdown since it was loaded (not yet stored back). */
+	if (bpf_map_lookup_elem(bpf_map__fd(e->skel->maps.memqosd_sample_cpu), &zero, pc) == 0)
+		for (int i = 0; i < ncpu; i++) {
+			if (!pc[i].tenant)
+				continue;
+			sum.charges += pc[i].state.charges;
+			sum.charged_bytes += pc[i].state.charged_bytes;
+		}
 	*ret = sum;
-out:
-	free(per);
-	free(st);
-	return r;
+	return 0;
 }

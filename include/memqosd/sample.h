@@ -117,7 +117,7 @@ struct memqosd_sample_file {
 
 /* Per CPU (PERCPU_ARRAY[1]); the loader sums them. */
 struct memqosd_sample_counters {
-	__u64 charges;              /* charges of traced tenants seen (from memqosd_sample_state) */
+	__u64 charges;              /* charges of traced tenants seen (memqosd_sample_state, _cpu) */
 	__u64 charged_bytes;
 	__u64 samples;              /* ALLOC records submitted */
 	__u64 large;                /* of which large */
@@ -128,9 +128,11 @@ struct memqosd_sample_counters {
 };
 
 /*
- * Per tenant and CPU (PERCPU_ARRAY[MEMQOSD_MAX_TENANTS]): the sampler's countdown. The charge
+ * Per tenant and CPU (PERCPU_ARRAY[MEMQOSD_MAX_TENANTS]): the sampler's countdown, while the tenant
+ * is not the one cached in this CPU's struct memqosd_sample_cpu (which has it then). The charge
  * counters live here (not in memqosd_sample_counters) so that a charge with no sample point touches
- * one map value; the loader adds them up.
+ * one map value; the loader adds them up. armed == 0: a new gap is drawn at the next charge (credit
+ * is then <= 0 too, so that the countdown alone decides).
  */
 struct memqosd_sample_state {
 	__s64 credit;               /* bytes until the next sample point */
@@ -149,4 +151,26 @@ struct memqosd_sample_conf {
 	__u64 large_bytes;          /* charges of at least this many bytes are all recorded; 0 = none */
 	__u32 enabled;
 	__u32 max_per_sec;          /* per CPU: above this the interval doubles (back-off) */
+};
+
+/*
+ * Per CPU (PERCPU_ARRAY[1], memqosd_sample_cpu): everything a charge with no sample point touches,
+ * in one map value. The memcg of the last charge on this CPU, by its css serial number (one load
+ * from the memcg; never reused, unlike an address), the tenant it belongs to (0: none), a copy of
+ * that tenant's settings, and the tenant's countdown on this CPU, which lives here while the tenant
+ * is the cached one (in memqosd_sampler otherwise: stored back there when another tenant's memcg
+ * is charged on this CPU). Valid while the program's tenants_gen is unchanged (the loader bumps it
+ * after every change of the tenants or their settings). state.charges and state.charged_bytes
+ * count from the moment the countdown was loaded here and are added to memqosd_sampler when it is
+ * stored back: the loader adds both up.
+ */
+struct memqosd_sample_cpu {
+	__u64 serial;               /* css serial number of the cached memcg (0: nothing cached) */
+	__u64 gen;                  /* tenants_gen when it was looked up */
+	__u64 tenant_cgid;          /* the tenant's cgroup */
+	__u32 tenant;               /* the tenant (0: the memcg is no tenant's) */
+	__u32 sampling;             /* tenant != 0 and conf.enabled */
+	__u64 large_min;            /* conf.large_bytes, or ~0 when none */
+	struct memqosd_sample_conf conf;
+	struct memqosd_sample_state state;
 };

@@ -248,6 +248,15 @@ static void test_sample_bytes(void **state)
 	assert_true(ratio > 0.75 && ratio < 1.25);
 	assert_int_equal(c.dropped, 0);
 	assert_int_equal(seen.large, 0);
+	/*
+	 * The tenant's charge counters (other processes of the memcg add to them): most of them live in
+	 * each CPU's cached countdown (struct memqosd_sample_cpu), stored back only when another tenant's
+	 * memcg is charged there, so the loader must add those copies up too.
+	 */
+	print_message("charge counters: %llu charges, %llu bytes\n", (unsigned long long) c.charges,
+		      (unsigned long long) c.charged_bytes);
+	assert_true(c.charged_bytes >= TOUCH_BYTES * 9 / 10);
+	assert_true(c.charges >= (TOUCH_BYTES / 4096) * 9 / 10);
 	/* Stacks: nearly every sample of ours unwinds through touch_here. */
 	assert_true(seen.user >= seen.ours * 9 / 10);
 	assert_true(seen.with_function >= seen.user * 9 / 10);
