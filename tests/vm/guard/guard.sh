@@ -195,17 +195,36 @@ uid_procs() {
 		[ "$(awk '/^Uid:/ { print $2 }' "/proc/$p/status" 2>/dev/null)" = "$1" ] && echo "$p"
 	done
 }
+# stop_state PID: "stopped", "pending" (SIGSTOP sent, the task not yet out of the kernel path it
+# is in, e.g. reclaim or a fault: it stops on its way back to user space), "gone", or its State.
+# A zombie (a child that exited while its parent was stopped) counts as stopped: it runs nothing.
+stop_state() {
+	local st pnd shd
+	st=$(awk '/^State:/ { print $2 }' "/proc/$1/status" 2>/dev/null)
+	pnd=$(awk '/^SigPnd:/ { print $2 }' "/proc/$1/status" 2>/dev/null)
+	shd=$(awk '/^ShdPnd:/ { print $2 }' "/proc/$1/status" 2>/dev/null)
+	case $st in
+	'') echo gone ;;
+	T|Z) echo stopped ;;
+	*) if [ $(( (0x${pnd:-0} | 0x${shd:-0}) & (1 << (19 - 1)) )) -ne 0 ]; then echo pending; else echo "$st"; fi ;;
+	esac
+}
 all_stopped() {
 	local n=0 p
 	for p in $(uid_procs 1002); do
-		# A zombie (a child that exited while its parent was stopped) runs nothing either.
-		grep -q '^State:.*\(T (stopped)\|Z (zombie)\)' "/proc/$p/status" || return 1
-		n=$((n + 1))
+		case $(stop_state "$p") in
+		stopped|pending) n=$((n + 1)) ;;
+		gone) ;;
+		*) return 1 ;;
+		esac
 	done
 	[ "$n" -gt 0 ]
 }
 # Children forked just before their parent was stopped are stopped on the next tick (250 ms).
 check "per uid: uid 1002's processes are all stopped within 2 s ($(uid_procs 1002 | wc -l))" wait_for 2 all_stopped
+for p in $(uid_procs 1002); do
+	echo "uid 1002 process $p: $(stop_state "$p") ($(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | cut -c1-60))"
+done | sort -k4 | uniq -c -f3 | head -n 20
 check "per uid: uid 1001's process runs" sh -c "! grep -q '^State:.*T (stopped)' /proc/$(uid_procs 1001 | head -n1)/status"
 sleep 6
 U1T0=$(first_ms "$T/logs/u1001.log")
