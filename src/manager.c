@@ -79,22 +79,24 @@ static uint64_t clamp_high(uint64_t v, const TenantConfig *c)
 	return v;
 }
 
-/* Structured record about one tenant. extra: optional NULL-terminated "KEY=value" list. */
-/* A record about tenant t; extra: one more FIELD=value, or NULL. */
-static void log_tenant_va(const Manager *m, const Tenant *t, int level, const char *message_id, const char *old,
-			  const char *new, const char *reason, const char *extra, const char *fmt, va_list ap)
-	__attribute__((format(printf, 9, 0)));
+/* Structured record about one tenant. extra: one more "KEY=value" field, or NULL. */
+static void log_tenant(const Manager *m, const Tenant *t, int level, const char *message_id, const char *old,
+		       const char *new, const char *reason, const char *extra, const char *fmt, ...)
+	__attribute__((format(printf, 9, 10)));
 
-static void log_tenant_va(const Manager *m, const Tenant *t, int level, const char *message_id, const char *old,
-			  const char *new, const char *reason, const char *extra, const char *fmt, va_list ap)
+static void log_tenant(const Manager *m, const Tenant *t, int level, const char *message_id, const char *old,
+		       const char *new, const char *reason, const char *extra, const char *fmt, ...)
 {
 	_cleanup_free_ char *f_tenant = NULL, *f_cgroup = NULL, *f_old = NULL, *f_new = NULL,
 		*f_reason = NULL, *f_id = NULL, *f_template = NULL;
 	const char *fields[10] = {};
 	size_t n = 0;
 	char msg[1024];
+	va_list ap;
 
+	va_start(ap, fmt);
 	(void) vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
 
 	if (asprintf(&f_tenant, "MEMQOSD_TENANT=%s", t->config->name) >= 0)
 		fields[n++] = f_tenant;
@@ -117,20 +119,6 @@ static void log_tenant_va(const Manager *m, const Tenant *t, int level, const ch
 	fields[n] = NULL;
 
 	log_struct(&m->log, level, message_id, fields, "%s", msg);
-}
-
-static void log_tenant(const Manager *m, const Tenant *t, int level, const char *message_id,
-		       const char *old, const char *new, const char *reason, const char *fmt, ...)
-	__attribute__((format(printf, 8, 9)));
-
-static void log_tenant(const Manager *m, const Tenant *t, int level, const char *message_id,
-		       const char *old, const char *new, const char *reason, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	log_tenant_va(m, t, level, message_id, old, new, reason, NULL, fmt, ap);
-	va_end(ap);
 }
 
 static void tenant_drop_sources(Tenant *t)
@@ -418,20 +406,6 @@ static void tenant_recover_originals(Manager *m, Tenant *t)
 	state_record_done(&rec);
 }
 
-static void log_tenant_extra(const Manager *m, const Tenant *t, int level, const char *message_id, const char *old,
-			     const char *new, const char *reason, const char *extra, const char *fmt, ...)
-	__attribute__((format(printf, 9, 10)));
-
-static void log_tenant_extra(const Manager *m, const Tenant *t, int level, const char *message_id, const char *old,
-			     const char *new, const char *reason, const char *extra, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	log_tenant_va(m, t, level, message_id, old, new, reason, extra, fmt, ap);
-	va_end(ap);
-}
-
 /*
  * The record of a new memory.high/low, written when the write returned. write_usec is how long it
  * took: the value was in the file when the write began (the kernel's reclaim for it ran after), so
@@ -448,8 +422,8 @@ static void log_value_change(Manager *m, Tenant *t, WriterFile file, uint64_t ol
 	if (write_usec >= USEC_PER_SEC)
 		(void) snprintf(took, sizeof(took), "; in place since %" PRIu64 ".%" PRIu64 " s ago (the write's reclaim took that long)",
 				(uint64_t) (write_usec / USEC_PER_SEC), (uint64_t) (write_usec % USEC_PER_SEC / (USEC_PER_SEC / 10)));
-	log_tenant_extra(m, t, LOG_INFO, file == WRITER_MEMORY_HIGH ? MEMQOSD_MESSAGE_HIGH_CHANGED : MEMQOSD_MESSAGE_LOW_CHANGED,
-			 o, n, reason, m->dry_run ? NULL : f_write, "%s %s of %s (%s): %s -> %s (%s)%s",
+	log_tenant(m, t, LOG_INFO, file == WRITER_MEMORY_HIGH ? MEMQOSD_MESSAGE_HIGH_CHANGED : MEMQOSD_MESSAGE_LOW_CHANGED,
+		   o, n, reason, m->dry_run ? NULL : f_write, "%s %s of %s (%s): %s -> %s (%s)%s",
 			 m->dry_run ? "Would change (dry-run)" : "Changed", writer_file_to_string(file), t->config->name,
 			 t->config->cgroup, o, n, reason, took);
 }
@@ -644,11 +618,11 @@ static void tenant_restore_done(Manager *m, Tenant *t, const WriterCompletion *c
 	cgroup_format_bytes(c->value, n, sizeof(n));
 	if (c->result >= 0) {
 		if (t->orphan)
-			log_tenant(m, t, LOG_NOTICE, MEMQOSD_MESSAGE_RESTORED, o, n, c->reason,
+			log_tenant(m, t, LOG_NOTICE, MEMQOSD_MESSAGE_RESTORED, o, n, c->reason, NULL,
 				   "Restored %s of cgroup %s, which no profile manages any more (%s): %s -> %s", file,
 				   t->config->cgroup, c->reason, o, n);
 		else
-			log_tenant(m, t, LOG_INFO, MEMQOSD_MESSAGE_RESTORED, o, n, c->reason,
+			log_tenant(m, t, LOG_INFO, MEMQOSD_MESSAGE_RESTORED, o, n, c->reason, NULL,
 				   "Restored %s of %s (%s): %s -> %s (%s)", file, t->config->name, t->config->cgroup, o,
 				   n, c->reason);
 		if (c->file == WRITER_MEMORY_HIGH) {
@@ -755,7 +729,7 @@ static void tenant_release(Manager *m, Tenant *t, const char *why)
 		return;
 	if (t->config->template) {
 		/* An instance follows its cgroup: gone with it (a new cgroup of that path is a new instance). */
-		log_tenant(m, t, LOG_NOTICE, MEMQOSD_MESSAGE_TENANT_RELEASED, NULL, NULL, why,
+		log_tenant(m, t, LOG_NOTICE, MEMQOSD_MESSAGE_TENANT_RELEASED, NULL, NULL, why, NULL,
 			   "Tenant %s (instance of template %s) removed: cgroup %s vanished (%s)", t->config->name,
 			   t->config->template, t->config->cgroup, why);
 		tenant_forget_originals(m, t);
@@ -766,7 +740,7 @@ static void tenant_release(Manager *m, Tenant *t, const char *why)
 		manager_tenants_changed(m);
 		return;
 	}
-	log_tenant(m, t, LOG_NOTICE, MEMQOSD_MESSAGE_TENANT_RELEASED, NULL, NULL, why,
+	log_tenant(m, t, LOG_NOTICE, MEMQOSD_MESSAGE_TENANT_RELEASED, NULL, NULL, why, NULL,
 		   "Tenant %s released: cgroup %s vanished (%s); waiting for it to reappear", t->config->name,
 		   t->config->cgroup, why);
 	tenant_forget_originals(m, t);
@@ -1055,7 +1029,7 @@ static int tenant_activate(Manager *m, Tenant *t, bool log_waiting)
 	r = cgroup_open(m->root, c->cgroup, &fd);
 	if (r == -ENOENT && c->template) {
 		/* An instance exists for its cgroup only: gone before it could be taken. */
-		log_tenant(m, t, LOG_NOTICE, MEMQOSD_MESSAGE_TENANT_RELEASED, NULL, NULL, "cgroup does not exist",
+		log_tenant(m, t, LOG_NOTICE, MEMQOSD_MESSAGE_TENANT_RELEASED, NULL, NULL, "cgroup does not exist", NULL,
 			   "Tenant %s (instance of template %s) removed: cgroup %s no longer exists", c->name,
 			   c->template, c->cgroup);
 		t->parent_watch = dir_watch_remove(t->parent_watch);
@@ -1065,7 +1039,7 @@ static int tenant_activate(Manager *m, Tenant *t, bool log_waiting)
 	}
 	if (r == -ENOENT) {
 		if (log_waiting)
-			log_tenant(m, t, LOG_NOTICE, MEMQOSD_MESSAGE_TENANT_WAITING, NULL, NULL, "cgroup does not exist",
+			log_tenant(m, t, LOG_NOTICE, MEMQOSD_MESSAGE_TENANT_WAITING, NULL, NULL, "cgroup does not exist", NULL,
 				   "Tenant %s: cgroup %s does not exist yet, waiting for it", c->name, c->cgroup);
 		(void) tenant_watch(m, t, /* waiting= */ true);
 		return 0;
@@ -1134,13 +1108,13 @@ static int tenant_activate(Manager *m, Tenant *t, bool log_waiting)
 			 found_low != t->original_low;
 
 	log_tenant(m, t, LOG_INFO, MEMQOSD_MESSAGE_TENANT_ACTIVE, NULL, cgroup_format_bytes(found_high, buf, sizeof(buf)),
-		   "cgroup present", "Tenant %s: managing cgroup %s (id %" PRIu64 "), memory.high %s as found",
+		   "cgroup present", NULL, "Tenant %s: managing cgroup %s (id %" PRIu64 "), memory.high %s as found",
 		   c->name, c->cgroup, t->cgroup_id, buf);
 	if (t->recovered) {
 		cgroup_format_bytes(found_low, lbuf, sizeof(lbuf));
 		cgroup_format_bytes(t->original_high, obuf, sizeof(obuf));
 		cgroup_format_bytes(t->original_low, olbuf, sizeof(olbuf));
-		log_tenant(m, t, LOG_NOTICE, MEMQOSD_MESSAGE_ORIGINALS_RECOVERED, buf, obuf, "recovered after unclean exit",
+		log_tenant(m, t, LOG_NOTICE, MEMQOSD_MESSAGE_ORIGINALS_RECOVERED, buf, obuf, "recovered after unclean exit", NULL,
 			   "Tenant %s: originals recovered after unclean exit from %s/%" PRIu64 ": memory.high %s "
 			   "(found %s), memory.low %s (found %s); they are restored on stop",
 			   c->name, m->state_dir, t->cgroup_id, obuf, buf, t->has_original_low ? olbuf : "-",
@@ -1412,7 +1386,7 @@ int manager_add_instance(Manager *m, TenantConfig *c, Tenant **ret)
 	m->tenants[pos] = t;
 	m->n_tenants++;
 
-	log_tenant(m, t, LOG_NOTICE, MEMQOSD_MESSAGE_TENANT_ADDED, NULL, NULL, "template instance",
+	log_tenant(m, t, LOG_NOTICE, MEMQOSD_MESSAGE_TENANT_ADDED, NULL, NULL, "template instance", NULL,
 		   "Tenant %s (instance of template %s, cgroup %s, priority %d) added: its cgroup appeared", c->name,
 		   c->template, c->cgroup, c->priority);
 	(void) tenant_activate(m, t, /* log_waiting= */ true);
@@ -1428,7 +1402,7 @@ void manager_remove_instance(Manager *m, Tenant *t, const char *why)
 
 	if (manager_index_of(m, t, &i) < 0)
 		return;
-	log_tenant(m, t, LOG_NOTICE, MEMQOSD_MESSAGE_TENANT_REMOVED, NULL, NULL, why,
+	log_tenant(m, t, LOG_NOTICE, MEMQOSD_MESSAGE_TENANT_REMOVED, NULL, NULL, why, NULL,
 		   "Tenant %s (instance of template %s, cgroup %s) removed (%s)", t->config->name, t->config->template,
 		   t->config->cgroup, why);
 	manager_unlink_tenant(m, i);
@@ -2116,7 +2090,7 @@ int manager_reload(Manager *m, ConfigErrors *ret_errors)
 		if (nc && !nc->is_template && streq(nc->cgroup, t->config->cgroup))
 			continue;
 		log_tenant(m, t, LOG_NOTICE, MEMQOSD_MESSAGE_TENANT_REMOVED, NULL, NULL,
-			   nc ? "Cgroup= changed" : "profile removed", "Tenant %s (cgroup %s) removed by reload%s",
+			   nc ? "Cgroup= changed" : "profile removed", NULL, "Tenant %s (cgroup %s) removed by reload%s",
 			   t->config->name, t->config->cgroup, nc ? " (Cgroup= changed, re-added below)" : "");
 		m->tenants[i] = NULL;
 		if (tenant_retire(m, t, nc ? "reload: Cgroup= changed" : "reload: profile removed"))
@@ -2153,7 +2127,7 @@ int manager_reload(Manager *m, ConfigErrors *ret_errors)
 				log_error_errno(&m->log, r, "Tenant %s: cannot allocate: %m", nc->name);
 				continue;
 			}
-			log_tenant(m, t, LOG_NOTICE, MEMQOSD_MESSAGE_TENANT_ADDED, NULL, NULL, "reload",
+			log_tenant(m, t, LOG_NOTICE, MEMQOSD_MESSAGE_TENANT_ADDED, NULL, NULL, "reload", NULL,
 				   "Tenant %s (cgroup %s, priority %d) added by reload", nc->name, nc->cgroup, nc->priority);
 		}
 		tenants[n++] = t;
