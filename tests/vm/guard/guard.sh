@@ -8,17 +8,27 @@
 #   1. burst:  1 GiB at once (as fast as the guest allows: several times ChargeRate=32M), then
 #              16 MiB/s, with the default ChargeBurst=1G: no step.
 #   (The same storm without the guard, beside a neighbour and a latency probe: bench/guard, not here.)
-#   2. storm:  300 forks/s x 16 MiB for 4 s (ChargeRate=64M, ChargeBurst=128M, ForkRate=50, ForkBurst=50,
+#   2. storm:  300 forks/s x 16 MiB for 4 s (ChargeRate=16M, ChargeBurst=16M, ForkRate=50, ForkBurst=50,
 #              Actions=pids freeze, EscalateSec=1s, HoldSec=10s): the first step within 1 s of the
 #              storm's start, pids.max lowered, then frozen; its charge rate 2..4 s after the first
 #              step at most ChargeRate=; `memqosd thaw storm` lifts the freeze at once, the storm
 #              (past its time limit) ends by itself, and HoldSec= later pids.max is restored
 #              (the undo in watch and journal).
-#   2b. kill:  the same storm, 60 s, in a tenant with Actions=pids cpu freeze kill (CpuMax=10%,
+#              Why so small a budget: the bucket is in debt ChargeBurst / (storm rate - ChargeRate)
+#              after the storm's start, by design. Under emulation this storm charges only
+#              60..270 MiB/s, depending on the host's load (on hardware several GiB/s): with
+#              ChargeRate=64M, ChargeBurst=128M the debt alone took 0.7..1.4 s (1,394 ms in CI on
+#              2026-12-01), and a loaded host's storm stayed under 64M/s and was never seen. 16M
+#              sizes the budget to the emulated storm, so the check measures the guard's own
+#              reaction (debt, ring buffer, step) rather than the emulator's allocation speed.
+#   2b. kill:  the same storm, 60 s, in a tenant with Actions=pids cpu freeze kill (ChargeRate=16M,
+#              ChargeBurst=32M, CpuMax=10%,
 #              EscalateSec=500ms, HoldSec=3s): pids.max, then cpu.max 10000 (of 100000), frozen, then
 #              cgroup.kill; the kill is reported once cgroup.events says "populated 0"; every process
 #              of it is gone; then pids.max and cpu.max are restored and the cgroup thawed.
-#   3. per uid: uid 1001 allocates 8 MiB/s, uid 1002 storms in the same tenant (PerUidChargeRate=32M,
+#   3. per uid: uid 1001 allocates 8 MiB/s, uid 1002 storms in the same tenant (PerUidChargeRate=16M,
+#              PerUidChargeBurst=16M; both run up to 60 s and are killed by the test, so a slow
+#              host's checks cannot outlast them;
 #              Actions=freeze, HoldSec=10s): only uid 1002 is stopped; uid 1001 keeps >= 90 % of its rate.
 #   4. crash:  a storm is frozen, memqosd is SIGKILLed, the storm killed; the restarted memqosd undoes
 #              the freeze and pids.max from its state directory.
@@ -64,10 +74,10 @@ echo 768M >"$CGR/killer/memory.max"
 
 mkdir -p "$CONF/tenants.d"
 printf '[Daemon]\nLogLevel=debug\n[Control]\nHousekeepingSec=1h\n[Forecast]\nEnable=no\n' >"$CONF/memqosd.conf"
-profile storm "[Tenant]\nCgroup=$SCRATCH/storm\nPriority=10\nPolicy=none\n[Guard]\nEnable=yes\nChargeRate=64M\nChargeBurst=128M\nForkRate=50\nForkBurst=50\nActions=pids freeze\nEscalateSec=1s\nHoldSec=10s\nPidsAllowance=8\n"
-profile killer "[Tenant]\nCgroup=$SCRATCH/killer\nPriority=10\nPolicy=none\n[Guard]\nEnable=yes\nChargeRate=64M\nChargeBurst=128M\nForkRate=50\nForkBurst=50\nActions=pids cpu freeze kill\nCpuMax=10%\nEscalateSec=500ms\nHoldSec=3s\nPidsAllowance=8\n"
+profile storm "[Tenant]\nCgroup=$SCRATCH/storm\nPriority=10\nPolicy=none\n[Guard]\nEnable=yes\nChargeRate=16M\nChargeBurst=16M\nForkRate=50\nForkBurst=50\nActions=pids freeze\nEscalateSec=1s\nHoldSec=10s\nPidsAllowance=8\n"
+profile killer "[Tenant]\nCgroup=$SCRATCH/killer\nPriority=10\nPolicy=none\n[Guard]\nEnable=yes\nChargeRate=16M\nChargeBurst=32M\nForkRate=50\nForkBurst=50\nActions=pids cpu freeze kill\nCpuMax=10%\nEscalateSec=500ms\nHoldSec=3s\nPidsAllowance=8\n"
 profile burst "[Tenant]\nCgroup=$SCRATCH/burst\nPriority=10\nPolicy=none\n[Guard]\nEnable=yes\nChargeRate=32M\n"
-profile users "[Tenant]\nCgroup=$SCRATCH/users\nPriority=10\nPolicy=none\n[Guard]\nEnable=yes\nChargeRate=0\nForkRate=0\nPerUidChargeRate=32M\nPerUidChargeBurst=64M\nPerUidForkRate=20\nPerUidForkBurst=40\nActions=freeze\nEscalateSec=1s\nHoldSec=10s\n"
+profile users "[Tenant]\nCgroup=$SCRATCH/users\nPriority=10\nPolicy=none\n[Guard]\nEnable=yes\nChargeRate=0\nForkRate=0\nPerUidChargeRate=16M\nPerUidChargeBurst=16M\nPerUidForkRate=20\nPerUidForkBurst=40\nActions=freeze\nEscalateSec=1s\nHoldSec=10s\n"
 "$MEMQOSD" check --config-dir "$CONF" || abort "memqosd check refuses the test's configuration"
 
 start_private_bus
@@ -83,18 +93,18 @@ grep -o 'Storm guard started ([a-z]*' "$LOG" | head -1
 WATCH_PID=$!
 sleep 1
 
-# guard_lines TENANT [ACTION]: the watch lines of TENANT (and ACTION)
+# guard_lines TENANT [ACTION]: the watch lines of TENANT (and ACTION). grep and sed, not python, here
+# and in ms_of: a python start takes a second or more in a loaded emulated guest, and a few of them
+# between the freeze and the thaw below once outlasted HoldSec= (memqosd watch writes its keys in a
+# fixed order: "event", "time", "tenant", ..., "action"; the watch test checks the JSON itself).
 guard_lines() {
-	python3 - "$T/watch.json" "$1" "${2:-}" <<'EOP'
-import json, sys
-for line in open(sys.argv[1]):
-    o = json.loads(line)
-    if o.get("event") == "guard" and o["tenant"] == sys.argv[2] and (not sys.argv[3] or o["action"] == sys.argv[3]):
-        print(line.strip())
-EOP
+	grep "^{\"event\":\"guard\",\"time\":\"[^\"]*\",\"tenant\":\"$1\"" "$T/watch.json" |
+		grep "\"action\":\"${2:-[a-z]*}\""
 }
+# field_of KEY LINE: a string field of a watch line
+field_of() { printf '%s\n' "$2" | sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p"; }
 # ms_of RFC3339: epoch milliseconds
-ms_of() { python3 -c 'import sys, datetime; print(int(datetime.datetime.strptime(sys.argv[1], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc).timestamp() * 1000))' "$1"; }
+ms_of() { date -d "$1" +%s%3N; }
 first_ms() { head -n1 "$1" | cut -d' ' -f1; }
 
 # --- 1. a legitimate burst triggers nothing ---
@@ -111,21 +121,20 @@ in_cgroup storm "$T/storm" storm 300 16 64 4 "$T/logs/storm.log" &
 STORM=$!
 wait_for 30 sh -c "grep -q '\"tenant\":\"storm\".*\"action\":\"freeze\"' '$T/watch.json'"
 check "storm: frozen (pids, then freeze)" [ -n "$(guard_lines storm freeze)" ]
-# At once (python is slow under emulation; HoldSec=10s runs from the freeze):
+# At once (HoldSec=10s runs from the freeze):
 check "storm: cgroup.freeze is 1 while contained" file_is "$CGR/storm/cgroup.freeze" 1
 check "storm: pids.max was lowered" [ "$(cat "$CGR/storm/pids.max")" != 4096 ]
 check "storm: the state directory keeps what to undo" sh -c "ls '$T/state' | grep -q '^guard-'"
 guard_lines storm | head -3
 T0=$(first_ms "$T/logs/storm.log")
 FIRST=$(guard_lines storm | head -n1)
-ACT=$(ms_of "$(echo "$FIRST" | python3 -c 'import json,sys; print(json.load(sys.stdin)["time"])')")
+ACT=$(ms_of "$(field_of time "$FIRST")")
 DELAY=$((ACT - T0))
-echo "storm started at $T0, first step ($(echo "$FIRST" | python3 -c 'import json,sys; print(json.load(sys.stdin)["action"])')) at +$DELAY ms"
+echo "storm started at $T0, first step ($(field_of action "$FIRST")) at +$DELAY ms"
 check "storm: the first step within 1 s of the storm's start ($DELAY ms)" [ "$DELAY" -le 1000 ]
 check "storm: the first step is pids" [ -n "$(guard_lines storm pids)" ]
 # Until 4.2 s after the first step (the rate window below; the storm's own 4 s are over too), then
-# memqosd thaw at once (HoldSec=10s runs from the freeze; python is slow under emulation, so the
-# rates are read from the logs afterwards).
+# memqosd thaw at once (HoldSec=10s runs from the freeze; the rates are read from the logs afterwards).
 while [ "$(date +%s%3N)" -lt $((ACT + 4200)) ]; do sleep 0.2; done
 TH0=$(date +%s%3N)
 "$MEMQOSD" thaw storm
@@ -138,8 +147,8 @@ BEFORE=$(rate "$T/logs/storm.log" "$T0" "$((ACT > T0 + 100 ? ACT : T0 + 100))")
 AFTER=$(rate "$T/logs/storm.log" "$((ACT + 2000))" "$((ACT + 4000))")
 echo "storm charge rate: $((BEFORE >> 20)) MiB/s before the first step, $((AFTER >> 20)) MiB/s from 2 to 4 s after it (without the guard: bench/guard)"
 tail -n1 "$T/logs/storm.log"
-check "storm: charge rate 2..4 s after the first step at most ChargeRate=64M ($((AFTER >> 20)) MiB/s)" \
-	[ "$AFTER" -le $((64 << 20)) ]
+check "storm: charge rate 2..4 s after the first step at most ChargeRate=16M ($((AFTER >> 20)) MiB/s)" \
+	[ "$AFTER" -le $((16 << 20)) ]
 check "storm: no OOM kill outside the storm tenant" sh -c "! grep -q '^oom_kill [1-9]' '$CGR/burst/memory.events' '$CGR/users/memory.events'"
 # The thaw (above): reported; the storm, past its time limit, then ends by itself.
 check "thaw: reported (watch)" wait_for 3 sh -c "grep -q '\"tenant\":\"storm\".*\"action\":\"thaw\"' '$T/watch.json'"
@@ -181,51 +190,62 @@ check "kill: then undone (pids.max 4096, thawed) within HoldSec=3s + 6 s" \
 check "kill: no OOM kill outside the storm tenants" sh -c "! grep -q '^oom_kill [1-9]' '$CGR/burst/memory.events' '$CGR/users/memory.events'"
 
 # --- 3. per uid ---
-in_cgroup users setpriv --reuid 1001 --regid 1001 --clear-groups "$T/storm" steady 8 20 "$T/logs/u1001.log" &
+in_cgroup users setpriv --reuid 1001 --regid 1001 --clear-groups "$T/storm" steady 8 60 "$T/logs/u1001.log" &
 U1=$!
 sleep 6
-in_cgroup users setpriv --reuid 1002 --regid 1002 --clear-groups "$T/storm" storm 100 8 32 10 "$T/logs/u1002.log" &
+in_cgroup users setpriv --reuid 1002 --regid 1002 --clear-groups "$T/storm" storm 100 8 32 60 "$T/logs/u1002.log" &
 U2=$!
 S0=$(($(date +%s%3N)))
 wait_for 20 sh -c "grep -q '\"tenant\":\"users\",[^}]*\"uid\":1002,\"action\":\"freeze\"' '$T/watch.json'"
+FRZ_MS=$(date +%s%3N)
 check "per uid: uid 1002 is frozen (SIGSTOP)" [ -n "$(guard_lines users freeze | grep '"uid":1002')" ]
-# uid_procs UID: the processes of UID in the users cgroup
-uid_procs() {
-	for p in $(cat "$CGR/users/cgroup.procs"); do
-		[ "$(awk '/^Uid:/ { print $2 }' "/proc/$p/status" 2>/dev/null)" = "$1" ] && echo "$p"
-	done
+# proc_states UID: "PID STATE" for each process of UID in the users cgroup. STATE is "stopped" (T, or
+# a zombie: a child that exited while its parent was stopped runs nothing), "pending" (SIGSTOP sent,
+# the task not yet out of the kernel path it is in, e.g. reclaim or a fault: it stops on its way back
+# to user space), or its State letter. One grep and one awk for all processes: a process start costs
+# tens of ms under emulation, and one awk per field and process made a pass over 20 processes longer
+# than the wait it was polled in (the cause of this check's earlier flakiness).
+proc_states() {
+	local files=() p
+	for p in $(cat "$CGR/users/cgroup.procs"); do files+=("/proc/$p/status"); done
+	[ ${#files[@]} -gt 0 ] || return 0
+	grep -s -H -E '^(State|Uid|SigPnd|ShdPnd):' "${files[@]}" | awk -F: -v want="$1" '
+	{
+		split($1, path, "/"); pid = path[3]; val = $3; sub(/^[ \t]+/, "", val); split(val, v, /[ \t]+/)
+		if (!(pid in seen)) { seen[pid] = 1; order[++n] = pid }
+		if ($2 == "State") st[pid] = v[1]
+		else if ($2 == "Uid") uid[pid] = v[1]
+		# SIGSTOP (19) is bit 18 of the mask: bit 2 of the fifth hex digit from the right.
+		else if (index("4567cdefCDEF", substr(v[1], length(v[1]) - 4, 1))) pend[pid] = 1
+	}
+	END {
+		for (i = 1; i <= n; i++) {
+			p = order[i]
+			if (uid[p] != want) continue
+			s = st[p]
+			if (s == "T" || s == "t" || s == "Z") s = "stopped"
+			else if (pend[p]) s = "pending"
+			print p, s
+		}
+	}'
 }
-# stop_state PID: "stopped", "pending" (SIGSTOP sent, the task not yet out of the kernel path it
-# is in, e.g. reclaim or a fault: it stops on its way back to user space), "gone", or its State.
-# A zombie (a child that exited while its parent was stopped) counts as stopped: it runs nothing.
-stop_state() {
-	local st pnd shd
-	st=$(awk '/^State:/ { print $2 }' "/proc/$1/status" 2>/dev/null)
-	pnd=$(awk '/^SigPnd:/ { print $2 }' "/proc/$1/status" 2>/dev/null)
-	shd=$(awk '/^ShdPnd:/ { print $2 }' "/proc/$1/status" 2>/dev/null)
-	case $st in
-	'') echo gone ;;
-	T|Z) echo stopped ;;
-	*) if [ $(( (0x${pnd:-0} | 0x${shd:-0}) & (1 << (19 - 1)) )) -ne 0 ]; then echo pending; else echo "$st"; fi ;;
-	esac
-}
+# all_stopped UID: every process of UID (at least one) is stopped or has SIGSTOP pending
 all_stopped() {
-	local n=0 p
-	for p in $(uid_procs 1002); do
-		case $(stop_state "$p") in
-		stopped|pending) n=$((n + 1)) ;;
-		gone) ;;
-		*) return 1 ;;
-		esac
-	done
-	[ "$n" -gt 0 ]
+	proc_states "$1" | awk '$2 != "stopped" && $2 != "pending" { bad = 1 } END { exit !(NR > 0 && !bad) }'
 }
 # Children forked just before their parent was stopped are stopped on the next tick (250 ms).
-check "per uid: uid 1002's processes are all stopped within 2 s ($(uid_procs 1002 | wc -l))" wait_for 2 all_stopped
-for p in $(uid_procs 1002); do
-	echo "uid 1002 process $p: $(stop_state "$p") ($(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | cut -c1-60))"
-done | sort -k4 | uniq -c -f3 | head -n 20
-check "per uid: uid 1001's process runs" sh -c "! grep -q '^State:.*T (stopped)' /proc/$(uid_procs 1001 | head -n1)/status"
+if wait_for 3 all_stopped 1002; then
+	ok "per uid: uid 1002's processes are all stopped within 3 s"
+	echo "per uid: uid 1002 seen all stopped $(($(date +%s%3N) - FRZ_MS)) ms after the freeze record was seen (the checks' own time under emulation included)"
+else
+	fail "per uid: uid 1002's processes are all stopped within 3 s"
+fi
+echo "users cgroup: $(wc -w <"$CGR/users/cgroup.procs") processes, $(proc_states 1002 | wc -l) of uid 1002, $(proc_states 1001 | wc -l) of uid 1001"
+proc_states 1002 | awk '{ print $2 }' | sort | uniq -c | sed 's/^/uid 1002 processes: /'
+U1STATES=$(proc_states 1001)
+echo "uid 1001 processes: $U1STATES"
+check "per uid: uid 1001's process runs (present, not stopped)" \
+	sh -c '[ -n "$1" ] && ! printf "%s\n" "$1" | grep -q " \(stopped\|pending\)$"' _ "$U1STATES"
 sleep 6
 U1T0=$(first_ms "$T/logs/u1001.log")
 R_BEFORE=$(rate "$T/logs/u1001.log" "$((U1T0 + 500))" "$((U1T0 + 5500))")
@@ -234,16 +254,16 @@ echo "uid 1001: $((R_BEFORE >> 10)) KiB/s alone, $((R_DURING >> 10)) KiB/s while
 check "per uid: only uid 1002 is contained (no step for uid 1001 or the whole tenant)" \
 	[ -z "$(guard_lines users | grep -v '"uid":1002')" ]
 check "per uid: uid 1001 keeps >= 90 % of its rate" [ $((R_DURING * 10)) -ge $((R_BEFORE * 9)) ]
-for p in $(uid_procs 1002); do kill -KILL "$p"; done
+for p in $(proc_states 1002 | cut -d" " -f1); do kill -KILL "$p"; done
 check "per uid: uid 1002 is continued after the storm (undo)" \
 	wait_for 15 sh -c "grep -q '\"tenant\":\"users\",[^}]*\"uid\":1002,\"action\":\"undo\"' '$T/watch.json'"
 kill "$U1" 2>/dev/null
 echo 1 >"$CGR/users/cgroup.kill"
 
 # --- 4. SIGKILL of memqosd mid-containment, restart undoes ---
+N_FREEZE=$(guard_lines storm freeze | wc -l)   # counted before the storm starts
 in_cgroup storm "$T/storm" storm 300 16 64 6 "$T/logs/storm2.log" &
 STORM=$!
-N_FREEZE=$(guard_lines storm freeze | wc -l)
 wait_for 30 sh -c "[ \$(grep -c '\"tenant\":\"storm\".*\"action\":\"freeze\"' '$T/watch.json') -gt $N_FREEZE ]"
 check "crash: frozen again" file_is "$CGR/storm/cgroup.freeze" 1
 kill -KILL "$DAEMON_PID"
