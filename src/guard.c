@@ -36,6 +36,9 @@
 typedef struct GuardRates {
 	uint64_t last_charge_total, last_fork_total, last_sample_usec;
 	double charge_bps, fork_rate;
+	/* When the charge ([0]) and fork ([1]) buckets went into debt (the BPF record's CLOCK_MONOTONIC
+	 * ns); 0 while not in debt. Records say how long the earliest has been (in_debt_ms). */
+	uint64_t debt_ns[2];
 } GuardRates;
 
 typedef struct GuardUid {
@@ -312,10 +315,13 @@ static void emit(GuardTenant *gt, const GuardUid *u, const char *action, const c
 	uint32_t uid = u ? u->uid : MEMQOSD_GUARD_NO_UID;
 	const GuardRates *rt = u ? &u->rates : &gt->rates;
 	struct memqosd_guard_conf conf = conf_of(&gt->p);
-	uint64_t pids_current = 0;
+	uint64_t pids_current = 0, now_ns = clock_usec(CLOCK_MONOTONIC) * NSEC_PER_USEC, debt_ns = 0;
 
 	if (gt->t)
 		(void) cgroup_read_u64(gt->t->cg_fd, "pids.current", &pids_current);
+	for (size_t i = 0; i < 2; i++)
+		if (rt->debt_ns[i] && (!debt_ns || rt->debt_ns[i] < debt_ns))
+			debt_ns = rt->debt_ns[i];
 	snprintf(f[n], sizeof(f[n]), "MEMQOSD_TENANT=%s", gt->name), n++;
 	snprintf(f[n], sizeof(f[n]), "MEMQOSD_CGROUP=%s", gt->cgroup), n++;
 	snprintf(f[n], sizeof(f[n]), "MEMQOSD_GUARD_ACTION=%s", action), n++;
@@ -327,6 +333,8 @@ static void emit(GuardTenant *gt, const GuardUid *u, const char *action, const c
 	snprintf(f[n], sizeof(f[n]), "MEMQOSD_CGROUP_ID=%" PRIu64, gt->cgroup_id), n++;
 	if (u)
 		snprintf(f[n], sizeof(f[n]), "MEMQOSD_UID=%" PRIu32, u->uid), n++;
+	if (debt_ns)
+		snprintf(f[n], sizeof(f[n]), "MEMQOSD_IN_DEBT_MS=%.1f", (double) (now_ns > debt_ns ? now_ns - debt_ns : 0) / 1e6), n++;
 	for (size_t i = 0; i < n; i++)
 		fields[i] = f[i];
 	fields[n] = NULL;
@@ -348,9 +356,16 @@ static void emit(GuardTenant *gt, const GuardUid *u, const char *action, const c
 			k = sd_bus_message_append(sig, "sssuts", gt->name, gt->cgroup, action, uid,
 						  clock_usec(CLOCK_REALTIME), reason);
 		if (k >= 0)
-			k = sd_bus_message_append(sig, "a{sv}", 4, "charge_bytes_per_sec", "d", rt->charge_bps,
+			k = sd_bus_message_open_container(sig, 'a', "{sv}");
+		if (k >= 0)
+			k = sd_bus_message_append(sig, "{sv}{sv}{sv}{sv}", "charge_bytes_per_sec", "d", rt->charge_bps,
 						  "forks_per_sec", "d", rt->fork_rate, "pids_current", "t", pids_current,
 						  "ok", "b", (int) (result >= 0));
+		if (k >= 0 && debt_ns)
+			k = sd_bus_message_append(sig, "{sv}", "in_debt_ms", "d",
+						  (double) (now_ns > debt_ns ? now_ns - debt_ns : 0) / 1e6);
+		if (k >= 0)
+			k = sd_bus_message_close_container(sig);
 		if (k >= 0)
 			k = sd_bus_message_append(sig, "a{sv}", 8,
 						  "charge_rate", "t", u ? conf.uid_charge_rate : conf.charge_rate,
@@ -809,6 +824,8 @@ static int ring_record(void *ctx, void *data, size_t size)
 	const struct memqosd_guard_event *e = data;
 	Guard *g = ctx;
 	GuardTenant *gt;
+	GuardUid *u = NULL;
+	GuardRates *rt;
 
 	if (size < sizeof(*e))
 		return 0;
@@ -819,9 +836,15 @@ static int ring_record(void *ctx, void *data, size_t size)
 	log_debug(&g->m->log, "Guard: tenant %s uid %" PRIu32 " %s bucket %s (tokens %" PRIi64 ")", gt->name, e->uid,
 		  e->bucket == MEMQOSD_GUARD_FORK ? "fork" : "charge", e->kind == MEMQOSD_GUARD_START ? "in debt" : "refilled",
 		  (int64_t) e->tokens);
-	if (e->uid != MEMQOSD_GUARD_NO_UID && e->kind == MEMQOSD_GUARD_START && !uid_get(gt, e->uid, true))
-		log_warning(&g->m->log, "Guard: tenant %s: more than %d uids storming, uid %" PRIu32 " not contained",
-			    gt->name, GUARD_UIDS_MAX, e->uid);
+	if (e->uid != MEMQOSD_GUARD_NO_UID) {
+		u = uid_get(gt, e->uid, e->kind == MEMQOSD_GUARD_START);
+		if (!u && e->kind == MEMQOSD_GUARD_START)
+			log_warning(&g->m->log, "Guard: tenant %s: more than %d uids storming, uid %" PRIu32 " not contained",
+				    gt->name, GUARD_UIDS_MAX, e->uid);
+	}
+	rt = e->uid == MEMQOSD_GUARD_NO_UID ? &gt->rates : u ? &u->rates : NULL;
+	if (rt)
+		rt->debt_ns[e->bucket == MEMQOSD_GUARD_FORK] = e->kind == MEMQOSD_GUARD_START ? (e->ts_ns ? e->ts_ns : 1) : 0;
 	evaluate(gt);
 	arm_timer(g);
 	return 0;

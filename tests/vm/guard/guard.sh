@@ -132,6 +132,12 @@ ACT=$(ms_of "$(field_of time "$FIRST")")
 DELAY=$((ACT - T0))
 echo "storm started at $T0, first step ($(field_of action "$FIRST")) at +$DELAY ms"
 check "storm: the first step within 1 s of the storm's start ($DELAY ms)" [ "$DELAY" -le 1000 ]
+# The reaction, apart from the budget's allowance: the first record's in_debt_ms (how long ago the
+# charge path found the budget overdrawn, by the guest kernel's clock).
+REACT=$(printf '%s\n' "$FIRST" | sed -n 's/.*"in_debt_ms":\([0-9.]*\).*/\1/p')
+echo "storm: the budget was overdrawn ${REACT:-?} ms before the first step; the rest of the $DELAY ms was the storm's start and its allowance"
+check "storm: the first step says how long the budget had been overdrawn (in_debt_ms ${REACT:-missing}, at most $DELAY ms)" \
+	sh -c '[ -n "$1" ] && awk -v r="$1" -v d="$2" "BEGIN { exit !(r >= 0 && r <= d) }"' _ "$REACT" "$DELAY"
 check "storm: the first step is pids" [ -n "$(guard_lines storm pids)" ]
 # Until 4.2 s after the first step (the rate window below; the storm's own 4 s are over too), then
 # memqosd thaw at once (HoldSec=10s runs from the freeze; the rates are read from the logs afterwards).
