@@ -316,12 +316,14 @@ static void emit(GuardTenant *gt, const GuardUid *u, const char *action, const c
 	const GuardRates *rt = u ? &u->rates : &gt->rates;
 	struct memqosd_guard_conf conf = conf_of(&gt->p);
 	uint64_t pids_current = 0, now_ns = clock_usec(CLOCK_MONOTONIC) * NSEC_PER_USEC, debt_ns = 0;
+	double in_debt_ms;
 
 	if (gt->t)
 		(void) cgroup_read_u64(gt->t->cg_fd, "pids.current", &pids_current);
 	for (size_t i = 0; i < 2; i++)
 		if (rt->debt_ns[i] && (!debt_ns || rt->debt_ns[i] < debt_ns))
 			debt_ns = rt->debt_ns[i];
+	in_debt_ms = (double) (now_ns > debt_ns ? now_ns - debt_ns : 0) / 1e6;
 	snprintf(f[n], sizeof(f[n]), "MEMQOSD_TENANT=%s", gt->name), n++;
 	snprintf(f[n], sizeof(f[n]), "MEMQOSD_CGROUP=%s", gt->cgroup), n++;
 	snprintf(f[n], sizeof(f[n]), "MEMQOSD_GUARD_ACTION=%s", action), n++;
@@ -334,7 +336,7 @@ static void emit(GuardTenant *gt, const GuardUid *u, const char *action, const c
 	if (u)
 		snprintf(f[n], sizeof(f[n]), "MEMQOSD_UID=%" PRIu32, u->uid), n++;
 	if (debt_ns)
-		snprintf(f[n], sizeof(f[n]), "MEMQOSD_IN_DEBT_MS=%.1f", (double) (now_ns > debt_ns ? now_ns - debt_ns : 0) / 1e6), n++;
+		snprintf(f[n], sizeof(f[n]), "MEMQOSD_IN_DEBT_MS=%.1f", in_debt_ms), n++;
 	for (size_t i = 0; i < n; i++)
 		fields[i] = f[i];
 	fields[n] = NULL;
@@ -362,8 +364,7 @@ static void emit(GuardTenant *gt, const GuardUid *u, const char *action, const c
 						  "forks_per_sec", "d", rt->fork_rate, "pids_current", "t", pids_current,
 						  "ok", "b", (int) (result >= 0));
 		if (k >= 0 && debt_ns)
-			k = sd_bus_message_append(sig, "{sv}", "in_debt_ms", "d",
-						  (double) (now_ns > debt_ns ? now_ns - debt_ns : 0) / 1e6);
+			k = sd_bus_message_append(sig, "{sv}", "in_debt_ms", "d", in_debt_ms);
 		if (k >= 0)
 			k = sd_bus_message_close_container(sig);
 		if (k >= 0)

@@ -246,9 +246,10 @@ if wait_for 3 all_stopped 1002; then
 else
 	fail "per uid: uid 1002's processes are all stopped within 3 s"
 fi
-echo "users cgroup: $(wc -w <"$CGR/users/cgroup.procs") processes, $(proc_states 1002 | wc -l) of uid 1002, $(proc_states 1001 | wc -l) of uid 1001"
-proc_states 1002 | awk '{ print $2 }' | sort | uniq -c | sed 's/^/uid 1002 processes: /'
+U2STATES=$(proc_states 1002)
 U1STATES=$(proc_states 1001)
+echo "users cgroup: $(wc -w <"$CGR/users/cgroup.procs") processes, $(printf '%s' "$U2STATES" | grep -c .) of uid 1002, $(printf '%s' "$U1STATES" | grep -c .) of uid 1001"
+printf '%s\n' "$U2STATES" | awk 'NF { print $2 }' | sort | uniq -c | sed 's/^/uid 1002 processes: /'
 echo "uid 1001 processes: $U1STATES"
 check "per uid: uid 1001's process runs (present, not stopped)" \
 	sh -c '[ -n "$1" ] && ! printf "%s\n" "$1" | grep -q " \(stopped\|pending\)$"' _ "$U1STATES"
